@@ -1,0 +1,33 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Data flows one way: trace text (VFIOTrace) → requests (VFIOCore) →
+// replay engine (VFIOReplay) → backend (VFIOModel or VFIOKernel) → report.
+// No package dependencies: the toolchain only.
+let package = Package(
+    name: "VFIOSim",
+    products: [
+        .executable(name: "vfio-sim", targets: ["vfio-sim"]),
+        .library(name: "VFIOModel", targets: ["VFIOModel"]),
+        .library(name: "VFIOTrace", targets: ["VFIOTrace"]),
+        .library(name: "VFIOReplay", targets: ["VFIOReplay"]),
+    ],
+    targets: [
+        // The contract shared by every layer: errno values and the uapi
+        // requests and answers of include/uapi/linux/vfio.h.
+        .target(name: "VFIOCore"),
+        // The pure-Swift type1 container. Standard library only.
+        .target(name: "VFIOModel", dependencies: ["VFIOCore"]),
+        // Lexer, parser, diagnostics and printer for `.trace` files.
+        .target(name: "VFIOTrace", dependencies: ["VFIOCore"]),
+        // Backend protocol, replay engine, comparison and reports.
+        .target(name: "VFIOReplay", dependencies: ["VFIOCore", "VFIOTrace", "VFIOModel"]),
+        // Real ioctls on /dev/vfio.
+        .target(name: "VFIOKernel", dependencies: ["VFIOCore", "VFIOReplay"]),
+        .executableTarget(name: "vfio-sim", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel"]),
+        .testTarget(name: "VFIOTraceTests", dependencies: ["VFIOTrace"]),
+        .testTarget(name: "VFIOModelTests", dependencies: ["VFIOModel"]),
+        .testTarget(name: "VFIOReplayTests", dependencies: ["VFIOReplay", "VFIOTrace", "VFIOModel"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

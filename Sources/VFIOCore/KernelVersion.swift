@@ -1,0 +1,22 @@
+/// A Linux version, `major.minor`, whose type1 answers a model reproduces.
+public struct KernelVersion: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var major: Int
+    public var minor: Int
+    public init(_ major: Int, _ minor: Int) { self.major = major; self.minor = minor }
+
+    /// Parses `6.12`, `6.1`, `6.12.38+deb12-amd64` (a `uname -r`); nil otherwise.
+    public init?(parsing text: String) {
+        let digits = text.split(separator: ".", maxSplits: 2, omittingEmptySubsequences: false)
+        guard digits.count >= 2, let major = Int(digits[0]),
+              let minor = Int(digits[1].prefix(while: { $0.isNumber })), !digits[1].isEmpty,
+              digits[1].first!.isNumber, major >= 0, major < 100, minor >= 0, minor < 1000
+        else { return nil }
+        self.major = major
+        self.minor = minor
+    }
+
+    public static func < (a: KernelVersion, b: KernelVersion) -> Bool {
+        (a.major, a.minor) < (b.major, b.minor)
+    }
+    public var description: String { "\(major).\(minor)" }
+}

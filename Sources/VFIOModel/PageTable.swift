@@ -1,0 +1,117 @@
+import VFIOCore
+
+/// `count` leaf entries of one page size, consecutive in IOVA and in
+/// physical address.
+public struct PTERun: Hashable, Sendable {
+    public var iova: UInt64
+    public var phys: UInt64
+    public var count: UInt64
+    /// log2 of the page size.
+    public var pageShift: UInt8
+    public var pageSize: UInt64 { 1 << UInt64(pageShift) }
+    /// Bytes covered (fits: a run never covers more than a mapping).
+    public var length: UInt64 { count << UInt64(pageShift) }
+}
+
+/// The page-table runs one mapping produced in one domain: almost always a
+/// single run, so that case is stored inline.
+public enum RunList: Sendable {
+    case one(PTERun)
+    case many(ContiguousArray<PTERun>)
+
+    public var runs: ContiguousArray<PTERun> {
+        switch self {
+        case .one(let r): [r]
+        case .many(let rs): rs
+        }
+    }
+}
+
+/// Leaf entries of an IOMMU domain, by mapping, as runs; plus a count per
+/// page size kept up to date so `check ptes` costs O(1).
+public struct PageTable: Sendable {
+    /// Mapping iova → the runs that mapping produced here.
+    public internal(set) var byMapping = IntervalTree<RunList>()
+    /// Entries per page shift (index = log2 of the page size).
+    public internal(set) var entries = [UInt64](repeating: 0, count: 64)
+
+    public init() {}
+
+    mutating func add(mapping iova: UInt64, _ runs: ContiguousArray<PTERun>) {
+        for r in runs { entries[Int(r.pageShift)] += r.count }
+        byMapping.insert(iova, runs.count == 1 ? .one(runs[0]) : .many(runs))
+    }
+
+    mutating func remove(mapping iova: UInt64) {
+        guard let list = byMapping.remove(iova) else { return }
+        switch list {
+        case .one(let r): entries[Int(r.pageShift)] -= r.count
+        case .many(let rs): for r in rs { entries[Int(r.pageShift)] -= r.count }
+        }
+    }
+
+    mutating func removeAll() {
+        byMapping.removeAll()
+        entries = [UInt64](repeating: 0, count: 64)
+    }
+
+    /// Page size → entries, sizes with none left out.
+    public var counts: [UInt64: UInt64] {
+        var out: [UInt64: UInt64] = [:]
+        for (shift, n) in entries.enumerated() where n != 0 { out[1 << UInt64(shift)] = n }
+        return out
+    }
+}
+
+/// The leaf entries `iommu_map` creates for one physically contiguous
+/// chunk: at each step the largest page of the domain's bitmap that fits
+/// the remaining size and both alignments, stopping early where a larger
+/// page could start (`__iommu_map`, `iommu_pgsize`).
+///
+/// Returns EINVAL when the chunk is not aligned to the domain's smallest
+/// page (`__iommu_map`; reachable when the domain's smallest page is larger
+/// than the memory's), ENODEV for an empty bitmap.
+///
+/// - Complexity: O(number of page-size changes), not O(pages).
+func iommuMap(iova: UInt64, phys: UInt64, size: UInt64, bitmap: UInt64,
+              into out: inout ContiguousArray<PTERun>) -> Errno? {
+    guard bitmap != 0 else { return .ENODEV }
+    let minPage = bitmap & (~bitmap &+ 1)
+    guard (iova | phys | size) & (minPage - 1) == 0 else { return .EINVAL }
+    var iova = iova, phys = phys, left = size
+    while left > 0 {
+        // Sizes no larger than what is left: bits 0 ... fls(left).
+        let top = 63 - UInt64(left.leadingZeroBitCount)
+        var candidates = bitmap & (top == 63 ? .max : (UInt64(1) << (top + 1)) - 1)
+        let merged = iova | phys
+        if merged != 0 {
+            let align = UInt64(merged.trailingZeroBitCount)
+            candidates &= align == 63 ? .max : (UInt64(1) << (align + 1)) - 1
+        }
+        // Alignment to minPage guarantees at least minPage fits.
+        let shift = 63 - UInt64(candidates.leadingZeroBitCount)
+        let page = UInt64(1) << shift
+        var count = left >> shift
+        let larger = shift == 63 ? 0 : bitmap & ~((page << 1) &- 1)
+        if larger != 0 {
+            let next = larger & (~larger &+ 1)
+            if (iova ^ phys) & (next - 1) == 0 {
+                let offset = next - (merged & (next - 1))
+                let (sum, overflow) = offset.addingReportingOverflow(next)
+                if !overflow && sum <= left { count = offset >> shift }
+            }
+        }
+        let run = PTERun(iova: iova, phys: phys, count: count, pageShift: UInt8(shift))
+        if let last = out.last, last.pageShift == run.pageShift,
+           last.iova &+ last.length == iova, last.phys &+ last.length == phys, last.iova &+ last.length != 0 {
+            out[out.count - 1].count += count
+        } else {
+            out.append(run)
+        }
+        let step = count << shift
+        iova = iova &+ step
+        phys = phys &+ step
+        left -= step
+    }
+    return nil
+}

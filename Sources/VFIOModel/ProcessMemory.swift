@@ -1,0 +1,216 @@
+import VFIOCore
+
+/// The process's address space as far as pinning sees it: regions with a
+/// page size and a physical-layout rule.
+///
+/// Frames are computed on demand from the rule, never stored per page, so
+/// the cost of a walk is the number of physically contiguous runs it meets.
+public struct ProcessMemory: Sendable {
+    /// Regions sorted by vaddr, disjoint.
+    public private(set) var regions: [MemoryRegion] = []
+    /// Where the next region without `phys=` is placed.
+    var nextDefaultPhys: UInt64 = 1 << 32
+
+    public init() {}
+
+    /// Adds a region; regions may not overlap (pinned pages would change
+    /// under existing mappings). `spec.layout == nil` places it contiguously
+    /// after the regions placed before, with a 1 GiB gap so two regions are
+    /// never accidentally contiguous.
+    public mutating func add(_ spec: MemorySpecLike) -> Result<MemoryRegion, MemoryError> {
+        let range = IOVARange(start: spec.vaddr, size: spec.size)
+        guard let range else { return .failure(MemoryError("memory at \(formatHex(spec.vaddr)) has no valid size")) }
+        if let clash = regions.first(where: { $0.range.overlaps(range) }) {
+            return .failure(MemoryError("memory \(range) overlaps memory \(clash.range) declared before"))
+        }
+        let layout: PhysicalLayout
+        if let given = spec.layout {
+            layout = given
+        } else {
+            let gib: UInt64 = 1 << 30
+            let base = nextDefaultPhys
+            let (end, o1) = base.addingReportingOverflow(spec.size)
+            let (next, o2) = end.addingReportingOverflow(2 * gib - 1)
+            guard !o1, !o2 else { return .failure(MemoryError("no physical room left for memory at \(formatHex(spec.vaddr))")) }
+            nextDefaultPhys = next & ~(gib - 1)
+            layout = .contiguous(base: base)
+        }
+        let region = MemoryRegion(vaddr: spec.vaddr, size: spec.size, pageSize: spec.pageSize, layout: layout, pfnmap: spec.pfnmap)
+        insert(region)
+        return .success(region)
+    }
+
+    /// Adds a region exactly as given (an observed layout).
+    public mutating func add(exactly region: MemoryRegion) -> Result<Void, MemoryError> {
+        if let clash = regions.first(where: { $0.range.overlaps(region.range) }) {
+            return .failure(MemoryError("memory \(region.range) overlaps memory \(clash.range) declared before"))
+        }
+        insert(region)
+        return .success(())
+    }
+
+    mutating func insert(_ region: MemoryRegion) {
+        let at = regions.firstIndex(where: { $0.vaddr > region.vaddr }) ?? regions.count
+        regions.insert(region, at: at)
+    }
+
+    /// The index of the region holding `vaddr`.
+    func regionIndex(containing vaddr: UInt64) -> Int? {
+        var lo = 0, hi = regions.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if regions[mid].range.last < vaddr { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < regions.count && regions[lo].range.contains(vaddr) ? lo : nil
+    }
+
+    /// Walks `[vaddr, vaddr+size)` as physically contiguous runs of one
+    /// class (reserved or not), joining runs across page and region borders
+    /// when the frames follow on (what `vfio_pin_pages_remote` calls a chunk).
+    ///
+    /// `body` gets each run; returning false stops the walk. The result is
+    /// the first address that is not mapped in the process, if the walk
+    /// reached one (pinning it fails with EFAULT).
+    ///
+    /// - Parameter splitOnClass: end a run where reserved meets normal
+    ///   memory (pinning does; `vfio_iommu_replay` does not).
+    @discardableResult
+    public func forEachRun(vaddr: UInt64, size: UInt64, splitOnClass: Bool = true,
+                           _ body: (PinnedRun) -> Bool) -> UInt64? {
+        var pending: PinnedRun? = nil
+        var stopped = false
+        let hole = forEachRawRun(vaddr: vaddr, size: size) { run in
+            if var p = pending {
+                if p.phys &+ p.length == run.phys && p.phys &+ p.length != 0
+                    && (!splitOnClass || p.reserved == run.reserved) {
+                    p.length += run.length
+                    p.reserved = p.reserved && run.reserved
+                    pending = p
+                    return true
+                }
+                if !body(p) { stopped = true; return false }
+            }
+            pending = run
+            return true
+        }
+        if !stopped, let p = pending { _ = body(p) }
+        return stopped ? nil : hole
+    }
+
+    /// Runs as the layout rules give them, page by page where the rule
+    /// scatters pages, unjoined.
+    func forEachRawRun(vaddr: UInt64, size: UInt64, _ body: (PinnedRun) -> Bool) -> UInt64? {
+        var at = vaddr
+        var left = size
+        while left > 0 {
+            guard let ri = regionIndex(containing: at) else { return at }
+            let region = regions[ri]
+            let offset = at - region.vaddr
+            let inRegion = min(left, region.size - offset)
+            if !region.forEachRun(offset: offset, length: inRegion, vaddr: at, body) { return nil }
+            left -= inRegion
+            at = at &+ inRegion
+        }
+        return nil
+    }
+}
+
+/// A physically contiguous stretch of a mapping's memory.
+public struct PinnedRun: Hashable, Sendable {
+    public var vaddr: UInt64
+    public var phys: UInt64
+    public var length: UInt64
+    /// Reserved pfns (`pfnmap` device memory): pinned without a charge.
+    public var reserved: Bool
+}
+
+/// Anything a `memory` statement gives: so the model need not import the
+/// trace layer.
+public protocol MemorySpecLike {
+    var vaddr: UInt64 { get }
+    var size: UInt64 { get }
+    var pageSize: UInt64 { get }
+    var layout: PhysicalLayout? { get }
+    var pfnmap: Bool { get }
+}
+
+public struct MemoryError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+func formatHex(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
+
+extension MemoryRegion {
+    /// The frame of page `index` under a scattering rule: pages land on even
+    /// page slots of a bijective shuffle, so no two pages are ever adjacent.
+    static func scatteredPhys(page index: UInt64, pages: UInt64, pageSize: UInt64, seed: UInt64) -> UInt64 {
+        var bits: UInt64 = 1
+        while (1 << bits) < pages && bits < 40 { bits += 1 }
+        let mask: UInt64 = (1 << bits) - 1
+        var x = (index &+ seed) & mask
+        x = (x &* 0x9E37_79B9_7F4A_7C15) & mask   // odd multiplier: a bijection mod 2^bits
+        x ^= x >> ((bits + 1) / 2)                 // xorshift: also a bijection
+        return (1 << 44) &+ (2 &* x &* pageSize)
+    }
+
+    /// Calls `body` with the runs of `[offset, offset+length)` of this
+    /// region, in vaddr order. Returns false if `body` stopped the walk.
+    func forEachRun(offset: UInt64, length: UInt64, vaddr: UInt64, _ body: (PinnedRun) -> Bool) -> Bool {
+        let ps = pageSize
+        switch layout {
+        case .contiguous(let base):
+            return body(PinnedRun(vaddr: vaddr, phys: base &+ offset, length: length, reserved: pfnmap))
+        case .observed(let runs):
+            // Binary search the first run that ends after `offset`.
+            var lo = 0, hi = runs.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if runs[mid].offset &+ runs[mid].length <= offset { lo = mid + 1 } else { hi = mid }
+            }
+            var at = offset
+            let end = offset + length
+            var i = lo
+            while at < end && i < runs.count {
+                let r = runs[i]
+                let start = max(at, r.offset)
+                let stop = min(end, r.offset + r.length)
+                if start < stop {
+                    let run = PinnedRun(vaddr: vaddr &+ (start - offset), phys: r.phys &+ (start - r.offset),
+                                        length: stop - start, reserved: pfnmap)
+                    if !body(run) { return false }
+                }
+                at = stop
+                i += 1
+            }
+            return true
+        case .scattered, .reversed, .chunks:
+            // One run per page (or per chunk), partial at the ends.
+            let unit: UInt64
+            if case .chunks(let size, _) = layout { unit = size } else { unit = ps }
+            let pages = size / ps
+            var at = offset
+            let end = offset + length
+            while at < end {
+                let index = at / unit
+                let within = at % unit
+                let take = min(unit - within, end - at)
+                let phys: UInt64
+                switch layout {
+                case .scattered(let seed):
+                    phys = MemoryRegion.scatteredPhys(page: index, pages: pages, pageSize: ps, seed: seed) &+ within
+                case .reversed(let base):
+                    phys = base &+ (pages - 1 - index) &* ps &+ within
+                case .chunks(let size, let base):
+                    phys = base &+ index &* 2 &* size &+ within
+                default:
+                    phys = 0
+                }
+                if !body(PinnedRun(vaddr: vaddr &+ (at - offset), phys: phys, length: take, reserved: pfnmap)) { return false }
+                at += take
+            }
+            return true
+        }
+    }
+}

@@ -1,0 +1,92 @@
+import VFIOCore
+
+extension Type1Container {
+    /// `VFIO_IOMMU_GET_INFO` (`vfio_iommu_type1_get_info`): the bytes of an
+    /// `argsz`-byte user buffer after the call (at most `argsz`, capped at a
+    /// size that holds the whole chain).
+    public func getInfo(argsz: UInt32) -> Result<IOMMUInfo, Errno> {
+        guard isSet else { return .failure(.EINVAL) }
+        if argsz < 16 { return .failure(.EINVAL) }
+        var caps: [InfoCapability] = [
+            // vfio_iommu_migration_build_caps: the smallest page only.
+            .migration(flags: 0, pgsizeBitmap: minPgsize, maxDirtyBitmapSize: 1 << 28),
+            // vfio_iommu_dma_avail_build_caps
+            .dmaAvail(dmaAvail),
+        ]
+        // vfio_iommu_iova_build_caps: absent while the list is empty.
+        if !iovaList.isEmpty { caps.append(.iovaRange(iovaList)) }
+        let chain = InfoCapability.chain(caps, pad8: profile.padsCapabilities)
+        let needed = IOMMUInfo.headerSize + UInt32(chain.count)
+
+        var outArgsz = argsz
+        var capOffset: UInt32 = 0
+        var tail: [UInt8] = []
+        if argsz < needed {
+            outArgsz = needed
+        } else {
+            capOffset = IOMMUInfo.headerSize
+            tail = chain
+        }
+        var bytes: [UInt8] = []
+        func put32(_ v: UInt32) { for i in 0..<4 { bytes.append(UInt8((v >> (8 * UInt32(i))) & 0xff)) } }
+        put32(outArgsz)
+        put32(IOMMUInfo.flagPgsizes | IOMMUInfo.flagCaps)
+        put32(UInt32(pgsizeBitmap & 0xffff_ffff)); put32(UInt32(pgsizeBitmap >> 32))
+        put32(capOffset); put32(0)
+        // Only min(argsz, 24) bytes of the fixed part are copied back.
+        bytes = Array(bytes.prefix(Int(min(argsz, IOMMUInfo.headerSize))))
+        bytes += tail
+        return .success(IOMMUInfo(bytes: bytes))
+    }
+
+    /// `VFIO_IOMMU_DIRTY_PAGES` (`vfio_iommu_type1_dirty_pages`) START and
+    /// STOP; GET_BITMAP's checks.
+    public mutating func dirtyPages(_ request: DirtyPages) -> Result<Void, Errno> {
+        guard isSet else { return .failure(.EINVAL) }
+        if v2 != true { return .failure(.EACCES) }
+        let flags = request.flags
+        if request.argsz < 8 || flags.rawValue & ~UInt32(7) != 0 { return .failure(.EINVAL) }
+        if flags.rawValue.nonzeroBitCount != 1 { return .failure(.EINVAL) }
+        if flags.contains(.start) {
+            if dirtyPageTracking { return .success(()) }
+            // vfio_dma_bitmap_alloc_all: one bit per smallest page.
+            let pgsize = minPgsize
+            var tooBig = false
+            dmaList.forEach { _, dma in
+                if dma.size / pgsize > UInt64(Int32.max) { tooBig = true; return false }
+                return true
+            }
+            if tooBig { return .failure(.EINVAL) }
+            for (iova, _) in dmaList.entries { dmaList.update(at: iova) { $0.flags.insert(.hasBitmap) } }
+            dirtyPageTracking = true
+            return .success(())
+        }
+        if flags.contains(.stop) {
+            if dirtyPageTracking {
+                dirtyPageTracking = false
+                for (iova, _) in dmaList.entries { dmaList.update(at: iova) { $0.flags.remove(.hasBitmap) } }
+            }
+            return .success(())
+        }
+        // GET_BITMAP
+        if request.argsz < 8 + 40 { return .failure(.EINVAL) }
+        guard let bitmap = request.bitmap, request.size != 0 else { return .failure(.EINVAL) }
+        guard let range = IOVARange(start: request.iova, size: request.size) else { return .failure(profile.overflowErrno) }
+        guard bitmap.pgsize != 0 else { return .failure(.EINVAL) }
+        if let e = Self.verifyBitmapSize(pages: request.size >> UInt64(bitmap.pgsize.trailingZeroBitCount), bytes: bitmap.size) {
+            return .failure(e)
+        }
+        let pgsize = minPgsize
+        if bitmap.pgsize != pgsize || request.iova & (pgsize - 1) != 0 || request.size & (pgsize - 1) != 0 {
+            return .failure(.EINVAL)
+        }
+        if !dirtyPageTracking { return .failure(.EINVAL) }
+        if let (start, _) = vfioFindDMA(IOVARange(start: range.start, last: range.start)), start != range.start {
+            return .failure(.EINVAL)
+        }
+        if let (start, dma) = vfioFindDMA(IOVARange(start: range.last, last: range.last)), start &+ (dma.size - 1) != range.last {
+            return .failure(.EINVAL)
+        }
+        return .success(())
+    }
+}

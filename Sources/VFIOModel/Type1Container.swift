@@ -1,0 +1,195 @@
+import VFIOCore
+
+/// One `vfio_dma`: a mapping of `[iova, iova+size)` to process memory.
+public struct DMAEntry: Hashable, Sendable {
+    public var size: UInt64
+    /// The vaddr the mapping answers to (changed by `VFIO_UPDATE_VADDR`).
+    public var vaddr: UInt64
+    /// The vaddr whose frames were pinned: unmap and replay use these frames
+    /// even after the vaddr was updated, as the kernel reads them back from
+    /// the IOMMU (`iommu_iova_to_phys`), not from the new vaddr.
+    public var pinnedVaddr: UInt64
+    /// Pages charged to `locked_vm` for this mapping.
+    public var lockedPages: UInt64
+    public var flags: Flags
+
+    public struct Flags: OptionSet, Hashable, Sendable {
+        public var rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+        public static let read = Flags(rawValue: 1 << 0)
+        public static let write = Flags(rawValue: 1 << 1)
+        /// `vaddr_invalid`: unmapped with VADDR, waiting for a new vaddr.
+        public static let vaddrInvalid = Flags(rawValue: 1 << 2)
+        /// `iommu_mapped`: pinned and in the IOMMU (false while only
+        /// emulated groups are attached).
+        public static let iommuMapped = Flags(rawValue: 1 << 3)
+        /// `lock_cap`: CAP_IPC_LOCK when it was mapped.
+        public static let lockCap = Flags(rawValue: 1 << 4)
+        /// A dirty bitmap is allocated (tracking was on).
+        public static let hasBitmap = Flags(rawValue: 1 << 5)
+    }
+}
+
+/// An IOMMU domain (`vfio_domain`) and the groups attached to it.
+public struct Domain: Sendable {
+    /// The spec of the group that created it: its page sizes, aperture and
+    /// coherency are the domain's.
+    public var spec: DomainSpec
+    /// Names of the groups attached to it, first one first.
+    public var groups: [String]
+    public var pageTable = PageTable()
+    /// Whether `vfio_test_domain_fgsp` found fine-grained superpages.
+    public var fgsp: Bool
+}
+
+/// The process and one type1 container: the state `vfio_iommu_type1.c`
+/// keeps (`struct vfio_iommu`), plus the process facts it reads
+/// (`RLIMIT_MEMLOCK`, `CAP_IPC_LOCK`, `mm->locked_vm`).
+public struct Type1Container: Sendable {
+    // The process.
+    public var profile: KernelProfile
+    public var memory = ProcessMemory()
+    /// `RLIMIT_MEMLOCK` (soft) in bytes; nil = unlimited.
+    public var memlock: UInt64? = nil
+    public var capIPCLock = false
+    /// `mm->locked_vm`, in pages.
+    public internal(set) var lockedVm: UInt64 = 0
+    /// The `dma_entry_limit` module parameter, copied when a container opens.
+    public var dmaEntryLimit: UInt32 = 65535
+
+    // The container (container.c).
+    /// Groups in the container, in the order they were added.
+    public internal(set) var groups: [DomainSpec] = []
+    /// Set by `VFIO_SET_IOMMU`: nil while no IOMMU driver is set.
+    public internal(set) var v2: Bool? = nil
+
+    // struct vfio_iommu.
+    /// IOMMU domains, newest first (`list_add` at the head of `domain_list`).
+    public internal(set) var domains: [Domain] = []
+    /// Names of attached emulated (mdev) groups.
+    public internal(set) var emulatedGroups: [String] = []
+    public internal(set) var dmaList = IntervalTree<DMAEntry>()
+    public internal(set) var dmaAvail: UInt32 = 0
+    /// `dma_entry_limit` as it was when the container opened.
+    public internal(set) var dmaEntryLimitAtOpen: UInt32 = 0
+    public internal(set) var pgsizeBitmap: UInt64 = PageSizes.pageMask.rawValue
+    /// Usable IOVA ranges, ascending; empty = no limit.
+    public internal(set) var iovaList: [IOVARange] = []
+    public internal(set) var vaddrInvalidCount = 0
+    public internal(set) var dirtyPageTracking = false
+    public internal(set) var numNonPinnedGroups = 0
+
+    public init(profile: KernelProfile = .newest) { self.profile = profile }
+
+    static let pageShift: UInt64 = 12
+    static let pageSize: UInt64 = 1 << pageShift
+
+    /// The smallest IOMMU page the container allows (`1 << __ffs(pgsize_bitmap)`).
+    var minPgsize: UInt64 {
+        pgsizeBitmap == 0 ? Self.pageSize : pgsizeBitmap & (~pgsizeBitmap &+ 1)
+    }
+
+    /// `RLIMIT_MEMLOCK >> PAGE_SHIFT`.
+    var lockLimitPages: UInt64 { (memlock ?? .max) >> Self.pageShift }
+
+    public var isSet: Bool { v2 != nil }
+    public var mappingCount: Int { dmaList.count }
+    /// `VmLck` in bytes.
+    public var lockedBytes: UInt64 { lockedVm << Self.pageShift }
+
+    // MARK: Process accounting (vfio_lock_acct, __account_locked_vm)
+
+    /// Charges `pages` to `locked_vm`, failing with ENOMEM when the limit
+    /// would be passed and the caller lacks CAP_IPC_LOCK (`vfio_lock_acct`).
+    mutating func lockAcct(_ pages: UInt64, lockCap: Bool) -> Errno? {
+        if !lockCap {
+            let (sum, overflow) = lockedVm.addingReportingOverflow(pages)
+            if overflow || sum > lockLimitPages { return .ENOMEM }
+        }
+        lockedVm += pages
+        return nil
+    }
+
+    mutating func unlockAcct(_ pages: UInt64) {
+        lockedVm -= min(pages, lockedVm)
+    }
+
+    // MARK: Container (container.c)
+
+    /// `VFIO_GROUP_SET_CONTAINER`: adds the group; once an IOMMU driver is
+    /// set this is `vfio_iommu_type1_attach_group`.
+    public mutating func groupSetContainer(_ spec: DomainSpec) -> Result<Void, Errno> {
+        if groups.contains(where: { $0.name == spec.name }) { return .failure(.EINVAL) }
+        if isSet {
+            if let e = vfioIommuType1AttachGroup(spec) { return .failure(e) }
+        }
+        groups.append(spec)
+        return .success(())
+    }
+
+    /// `VFIO_GROUP_UNSET_CONTAINER`: `vfio_iommu_type1_detach_group`, and
+    /// the container is released with its last group.
+    public mutating func groupUnsetContainer(_ name: String) -> Result<Void, Errno> {
+        guard let index = groups.firstIndex(where: { $0.name == name }) else { return .failure(.EINVAL) }
+        if isSet { vfioIommuType1DetachGroup(name) }
+        groups.remove(at: index)
+        if groups.isEmpty && isSet { vfioIommuType1Release() }
+        return .success(())
+    }
+
+    /// `VFIO_SET_IOMMU` (`vfio_ioctl_set_iommu`, `vfio_iommu_type1_open`):
+    /// opens a type1 instance and attaches every group; on failure the
+    /// groups attached so far are detached and the container stays unset.
+    public mutating func setIOMMU(_ type: Extension) -> Result<Void, Errno> {
+        if groups.isEmpty || isSet { return .failure(.EINVAL) }
+        guard checkExtension(type) > 0, type == .type1 || type == .type1v2 || type == .nesting else {
+            return .failure(.ENODEV)
+        }
+        v2 = type != .type1
+        dmaAvail = dmaEntryLimit
+        dmaEntryLimitAtOpen = dmaEntryLimit
+        var attached: [String] = []
+        for g in groups {
+            if let e = vfioIommuType1AttachGroup(g) {
+                for name in attached.reversed() { vfioIommuType1DetachGroup(name) }
+                vfioIommuType1Release()
+                return .failure(e)
+            }
+            attached.append(g.name)
+        }
+        return .success(())
+    }
+
+    /// `vfio_iommu_type1_release`: every mapping removed, every domain freed.
+    mutating func vfioIommuType1Release() {
+        vfioIommuUnmapUnpinAll()
+        domains = []
+        emulatedGroups = []
+        v2 = nil
+        iovaList = []
+        pgsizeBitmap = PageSizes.pageMask.rawValue
+        vaddrInvalidCount = 0
+        dirtyPageTracking = false
+        numNonPinnedGroups = 0
+        dmaAvail = 0
+    }
+
+    /// `VFIO_CHECK_EXTENSION` (`vfio_iommu_type1_check_extension`; with no
+    /// IOMMU driver set, the answer of the type1 driver asked with a NULL
+    /// container).
+    public func checkExtension(_ ext: Extension) -> UInt32 {
+        switch ext {
+        case .type1, .type1v2, .unmapAll:
+            return 1
+        case .nesting:
+            return profile.nestingExtension ? 1 : 0
+        case .dmaCC:
+            guard isSet else { return 0 }
+            return domains.allSatisfy { $0.spec.coherent } ? 1 : 0
+        case .updateVaddr:
+            return isSet && emulatedGroups.isEmpty ? 1 : 0
+        default:
+            return 0
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import VFIOCore
+import VFIOTrace
+
+/// Something that answers type1 ioctls: the model or a real `/dev/vfio`.
+///
+/// One method per ioctl, with the uapi requests of `VFIOCore`, so one replay
+/// engine drives every backend. Setup calls describe the process (memory,
+/// rlimit, capabilities) and the groups; `observe` reads state that no ioctl
+/// returns (`VmLck`, the page tables).
+public protocol Backend: AnyObject {
+    /// Shown in reports: `model`, `kernel`.
+    var name: String { get }
+    /// The kernel whose answers this backend gives (the model's profile, or
+    /// the running kernel's release).
+    var kernel: String { get }
+
+    // Process and module setup. A backend that cannot honour a setup throws
+    // `BackendError` (the replay reports it as a setup difference).
+    func setKernel(_ version: KernelVersion) throws(BackendError)
+    func setMemlock(_ bytes: UInt64?) throws(BackendError)
+    func setCapIPCLock(_ on: Bool) throws(BackendError)
+    func setDMAEntryLimit(_ limit: UInt32) throws(BackendError)
+    /// Makes `region` part of the process. Returns the region as it really
+    /// is (a kernel backend reports the frames it got), so the replay can
+    /// hand the observed layout to the model.
+    func addMemory(_ spec: MemorySpec) throws(BackendError) -> MemoryRegion
+    /// Like `addMemory`, but with the layout another backend observed.
+    func addObservedMemory(_ region: MemoryRegion) throws(BackendError)
+
+    // Container and group ioctls.
+    /// `VFIO_GROUP_SET_CONTAINER` for the group `spec` describes; after
+    /// `VFIO_SET_IOMMU` this attaches the group to the IOMMU.
+    func attachGroup(_ spec: DomainSpec) -> Result<Void, Errno>
+    /// `VFIO_GROUP_UNSET_CONTAINER`.
+    func detachGroup(_ name: String) -> Result<Void, Errno>
+    /// `VFIO_SET_IOMMU`.
+    func setIOMMU(_ type: Extension) -> Result<Void, Errno>
+    /// `VFIO_CHECK_EXTENSION`: the ioctl's return value.
+    func checkExtension(_ ext: Extension) -> Result<UInt32, Errno>
+    /// `VFIO_IOMMU_GET_INFO` with a buffer of `argsz` bytes.
+    func getInfo(argsz: UInt32) -> Result<IOMMUInfo, Errno>
+    /// `VFIO_IOMMU_MAP_DMA`.
+    func mapDMA(_ request: MapDMA) -> Result<Void, Errno>
+    /// `VFIO_IOMMU_UNMAP_DMA`: the `size` written back.
+    func unmapDMA(_ request: UnmapDMA) -> Result<UInt64, Errno>
+    /// `VFIO_IOMMU_DIRTY_PAGES`.
+    func dirtyPages(_ request: DirtyPages) -> Result<Void, Errno>
+
+    // Observations.
+    /// Locked memory of the process in bytes (`VmLck`).
+    func lockedMemory() -> Observation<UInt64>
+    /// Number of `vfio_dma` entries.
+    func mappingCount() -> Observation<UInt64>
+    /// Leaf IOMMU page-table entries in the domain of group `domain`, or in
+    /// every domain when nil.
+    func pageTableEntries(domain: String?) -> Observation<PTECounts>
+}
+
+/// A value a backend could read, or why it could not.
+public enum Observation<Value: Sendable & Hashable>: Sendable, Hashable {
+    case value(Value)
+    /// The backend has no way to read it here (say why).
+    case notObservable(String)
+}
+
+/// A setup a backend cannot honour.
+public struct BackendError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,193 @@
+import VFIOCore
+
+/// A parsed `.trace` file: its statements in file order.
+public struct Trace: Sendable, Hashable {
+    /// The path as given on the command line (used in every message).
+    public var file: String
+    public var statements: [Statement]
+    public init(file: String, statements: [Statement]) { self.file = file; self.statements = statements }
+}
+
+/// One line of a trace.
+public struct Statement: Sendable, Hashable {
+    /// 1-based line and column of the statement's first word.
+    public var line: Int
+    public var column: Int
+    public var kind: Kind
+    /// The answer written after `=>`, if any.
+    public var expected: Answer?
+    /// A trailing `# comment` (without the `#`), kept by `fmt`.
+    public var comment: String?
+
+    public init(line: Int, column: Int, kind: Kind, expected: Answer? = nil, comment: String? = nil) {
+        self.line = line; self.column = column; self.kind = kind; self.expected = expected; self.comment = comment
+    }
+
+    public enum Kind: Sendable, Hashable {
+        /// A line holding only a comment (text without the `#`).
+        case comment(String)
+        /// An empty line; `fmt` keeps one where the author had some.
+        case blank
+
+        // Setup statements (TRACE_FORMAT.md, "Setup statements").
+        /// `iommu type1v2|type1`: `VFIO_SET_IOMMU`. May carry an answer.
+        case iommu(IOMMUType)
+        /// `kernel VERSION`: whose answers the model gives.
+        case kernel(KernelVersion)
+        /// `memlock SIZE|unlimited`: `RLIMIT_MEMLOCK` in bytes, nil = unlimited.
+        case memlock(UInt64?)
+        /// `cap-ipc-lock on|off`
+        case capIPCLock(Bool)
+        /// `dma-entry-limit N` (module parameter, a u32).
+        case dmaEntryLimit(UInt32)
+        /// `domain NAME ...`: attach a group (an operation after the first one).
+        case domain(DomainSpec)
+        /// `detach NAME`
+        case detach(String)
+        /// `memory vaddr= size= ...`
+        case memory(MemorySpec)
+
+        // Operations.
+        /// `map ...`: `VFIO_IOMMU_MAP_DMA` (with `vaddr-only`: the VADDR flag).
+        case map(MapDMA)
+        /// `unmap ...` and `unmap-all`: `VFIO_IOMMU_UNMAP_DMA`.
+        case unmap(UnmapDMA)
+        /// `info [argsz=N]`: `VFIO_IOMMU_GET_INFO`; nil argsz = a buffer big enough.
+        case info(argsz: UInt32?)
+        /// `extension NAME`: `VFIO_CHECK_EXTENSION`.
+        case `extension`(Extension)
+        /// `dirty start|stop`: `VFIO_IOMMU_DIRTY_PAGES`.
+        case dirty(DirtyPages)
+
+        /// `check ...`: an observation that must hold.
+        case check(Check)
+    }
+}
+
+/// The interface `iommu` selects.
+public enum IOMMUType: String, Sendable, Hashable {
+    case type1
+    case type1v2
+    public var ext: Extension { self == .type1 ? .type1 : .type1v2 }
+}
+
+/// A `memory` statement before defaults are applied.
+public struct MemorySpec: Hashable, Sendable {
+    public var vaddr: UInt64
+    public var size: UInt64
+    /// `page=`: 4K (default), 2M or 1G.
+    public var pageSize: UInt64
+    /// `phys=` (with `seed=` for `scattered`); nil = the model's default,
+    /// contiguous memory placed after the regions declared before.
+    public var layout: PhysicalLayout?
+    public var pfnmap: Bool
+    public init(vaddr: UInt64, size: UInt64, pageSize: UInt64 = 4096, layout: PhysicalLayout? = nil, pfnmap: Bool = false) {
+        self.vaddr = vaddr; self.size = size; self.pageSize = pageSize; self.layout = layout; self.pfnmap = pfnmap
+    }
+}
+
+/// A `check` statement.
+public enum Check: Sendable, Hashable {
+    /// `check locked=SIZE`: `VmLck` in bytes.
+    case locked(UInt64)
+    /// `check mappings=N`: number of `vfio_dma` entries.
+    case mappings(UInt64)
+    /// `check ptes=4K:N,2M:N [domain=NAME]`: leaf entries by page size.
+    /// Sizes not listed must have no entries.
+    case ptes(PTECounts, domain: String?)
+}
+
+/// Leaf page-table entries by page size.
+public struct PTECounts: Hashable, Sendable, CustomStringConvertible {
+    /// Page size → count; sizes with a count of 0 are absent.
+    public var counts: [UInt64: UInt64]
+    public init(_ counts: [UInt64: UInt64] = [:]) { self.counts = counts.filter { $0.value != 0 } }
+    public var description: String {
+        counts.isEmpty ? "none" : counts.keys.sorted().map { "\(formatSize($0)):\(counts[$0]!)" }.joined(separator: ",")
+    }
+}
+
+/// What came back from an operation, or what a trace says must come back.
+public struct Answer: Sendable, Hashable, CustomStringConvertible {
+    public enum Status: Sendable, Hashable {
+        /// `ok`, or an answer written with keys only (`info => dma-avail=3`).
+        case ok
+        case errno(Errno)
+        /// `extension`: the ioctl's return value.
+        case value(UInt64)
+    }
+    public var status: Status
+    /// Keys of the answer, in the order written. For an expected answer only
+    /// the keys written are compared.
+    public var fields: [AnswerField]
+
+    public init(_ status: Status, fields: [AnswerField] = []) { self.status = status; self.fields = fields }
+
+    public var description: String {
+        var words: [String] = []
+        switch status {
+        case .ok: words.append("ok")
+        case .errno(let e): words.append(e.description)
+        case .value(let v): words.append(String(v))
+        }
+        words += fields.map(\.description)
+        return words.joined(separator: " ")
+    }
+}
+
+/// One `key=value` of an answer.
+public enum AnswerField: Sendable, Hashable, CustomStringConvertible {
+    /// `size=SIZE`: the size UNMAP reports back.
+    case size(UInt64)
+    /// `pgsizes=LIST`: `iova_pgsizes`.
+    case pgsizes(PageSizes)
+    /// `iova=RANGE,...`: the IOVA_RANGE capability (`none` when absent).
+    case iova([IOVARange]?)
+    /// `dma-avail=N` (`none` when the capability is absent).
+    case dmaAvail(UInt32?)
+    /// `argsz=N`: the size the kernel asks for (or left) in `argsz`.
+    case argsz(UInt32)
+
+    public var key: String {
+        switch self {
+        case .size: "size"
+        case .pgsizes: "pgsizes"
+        case .iova: "iova"
+        case .dmaAvail: "dma-avail"
+        case .argsz: "argsz"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .size(let s): "size=\(formatSize(s))"
+        case .pgsizes(let p): "pgsizes=\(formatPageSizes(p))"
+        case .iova(let r): "iova=" + (r.map { $0.isEmpty ? "none" : $0.map(formatRange).joined(separator: ",") } ?? "none")
+        case .dmaAvail(let n): "dma-avail=" + (n.map { String($0) } ?? "none")
+        case .argsz(let n): "argsz=\(n)"
+        }
+    }
+}
+
+/// `2M`, `4K`, `0x1800`: a size with a binary suffix when it is exact.
+public func formatSize(_ value: UInt64) -> String {
+    if value == 0 { return "0" }
+    for (shift, suffix) in [(40, "T"), (30, "G"), (20, "M"), (10, "K")] where value % (1 << UInt64(shift)) == 0 {
+        return "\(value >> UInt64(shift))\(suffix)"
+    }
+    return String(value)
+}
+
+/// An address in hex: `0x7f0000000000`.
+public func formatAddress(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
+
+/// `0xfee00000-0xfeefffff`
+public func formatRange(_ r: IOVARange) -> String { "\(formatAddress(r.start))-\(formatAddress(r.last))" }
+
+/// `4K,2M,1G`, or `mask:0x...` when a list would be long (more than 8 sizes).
+public func formatPageSizes(_ p: PageSizes) -> String {
+    let sizes = p.sizes
+    if sizes.isEmpty { return "mask:0x0" }
+    if sizes.count > 8 || sizes.contains(where: { $0 < 1024 }) { return "mask:" + formatAddress(p.rawValue) }
+    return sizes.map(formatSize).joined(separator: ",")
+}
