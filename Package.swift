@@ -22,8 +22,10 @@ let package = Package(
         .target(name: "VFIOTrace", dependencies: ["VFIOCore"]),
         // Backend protocol, replay engine, comparison and reports.
         .target(name: "VFIOReplay", dependencies: ["VFIOCore", "VFIOTrace", "VFIOModel"]),
+        // The few system calls Swift's Glibc module does not import.
+        .target(name: "CVFIOSys"),
         // Real ioctls on /dev/vfio.
-        .target(name: "VFIOKernel", dependencies: ["VFIOCore", "VFIOReplay"]),
+        .target(name: "VFIOKernel", dependencies: ["VFIOCore", "VFIOReplay", "VFIOTrace", "CVFIOSys"]),
         .executableTarget(name: "vfio-sim", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel"]),
         .testTarget(name: "VFIOTraceTests", dependencies: ["VFIOTrace"]),
         .testTarget(name: "VFIOModelTests", dependencies: ["VFIOModel"]),

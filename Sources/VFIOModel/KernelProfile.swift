@@ -19,6 +19,13 @@ public struct KernelProfile: Hashable, Sendable, CustomStringConvertible {
     /// 6.1 did not (DMA_AVAIL next=68), 6.12 does (next=72): seen in the lane.
     public var padsCapabilities: Bool { atLeast(6, 6) }
 
+    /// Bytes of the fixed `vfio_iommu_type1_info` part that GET_INFO copies
+    /// back: before the padding commit, 16 (argsz < 20) or 20 (up to
+    /// `cap_offset`, never the pad); after it, `min(argsz, 24)`.
+    public func infoWriteBack(argsz: UInt32) -> Int {
+        padsCapabilities ? Int(min(argsz, 24)) : (argsz < 20 ? 16 : 20)
+    }
+
     /// A wrapping `iova + size - 1` or `vaddr + size - 1` gives EOVERFLOW
     /// since the 6.19 overflow series; EINVAL before (seen on 6.1 and 6.12).
     public var overflowErrno: Errno { atLeast(6, 19) ? .EOVERFLOW : .EINVAL }

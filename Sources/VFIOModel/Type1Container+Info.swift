@@ -33,8 +33,10 @@ extension Type1Container {
         put32(IOMMUInfo.flagPgsizes | IOMMUInfo.flagCaps)
         put32(UInt32(pgsizeBitmap & 0xffff_ffff)); put32(UInt32(pgsizeBitmap >> 32))
         put32(capOffset); put32(0)
-        // Only min(argsz, 24) bytes of the fixed part are copied back.
-        bytes = Array(bytes.prefix(Int(min(argsz, IOMMUInfo.headerSize))))
+        // Only part of the fixed header is copied back; the chain, when it
+        // fit, sits at byte 24 whatever was copied before it.
+        bytes = Array(bytes.prefix(profile.infoWriteBack(argsz: argsz)))
+        if !tail.isEmpty { while bytes.count < Int(IOMMUInfo.headerSize) { bytes.append(0) } }
         bytes += tail
         return .success(IOMMUInfo(bytes: bytes))
     }
