@@ -1,0 +1,22 @@
+/* Thin system calls the kernel backend needs that Swift's Glibc module does
+ * not import: capset, setrlimit(RLIMIT_MEMLOCK), mmap flags. Each function
+ * returns 0 or -errno. */
+#ifndef CVFIOSYS_H
+#define CVFIOSYS_H
+
+#include <stdint.h>
+
+int cvfio_ioctl_ptr(int fd, unsigned long request, void *arg);
+int cvfio_ioctl_val(int fd, unsigned long request, unsigned long arg);
+/* Raise or drop CAP_IPC_LOCK in the effective set (permitted unchanged). */
+int cvfio_set_cap_ipc_lock(int on);
+/* 1 when CAP_IPC_LOCK is effective, 0 when not, -errno on error. */
+int cvfio_has_cap_ipc_lock(void);
+/* RLIMIT_MEMLOCK soft limit; unlimited when `unlimited` is nonzero. */
+int cvfio_set_memlock(uint64_t bytes, int unlimited);
+/* Anonymous memory at exactly `addr` (never replacing a mapping), backed by
+ * pages of 2^page_shift bytes (12: normal, 21/30: hugetlb), populated. */
+int cvfio_mmap_fixed(uint64_t addr, uint64_t length, int page_shift);
+int cvfio_munmap(uint64_t addr, uint64_t length);
+
+#endif

@@ -1,0 +1,261 @@
+import VFIOCore
+import VFIOTrace
+
+/// What one statement of a trace gave on each backend.
+public struct Outcome: Sendable {
+    public var line: Int
+    public var column: Int
+    /// The statement in canonical form, without its answer.
+    public var statement: String
+    /// The answer or check as written; nil when the trace wrote none.
+    public var expected: String?
+    /// One per backend, in the replayer's backend order.
+    public var got: [Got]
+
+    public struct Got: Sendable {
+        public var backend: String
+        public var text: String
+        /// Whether it matches `expected`; nil when nothing was expected or
+        /// the value could not be observed.
+        public var held: Bool?
+    }
+
+    /// Every backend gave the same answer.
+    public var agree: Bool { got.allSatisfy { $0.text == got.first?.text } }
+    /// An expectation was written and some backend did not meet it.
+    public var failed: Bool { got.contains { $0.held == false } }
+    /// An expectation was written and checked on every backend.
+    public var passed: Bool { expected != nil && got.allSatisfy { $0.held == true } }
+    /// An expectation was written but nothing could check it.
+    public var skipped: Bool { expected != nil && got.allSatisfy { $0.held == nil } }
+}
+
+/// The replay of one file.
+public struct FileReport: Sendable {
+    public var file: String
+    /// Backend name → the kernel whose answers it gave.
+    public var kernels: [(backend: String, kernel: String)]
+    public var outcomes: [Outcome] = []
+    /// Setup a backend could not honour, and broken model invariants, as
+    /// `(line, message)`.
+    public var errors: [(line: Int, message: String)] = []
+
+    /// True when every written answer held, the backends agreed and
+    /// nothing went wrong.
+    public var ok: Bool { errors.isEmpty && !outcomes.contains { $0.failed || !$0.agree } }
+}
+
+/// Drives backends through a parsed trace: setup statements become
+/// process and module state, operations become ioctls, checks become
+/// observations; each answer is compared with the one written.
+///
+/// With several backends (model and kernel side by side), the first one
+/// decides the physical layout of memory and the others are given what it
+/// observed, so page-table answers are compared on the same frames.
+public final class Replayer {
+    public let backends: [Backend]
+    /// Walk the model's invariants after each operation (model backends).
+    public init(backends: [Backend]) { self.backends = backends }
+
+    public func run(_ trace: Trace) -> FileReport {
+        var report = FileReport(file: trace.file, kernels: [])
+        var started = false
+        var iommuType: IOMMUType = .type1v2
+        var iommuStatement: Statement? = nil
+        var declaredDomain = false
+
+        func setupError(_ st: Statement, _ message: String) { report.errors.append((st.line, message)) }
+
+        func eachBackend(_ st: Statement, _ body: (Backend) throws(BackendError) -> Void) {
+            for b in backends {
+                do throws(BackendError) { try body(b) } catch { setupError(st, "\(b.name): \(error.message)") }
+            }
+        }
+
+        func start(at st: Statement) {
+            started = true
+            if !declaredDomain {
+                for b in backends {
+                    if case .failure(let e) = b.attachGroup(.default) { setupError(st, "\(b.name): attaching d0 failed with \(e)") }
+                }
+            }
+            let answers = backends.map { b -> Answer in
+                switch b.setIOMMU(iommuType.ext) {
+                case .success: return Answer(.ok)
+                case .failure(let e): return Answer(.errno(e))
+                }
+            }
+            if var ist = iommuStatement {
+                // An `iommu` line without an answer still expects success.
+                if ist.expected == nil { ist.expected = Answer(.ok) }
+                if ist.expected != Answer(.ok) || answers.contains(where: { $0.status != .ok }) {
+                    report.outcomes.append(compare(ist, answers))
+                }
+            } else if answers.contains(where: { $0.status != .ok }) {
+                var implicit = st
+                implicit.kind = .iommu(iommuType)
+                implicit.expected = Answer(.ok)
+                implicit.comment = nil
+                report.outcomes.append(compare(implicit, answers))
+            }
+        }
+
+        for st in trace.statements {
+            switch st.kind {
+            case .comment, .blank:
+                continue
+            case .kernel(let v):
+                eachBackend(st) { b throws(BackendError) in try b.setKernel(v) }
+            case .iommu(let t):
+                iommuType = t
+                iommuStatement = st
+            case .memlock(let bytes):
+                eachBackend(st) { b throws(BackendError) in try b.setMemlock(bytes) }
+            case .capIPCLock(let on):
+                eachBackend(st) { b throws(BackendError) in try b.setCapIPCLock(on) }
+            case .dmaEntryLimit(let n):
+                eachBackend(st) { b throws(BackendError) in try b.setDMAEntryLimit(n) }
+            case .memory(let spec):
+                guard let first = backends.first else { continue }
+                do throws(BackendError) {
+                    let region = try first.addMemory(spec)
+                    for b in backends.dropFirst() {
+                        do throws(BackendError) { try b.addObservedMemory(region) } catch { setupError(st, "\(b.name): \(error.message)") }
+                    }
+                } catch {
+                    setupError(st, "\(first.name): \(error.message)")
+                }
+            case .domain(let spec) where !started:
+                declaredDomain = true
+                for b in backends {
+                    if case .failure(let e) = b.attachGroup(spec) { setupError(st, "\(b.name): adding group \(spec.name) failed with \(e)") }
+                }
+            case .detach(let name) where !started:
+                for b in backends {
+                    if case .failure(let e) = b.detachGroup(name) { setupError(st, "\(b.name): removing group \(name) failed with \(e)") }
+                }
+            default:
+                if !started { start(at: st) }
+                report.outcomes.append(execute(st))
+            }
+        }
+        report.kernels = backends.map { ($0.name, $0.kernel) }
+        for b in backends {
+            if let m = b as? ModelBackend, let broken = m.brokenInvariant {
+                report.errors.append((0, "model invariant broken \(broken)"))
+            }
+        }
+        return report
+    }
+
+    /// Runs one operation or check on every backend.
+    func execute(_ st: Statement) -> Outcome {
+        switch st.kind {
+        case .check(let check):
+            return observe(st, check)
+        default:
+            return compare(st, backends.map { answer(st.kind, on: $0) })
+        }
+    }
+
+    /// The answer `backend` gives to operation `kind`.
+    func answer(_ kind: Statement.Kind, on backend: Backend) -> Answer {
+        func status<T>(_ r: Result<T, Errno>, _ fields: (T) -> [AnswerField] = { _ in [] }) -> Answer {
+            switch r {
+            case .success(let v): return Answer(.ok, fields: fields(v))
+            case .failure(let e): return Answer(.errno(e))
+            }
+        }
+        switch kind {
+        case .domain(let spec): return status(backend.attachGroup(spec))
+        case .detach(let name): return status(backend.detachGroup(name))
+        case .map(let m): return status(backend.mapDMA(m))
+        case .unmap(let u): return status(backend.unmapDMA(u)) { [.size($0)] }
+        case .dirty(let d): return status(backend.dirtyPages(d))
+        case .extension(let ext):
+            switch backend.checkExtension(ext) {
+            case .success(let v): return Answer(.value(UInt64(v)))
+            case .failure(let e): return Answer(.errno(e))
+            }
+        case .info(let argsz):
+            // Without an argsz, ask as userspace does: once with the fixed
+            // part only to learn the size the chain needs, then with that
+            // size; the answer's argsz is the size the kernel asked for.
+            var size = argsz ?? IOMMUInfo.headerSize
+            var needed: UInt32? = nil
+            if argsz == nil {
+                switch backend.getInfo(argsz: size) {
+                case .failure(let e): return Answer(.errno(e))
+                case .success(let probe):
+                    needed = probe.argsz
+                    size = max(probe.argsz, IOMMUInfo.headerSize)
+                }
+            }
+            return status(backend.getInfo(argsz: size)) { info in
+                var fields: [AnswerField] = [.pgsizes(PageSizes(rawValue: info.iovaPgsizes))]
+                fields.append(.iova(info.iovaRanges))
+                fields.append(.dmaAvail(info.dmaAvail))
+                fields.append(.argsz(needed ?? info.argsz))
+                return fields
+            }
+        default:
+            return Answer(.errno(.ENOTTY))
+        }
+    }
+
+    /// Compares each backend's answer with the written one: the status,
+    /// then only the keys written.
+    func compare(_ st: Statement, _ answers: [Answer]) -> Outcome {
+        let got = zip(backends, answers).map { b, a in
+            Outcome.Got(backend: b.name, text: a.description, held: st.expected.map { Self.matches(expected: $0, got: a) })
+        }
+        return Outcome(line: st.line, column: st.column, statement: Self.text(of: st),
+                       expected: st.expected?.description, got: got)
+    }
+
+    static func matches(expected: Answer, got: Answer) -> Bool {
+        guard expected.status == got.status else { return false }
+        for field in expected.fields {
+            guard let g = got.fields.first(where: { $0.key == field.key }), g == field else { return false }
+        }
+        return true
+    }
+
+    /// Reads what a check names on each backend.
+    func observe(_ st: Statement, _ check: Check) -> Outcome {
+        let got = backends.map { b -> Outcome.Got in
+            switch check {
+            case .locked(let want):
+                return Self.got(b, b.lockedMemory(), want) { "locked=\(formatSize($0))" }
+            case .mappings(let want):
+                return Self.got(b, b.mappingCount(), want) { "mappings=\($0)" }
+            case .ptes(let want, let domain):
+                return Self.got(b, b.pageTableEntries(domain: domain), want) { "ptes=\($0)" }
+            }
+        }
+        let expected: String
+        switch check {
+        case .locked(let v): expected = "locked=\(formatSize(v))"
+        case .mappings(let v): expected = "mappings=\(v)"
+        case .ptes(let v, _): expected = "ptes=\(v)"
+        }
+        return Outcome(line: st.line, column: st.column, statement: Self.text(of: st), expected: expected, got: got)
+    }
+
+    static func got<V>(_ b: Backend, _ o: Observation<V>, _ want: V, _ show: (V) -> String) -> Outcome.Got {
+        switch o {
+        case .value(let v): return Outcome.Got(backend: b.name, text: show(v), held: v == want)
+        case .notObservable(let why): return Outcome.Got(backend: b.name, text: "not observable (\(why))", held: nil)
+        }
+    }
+
+    /// The canonical text of a statement without its answer or comment.
+    static func text(of st: Statement) -> String {
+        var bare = st
+        bare.expected = nil
+        bare.comment = nil
+        var out = printTrace(Trace(file: "", statements: [bare]))
+        while out.last == "\n" { out.removeLast() }
+        return out
+    }
+}

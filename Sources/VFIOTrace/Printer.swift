@@ -1,0 +1,147 @@
+import VFIOCore
+
+/// Prints a trace in canonical form: one statement per line, each with its
+/// keys in a fixed order, addresses in lower-case hex, sizes with a binary
+/// suffix when exact, values equal to their default left out, answers after
+/// ` => `, trailing comments after two spaces, standalone comments kept and
+/// each run of blank lines printed as one.
+///
+/// Parsing the output gives the same statements (kinds, answers, comments)
+/// as the trace printed, line numbers aside.
+public func printTrace(_ trace: Trace) -> String {
+    var out = ""
+    var previousWasBlank = false
+    for statement in trace.statements {
+        if case .blank = statement.kind {
+            if !previousWasBlank { out += "\n" }
+            previousWasBlank = true
+            continue
+        }
+        previousWasBlank = false
+        out += printStatement(statement)
+        out += "\n"
+    }
+    return out
+}
+
+/// One statement as one line, without the line end.
+public func printStatement(_ statement: Statement) -> String {
+    var line = words(of: statement.kind).joined(separator: " ")
+    if let answer = statement.expected { line += " => " + answer.description }
+    if let comment = statement.comment {
+        line += line.isEmpty ? commentLine(comment) : "  " + commentLine(comment)
+    }
+    return line
+}
+
+private func commentLine(_ text: String) -> String { text.isEmpty ? "#" : "# " + text }
+
+/// The words of a statement, in canonical order.
+func words(of kind: Statement.Kind) -> [String] {
+    switch kind {
+    case .comment(let text):
+        return [commentLine(text)]
+    case .blank:
+        return []
+    case .iommu(let type):
+        return ["iommu", type.rawValue]
+    case .kernel(let version):
+        return ["kernel", version.description]
+    case .memlock(let limit):
+        return ["memlock", limit.map(formatSize) ?? "unlimited"]
+    case .capIPCLock(let on):
+        return ["cap-ipc-lock", on ? "on" : "off"]
+    case .dmaEntryLimit(let n):
+        return ["dma-entry-limit", String(n)]
+    case .domain(let spec):
+        var w = ["domain", spec.name, "pgsizes=" + formatPageSizes(spec.pgsizes)]
+        if spec.aperture != DomainSpec.defaultAperture { w.append("aperture=" + formatRange(spec.aperture)) }
+        if spec.reserved != DomainSpec.defaultReserved {
+            w.append("reserved=" + (spec.reserved.isEmpty ? "none" : spec.reserved.map(formatRange).joined(separator: ",")))
+        }
+        if spec.fgsp { w.append("fgsp=yes") }
+        if !spec.coherent { w.append("coherent=no") }
+        if spec.emulated { w.append("emulated=yes") }
+        if !spec.msiIsolated { w.append("msi-isolated=no") }
+        return w
+    case .detach(let name):
+        return ["detach", name]
+    case .memory(let m):
+        var w = ["memory", "vaddr=" + formatAddress(m.vaddr), "size=" + formatSize(m.size)]
+        if m.pageSize != PageSizes.pageSize { w.append("page=" + formatSize(m.pageSize)) }
+        switch m.layout {
+        case nil: break
+        case .contiguous(let base)?: w.append("phys=" + formatAddress(base))
+        case .scattered(let seed)?:
+            w.append("phys=scattered")
+            if seed != m.vaddr { w.append("seed=\(seed)") }
+        // The language has no base for these: a parsed trace always has 4G.
+        case .reversed?: w.append("phys=reversed")
+        case .chunks(let size, _)?: w.append("phys=chunks:" + formatSize(size))
+        // Observed frames come from a machine, never from a trace.
+        case .observed?: break
+        }
+        if m.pfnmap { w.append("pfnmap") }
+        return w
+    case .map(let m):
+        var w = ["map", "iova=" + formatAddress(m.iova), "vaddr=" + formatAddress(m.vaddr), "size=" + formatSize(m.size)]
+        var derived: MapDMA.Flags
+        if m.flags == .vaddr {
+            w.append("vaddr-only")
+            derived = .vaddr
+        } else {
+            derived = m.flags.intersection([.read, .write])
+            switch derived {
+            case .read: w.append("prot=r")
+            case .write: w.append("prot=w")
+            case [.read, .write]: w.append("prot=rw")
+            default: w.append("prot=none")
+            }
+        }
+        if m.argsz != MapDMA.structSize { w.append("argsz=\(m.argsz)") }
+        if m.flags != derived { w.append("flags=" + formatAddress(UInt64(m.flags.rawValue))) }
+        return w
+    case .unmap(let u):
+        var w: [String]
+        var derived: UnmapDMA.Flags
+        let defaultArgsz = UnmapDMA(flags: [], iova: 0, size: 0, bitmap: u.bitmap).argsz
+        if u.flags.contains(.all) && u.bitmap == nil {
+            w = ["unmap-all"]
+            if u.iova != 0 { w.append("iova=" + formatAddress(u.iova)) }
+            if u.size != 0 { w.append("size=" + formatSize(u.size)) }
+            derived = .all
+        } else {
+            w = ["unmap", "iova=" + formatAddress(u.iova), "size=" + formatSize(u.size)]
+            derived = []
+        }
+        if u.flags.contains(.vaddr) {
+            w.append("vaddr-only")
+            derived.insert(.vaddr)
+        }
+        if let b = u.bitmap {
+            w += ["dirty", "pgsize=" + formatSize(b.pgsize)]
+            if b.size != defaultBitmapSize(size: u.size, pgsize: b.pgsize) { w.append("bitmap-size=\(b.size)") }
+            derived.insert(.getDirtyBitmap)
+        }
+        if u.argsz != defaultArgsz { w.append("argsz=\(u.argsz)") }
+        if u.flags != derived { w.append("flags=" + formatAddress(UInt64(u.flags.rawValue))) }
+        return w
+    case .info(let argsz):
+        return ["info"] + (argsz.map { ["argsz=\($0)"] } ?? [])
+    case .extension(let ext):
+        return ["extension", ext.description]
+    case .dirty(let d):
+        switch d.flags {
+        case .start: return ["dirty", "start"]
+        case .stop: return ["dirty", "stop"]
+        default: return ["dirty", "start", "flags=" + formatAddress(UInt64(d.flags.rawValue))]
+        }
+    case .check(let check):
+        switch check {
+        case .locked(let bytes): return ["check", "locked=" + formatSize(bytes)]
+        case .mappings(let n): return ["check", "mappings=\(n)"]
+        case .ptes(let counts, let domain):
+            return ["check", "ptes=\(counts)"] + (domain.map { ["domain=" + $0] } ?? [])
+        }
+    }
+}

@@ -1,0 +1,103 @@
+/// The manual pages `vfio-sim --help` and `vfio-sim help COMMAND` print.
+enum Help {
+    static let main = """
+    NAME
+        vfio-sim - simulate and verify the Linux VFIO IOMMU type1 interface
+
+    SYNOPSIS
+        vfio-sim replay [--format text|json] [--junit PATH] [--kernel VERSION]
+                        [--backend model|kernel|both] [--group /dev/vfio/N]
+                        [--verbose] [--no-invariants] FILE...
+        vfio-sim fmt FILE
+        vfio-sim help [COMMAND]
+
+    DESCRIPTION
+        vfio-sim answers VFIO type1 ioctls (VFIO_IOMMU_MAP_DMA, UNMAP_DMA,
+        GET_INFO, CHECK_EXTENSION, DIRTY_PAGES, group attach and detach) the
+        way Linux's vfio_iommu_type1 does: which call fails with which errno,
+        how much memory is locked, how many IOMMU page-table entries of which
+        size a mapping creates, what an unmap removes. Scenarios are written
+        as .trace files with their expected answers (see README.md).
+
+    COMMANDS
+        replay   Run trace files and compare every answer with the one written.
+        fmt      Print a trace in canonical form.
+        help     Show this page, or the page of one command.
+
+    EXIT STATUS
+        0   every written answer held
+        1   some answer differed (or the backends disagreed)
+        2   a file could not be read or parsed, or the command line is wrong
+    """
+
+    static let replay = """
+    NAME
+        vfio-sim replay - run .trace files and compare the answers
+
+    SYNOPSIS
+        vfio-sim replay [OPTIONS] FILE...
+
+    DESCRIPTION
+        Each FILE is parsed completely first; a file that does not parse is
+        reported as FILE:LINE:COLUMN: error: ... and nothing of it runs. The
+        statements of a file that parses are then replayed in order against
+        the backend. For every operation whose answer differs from the one
+        written after `=>`, replay prints
+
+            FILE:LINE: STATEMENT: expected ANSWER, got ANSWER
+
+        and for an operation written without `=>` it prints what came back:
+
+            FILE:LINE: STATEMENT => ANSWER
+
+        It ends with the totals and a line `N passed, N failed`.
+
+    OPTIONS
+        --format text|json
+            text (default) as above; json prints an array with one object per
+            file: every operation with its expected answer, the answer of each
+            backend and whether it held.
+        --junit PATH
+            Also write a JUnit XML report (one test case per operation that
+            has a written answer) to PATH.
+        --kernel VERSION
+            The kernel whose answers the model gives (6.1, 6.12, 7.0, ...) for
+            traces that do not say with a `kernel` statement. Default: the
+            newest behaviour modelled.
+        --backend model|kernel|both
+            model (default): the pure-Swift model. kernel: real ioctls on
+            /dev/vfio (root, a device bound to vfio-pci, --group). both: model
+            and kernel side by side; every disagreement is printed as
+            FILE:LINE: STATEMENT: model X, kernel Y.
+        --group /dev/vfio/N
+            The VFIO group the kernel backend uses for the trace's first
+            domain.
+        --verbose
+            Also print the operations whose answers held.
+        --no-invariants
+            Do not walk the model's invariants after every operation (faster
+            on very long traces).
+
+    EXIT STATUS
+        0 all answers held; 1 an answer differed or the backends disagreed;
+        2 a file could not be read or parsed.
+
+    EXAMPLE
+        vfio-sim replay Fixtures/*.trace
+        vfio-sim replay --kernel 6.1 --format json Fixtures/info/*.trace
+    """
+
+    static let fmt = """
+    NAME
+        vfio-sim fmt - print a trace in canonical form
+
+    SYNOPSIS
+        vfio-sim fmt FILE
+
+    DESCRIPTION
+        Parses FILE and prints it back with one statement per line, keys in a
+        fixed order, addresses in hex and sizes with K/M/G/T suffixes where
+        exact. Comments and blank lines are kept. The output parses to the
+        same statements. Exit status 2 when FILE does not parse.
+    """
+}
