@@ -11,6 +11,8 @@ public struct Outcome: Sendable {
     public var expected: String?
     /// One per backend, in the replayer's backend order.
     public var got: [Got]
+    /// The typed answers behind `got` (empty for checks).
+    public var answers: [Answer] = []
 
     public struct Got: Sendable {
         public var backend: String
@@ -56,6 +58,12 @@ public final class Replayer {
     public let backends: [Backend]
     /// Walk the model's invariants after each operation (model backends).
     public init(backends: [Backend]) { self.backends = backends }
+
+    /// Called before each operation runs (not before setup or checks), so
+    /// property tests can take a snapshot of a backend's state.
+    public var willRun: ((Statement) -> Void)? = nil
+    /// Called after each operation and check with what it gave.
+    public var didRun: ((Statement, Outcome) -> Void)? = nil
 
     public func run(_ trace: Trace) -> FileReport {
         var report = FileReport(file: trace.file, kernels: [])
@@ -150,12 +158,16 @@ public final class Replayer {
 
     /// Runs one operation or check on every backend.
     func execute(_ st: Statement) -> Outcome {
+        let outcome: Outcome
         switch st.kind {
         case .check(let check):
-            return observe(st, check)
+            outcome = observe(st, check)
         default:
-            return compare(st, backends.map { answer(st.kind, on: $0) })
+            willRun?(st)
+            outcome = compare(st, backends.map { answer(st.kind, on: $0) })
         }
+        didRun?(st, outcome)
+        return outcome
     }
 
     /// The answer `backend` gives to operation `kind`.
@@ -209,8 +221,10 @@ public final class Replayer {
         let got = zip(backends, answers).map { b, a in
             Outcome.Got(backend: b.name, text: a.description, held: st.expected.map { Self.matches(expected: $0, got: a) })
         }
-        return Outcome(line: st.line, column: st.column, statement: Self.text(of: st),
-                       expected: st.expected?.description, got: got)
+        var outcome = Outcome(line: st.line, column: st.column, statement: Self.text(of: st),
+                              expected: st.expected?.description, got: got)
+        outcome.answers = answers
+        return outcome
     }
 
     static func matches(expected: Answer, got: Answer) -> Bool {
