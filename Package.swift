@@ -24,12 +24,18 @@ let package = Package(
         .target(name: "VFIOReplay", dependencies: ["VFIOCore", "VFIOTrace", "VFIOModel"]),
         // The few system calls Swift's Glibc module does not import.
         .target(name: "CVFIOSys"),
+        // Generated sequences, properties, differential runs and shrinking.
+        .target(name: "VFIOExplore", dependencies: ["VFIOCore", "VFIOTrace", "VFIOModel", "VFIOReplay"]),
         // Real ioctls on /dev/vfio.
         .target(name: "VFIOKernel", dependencies: ["VFIOCore", "VFIOReplay", "VFIOTrace", "CVFIOSys"]),
-        .executableTarget(name: "vfio-sim", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel"]),
+        .executableTarget(name: "vfio-sim", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOExplore"]),
+        // Benchmarks print numbers; they are never timed tests.
+        .executableTarget(name: "vfio-bench", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel"],
+                          path: "Benchmarks/vfio-bench"),
         .testTarget(name: "VFIOTraceTests", dependencies: ["VFIOTrace"]),
         .testTarget(name: "VFIOModelTests", dependencies: ["VFIOModel"]),
         .testTarget(name: "VFIOReplayTests", dependencies: ["VFIOReplay", "VFIOTrace", "VFIOModel"]),
+        .testTarget(name: "VFIOExploreTests", dependencies: ["VFIOExplore", "VFIOReplay", "VFIOTrace", "VFIOModel"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -9,6 +9,8 @@ enum Help {
                         [--backend model|kernel|both] [--group /dev/vfio/N]
                         [--verbose] [--no-invariants] FILE...
         vfio-sim fmt FILE
+        vfio-sim explore [--seed N] [--ops M] [--runs K] [--backend model|both]
+                         [--group /dev/vfio/N] [--out DIR]
         vfio-sim help [COMMAND]
 
     DESCRIPTION
@@ -22,6 +24,8 @@ enum Help {
     COMMANDS
         replay   Run trace files and compare every answer with the one written.
         fmt      Print a trace in canonical form.
+        explore  Generate operation sequences, check properties, compare
+                 backends, and shrink every finding to a minimal trace.
         help     Show this page, or the page of one command.
 
     EXIT STATUS
@@ -99,5 +103,35 @@ enum Help {
         fixed order, addresses in hex and sizes with K/M/G/T suffixes where
         exact. Comments and blank lines are kept. The output parses to the
         same statements. Exit status 2 when FILE does not parse.
+    """
+
+    static let explore = """
+    NAME
+        vfio-sim explore - generated sequences, properties and shrinking
+
+    SYNOPSIS
+        vfio-sim explore [--seed N] [--ops M] [--runs K]
+                         [--backend model|both] [--group /dev/vfio/N] [--out DIR]
+
+    DESCRIPTION
+        Generates K sequences of M operations (seeds N, N+1, ...): a setup
+        (v1 or v2, memlock, CAP_IPC_LOCK, dma_entry_limit, one to three
+        domains, memory of every page size and layout), then maps, unmaps,
+        vaddr updates, dirty tracking, GET_INFO, attach and detach, valid and
+        not, in a small address space. After every operation it checks the
+        model's invariants, that a failed operation changed nothing, that an
+        unmap reports what it removed and a v2 unmap of exactly one mapping
+        its size; after the sequence, that UNMAP_ALL empties the container.
+        With --backend both every sequence also runs on the kernel (--group)
+        and every disagreement is a finding (sequences then use one group and
+        memory the kernel backend can allocate).
+
+        Each kind of finding is shrunk (operations dropped, numbers made
+        simple) and printed as a trace with the answers the first backend
+        gave; --out DIR saves it as DIR/explore-seed-N.trace, ready to become
+        a fixture.
+
+    EXIT STATUS
+        0 nothing found; 1 a finding; 2 bad command line.
     """
 }

@@ -1,4 +1,5 @@
 import VFIOCore
+import VFIOExplore
 import VFIOKernel
 import VFIOModel
 import VFIOReplay
@@ -124,6 +125,7 @@ func run(_ argv: [String]) -> Int32 {
                 switch args[1] {
                 case "replay": printOut(Help.replay + "\n")
                 case "fmt": printOut(Help.fmt + "\n")
+                case "explore": printOut(Help.explore + "\n")
                 default: throw UsageError(message: "no help for '\(args[1])'")
                 }
             } else {
@@ -132,6 +134,7 @@ func run(_ argv: [String]) -> Int32 {
             return 0
         case "replay": return try replayCommand(Array(args.dropFirst()))
         case "fmt": return try fmtCommand(Array(args.dropFirst()))
+        case "explore": return try exploreCommand(Array(args.dropFirst()))
         default: throw UsageError(message: "unknown command '\(command)'; see vfio-sim --help")
         }
     } catch {

@@ -1,0 +1,114 @@
+import VFIOCore
+import VFIOModel
+import VFIOReplay
+import VFIOTrace
+
+/// The container state a failed operation must leave untouched.
+struct Snapshot: Equatable {
+    var locked: UInt64
+    var dmaAvail: UInt32
+    var vaddrInvalid: Int
+    var mappings: [UInt64: DMAEntry]
+    var ptes: [[UInt64: UInt64]]
+    var iovaList: [IOVARange]
+    var pgsizes: UInt64
+    var groups: [String]
+    var tracking: Bool
+
+    init(_ c: Type1Container) {
+        locked = c.lockedBytes
+        dmaAvail = c.dmaAvail
+        vaddrInvalid = c.vaddrInvalidCount
+        var m: [UInt64: DMAEntry] = [:]
+        c.dmaList.forEach { m[$0] = $1; return true }
+        mappings = m
+        ptes = c.domains.map { $0.pageTable.counts }
+        iovaList = c.iovaList
+        pgsizes = c.pgsizeBitmap
+        groups = c.groups.map(\.name)
+        tracking = c.dirtyPageTracking
+    }
+}
+
+/// A property that did not hold, and where.
+public struct Violation: Sendable, CustomStringConvertible {
+    /// A short name, the same for the same bug: shrinking keeps it.
+    public var property: String
+    public var line: Int
+    public var detail: String
+    public var description: String { "line \(line): \(property): \(detail)" }
+}
+
+/// Watches a replay on the model and checks, after every operation, the
+/// properties that must hold whatever the answer:
+/// - the model's `_checkInvariants()` (tree ordered and disjoint, PTE runs
+///   cover exactly the mapped IOVAs over the pinned frames, locked pages
+///   equal the normal pages pinned, `dma_avail` + mappings = limit);
+/// - a failed operation changes nothing;
+/// - a v2 unmap of exactly one mapping reports its size;
+/// - a successful unmap reports the sizes of the mappings that left.
+public final class PropertyChecker {
+    public let model: ModelBackend
+    public private(set) var violations: [Violation] = []
+    var before: Snapshot? = nil
+
+    public init(model: ModelBackend) { self.model = model }
+
+    /// Installs the checks on `replayer`, which must drive `model`.
+    public func watch(_ replayer: Replayer) {
+        replayer.willRun = { [unowned self] _ in self.before = Snapshot(self.model.container) }
+        replayer.didRun = { [unowned self] st, outcome in self.check(st, outcome) }
+    }
+
+    func record(_ property: String, _ st: Statement, _ detail: String) {
+        violations.append(Violation(property: property, line: st.line, detail: detail))
+    }
+
+    func check(_ st: Statement, _ outcome: Outcome) {
+        guard let before, let index = model.index(in: outcome) else { return }
+        let answer = outcome.answers[index]
+        let c = model.container
+        if let broken = c._checkInvariants() {
+            record("invariant", st, broken)
+            return
+        }
+        let after = Snapshot(c)
+        if case .errno(let e) = answer.status, after != before {
+            record("failed-op-changes-nothing", st, "\(e) but the state changed")
+        }
+        if case .unmap(let u) = st.kind, case .ok = answer.status, case .size(let reported)? = answer.fields.first {
+            let removed = before.mappings.filter { after.mappings[$0.key] == nil }.values.reduce(0) { $0 &+ $1.size }
+            if !u.flags.contains(.vaddr) && reported != removed {
+                record("unmap-reports-removed", st, "reported \(reported), removed \(removed)")
+            }
+            // Before 6.19 a range ending at 2^64-1 removes nothing: the
+            // kernel's own quirk (vfio_dma_do_unmap), not a model bug.
+            let endsAtTop = u.iova &+ u.size == 0
+            if c.v2 == true, !u.flags.contains(.all), let m = before.mappings[u.iova], m.size == u.size, reported != m.size,
+               !(endsAtTop && !c.profile.inclusiveEndSearch) {
+                record("v2-exact-unmap-size", st, "mapping of \(m.size) unmapped exactly, reported \(reported)")
+            }
+        }
+    }
+
+    /// After the sequence: UNMAP_ALL must leave an empty container with
+    /// nothing locked.
+    public func checkUnmapAllEmpties() {
+        guard model.container.isSet else { return }
+        let st = Statement(line: 0, column: 1, kind: .unmap(UnmapDMA(flags: [.all], iova: 0, size: 0)))
+        let r = model.unmapDMA(UnmapDMA(flags: [.all], iova: 0, size: 0))
+        let c = model.container
+        if case .failure(let e) = r { record("unmap-all-empties", st, "UNMAP_ALL failed with \(e)"); return }
+        if c.mappingCount != 0 || c.lockedBytes != 0 || c.pageTableEntries(group: nil) != [:] {
+            record("unmap-all-empties", st, "\(c.mappingCount) mappings, \(c.lockedBytes) bytes locked left")
+        }
+    }
+}
+
+extension ModelBackend {
+    /// This backend's position among an outcome's answers.
+    func index(in outcome: Outcome) -> Int? {
+        guard let i = outcome.got.firstIndex(where: { $0.backend == name }), i < outcome.answers.count else { return nil }
+        return i
+    }
+}
