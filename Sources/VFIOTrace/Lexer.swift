@@ -23,7 +23,8 @@ struct LexedLine {
     var endColumn: Int
 }
 
-/// Cuts `bytes` into lines (`\n`, or `\r\n`) and lexes each one, calling
+/// Cuts `bytes` into lines (`\n`, or `\r\n`; a leading byte order mark is
+/// skipped) and lexes each one, calling
 /// `body` with the line number and the line or its first error.
 ///
 /// - Complexity: O(n) in the number of bytes, whatever the line lengths.
@@ -31,6 +32,8 @@ func forEachLine(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (Int, Result<Lexed
     var start = 0
     var number = 1
     let count = bytes.count
+    // A UTF-8 byte order mark (some Windows editors write one) is not text.
+    if count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF { start = 3 }
     while start < count {
         var end = start
         while end < count && bytes[end] != 0x0A { end += 1 }

@@ -34,7 +34,7 @@ struct AnswerRule {
     var verb: String = ""
     /// Keys the answer may carry after `ok`.
     var fields: [String] = []
-    /// A bare number (`extension`).
+    /// A bare number (`extension`), instead of `ok`.
     var value = false
     /// Keys without `ok` (`info => dma-avail=3`).
     var fieldsAlone = false
@@ -94,15 +94,13 @@ struct TraceParser {
         guard !verb.isArrow, verbs.contains(where: { $0 == verb.text }) else {
             throw LineError(verb.column, "expected one of \(verbs.joined(separator: ", ")), found \(quoted(verb.text))")
         }
-        var s = StatementParser(words: words.dropFirst(), arrow: arrowIndex.map { line.tokens[$0] },
-                                endColumn: line.endColumn, lineNumber: line.number)
+        var s = StatementParser(words: words.dropFirst(), arrow: arrowIndex.map { line.tokens[$0] }, endColumn: line.endColumn)
         // An operation counts as the first one even when its words are wrong.
         if operationVerbs.contains(verb.text) && firstOperation == nil { firstOperation = line.number }
         let (kind, rule) = try s.parse(verb: verb, firstOperation: firstOperation)
         var answer: Answer?
         if let arrowIndex {
-            answer = try parseAnswer(rule: rule, arrow: line.tokens[arrowIndex], tokens: line.tokens[(arrowIndex + 1)...],
-                                     endColumn: line.endColumn)
+            answer = try parseAnswer(rule: rule, arrow: line.tokens[arrowIndex], tokens: line.tokens[(arrowIndex + 1)...])
         }
         return Statement(line: line.number, column: verb.column, kind: kind, expected: answer, comment: line.comment)
     }
@@ -121,13 +119,12 @@ struct StatementParser {
     var arrow: Token?
     /// Where `end of line` is when no `=>` follows the words.
     var endColumn: Int
-    var lineNumber: Int
 
     var keyed: [Substring: KeyValue] = [:]
     var bare: [Substring: Token] = [:]
 
-    init(words: ArraySlice<Token>, arrow: Token?, endColumn: Int, lineNumber: Int) {
-        self.words = words; self.arrow = arrow; self.endColumn = endColumn; self.lineNumber = lineNumber
+    init(words: ArraySlice<Token>, arrow: Token?, endColumn: Int) {
+        self.words = words; self.arrow = arrow; self.endColumn = endColumn
     }
 
     // MARK: Words
@@ -291,12 +288,16 @@ struct StatementParser {
             return (.extension(ext), rule)
 
         case "dirty":
-            let w = try operand("one of start, stop")
-            var flags: DirtyPages.Flags
-            switch w.text {
-            case "start": flags = .start
-            case "stop": flags = .stop
-            default: throw LineError(w.column, "expected one of start, stop, found \(quoted(w.text))")
+            // `dirty flags=N` alone sends raw flags (for testing bad ones).
+            var flags: DirtyPages.Flags = []
+            if let first = words.first, first.text.hasPrefix("flags=") {
+            } else {
+                let w = try operand("one of start, stop")
+                switch w.text {
+                case "start": flags = .start
+                case "stop": flags = .stop
+                default: throw LineError(w.column, "expected one of start, stop, found \(quoted(w.text))")
+                }
             }
             try collect(["flags="])
             if let raw = try number32("flags") { flags = DirtyPages.Flags(rawValue: raw) }
@@ -393,7 +394,9 @@ struct StatementParser {
         var flags: MapDMA.Flags
         switch (keyed["prot"], bare["vaddr-only"]) {
         case (nil, nil):
-            throw missing("prot= or vaddr-only")
+            // Raw flags= stand in for prot= (for testing bad flags).
+            guard keyed["flags"] != nil else { throw missing("prot= or vaddr-only") }
+            flags = []
         case (let p?, let v?):
             let later = p.word.column > v.column ? p.word : v
             throw LineError(later.column, "expected prot= or vaddr-only, not both, found \(quoted(later.text))")
@@ -475,14 +478,16 @@ func oneOf(_ items: [String]) -> String {
 }
 
 /// The answer after `=>`.
-func parseAnswer(rule: AnswerRule, arrow: Token, tokens: ArraySlice<Token>, endColumn: Int) throws(LineError) -> Answer {
+func parseAnswer(rule: AnswerRule, arrow: Token, tokens: ArraySlice<Token>) throws(LineError) -> Answer {
     if let why = rule.refusal { throw LineError(arrow.column, "expected end of line (\(why)), found '=>'") }
     guard let first = tokens.first else { throw LineError(arrow.endColumn, "expected an answer, found end of line") }
+    if first.isArrow { throw LineError(first.column, "expected an answer, found '=>'") }
+    if let second = tokens.first(where: \.isArrow) { throw LineError(second.column, "expected end of line, found '=>'") }
     var rest = tokens.dropFirst()
     let status: Answer.Status
-    if first.text == "ok" {
+    if first.text == "ok" && !rule.value {
         status = .ok
-    } else if rule.fieldsAlone && !first.isArrow && first.text.utf8.contains(UInt8(ascii: "=")) {
+    } else if rule.fieldsAlone && first.text.utf8.contains(UInt8(ascii: "=")) {
         status = .ok
         rest = tokens
     } else if rule.value, let d = first.text.utf8.first, d >= UInt8(ascii: "0") && d <= UInt8(ascii: "9") {
@@ -493,7 +498,7 @@ func parseAnswer(rule: AnswerRule, arrow: Token, tokens: ArraySlice<Token>, endC
               first.text.utf8.allSatisfy({ ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z")) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) }) {
         throw LineError(first.column, "expected a Linux errno name, found \(quoted(first.text))")
     } else {
-        let what = rule.value ? "ok, an errno or a number" : rule.fieldsAlone ? "ok, an errno or key=value fields" : "ok or an errno"
+        let what = rule.value ? "a number or an errno" : rule.fieldsAlone ? "ok, an errno or key=value fields" : "ok or an errno"
         throw LineError(first.column, "expected \(what), found \(quoted(first.text))")
     }
     if case .ok = status {} else if let w = rest.first {
@@ -502,7 +507,7 @@ func parseAnswer(rule: AnswerRule, arrow: Token, tokens: ArraySlice<Token>, endC
     var fields: [AnswerField] = []
     var seen: Set<Substring> = []
     for w in rest {
-        guard let eq = w.text.utf8.firstIndex(of: UInt8(ascii: "=")), !w.isArrow,
+        guard let eq = w.text.utf8.firstIndex(of: UInt8(ascii: "=")),
               rule.fields.contains(where: { $0 == w.text[..<eq] })
         else {
             if rule.fields.isEmpty {

@@ -134,7 +134,7 @@ func words(of kind: Statement.Kind) -> [String] {
         switch d.flags {
         case .start: return ["dirty", "start"]
         case .stop: return ["dirty", "stop"]
-        default: return ["dirty", "start", "flags=" + formatAddress(UInt64(d.flags.rawValue))]
+        default: return ["dirty", "flags=" + formatAddress(UInt64(d.flags.rawValue))]
         }
     case .check(let check):
         switch check {

@@ -125,11 +125,12 @@ func range(_ text: Substring, at column: Int) throws(LineError) -> IOVARange {
     return r
 }
 
-/// LIST: the comma-separated items of `text`, each with its column.
+/// LIST: calls `body` with each comma-separated item of `text` and its
+/// column, stopping at the first error.
 ///
 /// - Complexity: O(n) in the length of `text`.
-func listItems(_ text: Substring, at column: Int, separator: UInt8 = UInt8(ascii: ",")) -> [(text: Substring, column: Int)] {
-    var items: [(Substring, Int)] = []
+func forEachItem(_ text: Substring, at column: Int, separator: UInt8 = UInt8(ascii: ","),
+                 _ body: (Substring, Int) throws(LineError) -> Void) throws(LineError) {
     let u = text.utf8
     var start = u.startIndex
     var startColumn = column
@@ -138,21 +139,20 @@ func listItems(_ text: Substring, at column: Int, separator: UInt8 = UInt8(ascii
     while i < u.endIndex {
         let c = u[i]
         if c == separator {
-            items.append((text[start..<i], startColumn))
+            try body(text[start..<i], startColumn)
             start = u.index(after: i)
             startColumn = col + 1
         }
         if c & 0xC0 != 0x80 { col += 1 }
         i = u.index(after: i)
     }
-    items.append((text[start..<u.endIndex], startColumn))
-    return items
+    try body(text[start..<u.endIndex], startColumn)
 }
 
 /// `RANGE,RANGE,...`
 func ranges(_ text: Substring, at column: Int) throws(LineError) -> [IOVARange] {
     var out: [IOVARange] = []
-    for item in listItems(text, at: column) { out.append(try range(item.text, at: item.column)) }
+    try forEachItem(text, at: column) { (item, col) throws(LineError) in out.append(try range(item, at: col)) }
     return out
 }
 
@@ -162,9 +162,7 @@ func pageSizes(_ text: Substring, at column: Int) throws(LineError) -> PageSizes
         return PageSizes(rawValue: try number(text.dropFirst(5), at: column + 5))
     }
     var bits: UInt64 = 0
-    for item in listItems(text, at: column) {
-        bits |= try powerOfTwo(item.text, at: item.column)
-    }
+    try forEachItem(text, at: column) { (item, col) throws(LineError) in bits |= try powerOfTwo(item, at: col) }
     return PageSizes(rawValue: bits)
 }
 
@@ -179,12 +177,15 @@ func powerOfTwo(_ text: Substring, at column: Int) throws(LineError) -> UInt64 {
 func pteCounts(_ text: Substring, at column: Int) throws(LineError) -> PTECounts {
     if text == "none" { return PTECounts() }
     var counts: [UInt64: UInt64] = [:]
-    for item in listItems(text, at: column) {
-        let parts = listItems(item.text, at: item.column, separator: UInt8(ascii: ":"))
-        guard parts.count == 2 else { throw LineError(item.column, "expected SIZE:COUNT, found \(quoted(item.text))") }
-        let size = try powerOfTwo(parts[0].text, at: parts[0].column)
-        let count = try number(parts[1].text, at: parts[1].column)
-        guard counts[size] == nil else { throw LineError(item.column, "expected each page size once, found \(quoted(item.text))") }
+    try forEachItem(text, at: column) { (item, col) throws(LineError) in
+        let colon = item.utf8.firstIndex(of: UInt8(ascii: ":"))
+        guard let colon, !item[item.utf8.index(after: colon)...].utf8.contains(UInt8(ascii: ":")) else {
+            throw LineError(col, "expected SIZE:COUNT, found \(quoted(item))")
+        }
+        let sizeText = item[..<colon], countText = item[item.utf8.index(after: colon)...]
+        let size = try powerOfTwo(sizeText, at: col)
+        let count = try number(countText, at: col + sizeText.unicodeScalars.count + 1)
+        guard counts[size] == nil else { throw LineError(col, "expected each page size once, found \(quoted(item))") }
         counts[size] = count
     }
     return PTECounts(counts)

@@ -132,7 +132,8 @@ let verbList = "iommu, kernel, memlock, cap-ipc-lock, dma-entry-limit, domain, d
     ("info => iova=0x1000", "1:14: error: expected a range START-END or START+SIZE, found '0x1000'"),
     ("info => argsz=1 argsz=2", "1:17: error: expected at most one argsz=, found 'argsz=2'"),
     ("info => maybe", "1:9: error: expected ok, an errno or key=value fields, found 'maybe'"),
-    ("extension type1 => yes", "1:20: error: expected ok, an errno or a number, found 'yes'"),
+    ("extension type1 => yes", "1:20: error: expected a number or an errno, found 'yes'"),
+    ("extension type1 => ok", "1:20: error: expected a number or an errno, found 'ok'"),
     ("extension type1 => 1 1", "1:22: error: expected end of line, found '1'"),
     ("extension type1 => 99999999999999999999", "1:20: error: expected a value that fits in 64 bits, found '99999999999999999999'"),
 ])

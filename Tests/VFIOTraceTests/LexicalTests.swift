@@ -151,3 +151,10 @@ func longLines() {
     let words = "check " + String(repeating: "ptes=none ", count: n / 10)
     #expect(diagnostics(words) == ["t.trace:1:17: error: expected at most one ptes=, found 'ptes=none'"])
 }
+
+@Test("a UTF-8 byte order mark at the start of the file is skipped")
+func byteOrderMark() {
+    #expect(statements("\u{FEFF}iommu type1\n")?.map(\.kind) == [.iommu(.type1)])
+    #expect(diagnostics("\u{FEFF}frob") == ["t.trace:1:1: error: expected one of \(verbList), found 'frob'"])
+    #expect(statements("\u{FEFF}") == [])
+}

@@ -103,6 +103,8 @@ func check(text: String, expected: Statement.Kind) {
     ("unmap-all => ok size=0x3000", Answer(.ok, fields: [.size(0x3000)])),
     ("extension type1v2 => 1", Answer(.value(1))),
     ("extension nesting => 0", Answer(.value(0))),
+    ("extension nesting => 0x1", Answer(.value(1))),
+    ("extension 77 => EINVAL", Answer(.errno(.EINVAL))),
     ("info => dma-avail=65534", Answer(.ok, fields: [.dmaAvail(65534)])),
     ("info => ok pgsizes=4K,2M,1G iova=0-0xfedfffff,0xfef00000-0xffffffffffff dma-avail=none argsz=88",
      Answer(.ok, fields: [.pgsizes(PageSizes([4096, 2 << 20, 1 << 30])),
