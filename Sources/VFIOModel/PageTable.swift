@@ -34,6 +34,10 @@ public struct PageTable: Sendable {
     public internal(set) var byMapping = IntervalTree<RunList>()
     /// Entries per page shift (index = log2 of the page size).
     public internal(set) var entries = [UInt64](repeating: 0, count: 64)
+    /// Of `entries`, those left behind by a mapping that is gone (before
+    /// 6.19, removing a mapping that ends at 2^64-1 never unmaps it from
+    /// the first domain: `vfio_unmap_unpin` loops to an end that wrapped).
+    public internal(set) var leaked = [UInt64](repeating: 0, count: 64)
 
     public init() {}
 
@@ -53,6 +57,13 @@ public struct PageTable: Sendable {
     mutating func removeAll() {
         byMapping.removeAll()
         entries = [UInt64](repeating: 0, count: 64)
+        leaked = entries
+    }
+
+    /// Forgets which mapping owned `iova`'s runs but keeps them counted.
+    mutating func leak(mapping iova: UInt64) {
+        guard let list = byMapping.remove(iova) else { return }
+        for r in list.runs { leaked[Int(r.pageShift)] += r.count }
     }
 
     /// Page size → entries, sizes with none left out.

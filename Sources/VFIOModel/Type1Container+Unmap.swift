@@ -54,6 +54,14 @@ extension Type1Container {
         // unmap removed nothing.
         if !all && !profile.inclusiveEndSearch && range.last == .max { return .success(0) }
 
+        // Before 6.19 a mapping ending at 2^64-1 is invisible to the tree
+        // searches: UNMAP_ALL reaches it only by walking on from a lower one.
+        let hidesTop = !profile.inclusiveEndSearch
+        if all && hidesTop, let top = dmaList.floor(.max), top.key &+ top.value.size == 0,
+           dmaList.count == 1 {
+            return .success(0)
+        }
+
         if v2 == true && !all {
             // A v2 unmap may not start or end inside a mapping.
             if let (start, _) = vfioFindDMA(IOVARange(start: range.start, last: range.start)), start != range.start {
@@ -103,8 +111,18 @@ extension Type1Container {
     mutating func vfioRemoveDMA(_ iova: UInt64) {
         guard let dma = dmaList.remove(iova) else { return }
         if dma.flags.contains(.iommuMapped) {
-            for i in domains.indices { domains[i].pageTable.remove(mapping: iova) }
-            unlockAcct(dma.lockedPages)
+            if !profile.inclusiveEndSearch && iova &+ dma.size == 0 {
+                // Before 6.19 the first domain's walk ends at iova+size,
+                // which wrapped to 0: nothing is unmapped there, unpinned or
+                // uncharged. The other domains are unmapped by size.
+                for i in domains.indices {
+                    if i == 0 { domains[i].pageTable.leak(mapping: iova) } else { domains[i].pageTable.remove(mapping: iova) }
+                }
+                leakedPages += dma.lockedPages
+            } else {
+                for i in domains.indices { domains[i].pageTable.remove(mapping: iova) }
+                unlockAcct(dma.lockedPages)
+            }
         }
         if dma.flags.contains(.vaddrInvalid) { vaddrInvalidCount -= 1 }
         dmaAvail += 1

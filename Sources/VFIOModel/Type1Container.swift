@@ -54,6 +54,9 @@ public struct Type1Container: Sendable {
     public var capIPCLock = false
     /// `mm->locked_vm`, in pages.
     public internal(set) var lockedVm: UInt64 = 0
+    /// Of `lockedVm`, pages no mapping holds any more: before 6.19 a
+    /// mapping ending at 2^64-1 is never uncharged (`vfio_unmap_unpin`).
+    public internal(set) var leakedPages: UInt64 = 0
     /// The `dma_entry_limit` module parameter, copied when a container opens.
     public var dmaEntryLimit: UInt32 = 65535
 
