@@ -139,7 +139,7 @@ extension Type1Container {
                     return true
                 }
             } else {
-                switch pinAndMap(iova: iova, vaddr: dma.vaddr, size: dma.size, lockCap: dma.flags.contains(.lockCap),
+                switch vfioPinMapDMA(iova: iova, vaddr: dma.vaddr, size: dma.size, lockCap: dma.flags.contains(.lockCap),
                                  domains: [domain]) {
                 case .success(let (pages, perDomain)):
                     newlyPinned.append((iova, pages))

@@ -51,7 +51,7 @@ extension Type1Container {
         if capIPCLock { entry.flags.insert(.lockCap) }
 
         if !domains.isEmpty {
-            switch pinAndMap(iova: iova, vaddr: vaddr, size: size, lockCap: capIPCLock, domains: domains) {
+            switch vfioPinMapDMA(iova: iova, vaddr: vaddr, size: size, lockCap: capIPCLock, domains: domains) {
             case .failure(let e):
                 return .failure(e)
             case .success(let (pages, perDomain)):
@@ -80,45 +80,60 @@ extension Type1Container {
         unlockAcct(entry.lockedPages)
     }
 
-    /// `vfio_pin_map_dma` with `vfio_pin_pages_remote` and `vfio_iommu_map`:
-    /// walks the memory chunk by chunk (physically contiguous, one class),
-    /// charges each chunk's normal pages against `RLIMIT_MEMLOCK`, then maps
-    /// it into every domain. Returns the pages charged and each domain's
-    /// runs; on failure the charge is given back and nothing is kept.
-    mutating func pinAndMap(iova: UInt64, vaddr: UInt64, size: UInt64, lockCap: Bool,
-                            domains: [Domain]) -> Result<(UInt64, [ContiguousArray<PTERun>]), Errno> {
+    /// `vfio_pin_map_dma`: pins the memory chunk by chunk
+    /// (`vfioPinPagesRemote`) and maps each chunk into every domain
+    /// (`vfioIommuMap`). Returns the pages charged and each domain's runs;
+    /// on failure the charge is given back and nothing is kept.
+    mutating func vfioPinMapDMA(iova: UInt64, vaddr: UInt64, size: UInt64, lockCap: Bool,
+                                domains: [Domain]) -> Result<(UInt64, [ContiguousArray<PTERun>]), Errno> {
         var perDomain = [ContiguousArray<PTERun>](repeating: [], count: domains.count)
         var charged: UInt64 = 0
-        var failure: Errno? = nil
-        let limit = lockLimitPages
         var offset: UInt64 = 0
-        let hole = memory.forEachRun(vaddr: vaddr, size: size) { run in
-            // vfio_pin_pages_remote: the limit is checked as pages are
-            // pinned, so a chunk fails as soon as it would pass the limit.
-            if !run.reserved {
-                let pages = run.length >> Self.pageShift
-                if !lockCap {
-                    let (sum, o) = lockedVm.addingReportingOverflow(charged + pages)
-                    if o || sum > limit { failure = .ENOMEM; return false }
-                }
-                charged += pages
-            }
-            // vfio_iommu_map: the chunk into each domain, newest first.
-            for i in domains.indices {
-                if let e = iommuMap(iova: iova &+ offset, phys: run.phys, size: run.length,
-                                    bitmap: domains[i].spec.pgsizes.rawValue, into: &perDomain[i]) {
-                    failure = e
-                    return false
-                }
-            }
-            offset += run.length
-            return true
+        let result = vfioPinPagesRemote(vaddr: vaddr, size: size, lockCap: lockCap) { chunk, pages in
+            charged += pages
+            if let e = Self.vfioIommuMap(domains, iova: iova &+ offset, chunk: chunk, into: &perDomain) { return e }
+            offset += chunk.length
+            return nil
         }
-        if let failure { return .failure(failure) }
-        // vaddr_get_pfns: an address with no memory behind it.
-        if hole != nil { return .failure(.EFAULT) }
+        if let e = result { return .failure(e) }
         lockedVm += charged
         return .success((charged, perDomain))
+    }
+
+    /// `vfio_pin_pages_remote` over a whole range: walks the memory as
+    /// chunks (physically contiguous, one class), checks each chunk's
+    /// normal pages against `RLIMIT_MEMLOCK` as they are pinned (a chunk
+    /// fails as soon as it would pass the limit) and hands it to `body`
+    /// with the pages it charges. An address with no memory behind it is
+    /// EFAULT (`vaddr_get_pfns`). Nothing is committed to `locked_vm` here.
+    func vfioPinPagesRemote(vaddr: UInt64, size: UInt64, lockCap: Bool,
+                            _ body: (PinnedRun, UInt64) -> Errno?) -> Errno? {
+        var failure: Errno? = nil
+        var pending: UInt64 = 0
+        let limit = lockLimitPages
+        let hole = memory.forEachRun(vaddr: vaddr, size: size) { run in
+            let pages = run.reserved ? 0 : run.length >> Self.pageShift
+            if !lockCap && pages > 0 {
+                let (sum, o) = lockedVm.addingReportingOverflow(pending + pages)
+                if o || sum > limit { failure = .ENOMEM; return false }
+            }
+            pending += pages
+            if let e = body(run, pages) { failure = e; return false }
+            return true
+        }
+        if let failure { return failure }
+        return hole != nil ? .EFAULT : nil
+    }
+
+    /// `vfio_iommu_map`: one chunk into each domain, newest first, each
+    /// with its own page sizes.
+    static func vfioIommuMap(_ domains: [Domain], iova: UInt64, chunk: PinnedRun,
+                             into perDomain: inout [ContiguousArray<PTERun>]) -> Errno? {
+        for i in domains.indices {
+            if let e = iommuMap(iova: iova, phys: chunk.phys, size: chunk.length,
+                                bitmap: domains[i].spec.pgsizes.rawValue, into: &perDomain[i]) { return e }
+        }
+        return nil
     }
 
     /// `vfio_find_dma`: any mapping overlapping `range`.
