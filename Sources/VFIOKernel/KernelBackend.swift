@@ -30,6 +30,11 @@ public final class KernelBackend: Backend {
     var entryLimitAtOpen: UInt32 = 65535
     var entryLimit: UInt32 = 65535
     public let release: String
+    /// `VmLck` when the backend was made: locked memory is reported
+    /// relative to it, so a trace sees only what its own container
+    /// charges (as the model, which starts every trace at 0), whatever an
+    /// earlier trace in this process left behind.
+    var lockedAtStart: UInt64 = 0
 
     public var name: String { "kernel" }
     public var kernel: String { release }
@@ -38,11 +43,16 @@ public final class KernelBackend: Backend {
 
     static let entryLimitPath = "/sys/module/vfio_iommu_type1/parameters/dma_entry_limit"
 
-    public init(groupPath: String) throws(BackendError) {
-        self.groupPath = groupPath
+    /// `uname -r` of the running kernel.
+    public static var runningRelease: String {
         var uts = utsname()
         uname(&uts)
-        release = withUnsafeBytes(of: &uts.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        return withUnsafeBytes(of: &uts.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+    }
+
+    public init(groupPath: String) throws(BackendError) {
+        self.groupPath = groupPath
+        release = Self.runningRelease
         if geteuid() != 0 { throw BackendError("the kernel backend needs root (it opens \(groupPath), locks memory and sets module parameters)") }
         try checkGroupIsOurs()
         switch Sys.open(groupPath, O_RDWR) {
@@ -66,6 +76,7 @@ public final class KernelBackend: Backend {
         _ = Sys.setCapIPCLock(false)
         _ = Sys.setMemlock(nil)
         _ = Sys.writeText(Self.entryLimitPath, "65535")
+        lockedAtStart = Self.vmLck() ?? 0
         KernelBackend.live = self
     }
 
@@ -249,13 +260,26 @@ public final class KernelBackend: Backend {
 
     // MARK: Observations
 
-    public func lockedMemory() -> Observation<UInt64> {
+    /// `VmLck` of this process in bytes.
+    static func vmLck() -> UInt64? {
         guard let status = Sys.readText("/proc/self/status"),
               let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmLck:") }),
-              let kb = UInt64(line.dropFirst(6).filter { $0.isNumber }) else {
-            return .notObservable("no VmLck in /proc/self/status")
-        }
-        return .value(kb * 1024)
+              let kb = UInt64(line.dropFirst(6).filter { $0.isNumber }) else { return nil }
+        return kb * 1024
+    }
+
+    public func lockedMemory() -> Observation<UInt64> {
+        guard let now = Self.vmLck() else { return .notObservable("no VmLck in /proc/self/status") }
+        if now < lockedAtStart { return .notObservable("VmLck fell below its value at the start of the trace") }
+        return .value(now - lockedAtStart)
+    }
+
+    /// After `close()`: locked memory still charged beyond what the process
+    /// had before this backend, i.e. what the kernel failed to uncharge
+    /// when the container went. Nil when nothing stayed.
+    public func lockedAfterRelease() -> UInt64? {
+        guard containerFD < 0, let now = Self.vmLck(), now > lockedAtStart else { return nil }
+        return now - lockedAtStart
     }
 
     /// `dma_entry_limit` at open minus `DMA_AVAIL`: the kernel has no
@@ -269,5 +293,93 @@ public final class KernelBackend: Backend {
 
     public func pageTableEntries(domain: String?) -> Observation<PTECounts> {
         .notObservable("the IOMMU page table cannot be read from inside this machine")
+    }
+
+    // MARK: The real IOMMU
+
+    /// The IOMMU domain the real group gets, as a `DomainSpec` the model
+    /// can play: `pgsize_bitmap` from GET_INFO, the aperture from the first
+    /// IOVA range's start to the last one's end, the holes between ranges
+    /// as reserved regions, `coherent` from CHECK_EXTENSION(DMA_CC), and
+    /// whether type1 accepts the group's MSI setup (isolated, or
+    /// `allow_unsafe_interrupts`). Found once per process by attaching the
+    /// group to a scratch container (`SET_CONTAINER`, `SET_IOMMU(type1v2)`,
+    /// `GET_INFO`, `CHECK_EXTENSION`, `UNSET_CONTAINER`), so the trace's
+    /// container starts fresh.
+    public func hardwareDomain() throws(BackendError) -> DomainSpec {
+        if let known = Self.probed[groupPath] { return known }
+        let spec = try probe()
+        Self.probed[groupPath] = spec
+        return spec
+    }
+
+    nonisolated(unsafe) static var probed: [String: DomainSpec] = [:]
+
+    func probe() throws(BackendError) -> DomainSpec {
+        let container: Int32
+        switch Sys.open("/dev/vfio/vfio", O_RDWR) {
+        case .success(let fd): container = fd
+        case .failure(let e): throw BackendError("probing the IOMMU: cannot open /dev/vfio/vfio: \(e)")
+        }
+        defer { Sys.close(container) }
+        var fd = container
+        if case .failure(let e) = Sys.ioctl(groupFD, VFIO.groupSetContainer, &fd) {
+            throw BackendError("probing the IOMMU: VFIO_GROUP_SET_CONTAINER: \(e)")
+        }
+        defer { _ = Sys.ioctl(groupFD, VFIO.groupUnsetContainer, value: 0) }
+        var spec = DomainSpec(name: "d0")
+        switch Sys.ioctl(container, VFIO.setIOMMU, value: UInt(Extension.type1v2.rawValue)) {
+        case .success: break
+        case .failure(.EPERM):
+            // Not isolated and not allowed: the domain's other properties
+            // cannot be read, only this one.
+            spec.msiIsolated = false
+            return spec
+        case .failure(let e): throw BackendError("probing the IOMMU: VFIO_SET_IOMMU(type1v2): \(e)")
+        }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        buffer[0] = 0x00; buffer[1] = 0x10  // argsz = 4096
+        if case .failure(let e) = Sys.ioctl(container, VFIO.iommuGetInfo, buffer: &buffer) {
+            throw BackendError("probing the IOMMU: VFIO_IOMMU_GET_INFO: \(e)")
+        }
+        let info = IOMMUInfo(bytes: buffer)
+        guard let ranges = info.iovaRanges, let first = ranges.first, let last = ranges.last else {
+            throw BackendError("probing the IOMMU: GET_INFO has no IOVA range capability")
+        }
+        spec.pgsizes = PageSizes(rawValue: info.iovaPgsizes)
+        spec.aperture = IOVARange(start: first.start, last: last.last)
+        spec.reserved = zip(ranges, ranges.dropFirst()).compactMap { a, b in
+            b.start > a.last &+ 1 ? IOVARange(start: a.last + 1, last: b.start - 1) : nil
+        }
+        switch Sys.ioctl(container, VFIO.checkExtension, value: UInt(Extension.dmaCC.rawValue)) {
+        case .success(let v): spec.coherent = v == 1
+        case .failure(let e): throw BackendError("probing the IOMMU: CHECK_EXTENSION(DMA_CC): \(e)")
+        }
+        return spec
+    }
+
+    /// A name for the IOMMU behind the group: `intel-iommu`,
+    /// `virtio-iommu`, `amd-iommu`, or what sysfs calls it.
+    public var iommuName: String {
+        guard let number = groupPath.split(separator: "/").last,
+              let dir = opendir("/sys/kernel/iommu_groups/\(number)/devices") else { return "iommu" }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if name.hasPrefix(".") { continue }
+            // The device's `iommu` link names the IOMMU's sysfs device:
+            // dmar0 (VT-d), ivhd0 (AMD-Vi), or the virtio device of a
+            // virtio-iommu (…/virtio0).
+            var link = [Int8](repeating: 0, count: 512)
+            let n = readlink("/sys/kernel/iommu_groups/\(number)/devices/\(name)/iommu", &link, link.count - 1)
+            guard n > 0 else { continue }
+            let target = String(decoding: link[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let leaf = target.split(separator: "/").last.map(String.init) ?? target
+            if leaf.hasPrefix("dmar") { return "intel-iommu" }
+            if leaf.hasPrefix("ivhd") { return "amd-iommu" }
+            if target.contains("virtio") { return "virtio-iommu" }
+            return leaf
+        }
+        return "iommu"
     }
 }

@@ -20,10 +20,18 @@ public struct Outcome: Sendable {
         /// Whether it matches `expected`; nil when nothing was expected or
         /// the value could not be observed.
         public var held: Bool?
+        /// False when the backend could not observe what a check names.
+        public var observed: Bool = true
     }
 
-    /// Every backend gave the same answer.
-    public var agree: Bool { got.allSatisfy { $0.text == got.first?.text } }
+    /// Every backend that could observe the answer gave the same one (a
+    /// backend that cannot read a value neither agrees nor disagrees).
+    public var agree: Bool {
+        let seen = got.filter(\.observed)
+        return seen.allSatisfy { $0.text == seen.first?.text }
+    }
+    /// More than one backend gave an answer, so they could be compared.
+    public var compared: Bool { got.filter(\.observed).count > 1 }
     /// An expectation was written and some backend did not meet it.
     public var failed: Bool { got.contains { $0.held == false } }
     /// An expectation was written and checked on every backend.
@@ -41,6 +49,10 @@ public struct FileReport: Sendable {
     /// Setup a backend could not honour, and broken model invariants, as
     /// `(line, message)`.
     public var errors: [(line: Int, message: String)] = []
+    /// Setup differences that are not failures, as `(line, message)`: the
+    /// trace's first domain is not the IOMMU the kernel has (see
+    /// `Replayer.hardwareDomain`).
+    public var notes: [(line: Int, message: String)] = []
 
     /// True when every written answer held, the backends agreed and
     /// nothing went wrong.
@@ -56,8 +68,17 @@ public struct FileReport: Sendable {
 /// observed, so page-table answers are compared on the same frames.
 public final class Replayer {
     public let backends: [Backend]
+    /// The IOMMU domain the real group has, when a kernel backend runs:
+    /// the trace's first domain (the one the real group plays) is replaced
+    /// by this one, keeping its name, on every backend, so the model plays
+    /// the kernel's IOMMU. When the trace asked for another one, a note
+    /// says so (`FileReport.notes`); answers are still compared.
+    public var hardwareDomain: DomainSpec? = nil
     /// Walk the model's invariants after each operation (model backends).
-    public init(backends: [Backend]) { self.backends = backends }
+    public init(backends: [Backend], hardwareDomain: DomainSpec? = nil) {
+        self.backends = backends
+        self.hardwareDomain = hardwareDomain
+    }
 
     /// Called before each operation runs (not before setup or checks), so
     /// property tests can take a snapshot of a backend's state.
@@ -74,6 +95,23 @@ public final class Replayer {
 
         func setupError(_ st: Statement, _ message: String) { report.errors.append((st.line, message)) }
 
+        // The first domain is the real group's; with a hardware domain it
+        // becomes that domain wherever the trace names it.
+        var firstDomain: String? = nil
+        var noted = false
+        func adopt(_ spec: DomainSpec, line: Int) -> DomainSpec {
+            if firstDomain == nil { firstDomain = spec.name }
+            guard let hw = hardwareDomain, spec.name == firstDomain else { return spec }
+            var real = hw
+            real.name = spec.name
+            real.fgsp = spec.fgsp
+            if !noted, let difference = Self.setupDifference(trace: spec, kernel: real) {
+                report.notes.append((line, "setup: \(difference)"))
+                noted = true
+            }
+            return real
+        }
+
         func eachBackend(_ st: Statement, _ body: (Backend) throws(BackendError) -> Void) {
             for b in backends {
                 do throws(BackendError) { try body(b) } catch { setupError(st, "\(b.name): \(error.message)") }
@@ -83,8 +121,9 @@ public final class Replayer {
         func start(at st: Statement) {
             started = true
             if !declaredDomain {
+                let d0 = adopt(.default, line: st.line)
                 for b in backends {
-                    if case .failure(let e) = b.attachGroup(.default) { setupError(st, "\(b.name): attaching d0 failed with \(e)") }
+                    if case .failure(let e) = b.attachGroup(d0) { setupError(st, "\(b.name): attaching d0 failed with \(e)") }
                 }
             }
             let answers = backends.map { b -> Answer in
@@ -133,8 +172,9 @@ public final class Replayer {
                 } catch {
                     setupError(st, "\(first.name): \(error.message)")
                 }
-            case .domain(let spec) where !started:
+            case .domain(let traceSpec) where !started:
                 declaredDomain = true
+                let spec = adopt(traceSpec, line: st.line)
                 for b in backends {
                     if case .failure(let e) = b.attachGroup(spec) { setupError(st, "\(b.name): adding group \(spec.name) failed with \(e)") }
                 }
@@ -142,6 +182,10 @@ public final class Replayer {
                 for b in backends {
                     if case .failure(let e) = b.detachGroup(name) { setupError(st, "\(b.name): removing group \(name) failed with \(e)") }
                 }
+            case .domain(let traceSpec):
+                var real = st
+                real.kind = .domain(adopt(traceSpec, line: st.line))
+                report.outcomes.append(execute(real))
             default:
                 if !started { start(at: st) }
                 report.outcomes.append(execute(st))
@@ -259,8 +303,44 @@ public final class Replayer {
     static func got<V>(_ b: Backend, _ o: Observation<V>, _ want: V, _ show: (V) -> String) -> Outcome.Got {
         switch o {
         case .value(let v): return Outcome.Got(backend: b.name, text: show(v), held: v == want)
-        case .notObservable(let why): return Outcome.Got(backend: b.name, text: "not observable (\(why))", held: nil)
+        case .notObservable(let why): return Outcome.Got(backend: b.name, text: "not observable (\(why))", held: nil, observed: false)
         }
+    }
+
+    /// How the IOMMU a trace asked for differs from the one the kernel has,
+    /// in the answers' terms (page sizes, valid IOVA ranges, coherency,
+    /// MSI isolation), or nil when it does not.
+    public static func setupDifference(trace: DomainSpec, kernel: DomainSpec) -> String? {
+        func ranges(_ d: DomainSpec) -> [IOVARange] {
+            var list = [d.aperture]
+            for r in d.reserved {
+                var out: [IOVARange] = []
+                for n in list {
+                    if r.start > n.last || r.last < n.start { out.append(n); continue }
+                    if r.start > n.start { out.append(IOVARange(start: n.start, last: r.start - 1)) }
+                    if r.last < n.last { out.append(IOVARange(start: r.last + 1, last: n.last)) }
+                }
+                list = out
+            }
+            return list
+        }
+        var asked: [String] = [], has: [String] = []
+        if trace.emulated { asked.append("emulated=yes"); has.append("emulated=no") }
+        if trace.pgsizes != kernel.pgsizes {
+            asked.append("pgsizes=\(formatPageSizes(trace.pgsizes))"); has.append("pgsizes=\(formatPageSizes(kernel.pgsizes))")
+        }
+        let (a, k) = (ranges(trace), ranges(kernel))
+        if a != k {
+            asked.append("iova=\(a.map(formatRange).joined(separator: ","))"); has.append("iova=\(k.map(formatRange).joined(separator: ","))")
+        }
+        if trace.coherent != kernel.coherent {
+            asked.append("coherent=\(trace.coherent ? "yes" : "no")"); has.append("coherent=\(kernel.coherent ? "yes" : "no")")
+        }
+        if trace.msiIsolated != kernel.msiIsolated {
+            asked.append("msi-isolated=\(trace.msiIsolated ? "yes" : "no")"); has.append("msi-isolated=\(kernel.msiIsolated ? "yes" : "no")")
+        }
+        if asked.isEmpty { return nil }
+        return "trace domain \(trace.name) \(asked.joined(separator: " ")), kernel has \(has.joined(separator: " ")) (the model follows the kernel)"
     }
 
     /// The canonical text of a statement without its answer or comment.

@@ -292,11 +292,20 @@ struct StatementParser {
             var flags: DirtyPages.Flags = []
             if let first = words.first, first.text.hasPrefix("flags=") {
             } else {
-                let w = try operand("one of start, stop")
+                let w = try operand("one of start, stop, get")
                 switch w.text {
                 case "start": flags = .start
                 case "stop": flags = .stop
-                default: throw LineError(w.column, "expected one of start, stop, found \(quoted(w.text))")
+                case "get":
+                    // `dirty get iova= size= pgsize= [bitmap-size=]`: GET_BITMAP.
+                    try collect(["iova=", "size=", "pgsize=", "bitmap-size=", "flags="])
+                    let iova = try requiredNumber("iova"), size = try requiredNumber("size")
+                    let pgsize = try requiredNumber("pgsize")
+                    let bytes = try number("bitmap-size") ?? defaultBitmapSize(size: size, pgsize: pgsize)
+                    var get = DirtyPages(flags: .getBitmap, iova: iova, size: size, bitmap: DMABitmap(pgsize: pgsize, size: bytes))
+                    if let raw = try number32("flags") { get.flags = DirtyPages.Flags(rawValue: raw) }
+                    return (.dirty(get), .status(name))
+                default: throw LineError(w.column, "expected one of start, stop, get, found \(quoted(w.text))")
                 }
             }
             try collect(["flags="])

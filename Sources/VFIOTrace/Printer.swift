@@ -130,6 +130,12 @@ func words(of kind: Statement.Kind) -> [String] {
         return ["info"] + (argsz.map { ["argsz=\($0)"] } ?? [])
     case .extension(let ext):
         return ["extension", ext.description]
+    case .dirty(let d) where d.bitmap != nil:
+        var w = ["dirty", "get", "iova=" + formatAddress(d.iova), "size=" + formatSize(d.size),
+                 "pgsize=" + formatSize(d.bitmap!.pgsize)]
+        if d.bitmap!.size != defaultBitmapSize(size: d.size, pgsize: d.bitmap!.pgsize) { w.append("bitmap-size=\(d.bitmap!.size)") }
+        if d.flags != .getBitmap { w.append("flags=" + formatAddress(UInt64(d.flags.rawValue))) }
+        return w
     case .dirty(let d):
         switch d.flags {
         case .start: return ["dirty", "start"]

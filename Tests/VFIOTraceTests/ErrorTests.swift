@@ -100,8 +100,8 @@ let verbList = "iommu, kernel, memlock, cap-ipc-lock, dma-entry-limit, domain, d
      "1:11: error: expected one of type1, spapr, type1v2, dma-cc, eeh, nesting, spapr-v2, noiommu, unmap-all, update-vaddr, or a number, found 'frob'"),
     ("extension 0x100000000", "1:11: error: expected a value that fits in 32 bits, found '0x100000000'"),
     ("extension type1 type1v2", "1:17: error: expected end of line, found 'type1v2'"),
-    ("dirty go", "1:7: error: expected one of start, stop, found 'go'"),
-    ("dirty", "1:6: error: expected one of start, stop, found end of line"),
+    ("dirty go", "1:7: error: expected one of start, stop, get, found 'go'"),
+    ("dirty", "1:6: error: expected one of start, stop, get, found end of line"),
     ("dirty start now", "1:13: error: expected flags=, found 'now'"),
     // check.
     ("check", "1:6: error: expected one of locked=, mappings=, ptes=, found end of line"),
