@@ -6,7 +6,11 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/syscall.h>
+#include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef MAP_FIXED_NOREPLACE
@@ -56,15 +60,69 @@ int cvfio_set_memlock(uint64_t bytes, int unlimited) {
     return setrlimit(RLIMIT_MEMLOCK, &lim) < 0 ? -errno : 0;
 }
 
-int cvfio_mmap_fixed(uint64_t addr, uint64_t length, int page_shift) {
-    int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_POPULATE;
+int cvfio_mmap_fixed(uint64_t addr, uint64_t length, int page_shift, int order) {
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE;
     if (page_shift > 12) flags |= MAP_HUGETLB | (page_shift << MAP_HUGE_SHIFT);
+    if (order == 0 || page_shift > 12) flags |= MAP_POPULATE;
     void *p = mmap((void *)(uintptr_t)addr, (size_t)length, PROT_READ | PROT_WRITE, flags, -1, 0);
     if (p == MAP_FAILED) return -errno;
     if ((uint64_t)(uintptr_t)p != addr) { munmap(p, (size_t)length); return -EEXIST; }
+    if (order != 0 && page_shift <= 12) {
+        /* 4K pages one by one, no transparent hugepages; faulting them in
+         * descending order tends to give frames that are not contiguous
+         * going up. */
+        madvise(p, (size_t)length, MADV_NOHUGEPAGE);
+        volatile char *c = p;
+        uint64_t pages = length >> 12;
+        for (uint64_t i = 0; i < pages; i++) {
+            uint64_t page = order == 2 ? pages - 1 - i : i;
+            c[page << 12] = 1;
+        }
+    }
     return 0;
 }
 
 int cvfio_munmap(uint64_t addr, uint64_t length) {
     return munmap((void *)(uintptr_t)addr, (size_t)length) < 0 ? -errno : 0;
+}
+
+int cvfio_open_raw_tty(const char *path) {
+    int fd = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    struct termios t;
+    if (tcgetattr(fd, &t) < 0) { int e = errno; close(fd); return -e; }
+    cfmakeraw(&t);
+    cfsetispeed(&t, B115200);
+    cfsetospeed(&t, B115200);
+    t.c_cflag |= CLOCAL | CREAD;
+    if (tcsetattr(fd, TCSANOW, &t) < 0) { int e = errno; close(fd); return -e; }
+    tcflush(fd, TCIOFLUSH);
+    return fd;
+}
+
+static long long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int cvfio_read_line(int fd, char *buf, int cap, int timeout_ms) {
+    int n = 0;
+    long long end = now_ms() + timeout_ms;
+    while (1) {
+        long long left = end - now_ms();
+        if (left <= 0) return -ETIMEDOUT;
+        struct pollfd p = { fd, POLLIN, 0 };
+        int r = poll(&p, 1, (int)left);
+        if (r < 0) { if (errno == EINTR) continue; return -errno; }
+        if (r == 0) return -ETIMEDOUT;
+        char c;
+        ssize_t got = read(fd, &c, 1);
+        if (got < 0) { if (errno == EINTR || errno == EAGAIN) continue; return -errno; }
+        if (got == 0) return -EIO;
+        if (c == '\r') continue;
+        if (c == '\n') { buf[n] = 0; return n; }
+        if (n + 1 >= cap) return -EMSGSIZE;
+        buf[n++] = c;
+    }
 }

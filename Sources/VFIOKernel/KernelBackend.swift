@@ -138,7 +138,17 @@ public final class KernelBackend: Backend {
     public func addMemory(_ spec: MemorySpec) throws(BackendError) -> MemoryRegion {
         if spec.pfnmap { throw BackendError("pfnmap memory (a device BAR) is not supported by the kernel backend") }
         let shift = Int32(spec.pageSize.trailingZeroBitCount)
-        if let e = Sys.mmapFixed(spec.vaddr, spec.size, pageShift: shift) {
+        // The frames cannot be chosen, but a trace that asks for memory that
+        // is not physically contiguous gets 4K pages without transparent
+        // hugepages, faulted in descending order: the closest the kernel
+        // comes (the model is then given the frames really obtained).
+        let order: Int32
+        switch spec.layout {
+        case .scattered?, .reversed?: order = 2
+        case .chunks?: order = 1
+        default: order = 0
+        }
+        if let e = Sys.mmapFixed(spec.vaddr, spec.size, pageShift: shift, order: order) {
             throw BackendError("mmap of \(formatSize(spec.size)) at \(formatAddress(spec.vaddr)) with \(formatSize(spec.pageSize)) pages: \(e)")
         }
         var region = MemoryRegion(vaddr: spec.vaddr, size: spec.size, pageSize: spec.pageSize, layout: .observed([]))
@@ -253,7 +263,23 @@ public final class KernelBackend: Backend {
         return Sys.ioctl(containerFD, VFIO.iommuUnmapDMA, &raw).map { _ in raw.size }
     }
 
+    /// `struct vfio_iommu_type1_dirty_bitmap` followed by
+    /// `struct vfio_iommu_type1_dirty_bitmap_get` (48 bytes).
+    struct RawDirtyBitmapGet { var argsz: UInt32; var flags: UInt32; var iova: UInt64; var size: UInt64
+                               var pgsize: UInt64; var bitmapSize: UInt64; var data: UInt64 }
+
     public func dirtyPages(_ r: DirtyPages) -> Result<Void, Errno> {
+        if let bitmap = r.bitmap {
+            // GET_BITMAP: a buffer for the bits, capped as for UNMAP; the
+            // kernel checks the size claimed before it writes.
+            var bits = [UInt8](repeating: 0, count: Int(min(bitmap.size, 1 << 26)))
+            return bits.withUnsafeMutableBytes { buf in
+                var raw = RawDirtyBitmapGet(argsz: r.argsz, flags: r.flags.rawValue, iova: r.iova, size: r.size,
+                                            pgsize: bitmap.pgsize, bitmapSize: bitmap.size,
+                                            data: UInt64(UInt(bitPattern: buf.baseAddress)))
+                return Sys.ioctl(containerFD, VFIO.iommuDirtyPages, &raw).map { _ in () }
+            }
+        }
         var raw: (UInt32, UInt32) = (r.argsz, r.flags.rawValue)
         return Sys.ioctl(containerFD, VFIO.iommuDirtyPages, &raw).map { _ in () }
     }
@@ -285,14 +311,39 @@ public final class KernelBackend: Backend {
     /// `dma_entry_limit` at open minus `DMA_AVAIL`: the kernel has no
     /// ioctl that counts mappings.
     public func mappingCount() -> Observation<UInt64> {
-        guard case .success(let info) = getInfo(argsz: 4096), let avail = info.dmaAvail else {
+        let answer = getInfo(argsz: 4096)
+        // GET_INFO with a large argsz is EINVAL only when the container has
+        // no type1 instance (never set, or released with its last group):
+        // then it holds no mapping.
+        if case .failure(.EINVAL) = answer { return .value(0) }
+        guard case .success(let info) = answer, let avail = info.dmaAvail else {
             return .notObservable("GET_INFO has no DMA_AVAIL capability")
         }
         return .value(UInt64(entryLimitAtOpen) - UInt64(min(avail, entryLimitAtOpen)))
     }
 
     public func pageTableEntries(domain: String?) -> Observation<PTECounts> {
-        .notObservable("the IOMMU page table cannot be read from inside this machine")
+        guard let port = HostPageTableWalk.port else {
+            return .notObservable("the IOMMU page table cannot be read from inside this machine")
+        }
+        if let domain, domain != groupName {
+            return .notObservable("only the real group's domain can be read, not \(domain)'s")
+        }
+        guard let device = groupDevices().first else { return .notObservable("group \(groupPath) has no device") }
+        return HostPageTableWalk.entries(port: port, device: device)
+    }
+
+    /// The PCI addresses of the devices in the group.
+    func groupDevices() -> [String] {
+        guard let number = groupPath.split(separator: "/").last,
+              let dir = opendir("/sys/kernel/iommu_groups/\(number)/devices") else { return [] }
+        defer { closedir(dir) }
+        var out: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if !name.hasPrefix(".") { out.append(name) }
+        }
+        return out.sorted()
     }
 
     // MARK: The real IOMMU

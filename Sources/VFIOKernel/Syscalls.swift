@@ -44,8 +44,10 @@ enum Sys {
         return r < 0 ? Errno(rawValue: -r) : nil
     }
 
-    static func mmapFixed(_ addr: UInt64, _ length: UInt64, pageShift: Int32) -> Errno? {
-        let r = cvfio_mmap_fixed(addr, length, pageShift)
+    /// `order`: see `cvfio_mmap_fixed` (0 at once, 1 page by page without
+    /// transparent hugepages, 2 the same in descending order).
+    static func mmapFixed(_ addr: UInt64, _ length: UInt64, pageShift: Int32, order: Int32 = 0) -> Errno? {
+        let r = cvfio_mmap_fixed(addr, length, pageShift, order)
         return r < 0 ? Errno(rawValue: -r) : nil
     }
 

@@ -11,6 +11,10 @@ public struct Outcome: Sendable {
     public var expected: String?
     /// One per backend, in the replayer's backend order.
     public var got: [Got]
+
+    public init(line: Int, column: Int, statement: String, expected: String?, got: [Got]) {
+        self.line = line; self.column = column; self.statement = statement; self.expected = expected; self.got = got
+    }
     /// The typed answers behind `got` (empty for checks).
     public var answers: [Answer] = []
 
@@ -22,6 +26,10 @@ public struct Outcome: Sendable {
         public var held: Bool?
         /// False when the backend could not observe what a check names.
         public var observed: Bool = true
+
+        public init(backend: String, text: String, held: Bool?, observed: Bool = true) {
+            self.backend = backend; self.text = text; self.held = held; self.observed = observed
+        }
     }
 
     /// Every backend that could observe the answer gave the same one (a
@@ -53,6 +61,11 @@ public struct FileReport: Sendable {
     /// trace's first domain is not the IOMMU the kernel has (see
     /// `Replayer.hardwareDomain`).
     public var notes: [(line: Int, message: String)] = []
+
+    public init(file: String, kernels: [(backend: String, kernel: String)]) {
+        self.file = file
+        self.kernels = kernels
+    }
 
     /// True when every written answer held, the backends agreed and
     /// nothing went wrong.

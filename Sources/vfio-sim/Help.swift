@@ -71,11 +71,17 @@ enum Help {
         --backend model|kernel|both
             model (default): the pure-Swift model. kernel: real ioctls on
             /dev/vfio (root, a device bound to vfio-pci, --group). both: model
-            and kernel side by side; every disagreement is printed as
-            FILE:LINE: STATEMENT: model X, kernel Y.
+            and kernel side by side, the model playing the kernel's IOMMU
+            and version; every disagreement is printed as
+            FILE:LINE: disagree: STATEMENT: kernel X, model Y, and the last
+            line is "kernel 6.12 intel-iommu: N/M operations agree, ...".
+            Exit status 1 only on a disagreement or an error. On a kernel,
+            traces with a "# lane: skip REASON" comment or a kernel line
+            naming another version are skipped, and each trace runs in its
+            own process.
         --group /dev/vfio/N
             The VFIO group the kernel backend uses for the trace's first
-            domain.
+            domain. Default: $VFIO_GROUP.
         --verbose
             Also print the operations whose answers held.
         --no-invariants

@@ -89,39 +89,52 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
     let release = KernelBackend.runningRelease
     let running = KernelVersion(parsing: release).map { KernelProfile($0) } ?? .newest
     var iommu = "iommu"
+    var hardware: DomainSpec? = nil
+    if backend != "model" {
+        // The IOMMU the real group has, read once; the group is closed
+        // again before any trace opens it.
+        do throws(BackendError) {
+            let kb = try KernelBackend(groupPath: group!)
+            defer { kb.close() }
+            iommu = kb.iommuName
+            // both: the model plays the IOMMU the kernel really has.
+            if backend == "both" { hardware = try kb.hardwareDomain() }
+        } catch {
+            printErr("error: kernel backend: \(error.message)")
+            return 2
+        }
+    }
     for trace in traces {
-        let profile = kernel.map(KernelProfile.init) ?? .newest
-        var backends: [Backend] = []
-        var kernelBackend: KernelBackend? = nil
-        var hardware: DomainSpec? = nil
-        if backend != "model" {
-            if let reason = KernelLane.skipReason(trace, running: running.version) {
-                skipped.append((trace.file, reason))
-                continue
-            }
+        if backend == "model" {
+            let model = ModelBackend(profile: kernel.map(KernelProfile.init) ?? .newest, checksInvariants: invariants)
+            reports.append(Replayer(backends: [model]).run(trace))
+            continue
+        }
+        if let reason = KernelLane.skipReason(trace, running: running.version) {
+            skipped.append((trace.file, reason))
+            continue
+        }
+        // One process per trace: what the kernel leaves charged to a
+        // process must not change the next trace's answers.
+        reports.append(KernelLane.isolated(file: trace.file) { () -> FileReport in
+            let kb: KernelBackend
             do throws(BackendError) {
-                let kb = try KernelBackend(groupPath: group!)
-                kernelBackend = kb
-                iommu = kb.iommuName
-                // both: the model plays the IOMMU the kernel really has.
-                if backend == "both" { hardware = try kb.hardwareDomain() }
+                kb = try KernelBackend(groupPath: group!)
             } catch {
-                kernelBackend?.close()
-                printErr("\(trace.file): error: kernel backend: \(error.message)")
-                return 2
+                var r = FileReport(file: trace.file, kernels: [])
+                r.errors.append((0, "kernel backend: \(error.message)"))
+                return r
             }
-            backends.append(kernelBackend!)
-        }
-        if backend != "kernel" {
+            var backends: [Backend] = [kb]
             // Beside a kernel, the model gives the running kernel's answers.
-            let model = ModelBackend(profile: kernelBackend?.profile ?? profile, checksInvariants: invariants)
-            backends.append(model)
-        }
-        reports.append(Replayer(backends: backends, hardwareDomain: hardware).run(trace))
-        kernelBackend?.close()
-        if let leaked = kernelBackend?.lockedAfterRelease() {
-            reports[reports.count - 1].notes.append((0, "leak: \(formatSize(leaked)) of locked memory stayed charged after the container was released"))
-        }
+            if backend == "both" { backends.append(ModelBackend(profile: kb.profile, checksInvariants: invariants)) }
+            var report = Replayer(backends: backends, hardwareDomain: hardware).run(trace)
+            kb.close()
+            if let leaked = kb.lockedAfterRelease() {
+                report.notes.append((0, "leak: \(formatSize(leaked)) of locked memory stayed charged after the container was released"))
+            }
+            return report
+        })
     }
     var ok = reports.allSatisfy(\.ok)
     if format == "json" {

@@ -29,7 +29,8 @@ done
 
 export DEBIAN_FRONTEND=noninteractive
 
-HOST_PACKAGES="qemu-system-x86 busybox-static cpio xz-utils zstd kmod util-linux coreutils"
+# python3: the host side of `check ptes=` on intel-iommu (vtd-walk.py).
+HOST_PACKAGES="qemu-system-x86 busybox-static cpio xz-utils zstd kmod util-linux coreutils python3"
 
 # apt-get update is slow-ish and touches the network: do it at most once per
 # run, and only when something we need is not known to apt.

@@ -15,8 +15,17 @@ int cvfio_has_cap_ipc_lock(void);
 /* RLIMIT_MEMLOCK soft limit; unlimited when `unlimited` is nonzero. */
 int cvfio_set_memlock(uint64_t bytes, int unlimited);
 /* Anonymous memory at exactly `addr` (never replacing a mapping), backed by
- * pages of 2^page_shift bytes (12: normal, 21/30: hugetlb), populated. */
-int cvfio_mmap_fixed(uint64_t addr, uint64_t length, int page_shift);
+ * pages of 2^page_shift bytes (12: normal, 21/30: hugetlb), populated.
+ * order (4K pages only): 0 populate at once (transparent hugepages allowed),
+ * 1 no transparent hugepages, pages faulted in ascending order, 2 the same
+ * in descending order. */
+int cvfio_mmap_fixed(uint64_t addr, uint64_t length, int page_shift, int order);
 int cvfio_munmap(uint64_t addr, uint64_t length);
+/* A serial port in raw mode (no echo, no line editing, 8N1), for talking
+ * to a program on the host; the fd or -errno. */
+int cvfio_open_raw_tty(const char *path);
+/* Reads one line (without its newline) into buf, NUL-terminated; waits at
+ * most timeout_ms in total. The length, or -errno (-ETIMEDOUT, -EMSGSIZE). */
+int cvfio_read_line(int fd, char *buf, int cap, int timeout_ms);
 
 #endif

@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# The kernel lane: every fixture replayed against the model and a real
+# kernel side by side (`vfio-sim replay --backend both`), in each QEMU
+# configuration, one boot per configuration.
+#
+# Usage: scripts/kernel-lane/lane.sh [options] [FIXTURE...]
+#
+#   --config NAME   run only this configuration (repeatable; default: all of
+#                   6.1-intel 6.12-intel 6.12-virtio)
+#   --binary PATH   use this fully static vfio-sim instead of building one
+#   --no-setup      do not run setup.sh first (it is quick when nothing is
+#                   missing)
+#   --no-ptes       do not walk the VT-d page tables from the host (then
+#                   `check ptes=` is not observable on intel-iommu either)
+#   --verbose       print every note (setup differences, answers the trace
+#                   wrote for another IOMMU or kernel, skipped fixtures); the
+#                   report in .lane-cache/logs also lists every agreement
+#   FIXTURE...      trace files (default: Fixtures/*.trace)
+#
+# It installs what it needs (setup.sh: QEMU, busybox, Debian's kernels),
+# builds the static vfio-sim once (`swift build -c release --scratch-path
+# .build-lane -Xswiftc -static-executable`), boots each configuration with
+# the fixtures in the guest and prints, per configuration,
+#
+#   kernel 6.12 intel-iommu: N/M operations agree, U not observable, S of F files skipped
+#
+# followed by every disagreement and error. Fixtures the guest cannot run
+# (a `# lane: skip REASON` comment, or a `kernel` line naming another
+# version) are counted as skipped with their reason; checks the guest cannot
+# observe are counted as not observable: `check ptes=` on virtio-iommu, whose
+# page table lives in QEMU. On intel-iommu, vtd-walk.py answers it from the
+# host by walking the guest's VT-d tables through the QEMU monitor. Full
+# reports are kept in .lane-cache/logs/lane-CONFIG.txt.
+#
+# Exit status: 0 when model and kernel agreed on every operation of every
+# configuration; 1 on any disagreement or error; 2 usage; 125 when the lane
+# itself could not run (setup, build, boot).
+set -euo pipefail
+
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+LANE_DIE_CODE=125
+
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2; }
+
+CONFIGS=() BINARY="" SETUP=1 VERBOSE=0 PTES=1 FIXTURES=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --config) CONFIGS+=("${2:?}"); shift 2 ;;
+    --binary) BINARY=${2:?}; shift 2 ;;
+    --no-setup) SETUP=0; shift ;;
+    --verbose) VERBOSE=1; shift ;;
+    --no-ptes) PTES=0; shift ;;
+    -h|--help) usage ;;
+    -*) echo "unknown option: $1" >&2; usage ;;
+    *) FIXTURES+=("$1"); shift ;;
+  esac
+done
+[ ${#CONFIGS[@]} -gt 0 ] || read -r -a CONFIGS <<< "$LANE_CONFIGS"
+for c in "${CONFIGS[@]}"; do lane_config "$c" >/dev/null || exit 2; done
+if [ ${#FIXTURES[@]} -eq 0 ]; then
+  FIXTURES=("$LANE_REPO"/Fixtures/*.trace)
+fi
+for f in "${FIXTURES[@]}"; do [ -f "$f" ] || { echo "no such fixture: $f" >&2; exit 2; }; done
+
+START=$(date +%s)
+elapsed() { echo "$(( $(date +%s) - START ))s"; }
+
+# 1. What the guest needs (packages, kernels, modules): quick when present.
+if [ "$SETUP" = 1 ]; then
+  "$LANE_DIR/setup.sh" >&2 || lane_die "setup.sh failed"
+fi
+
+# 2. One static vfio-sim for every configuration.
+if [ -z "$BINARY" ]; then
+  if ! command -v swift >/dev/null; then
+    [ -x /opt/swift/usr/bin/swift ] || lane_die "swift not found (PATH or /opt/swift/usr/bin)"
+    PATH=/opt/swift/usr/bin:$PATH
+  fi
+  lane_log "building the static vfio-sim ($(elapsed))"
+  BUILD_LOG="$LANE_CACHE/logs/lane-build.log"
+  mkdir -p "$LANE_CACHE/logs"
+  if ! (cd "$LANE_REPO" && swift build -c release --scratch-path .build-lane \
+          -Xswiftc -static-executable --product vfio-sim) > "$BUILD_LOG" 2>&1; then
+    tail -n 30 "$BUILD_LOG" >&2
+    lane_die "building the static vfio-sim failed (log: $BUILD_LOG)"
+  fi
+  BINARY="$LANE_REPO/.build-lane/release/vfio-sim"
+fi
+[ -x "$BINARY" ] || lane_die "no binary at $BINARY"
+
+# 3. The fixtures travel in the initramfs under /files, flat.
+mkdir -p "$LANE_CACHE/tmp"
+WORK=$(mktemp -d "$LANE_CACHE/tmp/lane.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+mkdir -p "$WORK/files"
+GUEST_FILES=()
+for f in "${FIXTURES[@]}"; do
+  name=$(basename "$f")
+  [ ! -e "$WORK/files/$name" ] || lane_die "two fixtures named $name"
+  cp "$f" "$WORK/files/$name"
+  GUEST_FILES+=("/files/$name")
+done
+
+# 4. One boot per configuration; the payload finds its group in VFIO_GROUP.
+FAILED=0
+VERBOSE_ARG=()
+[ "$VERBOSE" = 0 ] || VERBOSE_ARG=(--verbose)
+for c in "${CONFIGS[@]}"; do
+  lane_log "booting $c ($(elapsed))"
+  REPORT="$LANE_CACHE/logs/lane-$c.txt"
+  # intel-iommu: `check ptes=` is answered by vtd-walk.py on the host,
+  # which reads the guest's VT-d tables through the QEMU monitor; the guest
+  # asks it over a second serial port (ttyS1).
+  WALK_ARGS=() WALK_PID=""
+  if [[ $c == *-intel ]] && [ "$PTES" = 1 ]; then
+    sockets=$(mktemp -d /tmp/vfiosim-walk.XXXXXX)
+    : > "$LANE_CACHE/logs/lane-$c-walk.log"
+    python3 "$LANE_DIR/vtd-walk.py" --monitor "$sockets/mon.sock" --serial "$sockets/ptes.sock" \
+      --timeout 900 --log "$LANE_CACHE/logs/lane-$c-walk.log" &
+    WALK_PID=$!
+    WALK_ARGS=(--qemu-arg -monitor --qemu-arg "unix:$sockets/mon.sock,server=on,wait=off"
+               --qemu-arg -serial --qemu-arg "unix:$sockets/ptes.sock,server=on,wait=off"
+               --env VFIO_LANE_PTES=/dev/ttyS1)
+  fi
+  rc=0
+  "$LANE_DIR/run-in-guest.sh" --config "$c" --binary "$BINARY" --files "$WORK/files" --timeout 400 "${WALK_ARGS[@]}" \
+    -- replay --backend both "${VERBOSE_ARG[@]}" "${GUEST_FILES[@]}" > "$REPORT" 2> "$WORK/stderr" || rc=$?
+  if [ -n "$WALK_PID" ]; then
+    # It ends when QEMU closes the serial socket; it is never needed after.
+    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$WALK_PID" 2>/dev/null || break; sleep 0.2; done
+    kill "$WALK_PID" 2>/dev/null || true
+    wait "$WALK_PID" 2>/dev/null || true
+    rm -rf "$sockets"
+  fi
+  summary=$(grep -E '^kernel [^ ]+ [^ ]+: [0-9]+/[0-9]+ operations agree' "$REPORT" | tail -n1 || true)
+  if [ -z "$summary" ]; then
+    summary="$c: no result (payload exit $rc)"
+    FAILED=1
+    echo "$summary"
+    sed 's/^/  /' "$WORK/stderr" | tail -n 40
+    sed 's/^/  /' "$REPORT" | tail -n 20
+    continue
+  fi
+  echo "$summary"
+  # Every disagreement, error and kernel leak; other notes only with --verbose.
+  grep -E ': (disagree|error|note: leak): ' "$REPORT" | sed 's/^/  /' || true
+  if [ "$VERBOSE" = 1 ]; then
+    grep -E ': (note|skipped): ' "$REPORT" | grep -v ': note: leak: ' | sed 's/^/  /' || true
+  else
+    n_setup=$(grep -c ': note: setup: ' "$REPORT" || true)
+    n_notes=$(grep -E ': note: ' "$REPORT" | grep -vcE ': note: (setup|leak): ' || true)
+    echo "  ($n_setup fixtures asked for another IOMMU setup, $n_notes written answers assume another IOMMU, kernel or physical layout: see $REPORT)"
+  fi
+  if [ "$rc" != 0 ]; then
+    FAILED=1
+    [ "$rc" = 1 ] || { echo "  payload exit $rc"; sed 's/^/  /' "$WORK/stderr" | tail -n 20; }
+  fi
+done
+
+# Skipped fixtures and why, once (the version-pinned ones differ per config).
+echo "skipped fixtures:"
+for c in "${CONFIGS[@]}"; do
+  grep -E ': skipped: ' "$LANE_CACHE/logs/lane-$c.txt" 2>/dev/null \
+    | sed -E "s|^/files/([^:]+): skipped: (.*)\$|\\1: \\2\t$c|" || true
+done | awk -F'\t' -v n="${#CONFIGS[@]}" '
+  { if (!($1 in cfg)) order[++k] = $1; cfg[$1] = cfg[$1] (cfg[$1] != "" ? "," : "") $2; cnt[$1]++ }
+  END { for (i = 1; i <= k; i++) { f = order[i]; print "  " f (cnt[f] == n ? "" : " [" cfg[f] "]") } }'
+
+lane_log "done in $(elapsed)"
+exit "$FAILED"
