@@ -1,0 +1,299 @@
+// `vfio-bench kernel-costs`: run inside the kernel lane's guest (root, a
+// group bound to vfio-pci in VFIO_GROUP). Times real MAP_DMA and UNMAP_DMA
+// calls on 4 KiB, 2 MiB and 1 GiB backed memory, and fits the cost model's
+// constants (per ioctl, per pinned page, per PTE) to them. The PTEs of each
+// timed call come from the model, given the frames the call really pinned
+// (`/proc/self/pagemap`) and the IOMMU's page sizes (GET_INFO).
+
+import VFIOCore
+import VFIOModel
+import VFIOTrace
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+struct CostPoint {
+    var label: String
+    var pageSize: UInt64
+    var size: UInt64
+    var pages: UInt64
+    var ptes: UInt64
+    var map: Samples
+    var unmap: Samples
+}
+
+func kernelCostsCommand(groupPath: String?, quick: Bool, plansDir: String? = nil) -> Int32 {
+    let machine = Machine.current()
+    guard let path = groupPath ?? getenv("VFIO_GROUP").map({ String(cString: $0) }) else {
+        printErr("vfio-bench kernel-costs: no group (set VFIO_GROUP or pass --group /dev/vfio/N); it runs in the kernel lane's guest")
+        return 2
+    }
+    if geteuid() != 0 { printErr("vfio-bench kernel-costs: needs root"); return 2 }
+    let container: RawContainer
+    switch RawContainer.open(group: path) {
+    case .success(let c): container = c
+    case .failure(let e): printErr("vfio-bench kernel-costs: \(e)"); return 1
+    }
+    defer { container.close() }
+    guard case .success(let info) = container.info(), let ranges = info.iovaRanges else {
+        printErr("vfio-bench kernel-costs: GET_INFO failed or has no IOVA ranges"); return 1
+    }
+    let pgsizes = PageSizes(rawValue: info.iovaPgsizes)
+    // A 1 GiB-aligned IOVA inside a valid range, with 2 GiB of room.
+    guard let iova = ranges.lazy.compactMap({ r -> UInt64? in
+        let start = roundUp(max(r.start, gib), gib)
+        return start <= r.last && r.last - start >= 2 * gib - 1 ? start : nil
+    }).first else {
+        printErr("vfio-bench kernel-costs: no 2 GiB of IOVA space in \(ranges.map(formatRange))"); return 1
+    }
+    let release = getenv("VFIO_KERNEL_RELEASE").map { String(cString: $0) } ?? machine.kernel
+    let config = getenv("VFIO_LANE_CONFIG").map { String(cString: $0) } ?? "unknown"
+    print("# measured by vfio-bench kernel-costs in the kernel lane: config=\(config) kernel=\(release) iommu pgsizes=\(formatPageSizes(pgsizes)) iova=\(ranges.map(formatRange).joined(separator: ",")), QEMU TCG guest (emulated CPU and IOMMU: slower than bare metal)")
+    print("# guest: \(machine.description)")
+    flushOut()
+
+    // The model plays the same IOMMU, to count the PTEs of each call.
+    let domain = DomainSpec(name: "d0", pgsizes: pgsizes, aperture: IOVARange(start: 0, last: .max), reserved: [])
+    func modelPTEs(vaddr: UInt64, size: UInt64, pageSize: UInt64) -> UInt64? {
+        guard case .success(let runs) = RawSys.frames(vaddr: vaddr, size: size) else { return nil }
+        var c = Type1Container()
+        _ = c.memory.add(exactly: MemoryRegion(vaddr: vaddr, size: size, pageSize: pageSize, layout: .observed(runs)))
+        _ = c.groupSetContainer(domain)
+        _ = c.setIOMMU(.type1v2)
+        guard case .success = c.mapDMA(MapDMA(flags: [.read, .write], vaddr: vaddr, iova: iova, size: size)) else { return nil }
+        return (c.pageTableEntries(group: nil) ?? [:]).values.reduce(0, +)
+    }
+
+    let reps = quick ? 3 : 7
+    var points: [CostPoint] = []
+    var notes: [String] = []
+    let plan: [(UInt64, UInt64, [UInt64])] = [
+        (4096, 64 * mib, quick ? [1, 64, 4096] : [1, 4, 16, 64, 256, 1024, 4096, 16384]),
+        (2 * mib, 64 * mib, quick ? [1, 8, 32] : [1, 2, 4, 8, 16, 32]),
+        (gib, gib, [1]),
+    ]
+    for (pageSize, regionSize, counts) in plan {
+        let vaddr: UInt64
+        switch RawSys.mapMemory(size: regionSize, pageSize: pageSize) {
+        case .success(let v): vaddr = v
+        case .failure(let e):
+            notes.append("\(formatSize(pageSize)) pages: not measured (mmap of \(formatSize(regionSize)) failed with \(e))")
+            continue
+        }
+        defer { RawSys.unmapMemory(vaddr, regionSize) }
+        for n in counts {
+            let size = n * pageSize
+            guard size <= regionSize else { continue }
+            guard let ptes = modelPTEs(vaddr: vaddr, size: size, pageSize: pageSize) else {
+                notes.append("\(formatSize(size)) of \(formatSize(pageSize)) pages: frames not readable"); continue
+            }
+            var mapT: [Double] = [], unmapT: [Double] = []
+            var failed: Errno? = nil
+            let r = pageSize == gib ? max(3, reps / 2) : reps
+            for i in 0..<(r + 1) {
+                let t0 = monotonicNanoseconds()
+                if let e = container.map(iova: iova, vaddr: vaddr, size: size) { failed = e; break }
+                let t1 = monotonicNanoseconds()
+                let u = container.unmap(iova: iova, size: size)
+                let t2 = monotonicNanoseconds()
+                guard case .success(size) = u else { failed = .EIO; break }
+                if i > 0 {  // the first pair warms up
+                    mapT.append(Double(t1 - t0) / 1e3); unmapT.append(Double(t2 - t1) / 1e3)
+                }
+            }
+            if let failed {
+                notes.append("\(formatSize(size)) of \(formatSize(pageSize)) pages: MAP_DMA failed with \(failed)"); continue
+            }
+            let p = CostPoint(label: "\(n) × \(formatSize(pageSize))", pageSize: pageSize, size: size, pages: size / 4096,
+                              ptes: ptes, map: Samples(mapT), unmap: Samples(unmapT))
+            points.append(p)
+            printErr("  \(p.label): map \(sig(p.map.median)) µs, unmap \(sig(p.unmap.median)) µs, \(ptes) PTEs")
+        }
+    }
+
+    // Fit t = ioctl + page·pages + pte·PTEs, each row weighted by 1/t
+    // (relative error); a negative constant is dropped and the rest refit.
+    func fit(_ times: (CostPoint) -> Double) -> ([Double], String) {
+        var columns = [0, 1, 2]
+        while !columns.isEmpty {
+            let x = points.map { p in columns.map { [1, Double(p.pages), Double(p.ptes)][$0] } }
+            let y = points.map(times)
+            guard let b = leastSquares(x, y, weights: y.map { 1 / max($0, 1e-3) }) else {
+                // Pages and PTEs move together (no superpages): keep pages.
+                if columns.contains(2) { columns.removeAll { $0 == 2 }; continue }
+                return ([.nan, .nan, .nan], "no fit")
+            }
+            if let neg = zip(columns, b).first(where: { $0.1 < 0 && $0.0 != 0 }) {
+                columns.removeAll { $0 == neg.0 }
+                continue
+            }
+            var out = [0.0, 0.0, 0.0]
+            for (c, v) in zip(columns, b) { out[c] = v }
+            let dropped = [1, 2].filter { !columns.contains($0) }.map { $0 == 1 ? "page" : "PTE" }
+            return (out, dropped.isEmpty ? "" : " (\(dropped.joined(separator: ", ")) term not separable from the others: 0)")
+        }
+        return ([.nan, .nan, .nan], "no fit")
+    }
+    let (mapC, mapNote) = fit { $0.map.median }
+    let (unmapC, unmapNote) = fit { $0.unmap.median }
+
+    print("# point          pages    PTEs   map µs (median ±spread)   predicted   unmap µs (median ±spread)   predicted")
+    for p in points {
+        let pm = mapC[0] + mapC[1] * Double(p.pages) + mapC[2] * Double(p.ptes)
+        let pu = unmapC[0] + unmapC[1] * Double(p.pages) + unmapC[2] * Double(p.ptes)
+        print("# " + pad(p.label, 14) + pad(String(p.pages), 8, right: true) + pad(String(p.ptes), 8, right: true)
+              + "   " + pad(p.map.describe(sig), 24) + pad(sig(pm), 10, right: true)
+              + "   " + pad(p.unmap.describe(sig), 26) + pad(sig(pu), 10, right: true))
+    }
+    for n in notes { print("# note: \(n)") }
+    print("# fit: map\(mapNote), unmap\(unmapNote); weighted least squares over \(points.count) points")
+
+    var lines: [BenchLine] = []
+    for (label, pageSize) in [("4k", UInt64(4096)), ("2m", 2 * mib), ("1g", gib)] {
+        if let p = points.first(where: { $0.pageSize == pageSize && $0.size == pageSize }) {
+            lines.append(BenchLine(name: "kernel_map_\(label)_us", value: p.map.median, unit: "us", target: nil, higherIsBetter: false))
+            lines.append(BenchLine(name: "kernel_unmap_\(label)_us", value: p.unmap.median, unit: "us", target: nil, higherIsBetter: false))
+        } else {
+            let why = notes.first(where: { $0.contains(formatSize(pageSize)) }) ?? "not measured"
+            lines.append(BenchLine(name: "kernel_map_\(label)_us", value: .nan, unit: "us", target: nil, higherIsBetter: false, reason: why))
+            lines.append(BenchLine(name: "kernel_unmap_\(label)_us", value: .nan, unit: "us", target: nil, higherIsBetter: false, reason: why))
+        }
+    }
+    for (op, c) in [("map", mapC), ("unmap", unmapC)] {
+        lines.append(BenchLine(name: "kernel_cost_\(op)_ioctl_us", value: c[0], unit: "us", target: nil, higherIsBetter: false))
+        lines.append(BenchLine(name: "kernel_cost_\(op)_page_us", value: c[1], unit: "us", target: nil, higherIsBetter: false))
+        lines.append(BenchLine(name: "kernel_cost_\(op)_pte_us", value: c[2], unit: "us", target: nil, higherIsBetter: false))
+    }
+    if let plansDir, !mapC[0].isNaN, !unmapC[0].isNaN {
+        let model = CostModel(map: .init(ioctl: mapC[0], page: mapC[1], pte: mapC[2]),
+                              unmap: .init(ioctl: unmapC[0], page: unmapC[1], pte: unmapC[2]))
+        var hw = DomainSpec(name: "d0", pgsizes: pgsizes)
+        if let first = ranges.first, let last = ranges.last {
+            hw.aperture = IOVARange(start: first.start, last: last.last)
+            hw.reserved = zip(ranges, ranges.dropFirst()).compactMap { a, b in
+                b.start > a.last &+ 1 ? IOVARange(start: a.last + 1, last: b.start - 1) : nil
+            }
+        }
+        print("# plans replayed for real (\(plansDir)): measured = sum of the MAP/UNMAP ioctl times; predicted = the cost model above on the model's pages and PTEs for the frames really pinned")
+        for file in traceFiles(in: plansDir) {
+            let id = String(file.split(separator: "/").last!.dropLast(".trace".count))
+            switch guestPlan(file, container: container, hardware: hw, model: model) {
+            case .failure(let why):
+                print("# plan \(id): not run (\(why.message))")
+            case .success(let r):
+                let error = r.predicted / r.measured - 1
+                print("# plan \(pad(id, 34)) \(pad(String(r.calls), 6, right: true)) calls (\(r.failed) failed)  measured \(pad(duration(r.measured / 1e6), 9, right: true))"
+                      + "  predicted \(pad(duration(r.predicted / 1e6), 9, right: true)) (\(error >= 0 ? "+" : "")\(fixed(error * 100, 0))%)"
+                      + "  answers: \(r.disagreements == 0 ? "model and kernel agree" : "\(r.disagreements) differ, first: \(r.firstDisagreement)")")
+                let key = id.replacingDashes()
+                lines.append(BenchLine(name: "kernel_plan_\(key)_measured_ms", value: r.measured / 1e3, unit: "ms", target: nil, higherIsBetter: false))
+                lines.append(BenchLine(name: "kernel_plan_\(key)_predicted_ms", value: r.predicted / 1e3, unit: "ms", target: nil, higherIsBetter: false))
+            }
+        }
+    }
+    for l in lines { print(l.text) }
+    return 0
+}
+
+func answerText(_ r: Result<String, Errno>) -> String {
+    switch r {
+    case .success(let s): return s
+    case .failure(let e): return e.description
+    }
+}
+
+/// `DIR/*.trace`, sorted.
+func traceFiles(in dir: String) -> [String] {
+    guard let d = opendir(dir) else { return [] }
+    defer { closedir(d) }
+    var out: [String] = []
+    while let e = readdir(d) {
+        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        if name.hasSuffix(".trace") { out.append(dir + "/" + name) }
+    }
+    return out.sorted()
+}
+
+struct GuestPlanResult {
+    var calls = 0
+    /// Microseconds.
+    var measured = 0.0
+    var predicted = 0.0
+    var disagreements = 0
+    var firstDisagreement = ""
+    var failed = 0
+}
+
+/// Runs a plan trace's MAP/UNMAP calls on the real container, timing each,
+/// and the same calls on the model given the frames really pinned; the
+/// cost model turns the model's pages and PTEs into a predicted time.
+func guestPlan(_ path: String, container: RawContainer, hardware: DomainSpec, model: CostModel) -> Result<GuestPlanResult, BenchFailure> {
+    guard let bytes = readBytes(path) else { return .failure(BenchFailure("cannot read \(path)")) }
+    guard case .success(let trace) = parseTrace(bytes: bytes, file: path) else { return .failure(BenchFailure("does not parse")) }
+    for st in trace.statements {
+        if case .comment(let text) = st.kind, text.trimmingSpaces().hasPrefix("lane: skip") {
+            return .failure(BenchFailure(text.trimmingSpaces()))
+        }
+    }
+    var c = Type1Container()
+    _ = c.groupSetContainer(hardware)
+    _ = c.setIOMMU(.type1v2)
+    var regions: [(UInt64, UInt64)] = []
+    defer {
+        _ = container.unmapAll()
+        for (v, n) in regions { RawSys.unmapMemory(v, n) }
+    }
+    var r = GuestPlanResult()
+    func ptes() -> UInt64 { c.domains.first.map(pteTotal) ?? 0 }
+    func note(_ st: Statement, _ kernel: String, _ modelAnswer: String) {
+        if !kernel.hasPrefix("ok") { r.failed += 1 }
+        if kernel == modelAnswer { return }
+        r.disagreements += 1
+        if r.firstDisagreement.isEmpty { r.firstDisagreement = "line \(st.line): kernel \(kernel), model \(modelAnswer)" }
+    }
+    for st in trace.statements {
+        switch st.kind {
+        case .memory(let spec):
+            switch RawSys.mapMemory(size: spec.size, pageSize: spec.pageSize, fixedAt: spec.vaddr) {
+            case .failure(let e): return .failure(BenchFailure("mmap of \(formatSize(spec.size)) of \(formatSize(spec.pageSize)) pages at \(formatAddress(spec.vaddr)): \(e)"))
+            case .success: regions.append((spec.vaddr, spec.size))
+            }
+            guard case .success(let runs) = RawSys.frames(vaddr: spec.vaddr, size: spec.size) else { return .failure(BenchFailure("frames not readable")) }
+            _ = c.memory.add(exactly: MemoryRegion(vaddr: spec.vaddr, size: spec.size, pageSize: spec.pageSize, layout: .observed(runs)))
+        case .map(let m):
+            r.calls += 1
+            let t0 = monotonicNanoseconds()
+            var raw = RawContainer.Map(argsz: m.argsz, flags: m.flags.rawValue, vaddr: m.vaddr, iova: m.iova, size: m.size)
+            let k = RawSys.ioctl(container.container, VFIO.iommuMapDMA, &raw)
+            r.measured += Double(monotonicNanoseconds() - t0) / 1e3
+            let (locked0, ptes0) = (c.lockedBytes, ptes())
+            let mr = c.mapDMA(m)
+            if case .success = mr {
+                r.predicted += model.map.micros(pages: (c.lockedBytes - locked0) / 4096, ptes: ptes() - ptes0)
+            } else {
+                r.predicted += model.map.ioctl
+            }
+            note(st, answerText(k.map { _ in "ok" }), answerText(mr.map { "ok" }))
+        case .unmap(let u):
+            r.calls += 1
+            let t0 = monotonicNanoseconds()
+            var raw = RawContainer.Unmap(argsz: u.argsz, flags: u.flags.rawValue, iova: u.iova, size: u.size)
+            let k = RawSys.ioctl(container.container, VFIO.iommuUnmapDMA, &raw)
+            r.measured += Double(monotonicNanoseconds() - t0) / 1e3
+            let (locked0, ptes0) = (c.lockedBytes, ptes())
+            let ur = c.unmapDMA(u)
+            if case .success = ur {
+                r.predicted += model.unmap.micros(pages: (locked0 - c.lockedBytes) / 4096, ptes: ptes0 - ptes())
+            } else {
+                r.predicted += model.unmap.ioctl
+            }
+            note(st, answerText(k.map { _ in "ok size=\(raw.size)" }), answerText(ur.map { "ok size=\($0)" }))
+        default:
+            continue
+        }
+    }
+    return .success(r)
+}

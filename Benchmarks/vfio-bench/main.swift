@@ -1,0 +1,136 @@
+// vfio-bench: the model's speed, and DMA mapping plans compared (see the
+// Benchmarks section of README.md). Benchmarks print numbers; they are
+// never timed tests.
+
+import VFIOCore
+import VFIOTrace
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+let usage = """
+usage: vfio-bench model [--costs FILE] [--quick]
+       vfio-bench plans [--memory SIZE] [--memlock SIZE] [--dma-entry-limit N]
+                        [--domains LIST;LIST] [--svg PATH] [--costs FILE]
+                        [--emit-traces DIR] [--only TEXT]
+       vfio-bench all   [the options of both]
+       vfio-bench kernel-costs [--group /dev/vfio/N] [--quick] [--plans DIR]
+                        (inside the kernel lane's guest)
+
+  model         the model's speed: map+unmap throughput at 1K/16K/65,535 live
+                mappings, memory per mapping, one huge MAP_DMA, a 1M-operation
+                trace parsed and replayed, and the model against the kernel
+  plans         DPDK, QEMU, SPDK and single-pool mapping plans generated as
+                traces for --memory (default 4G), replayed on the model: ioctls,
+                mappings against dma_entry_limit, locked memory, PTEs by page
+                size per domain, failures, predicted kernel time; an SVG chart
+                goes to --svg (default vfio-bench-plans.svg in the current
+                directory); --emit-traces writes the plans (one domain, the
+                model's answers) for the kernel lane
+  kernel-costs  real MAP_DMA/UNMAP_DMA timed in the guest; prints per-op
+                times and the cost model's constants as BENCH lines
+                (Benchmarks/run-kernel-costs.sh runs it and keeps the file);
+                with --plans DIR it also runs the plan traces there for real
+                and prints measured against predicted time
+
+  --costs FILE  kernel figures from kernel-costs (default:
+                Benchmarks/results/kernel-costs.txt when it exists)
+  --domains     page sizes per domain, domains separated by ';' (default
+                "4K,2M,1G;4K": a VT-d-like IOMMU and one without superpages);
+                each gets the x86 MSI window reserved
+
+Every figure is also printed as
+  BENCH name=<id> value=<number> unit=<unit> [target=<number> met=yes|no]
+"""
+
+struct CLIError: Error { var message: String }
+
+func parseSizeArgument(_ text: String, _ flag: String) throws(CLIError) -> UInt64 {
+    // The trace language's own numbers: 4G, 64M, 0x1000, 4096.
+    guard case .success(let t) = parseTrace("memory vaddr=0 size=\(text)", file: flag),
+          case .memory(let spec) = t.statements.first?.kind else {
+        throw CLIError(message: "\(flag) takes a size such as 4G or 64M, not '\(text)'")
+    }
+    return spec.size
+}
+
+func parseDomains(_ text: String) throws(CLIError) -> [DomainSpec] {
+    var out: [DomainSpec] = []
+    for (i, part) in text.split(separator: ";").enumerated() {
+        var sizes: [UInt64] = []
+        for s in part.split(separator: ",") { sizes.append(try parseSizeArgument(String(s), "--domains")) }
+        guard sizes.allSatisfy({ $0.nonzeroBitCount == 1 }) else { throw CLIError(message: "--domains: page sizes are powers of two") }
+        out.append(DomainSpec(name: "d\(i)", pgsizes: PageSizes(sizes)))
+    }
+    if out.isEmpty { throw CLIError(message: "--domains needs at least one domain") }
+    return out
+}
+
+func run(_ args: [String]) throws(CLIError) -> Int32 {
+    guard let command = args.first else { print(usage); return 2 }
+    if command == "--help" || command == "-h" || command == "help" { print(usage); return 0 }
+    if command == "hot", args.count >= 2 { return hotCommand(args[1], Int(args.dropFirst(2).first ?? "") ?? 1_000_000) }
+    if command == "rss-probe" { return rssProbe(Int(args.dropFirst().first ?? "") ?? 65535) }
+
+    var costsPath: String? = nil, quick = false, group: String? = nil, plansDir: String? = nil
+    var setup = PlanSetup(memory: 4 * gib, memlock: nil, dmaEntryLimit: nil, domains: defaultPlanDomains)
+    var svg = "vfio-bench-plans.svg", emit: String? = nil, only: String? = nil
+    var i = 1
+    func value(_ flag: String) throws(CLIError) -> String {
+        i += 1
+        guard i < args.count else { throw CLIError(message: "\(flag) needs a value") }
+        return args[i]
+    }
+    while i < args.count {
+        let a = args[i]
+        switch a {
+        case "--costs": costsPath = try value(a)
+        case "--quick": quick = true
+        case "--group": group = try value(a)
+        case "--memory": setup.memory = try parseSizeArgument(try value(a), a)
+        case "--memlock": setup.memlock = try parseSizeArgument(try value(a), a)
+        case "--dma-entry-limit":
+            let v = try value(a)
+            guard let n = UInt32(v) else { throw CLIError(message: "--dma-entry-limit takes a number, not '\(v)'") }
+            setup.dmaEntryLimit = n
+        case "--domains": setup.domains = try parseDomains(try value(a))
+        case "--svg": svg = try value(a)
+        case "--emit-traces": emit = try value(a)
+        case "--only": only = try value(a)
+        case "--plans": plansDir = try value(a)
+        case "--help", "-h": print(usage); return 0
+        default: throw CLIError(message: "unknown argument '\(a)'")
+        }
+        i += 1
+    }
+    if setup.memory == 0 { throw CLIError(message: "--memory must not be 0") }
+
+    switch command {
+    case "model":
+        let (costs, note) = loadCosts(costsPath)
+        return modelCommand(ModelOptions(costs: costs, costsNote: note, quick: quick))
+    case "plans":
+        let (costs, note) = loadCosts(costsPath)
+        return plansCommand(PlansOptions(setup: setup, svgPath: svg, costs: costs, costsNote: note, emitDir: emit, filter: only))
+    case "all":
+        let (costs, note) = loadCosts(costsPath)
+        let a = modelCommand(ModelOptions(costs: costs, costsNote: note, quick: quick))
+        print("")
+        let b = plansCommand(PlansOptions(setup: setup, svgPath: svg, costs: costs, costsNote: note, emitDir: emit, filter: only))
+        return max(a, b)
+    case "kernel-costs":
+        return kernelCostsCommand(groupPath: group, quick: quick, plansDir: plansDir)
+    default:
+        throw CLIError(message: "unknown command '\(command)'")
+    }
+}
+
+do {
+    exit(try run(Array(CommandLine.arguments.dropFirst())))
+} catch {
+    printErr("vfio-bench: \(error.message)\n\n\(usage)")
+    exit(2)
+}
