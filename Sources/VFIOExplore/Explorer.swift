@@ -9,12 +9,15 @@ public enum Finding: Sendable, CustomStringConvertible {
     case property(Violation)
     /// The backends answered one statement differently.
     case disagreement(line: Int, statement: String, answers: [String])
+    /// A backend could not run the sequence (a setup it cannot honour).
+    case error(line: Int, message: String)
 
     /// The same for the same bug, so shrinking can keep to it.
     public var key: String {
         switch self {
         case .property(let v): "property \(v.property)"
         case .disagreement(_, let statement, _): "disagreement on \(statement.split(separator: " ").first ?? "")"
+        case .error(_, let message): "error \(message.prefix(while: { $0 != ":" }))"
         }
     }
 
@@ -22,6 +25,7 @@ public enum Finding: Sendable, CustomStringConvertible {
         switch self {
         case .property(let v): "\(v)"
         case .disagreement(let line, let statement, let answers): "line \(line): \(statement): \(answers.joined(separator: ", "))"
+        case .error(let line, let message): "line \(line): error: \(message)"
         }
     }
 }
@@ -33,6 +37,14 @@ public struct Explorer {
     /// Backends to compare with the model, made fresh for each run (the
     /// kernel backend in `--backend both`); empty for model-only runs.
     public var others: () -> [Backend]
+    /// The IOMMU the other backend really has, for the model to play.
+    public var hardwareDomain: DomainSpec? = nil
+    /// The kernel whose answers the model gives where a sequence does not
+    /// say (the running kernel's, beside a kernel backend).
+    public var modelProfile: KernelProfile = .newest
+    /// Runs one replay somewhere else (a child process, so that what a
+    /// kernel leaves charged to a process cannot leak into the next run).
+    public var isolate: ((() -> FileReport) -> FileReport)? = nil
     public var generator: SequenceGenerator
     public var shrinkBudget = 2000
 
@@ -41,25 +53,35 @@ public struct Explorer {
         self.others = others
     }
 
-    /// Totals of a run.
-    public struct Stats: Sendable {
-        public var sequences = 0
-        public var operations = 0
-        public var findings = 0
-    }
+    static let propertyPrefix = "property "
 
     /// Replays `trace` and returns its first finding, if any, with the
-    /// report (whose answers fill a saved trace).
+    /// report (whose answers fill a saved trace). Property violations ride
+    /// in the report's errors so they survive `isolate`.
     public func check(_ trace: Trace) -> (Finding?, FileReport) {
-        let model = ModelBackend(checksInvariants: false)
-        let backends = others() + [model]
-        let replayer = Replayer(backends: backends)
-        let checker = PropertyChecker(model: model)
-        checker.watch(replayer)
-        let report = replayer.run(trace)
-        checker.checkUnmapAllEmpties()
-        for b in backends { (b as? ClosableBackend)?.close() }
-        if let v = checker.violations.first { return (.property(v), report) }
+        let run = { () -> FileReport in
+            let model = ModelBackend(profile: modelProfile, checksInvariants: false)
+            let backends = others() + [model]
+            let replayer = Replayer(backends: backends, hardwareDomain: hardwareDomain)
+            let checker = PropertyChecker(model: model)
+            checker.watch(replayer)
+            var report = replayer.run(trace)
+            checker.checkUnmapAllEmpties()
+            for b in backends { (b as? ClosableBackend)?.close() }
+            for v in checker.violations {
+                report.errors.append((v.line, Self.propertyPrefix + v.property + "\t" + v.detail))
+            }
+            return report
+        }
+        let report = isolate?(run) ?? run()
+        if let e = report.errors.first {
+            if e.message.hasPrefix(Self.propertyPrefix) {
+                let parts = e.message.dropFirst(Self.propertyPrefix.count).split(separator: "\t", maxSplits: 1)
+                let v = Violation(property: String(parts[0]), line: e.line, detail: parts.count > 1 ? String(parts[1]) : "")
+                return (.property(v), report)
+            }
+            return (.error(line: e.line, message: e.message), report)
+        }
         if let o = report.outcomes.first(where: { !$0.agree }) {
             return (.disagreement(line: o.line, statement: o.statement, answers: o.got.map { "\($0.backend) \($0.text)" }), report)
         }
@@ -81,17 +103,17 @@ public struct Explorer {
     /// header naming the finding.
     public func fixtureText(_ trace: Trace, finding: Finding, seed: UInt64) -> String {
         let (_, report) = check(trace)
-        var byLine: [Int: Answer] = [:]
-        for o in report.outcomes { if let a = o.answers.first { byLine[o.line] = a } }
-        var statements: [Statement] = [
-            Statement(line: 0, column: 1, kind: .comment("Found by vfio-sim explore (seed \(seed)), shrunk.")),
-            Statement(line: 0, column: 1, kind: .comment("Finding: \(finding)")),
-        ]
+        var byLine: [Int: String] = [:]
+        for o in report.outcomes { if let g = o.got.first { byLine[o.line] = g.text } }
+        var out = "# Found by vfio-sim explore (seed \(seed)), shrunk.\n"
+        out += "# Finding: \(finding)\n"
         for var st in trace.statements {
-            if let a = byLine[st.line] { st.expected = a }
-            statements.append(st)
+            st.expected = nil
+            var line = printStatement(st)
+            if case .check = st.kind {} else if let answer = byLine[st.line] { line += " => " + answer }
+            out += line + "\n"
         }
-        return printTrace(Trace(file: trace.file, statements: statements))
+        return out
     }
 }
 

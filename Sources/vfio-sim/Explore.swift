@@ -47,16 +47,31 @@ func exploreCommand(_ args: [String]) throws(UsageError) -> Int32 {
         }
         i += 1
     }
+    // The kernel lane's guest says which group is ours in VFIO_GROUP.
+    if backend == "both" && group == nil, let env = getenv("VFIO_GROUP") { group = String(cString: env) }
     if backend == "both" && group == nil { throw UsageError(message: "--backend both needs --group /dev/vfio/N") }
 
     var explorer = Explorer(generator: SequenceGenerator(modelOnly: backend == "model"))
     if backend == "both", let group {
+        // The model plays the IOMMU the kernel really has, at its version;
+        // each sequence runs in its own process.
+        do throws(BackendError) {
+            let probe = try KernelBackend(groupPath: group)
+            explorer.hardwareDomain = try probe.hardwareDomain()
+            explorer.modelProfile = probe.profile
+            probe.close()
+        } catch {
+            printErr("vfio-sim: error: kernel backend: \(error.message)")
+            return 2
+        }
         explorer.others = {
             do throws(BackendError) { return [try KernelBackend(groupPath: group)] } catch {
                 printErr("vfio-sim: error: kernel backend: \(error.message)")
                 exit(2)
             }
         }
+        explorer.isolate = { body in KernelLane.isolated(file: "explore", body) }
+        explorer.shrinkBudget = 300
     }
     if let out { mkdir(out, 0o755) }
     var sequences = 0, operations = 0, findings = 0
