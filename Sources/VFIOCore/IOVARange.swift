@@ -35,4 +35,20 @@ public struct IOVARange: Hashable, Sendable, CustomStringConvertible {
     public func contains(_ address: UInt64) -> Bool { start <= address && address <= last }
 
     public var description: String { "0x\(String(start, radix: 16))-0x\(String(last, radix: 16))" }
+
+    /// `list` with every range of `holes` cut out, splitting ranges where a
+    /// hole falls inside one (`vfio_iommu_resv_exclude`).
+    public static func excluding(_ holes: [IOVARange], from list: [IOVARange]) -> [IOVARange] {
+        var list = list
+        for r in holes {
+            var out: [IOVARange] = []
+            for n in list {
+                if r.start > n.last || r.last < n.start { out.append(n); continue }
+                if r.start > n.start { out.append(IOVARange(start: n.start, last: r.start - 1)) }
+                if r.last < n.last { out.append(IOVARange(start: r.last + 1, last: n.last)) }
+            }
+            list = out
+        }
+        return list
+    }
 }

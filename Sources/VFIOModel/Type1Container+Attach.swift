@@ -89,15 +89,7 @@ extension Type1Container {
     /// `vfio_iommu_resv_exclude`: cut each reserved region out of the list,
     /// splitting nodes.
     static func vfioIommuResvExclude(_ list: inout [IOVARange], _ reserved: [IOVARange]) {
-        for r in reserved {
-            var out: [IOVARange] = []
-            for n in list {
-                if r.start > n.last || r.last < n.start { out.append(n); continue }
-                if r.start > n.start { out.append(IOVARange(start: n.start, last: r.start - 1)) }
-                if r.last < n.last { out.append(IOVARange(start: r.last + 1, last: n.last)) }
-            }
-            list = out
-        }
+        list = IOVARange.excluding(reserved, from: list)
     }
 
     /// `vfio_update_pgsize_bitmap`: the AND of every domain's sizes, with

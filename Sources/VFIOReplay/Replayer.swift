@@ -324,19 +324,7 @@ public final class Replayer {
     /// in the answers' terms (page sizes, valid IOVA ranges, coherency,
     /// MSI isolation), or nil when it does not.
     public static func setupDifference(trace: DomainSpec, kernel: DomainSpec) -> String? {
-        func ranges(_ d: DomainSpec) -> [IOVARange] {
-            var list = [d.aperture]
-            for r in d.reserved {
-                var out: [IOVARange] = []
-                for n in list {
-                    if r.start > n.last || r.last < n.start { out.append(n); continue }
-                    if r.start > n.start { out.append(IOVARange(start: n.start, last: r.start - 1)) }
-                    if r.last < n.last { out.append(IOVARange(start: r.last + 1, last: n.last)) }
-                }
-                list = out
-            }
-            return list
-        }
+        func ranges(_ d: DomainSpec) -> [IOVARange] { IOVARange.excluding(d.reserved, from: [d.aperture]) }
         var asked: [String] = [], has: [String] = []
         if trace.emulated { asked.append("emulated=yes"); has.append("emulated=no") }
         if trace.pgsizes != kernel.pgsizes {
