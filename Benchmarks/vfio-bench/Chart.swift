@@ -23,7 +23,7 @@ func plansSVG(_ results: [PlanResult], domains: [String], legends: [String], cos
     let barHeight = 8.0
     let rowHeight = max(22.0, Double(domains.count) * (barHeight + 2) + 8)
     let width = labelWidth + 2 * panelWidth + gap + 20
-    let height = top + rowHeight * Double(results.count) + 75
+    let height = top + rowHeight * Double(results.count) + 86
 
     // Log scales: PTEs from 1 to the largest count; time from the smallest
     // to the largest prediction.
@@ -51,16 +51,16 @@ func plansSVG(_ results: [PlanResult], domains: [String], legends: [String], cos
     // Grid lines.
     for dec in 0...Int(pteDecades) {
         let x = px0 + Double(dec) / pteDecades * panelWidth
-        s += "<line x1=\"\(x)\" y1=\"\(top - 8)\" x2=\"\(x)\" y2=\"\(height - 50)\" stroke=\"#ddd\"/>"
-        s += "<text x=\"\(x)\" y=\"\(height - 38)\" text-anchor=\"middle\" fill=\"#666\">1e\(dec)</text>\n"
+        s += "<line x1=\"\(x)\" y1=\"\(top - 8)\" x2=\"\(x)\" y2=\"\(height - 62)\" stroke=\"#ddd\"/>"
+        s += "<text x=\"\(x)\" y=\"\(height - 48)\" text-anchor=\"middle\" fill=\"#666\">1e\(dec)</text>\n"
     }
     if costModel != nil {
         let decades = Glibc.log10(tMax / tMin)
         for dec in 0...Int(decades) {
             let x = tx0 + Double(dec) / decades * panelWidth
             let us = tMin * Glibc.pow(10, Double(dec))
-            s += "<line x1=\"\(x)\" y1=\"\(top - 8)\" x2=\"\(x)\" y2=\"\(height - 50)\" stroke=\"#ddd\"/>"
-            s += "<text x=\"\(x)\" y=\"\(height - 38)\" text-anchor=\"middle\" fill=\"#666\">\(xmlEscape(duration(us / 1e6)))</text>\n"
+            s += "<line x1=\"\(x)\" y1=\"\(top - 8)\" x2=\"\(x)\" y2=\"\(height - 62)\" stroke=\"#ddd\"/>"
+            s += "<text x=\"\(x)\" y=\"\(height - 48)\" text-anchor=\"middle\" fill=\"#666\">\(xmlEscape(duration(us / 1e6)))</text>\n"
         }
     }
 
@@ -84,8 +84,14 @@ func plansSVG(_ results: [PlanResult], domains: [String], legends: [String], cos
             s += "<text x=\"\(tx0)\" y=\"\(y + rowHeight / 2 + 3)\" fill=\"#a00\">not measured</text>\n"
         }
     }
-    s += "<text x=\"10\" y=\"\(height - 22)\" fill=\"#666\">\(xmlEscape(costModel == nil ? "cost model: not measured" : "cost model: " + costModel!.description))</text>\n"
-    s += "<text x=\"10\" y=\"\(height - 8)\" fill=\"#666\" font-size=\"9\">\(xmlEscape(note))</text>\n"
+    s += "<text x=\"10\" y=\"\(height - 32)\" fill=\"#666\">\(xmlEscape(costModel == nil ? "cost model: not measured" : "cost model: " + costModel!.description))</text>\n"
+    // The note can be long: at most two lines of about 190 characters.
+    var first = note, second = ""
+    if note.count > 190, let cut = note.prefix(190).lastIndex(of: " ") {
+        first = String(note[..<cut]); second = String(note[cut...].dropFirst())
+    }
+    s += "<text x=\"10\" y=\"\(height - 17)\" fill=\"#666\" font-size=\"9\">\(xmlEscape(first))</text>\n"
+    if !second.isEmpty { s += "<text x=\"10\" y=\"\(height - 5)\" fill=\"#666\" font-size=\"9\">\(xmlEscape(String(second.prefix(190))))</text>\n" }
     s += "</svg>\n"
     return s
 }

@@ -210,7 +210,7 @@ func plansCommand(_ o: PlansOptions) -> Int32 {
             s += (r.failures.isEmpty ? "" : "; ") + "after the teardown \(r.finalMappings) mappings and \(bytesText(r.finalLocked)) stay locked"
         }
         print(s)
-        if let e = r.failures.first?.errno { print("      \(explain(e, r))") }
+        for f in r.failures { print("      \(explain(f.errno, r))") }
     }
     if !anyFailure { print("  none") }
     if let m = o.setup.memlock {
@@ -252,6 +252,9 @@ func plansCommand(_ o: PlansOptions) -> Int32 {
 
     let svg = plansSVG(results, domains: o.setup.domains.map(\.name),
                        legends: o.setup.domains.map { "\($0.name) (\(formatPageSizes($0.pgsizes)))" }, costModel: costModel, memory: o.setup.memory, note: o.costsNote)
+    if let slash = o.svgPath.lastIndex(of: "/"), slash != o.svgPath.startIndex {
+        _ = makeDirectories(String(o.svgPath[..<slash]))
+    }
     if let e = writeTextFile(o.svgPath, svg) { printErr("vfio-bench: \(e)"); return 1 }
     print("chart: \(o.svgPath)")
 

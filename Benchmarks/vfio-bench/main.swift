@@ -27,8 +27,8 @@ usage: vfio-bench model [--costs FILE] [--quick]
                 traces for --memory (default 4G), replayed on the model: ioctls,
                 mappings against dma_entry_limit, locked memory, PTEs by page
                 size per domain, failures, predicted kernel time; an SVG chart
-                goes to --svg (default vfio-bench-plans.svg in the current
-                directory); --emit-traces writes the plans (one domain, the
+                goes to --svg (default .build-bench/vfio-bench-plans.svg, which
+                git ignores); --emit-traces writes the plans (one domain, the
                 model's answers) for the kernel lane
   kernel-costs  real MAP_DMA/UNMAP_DMA timed in the guest; prints per-op
                 times and the cost model's constants as BENCH lines
@@ -77,7 +77,7 @@ func run(_ args: [String]) throws(CLIError) -> Int32 {
 
     var costsPath: String? = nil, quick = false, group: String? = nil, plansDir: String? = nil
     var setup = PlanSetup(memory: 4 * gib, memlock: nil, dmaEntryLimit: nil, domains: defaultPlanDomains)
-    var svg = "vfio-bench-plans.svg", emit: String? = nil, only: String? = nil
+    var svg = ".build-bench/vfio-bench-plans.svg", emit: String? = nil, only: String? = nil
     var i = 1
     func value(_ flag: String) throws(CLIError) -> String {
         i += 1
