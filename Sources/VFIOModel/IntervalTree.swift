@@ -97,8 +97,22 @@ public struct IntervalTree<Value> {
             index = Int32(nodes.count)
             nodes.append(node)
         }
-        let (l, r) = split(root, key)
-        root = merge(merge(l, index), r)
+        // Walk down to where the new node's priority puts it, then split
+        // only the subtree below: one pass instead of a split and two
+        // merges from the root.
+        let p = Self.priority(key)
+        var parent: Int32 = -1
+        var at = root
+        while at >= 0 && Self.priority(nodes[Int(at)].key) >= p {
+            parent = at
+            at = key < nodes[Int(at)].key ? nodes[Int(at)].left : nodes[Int(at)].right
+        }
+        let (l, r) = split(at, key)
+        nodes[Int(index)].left = l
+        nodes[Int(index)].right = r
+        if parent < 0 { root = index }
+        else if key < nodes[Int(parent)].key { nodes[Int(parent)].left = index }
+        else { nodes[Int(parent)].right = index }
         count += 1
     }
 

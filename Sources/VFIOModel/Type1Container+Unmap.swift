@@ -62,6 +62,19 @@ extension Type1Container {
             return .success(0)
         }
 
+        // The common case, one whole mapping: no bisect can fail and no
+        // other mapping can lie in the range, so one lookup decides.
+        if !all, let dma = dmaList.value(at: range.start), dma.size == size {
+            if invalidateVaddr {
+                if dma.flags.contains(.vaddrInvalid) { return .failure(.EINVAL) }
+                dmaList.update(at: range.start) { $0.flags.insert(.vaddrInvalid) }
+                vaddrInvalidCount += 1
+            } else {
+                vfioRemoveDMA(range.start)
+            }
+            return .success(size)
+        }
+
         if v2 == true && !all {
             // A v2 unmap may not start or end inside a mapping.
             if let (start, _) = vfioFindDMA(IOVARange(start: range.start, last: range.start)), start != range.start {

@@ -2,25 +2,52 @@ import VFIOCore
 import VFIOTrace
 
 /// What one statement of a trace gave on each backend.
+///
+/// The texts (statement, expected answer, each backend's answer) are
+/// rendered only when a report asks for them: a long replay compares typed
+/// answers and prints nothing for the operations that held.
 public struct Outcome: Sendable {
     public var line: Int
     public var column: Int
-    /// The statement in canonical form, without its answer.
-    public var statement: String
-    /// The answer or check as written; nil when the trace wrote none.
-    public var expected: String?
+    var statementSource: StatementSource
+    var expectedSource: Rendered<Answer>?
     /// One per backend, in the replayer's backend order.
     public var got: [Got]
-
-    public init(line: Int, column: Int, statement: String, expected: String?, got: [Got]) {
-        self.line = line; self.column = column; self.statement = statement; self.expected = expected; self.got = got
-    }
     /// The typed answers behind `got` (empty for checks).
     public var answers: [Answer] = []
 
+    public init(line: Int, column: Int, statement: String, expected: String?, got: [Got]) {
+        self.line = line; self.column = column; self.got = got
+        statementSource = .text(statement)
+        expectedSource = expected.map { .text($0) }
+    }
+
+    init(_ st: Statement, expected: Rendered<Answer>?, got: [Got]) {
+        line = st.line; column = st.column; self.got = got
+        statementSource = .value(st)
+        expectedSource = expected
+    }
+
+    /// The statement in canonical form, without its answer.
+    public var statement: String {
+        get {
+            switch statementSource {
+            case .text(let t): return t
+            case .value(let st): return Replayer.text(of: st)
+            }
+        }
+        set { statementSource = .text(newValue) }
+    }
+
+    /// The answer or check as written; nil when the trace wrote none.
+    public var expected: String? {
+        get { expectedSource?.text }
+        set { expectedSource = newValue.map { .text($0) } }
+    }
+
     public struct Got: Sendable {
         public var backend: String
-        public var text: String
+        var source: Rendered<Answer>
         /// Whether it matches `expected`; nil when nothing was expected or
         /// the value could not be observed.
         public var held: Bool?
@@ -28,7 +55,17 @@ public struct Outcome: Sendable {
         public var observed: Bool = true
 
         public init(backend: String, text: String, held: Bool?, observed: Bool = true) {
-            self.backend = backend; self.text = text; self.held = held; self.observed = observed
+            self.backend = backend; self.source = .text(text); self.held = held; self.observed = observed
+        }
+
+        init(backend: String, answer: Answer, held: Bool?) {
+            self.backend = backend; self.source = .value(answer); self.held = held
+        }
+
+        /// The answer as a trace writes it.
+        public var text: String {
+            get { source.text }
+            set { source = .text(newValue) }
         }
     }
 
@@ -36,16 +73,41 @@ public struct Outcome: Sendable {
     /// backend that cannot read a value neither agrees nor disagrees).
     public var agree: Bool {
         let seen = got.filter(\.observed)
-        return seen.allSatisfy { $0.text == seen.first?.text }
+        guard seen.count > 1 else { return true }
+        return seen.allSatisfy { $0.source.same(as: seen[0].source) }
     }
     /// More than one backend gave an answer, so they could be compared.
     public var compared: Bool { got.filter(\.observed).count > 1 }
     /// An expectation was written and some backend did not meet it.
     public var failed: Bool { got.contains { $0.held == false } }
     /// An expectation was written and checked on every backend.
-    public var passed: Bool { expected != nil && got.allSatisfy { $0.held == true } }
+    public var passed: Bool { expectedSource != nil && got.allSatisfy { $0.held == true } }
     /// An expectation was written but nothing could check it.
-    public var skipped: Bool { expected != nil && got.allSatisfy { $0.held == nil } }
+    public var skipped: Bool { expectedSource != nil && got.allSatisfy { $0.held == nil } }
+}
+
+/// A statement kept as it is until its text is needed.
+enum StatementSource: Sendable {
+    case text(String)
+    case value(Statement)
+}
+
+/// A value kept as it is until its text is needed.
+enum Rendered<Value: Sendable & Hashable & CustomStringConvertible>: Sendable {
+    case text(String)
+    case value(Value)
+
+    var text: String {
+        switch self {
+        case .text(let t): t
+        case .value(let v): v.description
+        }
+    }
+
+    func same(as other: Rendered) -> Bool {
+        if case .value(let a) = self, case .value(let b) = other { return a == b }
+        return text == other.text
+    }
 }
 
 /// The replay of one file.
@@ -276,10 +338,9 @@ public final class Replayer {
     /// then only the keys written.
     func compare(_ st: Statement, _ answers: [Answer]) -> Outcome {
         let got = zip(backends, answers).map { b, a in
-            Outcome.Got(backend: b.name, text: a.description, held: st.expected.map { Self.matches(expected: $0, got: a) })
+            Outcome.Got(backend: b.name, answer: a, held: st.expected.map { Self.matches(expected: $0, got: a) })
         }
-        var outcome = Outcome(line: st.line, column: st.column, statement: Self.text(of: st),
-                              expected: st.expected?.description, got: got)
+        var outcome = Outcome(st, expected: st.expected.map { .value($0) }, got: got)
         outcome.answers = answers
         return outcome
     }
@@ -310,7 +371,7 @@ public final class Replayer {
         case .mappings(let v): expected = "mappings=\(v)"
         case .ptes(let v, _): expected = "ptes=\(v)"
         }
-        return Outcome(line: st.line, column: st.column, statement: Self.text(of: st), expected: expected, got: got)
+        return Outcome(st, expected: .text(expected), got: got)
     }
 
     static func got<V>(_ b: Backend, _ o: Observation<V>, _ want: V, _ show: (V) -> String) -> Outcome.Got {
