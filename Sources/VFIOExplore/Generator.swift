@@ -144,7 +144,7 @@ public struct SequenceGenerator: Sendable {
                 add(.domain(d))
                 domains.append(d)
             case 96..<98 where modelOnly && domains.count > 1:
-                let d = rng.pick(domains)
+                let d = domains.remove(at: Int(rng.below(UInt64(domains.count))))
                 add(.detach(d.name))
             default:
                 add(.info(argsz: nil))

@@ -99,7 +99,20 @@ public final class PropertyChecker {
         let r = model.unmapDMA(UnmapDMA(flags: [.all], iova: 0, size: 0))
         let c = model.container
         if case .failure(let e) = r { record("unmap-all-empties", st, "UNMAP_ALL failed with \(e)"); return }
-        if c.mappingCount != 0 || c.lockedBytes != 0 || c.pageTableEntries(group: nil) != [:] {
+        // Before 6.19 the kernel itself leaves a mapping ending at 2^64-1
+        // (invisible to the tree walk when alone) and leaks the pins of one
+        // it removed (vfio_unmap_unpin): those may stay, nothing else.
+        var allowedMappings = 0
+        var allowedPages = c.leakedPages
+        if !c.profile.inclusiveEndSearch {
+            c.dmaList.forEach { iova, dma in
+                if iova &+ dma.size == 0 { allowedMappings += 1; allowedPages += dma.lockedPages }
+                return true
+            }
+        }
+        let leakedPTEs = c.domains.contains { $0.pageTable.leaked.contains { $0 != 0 } }
+        if c.mappingCount != allowedMappings || c.lockedBytes != allowedPages << 12
+            || (c.pageTableEntries(group: nil) != [:] && allowedMappings == 0 && !leakedPTEs) {
             record("unmap-all-empties", st, "\(c.mappingCount) mappings, \(c.lockedBytes) bytes locked left")
         }
     }

@@ -86,8 +86,22 @@ public struct IntervalTree<Value> {
         return false
     }
 
-    /// Inserts `value` at `key`. The caller keeps keys unique.
-    public mutating func insert(_ key: UInt64, _ value: Value) {
+    /// The slot of the node holding `key`: stable while the key stays in
+    /// the tree, so side tables can be indexed by it instead of a second
+    /// tree walk.
+    public func slot(of key: UInt64) -> Int32? {
+        var n = root
+        while n >= 0 {
+            if key == nodes[Int(n)].key { return n }
+            n = key < nodes[Int(n)].key ? nodes[Int(n)].left : nodes[Int(n)].right
+        }
+        return nil
+    }
+
+    /// Inserts `value` at `key` and returns its slot. The caller keeps keys
+    /// unique.
+    @discardableResult
+    public mutating func insert(_ key: UInt64, _ value: Value) -> Int32 {
         let node = Node(key: key, left: -1, right: -1, value: value)
         let index: Int32
         if let free = freeList.popLast() {
@@ -114,11 +128,15 @@ public struct IntervalTree<Value> {
         else if key < nodes[Int(parent)].key { nodes[Int(parent)].left = index }
         else { nodes[Int(parent)].right = index }
         count += 1
+        return index
     }
 
     /// Removes and returns the value at `key`.
     @discardableResult
-    public mutating func remove(_ key: UInt64) -> Value? {
+    public mutating func remove(_ key: UInt64) -> Value? { removeEntry(key)?.value }
+
+    /// Removes the entry at `key`; returns the slot it had and its value.
+    public mutating func removeEntry(_ key: UInt64) -> (slot: Int32, value: Value)? {
         var parent: Int32 = -1
         var n = root
         while n >= 0 && nodes[Int(n)].key != key {
@@ -134,7 +152,7 @@ public struct IntervalTree<Value> {
         freeList.append(n)
         count -= 1
         if count == 0 { nodes.removeAll(keepingCapacity: true); freeList.removeAll(keepingCapacity: true); root = -1 }
-        return value
+        return (n, value)
     }
 
     public mutating func removeAll() {
@@ -171,14 +189,27 @@ public struct IntervalTree<Value> {
     /// Calls `body` for each entry in ascending key order; stops when it
     /// returns false.
     public func forEach(_ body: (UInt64, Value) -> Bool) {
+        forEachSlot { key, _, value in body(key, value) }
+    }
+
+    /// `forEach` with each entry's slot.
+    public func forEachSlot(_ body: (UInt64, Int32, Value) -> Bool) {
         var stack: [Int32] = []
         var n = root
         while n >= 0 || !stack.isEmpty {
             while n >= 0 { stack.append(n); n = nodes[Int(n)].left }
             let top = stack.removeLast()
-            if !body(nodes[Int(top)].key, nodes[Int(top)].value) { return }
+            if !body(nodes[Int(top)].key, top, nodes[Int(top)].value) { return }
             n = nodes[Int(top)].right
         }
+    }
+
+    /// All entries in ascending order, with their slots.
+    public var slottedEntries: [(key: UInt64, slot: Int32, value: Value)] {
+        var out: [(key: UInt64, slot: Int32, value: Value)] = []
+        out.reserveCapacity(count)
+        forEachSlot { out.append(($0, $1, $2)); return true }
+        return out
     }
 
     /// All entries in ascending order.

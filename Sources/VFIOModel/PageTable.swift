@@ -29,9 +29,15 @@ public enum RunList: Sendable {
 
 /// Leaf entries of an IOMMU domain, by mapping, as runs; plus a count per
 /// page size kept up to date so `check ptes` costs O(1).
+///
+/// Runs are indexed by the mapping's slot in the mapping tree
+/// (`IntervalTree.slot(of:)`), which stays fixed while the mapping lives:
+/// adding or removing a mapping's runs costs no second tree walk.
 public struct PageTable: Sendable {
-    /// Mapping iova → the runs that mapping produced here.
-    public internal(set) var byMapping = IntervalTree<RunList>()
+    /// Mapping slot → the runs that mapping produced here (nil: none).
+    public internal(set) var bySlot: ContiguousArray<RunList?> = []
+    /// How many slots hold runs.
+    public internal(set) var mappings = 0
     /// Entries per page shift (index = log2 of the page size).
     public internal(set) var entries = [UInt64](repeating: 0, count: 64)
     /// Of `entries`, those left behind by a mapping that is gone (before
@@ -41,28 +47,35 @@ public struct PageTable: Sendable {
 
     public init() {}
 
-    mutating func add(mapping iova: UInt64, _ runs: ContiguousArray<PTERun>) {
+    /// The runs of the mapping in `slot`.
+    public func runs(slot: Int32) -> RunList? { Int(slot) < bySlot.count ? bySlot[Int(slot)] : nil }
+
+    mutating func add(slot: Int32, _ runs: ContiguousArray<PTERun>) {
         for r in runs { entries[Int(r.pageShift)] += r.count }
-        byMapping.insert(iova, runs.count == 1 ? .one(runs[0]) : .many(runs))
+        while bySlot.count <= Int(slot) { bySlot.append(nil) }
+        bySlot[Int(slot)] = runs.count == 1 ? .one(runs[0]) : .many(runs)
+        mappings += 1
     }
 
-    mutating func remove(mapping iova: UInt64) {
-        guard let list = byMapping.remove(iova) else { return }
-        switch list {
-        case .one(let r): entries[Int(r.pageShift)] -= r.count
-        case .many(let rs): for r in rs { entries[Int(r.pageShift)] -= r.count }
+    /// Takes the runs of `slot` out of the table.
+    mutating func take(slot: Int32) -> RunList? {
+        guard Int(slot) < bySlot.count, let list = bySlot[Int(slot)] else { return nil }
+        bySlot[Int(slot)] = nil
+        mappings -= 1
+        return list
+    }
+
+    mutating func remove(slot: Int32) {
+        switch take(slot: slot) {
+        case .one(let r)?: entries[Int(r.pageShift)] -= r.count
+        case .many(let rs)?: for r in rs { entries[Int(r.pageShift)] -= r.count }
+        case nil: break
         }
     }
 
-    mutating func removeAll() {
-        byMapping.removeAll()
-        entries = [UInt64](repeating: 0, count: 64)
-        leaked = entries
-    }
-
-    /// Forgets which mapping owned `iova`'s runs but keeps them counted.
-    mutating func leak(mapping iova: UInt64) {
-        guard let list = byMapping.remove(iova) else { return }
+    /// Forgets which mapping owned the runs of `slot` but keeps them counted.
+    mutating func leak(slot: Int32) {
+        guard let list = take(slot: slot) else { return }
         for r in list.runs { leaked[Int(r.pageShift)] += r.count }
     }
 

@@ -112,9 +112,9 @@ extension Type1Container {
     mutating func vfioIommuReplay(into domain: inout Domain) -> Errno? {
         var newlyPinned: [(iova: UInt64, pages: UInt64)] = []
         var failure: Errno? = nil
-        var runsByMapping: [(UInt64, ContiguousArray<PTERun>)] = []
+        var runsBySlot: [(iova: UInt64, slot: Int32, runs: ContiguousArray<PTERun>)] = []
         let bitmap = domain.spec.pgsizes.rawValue
-        for (iova, dma) in dmaList.entries {
+        for (iova, slot, dma) in dmaList.slottedEntries {
             var runs = ContiguousArray<PTERun>()
             if dma.flags.contains(.iommuMapped) && !profile.inclusiveEndSearch && iova &+ dma.size == 0 {
                 // Before 6.19 the replay loop's end wraps to 0: a mapping
@@ -132,7 +132,7 @@ extension Type1Container {
                 }
             } else {
                 switch vfioPinMapDMA(iova: iova, vaddr: dma.vaddr, size: dma.size, lockCap: dma.flags.contains(.lockCap),
-                                 domains: [domain]) {
+                                     domains: [domain]) {
                 case .success(let (pages, perDomain)):
                     newlyPinned.append((iova, pages))
                     runs = perDomain[0]
@@ -141,21 +141,19 @@ extension Type1Container {
                 }
             }
             if failure != nil { break }
-            runsByMapping.append((iova, runs))
+            runsBySlot.append((iova, slot, runs))
         }
         if let failure {
             for p in newlyPinned { unlockAcct(p.pages) }
             return failure
         }
-        for (iova, runs) in runsByMapping { domain.pageTable.add(mapping: iova, runs) }
+        for r in runsBySlot { domain.pageTable.add(slot: r.slot, r.runs) }
         for p in newlyPinned {
             let pages = p.pages
             dmaList.update(at: p.iova) { $0.lockedPages = pages; $0.pinnedVaddr = $0.vaddr }
         }
         // iommu_mapped is set for all only once everything succeeded.
-        for (iova, _) in runsByMapping { dmaList.update(at: iova) { $0.flags.insert(.iommuMapped) } }
-        // Mappings pinned here must also enter the domains that exist
-        // already; there are none when emulated groups were alone.
+        for r in runsBySlot { dmaList.update(at: r.iova) { $0.flags.insert(.iommuMapped) } }
         return nil
     }
 
@@ -222,9 +220,9 @@ extension Type1Container {
     /// `vfio_iommu_unmap_unpin_reaccount`: the last IOMMU domain goes while
     /// emulated groups stay: mappings are unpinned and uncharged but kept.
     mutating func vfioIommuUnmapUnpinReaccount() {
-        for (iova, dma) in dmaList.entries {
+        for (iova, slot, dma) in dmaList.slottedEntries {
             unlockAcct(dma.lockedPages)
-            for i in domains.indices { domains[i].pageTable.remove(mapping: iova) }
+            for i in domains.indices { domains[i].pageTable.remove(slot: slot) }
             dmaList.update(at: iova) { $0.lockedPages = 0; $0.flags.remove(.iommuMapped) }
         }
     }

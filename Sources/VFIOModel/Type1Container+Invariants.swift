@@ -26,7 +26,9 @@ extension Type1Container {
         var problem: String? = nil
         var charged: UInt64 = 0
         var invalid = 0
-        dmaList.forEach { iova, dma in
+        var live = Set<Int32>()
+        dmaList.forEachSlot { iova, slot, dma in
+            live.insert(slot)
             if dma.size == 0 { problem = "mapping at \(formatHex(iova)) has size 0"; return false }
             guard let range = IOVARange(start: iova, size: dma.size) else {
                 problem = "mapping at \(formatHex(iova)) wraps past 2^64"; return false
@@ -55,7 +57,7 @@ extension Type1Container {
                 // Before 6.19 replay skips a mapping ending at 2^64-1.
                 let mayBeSkipped = !profile.inclusiveEndSearch && range.last == .max
                 for d in domains {
-                    guard let list = d.pageTable.byMapping.value(at: iova) else {
+                    guard let list = d.pageTable.runs(slot: slot) else {
                         if mayBeSkipped { continue }
                         problem = "mapping at \(formatHex(iova)) missing from the domain of \(d.groups)"; return false
                     }
@@ -77,15 +79,17 @@ extension Type1Container {
             return "dma_avail \(dmaAvail) + \(dmaList.count) mappings != limit \(dmaEntryLimitAtOpen)"
         }
         for d in domains {
-            if let p = d.pageTable.byMapping._checkInvariants() { return "page table of \(d.groups): \(p)" }
             var sum = d.pageTable.leaked
-            var stray: UInt64? = nil
-            d.pageTable.byMapping.forEach { iova, list in
-                if dmaList.value(at: iova) == nil { stray = iova; return false }
+            var held = 0
+            var stray: Int? = nil
+            for (slot, list) in d.pageTable.bySlot.enumerated() {
+                guard let list else { continue }
+                held += 1
+                if !live.contains(Int32(slot)) { stray = slot; break }
                 for r in list.runs { sum[Int(r.pageShift)] += r.count }
-                return true
             }
-            if let stray { return "page table of \(d.groups) maps \(formatHex(stray)), which no mapping holds" }
+            if let stray { return "page table of \(d.groups) has runs in slot \(stray), which no mapping holds" }
+            if held != d.pageTable.mappings { return "page table of \(d.groups) counts \(d.pageTable.mappings) mappings, holds \(held)" }
             if sum != d.pageTable.entries { return "page table of \(d.groups): per-size counts disagree with its runs" }
         }
         if domains.isEmpty, !dmaList.isEmpty, emulatedGroups.isEmpty {

@@ -50,34 +50,30 @@ extension Type1Container {
         var entry = DMAEntry(size: size, vaddr: vaddr, pinnedVaddr: vaddr, lockedPages: 0, flags: prot)
         if capIPCLock { entry.flags.insert(.lockCap) }
 
+        var perDomain: [ContiguousArray<PTERun>] = []
         if !domains.isEmpty {
             switch vfioPinMapDMA(iova: iova, vaddr: vaddr, size: size, lockCap: capIPCLock, domains: domains) {
             case .failure(let e):
                 return .failure(e)
-            case .success(let (pages, perDomain)):
+            case .success(let (pages, runs)):
                 entry.lockedPages = pages
                 entry.flags.insert(.iommuMapped)
-                for i in domains.indices { domains[i].pageTable.add(mapping: iova, perDomain[i]) }
+                perDomain = runs
             }
         }
         if dirtyPageTracking {
-            // vfio_dma_bitmap_alloc: one bit per smallest page, at most INT_MAX bits.
+            // vfio_dma_bitmap_alloc: one bit per smallest page, at most
+            // INT_MAX bits; on failure the mapping is removed again.
             if size / pgsize > UInt64(Int32.max) {
-                undoMapping(iova: iova, entry)
+                unlockAcct(entry.lockedPages)
                 return .failure(.EINVAL)
             }
             entry.flags.insert(.hasBitmap)
         }
         dmaAvail -= 1
-        dmaList.insert(iova, entry)
+        let slot = dmaList.insert(iova, entry)
+        for i in perDomain.indices { domains[i].pageTable.add(slot: slot, perDomain[i]) }
         return .success(())
-    }
-
-    /// Reverses a mapping whose page tables and charge were set up but which
-    /// never entered the list.
-    mutating func undoMapping(iova: UInt64, _ entry: DMAEntry) {
-        for i in domains.indices { domains[i].pageTable.remove(mapping: iova) }
-        unlockAcct(entry.lockedPages)
     }
 
     /// `vfio_pin_map_dma`: pins the memory chunk by chunk

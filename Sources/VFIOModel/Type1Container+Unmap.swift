@@ -122,26 +122,26 @@ extension Type1Container {
     /// `vfio_remove_dma`: out of every domain's page table
     /// (`vfioUnmapUnpin`), the entry freed, its `dma_avail` slot back.
     mutating func vfioRemoveDMA(_ iova: UInt64) {
-        guard let dma = dmaList.remove(iova) else { return }
-        if dma.flags.contains(.iommuMapped) { vfioUnmapUnpin(iova: iova, dma) }
+        guard let (slot, dma) = dmaList.removeEntry(iova) else { return }
+        if dma.flags.contains(.iommuMapped) { vfioUnmapUnpin(iova: iova, slot: slot, dma) }
         if dma.flags.contains(.vaddrInvalid) { vaddrInvalidCount -= 1 }
         dmaAvail += 1
     }
 
     /// `vfio_unmap_unpin`: the mapping leaves every domain and its pins
     /// are released and uncharged.
-    mutating func vfioUnmapUnpin(iova: UInt64, _ dma: DMAEntry) {
+    mutating func vfioUnmapUnpin(iova: UInt64, slot: Int32, _ dma: DMAEntry) {
         if !profile.inclusiveEndSearch && iova &+ dma.size == 0 {
             // Before 6.19 the first domain's walk ends at iova+size, which
             // wrapped to 0: nothing is unmapped there, unpinned or
             // uncharged. The other domains are unmapped by size.
             for i in domains.indices {
-                if i == 0 { domains[i].pageTable.leak(mapping: iova) } else { domains[i].pageTable.remove(mapping: iova) }
+                if i == 0 { domains[i].pageTable.leak(slot: slot) } else { domains[i].pageTable.remove(slot: slot) }
             }
             leakedPages += dma.lockedPages
             return
         }
-        for i in domains.indices { domains[i].pageTable.remove(mapping: iova) }
+        for i in domains.indices { domains[i].pageTable.remove(slot: slot) }
         unlockAcct(dma.lockedPages)
     }
 }
