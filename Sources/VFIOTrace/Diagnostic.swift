@@ -32,10 +32,15 @@ public struct ParseFailure: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 /// An error inside one line, before the file and line are known.
+///
+/// It holds the byte offset in the file of the place it points at, not the
+/// column: columns count Unicode scalars from the start of the line, which
+/// only the line's owner can do, and only errors need it
+/// (`column(at:lineStart:in:)`).
 struct LineError: Error {
-    var column: Int
+    var offset: Int
     var message: String
-    init(_ column: Int, _ message: String) { self.column = column; self.message = message }
+    init(_ offset: Int, _ message: String) { self.offset = offset; self.message = message }
 }
 
 /// Quotes text for a message: `'zz'`; `nothing` when empty. Text longer than
@@ -50,4 +55,20 @@ func quoted<S: StringProtocol>(_ text: S) -> String {
         count += 1
     }
     return out + "'"
+}
+
+/// `quoted` of a run of the file's bytes. Only the first 61 scalars are
+/// decoded (enough to tell that there are more than 60), so quoting a huge
+/// word costs no more than quoting a short one.
+func quoted(_ text: Text) -> String {
+    var end = text.start
+    var scalars = 0
+    while end < text.end {
+        if text[end] & 0xC0 != 0x80 {
+            if scalars == 61 { break }
+            scalars += 1
+        }
+        end += 1
+    }
+    return quoted(text.prefix(upTo: end).string)
 }

@@ -2,33 +2,48 @@
 struct Token {
     enum Kind { case word, arrow }
     var kind: Kind
-    var text: Substring
-    /// 1-based column (in Unicode scalars) of the first scalar.
-    var column: Int
-    /// The column just past the last scalar.
-    var endColumn: Int
+    var text: Text
+    /// Offset of the word's first `=`, or `text.end` when it has none: where
+    /// a `key=value` word splits. Found while lexing, so looking a key up
+    /// does not scan the word again.
+    var equals: Int
 
     var isArrow: Bool { kind == .arrow }
+    /// Whether the word is `key=value`.
+    var hasEquals: Bool { equals < text.end }
+    /// `key` of `key=value`.
+    var key: Text { text.prefix(upTo: equals) }
+    /// `value` of `key=value`.
+    var value: Text { text.suffix(from: equals + 1) }
+    /// What a statement lists to accept the word: `key=` of `key=value`,
+    /// or the bare word.
+    var name: Text { hasEquals ? text.prefix(upTo: equals + 1) : text }
 }
 
 /// One line cut into tokens: words and arrows up to the comment, then the
 /// comment.
+///
+/// The parser keeps one `LexedLine` and lexes every line into it, so the
+/// token array is allocated once per file, not once per line.
 struct LexedLine {
-    var number: Int
-    var tokens: [Token]
+    var number = 0
+    /// Offset of the line's first byte (columns count from here).
+    var start = 0
+    var tokens: [Token] = []
     /// The comment's text without `#`, one leading space and trailing blanks.
     var comment: String?
-    var commentColumn: Int
-    /// The column just past the last token: where `end of line` is.
-    var endColumn: Int
+    /// Offset of the `#`.
+    var commentStart = 0
+    /// Offset just past the last token: where `end of line` is.
+    var end = 0
 }
 
 /// Cuts `bytes` into lines (`\n`, or `\r\n`; a leading byte order mark is
-/// skipped) and lexes each one, calling
-/// `body` with the line number and the line or its first error.
+/// skipped), calling `body` with each line's number and its byte offsets
+/// `start..<end` (without the line end).
 ///
 /// - Complexity: O(n) in the number of bytes, whatever the line lengths.
-func forEachLine(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (Int, Result<LexedLine, LineError>) -> Void) {
+func forEachLine(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (_ number: Int, _ start: Int, _ end: Int) -> Void) {
     var start = 0
     var number = 1
     let count = bytes.count
@@ -40,30 +55,36 @@ func forEachLine(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (Int, Result<Lexed
         let next = end + 1
         // CRLF: the CR belongs to the line end.
         if end > start && bytes[end - 1] == 0x0D { end -= 1 }
-        body(number, lexLine(UnsafeBufferPointer(rebasing: bytes[start..<end]), number: number))
+        body(number, start, end)
         number += 1
         start = next
     }
 }
 
-/// Validates one line's bytes (UTF-8, no control characters but tab), then
-/// cuts it into tokens.
-func lexLine(_ bytes: UnsafeBufferPointer<UInt8>, number: Int) -> Result<LexedLine, LineError> {
-    if let error = validate(bytes) { return .failure(error) }
-    let text = String(decoding: bytes, as: UTF8.self)
-    return .success(tokenize(text, number: number))
+/// Validates the bytes `start..<end` of `base` (UTF-8, no control
+/// characters but tab), then cuts them into `line`'s tokens and comment.
+/// Returns the line's first error instead, if it has one.
+func lexLine(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int, number: Int, into line: inout LexedLine) -> LineError? {
+    line.number = number
+    line.start = start
+    line.tokens.removeAll(keepingCapacity: true)
+    line.comment = nil
+    line.commentStart = start
+    line.end = start
+    if let error = validate(base, from: start, to: end) { return error }
+    tokenize(base, start, end, into: &line)
+    return nil
 }
 
 /// The first byte that is not UTF-8 or is a control character, as an error.
-func validate(_ bytes: UnsafeBufferPointer<UInt8>) -> LineError? {
-    var i = 0
-    var column = 1
-    let n = bytes.count
+func validate(_ bytes: UnsafePointer<UInt8>, from start: Int, to n: Int) -> LineError? {
+    var i = start
     while i < n {
         let b = bytes[i]
         if b < 0x80 {
+            // The common case: printable ASCII.
             if (b < 0x20 && b != 0x09) || b == 0x7F {
-                return LineError(column, "expected a printable character, found control character \(hexByte(b))")
+                return LineError(i, "expected a printable character, found control character \(hexByte(b))")
             }
             i += 1
         } else {
@@ -78,73 +99,67 @@ func validate(_ bytes: UnsafeBufferPointer<UInt8>) -> LineError? {
             case 0xF0: length = 4; low = 0x90
             case 0xF1...0xF3: length = 4
             case 0xF4: length = 4; high = 0x8F
-            default: return LineError(column, "expected UTF-8 text, found byte \(hexByte(b))")
+            default: return LineError(i, "expected UTF-8 text, found byte \(hexByte(b))")
             }
-            guard i + length <= n else { return LineError(column, "expected UTF-8 text, found byte \(hexByte(b))") }
+            guard i + length <= n else { return LineError(i, "expected UTF-8 text, found byte \(hexByte(b))") }
             for k in 1..<length {
                 let c = bytes[i + k]
                 let (lo, hi) = k == 1 ? (low, high) : (UInt8(0x80), UInt8(0xBF))
-                guard c >= lo && c <= hi else { return LineError(column, "expected UTF-8 text, found byte \(hexByte(b))") }
+                guard c >= lo && c <= hi else { return LineError(i, "expected UTF-8 text, found byte \(hexByte(b))") }
             }
             // C1 controls, U+0080...U+009F.
             if b == 0xC2 && bytes[i + 1] <= 0x9F {
                 let scalar = String(bytes[i + 1], radix: 16, uppercase: true)
-                return LineError(column, "expected a printable character, found control character U+00\(scalar)")
+                return LineError(i, "expected a printable character, found control character U+00\(scalar)")
             }
             i += length
         }
-        column += 1
     }
     return nil
 }
 
 func hexByte(_ b: UInt8) -> String { (b < 0x10 ? "0x0" : "0x") + String(b, radix: 16) }
 
-/// Cuts a valid line into words, `=>` and the comment.
-func tokenize(_ text: String, number: Int) -> LexedLine {
-    let u = text.utf8
-    var tokens: [Token] = []
-    var comment: String?
-    var commentColumn = 0
-    var i = u.startIndex
-    var column = 1
-    let end = u.endIndex
-    func isArrow(at j: String.Index) -> Bool {
-        u[j] == UInt8(ascii: "=") && u.index(after: j) < end && u[u.index(after: j)] == UInt8(ascii: ">")
-    }
+/// Cuts a valid line into words, `=>` and the comment. Works on bytes: every
+/// byte that separates tokens (blank, `#`, `=>`) is ASCII, and a byte of a
+/// multibyte scalar is never ASCII.
+func tokenize(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int, into line: inout LexedLine) {
+    let space = UInt8(ascii: " "), tab = UInt8(ascii: "\t"), hash = UInt8(ascii: "#")
+    let equal = UInt8(ascii: "="), greater = UInt8(ascii: ">")
+    var i = start
     while i < end {
-        let b = u[i]
-        if b == 0x20 || b == 0x09 { i = u.index(after: i); column += 1; continue }
-        if b == UInt8(ascii: "#") {
-            commentColumn = column
-            comment = commentText(text[u.index(after: i)...])
+        let b = base[i]
+        if b == space || b == tab { i += 1; continue }
+        if b == hash {
+            line.commentStart = i
+            line.comment = commentText(Text(base: base, start: i + 1, end: end))
             break
         }
-        if isArrow(at: i) {
-            let after = u.index(i, offsetBy: 2)
-            tokens.append(Token(kind: .arrow, text: text[i..<after], column: column, endColumn: column + 2))
-            i = after
-            column += 2
+        if b == equal && i + 1 < end && base[i + 1] == greater {
+            line.tokens.append(Token(kind: .arrow, text: Text(base: base, start: i, end: i + 2), equals: i + 2))
+            i += 2
             continue
         }
-        let start = i
-        let startColumn = column
+        let wordStart = i
+        var equals = -1
         while i < end {
-            let c = u[i]
-            if c == 0x20 || c == 0x09 || c == UInt8(ascii: "#") || isArrow(at: i) { break }
-            if c & 0xC0 != 0x80 { column += 1 }
-            i = u.index(after: i)
+            let c = base[i]
+            if c == space || c == tab || c == hash { break }
+            if c == equal {
+                if i + 1 < end && base[i + 1] == greater { break }
+                if equals < 0 { equals = i }
+            }
+            i += 1
         }
-        tokens.append(Token(kind: .word, text: text[start..<i], column: startColumn, endColumn: column))
+        line.tokens.append(Token(kind: .word, text: Text(base: base, start: wordStart, end: i), equals: equals < 0 ? i : equals))
     }
-    return LexedLine(number: number, tokens: tokens, comment: comment, commentColumn: commentColumn,
-                     endColumn: tokens.last?.endColumn ?? 1)
+    line.end = line.tokens.last?.text.end ?? start
 }
 
 /// `# text  ` → `text`: one leading space and trailing blanks are layout.
-func commentText(_ raw: Substring) -> String {
-    var s = raw.unicodeScalars[...]
-    if s.first == " " { s = s.dropFirst() }
-    while let last = s.last, last == " " || last == "\t" { s = s.dropLast() }
-    return String(s)
+func commentText(_ raw: Text) -> String {
+    var t = raw
+    if t.first == UInt8(ascii: " ") { t = t.dropFirst() }
+    while let last = t.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { t = t.dropLast() }
+    return t.string
 }

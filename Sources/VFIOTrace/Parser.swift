@@ -13,11 +13,17 @@ import VFIOCore
 public func parseTrace(bytes: [UInt8], file: String) -> Result<Trace, ParseFailure> {
     var parser = TraceParser()
     bytes.withUnsafeBufferPointer { buffer in
-        forEachLine(buffer) { number, lexed in parser.take(number, lexed) }
+        // Nil only for an empty buffer, which has no lines.
+        guard let base = buffer.baseAddress else { return }
+        var line = LexedLine()
+        forEachLine(buffer) { number, start, end in
+            let error = lexLine(base, start, end, number: number, into: &line)
+            parser.take(line, error, base)
+        }
     }
     if parser.errors.isEmpty { return .success(Trace(file: file, statements: parser.statements)) }
     return .failure(ParseFailure(diagnostics: parser.errors.map {
-        Diagnostic(file: file, line: $0.line, column: $0.error.column, message: $0.error.message)
+        Diagnostic(file: file, line: $0.line, column: $0.column, message: $0.message)
     }))
 }
 
@@ -26,316 +32,439 @@ public func parseTrace(_ text: String, file: String) -> Result<Trace, ParseFailu
     parseTrace(bytes: Array(text.utf8), file: file)
 }
 
+/// The verbs of the language, in the order messages list them.
+///
+/// An enum rather than strings so that a line's verb is matched once, by
+/// comparing bytes, and then switched on without hashing or allocating.
+enum Verb: CaseIterable {
+    case iommu, kernel, memlock, capIPCLock, dmaEntryLimit, domain, detach, memory
+    case map, unmap, unmapAll, info, `extension`, dirty, check
+
+    var name: StaticString {
+        switch self {
+        case .iommu: "iommu"
+        case .kernel: "kernel"
+        case .memlock: "memlock"
+        case .capIPCLock: "cap-ipc-lock"
+        case .dmaEntryLimit: "dma-entry-limit"
+        case .domain: "domain"
+        case .detach: "detach"
+        case .memory: "memory"
+        case .map: "map"
+        case .unmap: "unmap"
+        case .unmapAll: "unmap-all"
+        case .info: "info"
+        case .extension: "extension"
+        case .dirty: "dirty"
+        case .check: "check"
+        }
+    }
+
+    /// Verbs that are operations wherever they appear.
+    var isOperation: Bool {
+        switch self {
+        case .map, .unmap, .unmapAll, .info, .extension, .dirty: true
+        default: false
+        }
+    }
+
+    /// Every verb, in a stored array (`allCases` may build a new one on
+    /// each call, and this is searched once per line).
+    static let all = Verb.allCases
+
+    /// The verb spelled `text`, if any.
+    init?(_ text: Text) {
+        for verb in Verb.all where text == verb.name {
+            self = verb
+            return
+        }
+        return nil
+    }
+
+    /// `iommu, kernel, ...`, for messages.
+    static var list: String { allCases.map(\.name.string).joined(separator: ", ") }
+}
+
+/// The keys an answer may carry, in the order messages list them.
+enum AnswerKey: Int, CaseIterable {
+    case pgsizes, iova, dmaAvail, argsz, size
+
+    var name: StaticString {
+        switch self {
+        case .pgsizes: "pgsizes"
+        case .iova: "iova"
+        case .dmaAvail: "dma-avail"
+        case .argsz: "argsz"
+        case .size: "size"
+        }
+    }
+
+    /// The bit of this key in `AnswerRule.fields`.
+    var bit: UInt8 { 1 << UInt8(rawValue) }
+
+    static let all = AnswerKey.allCases
+}
+
 /// What an answer after `=>` may hold on one statement.
 struct AnswerRule {
     /// Nil when the statement takes an answer; else why not (for the message).
     var refusal: String?
     /// The verb, for messages.
-    var verb: String = ""
-    /// Keys the answer may carry after `ok`.
-    var fields: [String] = []
+    var verb: Verb = .info
+    /// Keys the answer may carry after `ok`: a set of `AnswerKey.bit`s (a
+    /// bit set, not an array, so that making a rule per line allocates
+    /// nothing).
+    var fields: UInt8 = 0
     /// A bare number (`extension`), instead of `ok`.
     var value = false
     /// Keys without `ok` (`info => dma-avail=3`).
     var fieldsAlone = false
 
     static func none(_ why: String) -> AnswerRule { AnswerRule(refusal: why) }
-    static func status(_ verb: String) -> AnswerRule { AnswerRule(refusal: nil, verb: verb) }
-}
+    static func status(_ verb: Verb) -> AnswerRule { AnswerRule(refusal: nil, verb: verb) }
 
-/// The verbs of the language, in the order messages list them.
-let verbs = ["iommu", "kernel", "memlock", "cap-ipc-lock", "dma-entry-limit", "domain", "detach", "memory",
-             "map", "unmap", "unmap-all", "info", "extension", "dirty", "check"]
-/// Verbs that are operations wherever they appear.
-let operationVerbs: Set<Substring> = ["map", "unmap", "unmap-all", "info", "extension", "dirty"]
+    /// The key `text` names, if this answer may carry it.
+    func field(_ text: Text) -> AnswerKey? {
+        for key in AnswerKey.all where fields & key.bit != 0 && text == key.name { return key }
+        return nil
+    }
+
+    /// `size=` or `pgsizes=, iova=, dma-avail=, argsz=`, for messages.
+    var fieldList: String {
+        AnswerKey.allCases.filter { fields & $0.bit != 0 }.map { $0.name.string + "=" }.joined(separator: ", ")
+    }
+}
 
 /// The state carried from line to line.
 struct TraceParser {
     var statements: [Statement] = []
-    var errors: [(line: Int, error: LineError)] = []
+    var errors: [(line: Int, column: Int, message: String)] = []
     /// Line of the first operation: `iommu` and `kernel` must come before
     /// it; `domain` and `detach` after it are operations.
     var firstOperation: Int?
     var previousWasBlank = false
 
-    mutating func take(_ number: Int, _ lexed: Result<LexedLine, LineError>) {
-        let line: LexedLine
-        switch lexed {
-        case .failure(let e):
-            errors.append((number, e))
+    /// Takes one lexed line (or its lexing error) of the file at `base`.
+    mutating func take(_ line: LexedLine, _ lexError: LineError?, _ base: UnsafePointer<UInt8>) {
+        if let e = lexError {
+            fail(line, e, base)
             previousWasBlank = false
             return
-        case .success(let l): line = l
         }
         if line.tokens.isEmpty {
             if let text = line.comment {
-                statements.append(Statement(line: number, column: line.commentColumn, kind: .comment(text)))
+                let column = VFIOTrace.column(at: line.commentStart, lineStart: line.start, in: base)
+                statements.append(Statement(line: line.number, column: column, kind: .comment(text)))
                 previousWasBlank = false
             } else {
                 // A run of blank lines is one `.blank`.
-                if !previousWasBlank { statements.append(Statement(line: number, column: 1, kind: .blank)) }
+                if !previousWasBlank { statements.append(Statement(line: line.number, column: 1, kind: .blank)) }
                 previousWasBlank = true
             }
             return
         }
         previousWasBlank = false
         do throws(LineError) {
-            statements.append(try statement(line))
+            statements.append(try statement(line, base))
         } catch {
-            errors.append((number, error))
+            fail(line, error, base)
         }
     }
 
+    /// Records `error`, turning its file offset into a column on `line`.
+    mutating func fail(_ line: LexedLine, _ error: LineError, _ base: UnsafePointer<UInt8>) {
+        errors.append((line.number, VFIOTrace.column(at: error.offset, lineStart: line.start, in: base), error.message))
+    }
+
     /// One statement line: the verb's words, then the answer.
-    mutating func statement(_ line: LexedLine) throws(LineError) -> Statement {
-        let arrowIndex = line.tokens.firstIndex(where: \.isArrow)
-        let words = line.tokens[..<(arrowIndex ?? line.tokens.endIndex)]
-        let verb = line.tokens[0]
-        guard !verb.isArrow, verbs.contains(where: { $0 == verb.text }) else {
-            throw LineError(verb.column, "expected one of \(verbs.joined(separator: ", ")), found \(quoted(verb.text))")
+    mutating func statement(_ line: LexedLine, _ base: UnsafePointer<UInt8>) throws(LineError) -> Statement {
+        // Through a pointer: slices of an array would retain and release its
+        // storage at every step of the parse.
+        try line.tokens.withUnsafeBufferPointer { (tokens) throws(LineError) in
+            try statement(line, tokens[...], base)
         }
-        var s = StatementParser(words: words.dropFirst(), arrow: arrowIndex.map { line.tokens[$0] }, endColumn: line.endColumn)
+    }
+
+    mutating func statement(_ line: LexedLine, _ tokens: Tokens, _ base: UnsafePointer<UInt8>) throws(LineError) -> Statement {
+        let arrowIndex = tokens.firstIndex(where: \.isArrow)
+        let words = tokens[..<(arrowIndex ?? tokens.endIndex)]
+        let first = tokens[0]
+        guard !first.isArrow, let verb = Verb(first.text) else {
+            throw LineError(first.text.start, "expected one of \(Verb.list), found \(quoted(first.text))")
+        }
+        var s = StatementParser(words: words.dropFirst(), arrow: arrowIndex.map { tokens[$0] }, lineEnd: line.end)
         // An operation counts as the first one even when its words are wrong.
-        if operationVerbs.contains(verb.text) && firstOperation == nil { firstOperation = line.number }
-        let (kind, rule) = try s.parse(verb: verb, firstOperation: firstOperation)
+        if verb.isOperation && firstOperation == nil { firstOperation = line.number }
+        let (kind, rule) = try s.parse(verb: verb, at: first, firstOperation: firstOperation)
         var answer: Answer?
         if let arrowIndex {
-            answer = try parseAnswer(rule: rule, arrow: line.tokens[arrowIndex], tokens: line.tokens[(arrowIndex + 1)...])
+            answer = try parseAnswer(rule: rule, arrow: tokens[arrowIndex], tokens: tokens[(arrowIndex + 1)...])
         }
-        return Statement(line: line.number, column: verb.column, kind: kind, expected: answer, comment: line.comment)
+        let column = VFIOTrace.column(at: first.text.start, lineStart: line.start, in: base)
+        return Statement(line: line.number, column: column, kind: kind, expected: answer, comment: line.comment)
     }
 }
+
+/// Some of a line's tokens (the line's `LexedLine` holds them).
+typealias Tokens = Slice<UnsafeBufferPointer<Token>>
 
 /// A `key=value` word.
 struct KeyValue {
     var word: Token
-    var value: Substring
-    var valueColumn: Int
+    var value: Text
 }
 
 /// The words of one statement after its verb.
+///
+/// `key=value` words are looked up by a linear scan of the statement's
+/// words, not through a dictionary: a statement accepts at most eight keys
+/// (`collect` refuses anything else), so a scan of a few short byte
+/// comparisons beats hashing, and nothing is allocated per line.
 struct StatementParser {
-    var words: ArraySlice<Token>
+    var words: Tokens
     var arrow: Token?
-    /// Where `end of line` is when no `=>` follows the words.
-    var endColumn: Int
+    /// Offset of `end of line` when no `=>` follows the words.
+    var lineEnd: Int
 
-    var keyed: [Substring: KeyValue] = [:]
-    var bare: [Substring: Token] = [:]
+    /// The words sorted out by `collect`: each accepted, each once.
+    var collected: Tokens
 
-    init(words: ArraySlice<Token>, arrow: Token?, endColumn: Int) {
-        self.words = words; self.arrow = arrow; self.endColumn = endColumn
+    init(words: Tokens, arrow: Token?, lineEnd: Int) {
+        self.words = words; self.arrow = arrow; self.lineEnd = lineEnd; self.collected = words[words.startIndex..<words.startIndex]
     }
 
     // MARK: Words
 
     /// An error for something missing at the end of the statement.
     func missing(_ what: String) -> LineError {
-        if let arrow { return LineError(arrow.column, "expected \(what), found '=>'") }
-        return LineError(endColumn, "expected \(what), found end of line")
+        if let arrow { return LineError(arrow.text.start, "expected \(what), found '=>'") }
+        return LineError(lineEnd, "expected \(what), found end of line")
     }
 
     /// The next bare word (a verb's operand), or an error naming `what`.
-    mutating func operand(_ what: String) throws(LineError) -> Token {
-        guard let w = words.popFirst() else { throw missing(what) }
+    mutating func operand(_ what: @autoclosure () -> String) throws(LineError) -> Token {
+        guard let w = words.popFirst() else { throw missing(what()) }
         return w
     }
 
     /// No more words.
     func end() throws(LineError) {
-        if let w = words.first { throw LineError(w.column, "expected end of line, found \(quoted(w.text))") }
+        if let w = words.first { throw LineError(w.text.start, "expected end of line, found \(quoted(w.text))") }
     }
 
-    /// Sorts the remaining words into `key=value` and bare words, each of
-    /// which must be in `accepts` (keys end with `=`) and appear once.
-    mutating func collect(_ accepts: [String]) throws(LineError) {
-        for w in words {
-            if let eq = w.text.utf8.firstIndex(of: UInt8(ascii: "=")) {
-                let key = w.text[..<eq]
-                guard accepts.contains(String(key) + "=")
-                else { throw LineError(w.column, "expected \(oneOf(accepts)), found \(quoted(w.text))") }
-                if keyed[key] != nil { throw LineError(w.column, "expected at most one \(key)=, found \(quoted(w.text))") }
-                keyed[key] = KeyValue(word: w, value: w.text[w.text.utf8.index(after: eq)...],
-                                      valueColumn: w.column + key.unicodeScalars.count + 1)
-            } else {
-                guard accepts.contains(where: { $0 == w.text }) else {
-                    throw LineError(w.column, "expected \(oneOf(accepts)), found \(quoted(w.text))")
-                }
-                if bare[w.text] != nil { throw LineError(w.column, "expected at most one \(w.text), found \(quoted(w.text))") }
-                bare[w.text] = w
+    /// Checks the remaining words: each `key=value` or bare word must be in
+    /// `accepts` (keys end with `=`) and appear once. They are then looked
+    /// up with `keyed` and `bare`.
+    ///
+    /// - Complexity: O(k²) in the number of words, but every word but the
+    ///   last checked is accepted and distinct, so k ≤ `accepts.count` + 1.
+    mutating func collect(_ accepts: [StaticString]) throws(LineError) {
+        for k in words.startIndex..<words.endIndex {
+            let w = words[k]
+            let name = w.name
+            guard accepts.contains(where: { name == $0 })
+            else { throw LineError(w.text.start, "expected \(oneOf(accepts)), found \(quoted(w.text))") }
+            for j in words.startIndex..<k where words[j].name == name {
+                throw LineError(w.text.start, "expected at most one \(name.string), found \(quoted(w.text))")
             }
         }
+        collected = words
         words = words[words.endIndex...]
     }
 
-    func required(_ key: Substring) throws(LineError) -> KeyValue {
-        guard let kv = keyed[key] else { throw missing("\(key)=") }
+    /// The collected `key=value` word of `key`, if any.
+    func keyed(_ key: StaticString) -> KeyValue? {
+        for w in collected where w.hasEquals && w.key == key { return KeyValue(word: w, value: w.value) }
+        return nil
+    }
+
+    /// The collected bare word `word`, if any.
+    func bare(_ word: StaticString) -> Token? {
+        for w in collected where !w.hasEquals && w.text == word { return w }
+        return nil
+    }
+
+    func required(_ key: StaticString) throws(LineError) -> KeyValue {
+        guard let kv = keyed(key) else { throw missing("\(key)=") }
         return kv
     }
 
-    func number(_ key: Substring) throws(LineError) -> UInt64? {
-        guard let kv = keyed[key] else { return nil }
-        return try VFIOTrace.number(kv.value, at: kv.valueColumn)
+    func number(_ key: StaticString) throws(LineError) -> UInt64? {
+        guard let kv = keyed(key) else { return nil }
+        return try VFIOTrace.number(kv.value)
     }
 
-    func number32(_ key: Substring) throws(LineError) -> UInt32? {
-        guard let kv = keyed[key] else { return nil }
-        return try VFIOTrace.number32(kv.value, at: kv.valueColumn)
+    func number32(_ key: StaticString) throws(LineError) -> UInt32? {
+        guard let kv = keyed(key) else { return nil }
+        return try VFIOTrace.number32(kv.value)
     }
 
-    func requiredNumber(_ key: Substring) throws(LineError) -> UInt64 {
-        let kv = try required(key)
-        return try VFIOTrace.number(kv.value, at: kv.valueColumn)
+    func requiredNumber(_ key: StaticString) throws(LineError) -> UInt64 {
+        try VFIOTrace.number(try required(key).value)
     }
 
-    func yesNo(_ key: Substring, default value: Bool) throws(LineError) -> Bool {
-        guard let kv = keyed[key] else { return value }
-        return try VFIOTrace.yesNo(kv.value, at: kv.valueColumn)
+    func yesNo(_ key: StaticString, default value: Bool) throws(LineError) -> Bool {
+        guard let kv = keyed(key) else { return value }
+        return try VFIOTrace.yesNo(kv.value)
     }
 
     /// `KEY= only with OTHER`: a word that needs another.
     func only(_ word: Token?, with other: String) throws(LineError) {
-        if let word { throw LineError(word.column, "expected \(firstPart(word.text)) only with \(other), found \(quoted(word.text))") }
+        if let word {
+            throw LineError(word.text.start, "expected \(firstPart(word)) only with \(other), found \(quoted(word.text))")
+        }
     }
 
     // MARK: Statements
 
-    mutating func parse(verb: Token, firstOperation: Int?) throws(LineError) -> (Statement.Kind, AnswerRule) {
-        let name = String(verb.text)
-        switch verb.text {
-        case "iommu":
-            let w = try operand("one of type1, type1v2")
-            guard let type = IOMMUType(rawValue: String(w.text)) else {
-                throw LineError(w.column, "expected one of type1, type1v2, found \(quoted(w.text))")
-            }
-            try end()
-            try before(verb, firstOperation)
-            return (.iommu(type), .status(name))
+    // What each statement accepts after its operands (`collect`).
+    static let infoWords: [StaticString] = ["argsz="]
+    static let dirtyGetWords: [StaticString] = ["iova=", "size=", "pgsize=", "bitmap-size=", "flags="]
+    static let dirtyWords: [StaticString] = ["flags="]
+    static let domainWords: [StaticString] = ["pgsizes=", "aperture=", "reserved=", "fgsp=", "coherent=", "emulated=", "msi-isolated="]
+    static let memoryWords: [StaticString] = ["vaddr=", "size=", "page=", "phys=", "seed=", "pfnmap"]
+    static let mapWords: [StaticString] = ["iova=", "vaddr=", "size=", "prot=", "vaddr-only", "argsz=", "flags="]
+    static let unmapWords: [StaticString] = ["iova=", "size=", "vaddr-only", "dirty", "pgsize=", "bitmap-size=", "argsz=", "flags="]
+    static let unmapAllWords: [StaticString] = ["iova=", "size=", "vaddr-only", "argsz=", "flags="]
+    static let checkWords: [StaticString] = ["locked=", "mappings=", "ptes=", "domain="]
 
-        case "kernel":
-            let w = try operand("a kernel version like 6.12")
-            guard let version = KernelVersion(parsing: String(w.text)) else {
-                throw LineError(w.column, "expected a kernel version like 6.12, found \(quoted(w.text))")
+    mutating func parse(verb: Verb, at verbToken: Token, firstOperation: Int?) throws(LineError) -> (Statement.Kind, AnswerRule) {
+        switch verb {
+        case .iommu:
+            let w = try operand("one of type1, type1v2")
+            let type: IOMMUType
+            if w.text == "type1" { type = .type1 } else if w.text == "type1v2" { type = .type1v2 } else {
+                throw LineError(w.text.start, "expected one of type1, type1v2, found \(quoted(w.text))")
             }
             try end()
-            try before(verb, firstOperation)
+            try before(verb, verbToken, firstOperation)
+            return (.iommu(type), .status(verb))
+
+        case .kernel:
+            let w = try operand("a kernel version like 6.12")
+            guard let version = KernelVersion(parsing: w.text.string) else {
+                throw LineError(w.text.start, "expected a kernel version like 6.12, found \(quoted(w.text))")
+            }
+            try end()
+            try before(verb, verbToken, firstOperation)
             return (.kernel(version), .none("kernel takes no answer"))
 
-        case "memlock":
+        case .memlock:
             let w = try operand("a number or unlimited")
             var limit: UInt64?
-            if w.text != "unlimited" { limit = try VFIOTrace.number(w.text, at: w.column, expected: "a number or unlimited") }
+            if w.text != "unlimited" { limit = try VFIOTrace.number(w.text, expected: "a number or unlimited") }
             try end()
             return (.memlock(limit), .none("memlock takes no answer"))
 
-        case "cap-ipc-lock":
+        case .capIPCLock:
             let w = try operand("one of on, off")
-            guard w.text == "on" || w.text == "off" else { throw LineError(w.column, "expected one of on, off, found \(quoted(w.text))") }
+            guard w.text == "on" || w.text == "off" else {
+                throw LineError(w.text.start, "expected one of on, off, found \(quoted(w.text))")
+            }
             try end()
             return (.capIPCLock(w.text == "on"), .none("cap-ipc-lock takes no answer"))
 
-        case "dma-entry-limit":
+        case .dmaEntryLimit:
             let w = try operand("a number")
-            let limit = try VFIOTrace.number32(w.text, at: w.column)
+            let limit = try VFIOTrace.number32(w.text)
             try end()
             return (.dmaEntryLimit(limit), .none("dma-entry-limit takes no answer"))
 
-        case "domain":
+        case .domain:
             let spec = try domain()
-            return (.domain(spec), firstOperation == nil ? .none("domain before the first operation takes no answer") : .status(name))
+            return (.domain(spec), firstOperation == nil ? .none("domain before the first operation takes no answer") : .status(verb))
 
-        case "detach":
+        case .detach:
             let w = try operand("a domain name")
-            let group = try domainName(w.text, at: w.column)
+            let group = try domainName(w.text)
             try end()
-            return (.detach(group), firstOperation == nil ? .none("detach before the first operation takes no answer") : .status(name))
+            return (.detach(group), firstOperation == nil ? .none("detach before the first operation takes no answer") : .status(verb))
 
-        case "memory":
+        case .memory:
             return (.memory(try memory()), .none("memory takes no answer"))
 
-        case "map":
-            return (.map(try map()), .status(name))
+        case .map:
+            return (.map(try map()), .status(verb))
 
-        case "unmap":
-            var rule = AnswerRule.status(name)
-            rule.fields = ["size"]
+        case .unmap:
+            var rule = AnswerRule.status(verb)
+            rule.fields = AnswerKey.size.bit
             return (.unmap(try unmap()), rule)
 
-        case "unmap-all":
-            var rule = AnswerRule.status(name)
-            rule.fields = ["size"]
+        case .unmapAll:
+            var rule = AnswerRule.status(verb)
+            rule.fields = AnswerKey.size.bit
             return (.unmap(try unmapAll()), rule)
 
-        case "info":
-            try collect(["argsz="])
-            var rule = AnswerRule.status(name)
-            rule.fields = ["pgsizes", "iova", "dma-avail", "argsz"]
+        case .info:
+            try collect(Self.infoWords)
+            var rule = AnswerRule.status(verb)
+            rule.fields = AnswerKey.pgsizes.bit | AnswerKey.iova.bit | AnswerKey.dmaAvail.bit | AnswerKey.argsz.bit
             rule.fieldsAlone = true
             return (.info(argsz: try number32("argsz")), rule)
 
-        case "extension":
+        case .extension:
             let names = Extension.byName.map(\.0).joined(separator: ", ")
             let w = try operand("one of \(names), or a number")
             let ext: Extension
-            if let e = Extension(name: String(w.text)) {
+            if let e = Extension(name: w.text.string) {
                 ext = e
             } else {
-                ext = Extension(rawValue: try VFIOTrace.number32(w.text, at: w.column, expected: "one of \(names), or a number"))
+                ext = Extension(rawValue: try VFIOTrace.number32(w.text, expected: "one of \(names), or a number"))
             }
             try end()
-            var rule = AnswerRule.status(name)
+            var rule = AnswerRule.status(verb)
             rule.value = true
             return (.extension(ext), rule)
 
-        case "dirty":
+        case .dirty:
             // `dirty flags=N` alone sends raw flags (for testing bad ones).
             var flags: DirtyPages.Flags = []
             if let first = words.first, first.text.hasPrefix("flags=") {
             } else {
                 let w = try operand("one of start, stop, get")
-                switch w.text {
-                case "start": flags = .start
-                case "stop": flags = .stop
-                case "get":
+                if w.text == "start" {
+                    flags = .start
+                } else if w.text == "stop" {
+                    flags = .stop
+                } else if w.text == "get" {
                     // `dirty get iova= size= pgsize= [bitmap-size=]`: GET_BITMAP.
-                    try collect(["iova=", "size=", "pgsize=", "bitmap-size=", "flags="])
+                    try collect(Self.dirtyGetWords)
                     let iova = try requiredNumber("iova"), size = try requiredNumber("size")
                     let pgsize = try requiredNumber("pgsize")
                     let bytes = try number("bitmap-size") ?? defaultBitmapSize(size: size, pgsize: pgsize)
                     var get = DirtyPages(flags: .getBitmap, iova: iova, size: size, bitmap: DMABitmap(pgsize: pgsize, size: bytes))
                     if let raw = try number32("flags") { get.flags = DirtyPages.Flags(rawValue: raw) }
-                    return (.dirty(get), .status(name))
-                default: throw LineError(w.column, "expected one of start, stop, get, found \(quoted(w.text))")
+                    return (.dirty(get), .status(verb))
+                } else {
+                    throw LineError(w.text.start, "expected one of start, stop, get, found \(quoted(w.text))")
                 }
             }
-            try collect(["flags="])
+            try collect(Self.dirtyWords)
             if let raw = try number32("flags") { flags = DirtyPages.Flags(rawValue: raw) }
-            return (.dirty(DirtyPages(flags: flags)), .status(name))
+            return (.dirty(DirtyPages(flags: flags)), .status(verb))
 
-        case "check":
+        case .check:
             return (.check(try check()), .none("check takes no answer"))
-
-        default:
-            preconditionFailure("verb \(verb.text) listed but not parsed")
         }
     }
 
     /// `iommu` and `kernel` come before the first operation.
-    func before(_ verb: Token, _ firstOperation: Int?) throws(LineError) {
+    func before(_ verb: Verb, _ verbToken: Token, _ firstOperation: Int?) throws(LineError) {
         if let firstOperation {
-            throw LineError(verb.column, "expected \(verb.text) before the first operation, found it after the operation on line \(firstOperation)")
+            throw LineError(verbToken.text.start, "expected \(verb.name) before the first operation, found it after the operation on line \(firstOperation)")
         }
     }
 
     mutating func domain() throws(LineError) -> DomainSpec {
         let w = try operand("a domain name")
-        if w.text.utf8.contains(UInt8(ascii: "=")) { throw LineError(w.column, "expected a domain name, found \(quoted(w.text))") }
-        let name = try domainName(w.text, at: w.column)
-        try collect(["pgsizes=", "aperture=", "reserved=", "fgsp=", "coherent=", "emulated=", "msi-isolated="])
+        if w.hasEquals { throw LineError(w.text.start, "expected a domain name, found \(quoted(w.text))") }
+        let name = try domainName(w.text)
+        try collect(Self.domainWords)
         let p = try required("pgsizes")
-        var spec = DomainSpec(name: name, pgsizes: try pageSizes(p.value, at: p.valueColumn))
-        if let a = keyed["aperture"] { spec.aperture = try range(a.value, at: a.valueColumn) }
-        if let r = keyed["reserved"] { spec.reserved = try r.value == "none" ? [] : ranges(r.value, at: r.valueColumn) }
+        var spec = DomainSpec(name: name, pgsizes: try pageSizes(p.value))
+        if let a = keyed("aperture") { spec.aperture = try range(a.value) }
+        if let r = keyed("reserved") { spec.reserved = try r.value == "none" ? [] : ranges(r.value) }
         spec.fgsp = try yesNo("fgsp", default: false)
         spec.coherent = try yesNo("coherent", default: true)
         spec.emulated = try yesNo("emulated", default: false)
@@ -344,80 +473,83 @@ struct StatementParser {
     }
 
     mutating func memory() throws(LineError) -> MemorySpec {
-        try collect(["vaddr=", "size=", "page=", "phys=", "seed=", "pfnmap"])
+        try collect(Self.memoryWords)
         let vaddrKV = try required("vaddr"), sizeKV = try required("size")
-        let vaddr = try VFIOTrace.number(vaddrKV.value, at: vaddrKV.valueColumn)
-        let size = try VFIOTrace.number(sizeKV.value, at: sizeKV.valueColumn)
+        let vaddr = try VFIOTrace.number(vaddrKV.value)
+        let size = try VFIOTrace.number(sizeKV.value)
         var page = PageSizes.pageSize
-        if let p = keyed["page"] {
+        if let p = keyed("page") {
             guard case .success(let v) = parseNumber(p.value), v == 4096 || v == 2 << 20 || v == 1 << 30 else {
-                throw LineError(p.valueColumn, "expected one of 4K, 2M, 1G, found \(quoted(p.value))")
+                throw LineError(p.value.start, "expected one of 4K, 2M, 1G, found \(quoted(p.value))")
             }
             page = v
         }
         let seed = try number("seed")
-        func multiple(_ value: UInt64, _ text: Substring, _ column: Int) throws(LineError) {
+        func multiple(_ value: UInt64, _ text: Text) throws(LineError) {
             if value % page != 0 {
-                throw LineError(column, "expected a multiple of the page size \(formatSize(page)), found \(quoted(text))")
+                throw LineError(text.start, "expected a multiple of the page size \(formatSize(page)), found \(quoted(text))")
             }
         }
-        try multiple(vaddr, vaddrKV.value, vaddrKV.valueColumn)
-        guard size != 0 else { throw LineError(sizeKV.valueColumn, "expected a nonzero size, found \(quoted(sizeKV.value))") }
-        try multiple(size, sizeKV.value, sizeKV.valueColumn)
+        try multiple(vaddr, vaddrKV.value)
+        guard size != 0 else { throw LineError(sizeKV.value.start, "expected a nonzero size, found \(quoted(sizeKV.value))") }
+        try multiple(size, sizeKV.value)
         guard !vaddr.addingReportingOverflow(size - 1).overflow else {
-            throw LineError(sizeKV.valueColumn, "expected a size that ends the region at or below 0xffffffffffffffff, found \(quoted(sizeKV.value))")
+            throw LineError(sizeKV.value.start, "expected a size that ends the region at or below 0xffffffffffffffff, found \(quoted(sizeKV.value))")
         }
         var layout: PhysicalLayout?
-        if let p = keyed["phys"] {
+        let phys = keyed("phys")
+        if let p = phys {
             let base: UInt64 = 0x1_0000_0000
-            switch p.value {
-            case "scattered": layout = .scattered(seed: seed ?? vaddr)
-            case "reversed": layout = .reversed(base: base)
-            default:
-                if p.value.hasPrefix("chunks:") {
-                    let text = p.value.dropFirst(7), column = p.valueColumn + 7
-                    let chunk = try VFIOTrace.number(text, at: column)
-                    guard chunk != 0 else { throw LineError(column, "expected a nonzero chunk size, found \(quoted(text))") }
-                    try multiple(chunk, text, column)
-                    layout = .chunks(size: chunk, base: base)
-                } else {
-                    let phys = try VFIOTrace.number(p.value, at: p.valueColumn,
-                                                    expected: "an address, scattered, reversed or chunks:SIZE")
-                    try multiple(phys, p.value, p.valueColumn)
-                    guard !phys.addingReportingOverflow(size - 1).overflow else {
-                        throw LineError(p.valueColumn, "expected an address that ends the region at or below 0xffffffffffffffff, found \(quoted(p.value))")
-                    }
-                    layout = .contiguous(base: phys)
+            if p.value == "scattered" {
+                layout = .scattered(seed: seed ?? vaddr)
+            } else if p.value == "reversed" {
+                layout = .reversed(base: base)
+            } else if p.value.hasPrefix("chunks:") {
+                let text = p.value.dropFirst(7)
+                let chunk = try VFIOTrace.number(text)
+                guard chunk != 0 else { throw LineError(text.start, "expected a nonzero chunk size, found \(quoted(text))") }
+                try multiple(chunk, text)
+                layout = .chunks(size: chunk, base: base)
+            } else {
+                let address = try VFIOTrace.number(p.value, expected: "an address, scattered, reversed or chunks:SIZE")
+                try multiple(address, p.value)
+                guard !address.addingReportingOverflow(size - 1).overflow else {
+                    throw LineError(p.value.start, "expected an address that ends the region at or below 0xffffffffffffffff, found \(quoted(p.value))")
                 }
+                layout = .contiguous(base: address)
             }
         }
-        if let s = keyed["seed"], keyed["phys"]?.value != "scattered" {
-            throw LineError(s.word.column, "expected seed= only with phys=scattered, found \(quoted(s.word.text))")
+        if let s = keyed("seed"), !(phys.map { $0.value == "scattered" } ?? false) {
+            throw LineError(s.word.text.start, "expected seed= only with phys=scattered, found \(quoted(s.word.text))")
         }
-        return MemorySpec(vaddr: vaddr, size: size, pageSize: page, layout: layout, pfnmap: bare["pfnmap"] != nil)
+        return MemorySpec(vaddr: vaddr, size: size, pageSize: page, layout: layout, pfnmap: bare("pfnmap") != nil)
     }
 
     mutating func map() throws(LineError) -> MapDMA {
-        try collect(["iova=", "vaddr=", "size=", "prot=", "vaddr-only", "argsz=", "flags="])
+        try collect(Self.mapWords)
         let iova = try requiredNumber("iova"), vaddr = try requiredNumber("vaddr"), size = try requiredNumber("size")
         var flags: MapDMA.Flags
-        switch (keyed["prot"], bare["vaddr-only"]) {
+        switch (keyed("prot"), bare("vaddr-only")) {
         case (nil, nil):
             // Raw flags= stand in for prot= (for testing bad flags).
-            guard keyed["flags"] != nil else { throw missing("prot= or vaddr-only") }
+            guard keyed("flags") != nil else { throw missing("prot= or vaddr-only") }
             flags = []
         case (let p?, let v?):
-            let later = p.word.column > v.column ? p.word : v
-            throw LineError(later.column, "expected prot= or vaddr-only, not both, found \(quoted(later.text))")
+            let later = p.word.text.start > v.text.start ? p.word : v
+            throw LineError(later.text.start, "expected prot= or vaddr-only, not both, found \(quoted(later.text))")
         case (nil, _?):
             flags = .vaddr
         case (let p?, nil):
-            switch p.value {
-            case "r": flags = .read
-            case "w": flags = .write
-            case "rw": flags = [.read, .write]
-            case "none": flags = []
-            default: throw LineError(p.valueColumn, "expected one of r, w, rw, none, found \(quoted(p.value))")
+            if p.value == "rw" {
+                flags = [.read, .write]
+            } else if p.value == "r" {
+                flags = .read
+            } else if p.value == "w" {
+                flags = .write
+            } else if p.value == "none" {
+                flags = []
+            } else {
+                throw LineError(p.value.start, "expected one of r, w, rw, none, found \(quoted(p.value))")
             }
         }
         if let raw = try number32("flags") { flags = MapDMA.Flags(rawValue: raw) }
@@ -425,47 +557,49 @@ struct StatementParser {
     }
 
     mutating func unmap() throws(LineError) -> UnmapDMA {
-        try collect(["iova=", "size=", "vaddr-only", "dirty", "pgsize=", "bitmap-size=", "argsz=", "flags="])
+        try collect(Self.unmapWords)
         let iova = try requiredNumber("iova"), size = try requiredNumber("size")
-        var flags: UnmapDMA.Flags = bare["vaddr-only"] != nil ? .vaddr : []
+        var flags: UnmapDMA.Flags = bare("vaddr-only") != nil ? .vaddr : []
         var bitmap: DMABitmap?
-        if bare["dirty"] != nil {
+        if bare("dirty") != nil {
             flags.insert(.getDirtyBitmap)
             let pgsize = try requiredNumber("pgsize")
             let bytes = try number("bitmap-size") ?? defaultBitmapSize(size: size, pgsize: pgsize)
             bitmap = DMABitmap(pgsize: pgsize, size: bytes)
         } else {
-            try only(keyed["pgsize"]?.word, with: "dirty")
-            try only(keyed["bitmap-size"]?.word, with: "dirty")
+            try only(keyed("pgsize")?.word, with: "dirty")
+            try only(keyed("bitmap-size")?.word, with: "dirty")
         }
         if let raw = try number32("flags") { flags = UnmapDMA.Flags(rawValue: raw) }
         return UnmapDMA(argsz: try number32("argsz"), flags: flags, iova: iova, size: size, bitmap: bitmap)
     }
 
     mutating func unmapAll() throws(LineError) -> UnmapDMA {
-        try collect(["iova=", "size=", "vaddr-only", "argsz=", "flags="])
-        var flags: UnmapDMA.Flags = bare["vaddr-only"] != nil ? [.all, .vaddr] : .all
+        try collect(Self.unmapAllWords)
+        var flags: UnmapDMA.Flags = bare("vaddr-only") != nil ? [.all, .vaddr] : .all
         if let raw = try number32("flags") { flags = UnmapDMA.Flags(rawValue: raw) }
         return UnmapDMA(argsz: try number32("argsz"), flags: flags, iova: try number("iova") ?? 0, size: try number("size") ?? 0)
     }
 
     mutating func check() throws(LineError) -> Check {
-        try collect(["locked=", "mappings=", "ptes=", "domain="])
-        let given = ["locked", "mappings", "ptes"].compactMap { keyed[Substring($0)] }.sorted { $0.word.column < $1.word.column }
-        guard let kv = given.first else { throw missing("one of locked=, mappings=, ptes=") }
-        if given.count > 1 {
-            throw LineError(given[1].word.column, "expected only one of locked=, mappings=, ptes=, found \(quoted(given[1].word.text))")
+        try collect(Self.checkWords)
+        // The first of locked=, mappings=, ptes= in the line is the check;
+        // a second one is the error. `collected` is in line order.
+        var given: KeyValue?
+        for w in collected where w.hasEquals && (w.key == "locked" || w.key == "mappings" || w.key == "ptes") {
+            guard given == nil else {
+                throw LineError(w.text.start, "expected only one of locked=, mappings=, ptes=, found \(quoted(w.text))")
+            }
+            given = KeyValue(word: w, value: w.value)
         }
-        if keyed["ptes"] == nil { try only(keyed["domain"]?.word, with: "ptes=") }
-        switch kv.word.text.prefix(while: { $0 != "=" }) {
-        case "locked": return .locked(try VFIOTrace.number(kv.value, at: kv.valueColumn))
-        case "mappings": return .mappings(try VFIOTrace.number(kv.value, at: kv.valueColumn))
-        default:
-            let counts = try pteCounts(kv.value, at: kv.valueColumn)
-            var domain: String?
-            if let d = keyed["domain"] { domain = try domainName(d.value, at: d.valueColumn) }
-            return .ptes(counts, domain: domain)
-        }
+        guard let kv = given else { throw missing("one of locked=, mappings=, ptes=") }
+        if keyed("ptes") == nil { try only(keyed("domain")?.word, with: "ptes=") }
+        if kv.word.key == "locked" { return .locked(try VFIOTrace.number(kv.value)) }
+        if kv.word.key == "mappings" { return .mappings(try VFIOTrace.number(kv.value)) }
+        let counts = try pteCounts(kv.value)
+        var domain: String?
+        if let d = keyed("domain") { domain = try domainName(d.value) }
+        return .ptes(counts, domain: domain)
     }
 }
 
@@ -476,65 +610,70 @@ func defaultBitmapSize(size: UInt64, pgsize: UInt64) -> UInt64 {
 }
 
 /// `pgsize=4K` → `pgsize=`; `dirty` → `dirty`.
-func firstPart(_ word: Substring) -> String {
-    guard let eq = word.utf8.firstIndex(of: UInt8(ascii: "=")) else { return String(word) }
-    return String(word[...eq])
+func firstPart(_ word: Token) -> String {
+    word.hasEquals ? word.text.prefix(upTo: word.equals + 1).string : word.text.string
 }
 
 /// `argsz=` or `one of iova=, size=`.
-func oneOf(_ items: [String]) -> String {
-    items.count == 1 ? items[0] : "one of " + items.joined(separator: ", ")
+func oneOf(_ items: [StaticString]) -> String {
+    items.count == 1 ? items[0].string : "one of " + items.map(\.string).joined(separator: ", ")
+}
+
+/// Whether `text` looks like an errno name that is not one: `E` then
+/// capitals and digits.
+func looksLikeErrno(_ text: Text) -> Bool {
+    text.count > 1 && text.first == UInt8(ascii: "E") && text.allSatisfy {
+        ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z")) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9"))
+    }
 }
 
 /// The answer after `=>`.
-func parseAnswer(rule: AnswerRule, arrow: Token, tokens: ArraySlice<Token>) throws(LineError) -> Answer {
-    if let why = rule.refusal { throw LineError(arrow.column, "expected end of line (\(why)), found '=>'") }
-    guard let first = tokens.first else { throw LineError(arrow.endColumn, "expected an answer, found end of line") }
-    if first.isArrow { throw LineError(first.column, "expected an answer, found '=>'") }
-    if let second = tokens.first(where: \.isArrow) { throw LineError(second.column, "expected end of line, found '=>'") }
+func parseAnswer(rule: AnswerRule, arrow: Token, tokens: Tokens) throws(LineError) -> Answer {
+    if let why = rule.refusal { throw LineError(arrow.text.start, "expected end of line (\(why)), found '=>'") }
+    guard let first = tokens.first else { throw LineError(arrow.text.end, "expected an answer, found end of line") }
+    if first.isArrow { throw LineError(first.text.start, "expected an answer, found '=>'") }
+    if let second = tokens.first(where: \.isArrow) { throw LineError(second.text.start, "expected end of line, found '=>'") }
     var rest = tokens.dropFirst()
     let status: Answer.Status
     if first.text == "ok" && !rule.value {
         status = .ok
-    } else if rule.fieldsAlone && first.text.utf8.contains(UInt8(ascii: "=")) {
+    } else if rule.fieldsAlone && first.hasEquals {
         status = .ok
         rest = tokens
-    } else if rule.value, let d = first.text.utf8.first, d >= UInt8(ascii: "0") && d <= UInt8(ascii: "9") {
-        status = .value(try number(first.text, at: first.column))
-    } else if let e = Errno(name: String(first.text)) {
+    } else if rule.value, let d = first.text.first, d >= UInt8(ascii: "0") && d <= UInt8(ascii: "9") {
+        status = .value(try number(first.text))
+    } else if let e = Errno(name: first.text.string) {
         status = .errno(e)
-    } else if first.text.utf8.count > 1, first.text.utf8.first == UInt8(ascii: "E"),
-              first.text.utf8.allSatisfy({ ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z")) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) }) {
-        throw LineError(first.column, "expected a Linux errno name, found \(quoted(first.text))")
+    } else if looksLikeErrno(first.text) {
+        throw LineError(first.text.start, "expected a Linux errno name, found \(quoted(first.text))")
     } else {
         let what = rule.value ? "a number or an errno" : rule.fieldsAlone ? "ok, an errno or key=value fields" : "ok or an errno"
-        throw LineError(first.column, "expected \(what), found \(quoted(first.text))")
+        throw LineError(first.text.start, "expected \(what), found \(quoted(first.text))")
     }
     if case .ok = status {} else if let w = rest.first {
-        throw LineError(w.column, "expected end of line, found \(quoted(w.text))")
+        throw LineError(w.text.start, "expected end of line, found \(quoted(w.text))")
     }
     var fields: [AnswerField] = []
-    var seen: Set<Substring> = []
+    // Keys already given, as `AnswerKey.bit`s.
+    var seen: UInt8 = 0
     for w in rest {
-        guard let eq = w.text.utf8.firstIndex(of: UInt8(ascii: "=")),
-              rule.fields.contains(where: { $0 == w.text[..<eq] })
-        else {
-            if rule.fields.isEmpty {
-                throw LineError(w.column, "expected end of line (the \(rule.verb) answer takes no keys), found \(quoted(w.text))")
+        guard w.hasEquals, let key = rule.field(w.key) else {
+            if rule.fields == 0 {
+                throw LineError(w.text.start, "expected end of line (the \(rule.verb.name) answer takes no keys), found \(quoted(w.text))")
             }
-            let keys = rule.fields.map { $0 + "=" }.joined(separator: ", ")
-            throw LineError(w.column, "expected a key of the \(rule.verb) answer (\(keys)), found \(quoted(w.text))")
+            throw LineError(w.text.start, "expected a key of the \(rule.verb.name) answer (\(rule.fieldList)), found \(quoted(w.text))")
         }
-        let key = w.text[..<eq]
-        let value = w.text[w.text.utf8.index(after: eq)...]
-        let column = w.column + key.unicodeScalars.count + 1
-        guard seen.insert(key).inserted else { throw LineError(w.column, "expected at most one \(key)=, found \(quoted(w.text))") }
+        let value = w.value
+        guard seen & key.bit == 0 else {
+            throw LineError(w.text.start, "expected at most one \(key.name)=, found \(quoted(w.text))")
+        }
+        seen |= key.bit
         switch key {
-        case "size": fields.append(.size(try number(value, at: column)))
-        case "pgsizes": fields.append(.pgsizes(try pageSizes(value, at: column)))
-        case "iova": fields.append(.iova(try value == "none" ? nil : ranges(value, at: column)))
-        case "dma-avail": fields.append(.dmaAvail(try value == "none" ? nil : number32(value, at: column)))
-        default: fields.append(.argsz(try number32(value, at: column)))
+        case .size: fields.append(.size(try number(value)))
+        case .pgsizes: fields.append(.pgsizes(try pageSizes(value)))
+        case .iova: fields.append(.iova(try value == "none" ? nil : ranges(value)))
+        case .dmaAvail: fields.append(.dmaAvail(try value == "none" ? nil : number32(value)))
+        case .argsz: fields.append(.argsz(try number32(value)))
         }
     }
     return Answer(status, fields: fields)
