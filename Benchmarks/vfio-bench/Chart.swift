@@ -1,21 +1,8 @@
 // The SVG chart next to the plans table: IOMMU leaf entries per domain and
 // the predicted kernel time, one row per plan, both on log scales.
 
+import VFIOReplay
 import VFIOTrace
-
-func xmlEscape(_ s: String) -> String {
-    var out = ""
-    for c in s {
-        switch c {
-        case "&": out += "&amp;"
-        case "<": out += "&lt;"
-        case ">": out += "&gt;"
-        case "\"": out += "&quot;"
-        default: out.append(c)
-        }
-    }
-    return out
-}
 
 func plansSVG(_ results: [PlanResult], domains: [String], legends: [String], costModel: CostModel?, memory: UInt64, note: String) -> String {
     let colors = ["#3b6fb6", "#e08a2c", "#4f9d69", "#b64b6f"]

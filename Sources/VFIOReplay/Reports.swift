@@ -85,17 +85,17 @@ public func junitReport(_ reports: [FileReport]) -> String {
     for r in reports {
         let cases = r.outcomes.filter { $0.expected != nil }
         let failures = cases.filter(\.failed).count
-        out += "  <testsuite name=\"\(xml(r.file))\" tests=\"\(cases.count)\" failures=\"\(failures)\" errors=\"\(r.errors.count)\">\n"
+        out += "  <testsuite name=\"\(xmlEscape(r.file))\" tests=\"\(cases.count)\" failures=\"\(failures)\" errors=\"\(r.errors.count)\">\n"
         for e in r.errors {
-            out += "    <testcase classname=\"\(xml(r.file))\" name=\"line \(e.line): setup\"><error message=\"\(xml(e.message))\"/></testcase>\n"
+            out += "    <testcase classname=\"\(xmlEscape(r.file))\" name=\"line \(e.line): setup\"><error message=\"\(xmlEscape(e.message))\"/></testcase>\n"
         }
         for o in cases {
-            out += "    <testcase classname=\"\(xml(r.file))\" name=\"line \(o.line): \(xml(o.statement))\""
+            out += "    <testcase classname=\"\(xmlEscape(r.file))\" name=\"line \(o.line): \(xmlEscape(o.statement))\""
             if o.failed {
                 let got = o.got.map { "\($0.backend) \($0.text)" }.joined(separator: ", ")
-                out += "><failure message=\"expected \(xml(o.expected ?? "")), got \(xml(got))\"/></testcase>\n"
+                out += "><failure message=\"expected \(xmlEscape(o.expected ?? "")), got \(xmlEscape(got))\"/></testcase>\n"
             } else if o.skipped {
-                out += "><skipped message=\"\(xml(o.got.first?.text ?? ""))\"/></testcase>\n"
+                out += "><skipped message=\"\(xmlEscape(o.got.first?.text ?? ""))\"/></testcase>\n"
             } else {
                 out += "/>\n"
             }
@@ -127,7 +127,8 @@ func jsonString(_ s: String) -> String {
     return out + "\""
 }
 
-func xml(_ s: String) -> String {
+/// `s` with XML's special characters escaped (for JUnit reports and SVG).
+public func xmlEscape(_ s: String) -> String {
     var out = ""
     for c in s {
         switch c {
