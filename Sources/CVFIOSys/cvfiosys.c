@@ -2,6 +2,9 @@
 #include "cvfiosys.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
 #include <linux/capability.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -125,4 +128,43 @@ int cvfio_read_line(int fd, char *buf, int cap, int timeout_ms) {
         if (n + 1 >= cap) return -EMSGSIZE;
         buf[n++] = c;
     }
+}
+
+/* State for the signal handler, copied in when armed: the handler must not
+ * allocate or take locks. */
+static volatile int cleanup_container = -1;
+static volatile int cleanup_group = -1;
+static char cleanup_path[256];
+static char cleanup_limit[32];
+
+static void cleanup_on_signal(int sig) {
+    if (cleanup_container >= 0) {
+        /* struct vfio_iommu_type1_dma_unmap with VFIO_DMA_UNMAP_FLAG_ALL. */
+        struct { uint32_t argsz, flags; uint64_t iova, size; } unmap = { 24, 2, 0, 0 };
+        ioctl(cleanup_container, (';' << 8) | (100 + 14), &unmap);
+    }
+    if (cleanup_group >= 0) ioctl(cleanup_group, (';' << 8) | (100 + 5));
+    if (cleanup_container >= 0) close(cleanup_container);
+    if (cleanup_group >= 0) close(cleanup_group);
+    if (cleanup_path[0] && cleanup_limit[0]) {
+        int fd = open(cleanup_path, O_WRONLY);
+        if (fd >= 0) { ssize_t w = write(fd, cleanup_limit, strlen(cleanup_limit)); (void)w; close(fd); }
+    }
+    _exit(128 + sig);
+}
+
+void cvfio_arm_cleanup(int container_fd, int group_fd, const char *entry_limit_path, const char *entry_limit) {
+    cleanup_container = container_fd;
+    cleanup_group = group_fd;
+    cleanup_path[0] = cleanup_limit[0] = 0;
+    if (entry_limit_path && entry_limit && strlen(entry_limit_path) < sizeof cleanup_path && strlen(entry_limit) < sizeof cleanup_limit) {
+        strcpy(cleanup_path, entry_limit_path);
+        strcpy(cleanup_limit, entry_limit);
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = container_fd >= 0 ? cleanup_on_signal : SIG_DFL;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
 }

@@ -78,6 +78,9 @@ public final class KernelBackend: Backend {
         _ = Sys.writeText(Self.entryLimitPath, "65535")
         lockedAtStart = Self.vmLck() ?? 0
         KernelBackend.live = self
+        // A signal must not leave mappings, pins or the module parameter
+        // behind: the handler unmaps everything and restores the limit.
+        cvfio_arm_cleanup(containerFD, groupFD, Self.entryLimitPath, savedEntryLimit ?? "")
     }
 
     /// Refuses a group whose devices are bound to anything but vfio-pci.
@@ -98,7 +101,8 @@ public final class KernelBackend: Backend {
         }
     }
 
-    /// The backend alive in this process, for the signal handler.
+    /// The backend alive in this process (its fds are also armed in the C
+    /// signal handler, `cvfio_arm_cleanup`).
     nonisolated(unsafe) static var live: KernelBackend? = nil
 
     /// Undoes everything: mappings, container, fds, memory, module parameter.
@@ -113,7 +117,10 @@ public final class KernelBackend: Backend {
         for r in regions { Sys.munmap(r.vaddr, r.size) }
         regions = []
         if let saved = savedEntryLimit, !saved.isEmpty { _ = Sys.writeText(Self.entryLimitPath, saved); savedEntryLimit = nil }
-        if KernelBackend.live === self { KernelBackend.live = nil }
+        if KernelBackend.live === self {
+            KernelBackend.live = nil
+            cvfio_arm_cleanup(-1, -1, nil, nil)
+        }
     }
 
     deinit { close() }

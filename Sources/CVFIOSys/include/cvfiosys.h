@@ -28,4 +28,11 @@ int cvfio_open_raw_tty(const char *path);
  * most timeout_ms in total. The length, or -errno (-ETIMEDOUT, -EMSGSIZE). */
 int cvfio_read_line(int fd, char *buf, int cap, int timeout_ms);
 
+/* On SIGINT, SIGTERM or SIGHUP: UNMAP_ALL on `container_fd`, unset the
+ * group's container, close both, write `entry_limit` (a NUL-terminated
+ * decimal, may be NULL) back to `entry_limit_path`, then exit with
+ * 128 + the signal. Only async-signal-safe calls run in the handler.
+ * Pass -1 fds to disarm. */
+void cvfio_arm_cleanup(int container_fd, int group_fd, const char *entry_limit_path, const char *entry_limit);
+
 #endif
