@@ -2,6 +2,7 @@
 // checks) inside a small address space, every line with the answer the
 // kernel gives, so a replay that passes proves the work was really done.
 
+import VFIOCore
 import VFIOTrace
 
 /// Trace text built straight into bytes (what a file read gives the parser).
@@ -49,7 +50,7 @@ func generatedTrace(operations: Int, seed: UInt64) -> GeneratedTrace {
     t.put("memory vaddr=0x7f0000000000 size=128M page=2M\n")
     t.put("memory vaddr=0x7f0010000000 size=4M\n")
 
-    var rng = BenchRandom(seed: seed)
+    var rng = SeededRandom(seed: seed)
     var mapped = [[Bool]](repeating: [Bool](repeating: false, count: slots), count: 2)
     var live = [0, 0]
     var maps = 0, unmaps = 0, checks = 0

@@ -56,7 +56,7 @@ func containerWithLiveMappings(_ n: Int) -> Type1Container {
 /// holding n-1 … n mappings throughout. Each unmap and each map is one op.
 func mapUnmapThroughput(live n: Int, pairs: Int, runs: Int) -> Samples {
     var c = containerWithLiveMappings(n)
-    var rng = BenchRandom(seed: UInt64(n))
+    var rng = SeededRandom(seed: UInt64(n))
     let slots = (0..<pairs).map { _ in UInt64(rng.below(UInt64(n))) }
     var failures = 0
     let samples = repeatRuns(runs) {
@@ -70,24 +70,6 @@ func mapUnmapThroughput(live n: Int, pairs: Int, runs: Int) -> Samples {
     }
     precondition(failures == 0 && c.mappingCount == n, "bench: \(failures) map/unmap calls failed; the figure would be wrong")
     return samples
-}
-
-/// splitmix64: the same slots on every machine.
-struct BenchRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: UInt64) -> UInt64 { n == 0 ? 0 : next() % n }
-    mutating func shuffle<T>(_ a: inout [T]) {
-        guard a.count > 1 else { return }
-        for i in stride(from: a.count - 1, to: 0, by: -1) { a.swapAt(i, Int(below(UInt64(i + 1)))) }
-    }
 }
 
 // MARK: memory per mapping

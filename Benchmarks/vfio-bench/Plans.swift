@@ -210,7 +210,7 @@ func spdk(_ setup: PlanSetup, coalesced: Bool, scattered: Bool) -> Plan {
         : "SPDK, 2M registrations as buffers are allocated, buffers freed in another order"
     var w = PlanWriter()
     planHeader(&w, setup, name: name, summary: summary, vaddr: base, size: size, backing: page, scattered: scattered, seed: setup.seed)
-    var rng = BenchRandom(seed: setup.seed &+ 17)
+    var rng = SeededRandom(seed: setup.seed &+ 17)
     var buffers: [(UInt64, UInt64)] = []
     var off: UInt64 = 0
     while off < size {

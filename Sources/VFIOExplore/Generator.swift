@@ -1,23 +1,6 @@
 import VFIOCore
 import VFIOTrace
 
-/// splitmix64: small, fast, and the same sequence on every machine, so a
-/// seed names a scenario for good.
-public struct SeededRandom: RandomNumberGenerator, Sendable {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func pick<T>(_ items: [T]) -> T { items[Int(next() % UInt64(items.count))] }
-    mutating func chance(_ percent: UInt64) -> Bool { next() % 100 < percent }
-    mutating func below(_ n: UInt64) -> UInt64 { n == 0 ? 0 : next() % n }
-}
-
 /// Generates operation sequences from a seed: a setup (v1/v2, limits,
 /// one to three domains, memory of every page size and layout), then maps,
 /// unmaps, vaddr updates, dirty tracking, info, attach and detach, valid

@@ -1,23 +1,12 @@
 import Testing
+import VFIOCore
 @testable import VFIOModel
-
-/// A tiny deterministic generator so the tests need no seed from outside.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite("The mapping tree")
 struct IntervalTreeTests {
     @Test("random inserts and removes agree with a sorted array, and invariants hold", arguments: [1, 2, 3, 4])
     func randomAgainstReference(seed: UInt64) {
-        var rng = SplitMix(state: seed)
+        var rng = SeededRandom(seed: seed)
         var tree = IntervalTree<UInt64>()
         var reference: [UInt64: UInt64] = [:]
         for step in 0..<4000 {

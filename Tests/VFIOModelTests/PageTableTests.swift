@@ -36,7 +36,7 @@ struct PageTableTests {
 
     @Test("the chunk walk equals the one-entry-at-a-time greedy", arguments: [11, 12, 13, 14, 15])
     func matchesNaive(seed: UInt64) {
-        var rng = SplitMix(state: seed)
+        var rng = SeededRandom(seed: seed)
         let bitmaps: [UInt64] = [vtd, PageSizes([4096, 65536, 2 << 20, 512 << 20]).rawValue,
                                  PageSizes.pageMask.rawValue, 4096]
         for _ in 0..<300 {
