@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Fuzzes the trace parser and parse-then-replay on the model with libFuzzer,
+# each for a bounded time, one after the other (the machines have 2 cores).
+#
+#   scripts/fuzz/run.sh [SECONDS_PER_TARGET]      # default 60
+#
+# Environment:
+#   FUZZ_TARGETS  targets to run (default "parse replay")
+#   FUZZ_DIR      working directory (default .fuzz: build/, corpus/, crashes/)
+#   FUZZ_ARGS     extra libFuzzer flags (e.g. "-runs=10000000")
+#
+# Builds first (scripts/fuzz/build.sh, cached). Each target starts from its
+# corpus in $FUZZ_DIR/corpus/TARGET (kept between runs, out of git), seeded
+# with every Fixtures/*.trace and Fixtures/bad/*.trace, with the keywords in
+# scripts/fuzz/trace.dict. An input that traps, breaks a checked rule, runs
+# longer than 10 s or needs more than 2 GB is a finding: it is saved as
+# $FUZZ_DIR/crashes/TARGET-*, and the script exits 1. Reproduce one with
+#   SWIFT_BACKTRACE=enable=no .fuzz/build/fuzz-TARGET FILE
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+export PATH=/opt/swift/usr/bin:$PATH
+# Swift's backtracer can take minutes on a crash; libFuzzer and ASan report.
+export SWIFT_BACKTRACE=enable=no
+
+SECONDS_PER_TARGET=${1:-60}
+FUZZ_DIR=${FUZZ_DIR:-.fuzz}
+TARGETS=${FUZZ_TARGETS:-parse replay}
+read -r -a EXTRA <<< "${FUZZ_ARGS:-}"
+
+scripts/fuzz/build.sh $TARGETS || { echo "fuzz: build failed" >&2; exit 1; }
+
+SEEDS=$FUZZ_DIR/seeds
+rm -rf "$SEEDS"
+mkdir -p "$SEEDS" "$FUZZ_DIR/crashes"
+cp -f Fixtures/*.trace "$SEEDS"/ 2>/dev/null || true
+for f in Fixtures/bad/*.trace; do [[ -e $f ]] && cp -f "$f" "$SEEDS/bad-$(basename "$f")"; done
+
+status=0
+for t in $TARGETS; do
+    bin=$FUZZ_DIR/build/fuzz-$t
+    corpus=$FUZZ_DIR/corpus/$t
+    log=$FUZZ_DIR/fuzz-$t.log
+    mkdir -p "$corpus"
+    case $t in
+        parse) max_len=8192 ;;
+        *) max_len=4096 ;;
+    esac
+    echo "== fuzz $t for ${SECONDS_PER_TARGET}s (corpus $corpus, log $log)"
+    before=$(ls "$FUZZ_DIR/crashes" | wc -l)
+    "$bin" -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
+        -max_len=$max_len -dict=scripts/fuzz/trace.dict -print_final_stats=1 \
+        -artifact_prefix="$FUZZ_DIR/crashes/$t-" ${EXTRA[@]+"${EXTRA[@]}"} \
+        "$corpus" "$SEEDS" > "$log" 2>&1
+    rc=$?
+    # The last status line holds the final coverage: "#N DONE cov: C ft: F corp: …".
+    last=$(grep -E '^#[0-9]+' "$log" | tail -1)
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
+    rate=$(sed -n 's/.*exec\/s: \([0-9]*\).*/\1/p' "$log" | tail -1)
+    cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<< "$last")
+    ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<< "$last")
+    corp=$(sed -n 's/.* corp: \([0-9]*\/[0-9a-zA-Z]*\).*/\1/p' <<< "$last")
+    echo "fuzz $t: ${runs:-?} executions in ${secs:-?}s (${rate:-?} exec/s), cov: ${cov:-?} ft: ${ft:-?}, corpus ${corp:-?}"
+    after=$(ls "$FUZZ_DIR/crashes" | wc -l)
+    if [[ $rc -ne 0 || $after -gt $before ]]; then
+        status=1
+        echo "fuzz $t: FOUND A PROBLEM (libFuzzer exit $rc):"
+        grep -E '(Fatal error|ERROR: libFuzzer|ERROR: AddressSanitizer|^SUMMARY|ALARM)' "$log" | head -5
+        # Where: the first Swift frames of the stack, demangled.
+        grep -E '^ +#[0-9]+ 0x[0-9a-f]+ in \$s' "$log" | head -6 \
+            | sed -E 's/^ +(#[0-9]+) 0x[0-9a-f]+ in ([^ ]+).*/\2/' | swift demangle --simplified | sed 's/^/    at /'
+        for f in $(grep -oE "$FUZZ_DIR/crashes/[^ ]+" "$log" | sort -u); do
+            [[ -f $f ]] || continue
+            echo "--- $f ($(wc -c < "$f") bytes), first lines:"
+            head -c 600 "$f" | cat -v | head -10
+            echo
+            echo "--- reproduce: SWIFT_BACKTRACE=enable=no $bin $f"
+        done
+    fi
+done
+exit $status
