@@ -43,7 +43,7 @@ struct PlanResult {
     }
 }
 
-func pteTotal(_ d: Domain) -> UInt64 { d.pageTable.entries.reduce(0, +) }
+func pteTotal(_ d: Domain) -> UInt64 { UInt64(clamping: d.pageTable.entries.reduce(0, +)) }
 
 /// Replays `plan` on the model and measures it.
 func runPlan(_ plan: Plan, keepAnswers: Bool = false) -> Result<PlanResult, BenchFailure> {

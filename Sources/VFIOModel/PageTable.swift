@@ -39,11 +39,12 @@ public struct PageTable: Sendable {
     /// How many slots hold runs.
     public internal(set) var mappings = 0
     /// Entries per page shift (index = log2 of the page size).
-    public internal(set) var entries = [UInt64](repeating: 0, count: 64)
+    /// 128 bits: a domain of 1-byte pages can hold 2^64 entries and more.
+    public internal(set) var entries = [UInt128](repeating: 0, count: 64)
     /// Of `entries`, those left behind by a mapping that is gone (before
     /// 6.19, removing a mapping that ends at 2^64-1 never unmaps it from
     /// the first domain: `vfio_unmap_unpin` loops to an end that wrapped).
-    public internal(set) var leaked = [UInt64](repeating: 0, count: 64)
+    public internal(set) var leaked = [UInt128](repeating: 0, count: 64)
 
     public init() {}
 
@@ -51,7 +52,7 @@ public struct PageTable: Sendable {
     public func runs(slot: Int32) -> RunList? { Int(slot) < bySlot.count ? bySlot[Int(slot)] : nil }
 
     mutating func add(slot: Int32, _ runs: ContiguousArray<PTERun>) {
-        for r in runs { entries[Int(r.pageShift)] += r.count }
+        for r in runs { entries[Int(r.pageShift)] += UInt128(r.count) }
         while bySlot.count <= Int(slot) { bySlot.append(nil) }
         bySlot[Int(slot)] = runs.count == 1 ? .one(runs[0]) : .many(runs)
         mappings += 1
@@ -67,8 +68,8 @@ public struct PageTable: Sendable {
 
     mutating func remove(slot: Int32) {
         switch take(slot: slot) {
-        case .one(let r)?: entries[Int(r.pageShift)] -= r.count
-        case .many(let rs)?: for r in rs { entries[Int(r.pageShift)] -= r.count }
+        case .one(let r)?: entries[Int(r.pageShift)] -= UInt128(r.count)
+        case .many(let rs)?: for r in rs { entries[Int(r.pageShift)] -= UInt128(r.count) }
         case nil: break
         }
     }
@@ -76,15 +77,17 @@ public struct PageTable: Sendable {
     /// Forgets which mapping owned the runs of `slot` but keeps them counted.
     mutating func leak(slot: Int32) {
         guard let list = take(slot: slot) else { return }
-        for r in list.runs { leaked[Int(r.pageShift)] += r.count }
+        for r in list.runs { leaked[Int(r.pageShift)] += UInt128(r.count) }
     }
 
-    /// Page size → entries, sizes with none left out.
+    /// Page size → entries, sizes with none left out; a count past
+    /// 2^64-1 reads as 2^64-1 (a trace cannot write more).
     public var counts: [UInt64: UInt64] {
         var out: [UInt64: UInt64] = [:]
-        for (shift, n) in entries.enumerated() where n != 0 { out[1 << UInt64(shift)] = n }
+        for (shift, n) in entries.enumerated() where n != 0 { out[1 << UInt64(shift)] = UInt64(clamping: n) }
         return out
     }
+
 }
 
 /// The leaf entries `iommu_map` creates for one physically contiguous

@@ -10,9 +10,11 @@ extension Type1Container {
             }
             return d.pageTable.counts
         }
-        var total: [UInt64: UInt64] = [:]
-        for d in domains { for (size, n) in d.pageTable.counts { total[size, default: 0] += n } }
-        return total
+        var total = [UInt128](repeating: 0, count: 64)
+        for d in domains { for (shift, n) in d.pageTable.entries.enumerated() { total[shift] += n } }
+        var out: [UInt64: UInt64] = [:]
+        for (shift, n) in total.enumerated() where n != 0 { out[1 << UInt64(shift)] = UInt64(clamping: n) }
+        return out
     }
 
     /// Walks every structure and returns a message naming the first broken
@@ -24,7 +26,7 @@ extension Type1Container {
         if let p = dmaList._checkInvariants() { return "dma_list: \(p)" }
         var previousEnd: UInt64? = nil
         var problem: String? = nil
-        var charged: UInt64 = 0
+        var charged: UInt128 = 0
         var invalid = 0
         var live = Set<Int32>()
         dmaList.forEachSlot { iova, slot, dma in
@@ -38,7 +40,7 @@ extension Type1Container {
             }
             previousEnd = range.last
             if dma.flags.contains(.vaddrInvalid) { invalid += 1 }
-            charged += dma.lockedPages
+            charged += UInt128(dma.lockedPages)
             if dma.flags.contains(.iommuMapped) {
                 // The frames pinned, as the memory gives them.
                 var expectedPages: UInt64 = 0
@@ -71,7 +73,7 @@ extension Type1Container {
             return true
         }
         if let problem { return problem }
-        if charged + leakedPages != lockedVm {
+        if charged + UInt128(leakedPages) != UInt128(lockedVm) {
             return "locked_vm is \(lockedVm) pages, mappings charged \(charged) and \(leakedPages) leaked"
         }
         if invalid != vaddrInvalidCount { return "vaddr_invalid_count \(vaddrInvalidCount), \(invalid) mappings invalid" }
@@ -86,7 +88,7 @@ extension Type1Container {
                 guard let list else { continue }
                 held += 1
                 if !live.contains(Int32(slot)) { stray = slot; break }
-                for r in list.runs { sum[Int(r.pageShift)] += r.count }
+                for r in list.runs { sum[Int(r.pageShift)] += UInt128(r.count) }
             }
             if let stray { return "page table of \(d.groups) has runs in slot \(stray), which no mapping holds" }
             if held != d.pageTable.mappings { return "page table of \(d.groups) counts \(d.pageTable.mappings) mappings, holds \(held)" }

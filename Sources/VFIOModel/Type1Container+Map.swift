@@ -109,9 +109,11 @@ extension Type1Container {
         let limit = lockLimitPages
         let hole = memory.forEachRun(vaddr: vaddr, size: size) { run in
             let pages = run.reserved ? 0 : run.length >> Self.pageShift
-            if !lockCap && pages > 0 {
+            if pages > 0 {
+                // Past 2^64 pages the kernel's counter would wrap; the model
+                // refuses instead (ENOMEM), with or without CAP_IPC_LOCK.
                 let (sum, o) = lockedVm.addingReportingOverflow(pending + pages)
-                if o || sum > limit { failure = .ENOMEM; return false }
+                if o || (!lockCap && sum > limit) { failure = .ENOMEM; return false }
             }
             pending += pages
             if let e = body(run, pages) { failure = e; return false }

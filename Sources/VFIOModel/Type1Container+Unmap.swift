@@ -138,7 +138,7 @@ extension Type1Container {
             for i in domains.indices {
                 if i == 0 { domains[i].pageTable.leak(slot: slot) } else { domains[i].pageTable.remove(slot: slot) }
             }
-            leakedPages += dma.lockedPages
+            leakedPages &+= dma.lockedPages   // bounded by lockedVm, which cannot wrap
             return
         }
         for i in domains.indices { domains[i].pageTable.remove(slot: slot) }

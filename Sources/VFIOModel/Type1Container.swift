@@ -98,7 +98,8 @@ public struct Type1Container: Sendable {
     public var isSet: Bool { v2 != nil }
     public var mappingCount: Int { dmaList.count }
     /// `VmLck` in bytes.
-    public var lockedBytes: UInt64 { lockedVm << Self.pageShift }
+    /// (2^64-1 when more than 2^52 pages are locked: a trace cannot write more.)
+    public var lockedBytes: UInt64 { lockedVm > UInt64.max >> Self.pageShift ? .max : lockedVm << Self.pageShift }
 
     // MARK: Process accounting (vfio_lock_acct, __account_locked_vm)
 

@@ -20,11 +20,26 @@ public final class ModelBackend: Backend {
     public var name: String { "model" }
     public var kernel: String { container.profile.description }
 
+    /// Operations seen, to space out the walks on large containers.
+    var operations = 0
+
+    /// Walks the invariants after `what` while the container is small
+    /// (at most 1,024 mappings), then only after operations 2^k: a walk
+    /// costs O(mappings), so walking after every operation would make a
+    /// long trace quadratic. The replayer walks once more at the end.
     func checked<T>(_ what: String, _ result: T) -> T {
+        operations += 1
+        if checksInvariants, container.mappingCount <= 1024 || operations & (operations - 1) == 0 {
+            verifyInvariants(after: what)
+        }
+        return result
+    }
+
+    /// Walks every invariant now and keeps the first broken one.
+    public func verifyInvariants(after what: String) {
         if checksInvariants, brokenInvariant == nil, let problem = container._checkInvariants() {
             brokenInvariant = "after \(what): \(problem)"
         }
-        return result
     }
 
     public func setKernel(_ version: KernelVersion) throws(BackendError) { container.profile = KernelProfile(version) }

@@ -268,6 +268,7 @@ public final class Replayer {
         }
         report.kernels = backends.map { ($0.name, $0.kernel) }
         for b in backends {
+            (b as? ModelBackend)?.verifyInvariants(after: "the last operation")
             if let m = b as? ModelBackend, let broken = m.brokenInvariant {
                 report.errors.append((0, "model invariant broken \(broken)"))
             }

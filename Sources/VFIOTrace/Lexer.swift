@@ -123,11 +123,18 @@ func hexByte(_ b: UInt8) -> String { (b < 0x10 ? "0x0" : "0x") + String(b, radix
 /// Cuts a valid line into words, `=>` and the comment. Works on bytes: every
 /// byte that separates tokens (blank, `#`, `=>`) is ASCII, and a byte of a
 /// multibyte scalar is never ASCII.
+/// More words than any statement takes (the longest, `domain`, has nine).
+let maxTokensPerLine = 64
+
 func tokenize(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int, into line: inout LexedLine) {
     let space = UInt8(ascii: " "), tab = UInt8(ascii: "\t"), hash = UInt8(ascii: "#")
     let equal = UInt8(ascii: "="), greater = UInt8(ascii: ">")
     var i = start
     while i < end {
+        // No statement has this many valid words, so its first error lies
+        // before them: lexing further would only cost time and memory on a
+        // long hostile line (a 100 MB line of one-letter words).
+        if line.tokens.count == maxTokensPerLine { break }
         let b = base[i]
         if b == space || b == tab { i += 1; continue }
         if b == hash {

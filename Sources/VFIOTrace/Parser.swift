@@ -518,12 +518,27 @@ struct StatementParser {
                 }
                 layout = .contiguous(base: address)
             }
+            // A scattered, reversed or chunked region costs one page-table
+            // run per piece once mapped: cap the pieces so a hostile trace
+            // cannot ask for terabytes of runs (2^24 pieces = 64 GiB of 4K).
+            let pieces: UInt64
+            switch layout {
+            case .chunks(let chunk, _)?: pieces = size / chunk
+            case .contiguous?, nil, .observed?: pieces = 1
+            case .scattered?, .reversed?: pieces = size / page
+            }
+            if pieces > Self.maxScatteredPieces {
+                throw LineError(p.value.start, "expected at most \(Self.maxScatteredPieces) physically separate pieces, found \(pieces) with \(quoted(p.value))")
+            }
         }
         if let s = keyed("seed"), !(phys.map { $0.value == "scattered" } ?? false) {
             throw LineError(s.word.text.start, "expected seed= only with phys=scattered, found \(quoted(s.word.text))")
         }
         return MemorySpec(vaddr: vaddr, size: size, pageSize: page, layout: layout, pfnmap: bare("pfnmap") != nil)
     }
+
+    /// The most physically separate pieces a `memory` statement may ask for.
+    static let maxScatteredPieces: UInt64 = 1 << 24
 
     mutating func map() throws(LineError) -> MapDMA {
         try collect(Self.mapWords)

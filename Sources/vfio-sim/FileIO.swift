@@ -9,11 +9,14 @@ import Musl
 struct FileError: Error { var message: String }
 
 func readFile(_ path: String) -> Result<[UInt8], FileError> {
-    let fd = open(path, O_RDONLY)
+    // `-` is standard input. Otherwise open without blocking, so a FIFO
+    // with no writer cannot hang the tool, then read in blocking mode.
+    let fd = path == "-" ? 0 : open(path, O_RDONLY | O_NONBLOCK)
     if fd < 0 { return .failure(FileError(message: "cannot open: \(String(cString: strerror(errno)))")) }
-    defer { close(fd) }
+    defer { if fd != 0 { close(fd) } }
     var st = stat()
     if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR { return .failure(FileError(message: "is a directory, not a trace file")) }
+    if fd != 0 { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) }
     var out: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 1 << 16)
     while true {
@@ -23,10 +26,15 @@ func readFile(_ path: String) -> Result<[UInt8], FileError> {
             return .failure(FileError(message: "cannot read: \(String(cString: strerror(errno)))"))
         }
         if n == 0 { break }
+        // A trace larger than this is not a trace (/dev/zero, a disk).
+        if out.count + n > maxTraceBytes { return .failure(FileError(message: "larger than 1 GiB, not a trace file")) }
         out.append(contentsOf: buffer[0..<n])
     }
     return .success(out)
 }
+
+/// The largest trace file read.
+let maxTraceBytes = 1 << 30
 
 /// Writes `text` to a file, replacing it.
 func writeFile(_ path: String, _ text: String) -> String? {
