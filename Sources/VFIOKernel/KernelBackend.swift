@@ -246,8 +246,6 @@ public final class KernelBackend: Backend {
 
     struct RawMap { var argsz: UInt32; var flags: UInt32; var vaddr: UInt64; var iova: UInt64; var size: UInt64 }
     struct RawUnmap { var argsz: UInt32; var flags: UInt32; var iova: UInt64; var size: UInt64 }
-    struct RawUnmapBitmap { var argsz: UInt32; var flags: UInt32; var iova: UInt64; var size: UInt64
-                            var pgsize: UInt64; var bitmapSize: UInt64; var data: UInt64 }
 
     public func mapDMA(_ r: MapDMA) -> Result<Void, Errno> {
         var raw = RawMap(argsz: r.argsz, flags: r.flags.rawValue, vaddr: r.vaddr, iova: r.iova, size: r.size)
@@ -256,36 +254,36 @@ public final class KernelBackend: Backend {
 
     public func unmapDMA(_ r: UnmapDMA) -> Result<UInt64, Errno> {
         if let bitmap = r.bitmap {
-            // A buffer for the bits, capped: the kernel checks the size the
-            // caller claims against what it needs before it writes.
-            var bits = [UInt8](repeating: 0, count: Int(min(bitmap.size, 1 << 26)))
-            return bits.withUnsafeMutableBytes { buf in
-                var raw = RawUnmapBitmap(argsz: r.argsz, flags: r.flags.rawValue, iova: r.iova, size: r.size,
-                                         pgsize: bitmap.pgsize, bitmapSize: bitmap.size,
-                                         data: UInt64(UInt(bitPattern: buf.baseAddress)))
-                return Sys.ioctl(containerFD, VFIO.iommuUnmapDMA, &raw).map { _ in raw.size }
-            }
+            return ioctlWithBitmap(VFIO.iommuUnmapDMA, argsz: r.argsz, flags: r.flags.rawValue,
+                                   iova: r.iova, size: r.size, bitmap: bitmap).map(\.size)
         }
         var raw = RawUnmap(argsz: r.argsz, flags: r.flags.rawValue, iova: r.iova, size: r.size)
         return Sys.ioctl(containerFD, VFIO.iommuUnmapDMA, &raw).map { _ in raw.size }
     }
 
-    /// `struct vfio_iommu_type1_dirty_bitmap` followed by
-    /// `struct vfio_iommu_type1_dirty_bitmap_get` (48 bytes).
-    struct RawDirtyBitmapGet { var argsz: UInt32; var flags: UInt32; var iova: UInt64; var size: UInt64
-                               var pgsize: UInt64; var bitmapSize: UInt64; var data: UInt64 }
+    /// `argsz, flags, iova, size` then a `struct vfio_bitmap` (48 bytes):
+    /// an UNMAP with GET_DIRTY_BITMAP, and `struct vfio_iommu_type1_dirty_bitmap`
+    /// followed by `struct vfio_iommu_type1_dirty_bitmap_get`.
+    struct RawRangeBitmap { var argsz: UInt32; var flags: UInt32; var iova: UInt64; var size: UInt64
+                            var pgsize: UInt64; var bitmapSize: UInt64; var data: UInt64 }
+
+    /// An ioctl that takes a range and a bitmap buffer. The buffer is capped:
+    /// the kernel checks the size the caller claims against what it needs
+    /// before it writes.
+    func ioctlWithBitmap(_ request: UInt, argsz: UInt32, flags: UInt32, iova: UInt64, size: UInt64,
+                         bitmap: DMABitmap) -> Result<RawRangeBitmap, Errno> {
+        var bits = [UInt8](repeating: 0, count: Int(min(bitmap.size, 1 << 26)))
+        return bits.withUnsafeMutableBytes { buf in
+            var raw = RawRangeBitmap(argsz: argsz, flags: flags, iova: iova, size: size, pgsize: bitmap.pgsize,
+                                     bitmapSize: bitmap.size, data: UInt64(UInt(bitPattern: buf.baseAddress)))
+            return Sys.ioctl(containerFD, request, &raw).map { _ in raw }
+        }
+    }
 
     public func dirtyPages(_ r: DirtyPages) -> Result<Void, Errno> {
         if let bitmap = r.bitmap {
-            // GET_BITMAP: a buffer for the bits, capped as for UNMAP; the
-            // kernel checks the size claimed before it writes.
-            var bits = [UInt8](repeating: 0, count: Int(min(bitmap.size, 1 << 26)))
-            return bits.withUnsafeMutableBytes { buf in
-                var raw = RawDirtyBitmapGet(argsz: r.argsz, flags: r.flags.rawValue, iova: r.iova, size: r.size,
-                                            pgsize: bitmap.pgsize, bitmapSize: bitmap.size,
-                                            data: UInt64(UInt(bitPattern: buf.baseAddress)))
-                return Sys.ioctl(containerFD, VFIO.iommuDirtyPages, &raw).map { _ in () }
-            }
+            return ioctlWithBitmap(VFIO.iommuDirtyPages, argsz: r.argsz, flags: r.flags.rawValue,
+                                   iova: r.iova, size: r.size, bitmap: bitmap).map { _ in () }
         }
         var raw: (UInt32, UInt32) = (r.argsz, r.flags.rawValue)
         return Sys.ioctl(containerFD, VFIO.iommuDirtyPages, &raw).map { _ in () }
