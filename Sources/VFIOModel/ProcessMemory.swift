@@ -20,7 +20,7 @@ public struct ProcessMemory: Sendable {
     public mutating func add(_ spec: MemorySpecLike) -> Result<MemoryRegion, MemoryError> {
         let range = IOVARange(start: spec.vaddr, size: spec.size)
         guard let range else { return .failure(MemoryError("memory at \(formatHex(spec.vaddr)) has no valid size")) }
-        if let clash = regions.first(where: { $0.range.overlaps(range) }) {
+        if let clash = clash(with: range) {
             return .failure(MemoryError("memory \(range) overlaps memory \(clash.range) declared before"))
         }
         let layout: PhysicalLayout
@@ -42,7 +42,7 @@ public struct ProcessMemory: Sendable {
 
     /// Adds a region exactly as given (an observed layout).
     public mutating func add(exactly region: MemoryRegion) -> Result<Void, MemoryError> {
-        if let clash = regions.first(where: { $0.range.overlaps(region.range) }) {
+        if let clash = clash(with: region.range) {
             return .failure(MemoryError("memory \(region.range) overlaps memory \(clash.range) declared before"))
         }
         insert(region)
@@ -50,8 +50,28 @@ public struct ProcessMemory: Sendable {
     }
 
     mutating func insert(_ region: MemoryRegion) {
-        let at = regions.firstIndex(where: { $0.vaddr > region.vaddr }) ?? regions.count
-        regions.insert(region, at: at)
+        regions.insert(region, at: insertionIndex(region.vaddr))
+    }
+
+    /// The index of the first region starting above `vaddr`.
+    /// - Complexity: O(log n).
+    func insertionIndex(_ vaddr: UInt64) -> Int {
+        var lo = 0, hi = regions.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if regions[mid].vaddr > vaddr { hi = mid } else { lo = mid + 1 }
+        }
+        return lo
+    }
+
+    /// A region overlapping `range`: only the neighbours of where it would
+    /// go can, since regions are sorted and disjoint.
+    /// - Complexity: O(log n).
+    func clash(with range: IOVARange) -> MemoryRegion? {
+        let at = insertionIndex(range.start)
+        if at > 0, regions[at - 1].range.overlaps(range) { return regions[at - 1] }
+        if at < regions.count, regions[at].range.overlaps(range) { return regions[at] }
+        return nil
     }
 
     /// The index of the region holding `vaddr`.
