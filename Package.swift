@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "VFIOKernel", dependencies: ["VFIOCore", "VFIOReplay", "VFIOTrace", "CVFIOSys"]),
         .executableTarget(name: "vfio-sim", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOExplore"]),
         // Benchmarks print numbers; they are never timed tests.
-        .executableTarget(name: "vfio-bench", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel"],
+        .executableTarget(name: "vfio-bench", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel"],
                           path: "Benchmarks/vfio-bench"),
         .testTarget(name: "VFIOTraceTests", dependencies: ["VFIOTrace"]),
         .testTarget(name: "VFIOModelTests", dependencies: ["VFIOModel"]),

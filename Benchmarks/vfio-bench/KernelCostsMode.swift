@@ -6,7 +6,9 @@
 // (`/proc/self/pagemap`) and the IOMMU's page sizes (GET_INFO).
 
 import VFIOCore
+import VFIOKernel
 import VFIOModel
+import VFIOReplay
 import VFIOTrace
 
 #if canImport(Glibc)
@@ -32,13 +34,13 @@ func kernelCostsCommand(groupPath: String?, quick: Bool, plansDir: String? = nil
         return 2
     }
     if geteuid() != 0 { printErr("vfio-bench kernel-costs: needs root"); return 2 }
-    let container: RawContainer
-    switch RawContainer.open(group: path) {
+    let container: KernelBackend
+    switch openContainer(path) {
     case .success(let c): container = c
-    case .failure(let e): printErr("vfio-bench kernel-costs: \(e)"); return 1
+    case .failure(let e): printErr("vfio-bench kernel-costs: \(e.message)"); return 1
     }
     defer { container.close() }
-    guard case .success(let info) = container.info(), let ranges = info.iovaRanges else {
+    guard case .success(let info) = container.getInfo(argsz: 4096), let ranges = info.iovaRanges else {
         printErr("vfio-bench kernel-costs: GET_INFO failed or has no IOVA ranges"); return 1
     }
     let pgsizes = PageSizes(rawValue: info.iovaPgsizes)
@@ -57,10 +59,10 @@ func kernelCostsCommand(groupPath: String?, quick: Bool, plansDir: String? = nil
 
     // The model plays the same IOMMU, to count the PTEs of each call.
     let domain = DomainSpec(name: "d0", pgsizes: pgsizes, aperture: IOVARange(start: 0, last: .max), reserved: [])
-    func modelPTEs(vaddr: UInt64, size: UInt64, pageSize: UInt64) -> UInt64? {
-        guard case .success(let runs) = RawSys.frames(vaddr: vaddr, size: size) else { return nil }
+    func modelPTEs(_ region: MemoryRegion, size: UInt64) -> UInt64? {
+        let vaddr = region.vaddr
         var c = Type1Container()
-        _ = c.memory.add(exactly: MemoryRegion(vaddr: vaddr, size: size, pageSize: pageSize, layout: .observed(runs)))
+        _ = c.memory.add(exactly: MemoryRegion(vaddr: vaddr, size: size, pageSize: region.pageSize, layout: region.layout))
         _ = c.groupSetContainer(domain)
         _ = c.setIOMMU(.type1v2)
         guard case .success = c.mapDMA(MapDMA(flags: [.read, .write], vaddr: vaddr, iova: iova, size: size)) else { return nil }
@@ -75,19 +77,21 @@ func kernelCostsCommand(groupPath: String?, quick: Bool, plansDir: String? = nil
         (2 * mib, 64 * mib, quick ? [1, 8, 32] : [1, 2, 4, 8, 16, 32]),
         (gib, gib, [1]),
     ]
-    for (pageSize, regionSize, counts) in plan {
-        let vaddr: UInt64
-        switch RawSys.mapMemory(size: regionSize, pageSize: pageSize) {
-        case .success(let v): vaddr = v
-        case .failure(let e):
-            notes.append("\(formatSize(pageSize)) pages: not measured (mmap of \(formatSize(regionSize)) failed with \(e))")
+    for (index, (pageSize, regionSize, counts)) in plan.enumerated() {
+        // Each backing at its own 4 GiB-aligned place; the kernel backend
+        // maps it (hugetlbfs for 2M and 1G) and reads the frames it got.
+        let region: MemoryRegion
+        do throws(BackendError) {
+            region = try container.addMemory(MemorySpec(vaddr: 0x7E00_0000_0000 + UInt64(index) << 32, size: regionSize, pageSize: pageSize))
+        } catch {
+            notes.append("\(formatSize(pageSize)) pages: not measured (\(error.message))")
             continue
         }
-        defer { RawSys.unmapMemory(vaddr, regionSize) }
+        let vaddr = region.vaddr
         for n in counts {
             let size = n * pageSize
             guard size <= regionSize else { continue }
-            guard let ptes = modelPTEs(vaddr: vaddr, size: size, pageSize: pageSize) else {
+            guard let ptes = modelPTEs(region, size: size) else {
                 notes.append("\(formatSize(size)) of \(formatSize(pageSize)) pages: frames not readable"); continue
             }
             var mapT: [Double] = [], unmapT: [Double] = []
@@ -95,9 +99,9 @@ func kernelCostsCommand(groupPath: String?, quick: Bool, plansDir: String? = nil
             let r = pageSize == gib ? max(3, reps / 2) : reps
             for i in 0..<(r + 1) {
                 let t0 = monotonicNanoseconds()
-                if let e = container.map(iova: iova, vaddr: vaddr, size: size) { failed = e; break }
+                if case .failure(let e) = container.mapDMA(MapDMA(flags: [.read, .write], vaddr: vaddr, iova: iova, size: size)) { failed = e; break }
                 let t1 = monotonicNanoseconds()
-                let u = container.unmap(iova: iova, size: size)
+                let u = container.unmapDMA(UnmapDMA(flags: [], iova: iova, size: size))
                 let t2 = monotonicNanoseconds()
                 guard case .success(size) = u else { failed = .EIO; break }
                 if i > 0 {  // the first pair warms up
@@ -170,17 +174,20 @@ func kernelCostsCommand(groupPath: String?, quick: Bool, plansDir: String? = nil
     if let plansDir, !mapC[0].isNaN, !unmapC[0].isNaN {
         let model = CostModel(map: .init(ioctl: mapC[0], page: mapC[1], pte: mapC[2]),
                               unmap: .init(ioctl: unmapC[0], page: unmapC[1], pte: unmapC[2]))
-        var hw = DomainSpec(name: "d0", pgsizes: pgsizes)
-        if let first = ranges.first, let last = ranges.last {
-            hw.aperture = IOVARange(start: first.start, last: last.last)
-            hw.reserved = zip(ranges, ranges.dropFirst()).compactMap { a, b in
-                b.start > a.last &+ 1 ? IOVARange(start: a.last + 1, last: b.start - 1) : nil
-            }
+        // The plans replay on fresh containers; close the measuring one.
+        container.close()
+        let hw: DomainSpec
+        do throws(BackendError) {
+            let probe = try KernelBackend(groupPath: path)
+            defer { probe.close() }
+            hw = try probe.hardwareDomain()
+        } catch {
+            printErr("vfio-bench kernel-costs: \(error.message)"); return 1
         }
         print("# plans replayed for real (\(plansDir)): measured = sum of the MAP/UNMAP ioctl times; predicted = the cost model above on the model's pages and PTEs for the frames really pinned")
         for file in traceFiles(in: plansDir) {
             let id = String(file.split(separator: "/").last!.dropLast(".trace".count))
-            switch guestPlan(file, container: container, hardware: hw, model: model) {
+            switch guestPlan(file, group: path, hardware: hw, model: model) {
             case .failure(let why):
                 print("# plan \(id): not run (\(why.message))")
             case .success(let r):
@@ -230,7 +237,7 @@ struct GuestPlanResult {
 /// Runs a plan trace's MAP/UNMAP calls on the real container, timing each,
 /// and the same calls on the model given the frames really pinned; the
 /// cost model turns the model's pages and PTEs into a predicted time.
-func guestPlan(_ path: String, container: RawContainer, hardware: DomainSpec, model: CostModel) -> Result<GuestPlanResult, BenchFailure> {
+func guestPlan(_ path: String, group: String, hardware: DomainSpec, model: CostModel) -> Result<GuestPlanResult, BenchFailure> {
     guard let bytes = readBytes(path) else { return .failure(BenchFailure("cannot read \(path)")) }
     guard case .success(let trace) = parseTrace(bytes: bytes, file: path) else { return .failure(BenchFailure("does not parse")) }
     for st in trace.statements {
@@ -241,11 +248,12 @@ func guestPlan(_ path: String, container: RawContainer, hardware: DomainSpec, mo
     var c = Type1Container()
     _ = c.groupSetContainer(hardware)
     _ = c.setIOMMU(.type1v2)
-    var regions: [(UInt64, UInt64)] = []
-    defer {
-        _ = container.unmapAll()
-        for (v, n) in regions { RawSys.unmapMemory(v, n) }
+    let container: KernelBackend
+    switch openContainer(group) {
+    case .success(let kb): container = kb
+    case .failure(let e): return .failure(e)
     }
+    defer { container.close() }
     var r = GuestPlanResult()
     func ptes() -> UInt64 { c.domains.first.map(pteTotal) ?? 0 }
     func note(_ st: Statement, _ kernel: String, _ modelAnswer: String) {
@@ -257,17 +265,15 @@ func guestPlan(_ path: String, container: RawContainer, hardware: DomainSpec, mo
     for st in trace.statements {
         switch st.kind {
         case .memory(let spec):
-            switch RawSys.mapMemory(size: spec.size, pageSize: spec.pageSize, fixedAt: spec.vaddr) {
-            case .failure(let e): return .failure(BenchFailure("mmap of \(formatSize(spec.size)) of \(formatSize(spec.pageSize)) pages at \(formatAddress(spec.vaddr)): \(e)"))
-            case .success: regions.append((spec.vaddr, spec.size))
+            do throws(BackendError) {
+                _ = c.memory.add(exactly: try container.addMemory(spec))
+            } catch {
+                return .failure(BenchFailure(error.message))
             }
-            guard case .success(let runs) = RawSys.frames(vaddr: spec.vaddr, size: spec.size) else { return .failure(BenchFailure("frames not readable")) }
-            _ = c.memory.add(exactly: MemoryRegion(vaddr: spec.vaddr, size: spec.size, pageSize: spec.pageSize, layout: .observed(runs)))
         case .map(let m):
             r.calls += 1
             let t0 = monotonicNanoseconds()
-            var raw = RawContainer.Map(argsz: m.argsz, flags: m.flags.rawValue, vaddr: m.vaddr, iova: m.iova, size: m.size)
-            let k = RawSys.ioctl(container.container, VFIO.iommuMapDMA, &raw)
+            let k = container.mapDMA(m)
             r.measured += Double(monotonicNanoseconds() - t0) / 1e3
             let (locked0, ptes0) = (c.lockedBytes, ptes())
             let mr = c.mapDMA(m)
@@ -280,8 +286,7 @@ func guestPlan(_ path: String, container: RawContainer, hardware: DomainSpec, mo
         case .unmap(let u):
             r.calls += 1
             let t0 = monotonicNanoseconds()
-            var raw = RawContainer.Unmap(argsz: u.argsz, flags: u.flags.rawValue, iova: u.iova, size: u.size)
-            let k = RawSys.ioctl(container.container, VFIO.iommuUnmapDMA, &raw)
+            let k = container.unmapDMA(u)
             r.measured += Double(monotonicNanoseconds() - t0) / 1e3
             let (locked0, ptes0) = (c.lockedBytes, ptes())
             let ur = c.unmapDMA(u)
@@ -290,10 +295,20 @@ func guestPlan(_ path: String, container: RawContainer, hardware: DomainSpec, mo
             } else {
                 r.predicted += model.unmap.ioctl
             }
-            note(st, answerText(k.map { _ in "ok size=\(raw.size)" }), answerText(ur.map { "ok size=\($0)" }))
+            note(st, answerText(k.map { "ok size=\($0)" }), answerText(ur.map { "ok size=\($0)" }))
         default:
             continue
         }
     }
     return .success(r)
+}
+
+/// A type1v2 container holding the real group, through the kernel backend
+/// (the one place the project makes VFIO ioctls).
+func openContainer(_ group: String) -> Result<KernelBackend, BenchFailure> {
+    let kb: KernelBackend
+    do throws(BackendError) { kb = try KernelBackend(groupPath: group) } catch { return .failure(BenchFailure(error.message)) }
+    if case .failure(let e) = kb.attachGroup(DomainSpec(name: "d0")) { kb.close(); return .failure(BenchFailure("VFIO_GROUP_SET_CONTAINER: \(e)")) }
+    if case .failure(let e) = kb.setIOMMU(.type1v2) { kb.close(); return .failure(BenchFailure("VFIO_SET_IOMMU: \(e)")) }
+    return .success(kb)
 }
