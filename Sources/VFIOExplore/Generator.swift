@@ -114,8 +114,14 @@ public struct SequenceGenerator: Sendable {
             case 89..<92:
                 if let m = mapped.isEmpty ? nil : rng.pick(mapped) {
                     let pages = m.size / 4096
-                    add(.unmap(UnmapDMA(flags: [.getDirtyBitmap], iova: m.iova, size: m.size,
-                                        bitmap: DMABitmap(pgsize: 4096, size: DMABitmap.bytesNeeded(pages: pages)))))
+                    let bitmap = DMABitmap(pgsize: rng.chance(90) ? 4096 : 0x20_0000, size: DMABitmap.bytesNeeded(pages: pages))
+                    if rng.chance(50) {
+                        add(.unmap(UnmapDMA(flags: [.getDirtyBitmap], iova: m.iova, size: m.size, bitmap: bitmap)))
+                    } else {
+                        // GET_BITMAP over the request, or a range cutting it.
+                        let cut = rng.chance(20) ? UInt64(4096) : 0
+                        add(.dirty(DirtyPages(flags: .getBitmap, iova: m.iova &+ cut, size: m.size, bitmap: bitmap)))
+                    }
                 }
             case 92..<96 where modelOnly:
                 attachedExtra += 1
