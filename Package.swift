@@ -24,13 +24,15 @@ let package = Package(
         .target(name: "VFIOReplay", dependencies: ["VFIOCore", "VFIOTrace", "VFIOModel"]),
         // The few system calls Swift's Glibc module does not import.
         .target(name: "CVFIOSys"),
+        // Reading traces and writing reports for the command-line tools.
+        .target(name: "VFIOFileIO"),
         // Generated sequences, properties, differential runs and shrinking.
         .target(name: "VFIOExplore", dependencies: ["VFIOCore", "VFIOTrace", "VFIOModel", "VFIOReplay"]),
         // Real ioctls on /dev/vfio.
         .target(name: "VFIOKernel", dependencies: ["VFIOCore", "VFIOReplay", "VFIOTrace", "CVFIOSys"]),
-        .executableTarget(name: "vfio-sim", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOExplore"]),
+        .executableTarget(name: "vfio-sim", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOExplore", "VFIOFileIO"]),
         // Benchmarks print numbers; they are never timed tests.
-        .executableTarget(name: "vfio-bench", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel"],
+        .executableTarget(name: "vfio-bench", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOFileIO"],
                           path: "Benchmarks/vfio-bench"),
         .testTarget(name: "VFIOTraceTests", dependencies: ["VFIOTrace"]),
         .testTarget(name: "VFIOModelTests", dependencies: ["VFIOModel"]),

@@ -5,6 +5,7 @@
 // timed call come from the model, given the frames the call really pinned
 // (`/proc/self/pagemap`) and the IOMMU's page sizes (GET_INFO).
 
+import VFIOFileIO
 import VFIOCore
 import VFIOKernel
 import VFIOModel

@@ -1,6 +1,8 @@
 // Clocks, repeated runs, statistics, the machine, and the two output forms
 // (the table for people, `BENCH` lines for scripts).
 
+import VFIOFileIO
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -240,37 +242,10 @@ extension StringProtocol {
 // MARK: Files and /proc
 
 /// A whole file, or nil.
-func readBytes(_ path: String) -> [UInt8]? {
-    let fd = open(path, O_RDONLY)
-    if fd < 0 { return nil }
-    defer { close(fd) }
-    var out: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 { if errno == EINTR { continue }; return nil }
-        if n == 0 { break }
-        out.append(contentsOf: buffer[0..<n])
-    }
-    return out
-}
+/// A file's bytes, or nil when it cannot be read.
+func readBytes(_ path: String) -> [UInt8]? { try? readFile(path).get() }
 
 func readSmallFile(_ path: String) -> String? { readBytes(path).map { String(decoding: $0, as: UTF8.self) } }
-
-/// Writes `text` to `path`; returns an error message or nil.
-func writeTextFile(_ path: String, _ text: String) -> String? {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    if fd < 0 { return "cannot write \(path): \(String(cString: strerror(errno)))" }
-    defer { close(fd) }
-    let bytes = Array(text.utf8)
-    var at = 0
-    while at < bytes.count {
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + at, $0.count - at) }
-        if n < 0 { if errno == EINTR { continue }; return "cannot write \(path): \(String(cString: strerror(errno)))" }
-        at += n
-    }
-    return nil
-}
 
 /// Makes `path` and its parents (like `mkdir -p`).
 func makeDirectories(_ path: String) -> String? {
@@ -290,12 +265,6 @@ func procStatusBytes(_ field: String) -> UInt64? {
         return UInt64(digits).map { $0 * 1024 }
     }
     return nil
-}
-
-func printErr(_ s: String) {
-    var line = s
-    if !line.hasSuffix("\n") { line += "\n" }
-    _ = line.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
 }
 
 /// Flushes stdout now (progress while a long table builds).

@@ -5,6 +5,7 @@
 // does, except the trace row, which goes through the product's own path:
 // `parseTrace` then `Replayer` with a `ModelBackend` (invariants off).
 
+import VFIOFileIO
 import VFIOCore
 import VFIOModel
 import VFIOReplay

@@ -2,6 +2,7 @@
 // replayed by the `Replayer` on a `ModelBackend`, so every number is the
 // product's own answer; then a table, BENCH lines and an SVG chart.
 
+import VFIOFileIO
 import VFIOCore
 import VFIOModel
 import VFIOReplay
@@ -255,7 +256,7 @@ func plansCommand(_ o: PlansOptions) -> Int32 {
     if let slash = o.svgPath.lastIndex(of: "/"), slash != o.svgPath.startIndex {
         _ = makeDirectories(String(o.svgPath[..<slash]))
     }
-    if let e = writeTextFile(o.svgPath, svg) { printErr("vfio-bench: \(e)"); return 1 }
+    if let e = writeFile(o.svgPath, svg) { printErr("vfio-bench: \(e)"); return 1 }
     print("chart: \(o.svgPath)")
 
     if let dir = o.emitDir {
@@ -314,7 +315,7 @@ func emitTraces(_ plans: [Plan], to dir: String, setup: PlanSetup) -> String? {
         }
         trace.statements = out
         let path = dir + "/" + plan.id + ".trace"
-        if let e = writeTextFile(path, printTrace(trace)) { return e }
+        if let e = writeFile(path, printTrace(trace)) { return e }
         written += 1
     }
     print("traces: \(written) plans written to \(dir)/ (one domain, the model's answers; replay them in the lane with scripts/kernel-lane/lane.sh \(dir)/*.trace)")

@@ -2,6 +2,7 @@
 // Benchmarks section of README.md). Benchmarks print numbers; they are
 // never timed tests.
 
+import VFIOFileIO
 import VFIOCore
 import VFIOTrace
 

@@ -1,3 +1,4 @@
+import VFIOFileIO
 import VFIOCore
 import VFIOExplore
 import VFIOKernel

@@ -1,3 +1,6 @@
+// File and terminal I/O for the command-line tools (vfio-sim, vfio-bench),
+// through Glibc only.
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -6,9 +9,12 @@ import Musl
 
 /// Reads a whole file, or says why it cannot (no such file, a directory,
 /// no permission), in the words of `strerror`.
-struct FileError: Error { var message: String }
+public struct FileError: Error, Sendable {
+    public var message: String
+    public init(message: String) { self.message = message }
+}
 
-func readFile(_ path: String) -> Result<[UInt8], FileError> {
+public func readFile(_ path: String) -> Result<[UInt8], FileError> {
     // `-` is standard input. Otherwise open without blocking, so a FIFO
     // with no writer cannot hang the tool, then read in blocking mode.
     let fd = path == "-" ? 0 : open(path, O_RDONLY | O_NONBLOCK)
@@ -34,10 +40,10 @@ func readFile(_ path: String) -> Result<[UInt8], FileError> {
 }
 
 /// The largest trace file read.
-let maxTraceBytes = 1 << 30
+public let maxTraceBytes = 1 << 30
 
 /// Writes `text` to a file, replacing it.
-func writeFile(_ path: String, _ text: String) -> String? {
+public func writeFile(_ path: String, _ text: String) -> String? {
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     if fd < 0 { return "cannot write \(path): \(String(cString: strerror(errno)))" }
     defer { close(fd) }
@@ -52,16 +58,16 @@ func writeFile(_ path: String, _ text: String) -> String? {
 }
 
 /// Standard output and error without Foundation.
-func printErr(_ text: String) {
+public func printErr(_ text: String) {
     var t = text
     if !t.hasSuffix("\n") { t += "\n" }
     writeAll(2, Array(t.utf8))
 }
 
-func printOut(_ text: String) { writeAll(1, Array(text.utf8)) }
+public func printOut(_ text: String) { writeAll(1, Array(text.utf8)) }
 
 /// Writes every byte to `fd` (stdout, stderr), retrying short writes.
-func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
+public func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
     var at = 0
     while at < bytes.count {
         let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + at, $0.count - at) }
