@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "VFIOModel", targets: ["VFIOModel"]),
         .library(name: "VFIOTrace", targets: ["VFIOTrace"]),
         .library(name: "VFIOReplay", targets: ["VFIOReplay"]),
+        .library(name: "VFIOLane", targets: ["VFIOLane"]),
     ],
     targets: [
         // The contract shared by every layer: errno values and the uapi
@@ -20,19 +21,23 @@ let package = Package(
         .target(name: "VFIOModel", dependencies: ["VFIOCore"]),
         // Lexer, parser, diagnostics and printer for `.trace` files.
         .target(name: "VFIOTrace", dependencies: ["VFIOCore"]),
-        // Backend protocol, replay engine, comparison and reports.
-        .target(name: "VFIOReplay", dependencies: ["VFIOCore", "VFIOTrace", "VFIOModel"]),
+        // The replay engine (drives `any Backend`), comparison and reports.
+        .target(name: "VFIOReplay", dependencies: ["VFIOCore", "VFIOTrace"]),
         // The few system calls Swift's Glibc module does not import.
         .target(name: "CVFIOSys"),
         // Reading traces and writing reports for the command-line tools.
         .target(name: "VFIOFileIO"),
         // Generated sequences, properties, differential runs and shrinking.
         .target(name: "VFIOExplore", dependencies: ["VFIOCore", "VFIOTrace", "VFIOModel", "VFIOReplay"]),
-        // Real ioctls on /dev/vfio.
-        .target(name: "VFIOKernel", dependencies: ["VFIOCore", "VFIOReplay", "VFIOTrace", "CVFIOSys"]),
-        .executableTarget(name: "vfio-sim", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOExplore", "VFIOFileIO"]),
+        // Real ioctls on /dev/vfio: the kernel backend, every system call
+        // through `SystemCalls`.
+        .target(name: "VFIOKernel", dependencies: ["VFIOCore", "CVFIOSys"]),
+        // Orchestration: replays and explorations on the model or a real
+        // kernel, a process per trace, the skip policy, the lane's report.
+        .target(name: "VFIOLane", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOExplore"]),
+        .executableTarget(name: "vfio-sim", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOLane", "VFIOFileIO"]),
         // Benchmarks print numbers; they are never timed tests.
-        .executableTarget(name: "vfio-bench", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOFileIO"],
+        .executableTarget(name: "vfio-bench", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOLane", "VFIOFileIO"],
                           path: "Benchmarks/vfio-bench"),
         .testTarget(name: "VFIOTraceTests", dependencies: ["VFIOTrace"]),
         .testTarget(name: "VFIOModelTests", dependencies: ["VFIOModel"]),

@@ -1,6 +1,7 @@
 // The SVG chart next to the plans table: IOMMU leaf entries per domain and
 // the predicted kernel time, one row per plan, both on log scales.
 
+import VFIOCore
 import VFIOReplay
 import VFIOTrace
 

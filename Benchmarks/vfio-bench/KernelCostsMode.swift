@@ -8,6 +8,7 @@
 import VFIOFileIO
 import VFIOCore
 import VFIOKernel
+import VFIOLane
 import VFIOModel
 import VFIOReplay
 import VFIOTrace
@@ -177,18 +178,19 @@ func kernelCostsCommand(groupPath: String?, quick: Bool, plansDir: String? = nil
                               unmap: .init(ioctl: unmapC[0], page: unmapC[1], pte: unmapC[2]))
         // The plans replay on fresh containers; close the measuring one.
         container.close()
-        let hw: DomainSpec
+        let hardware = Hardware(groups: [path])
+        let domains: [DomainSpec]
         do throws(BackendError) {
-            let probe = try KernelBackend(groupPath: path)
+            let probe = try KernelBackend(groupPaths: hardware.groups)
             defer { probe.close() }
-            hw = try probe.hardwareDomain()
+            domains = try probe.hardwareDomains()
         } catch {
             printErr("vfio-bench kernel-costs: \(error.message)"); return 1
         }
         print("# plans replayed for real (\(plansDir)): measured = sum of the MAP/UNMAP ioctl times; predicted = the cost model above on the model's pages and PTEs for the frames really pinned")
         for file in traceFiles(in: plansDir) {
             let id = String(file.split(separator: "/").last!.dropLast(".trace".count))
-            switch guestPlan(file, group: path, hardware: hw, model: model) {
+            switch guestPlan(file, hardware: hardware, domains: domains, model: model) {
             case .failure(let why):
                 print("# plan \(id): not run (\(why.message))")
             case .success(let r):
@@ -204,13 +206,6 @@ func kernelCostsCommand(groupPath: String?, quick: Bool, plansDir: String? = nil
     }
     for l in lines { print(l.text) }
     return 0
-}
-
-func answerText(_ r: Result<String, Errno>) -> String {
-    switch r {
-    case .success(let s): return s
-    case .failure(let e): return e.description
-    }
 }
 
 /// `DIR/*.trace`, sorted.
@@ -235,72 +230,36 @@ struct GuestPlanResult {
     var failed = 0
 }
 
-/// Runs a plan trace's MAP/UNMAP calls on the real container, timing each,
-/// and the same calls on the model given the frames really pinned; the
-/// cost model turns the model's pages and PTEs into a predicted time.
-func guestPlan(_ path: String, group: String, hardware: DomainSpec, model: CostModel) -> Result<GuestPlanResult, BenchFailure> {
+/// Replays a plan trace on the real groups and on the model side by side
+/// (the replay engine, with the model playing the real IOMMU on the frames
+/// really pinned), timing the kernel's MAP/UNMAP calls and pricing the
+/// model's pages and PTEs with the cost model.
+func guestPlan(_ path: String, hardware: Hardware, domains: [DomainSpec], model: CostModel) -> Result<GuestPlanResult, BenchFailure> {
     guard let bytes = readBytes(path) else { return .failure(BenchFailure("cannot read \(path)")) }
     guard case .success(let trace) = parseTrace(bytes: bytes, file: path) else { return .failure(BenchFailure("does not parse")) }
-    for st in trace.statements {
-        if case .comment(let text) = st.kind, text.trimmingSpaces().hasPrefix("lane: skip") {
-            return .failure(BenchFailure(text.trimmingSpaces()))
-        }
+    let running = KernelVersion(parsing: LinuxSystemCalls().release) ?? KernelProfile.newest.version
+    if let reason = SkipPolicy(running: running, groups: hardware.groups.count, hasBAR: hardware.bar != nil).reason(trace) {
+        return .failure(BenchFailure(reason))
     }
-    var c = Type1Container()
-    _ = c.groupSetContainer(hardware)
-    _ = c.setIOMMU(.type1v2)
-    let container: KernelBackend
-    switch openContainer(group) {
-    case .success(let kb): container = kb
-    case .failure(let e): return .failure(e)
+    let kb: KernelBackend
+    do throws(BackendError) { kb = try KernelBackend(groupPaths: hardware.groups, barPath: hardware.bar) } catch {
+        return .failure(BenchFailure(error.message))
     }
-    defer { container.close() }
+    let timed = TimedBackend(kb)
+    let priced = PricedModelBackend(ModelBackend(profile: KernelProfile(running), checksInvariants: false), costs: model)
+    let report = Replayer(backends: [timed, priced], hardwareDomains: domains).run(trace)
     var r = GuestPlanResult()
-    func ptes() -> UInt64 { c.domains.first.map(pteTotal) ?? 0 }
-    func note(_ st: Statement, _ kernel: String, _ modelAnswer: String) {
-        if !kernel.hasPrefix("ok") { r.failed += 1 }
-        if kernel == modelAnswer { return }
+    r.calls = timed.calls
+    r.failed = timed.failed
+    r.measured = timed.micros
+    r.predicted = priced.micros
+    for o in report.outcomes where !o.agree {
         r.disagreements += 1
-        if r.firstDisagreement.isEmpty { r.firstDisagreement = "line \(st.line): kernel \(kernel), model \(modelAnswer)" }
-    }
-    for st in trace.statements {
-        switch st.kind {
-        case .memory(let spec):
-            do throws(BackendError) {
-                _ = c.memory.add(exactly: try container.addMemory(spec))
-            } catch {
-                return .failure(BenchFailure(error.message))
-            }
-        case .map(let m):
-            r.calls += 1
-            let t0 = monotonicNanoseconds()
-            let k = container.mapDMA(m)
-            r.measured += Double(monotonicNanoseconds() - t0) / 1e3
-            let (locked0, ptes0) = (c.lockedBytes, ptes())
-            let mr = c.mapDMA(m)
-            if case .success = mr {
-                r.predicted += model.map.micros(pages: (c.lockedBytes - locked0) / 4096, ptes: ptes() - ptes0)
-            } else {
-                r.predicted += model.map.ioctl
-            }
-            note(st, answerText(k.map { _ in "ok" }), answerText(mr.map { "ok" }))
-        case .unmap(let u):
-            r.calls += 1
-            let t0 = monotonicNanoseconds()
-            let k = container.unmapDMA(u)
-            r.measured += Double(monotonicNanoseconds() - t0) / 1e3
-            let (locked0, ptes0) = (c.lockedBytes, ptes())
-            let ur = c.unmapDMA(u)
-            if case .success = ur {
-                r.predicted += model.unmap.micros(pages: (locked0 - c.lockedBytes) / 4096, ptes: ptes0 - ptes())
-            } else {
-                r.predicted += model.unmap.ioctl
-            }
-            note(st, answerText(k.map { "ok size=\($0)" }), answerText(ur.map { "ok size=\($0)" }))
-        default:
-            continue
+        if r.firstDisagreement.isEmpty {
+            r.firstDisagreement = "line \(o.line): " + o.got.map { "\($0.backend) \($0.text)" }.joined(separator: ", ")
         }
     }
+    if let e = report.errors.first, r.firstDisagreement.isEmpty { r.firstDisagreement = "line \(e.line): \(e.message)" }
     return .success(r)
 }
 
@@ -308,7 +267,7 @@ func guestPlan(_ path: String, group: String, hardware: DomainSpec, model: CostM
 /// (the one place the project makes VFIO ioctls).
 func openContainer(_ group: String) -> Result<KernelBackend, BenchFailure> {
     let kb: KernelBackend
-    do throws(BackendError) { kb = try KernelBackend(groupPath: group) } catch { return .failure(BenchFailure(error.message)) }
+    do throws(BackendError) { kb = try KernelBackend(groupPaths: [group]) } catch { return .failure(BenchFailure(error.message)) }
     if case .failure(let e) = kb.attachGroup(DomainSpec(name: "d0")) { kb.close(); return .failure(BenchFailure("VFIO_GROUP_SET_CONTAINER: \(e)")) }
     if case .failure(let e) = kb.setIOMMU(.type1v2) { kb.close(); return .failure(BenchFailure("VFIO_SET_IOMMU: \(e)")) }
     return .success(kb)

@@ -89,6 +89,18 @@ int cvfio_munmap(uint64_t addr, uint64_t length) {
     return munmap((void *)(uintptr_t)addr, (size_t)length) < 0 ? -errno : 0;
 }
 
+int cvfio_mmap_file_fixed(const char *path, uint64_t addr, uint64_t length) {
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    void *p = mmap((void *)(uintptr_t)addr, (size_t)length, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+    int e = errno;
+    close(fd);
+    if (p == MAP_FAILED) return -e;
+    if ((uint64_t)(uintptr_t)p != addr) { munmap(p, (size_t)length); return -EEXIST; }
+    return 0;
+}
+
 int cvfio_open_raw_tty(const char *path) {
     int fd = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (fd < 0) return -errno;
@@ -133,19 +145,19 @@ int cvfio_read_line(int fd, char *buf, int cap, int timeout_ms) {
 /* State for the signal handler, copied in when armed: the handler must not
  * allocate or take locks. */
 static volatile int cleanup_container = -1;
-static volatile int cleanup_group = -1;
+static int cleanup_groups[8];
+static volatile int cleanup_ngroups = 0;
 static char cleanup_path[256];
 static char cleanup_limit[32];
 
 static void cleanup_on_signal(int sig) {
     if (cleanup_container >= 0) {
-        /* struct vfio_iommu_type1_dma_unmap with VFIO_DMA_UNMAP_FLAG_ALL. */
-        struct { uint32_t argsz, flags; uint64_t iova, size; } unmap = { 24, 2, 0, 0 };
-        ioctl(cleanup_container, (';' << 8) | (100 + 14), &unmap);
+        struct vfio_iommu_type1_dma_unmap unmap = { sizeof unmap, VFIO_DMA_UNMAP_FLAG_ALL, 0, 0 };
+        ioctl(cleanup_container, VFIO_IOMMU_UNMAP_DMA, &unmap);
     }
-    if (cleanup_group >= 0) ioctl(cleanup_group, (';' << 8) | (100 + 5));
+    for (int i = 0; i < cleanup_ngroups; i++) ioctl(cleanup_groups[i], VFIO_GROUP_UNSET_CONTAINER);
     if (cleanup_container >= 0) close(cleanup_container);
-    if (cleanup_group >= 0) close(cleanup_group);
+    for (int i = 0; i < cleanup_ngroups; i++) close(cleanup_groups[i]);
     if (cleanup_path[0] && cleanup_limit[0]) {
         int fd = open(cleanup_path, O_WRONLY);
         if (fd >= 0) { ssize_t w = write(fd, cleanup_limit, strlen(cleanup_limit)); (void)w; close(fd); }
@@ -153,9 +165,12 @@ static void cleanup_on_signal(int sig) {
     _exit(128 + sig);
 }
 
-void cvfio_arm_cleanup(int container_fd, int group_fd, const char *entry_limit_path, const char *entry_limit) {
+void cvfio_arm_cleanup(int container_fd, const int *group_fds, int ngroups, const char *entry_limit_path, const char *entry_limit) {
+    cleanup_container = -1;
+    cleanup_ngroups = 0;
+    for (int i = 0; i < ngroups && i < 8 && group_fds; i++) cleanup_groups[i] = group_fds[i];
+    cleanup_ngroups = ngroups < 0 ? 0 : ngroups > 8 ? 8 : ngroups;
     cleanup_container = container_fd;
-    cleanup_group = group_fd;
     cleanup_path[0] = cleanup_limit[0] = 0;
     if (entry_limit_path && entry_limit && strlen(entry_limit_path) < sizeof cleanup_path && strlen(entry_limit) < sizeof cleanup_limit) {
         strcpy(cleanup_path, entry_limit_path);

@@ -36,9 +36,9 @@ public enum Finding: Sendable, CustomStringConvertible {
 public struct Explorer {
     /// Backends to compare with the model, made fresh for each run (the
     /// kernel backend in `--backend both`); empty for model-only runs.
-    public var others: () -> [Backend]
-    /// The IOMMU the other backend really has, for the model to play.
-    public var hardwareDomain: DomainSpec? = nil
+    public var others: () throws(BackendError) -> [any Backend]
+    /// The IOMMUs the other backend's groups really have, for the model to play.
+    public var hardwareDomains: [DomainSpec] = []
     /// The kernel whose answers the model gives where a sequence does not
     /// say (the running kernel's, beside a kernel backend).
     public var modelProfile: KernelProfile = .newest
@@ -48,12 +48,10 @@ public struct Explorer {
     public var generator: SequenceGenerator
     public var shrinkBudget = 2000
 
-    public init(generator: SequenceGenerator = SequenceGenerator(), others: @escaping () -> [Backend] = { [] }) {
+    public init(generator: SequenceGenerator = SequenceGenerator(), others: @escaping () throws(BackendError) -> [any Backend] = { [] }) {
         self.generator = generator
         self.others = others
     }
-
-    static let propertyPrefix = "property "
 
     /// Replays `trace` and returns its first finding, if any, with the
     /// report (whose answers fill a saved trace). Property violations ride
@@ -61,24 +59,29 @@ public struct Explorer {
     public func check(_ trace: Trace) -> (Finding?, FileReport) {
         let run = { () -> FileReport in
             let model = ModelBackend(profile: modelProfile, checksInvariants: false)
-            let backends = others() + [model]
-            let replayer = Replayer(backends: backends, hardwareDomain: hardwareDomain)
+            let real: [any Backend]
+            do throws(BackendError) { real = try others() } catch {
+                var failed = FileReport(file: trace.file, kernels: [])
+                failed.problems.append(ReportProblem(.aborted(error.message)))
+                return failed
+            }
+            let backends = real + [model]
+            let replayer = Replayer(backends: backends, hardwareDomains: hardwareDomains)
+            replayer.closesBackends = false
             let checker = PropertyChecker(model: model)
             checker.watch(replayer)
             var report = replayer.run(trace)
             checker.checkUnmapAllEmpties()
-            for b in backends { (b as? ClosableBackend)?.close() }
+            report.problems += replayer.close()
             for v in checker.violations {
-                report.errors.append((v.line, Self.propertyPrefix + v.property + "\t" + v.detail))
+                report.problems.append(ReportProblem(line: v.line, .property(name: v.property, detail: v.detail)))
             }
             return report
         }
         let report = isolate?(run) ?? run()
         if let e = report.errors.first {
-            if e.message.hasPrefix(Self.propertyPrefix) {
-                let parts = e.message.dropFirst(Self.propertyPrefix.count).split(separator: "\t", maxSplits: 1)
-                let v = Violation(property: String(parts[0]), line: e.line, detail: parts.count > 1 ? String(parts[1]) : "")
-                return (.property(v), report)
+            if case .property(let name, let detail) = e.kind {
+                return (.property(Violation(property: name, line: e.line, detail: detail)), report)
             }
             return (.error(line: e.line, message: e.message), report)
         }
@@ -115,9 +118,4 @@ public struct Explorer {
         }
         return out
     }
-}
-
-/// A backend holding real resources to give back after each run.
-public protocol ClosableBackend: Backend {
-    func close()
 }

@@ -1,8 +1,5 @@
 import CVFIOSys
 import VFIOCore
-import VFIOModel
-import VFIOReplay
-import VFIOTrace
 
 #if canImport(Glibc)
 import Glibc
@@ -11,20 +8,28 @@ import Musl
 #endif
 
 /// Real type1 ioctls on `/dev/vfio`: the same calls as the model, made on
-/// a container holding one real group.
+/// a container holding real groups.
 ///
-/// The trace's first domain is that group; the process state a trace sets
-/// (memory, `RLIMIT_MEMLOCK`, `CAP_IPC_LOCK`, `dma_entry_limit`) is made
-/// real. It maps only memory it allocated itself and undoes everything in
-/// `close()` (the kernel also releases the container when the process
-/// exits, whatever way it exits).
+/// The trace's domains bind to the real groups in the order they are first
+/// named; the process state a trace sets (memory, `RLIMIT_MEMLOCK`,
+/// `CAP_IPC_LOCK`, `dma_entry_limit`) is made real. It maps only memory it
+/// allocated itself (and, for `pfnmap` memory, the BAR it was given) and
+/// undoes everything in `close()` (the kernel also releases the container
+/// when the process exits, whatever way it exits). Every system call goes
+/// through `sys`.
 public final class KernelBackend: Backend {
-    let groupPath: String
-    var groupFD: Int32 = -1
+    let sys: SystemCalls
+    /// One real group: its device node, fd and the trace name bound to it.
+    struct Group {
+        var path: String
+        var fd: Int32 = -1
+        var name: String? = nil
+        var inContainer = false
+    }
+    var groups: [Group]
     var containerFD: Int32 = -1
-    /// The trace name bound to the real group, once the first domain came.
-    var groupName: String? = nil
-    var groupInContainer = false
+    /// A PCI BAR's sysfs resource file, mapped for `pfnmap` memory.
+    let barPath: String?
     var regions: [MemoryRegion] = []
     var savedEntryLimit: String? = nil
     var entryLimitAtOpen: UInt32 = 65535
@@ -35,115 +40,127 @@ public final class KernelBackend: Backend {
     /// charges (as the model, which starts every trace at 0), whatever an
     /// earlier trace in this process left behind.
     var lockedAtStart: UInt64 = 0
+    /// The lane's serial line to the host's page-table walker, once opened.
+    var walkerFD: Int32 = -1
+    var closed = false
 
     public var name: String { "kernel" }
     public var kernel: String { release }
-    /// The model profile for this kernel's version.
-    public var profile: KernelProfile { KernelVersion(parsing: release).map(KernelProfile.init) ?? .newest }
+    /// The running kernel's version (`uname -r`), when it parses.
+    public var version: KernelVersion? { KernelVersion(parsing: release) }
 
     static let entryLimitPath = "/sys/module/vfio_iommu_type1/parameters/dma_entry_limit"
 
-    /// `uname -r` of the running kernel.
-    public static var runningRelease: String {
-        var uts = utsname()
-        uname(&uts)
-        return withUnsafeBytes(of: &uts.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-    }
-
-    public init(groupPath: String) throws(BackendError) {
-        self.groupPath = groupPath
-        release = Self.runningRelease
-        if geteuid() != 0 { throw BackendError("the kernel backend needs root (it opens \(groupPath), locks memory and sets module parameters)") }
-        try checkGroupIsOurs()
-        switch Sys.open(groupPath, O_RDWR) {
-        case .success(let fd): groupFD = fd
-        case .failure(let e): throw BackendError("cannot open \(groupPath): \(e)")
+    /// Opens `groupPaths` (each a `/dev/vfio/N` whose devices are all bound
+    /// to vfio-pci and whose group has no container) and a container.
+    public init(groupPaths: [String], barPath: String? = nil, sys: SystemCalls = LinuxSystemCalls()) throws(BackendError) {
+        self.sys = sys
+        self.barPath = barPath
+        groups = groupPaths.map { Group(path: $0) }
+        release = sys.release
+        guard !groupPaths.isEmpty else { throw BackendError("the kernel backend needs at least one group") }
+        if !sys.isRoot { throw BackendError("the kernel backend needs root (it opens \(groupPaths[0]), locks memory and sets module parameters)") }
+        for i in groups.indices {
+            let path = groups[i].path
+            do throws(BackendError) {
+                try Self.checkGroupIsOurs(path, sys: sys)
+                switch sys.open(path, O_RDWR) {
+                case .success(let fd): groups[i].fd = fd
+                case .failure(let e): throw BackendError("cannot open \(path): \(e)")
+                }
+                var status = vfio_group_status(argsz: UInt32(MemoryLayout<vfio_group_status>.size), flags: 0)
+                if case .failure(let e) = sys.ioctl(groups[i].fd, VFIO.groupGetStatus, &status) { throw BackendError("VFIO_GROUP_GET_STATUS on \(path): \(e)") }
+                if status.flags & UInt32(VFIO_GROUP_FLAGS_VIABLE) == 0 { throw BackendError("group \(path) is not viable: bind every device in it to vfio-pci") }
+                if status.flags & UInt32(VFIO_GROUP_FLAGS_CONTAINER_SET) != 0 { throw BackendError("group \(path) already has a container; refusing to touch it") }
+            } catch {
+                _ = close()
+                throw error
+            }
         }
-        // struct vfio_group_status { argsz; flags }: VIABLE = 1, CONTAINER_SET = 2.
-        var status: (UInt32, UInt32) = (8, 0)
-        if case .failure(let e) = Sys.ioctl(groupFD, VFIO.groupGetStatus, &status) { close(); throw BackendError("VFIO_GROUP_GET_STATUS: \(e)") }
-        if status.1 & 1 == 0 { close(); throw BackendError("group \(groupPath) is not viable: bind every device in it to vfio-pci") }
-        if status.1 & 2 != 0 { close(); throw BackendError("group \(groupPath) already has a container; refusing to touch it") }
-        switch Sys.open("/dev/vfio/vfio", O_RDWR) {
+        switch sys.open("/dev/vfio/vfio", O_RDWR) {
         case .success(let fd): containerFD = fd
-        case .failure(let e): close(); throw BackendError("cannot open /dev/vfio/vfio: \(e)")
+        case .failure(let e): _ = close(); throw BackendError("cannot open /dev/vfio/vfio: \(e)")
         }
-        if case .success(let v) = Sys.ioctl(containerFD, VFIO.getAPIVersion, value: 0), v != VFIO.apiVersion {
-            close(); throw BackendError("unexpected VFIO API version \(v)")
+        if case .success(let v) = sys.ioctl(containerFD, VFIO.getAPIVersion, value: 0), v != VFIO.apiVersion {
+            _ = close(); throw BackendError("unexpected VFIO API version \(v)")
         }
-        savedEntryLimit = Sys.readText(Self.entryLimitPath).map { String($0.filter { $0.isNumber }) }
+        savedEntryLimit = sys.readText(Self.entryLimitPath).map { String($0.filter { $0.isNumber }) }
         // The trace defaults: no CAP_IPC_LOCK, no memlock limit, 65535 entries.
-        _ = Sys.setCapIPCLock(false)
-        _ = Sys.setMemlock(nil)
-        _ = Sys.writeText(Self.entryLimitPath, "65535")
-        lockedAtStart = Self.vmLck() ?? 0
-        KernelBackend.live = self
+        _ = sys.setCapIPCLock(false)
+        _ = sys.setMemlock(nil)
+        _ = sys.writeText(Self.entryLimitPath, "65535")
+        lockedAtStart = vmLck() ?? 0
         // A signal must not leave mappings, pins or the module parameter
         // behind: the handler unmaps everything and restores the limit.
-        cvfio_arm_cleanup(containerFD, groupFD, Self.entryLimitPath, savedEntryLimit ?? "")
+        sys.armCleanup(container: containerFD, groups: groups.map(\.fd), entryLimitPath: Self.entryLimitPath, entryLimit: savedEntryLimit ?? "")
     }
 
     /// Refuses a group whose devices are bound to anything but vfio-pci.
-    func checkGroupIsOurs() throws(BackendError) {
-        guard let number = groupPath.split(separator: "/").last, number.allSatisfy(\.isNumber) else {
-            throw BackendError("\(groupPath) is not a VFIO group path such as /dev/vfio/12")
+    static func checkGroupIsOurs(_ path: String, sys: SystemCalls) throws(BackendError) {
+        guard let number = groupNumber(path) else {
+            throw BackendError("\(path) is not a VFIO group path such as /dev/vfio/12")
         }
         let devices = "/sys/kernel/iommu_groups/\(number)/devices"
-        guard let dir = opendir(devices) else { throw BackendError("no IOMMU group \(number) (\(devices) is missing)") }
-        defer { closedir(dir) }
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            if name.hasPrefix(".") { continue }
-            var link = [Int8](repeating: 0, count: 512)
-            let n = readlink("\(devices)/\(name)/driver", &link, link.count - 1)
-            let driver = n > 0 ? String(decoding: link[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self).split(separator: "/").last.map(String.init) ?? "" : "none"
+        guard let names = sys.listDirectory(devices) else { throw BackendError("no IOMMU group \(number) (\(devices) is missing)") }
+        for name in names {
+            let driver = sys.readLink("\(devices)/\(name)/driver").map { String($0.split(separator: "/").last ?? "") } ?? "none"
             if driver != "vfio-pci" { throw BackendError("device \(name) in group \(number) is bound to \(driver), not vfio-pci; refusing") }
         }
     }
 
-    /// The backend alive in this process (its fds are also armed in the C
-    /// signal handler, `cvfio_arm_cleanup`).
-    nonisolated(unsafe) static var live: KernelBackend? = nil
-
-    /// Undoes everything: mappings, container, fds, memory, module parameter.
-    public func close() {
-        if containerFD >= 0 {
-            var unmap = RawUnmap(argsz: 24, flags: UnmapDMA.Flags.all.rawValue, iova: 0, size: 0)
-            _ = Sys.ioctl(containerFD, VFIO.iommuUnmapDMA, &unmap)
-        }
-        if groupFD >= 0 && groupInContainer { _ = Sys.ioctl(groupFD, VFIO.groupUnsetContainer, value: 0) }
-        if containerFD >= 0 { Sys.close(containerFD); containerFD = -1 }
-        if groupFD >= 0 { Sys.close(groupFD); groupFD = -1 }
-        for r in regions { Sys.munmap(r.vaddr, r.size) }
-        regions = []
-        if let saved = savedEntryLimit, !saved.isEmpty { _ = Sys.writeText(Self.entryLimitPath, saved); savedEntryLimit = nil }
-        if KernelBackend.live === self {
-            KernelBackend.live = nil
-            cvfio_arm_cleanup(-1, -1, nil, nil)
-        }
+    static func groupNumber(_ path: String) -> Substring? {
+        guard let number = path.split(separator: "/").last, !number.isEmpty, number.allSatisfy(\.isNumber) else { return nil }
+        return number
     }
 
-    deinit { close() }
+    /// Undoes everything: mappings, container, fds, memory, module
+    /// parameter; then reports locked memory the kernel still charges.
+    @discardableResult
+    public func close() -> [BackendProblem] {
+        guard !closed else { return [] }
+        closed = true
+        if containerFD >= 0 {
+            var unmap = vfio_iommu_type1_dma_unmap()
+            unmap.argsz = UInt32(MemoryLayout<vfio_iommu_type1_dma_unmap>.size)
+            unmap.flags = UInt32(VFIO_DMA_UNMAP_FLAG_ALL)
+            _ = sys.ioctl(containerFD, VFIO.iommuUnmapDMA, &unmap)
+        }
+        for g in groups where g.fd >= 0 && g.inContainer { _ = sys.ioctl(g.fd, VFIO.groupUnsetContainer, value: 0) }
+        if containerFD >= 0 { sys.close(containerFD) }
+        for g in groups where g.fd >= 0 { sys.close(g.fd) }
+        if walkerFD >= 0 { sys.close(walkerFD); walkerFD = -1 }
+        for r in regions { sys.munmap(r.vaddr, r.size) }
+        regions = []
+        if let saved = savedEntryLimit, !saved.isEmpty { _ = sys.writeText(Self.entryLimitPath, saved); savedEntryLimit = nil }
+        let hadContainer = containerFD >= 0
+        containerFD = -1
+        for i in groups.indices { groups[i].fd = -1 }
+        sys.armCleanup(container: -1, groups: [], entryLimitPath: nil, entryLimit: nil)
+        guard hadContainer, let now = vmLck(), now > lockedAtStart else { return [] }
+        return [.lockedAfterRelease(bytes: now - lockedAtStart)]
+    }
+
+    deinit { _ = close() }
 
     // MARK: Setup
 
     public func setKernel(_ version: KernelVersion) throws(BackendError) {}
 
     public func setMemlock(_ bytes: UInt64?) throws(BackendError) {
-        if let e = Sys.setMemlock(bytes) { throw BackendError("setrlimit(RLIMIT_MEMLOCK): \(e)") }
+        if let e = sys.setMemlock(bytes) { throw BackendError("setrlimit(RLIMIT_MEMLOCK): \(e)") }
     }
 
     public func setCapIPCLock(_ on: Bool) throws(BackendError) {
-        if let e = Sys.setCapIPCLock(on) { throw BackendError("capset(CAP_IPC_LOCK): \(e)") }
+        if let e = sys.setCapIPCLock(on) { throw BackendError("capset(CAP_IPC_LOCK): \(e)") }
     }
 
     public func setDMAEntryLimit(_ limit: UInt32) throws(BackendError) {
-        if let e = Sys.writeText(Self.entryLimitPath, String(limit)) { throw BackendError("writing \(Self.entryLimitPath): \(e)") }
+        if let e = sys.writeText(Self.entryLimitPath, String(limit)) { throw BackendError("writing \(Self.entryLimitPath): \(e)") }
         entryLimit = limit
     }
 
     public func addMemory(_ spec: MemorySpec) throws(BackendError) -> MemoryRegion {
-        if spec.pfnmap { throw BackendError("pfnmap memory (a device BAR) is not supported by the kernel backend") }
+        if spec.pfnmap { return try addBAR(spec) }
         let shift = Int32(spec.pageSize.trailingZeroBitCount)
         // The frames cannot be chosen, but a trace that asks for memory that
         // is not physically contiguous gets 4K pages without transparent
@@ -155,7 +172,7 @@ public final class KernelBackend: Backend {
         case .chunks?: order = 1
         default: order = 0
         }
-        if let e = Sys.mmapFixed(spec.vaddr, spec.size, pageShift: shift, order: order) {
+        if let e = sys.mmapAnonymous(spec.vaddr, spec.size, pageShift: shift, order: order) {
             throw BackendError("mmap of \(formatSize(spec.size)) at \(formatAddress(spec.vaddr)) with \(formatSize(spec.pageSize)) pages: \(e)")
         }
         var region = MemoryRegion(vaddr: spec.vaddr, size: spec.size, pageSize: spec.pageSize, layout: .observed([]))
@@ -164,38 +181,51 @@ public final class KernelBackend: Backend {
         return region
     }
 
-    /// The frames behind `[vaddr, vaddr+size)`, from `/proc/self/pagemap`
-    /// (8 bytes per 4 KiB page: the pfn in bits 0–54, present in bit 63),
+    /// `pfnmap` memory: the BAR given at init, mapped at the trace's vaddr.
+    /// A BAR is physically contiguous from the address sysfs lists for it.
+    func addBAR(_ spec: MemorySpec) throws(BackendError) -> MemoryRegion {
+        guard let barPath else { throw BackendError("pfnmap memory needs a device BAR (the lane's VFIO_BAR); none was given") }
+        guard let base = Self.barAddress(resourceFile: barPath, sys: sys) else { throw BackendError("cannot read the address of \(barPath)") }
+        if let e = sys.mmapFile(barPath, spec.vaddr, spec.size) {
+            throw BackendError("mmap of \(formatSize(spec.size)) of \(barPath) at \(formatAddress(spec.vaddr)): \(e)")
+        }
+        let region = MemoryRegion(vaddr: spec.vaddr, size: spec.size, pageSize: 4096, layout: .contiguous(base: base), pfnmap: true)
+        regions.append(region)
+        return region
+    }
+
+    /// The bus address of BAR N from the device's `resource` table (line N:
+    /// start, end, flags, in hex), given the path of its `resourceN` file.
+    static func barAddress(resourceFile: String, sys: SystemCalls) -> UInt64? {
+        guard let slash = resourceFile.lastIndex(of: "/"),
+              let index = Int(resourceFile[resourceFile.index(after: slash)...].dropFirst("resource".count)),
+              let table = sys.readText(String(resourceFile[..<slash]) + "/resource") else { return nil }
+        let lines = table.split(separator: "\n")
+        guard index < lines.count, let word = lines[index].split(separator: " ").first else { return nil }
+        return UInt64(word.dropFirst(2), radix: 16)
+    }
+
+    /// The frames behind `[vaddr, vaddr+size)`, from `/proc/self/pagemap`,
     /// joined into physically contiguous runs.
     func observeFrames(vaddr: UInt64, size: UInt64) throws(BackendError) -> [PhysicalRun] {
         let fd: Int32
-        switch Sys.open("/proc/self/pagemap", O_RDONLY) {
+        switch sys.open("/proc/self/pagemap", O_RDONLY) {
         case .success(let f): fd = f
         case .failure(let e): throw BackendError("cannot open /proc/self/pagemap: \(e)")
         }
-        defer { Sys.close(fd) }
+        defer { sys.close(fd) }
         var runs: [PhysicalRun] = []
         let pages = size / 4096
         var page: UInt64 = 0
         while page < pages {
             let batch = min(pages - page, 65536)
-            guard let bytes = Sys.pread(fd, count: Int(batch * 8), offset: (vaddr / 4096 + page) * 8) else {
+            guard let bytes = sys.pread(fd, count: Int(batch) * Pagemap.entrySize, offset: (vaddr / 4096 + page) * 8) else {
                 throw BackendError("cannot read /proc/self/pagemap")
             }
-            for i in 0..<Int(batch) {
-                var entry: UInt64 = 0
-                for b in 0..<8 { entry |= UInt64(bytes[i * 8 + b]) << UInt64(8 * b) }
-                guard entry >> 63 == 1, entry & ((1 << 55) - 1) != 0 else {
-                    throw BackendError("page at \(formatAddress(vaddr + (page + UInt64(i)) * 4096)) is not present (or pfns are hidden: not root?)")
-                }
-                let phys = (entry & ((1 << 55) - 1)) << 12
-                let offset = (page + UInt64(i)) * 4096
-                if var last = runs.last, last.phys &+ last.length == phys, last.offset + last.length == offset {
-                    last.length += 4096
-                    runs[runs.count - 1] = last
-                } else {
-                    runs.append(PhysicalRun(offset: offset, phys: phys, length: 4096))
-                }
+            do throws(Pagemap.Error) {
+                try Pagemap.appendRuns(bytes, offset: page * 4096, to: &runs)
+            } catch {
+                throw BackendError("page at \(formatAddress(vaddr + error.offset)) is not present (or pfns are hidden: not root?)")
             }
             page += batch
         }
@@ -208,109 +238,107 @@ public final class KernelBackend: Backend {
 
     // MARK: Ioctls
 
+    /// The real group the trace's `name` is bound to, binding the next free
+    /// one on first use.
+    func group(named name: String, binding: Bool) -> Int? {
+        if let i = groups.firstIndex(where: { $0.name == name }) { return i }
+        guard binding, let free = groups.firstIndex(where: { $0.name == nil }) else { return nil }
+        groups[free].name = name
+        return free
+    }
+
     public func attachGroup(_ spec: DomainSpec) -> Result<Void, Errno> {
-        if groupName == nil { groupName = spec.name }
-        guard spec.name == groupName else {
-            // Only one real group is here; a second domain cannot be made real.
-            return .failure(.ENODEV)
-        }
+        // More trace groups than real ones: this one cannot be made real.
+        guard let i = group(named: spec.name, binding: true) else { return .failure(.ENODEV) }
         var fd = containerFD
-        let r = Sys.ioctl(groupFD, VFIO.groupSetContainer, &fd)
-        if case .success = r { groupInContainer = true }
+        let r = sys.ioctl(groups[i].fd, VFIO.groupSetContainer, &fd)
+        if case .success = r { groups[i].inContainer = true }
         return r.map { _ in () }
     }
 
     public func detachGroup(_ name: String) -> Result<Void, Errno> {
-        guard name == groupName else { return .failure(.EINVAL) }
-        let r = Sys.ioctl(groupFD, VFIO.groupUnsetContainer, value: 0)
-        if case .success = r { groupInContainer = false }
+        guard let i = group(named: name, binding: false) else { return .failure(.EINVAL) }
+        let r = sys.ioctl(groups[i].fd, VFIO.groupUnsetContainer, value: 0)
+        if case .success = r { groups[i].inContainer = false }
         return r.map { _ in () }
     }
 
     public func setIOMMU(_ type: Extension) -> Result<Void, Errno> {
         entryLimitAtOpen = entryLimit
-        return Sys.ioctl(containerFD, VFIO.setIOMMU, value: UInt(type.rawValue)).map { _ in () }
+        return sys.ioctl(containerFD, VFIO.setIOMMU, value: UInt(type.rawValue)).map { _ in () }
     }
 
     public func checkExtension(_ ext: Extension) -> Result<UInt32, Errno> {
-        Sys.ioctl(containerFD, VFIO.checkExtension, value: UInt(ext.rawValue)).map { UInt32($0) }
+        sys.ioctl(containerFD, VFIO.checkExtension, value: UInt(ext.rawValue)).map { UInt32($0) }
     }
 
     public func getInfo(argsz: UInt32) -> Result<IOMMUInfo, Errno> {
         var buffer = [UInt8](repeating: 0, count: Int(max(argsz, 24)))
         for i in 0..<4 { buffer[i] = UInt8((argsz >> (8 * UInt32(i))) & 0xff) }
-        return Sys.ioctl(containerFD, VFIO.iommuGetInfo, buffer: &buffer).map { _ in
+        return sys.ioctl(containerFD, VFIO.iommuGetInfo, bytes: &buffer).map { _ in
             IOMMUInfo(bytes: Array(buffer.prefix(Int(max(argsz, 16)))))
         }
     }
 
-    struct RawMap { var argsz: UInt32; var flags: UInt32; var vaddr: UInt64; var iova: UInt64; var size: UInt64 }
-    struct RawUnmap { var argsz: UInt32; var flags: UInt32; var iova: UInt64; var size: UInt64 }
-
     public func mapDMA(_ r: MapDMA) -> Result<Void, Errno> {
-        var raw = RawMap(argsz: r.argsz, flags: r.flags.rawValue, vaddr: r.vaddr, iova: r.iova, size: r.size)
-        return Sys.ioctl(containerFD, VFIO.iommuMapDMA, &raw).map { _ in () }
+        var raw = vfio_iommu_type1_dma_map(argsz: r.argsz, flags: r.flags.rawValue, vaddr: r.vaddr, iova: r.iova, size: r.size)
+        return sys.ioctl(containerFD, VFIO.iommuMapDMA, &raw).map { _ in () }
     }
 
     public func unmapDMA(_ r: UnmapDMA) -> Result<UInt64, Errno> {
         if let bitmap = r.bitmap {
-            return ioctlWithBitmap(VFIO.iommuUnmapDMA, argsz: r.argsz, flags: r.flags.rawValue,
-                                   iova: r.iova, size: r.size, bitmap: bitmap).map(\.size)
+            return withBitmapBuffer(bitmap) { data in
+                var raw = cvfio_unmap_bitmap()
+                raw.unmap.argsz = r.argsz; raw.unmap.flags = r.flags.rawValue; raw.unmap.iova = r.iova; raw.unmap.size = r.size
+                raw.bitmap = vfio_bitmap(pgsize: bitmap.pgsize, size: bitmap.size, data: data)
+                return sys.ioctl(containerFD, VFIO.iommuUnmapDMA, &raw).map { _ in raw.unmap.size }
+            }
         }
-        var raw = RawUnmap(argsz: r.argsz, flags: r.flags.rawValue, iova: r.iova, size: r.size)
-        return Sys.ioctl(containerFD, VFIO.iommuUnmapDMA, &raw).map { _ in raw.size }
+        var raw = vfio_iommu_type1_dma_unmap()
+        raw.argsz = r.argsz; raw.flags = r.flags.rawValue; raw.iova = r.iova; raw.size = r.size
+        return sys.ioctl(containerFD, VFIO.iommuUnmapDMA, &raw).map { _ in raw.size }
     }
 
-    /// `argsz, flags, iova, size` then a `struct vfio_bitmap` (48 bytes):
-    /// an UNMAP with GET_DIRTY_BITMAP, and `struct vfio_iommu_type1_dirty_bitmap`
-    /// followed by `struct vfio_iommu_type1_dirty_bitmap_get`.
-    struct RawRangeBitmap { var argsz: UInt32; var flags: UInt32; var iova: UInt64; var size: UInt64
-                            var pgsize: UInt64; var bitmapSize: UInt64; var data: UInt64 }
-
-    /// An ioctl that takes a range and a bitmap buffer. The buffer is capped:
+    /// Runs `body` with a user buffer for dirty bits. The buffer is capped:
     /// the kernel checks the size the caller claims against what it needs
     /// before it writes.
-    func ioctlWithBitmap(_ request: UInt, argsz: UInt32, flags: UInt32, iova: UInt64, size: UInt64,
-                         bitmap: DMABitmap) -> Result<RawRangeBitmap, Errno> {
-        var bits = [UInt8](repeating: 0, count: Int(min(bitmap.size, 1 << 26)))
-        return bits.withUnsafeMutableBytes { buf in
-            var raw = RawRangeBitmap(argsz: argsz, flags: flags, iova: iova, size: size, pgsize: bitmap.pgsize,
-                                     bitmapSize: bitmap.size, data: UInt64(UInt(bitPattern: buf.baseAddress)))
-            return Sys.ioctl(containerFD, request, &raw).map { _ in raw }
-        }
+    func withBitmapBuffer<T>(_ bitmap: DMABitmap, _ body: (UnsafeMutablePointer<UInt64>?) -> T) -> T {
+        let words = Int(min(bitmap.size, 1 << 26) / 8) + 1
+        var bits = [UInt64](repeating: 0, count: words)
+        return bits.withUnsafeMutableBufferPointer { body($0.baseAddress) }
     }
 
     public func dirtyPages(_ r: DirtyPages) -> Result<Void, Errno> {
         if let bitmap = r.bitmap {
-            return ioctlWithBitmap(VFIO.iommuDirtyPages, argsz: r.argsz, flags: r.flags.rawValue,
-                                   iova: r.iova, size: r.size, bitmap: bitmap).map { _ in () }
+            return withBitmapBuffer(bitmap) { data in
+                var raw = cvfio_dirty_bitmap()
+                raw.dirty.argsz = r.argsz; raw.dirty.flags = r.flags.rawValue
+                raw.range.iova = r.iova; raw.range.size = r.size
+                raw.range.bitmap = vfio_bitmap(pgsize: bitmap.pgsize, size: bitmap.size, data: data)
+                return sys.ioctl(containerFD, VFIO.iommuDirtyPages, &raw).map { _ in () }
+            }
         }
-        var raw: (UInt32, UInt32) = (r.argsz, r.flags.rawValue)
-        return Sys.ioctl(containerFD, VFIO.iommuDirtyPages, &raw).map { _ in () }
+        var raw = vfio_iommu_type1_dirty_bitmap()
+        raw.argsz = r.argsz; raw.flags = r.flags.rawValue
+        return sys.ioctl(containerFD, VFIO.iommuDirtyPages, &raw).map { _ in () }
     }
 
     // MARK: Observations
 
     /// `VmLck` of this process in bytes.
-    static func vmLck() -> UInt64? {
-        guard let status = Sys.readText("/proc/self/status"),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmLck:") }),
-              let kb = UInt64(line.dropFirst(6).filter { $0.isNumber }) else { return nil }
+    func vmLck() -> UInt64? { sys.readText("/proc/self/status").flatMap(Self.vmLck(status:)) }
+
+    /// `VmLck:` of a `/proc/PID/status` text, in bytes.
+    public static func vmLck(status: String) -> UInt64? {
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmLck:") }),
+              let kb = UInt64(line.dropFirst(6).filter { $0.isNumber }), kb <= UInt64.max / 1024 else { return nil }
         return kb * 1024
     }
 
     public func lockedMemory() -> Observation<UInt64> {
-        guard let now = Self.vmLck() else { return .notObservable("no VmLck in /proc/self/status") }
+        guard let now = vmLck() else { return .notObservable("no VmLck in /proc/self/status") }
         if now < lockedAtStart { return .notObservable("VmLck fell below its value at the start of the trace") }
         return .value(now - lockedAtStart)
-    }
-
-    /// After `close()`: locked memory still charged beyond what the process
-    /// had before this backend, i.e. what the kernel failed to uncharge
-    /// when the container went. Nil when nothing stayed.
-    public func lockedAfterRelease() -> UInt64? {
-        guard containerFD < 0, let now = Self.vmLck(), now > lockedAtStart else { return nil }
-        return now - lockedAtStart
     }
 
     /// `dma_entry_limit` at open minus `DMA_AVAIL`: the kernel has no
@@ -328,113 +356,89 @@ public final class KernelBackend: Backend {
     }
 
     public func pageTableEntries(domain: String?) -> Observation<PTECounts> {
-        guard let port = HostPageTableWalk.port else {
+        guard let port = sys.environment(HostPageTableWalk.portVariable) else {
             return .notObservable("the IOMMU page table cannot be read from inside this machine")
         }
-        if let domain, domain != groupName {
-            return .notObservable("only the real group's domain can be read, not \(domain)'s")
+        let index: Int
+        if let domain {
+            guard let i = group(named: domain, binding: false) else { return .notObservable("no real group is bound to \(domain)") }
+            index = i
+        } else {
+            guard let i = groups.firstIndex(where: { $0.name != nil }) else { return .notObservable("no group is attached") }
+            if groups.filter({ $0.name != nil }).count > 1 { return .notObservable("several domains: name one with domain=") }
+            index = i
         }
-        guard let device = groupDevices().first else { return .notObservable("group \(groupPath) has no device") }
-        return HostPageTableWalk.entries(port: port, device: device)
+        guard let device = devices(of: groups[index].path).first else { return .notObservable("group \(groups[index].path) has no device") }
+        return HostPageTableWalk.entries(sys: sys, port: port, fd: &walkerFD, device: device)
     }
 
-    /// The PCI addresses of the devices in the group.
-    func groupDevices() -> [String] {
-        guard let number = groupPath.split(separator: "/").last,
-              let dir = opendir("/sys/kernel/iommu_groups/\(number)/devices") else { return [] }
-        defer { closedir(dir) }
-        var out: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            if !name.hasPrefix(".") { out.append(name) }
-        }
-        return out.sorted()
+    /// The PCI addresses of the devices in a group.
+    func devices(of path: String) -> [String] {
+        guard let number = Self.groupNumber(path) else { return [] }
+        return sys.listDirectory("/sys/kernel/iommu_groups/\(number)/devices") ?? []
     }
 
     // MARK: The real IOMMU
 
-    /// The IOMMU domain the real group gets, as a `DomainSpec` the model
-    /// can play: `pgsize_bitmap` from GET_INFO, the aperture from the first
-    /// IOVA range's start to the last one's end, the holes between ranges
-    /// as reserved regions, `coherent` from CHECK_EXTENSION(DMA_CC), and
-    /// whether type1 accepts the group's MSI setup (isolated, or
-    /// `allow_unsafe_interrupts`). Found once per process by attaching the
-    /// group to a scratch container (`SET_CONTAINER`, `SET_IOMMU(type1v2)`,
-    /// `GET_INFO`, `CHECK_EXTENSION`, `UNSET_CONTAINER`), so the trace's
+    /// The IOMMU domain each real group gets, in order, as `DomainSpec`s
+    /// the model can play (`IOMMUProbe.domain`), plus whether type1 accepts
+    /// the group's MSI setup (isolated, or `allow_unsafe_interrupts`).
+    /// Found by attaching each group alone to a scratch container
+    /// (`SET_CONTAINER`, `SET_IOMMU(type1v2)`, `GET_INFO`,
+    /// `CHECK_EXTENSION(DMA_CC)`, `UNSET_CONTAINER`), so the trace's
     /// container starts fresh.
-    public func hardwareDomain() throws(BackendError) -> DomainSpec {
-        if let known = Self.probed[groupPath] { return known }
-        let spec = try probe()
-        Self.probed[groupPath] = spec
-        return spec
+    public func hardwareDomains() throws(BackendError) -> [DomainSpec] {
+        var out: [DomainSpec] = []
+        for g in groups { out.append(try probe(g)) }
+        return out
     }
 
-    nonisolated(unsafe) static var probed: [String: DomainSpec] = [:]
-
-    func probe() throws(BackendError) -> DomainSpec {
+    func probe(_ g: Group) throws(BackendError) -> DomainSpec {
         let container: Int32
-        switch Sys.open("/dev/vfio/vfio", O_RDWR) {
+        switch sys.open("/dev/vfio/vfio", O_RDWR) {
         case .success(let fd): container = fd
         case .failure(let e): throw BackendError("probing the IOMMU: cannot open /dev/vfio/vfio: \(e)")
         }
-        defer { Sys.close(container) }
+        defer { sys.close(container) }
         var fd = container
-        if case .failure(let e) = Sys.ioctl(groupFD, VFIO.groupSetContainer, &fd) {
-            throw BackendError("probing the IOMMU: VFIO_GROUP_SET_CONTAINER: \(e)")
+        if case .failure(let e) = sys.ioctl(g.fd, VFIO.groupSetContainer, &fd) {
+            throw BackendError("probing the IOMMU of \(g.path): VFIO_GROUP_SET_CONTAINER: \(e)")
         }
-        defer { _ = Sys.ioctl(groupFD, VFIO.groupUnsetContainer, value: 0) }
-        var spec = DomainSpec(name: "d0")
-        switch Sys.ioctl(container, VFIO.setIOMMU, value: UInt(Extension.type1v2.rawValue)) {
+        defer { _ = sys.ioctl(g.fd, VFIO.groupUnsetContainer, value: 0) }
+        switch sys.ioctl(container, VFIO.setIOMMU, value: UInt(Extension.type1v2.rawValue)) {
         case .success: break
         case .failure(.EPERM):
             // Not isolated and not allowed: the domain's other properties
             // cannot be read, only this one.
+            var spec = DomainSpec(name: "d0")
             spec.msiIsolated = false
             return spec
         case .failure(let e): throw BackendError("probing the IOMMU: VFIO_SET_IOMMU(type1v2): \(e)")
         }
         var buffer = [UInt8](repeating: 0, count: 4096)
         buffer[0] = 0x00; buffer[1] = 0x10  // argsz = 4096
-        if case .failure(let e) = Sys.ioctl(container, VFIO.iommuGetInfo, buffer: &buffer) {
+        if case .failure(let e) = sys.ioctl(container, VFIO.iommuGetInfo, bytes: &buffer) {
             throw BackendError("probing the IOMMU: VFIO_IOMMU_GET_INFO: \(e)")
         }
-        let info = IOMMUInfo(bytes: buffer)
-        guard let ranges = info.iovaRanges, let first = ranges.first, let last = ranges.last else {
-            throw BackendError("probing the IOMMU: GET_INFO has no IOVA range capability")
-        }
-        spec.pgsizes = PageSizes(rawValue: info.iovaPgsizes)
-        spec.aperture = IOVARange(start: first.start, last: last.last)
-        spec.reserved = zip(ranges, ranges.dropFirst()).compactMap { a, b in
-            b.start > a.last &+ 1 ? IOVARange(start: a.last + 1, last: b.start - 1) : nil
-        }
-        switch Sys.ioctl(container, VFIO.checkExtension, value: UInt(Extension.dmaCC.rawValue)) {
-        case .success(let v): spec.coherent = v == 1
+        let coherent: Bool
+        switch sys.ioctl(container, VFIO.checkExtension, value: UInt(Extension.dmaCC.rawValue)) {
+        case .success(let v): coherent = v == 1
         case .failure(let e): throw BackendError("probing the IOMMU: CHECK_EXTENSION(DMA_CC): \(e)")
+        }
+        guard let spec = IOMMUProbe.domain(named: "d0", info: IOMMUInfo(bytes: buffer), coherent: coherent) else {
+            throw BackendError("probing the IOMMU: GET_INFO has no IOVA range capability")
         }
         return spec
     }
 
-    /// A name for the IOMMU behind the group: `intel-iommu`,
+    /// A name for the IOMMU behind the first group: `intel-iommu`,
     /// `virtio-iommu`, `amd-iommu`, or what sysfs calls it.
     public var iommuName: String {
-        guard let number = groupPath.split(separator: "/").last,
-              let dir = opendir("/sys/kernel/iommu_groups/\(number)/devices") else { return "iommu" }
-        defer { closedir(dir) }
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            if name.hasPrefix(".") { continue }
-            // The device's `iommu` link names the IOMMU's sysfs device:
-            // dmar0 (VT-d), ivhd0 (AMD-Vi), or the virtio device of a
-            // virtio-iommu (…/virtio0).
-            var link = [Int8](repeating: 0, count: 512)
-            let n = readlink("/sys/kernel/iommu_groups/\(number)/devices/\(name)/iommu", &link, link.count - 1)
-            guard n > 0 else { continue }
-            let target = String(decoding: link[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            let leaf = target.split(separator: "/").last.map(String.init) ?? target
-            if leaf.hasPrefix("dmar") { return "intel-iommu" }
-            if leaf.hasPrefix("ivhd") { return "amd-iommu" }
-            if target.contains("virtio") { return "virtio-iommu" }
-            return leaf
+        guard let number = Self.groupNumber(groups[0].path) else { return "iommu" }
+        for device in devices(of: groups[0].path) {
+            if let target = sys.readLink("/sys/kernel/iommu_groups/\(number)/devices/\(device)/iommu") {
+                return IOMMUProbe.name(iommuLink: target)
+            }
         }
         return "iommu"
     }

@@ -17,7 +17,7 @@ public struct ProcessMemory: Sendable {
     /// under existing mappings). `spec.layout == nil` places it contiguously
     /// after the regions placed before, with a 1 GiB gap so two regions are
     /// never accidentally contiguous.
-    public mutating func add(_ spec: MemorySpecLike) -> Result<MemoryRegion, MemoryError> {
+    public mutating func add(_ spec: MemorySpec) -> Result<MemoryRegion, MemoryError> {
         let range = IOVARange(start: spec.vaddr, size: spec.size)
         guard let range else { return .failure(MemoryError("memory at \(formatHex(spec.vaddr)) has no valid size")) }
         if let clash = clash(with: range) {
@@ -142,16 +142,6 @@ public struct PinnedRun: Hashable, Sendable {
     public var length: UInt64
     /// Reserved pfns (`pfnmap` device memory): pinned without a charge.
     public var reserved: Bool
-}
-
-/// Anything a `memory` statement gives: so the model need not import the
-/// trace layer.
-public protocol MemorySpecLike {
-    var vaddr: UInt64 { get }
-    var size: UInt64 { get }
-    var pageSize: UInt64 { get }
-    var layout: PhysicalLayout? { get }
-    var pfnmap: Bool { get }
 }
 
 public struct MemoryError: Error, Sendable, CustomStringConvertible {

@@ -116,13 +116,13 @@ public struct FileReport: Sendable {
     /// Backend name → the kernel whose answers it gave.
     public var kernels: [(backend: String, kernel: String)]
     public var outcomes: [Outcome] = []
-    /// Setup a backend could not honour, and broken model invariants, as
-    /// `(line, message)`.
-    public var errors: [(line: Int, message: String)] = []
-    /// Setup differences that are not failures, as `(line, message)`: the
-    /// trace's first domain is not the IOMMU the kernel has (see
-    /// `Replayer.hardwareDomain`).
-    public var notes: [(line: Int, message: String)] = []
+    /// Setup a backend could not honour, broken model invariants, setup
+    /// differences, leaks: everything that is not an answer.
+    public var problems: [ReportProblem] = []
+    /// The problems that fail the file.
+    public var errors: [ReportProblem] { problems.filter(\.isError) }
+    /// The problems reported without failing it.
+    public var notes: [ReportProblem] { problems.filter { !$0.isError } }
 
     public init(file: String, kernels: [(backend: String, kernel: String)]) {
         self.file = file
@@ -142,17 +142,18 @@ public struct FileReport: Sendable {
 /// decides the physical layout of memory and the others are given what it
 /// observed, so page-table answers are compared on the same frames.
 public final class Replayer {
-    public let backends: [Backend]
-    /// The IOMMU domain the real group has, when a kernel backend runs:
-    /// the trace's first domain (the one the real group plays) is replaced
-    /// by this one, keeping its name, on every backend, so the model plays
-    /// the kernel's IOMMU. When the trace asked for another one, a note
-    /// says so (`FileReport.notes`); answers are still compared.
-    public var hardwareDomain: DomainSpec? = nil
-    /// Walk the model's invariants after each operation (model backends).
-    public init(backends: [Backend], hardwareDomain: DomainSpec? = nil) {
+    public let backends: [any Backend]
+    /// The IOMMU domains the real groups have, when a kernel backend runs,
+    /// in the order the trace's domains bind to them: the trace's n-th
+    /// domain (the one the n-th real group plays) is replaced by the n-th
+    /// of these, keeping its name, on every backend, so the model plays the
+    /// kernel's IOMMU. When the trace asked for another one, a note says so
+    /// (`FileReport.notes`); answers are still compared.
+    public var hardwareDomains: [DomainSpec]
+
+    public init(backends: [any Backend], hardwareDomains: [DomainSpec] = []) {
         self.backends = backends
-        self.hardwareDomain = hardwareDomain
+        self.hardwareDomains = hardwareDomains
     }
 
     /// Called before each operation runs (not before setup or checks), so
@@ -168,20 +169,21 @@ public final class Replayer {
         var iommuStatement: Statement? = nil
         var declaredDomain = false
 
-        func setupError(_ st: Statement, _ message: String) { report.errors.append((st.line, message)) }
+        func setupError(_ st: Statement, _ backend: Backend, _ message: String) {
+            report.problems.append(ReportProblem(line: st.line, .setup(backend: backend.name, message: message)))
+        }
 
-        // The first domain is the real group's; with a hardware domain it
-        // becomes that domain wherever the trace names it.
-        var firstDomain: String? = nil
+        // The n-th domain named is the n-th real group's; with hardware
+        // domains it becomes that group's domain wherever the trace names it.
+        var bound: [String] = []
         var noted = false
         func adopt(_ spec: DomainSpec, line: Int) -> DomainSpec {
-            if firstDomain == nil { firstDomain = spec.name }
-            guard let hw = hardwareDomain, spec.name == firstDomain else { return spec }
-            var real = hw
+            if !bound.contains(spec.name) { bound.append(spec.name) }
+            guard let index = bound.firstIndex(of: spec.name), index < hardwareDomains.count else { return spec }
+            var real = hardwareDomains[index]
             real.name = spec.name
-            real.fgsp = spec.fgsp
             if !noted, let difference = Self.setupDifference(trace: spec, kernel: real) {
-                report.notes.append((line, "setup: \(difference)"))
+                report.problems.append(ReportProblem(line: line, .setupDifference(difference)))
                 noted = true
             }
             return real
@@ -189,7 +191,7 @@ public final class Replayer {
 
         func eachBackend(_ st: Statement, _ body: (Backend) throws(BackendError) -> Void) {
             for b in backends {
-                do throws(BackendError) { try body(b) } catch { setupError(st, "\(b.name): \(error.message)") }
+                do throws(BackendError) { try body(b) } catch { setupError(st, b, error.message) }
             }
         }
 
@@ -198,7 +200,7 @@ public final class Replayer {
             if !declaredDomain {
                 let d0 = adopt(.default, line: st.line)
                 for b in backends {
-                    if case .failure(let e) = b.attachGroup(d0) { setupError(st, "\(b.name): attaching d0 failed with \(e)") }
+                    if case .failure(let e) = b.attachGroup(d0) { setupError(st, b, "attaching d0 failed with \(e)") }
                 }
             }
             let answers = backends.map { b -> Answer in
@@ -242,20 +244,20 @@ public final class Replayer {
                 do throws(BackendError) {
                     let region = try first.addMemory(spec)
                     for b in backends.dropFirst() {
-                        do throws(BackendError) { try b.addObservedMemory(region) } catch { setupError(st, "\(b.name): \(error.message)") }
+                        do throws(BackendError) { try b.addObservedMemory(region) } catch { setupError(st, b, error.message) }
                     }
                 } catch {
-                    setupError(st, "\(first.name): \(error.message)")
+                    setupError(st, first, error.message)
                 }
             case .domain(let traceSpec) where !started:
                 declaredDomain = true
                 let spec = adopt(traceSpec, line: st.line)
                 for b in backends {
-                    if case .failure(let e) = b.attachGroup(spec) { setupError(st, "\(b.name): adding group \(spec.name) failed with \(e)") }
+                    if case .failure(let e) = b.attachGroup(spec) { setupError(st, b, "adding group \(spec.name) failed with \(e)") }
                 }
             case .detach(let name) where !started:
                 for b in backends {
-                    if case .failure(let e) = b.detachGroup(name) { setupError(st, "\(b.name): removing group \(name) failed with \(e)") }
+                    if case .failure(let e) = b.detachGroup(name) { setupError(st, b, "removing group \(name) failed with \(e)") }
                 }
             case .domain(let traceSpec):
                 var real = st
@@ -267,13 +269,19 @@ public final class Replayer {
             }
         }
         report.kernels = backends.map { ($0.name, $0.kernel) }
-        for b in backends {
-            (b as? ModelBackend)?.verifyInvariants(after: "the last operation")
-            if let m = b as? ModelBackend, let broken = m.brokenInvariant {
-                report.errors.append((0, "model invariant broken \(broken)"))
-            }
-        }
+        if closesBackends { report.problems += close() }
         return report
+    }
+
+    /// Whether `run` closes the backends at the end. A caller that reads
+    /// their state after the run (the explorer's properties) turns it off
+    /// and calls `close()` itself.
+    public var closesBackends = true
+
+    /// Closes every backend and returns what they reported, as problems of
+    /// the whole file.
+    public func close() -> [ReportProblem] {
+        backends.flatMap { b in b.close().map { ReportProblem(.backend(b.name, $0)) } }
     }
 
     /// Runs one operation or check on every backend.

@@ -71,21 +71,6 @@ public enum IOMMUType: String, Sendable, Hashable {
     public var ext: Extension { self == .type1 ? .type1 : .type1v2 }
 }
 
-/// A `memory` statement before defaults are applied.
-public struct MemorySpec: Hashable, Sendable {
-    public var vaddr: UInt64
-    public var size: UInt64
-    /// `page=`: 4K (default), 2M or 1G.
-    public var pageSize: UInt64
-    /// `phys=` (with `seed=` for `scattered`); nil = the model's default,
-    /// contiguous memory placed after the regions declared before.
-    public var layout: PhysicalLayout?
-    public var pfnmap: Bool
-    public init(vaddr: UInt64, size: UInt64, pageSize: UInt64 = 4096, layout: PhysicalLayout? = nil, pfnmap: Bool = false) {
-        self.vaddr = vaddr; self.size = size; self.pageSize = pageSize; self.layout = layout; self.pfnmap = pfnmap
-    }
-}
-
 /// A `check` statement.
 public enum Check: Sendable, Hashable {
     /// `check locked=SIZE`: `VmLck` in bytes.
@@ -95,16 +80,6 @@ public enum Check: Sendable, Hashable {
     /// `check ptes=4K:N,2M:N [domain=NAME]`: leaf entries by page size.
     /// Sizes not listed must have no entries.
     case ptes(PTECounts, domain: String?)
-}
-
-/// Leaf page-table entries by page size.
-public struct PTECounts: Hashable, Sendable, CustomStringConvertible {
-    /// Page size → count; sizes with a count of 0 are absent.
-    public var counts: [UInt64: UInt64]
-    public init(_ counts: [UInt64: UInt64] = [:]) { self.counts = counts.filter { $0.value != 0 } }
-    public var description: String {
-        counts.isEmpty ? "none" : counts.keys.sorted().map { "\(formatSize($0)):\(counts[$0]!)" }.joined(separator: ",")
-    }
 }
 
 /// What came back from an operation, or what a trace says must come back.
@@ -169,25 +144,3 @@ public enum AnswerField: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// `2M`, `4K`, `0x1800`: a size with a binary suffix when it is exact.
-public func formatSize(_ value: UInt64) -> String {
-    if value == 0 { return "0" }
-    for (shift, suffix) in [(40, "T"), (30, "G"), (20, "M"), (10, "K")] where value % (1 << UInt64(shift)) == 0 {
-        return "\(value >> UInt64(shift))\(suffix)"
-    }
-    return String(value)
-}
-
-/// An address in hex: `0x7f0000000000`.
-public func formatAddress(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
-
-/// `0xfee00000-0xfeefffff`
-public func formatRange(_ r: IOVARange) -> String { "\(formatAddress(r.start))-\(formatAddress(r.last))" }
-
-/// `4K,2M,1G`, or `mask:0x...` when a list would be long (more than 8 sizes).
-public func formatPageSizes(_ p: PageSizes) -> String {
-    let sizes = p.sizes
-    if sizes.isEmpty { return "mask:0x0" }
-    if sizes.count > 8 || sizes.contains(where: { $0 < 1024 }) { return "mask:" + formatAddress(p.rawValue) }
-    return sizes.map(formatSize).joined(separator: ",")
-}

@@ -2,16 +2,13 @@ import VFIOFileIO
 import VFIOCore
 import VFIOExplore
 import VFIOKernel
-import VFIOReplay
-import VFIOTrace
+import VFIOLane
 
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-
-extension KernelBackend: ClosableBackend {}
 
 /// `vfio-sim explore`: generated sequences on the model (and the kernel),
 /// each finding shrunk and saved as a trace.
@@ -48,54 +45,27 @@ func exploreCommand(_ args: [String]) throws(UsageError) -> Int32 {
         }
         i += 1
     }
-    // The kernel lane's guest says which group is ours in VFIO_GROUP.
-    if backend == "both" && group == nil, let env = getenv("VFIO_GROUP") { group = String(cString: env) }
-    if backend == "both" && group == nil { throw UsageError(message: "--backend both needs --group /dev/vfio/N") }
+    let sys = LinuxSystemCalls()
+    var hardware = Hardware.fromEnvironment(sys)
+    if let group { hardware = Hardware(groups: [group], bar: hardware?.bar) }
+    if backend == "both" && hardware == nil { throw UsageError(message: "--backend both needs --group /dev/vfio/N") }
 
-    var explorer = Explorer(generator: SequenceGenerator(modelOnly: backend == "model"))
-    if backend == "both", let group {
-        // The model plays the IOMMU the kernel really has, at its version;
-        // each sequence runs in its own process.
-        do throws(BackendError) {
-            let probe = try KernelBackend(groupPath: group)
-            explorer.hardwareDomain = try probe.hardwareDomain()
-            explorer.modelProfile = probe.profile
-            probe.close()
-        } catch {
-            printErr("vfio-sim: error: kernel backend: \(error.message)")
-            return 2
+    var explorer = Explorer(generator: SequenceGenerator(modelOnly: true))
+    if backend == "both", let hardware {
+        switch ExploreRun.kernelExplorer(hardware: hardware, sys: sys) {
+        case .success(let e): explorer = e
+        case .failure(let e): printErr("vfio-sim: error: \(e.message)"); return 2
         }
-        explorer.others = {
-            do throws(BackendError) { return [try KernelBackend(groupPath: group)] } catch {
-                printErr("vfio-sim: error: kernel backend: \(error.message)")
-                exit(2)
-            }
-        }
-        explorer.isolate = { body in KernelLane.isolated(file: "explore", body) }
-        explorer.shrinkBudget = 300
     }
     if let out { mkdir(out, 0o755) }
-    var sequences = 0, operations = 0, findings = 0
-    var keys = Set<String>()
-    for s in seed..<(seed &+ UInt64(runs)) {
-        let trace = explorer.generator.generate(seed: s, operations: ops)
-        let (finding, report) = explorer.check(trace)
-        sequences += 1
-        operations += report.outcomes.count
-        guard let finding else { continue }
-        findings += 1
-        // One shrunk trace per kind of finding is enough to read.
-        guard !keys.contains(finding.key) else { continue }
-        keys.insert(finding.key)
-        let (small, final, tried) = explorer.shrink(trace, finding: finding)
-        let text = explorer.fixtureText(small, finding: final, seed: s)
-        printOut("seed \(s): \(finding)\n  shrunk with \(tried) replays to \(small.statements.count) statements:\n")
-        printOut(text.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n") + "\n")
+    let result = ExploreRun.run(seed: seed, runs: runs, ops: ops, explorer: explorer) { shrunk in
+        printOut("seed \(shrunk.seed): \(shrunk.finding)\n  shrunk with \(shrunk.tried) replays to \(shrunk.statements) statements:\n")
+        printOut(shrunk.fixture.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n") + "\n")
         if let out {
-            let path = "\(out)/explore-seed-\(s).trace"
-            if let problem = writeFile(path, text) { printErr("error: \(problem)") } else { printOut("  saved \(path)\n") }
+            let path = "\(out)/explore-seed-\(shrunk.seed).trace"
+            if let problem = writeFile(path, shrunk.fixture) { printErr("error: \(problem)") } else { printOut("  saved \(path)\n") }
         }
     }
-    printOut("explored \(sequences) sequences, \(operations) operations on \(backend == "both" ? "model and kernel" : "the model"): \(findings) with findings\n")
-    return findings == 0 ? 0 : 1
+    printOut("explored \(result.sequences) sequences, \(result.operations) operations on \(backend == "both" ? "model and kernel" : "the model"): \(result.findings) with findings\n")
+    return result.findings == 0 ? 0 : 1
 }

@@ -1,7 +1,7 @@
 import VFIOFileIO
 import VFIOCore
-import VFIOExplore
 import VFIOKernel
+import VFIOLane
 import VFIOModel
 import VFIOReplay
 import VFIOTrace
@@ -76,83 +76,40 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
         i += 1
     }
     if files.isEmpty { throw UsageError(message: "replay needs at least one trace file") }
-    // The kernel lane's guest says which group is ours in VFIO_GROUP.
-    if backend != "model" && group == nil, let env = getenv("VFIO_GROUP") { group = String(cString: env) }
-    if backend != "model" && group == nil { throw UsageError(message: "--backend \(backend) needs --group /dev/vfio/N") }
+    let sys = LinuxSystemCalls()
+    // The kernel lane's guest names its groups in VFIO_GROUPS / VFIO_GROUP.
+    var hardware = Hardware.fromEnvironment(sys)
+    if let group { hardware = Hardware(groups: [group], bar: hardware?.bar) }
+    if backend != "model" && hardware == nil { throw UsageError(message: "--backend \(backend) needs --group /dev/vfio/N") }
 
     let (traces, parseFailed) = parseFiles(files)
     if parseFailed { return 2 }
 
-    var reports: [FileReport] = []
-    // On a real kernel: traces it cannot run (a `# lane: skip` marker, a
-    // `kernel` line naming another version) are skipped, with the reason.
-    var skipped: [(file: String, reason: String)] = []
-    let release = KernelBackend.runningRelease
-    let running = KernelVersion(parsing: release).map { KernelProfile($0) } ?? .newest
-    var iommu = "iommu"
-    var hardware: DomainSpec? = nil
-    if backend != "model" {
-        // The IOMMU the real group has, read once; the group is closed
-        // again before any trace opens it.
-        do throws(BackendError) {
-            let kb = try KernelBackend(groupPath: group!)
-            defer { kb.close() }
-            iommu = kb.iommuName
-            // both: the model plays the IOMMU the kernel really has.
-            if backend == "both" { hardware = try kb.hardwareDomain() }
-        } catch {
-            printErr("error: kernel backend: \(error.message)")
-            return 2
+    let run: ReplayRun
+    if backend == "model" {
+        run = ReplayRun.model(traces, profile: kernel.map(KernelProfile.init) ?? .newest, invariants: invariants)
+    } else {
+        switch ReplayRun.kernel(traces, hardware: hardware!, withModel: backend == "both", invariants: invariants, sys: sys) {
+        case .success(let r): run = r
+        case .failure(let e): printErr("error: \(e.message)"); return 2
         }
     }
-    for trace in traces {
-        if backend == "model" {
-            let model = ModelBackend(profile: kernel.map(KernelProfile.init) ?? .newest, checksInvariants: invariants)
-            reports.append(Replayer(backends: [model]).run(trace))
-            continue
-        }
-        if let reason = KernelLane.skipReason(trace, running: running.version) {
-            skipped.append((trace.file, reason))
-            continue
-        }
-        // One process per trace: what the kernel leaves charged to a
-        // process must not change the next trace's answers.
-        reports.append(KernelLane.isolated(file: trace.file) { () -> FileReport in
-            let kb: KernelBackend
-            do throws(BackendError) {
-                kb = try KernelBackend(groupPath: group!)
-            } catch {
-                var r = FileReport(file: trace.file, kernels: [])
-                r.errors.append((0, "kernel backend: \(error.message)"))
-                return r
-            }
-            var backends: [Backend] = [kb]
-            // Beside a kernel, the model gives the running kernel's answers.
-            if backend == "both" { backends.append(ModelBackend(profile: kb.profile, checksInvariants: invariants)) }
-            var report = Replayer(backends: backends, hardwareDomain: hardware).run(trace)
-            kb.close()
-            if let leaked = kb.lockedAfterRelease() {
-                report.notes.append((0, "leak: \(formatSize(leaked)) of locked memory stayed charged after the container was released"))
-            }
-            return report
-        })
-    }
-    var ok = reports.allSatisfy(\.ok)
+    var ok = run.reports.allSatisfy(\.ok)
     if format == "json" {
-        printOut(jsonReport(reports))
+        printOut(jsonReport(run.reports))
     } else if backend == "both" {
         // Model against kernel: disagreements and errors fail; answers the
         // trace wrote for another IOMMU or kernel version are notes.
-        let (text, summary) = KernelLane.report(reports, skipped: skipped, kernel: running.description,
-                                                iommu: iommu, verbose: verbose)
+        let (text, summary) = KernelLane.report(run.reports, skipped: run.skipped, kernel: run.kernel,
+                                                iommu: run.iommu, verbose: verbose)
         printOut(text)
         ok = summary.ok
     } else {
         var text = ""
-        for (file, reason) in skipped { text += "\(file): skipped: \(reason)\n" }
-        printOut(text + textReport(reports, verbose: verbose))
+        for (file, reason) in run.skipped { text += "\(file): skipped: \(reason)\n" }
+        printOut(text + textReport(run.reports, verbose: verbose))
     }
-    if let junit, let problem = writeFile(junit, junitReport(reports)) { printErr("error: \(problem)"); return 2 }
+    if let junit, let problem = writeFile(junit, junitReport(run.reports)) { printErr("error: \(problem)"); return 2 }
     return ok ? 0 : 1
 }
 

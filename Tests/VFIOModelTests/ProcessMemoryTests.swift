@@ -2,13 +2,7 @@ import Testing
 import VFIOCore
 @testable import VFIOModel
 
-struct Spec: MemorySpecLike {
-    var vaddr: UInt64
-    var size: UInt64
-    var pageSize: UInt64 = 4096
-    var layout: PhysicalLayout? = nil
-    var pfnmap = false
-}
+typealias Spec = MemorySpec
 
 @Suite("Process memory layouts")
 struct ProcessMemoryTests {

@@ -21,7 +21,7 @@ struct HardwareDomainTests {
             extension dma-cc => 1
 
             """)
-        let report = Replayer(backends: [model], hardwareDomain: Self.vtd).run(trace)
+        let report = Replayer(backends: [model], hardwareDomains: [Self.vtd]).run(trace)
         // Past the 39-bit aperture, and no coherency: the hardware's answers.
         #expect(report.outcomes.map { $0.got[0].text } == ["EINVAL", "0"])
         #expect(report.notes.count == 1)
@@ -36,7 +36,7 @@ struct HardwareDomainTests {
             info => pgsizes=4K,2M,1G iova=0x0-0xfedfffff,0xfef00000-0x7fffffffff
 
             """)
-        let report = Replayer(backends: [ModelBackend()], hardwareDomain: Self.vtd).run(trace)
+        let report = Replayer(backends: [ModelBackend()], hardwareDomains: [Self.vtd]).run(trace)
         #expect(report.notes.isEmpty)
         #expect(report.ok)
     }
@@ -49,7 +49,7 @@ struct HardwareDomainTests {
             info => pgsizes=4K iova=0x0-0xfedfffff,0xfef00000-0xffffffff
 
             """)
-        let report = Replayer(backends: [ModelBackend()], hardwareDomain: Self.vtd).run(trace)
+        let report = Replayer(backends: [ModelBackend()], hardwareDomains: [Self.vtd]).run(trace)
         #expect(report.ok)
     }
 

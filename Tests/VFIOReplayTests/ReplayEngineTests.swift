@@ -40,6 +40,9 @@ final class ScriptedBackend: Backend {
     func lockedMemory() -> Observation<UInt64> { locked }
     func mappingCount() -> Observation<UInt64> { .value(0) }
     func pageTableEntries(domain: String?) -> Observation<PTECounts> { .notObservable("scripted") }
+    var closeProblems: [BackendProblem] = []
+    var closed = 0
+    func close() -> [BackendProblem] { closed += 1; return closeProblems }
 }
 
 func parse(_ text: String) -> Trace {

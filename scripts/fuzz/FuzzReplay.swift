@@ -1,3 +1,4 @@
+import VFIOCore
 import VFIOModel
 import VFIOReplay
 import VFIOTrace
@@ -17,11 +18,8 @@ public func fuzzReplay(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     guard case .success(let trace) = parseTrace(bytes: bytes, file: "fuzz.trace") else { return 0 }
     let model = ModelBackend(checksInvariants: true)
     let report = Replayer(backends: [model]).run(trace)
-    if let broken = model.brokenInvariant {
-        fatalError("model invariant broken \(broken)")
-    }
-    for e in report.errors where e.message.hasPrefix("model invariant") {
-        fatalError("\(e.line): \(e.message)")
+    for p in report.problems {
+        if case .backend(_, .invariantBroken) = p.kind { fatalError("\(p.line): \(p.message)") }
     }
     _ = textReport([report], verbose: true)
     _ = jsonReport([report])

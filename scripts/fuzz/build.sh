@@ -77,7 +77,7 @@ TARGETS=${*:-parse replay}
 module VFIOCore
 module VFIOTrace VFIOCore
 module VFIOModel VFIOCore
-module VFIOReplay VFIOCore VFIOTrace VFIOModel
+module VFIOReplay VFIOCore VFIOTrace
 for t in $TARGETS; do
     case $t in
         parse) target fuzz-parse scripts/fuzz/FuzzParse.swift VFIOCore VFIOTrace ;;

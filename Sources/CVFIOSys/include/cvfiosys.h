@@ -5,6 +5,25 @@
 #define CVFIOSYS_H
 
 #include <stdint.h>
+/* The uapi structs come from the kernel's own header, so their layout is
+ * the kernel's, not a copy of it. */
+#include <linux/vfio.h>
+
+/* The kernel's request structs end in a flexible `data[]` that holds the
+ * struct vfio_bitmap: placing them first is what the ioctls expect. */
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wgnu-variable-sized-type-not-at-end"
+/* An UNMAP_DMA with GET_DIRTY_BITMAP, or a DIRTY_PAGES GET_BITMAP: the
+ * request header followed by its struct vfio_bitmap, as both ioctls take. */
+struct cvfio_unmap_bitmap {
+    struct vfio_iommu_type1_dma_unmap unmap;
+    struct vfio_bitmap bitmap;
+};
+struct cvfio_dirty_bitmap {
+    struct vfio_iommu_type1_dirty_bitmap dirty;
+    struct vfio_iommu_type1_dirty_bitmap_get range;
+};
+#pragma clang diagnostic pop
 
 int cvfio_ioctl_ptr(int fd, unsigned long request, void *arg);
 int cvfio_ioctl_val(int fd, unsigned long request, unsigned long arg);
@@ -21,6 +40,9 @@ int cvfio_set_memlock(uint64_t bytes, int unlimited);
  * in descending order. */
 int cvfio_mmap_fixed(uint64_t addr, uint64_t length, int page_shift, int order);
 int cvfio_munmap(uint64_t addr, uint64_t length);
+/* A shared mapping of `length` bytes of the file at `path` (a PCI BAR's
+ * sysfs resource file) at exactly `addr`: device memory, VM_PFNMAP. */
+int cvfio_mmap_file_fixed(const char *path, uint64_t addr, uint64_t length);
 /* A serial port in raw mode (no echo, no line editing, 8N1), for talking
  * to a program on the host; the fd or -errno. */
 int cvfio_open_raw_tty(const char *path);
@@ -29,10 +51,10 @@ int cvfio_open_raw_tty(const char *path);
 int cvfio_read_line(int fd, char *buf, int cap, int timeout_ms);
 
 /* On SIGINT, SIGTERM or SIGHUP: UNMAP_ALL on `container_fd`, unset the
- * group's container, close both, write `entry_limit` (a NUL-terminated
- * decimal, may be NULL) back to `entry_limit_path`, then exit with
- * 128 + the signal. Only async-signal-safe calls run in the handler.
- * Pass -1 fds to disarm. */
-void cvfio_arm_cleanup(int container_fd, int group_fd, const char *entry_limit_path, const char *entry_limit);
+ * container of each of the `ngroups` group fds (at most 8), close them,
+ * write `entry_limit` (a NUL-terminated decimal, may be NULL) back to
+ * `entry_limit_path`, then exit with 128 + the signal. Only
+ * async-signal-safe calls run in the handler. Pass -1 to disarm. */
+void cvfio_arm_cleanup(int container_fd, const int *group_fds, int ngroups, const char *entry_limit_path, const char *entry_limit);
 
 #endif

@@ -1,8 +1,4 @@
 import VFIOCore
-import VFIOModel
-import VFIOTrace
-
-extension MemorySpec: MemorySpecLike {}
 
 /// The model as a backend: each call goes straight to `Type1Container`.
 public final class ModelBackend: Backend {
@@ -10,7 +6,7 @@ public final class ModelBackend: Backend {
     /// Walk every structure after each call (`_checkInvariants`).
     public var checksInvariants: Bool
     /// The first broken invariant seen, with the call that broke it.
-    public private(set) var brokenInvariant: String? = nil
+    public private(set) var brokenInvariant: BackendProblem? = nil
 
     public init(profile: KernelProfile = .newest, checksInvariants: Bool = true) {
         container = Type1Container(profile: profile)
@@ -38,7 +34,7 @@ public final class ModelBackend: Backend {
     /// Walks every invariant now and keeps the first broken one.
     public func verifyInvariants(after what: String) {
         if checksInvariants, brokenInvariant == nil, let problem = container._checkInvariants() {
-            brokenInvariant = "after \(what): \(problem)"
+            brokenInvariant = .invariantBroken(after: what, detail: problem)
         }
     }
 
@@ -74,5 +70,13 @@ public final class ModelBackend: Backend {
             return .notObservable("no group named \(domain ?? "")")
         }
         return .value(PTECounts(counts))
+    }
+
+    /// The model holds nothing real; closing walks the invariants once more
+    /// and reports the first broken one.
+    @discardableResult
+    public func close() -> [BackendProblem] {
+        verifyInvariants(after: "the last operation")
+        return brokenInvariant.map { [$0] } ?? []
     }
 }

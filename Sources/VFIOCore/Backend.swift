@@ -1,6 +1,3 @@
-import VFIOCore
-import VFIOTrace
-
 /// Something that answers type1 ioctls: the model or a real `/dev/vfio`.
 ///
 /// One method per ioctl, with the uapi requests of `VFIOCore`, so one replay
@@ -54,6 +51,12 @@ public protocol Backend: AnyObject {
     /// Leaf IOMMU page-table entries in the domain of group `domain`, or in
     /// every domain when nil.
     func pageTableEntries(domain: String?) -> Observation<PTECounts>
+
+    /// Ends the run: gives back what the backend holds (a kernel backend
+    /// unmaps everything and releases its container, groups and memory)
+    /// and says what went wrong on the way that no answer showed. Called
+    /// once, by whoever made the backend, after the last statement.
+    func close() -> [BackendProblem]
 }
 
 /// A value a backend could read, or why it could not.
@@ -61,6 +64,33 @@ public enum Observation<Value: Sendable & Hashable>: Sendable, Hashable {
     case value(Value)
     /// The backend has no way to read it here (say why).
     case notObservable(String)
+}
+
+/// Something a backend found wrong that is not an answer to any statement.
+public enum BackendProblem: Sendable, Hashable, CustomStringConvertible {
+    /// The model's own structures broke a rule (`_checkInvariants`) after
+    /// the named call: a bug in the model, never in the trace.
+    case invariantBroken(after: String, detail: String)
+    /// The kernel still charged this much locked memory to the process
+    /// after the container was released (6.12 never uncharges a mapping
+    /// that ends at 2^64-1).
+    case lockedAfterRelease(bytes: UInt64)
+
+    /// Whether the run fails because of it (a kernel leak is reported, not
+    /// failed: it is the kernel's behaviour, and the model predicts it).
+    public var isFailure: Bool {
+        switch self {
+        case .invariantBroken: true
+        case .lockedAfterRelease: false
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .invariantBroken(let after, let detail): "model invariant broken after \(after): \(detail)"
+        case .lockedAfterRelease(let bytes): "leak: \(formatSize(bytes)) of locked memory stayed charged after the container was released"
+        }
+    }
 }
 
 /// A setup a backend cannot honour.

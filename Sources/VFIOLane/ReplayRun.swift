@@ -1,0 +1,111 @@
+import VFIOCore
+import VFIOKernel
+import VFIOModel
+import VFIOReplay
+import VFIOTrace
+
+/// Which backends a replay or an exploration runs on.
+public enum BackendChoice: String, Sendable, CaseIterable {
+    /// The model only.
+    case model
+    /// Real ioctls only.
+    case kernel
+    /// Real ioctls, and the model beside them playing the same IOMMU.
+    case both
+}
+
+/// Where the real groups are: the `/dev/vfio/N` nodes, and a BAR for
+/// `pfnmap` memory. The kernel lane's guest names them in `VFIO_GROUPS`
+/// (or `VFIO_GROUP`) and `VFIO_BAR`.
+public struct Hardware: Sendable {
+    public var groups: [String]
+    public var bar: String?
+    public init(groups: [String], bar: String? = nil) { self.groups = groups; self.bar = bar }
+
+    /// From the lane's environment, or nil when it names no group.
+    public static func fromEnvironment(_ sys: SystemCalls) -> Hardware? {
+        let groups = (sys.environment("VFIO_GROUPS") ?? sys.environment("VFIO_GROUP") ?? "")
+            .split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
+        guard !groups.isEmpty else { return nil }
+        return Hardware(groups: groups, bar: sys.environment("VFIO_BAR").flatMap { $0.isEmpty ? nil : $0 })
+    }
+}
+
+/// A failure before any trace ran (the hardware could not be opened).
+public struct LaneError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// The replay of many traces: on the model, or on a real kernel with the
+/// model beside it, each trace in its own process.
+public struct ReplayRun {
+    public var reports: [FileReport] = []
+    /// Traces a real kernel could not run, with the reason.
+    public var skipped: [(file: String, reason: String)] = []
+    /// The kernel whose answers were given (the model's profile, or the
+    /// running kernel's version).
+    public var kernel: String = ""
+    /// The IOMMU behind the real groups (`intel-iommu`, ...).
+    public var iommu: String = "iommu"
+
+    public init() {}
+
+    /// Replays every trace on the model with `profile`.
+    public static func model(_ traces: [Trace], profile: KernelProfile, invariants: Bool = true) -> ReplayRun {
+        var run = ReplayRun()
+        run.kernel = profile.description
+        for trace in traces {
+            let model = ModelBackend(profile: profile, checksInvariants: invariants)
+            run.reports.append(Replayer(backends: [model]).run(trace))
+        }
+        return run
+    }
+
+    /// Replays every trace on the kernel (and, with `.both`, the model
+    /// beside it, at the running kernel's version and playing the IOMMU the
+    /// real groups have). Traces the machine cannot run are skipped.
+    public static func kernel(_ traces: [Trace], hardware: Hardware, withModel: Bool, invariants: Bool = true,
+                              sys: SystemCalls = LinuxSystemCalls()) -> Result<ReplayRun, LaneError> {
+        var run = ReplayRun()
+        let release = sys.release
+        let running = KernelVersion(parsing: release).map(KernelProfile.init) ?? .newest
+        run.kernel = running.description
+        // The IOMMU the real groups have, read once; the groups are closed
+        // again before any trace opens them.
+        var domains: [DomainSpec] = []
+        do throws(BackendError) {
+            let probe = try KernelBackend(groupPaths: hardware.groups, barPath: hardware.bar, sys: sys)
+            defer { _ = probe.close() }
+            run.iommu = sys.environment("VFIO_LANE_IOMMU") ?? probe.iommuName
+            if withModel { domains = try probe.hardwareDomains() }
+        } catch {
+            return .failure(LaneError("kernel backend: \(error.message)"))
+        }
+        let policy = SkipPolicy(running: running.version, groups: hardware.groups.count, hasBAR: hardware.bar != nil)
+        for trace in traces {
+            if let reason = policy.reason(trace) {
+                run.skipped.append((trace.file, reason))
+                continue
+            }
+            // One process per trace: what the kernel leaves charged to a
+            // process must not change the next trace's answers.
+            run.reports.append(Isolation.run(file: trace.file, sys: sys) { () -> FileReport in
+                let kb: KernelBackend
+                do throws(BackendError) {
+                    kb = try KernelBackend(groupPaths: hardware.groups, barPath: hardware.bar, sys: sys)
+                } catch {
+                    var r = FileReport(file: trace.file, kernels: [])
+                    r.problems.append(ReportProblem(.aborted("kernel backend: \(error.message)")))
+                    return r
+                }
+                var backends: [any Backend] = [kb]
+                // Beside a kernel, the model gives the running kernel's answers.
+                if withModel { backends.append(ModelBackend(profile: running, checksInvariants: invariants)) }
+                return Replayer(backends: backends, hardwareDomains: domains).run(trace)
+            })
+        }
+        return .success(run)
+    }
+}
