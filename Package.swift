@@ -35,14 +35,22 @@ let package = Package(
         // Orchestration: replays and explorations on the model or a real
         // kernel, a process per trace, the skip policy, the lane's report.
         .target(name: "VFIOLane", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOExplore"]),
-        .executableTarget(name: "vfio-sim", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOLane", "VFIOFileIO"]),
+        .executableTarget(name: "vfio-sim", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOExplore", "VFIOLane", "VFIOFileIO"]),
         // Benchmarks print numbers; they are never timed tests.
         .executableTarget(name: "vfio-bench", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOLane", "VFIOFileIO"],
                           path: "Benchmarks/vfio-bench"),
-        .testTarget(name: "VFIOTraceTests", dependencies: ["VFIOTrace"]),
-        .testTarget(name: "VFIOModelTests", dependencies: ["VFIOModel"]),
-        .testTarget(name: "VFIOReplayTests", dependencies: ["VFIOReplay", "VFIOTrace", "VFIOModel"]),
-        .testTarget(name: "VFIOExploreTests", dependencies: ["VFIOExplore", "VFIOReplay", "VFIOTrace", "VFIOModel"]),
+        .testTarget(name: "VFIOTraceTests", dependencies: ["VFIOCore", "VFIOTrace"]),
+        .testTarget(name: "VFIOModelTests", dependencies: ["VFIOCore", "VFIOModel"]),
+        .testTarget(name: "VFIOReplayTests", dependencies: ["VFIOCore", "VFIOReplay", "VFIOTrace", "VFIOModel"]),
+        // A machine made of tables, for tests of the kernel backend and the lane.
+        .target(name: "ScriptedSystem", dependencies: ["VFIOCore", "VFIOKernel"], path: "Tests/ScriptedSystem"),
+        .testTarget(name: "VFIOKernelTests", dependencies: ["VFIOCore", "VFIOKernel", "ScriptedSystem"]),
+        .testTarget(name: "VFIOLaneTests", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOKernel", "VFIOLane", "ScriptedSystem"]),
+        // The built vfio-sim as a user runs it.
+        .testTarget(name: "CLITests", dependencies: []),
+        // Package.swift declares exactly what each module imports.
+        .testTarget(name: "ArchitectureTests", dependencies: []),
+        .testTarget(name: "VFIOExploreTests", dependencies: ["VFIOCore", "VFIOExplore", "VFIOReplay", "VFIOTrace", "VFIOModel"]),
     ],
     swiftLanguageModes: [.v6]
 )

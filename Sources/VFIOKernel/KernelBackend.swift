@@ -43,6 +43,8 @@ public final class KernelBackend: Backend {
     /// The lane's serial line to the host's page-table walker, once opened.
     var walkerFD: Int32 = -1
     var closed = false
+    /// Whether the signal cleanup is armed for this backend's fds.
+    var armed = false
 
     public var name: String { "kernel" }
     public var kernel: String { release }
@@ -93,6 +95,7 @@ public final class KernelBackend: Backend {
         // A signal must not leave mappings, pins or the module parameter
         // behind: the handler unmaps everything and restores the limit.
         sys.armCleanup(container: containerFD, groups: groups.map(\.fd), entryLimitPath: Self.entryLimitPath, entryLimit: savedEntryLimit ?? "")
+        armed = true
     }
 
     /// Refuses a group whose devices are bound to anything but vfio-pci.
@@ -135,7 +138,7 @@ public final class KernelBackend: Backend {
         let hadContainer = containerFD >= 0
         containerFD = -1
         for i in groups.indices { groups[i].fd = -1 }
-        sys.armCleanup(container: -1, groups: [], entryLimitPath: nil, entryLimit: nil)
+        if armed { sys.armCleanup(container: -1, groups: [], entryLimitPath: nil, entryLimit: nil); armed = false }
         guard hadContainer, let now = vmLck(), now > lockedAtStart else { return [] }
         return [.lockedAfterRelease(bytes: now - lockedAtStart)]
     }

@@ -1,0 +1,82 @@
+import VFIOCore
+import VFIOKernel
+
+/// A machine made of tables, for tests of the kernel backend and the lane:
+/// files, directories and links by path, an ioctl answer function, and a
+/// log of every call that reached it.
+public final class ScriptedSystemCalls: SystemCalls {
+    public var files: [String: String] = [:]
+    public var directories: [String: [String]] = [:]
+    public var links: [String: String] = [:]
+    public var env: [String: String] = [:]
+    public var isRoot = true
+    public var release = "6.12.38+deb12-amd64"
+    /// Answers an ioctl: `(fd, request, buffer or nil for a value ioctl,
+    /// value)`; may write into the buffer as the kernel would.
+    public var ioctlAnswer: (Int32, UInt, UnsafeMutableRawBufferPointer?, UInt) -> Result<Int32, Errno> = { _, _, _, _ in .success(0) }
+    /// What `inChild` does: by default runs the body here.
+    public var child: (() -> [UInt8]) -> Result<[UInt8], ChildFailure> = { .success($0()) }
+    /// Every call, in order, in a short form (`open /dev/vfio/7`, `ioctl 7 0x3b6c`).
+    public private(set) var log: [String] = []
+    /// Paths that `open` refuses, with the errno.
+    public var refuse: [String: Errno] = [:]
+    var nextFD: Int32 = 10
+    public private(set) var fds: [Int32: String] = [:]
+    public private(set) var written: [String: [String]] = [:]
+    public private(set) var armed: (container: Int32, groups: [Int32])? = nil
+
+    public init() {}
+
+    public func open(_ path: String, _ flags: Int32) -> Result<Int32, Errno> {
+        log.append("open \(path)")
+        if let e = refuse[path] { return .failure(e) }
+        nextFD += 1
+        fds[nextFD] = path
+        return .success(nextFD)
+    }
+    public func close(_ fd: Int32) { log.append("close \(fds[fd] ?? String(fd))"); fds[fd] = nil }
+    public func ioctl(_ fd: Int32, _ request: UInt, buffer: UnsafeMutableRawBufferPointer) -> Result<Int32, Errno> {
+        log.append("ioctl \(fds[fd] ?? String(fd)) 0x\(String(request, radix: 16))")
+        return ioctlAnswer(fd, request, buffer, 0)
+    }
+    public func ioctl(_ fd: Int32, _ request: UInt, value: UInt) -> Result<Int32, Errno> {
+        log.append("ioctl \(fds[fd] ?? String(fd)) 0x\(String(request, radix: 16)) \(value)")
+        return ioctlAnswer(fd, request, nil, value)
+    }
+    public func setCapIPCLock(_ on: Bool) -> Errno? { log.append("capset \(on)"); return nil }
+    public func setMemlock(_ bytes: UInt64?) -> Errno? { log.append("setrlimit \(bytes.map(String.init) ?? "unlimited")"); return nil }
+    public func mmapAnonymous(_ addr: UInt64, _ length: UInt64, pageShift: Int32, order: Int32) -> Errno? {
+        log.append("mmap 0x\(String(addr, radix: 16)) \(length)"); return nil
+    }
+    public func mmapFile(_ path: String, _ addr: UInt64, _ length: UInt64) -> Errno? {
+        log.append("mmap \(path) 0x\(String(addr, radix: 16)) \(length)"); return nil
+    }
+    public func munmap(_ addr: UInt64, _ length: UInt64) { log.append("munmap 0x\(String(addr, radix: 16))") }
+    public func readText(_ path: String) -> String? { files[path] }
+    public func writeText(_ path: String, _ text: String) -> Errno? {
+        log.append("write \(path) \(text)")
+        written[path, default: []].append(text)
+        files[path] = text
+        return nil
+    }
+    public func pread(_ fd: Int32, count: Int, offset: UInt64) -> [UInt8]? { nil }
+    public func listDirectory(_ path: String) -> [String]? { directories[path] }
+    public func readLink(_ path: String) -> String? { links[path] }
+    public func environment(_ name: String) -> String? { env[name] }
+    public func openRawTTY(_ path: String) -> Result<Int32, Errno> { open(path, 0) }
+    public func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Errno? { nil }
+    public func readLine(_ fd: Int32, timeoutMs: Int32) -> Result<String, Errno> { .failure(.ETIMEDOUT) }
+    public func armCleanup(container: Int32, groups: [Int32], entryLimitPath: String?, entryLimit: String?) {
+        log.append(container < 0 ? "disarm" : "arm")
+        armed = container < 0 ? nil : (container, groups)
+    }
+    public func inChild(_ body: () -> [UInt8]) -> Result<[UInt8], ChildFailure> { child(body) }
+
+    /// A viable group `number` whose devices are bound to `driver`.
+    public func addGroup(_ number: Int, devices: [String], driver: String = "vfio-pci") {
+        directories["/sys/kernel/iommu_groups/\(number)/devices"] = devices
+        for d in devices {
+            links["/sys/kernel/iommu_groups/\(number)/devices/\(d)/driver"] = "../../../../bus/pci/drivers/\(driver)"
+        }
+    }
+}

@@ -1,0 +1,210 @@
+import ScriptedSystem
+import Testing
+import VFIOCore
+@testable import VFIOKernel
+
+/// The kernel backend on a scripted machine: what it opens, refuses and
+/// gives back, with no kernel.
+func errno(_ r: Result<Void, Errno>) -> Errno? { if case .failure(let e) = r { e } else { nil } }
+
+@Suite("The kernel backend")
+struct KernelBackendTests {
+    static let limitPath = "/sys/module/vfio_iommu_type1/parameters/dma_entry_limit"
+
+    /// A machine with viable groups 7 and 8 (one device each) and a
+    /// module parameter of 4096.
+    func machine() -> ScriptedSystemCalls {
+        let sys = ScriptedSystemCalls()
+        sys.addGroup(7, devices: ["0000:00:03.0"])
+        sys.addGroup(8, devices: ["0000:00:04.0"])
+        sys.files[Self.limitPath] = "4096\n"
+        sys.files["/proc/self/status"] = "Name:\tvfio-sim\nVmLck:\t       8 kB\n"
+        sys.ioctlAnswer = { _, request, buffer, _ in
+            // GROUP_GET_STATUS: viable, no container.
+            if request == VFIO.groupGetStatus, let buffer { buffer.storeBytes(of: UInt32(1), toByteOffset: 4, as: UInt32.self) }
+            return .success(0)
+        }
+        return sys
+    }
+
+    @Test("a group whose device is bound to another driver is refused, naming the driver")
+    func foreignDriver() {
+        let sys = machine()
+        sys.addGroup(9, devices: ["0000:00:05.0"], driver: "e1000")
+        #expect(throws: BackendError.self) { try KernelBackend(groupPaths: ["/dev/vfio/9"], sys: sys) }
+        do { _ = try KernelBackend(groupPaths: ["/dev/vfio/9"], sys: sys) } catch {
+            #expect(error.message == "device 0000:00:05.0 in group 9 is bound to e1000, not vfio-pci; refusing")
+        }
+        #expect(!sys.log.contains("open /dev/vfio/9"))
+    }
+
+    @Test("without root the backend refuses before it opens anything")
+    func needsRoot() {
+        let sys = machine()
+        sys.isRoot = false
+        #expect(throws: BackendError.self) { try KernelBackend(groupPaths: ["/dev/vfio/7"], sys: sys) }
+        #expect(sys.log.isEmpty)
+    }
+
+    @Test("a group that already has a container is refused and every fd opened is closed")
+    func containerSet() {
+        let sys = machine()
+        sys.ioctlAnswer = { _, request, buffer, _ in
+            if request == VFIO.groupGetStatus, let buffer { buffer.storeBytes(of: UInt32(3), toByteOffset: 4, as: UInt32.self) }
+            return .success(0)
+        }
+        #expect(throws: BackendError.self) { try KernelBackend(groupPaths: ["/dev/vfio/7"], sys: sys) }
+        #expect(sys.fds.isEmpty)
+    }
+
+    @Test("trace domains bind to the real groups in the order they are named; one too many gets ENODEV")
+    func groupsInOrder() throws {
+        let sys = machine()
+        let kb = try KernelBackend(groupPaths: ["/dev/vfio/7", "/dev/vfio/8"], sys: sys)
+        #expect(errno(kb.attachGroup(DomainSpec(name: "dB"))) == nil)
+        #expect(errno(kb.attachGroup(DomainSpec(name: "dA"))) == nil)
+        #expect(errno(kb.attachGroup(DomainSpec(name: "dC"))) == .ENODEV)
+        let set = "0x" + String(VFIO.groupSetContainer, radix: 16)
+        #expect(sys.log.filter { $0.hasSuffix(set) } == ["ioctl /dev/vfio/7 \(set)", "ioctl /dev/vfio/8 \(set)"])
+        // Detaching a name never bound is EINVAL, as the kernel answers an
+        // unset on a group without a container.
+        #expect(errno(kb.detachGroup("dC")) == .EINVAL)
+        kb.close()
+    }
+
+    @Test("opening sets the trace defaults and arms the signal cleanup; closing unmaps all, unsets, restores the limit and disarms")
+    func openAndClose() throws {
+        let sys = machine()
+        let kb = try KernelBackend(groupPaths: ["/dev/vfio/7"], sys: sys)
+        #expect(sys.written[Self.limitPath] == ["65535"])
+        #expect(sys.armed != nil)
+        _ = kb.attachGroup(DomainSpec(name: "d0"))
+        try kb.setDMAEntryLimit(10)
+        let problems = kb.close()
+        #expect(problems.isEmpty)
+        #expect(sys.written[Self.limitPath] == ["65535", "10", "4096"])
+        #expect(sys.armed == nil)
+        #expect(sys.fds.isEmpty)
+        let tail = sys.log.suffix(6)
+        #expect(tail.contains("ioctl /dev/vfio/vfio 0x\(String(VFIO.iommuUnmapDMA, radix: 16))"))  // UNMAP_DMA (ALL)
+        #expect(tail.contains("ioctl /dev/vfio/7 0x\(String(VFIO.groupUnsetContainer, radix: 16)) 0"))
+        #expect(kb.close().isEmpty)  // a second close does nothing
+    }
+
+    @Test("locked memory still charged after the container is released is reported as a leak")
+    func leak() throws {
+        let sys = machine()
+        let kb = try KernelBackend(groupPaths: ["/dev/vfio/7"], sys: sys)
+        sys.files["/proc/self/status"] = "VmLck:\t    8200 kB\n"
+        #expect(kb.lockedMemory() == .value((8200 - 8) * 1024))
+        #expect(kb.close() == [.lockedAfterRelease(bytes: (8200 - 8) * 1024)])
+    }
+
+    @Test("pfnmap memory maps the BAR's resource file and places it at the address sysfs lists")
+    func bar() throws {
+        let sys = machine()
+        let dev = "/sys/bus/pci/devices/0000:00:05.0"
+        sys.files[dev + "/resource"] = "0x00000000fe000000 0x00000000fe0000ff 0x0000000000040200\n"
+            + "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
+            + "0x0000000800000000 0x000000083fffffff 0x000000000014220c\n"
+        let kb = try KernelBackend(groupPaths: ["/dev/vfio/7"], barPath: dev + "/resource2", sys: sys)
+        let region = try kb.addMemory(MemorySpec(vaddr: 0x7e00_0000_0000, size: 1 << 30, pfnmap: true))
+        #expect(region.layout == .contiguous(base: 0x8_0000_0000))
+        #expect(region.pfnmap)
+        #expect(sys.log.contains("mmap \(dev)/resource2 0x7e0000000000 \(1 << 30)"))
+        kb.close()
+        #expect(sys.log.contains("munmap 0x7e0000000000"))
+    }
+
+    @Test("pfnmap memory without a BAR is a setup the backend cannot honour")
+    func noBAR() throws {
+        let kb = try KernelBackend(groupPaths: ["/dev/vfio/7"], sys: machine())
+        #expect(throws: BackendError.self) { try kb.addMemory(MemorySpec(vaddr: 0x1000, size: 4096, pfnmap: true)) }
+        kb.close()
+    }
+}
+
+@Suite("Reading the machine")
+struct MachineParsingTests {
+    func entry(pfn: UInt64, present: Bool = true) -> [UInt8] {
+        let v = pfn | (present ? 1 << 63 : 0)
+        return (0..<8).map { UInt8((v >> UInt64(8 * $0)) & 0xff) }
+    }
+
+    @Test("pagemap entries join into runs where offset and frame both follow on")
+    func pagemapRuns() throws {
+        var runs: [PhysicalRun] = []
+        try Pagemap.appendRuns(entry(pfn: 0x100) + entry(pfn: 0x101) + entry(pfn: 0x200) + entry(pfn: 0x1ff), offset: 0, to: &runs)
+        #expect(runs == [PhysicalRun(offset: 0, phys: 0x100000, length: 8192),
+                         PhysicalRun(offset: 8192, phys: 0x200000, length: 4096),
+                         PhysicalRun(offset: 12288, phys: 0x1ff000, length: 4096)])
+        // A second batch continues the last run when it follows on
+        // (0x1ff000 + 4K is 0x200000), and starts a new one when not.
+        try Pagemap.appendRuns(entry(pfn: 0x200), offset: 16384, to: &runs)
+        #expect(runs.count == 3 && runs[2].length == 8192)
+        try Pagemap.appendRuns(entry(pfn: 0x300), offset: 20480, to: &runs)
+        #expect(runs.count == 4 && runs[3] == PhysicalRun(offset: 20480, phys: 0x300000, length: 4096))
+    }
+
+    @Test("a page that is not present, or whose frame is hidden, is an error at its offset")
+    func pagemapHole() {
+        var runs: [PhysicalRun] = []
+        #expect(throws: Pagemap.Error(offset: 4096)) { try Pagemap.appendRuns(entry(pfn: 1) + entry(pfn: 2, present: false), offset: 0, to: &runs) }
+        #expect(throws: Pagemap.Error(offset: 8192)) { try Pagemap.appendRuns(entry(pfn: 0), offset: 8192, to: &runs) }
+    }
+
+    func info(ranges: [IOVARange]?, pgsizes: UInt64 = 0x40201000) -> IOMMUInfo {
+        var bytes = [UInt8](repeating: 0, count: 24)
+        for i in 0..<8 { bytes[8 + i] = UInt8((pgsizes >> UInt64(8 * i)) & 0xff) }
+        if let ranges {
+            bytes[16] = 24
+            var cap: [UInt8] = InfoCapability.iovaRange(ranges).encoded
+            cap[4...7] = [0, 0, 0, 0]
+            bytes += cap
+        }
+        return IOMMUInfo(bytes: bytes)
+    }
+
+    @Test("the probe turns the holes between valid IOVA ranges into reserved regions")
+    func reservedGaps() {
+        let vtd = info(ranges: [IOVARange(start: 0, last: 0xfedf_ffff), IOVARange(start: 0xfef0_0000, last: 0x7f_ffff_ffff)])
+        let d = IOMMUProbe.domain(named: "d0", info: vtd, coherent: false)
+        #expect(d?.aperture == IOVARange(start: 0, last: 0x7f_ffff_ffff))
+        #expect(d?.reserved == [IOVARange(start: 0xfee0_0000, last: 0xfeef_ffff)])
+        #expect(d?.pgsizes == PageSizes(rawValue: 0x40201000))
+        #expect(d?.coherent == false)
+        let whole = IOMMUProbe.domain(named: "d0", info: info(ranges: [IOVARange(start: 0, last: .max)]), coherent: true)
+        #expect(whole?.reserved == [])
+        #expect(IOMMUProbe.domain(named: "d0", info: info(ranges: nil), coherent: true) == nil)
+    }
+
+    @Test("the IOMMU is named from the target of the device's iommu link", arguments: [
+        ("../../devices/virtual/iommu/dmar0", "intel-iommu"),
+        ("../../devices/pci0000:00/0000:00:00.2/iommu/ivhd0", "amd-iommu"),
+        ("../../devices/pci0000:00/0000:00:03.0/virtio0", "virtio-iommu"),
+        ("../../devices/platform/smmu/iommu/smmu3.0", "smmu3.0"),
+    ])
+    func iommuName(link: String, name: String) { #expect(IOMMUProbe.name(iommuLink: link) == name) }
+
+    @Test("the host walker's answer is leaf counts by page size; anything else is not observable")
+    func walkerReply() {
+        #expect(HostPageTableWalk.parseReply("OK 4096:3 2097152:1") == .value(PTECounts([4096: 3, 2 << 20: 1])))
+        #expect(HostPageTableWalk.parseReply("OK") == .value(PTECounts()))
+        #expect(HostPageTableWalk.parseReply("ERR no context entry") == .notObservable("the host's page-table walker: no context entry"))
+        #expect(HostPageTableWalk.parseReply("OK 4096") == .notObservable("the host's page-table walker answered 'OK 4096'"))
+    }
+
+    @Test("a PCI address gives bus and devfn; another segment or a malformed one gives nothing")
+    func busDevfn() {
+        #expect(HostPageTableWalk.busDevfn("0000:00:03.1").map { [$0.bus, $0.devfn] } == [0, 3 << 3 | 1])
+        #expect(HostPageTableWalk.busDevfn("0001:00:03.0") == nil)
+        #expect(HostPageTableWalk.busDevfn("0000:00:20.0") == nil)
+        #expect(HostPageTableWalk.busDevfn("garbage") == nil)
+    }
+
+    @Test("VmLck is read in kB and given in bytes")
+    func vmLck() {
+        #expect(KernelBackend.vmLck(status: "Name:\tx\nVmLck:\t    1024 kB\nVmPin:\t0 kB") == 1 << 20)
+        #expect(KernelBackend.vmLck(status: "Name:\tx\n") == nil)
+    }
+}

@@ -1,0 +1,142 @@
+import ScriptedSystem
+import Testing
+import VFIOCore
+import VFIOKernel
+@testable import VFIOLane
+import VFIOReplay
+import VFIOTrace
+
+func parse(_ text: String, file: String = "t.trace") -> Trace {
+    guard case .success(let t) = parseTrace(bytes: Array(text.utf8), file: file) else { fatalError("test trace does not parse") }
+    return t
+}
+
+@Suite("Which traces a real machine runs")
+struct SkipPolicyTests {
+    let policy = SkipPolicy(running: KernelVersion(6, 12), groups: 3, hasBAR: false)
+
+    @Test("a trace without anything the machine lacks runs")
+    func runs() {
+        #expect(policy.reason(parse("domain d0 pgsizes=4K\ndomain d1 pgsizes=4K\nmap iova=0 vaddr=0x1000 size=4K prot=rw\n")) == nil)
+    }
+
+    @Test("a '# lane: skip' comment keeps a trace off real hardware, with its reason")
+    func marker() {
+        #expect(policy.reason(parse("#   lane: skip needs 8 GiB\nmap iova=0 vaddr=0 size=4K prot=rw\n")) == "needs 8 GiB")
+        #expect(policy.reason(parse("# lane: skip\n")) == "marked lane: skip")
+    }
+
+    @Test("a trace pinned to another kernel is skipped; one pinned to this kernel runs")
+    func pinned() {
+        #expect(policy.reason(parse("kernel 6.1\n")) == "pinned to kernel 6.1 (this is 6.12)")
+        #expect(policy.reason(parse("kernel 6.12\n")) == nil)
+        let lenient = SkipPolicy(running: KernelVersion(6, 12), sameKernel: { _, _ in true })
+        #expect(lenient.reason(parse("kernel 6.1\n")) == nil)
+    }
+
+    @Test("more groups than the machine has, an emulated group, or pfnmap memory without a BAR are skipped")
+    func hardware() {
+        let four = (0..<4).map { "domain d\($0) pgsizes=4K\n" }.joined()
+        #expect(policy.reason(parse(four)) == "4 groups, and this machine has 3")
+        #expect(policy.reason(parse("domain m emulated=yes pgsizes=4K\n")) == "an emulated (mdev) group cannot be made real")
+        #expect(policy.reason(parse("memory vaddr=0x1000 size=4K pfnmap\n")) == "pfnmap memory needs a device BAR, and none is here")
+        let withBAR = SkipPolicy(running: KernelVersion(6, 12), groups: 3, hasBAR: true)
+        #expect(withBAR.reason(parse("memory vaddr=0x1000 size=4K pfnmap\n")) == nil)
+    }
+}
+
+@Suite("A report's trip between processes")
+struct ReportCodecTests {
+    func sample() -> FileReport {
+        var r = FileReport(file: "a\tb.trace", kernels: [("kernel", "6.12.38"), ("model", "6.12")])
+        r.outcomes.append(Outcome(line: 3, column: 1, statement: "map iova=0 vaddr=0x1000 size=4K prot=rw", expected: "ok",
+                                  got: [Outcome.Got(backend: "kernel", text: "ok", held: true),
+                                        Outcome.Got(backend: "model", text: "EINVAL\\n", held: false)]))
+        r.outcomes.append(Outcome(line: 4, column: 1, statement: "check ptes=4K:1", expected: nil,
+                                  got: [Outcome.Got(backend: "kernel", text: "not observable (x)", held: nil, observed: false)]))
+        r.problems = [
+            ReportProblem(line: 2, .setup(backend: "kernel", message: "mmap: ENOMEM\nsecond line")),
+            ReportProblem(.backend("model", .invariantBroken(after: "MAP_DMA", detail: "tree\tunordered"))),
+            ReportProblem(.backend("kernel", .lockedAfterRelease(bytes: 8192))),
+            ReportProblem(line: 5, .property(name: "failed-op-changes-nothing", detail: "locked 4K -> 8K")),
+            ReportProblem(line: 1, .setupDifference("trace domain d0 ...")),
+            ReportProblem(.aborted("died")),
+        ]
+        return r
+    }
+
+    @Test("every outcome and every kind of problem survives encoding, tabs, newlines and backslashes included")
+    func roundTrip() throws {
+        let r = sample()
+        let back = try #require(ReportCodec.decode(ReportCodec.encode(r)))
+        #expect(back.file == r.file)
+        #expect(back.kernels.map { "\($0.backend) \($0.kernel)" } == r.kernels.map { "\($0.backend) \($0.kernel)" })
+        #expect(back.outcomes.map(\.statement) == r.outcomes.map(\.statement))
+        #expect(back.outcomes.map(\.expected) == r.outcomes.map(\.expected))
+        #expect(back.outcomes.flatMap(\.got).map(\.text) == r.outcomes.flatMap(\.got).map(\.text))
+        #expect(back.outcomes.flatMap(\.got).map(\.held) == r.outcomes.flatMap(\.got).map(\.held))
+        #expect(back.outcomes.flatMap(\.got).map(\.observed) == r.outcomes.flatMap(\.got).map(\.observed))
+        #expect(back.problems == r.problems)
+        #expect(back.errors.count == 4 && back.notes.count == 2)
+    }
+
+    @Test("a report cut short (the writer died) or with an unknown record does not decode")
+    func truncated() {
+        let text = ReportCodec.encode(sample())
+        #expect(ReportCodec.decode(String(text.dropLast("END\n".count))) == nil)
+        #expect(ReportCodec.decode("F\tx\nZ\t1\nEND\n") == nil)
+        #expect(ReportCodec.decode("F\tx\nP\t0\tleak\tkernel\tlots\nEND\n") == nil)
+    }
+}
+
+@Suite("A process per trace")
+struct IsolationTests {
+    @Test("the child's report comes back whole")
+    func comesBack() {
+        let sys = ScriptedSystemCalls()
+        let r = Isolation.run(file: "t.trace", sys: sys) { ReportCodecTests().sample() }
+        #expect(r.problems == ReportCodecTests().sample().problems)
+    }
+
+    @Test("a child that dies makes the file an error naming the signal")
+    func dies() {
+        let sys = ScriptedSystemCalls()
+        sys.child = { _ in .failure(.signalled(9)) }
+        let r = Isolation.run(file: "t.trace", sys: sys) { FileReport(file: "t.trace", kernels: []) }
+        #expect(r.file == "t.trace")
+        #expect(r.errors.map(\.message) == ["the replay died of signal 9"])
+        #expect(!r.ok)
+    }
+
+    @Test("a child that sends half a report makes the file an error")
+    func halfReport() {
+        let sys = ScriptedSystemCalls()
+        sys.child = { _ in .success(Array("F\tt.trace\nO\t1\t1\tmap".utf8)) }
+        let r = Isolation.run(file: "t.trace", sys: sys) { FileReport(file: "t.trace", kernels: []) }
+        #expect(r.errors.map(\.message) == ["the replay process sent an incomplete report"])
+    }
+}
+
+@Suite("Replays on a real machine")
+struct ReplayRunTests {
+    @Test("hardware comes from VFIO_GROUPS (or VFIO_GROUP) and VFIO_BAR")
+    func environment() {
+        let sys = ScriptedSystemCalls()
+        #expect(Hardware.fromEnvironment(sys) == nil)
+        sys.env["VFIO_GROUP"] = "/dev/vfio/3"
+        #expect(Hardware.fromEnvironment(sys)?.groups == ["/dev/vfio/3"])
+        sys.env["VFIO_GROUPS"] = "/dev/vfio/3 /dev/vfio/4,/dev/vfio/5"
+        sys.env["VFIO_BAR"] = "/sys/bus/pci/devices/0000:00:05.0/resource2"
+        #expect(Hardware.fromEnvironment(sys)?.groups == ["/dev/vfio/3", "/dev/vfio/4", "/dev/vfio/5"])
+        #expect(Hardware.fromEnvironment(sys)?.bar == "/sys/bus/pci/devices/0000:00:05.0/resource2")
+    }
+
+    @Test("a group that cannot be opened stops the run before any trace, with the reason")
+    func noGroup() {
+        let sys = ScriptedSystemCalls()
+        let run = ReplayRun.kernel([parse("map iova=0 vaddr=0x1000 size=4K prot=rw\n")], hardware: Hardware(groups: ["/dev/vfio/3"]),
+                                   withModel: true, sys: sys)
+        guard case .failure(let e) = run else { Issue.record("expected a failure"); return }
+        #expect(e.message == "kernel backend: no IOMMU group 3 (/sys/kernel/iommu_groups/3/devices is missing)")
+    }
+}
