@@ -46,7 +46,9 @@ extension Type1Container {
         if dmaAvail == 0 { return .failure(.ENOSPC) }
         if !vfioIommuIovaDmaValid(range) { return .failure(.EINVAL) }
 
-        // Commit point: the entry exists from here; any later failure removes it.
+        // The kernel links the vfio_dma here and removes it again if a later
+        // step fails; the model builds it aside and links it only once every
+        // step succeeded, which leaves the same state and answers.
         var entry = DMAEntry(size: size, vaddr: vaddr, pinnedVaddr: vaddr, lockedPages: 0, flags: prot)
         if capIPCLock { entry.flags.insert(.lockCap) }
 

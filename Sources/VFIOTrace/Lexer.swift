@@ -120,11 +120,12 @@ func validate(_ bytes: UnsafePointer<UInt8>, from start: Int, to n: Int) -> Line
 
 func hexByte(_ b: UInt8) -> String { (b < 0x10 ? "0x0" : "0x") + String(b, radix: 16) }
 
+/// More words than any statement takes (the longest, `domain`, has nine).
+let maxTokensPerLine = 64
+
 /// Cuts a valid line into words, `=>` and the comment. Works on bytes: every
 /// byte that separates tokens (blank, `#`, `=>`) is ASCII, and a byte of a
 /// multibyte scalar is never ASCII.
-/// More words than any statement takes (the longest, `domain`, has nine).
-let maxTokensPerLine = 64
 
 func tokenize(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int, into line: inout LexedLine) {
     let space = UInt8(ascii: " "), tab = UInt8(ascii: "\t"), hash = UInt8(ascii: "#")
