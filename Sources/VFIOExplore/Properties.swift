@@ -89,7 +89,7 @@ public final class PropertyChecker {
             if !u.flags.contains(.vaddr) && reported != removed {
                 record("unmap-reports-removed", st, "reported \(reported), removed \(removed)")
             }
-            // Before 6.19 a range ending at 2^64-1 removes nothing: the
+            // Before 6.18 a range ending at 2^64-1 removes nothing: the
             // kernel's own quirk (vfio_dma_do_unmap), not a model bug.
             let endsAtTop = u.iova &+ u.size == 0
             if c.v2 == true, !u.flags.contains(.all), let m = before.mappings[u.iova], m.size == u.size, reported != m.size,
@@ -116,7 +116,7 @@ public final class PropertyChecker {
             return
         }
         if hidden { return }
-        // Before 6.19 the kernel itself leaves a mapping ending at 2^64-1
+        // Before 6.18 the kernel itself leaves a mapping ending at 2^64-1
         // (invisible to the tree walk when alone) and leaks the pins of one
         // it removed (vfio_unmap_unpin): those may stay, nothing else.
         var allowedMappings = 0

@@ -76,7 +76,7 @@ extension Type1Container {
         if request.argsz < 8 + 40 { return .failure(.EINVAL) }
         guard let bitmap = request.bitmap, request.size != 0 else { return .failure(.EINVAL) }
         guard let range = IOVARange(start: request.iova, size: request.size) else { return .failure(profile.overflowErrno) }
-        // Before 6.19 the test was `iova + size < iova`, which also refused
+        // Before 6.18 the test was `iova + size < iova`, which also refused
         // a range ending exactly at 2^64-1.
         if !profile.inclusiveEndSearch && range.last == .max { return .failure(.EINVAL) }
         guard bitmap.pgsize != 0 else { return .failure(.EINVAL) }

@@ -54,7 +54,7 @@ public struct Type1Container: Sendable {
     public var capIPCLock = false
     /// `mm->locked_vm`, in pages.
     public internal(set) var lockedVm: UInt64 = 0
-    /// Of `lockedVm`, pages no mapping holds any more: before 6.19 a
+    /// Of `lockedVm`, pages no mapping holds any more: before 6.18 a
     /// mapping ending at 2^64-1 is never uncharged (`vfio_unmap_unpin`).
     public internal(set) var leakedPages: UInt64 = 0
     /// The `dma_entry_limit` module parameter, copied when a container opens.
