@@ -422,11 +422,20 @@ public struct Errno: RawRepresentable, Hashable, Sendable, Error, CustomStringCo
         var d: [String: Int32] = [:]
         for (n, v) in table { d[n] = v }
         for (n, v) in aliases { d[n] = v }
+        d["hang"] = Errno.hang.rawValue
         return d
     }()
     static let nameByValue: [Int32: String] = {
         var d: [Int32: String] = [:]
         for (n, v) in table { d[v] = n }
+        d[Errno.hang.rawValue] = "hang"
         return d
     }()
+
+    /// Not an errno: the ioctl never returns, because the kernel loops
+    /// forever (as `vfio_unmap_unpin` does on 6.12 for some overlapping
+    /// mappings at the top of the address space). The model answers it where
+    /// the kernel it models would hang; a trace writes `=> hang`. No kernel
+    /// returns it (Linux errnos are positive).
+    public static let hang = Errno(rawValue: -1)
 }

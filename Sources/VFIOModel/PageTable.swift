@@ -42,7 +42,7 @@ public struct PageTable: Sendable {
     /// 128 bits: a domain of 1-byte pages can hold 2^64 entries and more.
     public internal(set) var entries = [UInt128](repeating: 0, count: 64)
     /// Of `entries`, those left behind by a mapping that is gone (before
-    /// 6.19, removing a mapping that ends at 2^64-1 never unmaps it from
+    /// 6.18, removing a mapping that ends at 2^64-1 never unmaps it from
     /// the first domain: `vfio_unmap_unpin` loops to an end that wrapped).
     public internal(set) var leaked = [UInt128](repeating: 0, count: 64)
 

@@ -110,15 +110,17 @@ extension Type1Container {
     /// are pinned and charged now. On failure nothing stays pinned,
     /// charged or mapped.
     mutating func vfioIommuReplay(into domain: inout Domain) -> Errno? {
-        var newlyPinned: [(iova: UInt64, pages: UInt64)] = []
+        var newlyPinned: [(slot: Int32, pages: UInt64)] = []
         var failure: Errno? = nil
-        var runsBySlot: [(iova: UInt64, slot: Int32, runs: ContiguousArray<PTERun>)] = []
+        var runsBySlot: [(iova: UInt64, slot: Int32, runs: ContiguousArray<PTERun>?)] = []
         let bitmap = domain.spec.pgsizes.rawValue
         for (iova, slot, dma) in dmaList.slottedEntries {
             var runs = ContiguousArray<PTERun>()
-            if dma.flags.contains(.iommuMapped) && !profile.inclusiveEndSearch && iova &+ dma.size == 0 {
-                // Before 6.19 the replay loop's end wraps to 0: a mapping
-                // ending at 2^64-1 is skipped, yet counted as mapped.
+            if !profile.inclusiveEndSearch && iova &+ dma.size == 0 {
+                // Before 6.18 the replay loop's end (`iova + size`) wraps to
+                // 0: a mapping ending at 2^64-1 is neither mapped nor pinned
+                // here, yet counted as mapped afterwards.
+                runsBySlot.append((iova, slot, nil))
                 continue
             } else if dma.flags.contains(.iommuMapped) {
                 var offset: UInt64 = 0
@@ -134,7 +136,7 @@ extension Type1Container {
                 switch vfioPinMapDMA(iova: iova, vaddr: dma.vaddr, size: dma.size, lockCap: dma.flags.contains(.lockCap),
                                      domains: [domain]) {
                 case .success(let (pages, perDomain)):
-                    newlyPinned.append((iova, pages))
+                    newlyPinned.append((slot, pages))
                     runs = perDomain[0]
                 case .failure(let e):
                     failure = e
@@ -147,13 +149,13 @@ extension Type1Container {
             for p in newlyPinned { unlockAcct(p.pages) }
             return failure
         }
-        for r in runsBySlot { domain.pageTable.add(slot: r.slot, r.runs) }
+        for r in runsBySlot { if let runs = r.runs { domain.pageTable.add(slot: r.slot, runs) } }
         for p in newlyPinned {
             let pages = p.pages
-            dmaList.update(at: p.iova) { $0.lockedPages = pages; $0.pinnedVaddr = $0.vaddr }
+            dmaList.update(p.slot) { $0.lockedPages = pages; $0.pinnedVaddr = $0.vaddr }
         }
         // iommu_mapped is set for all only once everything succeeded.
-        for r in runsBySlot { dmaList.update(at: r.iova) { $0.flags.insert(.iommuMapped) } }
+        for r in runsBySlot { dmaList.update(r.slot) { $0.flags.insert(.iommuMapped) } }
         return nil
     }
 
@@ -212,18 +214,22 @@ extension Type1Container {
         return true
     }
 
-    /// `vfio_iommu_unmap_unpin_all`: every mapping removed.
+    /// `vfio_iommu_unmap_unpin_all`: every mapping removed, the first in
+    /// order (`rb_first`) each time. Stops where the kernel would hang in
+    /// `vfio_unmap_unpin` (then `hang` is set).
     mutating func vfioIommuUnmapUnpinAll() {
-        for (iova, _) in dmaList.entries { vfioRemoveDMA(iova) }
+        while let slot = dmaList.first {
+            guard vfioRemoveDMA(slot) else { return }
+        }
     }
 
     /// `vfio_iommu_unmap_unpin_reaccount`: the last IOMMU domain goes while
     /// emulated groups stay: mappings are unpinned and uncharged but kept.
     mutating func vfioIommuUnmapUnpinReaccount() {
-        for (iova, slot, dma) in dmaList.slottedEntries {
+        for (_, slot, dma) in dmaList.slottedEntries {
             unlockAcct(dma.lockedPages)
             for i in domains.indices { domains[i].pageTable.remove(slot: slot) }
-            dmaList.update(at: iova) { $0.lockedPages = 0; $0.flags.remove(.iommuMapped) }
+            dmaList.update(slot) { $0.lockedPages = 0; $0.flags.remove(.iommuMapped) }
         }
     }
 }

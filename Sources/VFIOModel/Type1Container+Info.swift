@@ -6,6 +6,7 @@ extension Type1Container {
     /// size that holds the whole chain).
     public func getInfo(argsz: UInt32) -> Result<IOMMUInfo, Errno> {
         guard isSet else { return .failure(.EINVAL) }
+        if hang != nil { return .failure(.hang) }
         if argsz < 16 { return .failure(.EINVAL) }
         var caps: [InfoCapability] = [
             // vfio_iommu_migration_build_caps: the smallest page only.
@@ -45,6 +46,7 @@ extension Type1Container {
     /// STOP; GET_BITMAP's checks.
     public mutating func dirtyPages(_ request: DirtyPages) -> Result<Void, Errno> {
         guard isSet else { return .failure(.EINVAL) }
+        if hang != nil { return .failure(.hang) }
         if v2 != true { return .failure(.EACCES) }
         let flags = request.flags
         if request.argsz < 8 || flags.rawValue & ~UInt32(7) != 0 { return .failure(.EINVAL) }
@@ -59,14 +61,14 @@ extension Type1Container {
                 return true
             }
             if tooBig { return .failure(.EINVAL) }
-            for (iova, _) in dmaList.entries { dmaList.update(at: iova) { $0.flags.insert(.hasBitmap) } }
+            for (_, slot, _) in dmaList.slottedEntries { dmaList.update(slot) { $0.flags.insert(.hasBitmap) } }
             dirtyPageTracking = true
             return .success(())
         }
         if flags.contains(.stop) {
             if dirtyPageTracking {
                 dirtyPageTracking = false
-                for (iova, _) in dmaList.entries { dmaList.update(at: iova) { $0.flags.remove(.hasBitmap) } }
+                for (_, slot, _) in dmaList.slottedEntries { dmaList.update(slot) { $0.flags.remove(.hasBitmap) } }
             }
             return .success(())
         }
@@ -74,7 +76,7 @@ extension Type1Container {
         if request.argsz < 8 + 40 { return .failure(.EINVAL) }
         guard let bitmap = request.bitmap, request.size != 0 else { return .failure(.EINVAL) }
         guard let range = IOVARange(start: request.iova, size: request.size) else { return .failure(profile.overflowErrno) }
-        // Before 6.19 the test was `iova + size < iova`, which also refused
+        // Before 6.18 the test was `iova + size < iova`, which also refused
         // a range ending exactly at 2^64-1.
         if !profile.inclusiveEndSearch && range.last == .max { return .failure(.EINVAL) }
         guard bitmap.pgsize != 0 else { return .failure(.EINVAL) }
@@ -86,10 +88,13 @@ extension Type1Container {
             return .failure(.EINVAL)
         }
         if !dirtyPageTracking { return .failure(.EINVAL) }
-        if let (start, _) = vfioFindDMA(IOVARange(start: range.start, last: range.start)), start != range.start {
+        // vfio_iova_dirty_bitmap: `vfio_find_dma(iova, 1)`, then the last
+        // byte (`(iova + size - 1, 0)` before 6.18, `(end, 1)` since).
+        if let slot = vfioFindDMA(start: range.start, size: 1), dmaList.key(slot) != range.start {
             return .failure(.EINVAL)
         }
-        if let (start, dma) = vfioFindDMA(IOVARange(start: range.last, last: range.last)), start &+ (dma.size - 1) != range.last {
+        if let slot = vfioFindDMA(start: range.last, size: profile.inclusiveEndSearch ? 1 : 0),
+           dmaList.key(slot) &+ (dmaList.size(slot) - 1) != range.last {
             return .failure(.EINVAL)
         }
         return .success(())

@@ -35,10 +35,16 @@ extension Type1Container {
             guard let range = IOVARange(start: iova, size: dma.size) else {
                 problem = "mapping at \(formatHex(iova)) wraps past 2^64"; return false
             }
-            if let end = previousEnd, iova <= end {
+            if dmaList.size(slot) != dma.size { problem = "mapping at \(formatHex(iova)): node size differs"; return false }
+            // Before 6.18 the kernel lets mappings overlap at the top of the
+            // address space; since, never.
+            if profile.inclusiveEndSearch, let end = previousEnd, iova <= end {
                 problem = "mapping at \(formatHex(iova)) overlaps the one before (ends \(formatHex(end)))"; return false
             }
             previousEnd = range.last
+            if (range.last == .max) != topSlots.contains(slot) {
+                problem = "mapping at \(formatHex(iova)): top-of-space list disagrees"; return false
+            }
             if dma.flags.contains(.vaddrInvalid) { invalid += 1 }
             charged += UInt128(dma.lockedPages)
             if dma.flags.contains(.iommuMapped) {
@@ -53,11 +59,11 @@ extension Type1Container {
                     if !r.reserved { expectedPages += r.length >> Self.pageShift }
                     return true
                 }
-                if expectedPages != dma.lockedPages {
+                // Before 6.18 replay skips a mapping ending at 2^64-1.
+                let mayBeSkipped = !profile.inclusiveEndSearch && range.last == .max
+                if expectedPages != dma.lockedPages && !(mayBeSkipped && dma.lockedPages == 0) {
                     problem = "mapping at \(formatHex(iova)) charged \(dma.lockedPages) pages, pins \(expectedPages)"; return false
                 }
-                // Before 6.19 replay skips a mapping ending at 2^64-1.
-                let mayBeSkipped = !profile.inclusiveEndSearch && range.last == .max
                 for d in domains {
                     guard let list = d.pageTable.runs(slot: slot) else {
                         if mayBeSkipped { continue }
@@ -73,6 +79,7 @@ extension Type1Container {
             return true
         }
         if let problem { return problem }
+        if topSlots.count != Set(topSlots).count { return "top-of-space list has a slot twice" }
         if charged + UInt128(leakedPages) != UInt128(lockedVm) {
             return "locked_vm is \(lockedVm) pages, mappings charged \(charged) and \(leakedPages) leaked"
         }

@@ -6,7 +6,10 @@ extension Type1Container {
     /// leaves the container exactly as it was.
     public mutating func mapDMA(_ map: MapDMA) -> Result<Void, Errno> {
         guard isSet else { return .failure(.EINVAL) }
-        if map.argsz < MapDMA.structSize || map.flags.rawValue & ~UInt32(7) != 0 { return .failure(.EINVAL) }
+        if hang != nil { return .failure(.hang) }
+        // 5.10 knows READ and WRITE only; VADDR came with 5.12.
+        let known: UInt32 = profile.hasUnmapAllAndVaddr ? 7 : 3
+        if map.argsz < MapDMA.structSize || map.flags.rawValue & ~known != 0 { return .failure(.EINVAL) }
         return vfioDmaDoMap(map)
     }
 
@@ -30,12 +33,15 @@ extension Type1Container {
         if iovaWraps || vaddrWraps { return .failure(profile.overflowErrno) }
         let range = IOVARange(start: iova, last: iova + (size - 1))
 
-        let found = vfioFindDMA(range)
+        // Before 6.18 a range ending at 2^64-1 has `iova + size` = 0: the
+        // search turns left at every node and finds nothing.
+        let found = vfioFindDMA(start: iova, size: size)
         if setVaddr {
-            guard let (foundIova, dma) = found else { return .failure(.ENOENT) }
-            if !dma.flags.contains(.vaddrInvalid) || foundIova != iova || dma.size != size { return .failure(.EINVAL) }
+            guard let slot = found else { return .failure(.ENOENT) }
+            let dma = dmaList.value(slot)
+            if !dma.flags.contains(.vaddrInvalid) || dmaList.key(slot) != iova || dma.size != size { return .failure(.EINVAL) }
             // Same process: no change of owner to account (vfio_change_dma_owner).
-            dmaList.update(at: iova) {
+            dmaList.update(slot) {
                 $0.vaddr = vaddr
                 $0.flags.remove(.vaddrInvalid)
             }
@@ -73,7 +79,8 @@ extension Type1Container {
             entry.flags.insert(.hasBitmap)
         }
         dmaAvail -= 1
-        let slot = dmaList.insert(iova, entry)
+        let slot = dmaList.insert(iova, size: size, entry)
+        if range.last == .max { topSlots.append(slot) }
         for i in perDomain.indices { domains[i].pageTable.add(slot: slot, perDomain[i]) }
         return .success(())
     }
@@ -136,16 +143,29 @@ extension Type1Container {
         return nil
     }
 
-    /// `vfio_find_dma`: any mapping overlapping `range`.
-    func vfioFindDMA(_ range: IOVARange) -> (UInt64, DMAEntry)? {
-        guard let (start, dma) = dmaList.floor(range.last) else { return nil }
-        return start &+ (dma.size - 1) >= range.start ? (start, dma) : nil
+    /// `vfio_find_dma(start, size)`: a mapping overlapping the range, the
+    /// first the search meets. Since 6.18 the search compares inclusive
+    /// ends and is exact (one `floor` on the ordered tree; `size` 0 stands
+    /// for 2^64). Before, it walks the kernel's tree with `start + size` and
+    /// `iova + size` wrapping (`DMATree.wrappingFind`).
+    func vfioFindDMA(start: UInt64, size: UInt64) -> Int32? {
+        if !profile.inclusiveEndSearch { return dmaList.wrappingFind(start: start, size: size) }
+        let last = start &+ (size &- 1)
+        guard let slot = dmaList.floor(last) else { return nil }
+        return dmaList.key(slot) &+ (dmaList.size(slot) - 1) >= start ? slot : nil
     }
 
-    /// `vfio_find_dma_first_node`: the lowest mapping overlapping `range`.
-    func vfioFindDMAFirst(_ range: IOVARange) -> (UInt64, DMAEntry)? {
-        if let (start, dma) = dmaList.floor(range.start), start &+ (dma.size - 1) >= range.start { return (start, dma) }
-        if let (start, dma) = dmaList.ceiling(range.start), start <= range.last { return (start, dma) }
+    /// `vfio_find_dma` over an inclusive range (the kernel's callers pass
+    /// `start` and `last - start + 1`).
+    func vfioFindDMA(_ range: IOVARange) -> Int32? {
+        vfioFindDMA(start: range.start, size: range.last &- range.start &+ 1)
+    }
+
+    /// `vfio_find_dma_first_node` since 6.18: the lowest mapping
+    /// overlapping `range`, on the ordered tree.
+    func vfioFindDMAFirst(_ range: IOVARange) -> Int32? {
+        if let slot = dmaList.floor(range.start), dmaList.key(slot) &+ (dmaList.size(slot) - 1) >= range.start { return slot }
+        if let slot = dmaList.ceiling(range.start), dmaList.key(slot) <= range.last { return slot }
         return nil
     }
 

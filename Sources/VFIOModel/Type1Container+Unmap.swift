@@ -6,8 +6,11 @@ extension Type1Container {
     /// sizes of the mappings removed (or invalidated).
     public mutating func unmapDMA(_ unmap: UnmapDMA) -> Result<UInt64, Errno> {
         guard isSet else { return .failure(.EINVAL) }
+        if hang != nil { return .failure(.hang) }
         let flags = unmap.flags
-        if unmap.argsz < UnmapDMA.structSize || flags.rawValue & ~UInt32(7) != 0 { return .failure(.EINVAL) }
+        // 5.10 knows GET_DIRTY_BITMAP only; ALL and VADDR came with 5.12.
+        let known: UInt32 = profile.hasUnmapAllAndVaddr ? 7 : UnmapDMA.Flags.getDirtyBitmap.rawValue
+        if unmap.argsz < UnmapDMA.structSize || flags.rawValue & ~known != 0 { return .failure(.EINVAL) }
         if flags.contains(.getDirtyBitmap) && (flags.contains(.all) || flags.contains(.vaddr)) { return .failure(.EINVAL) }
         if flags.contains(.getDirtyBitmap) {
             guard unmap.argsz >= UnmapDMA.structSize + 24, let bitmap = unmap.bitmap else { return .failure(.EINVAL) }
@@ -49,99 +52,193 @@ extension Type1Container {
         }
         if getBitmap && (!dirtyPageTracking || unmap.bitmap?.pgsize != pgsize) { return .failure(.EINVAL) }
 
-        // Before the 6.19 overflow series the walk compared against
-        // `iova + size`, which is 0 for a range ending at 2^64-1: such an
-        // unmap removed nothing.
-        if !all && !profile.inclusiveEndSearch && range.last == .max { return .success(0) }
-
-        // Before 6.19 a mapping ending at 2^64-1 is invisible to the tree
-        // searches: UNMAP_ALL reaches it only by walking on from a lower one.
-        let hidesTop = !profile.inclusiveEndSearch
-        if all && hidesTop, let top = dmaList.floor(.max), top.key &+ top.value.size == 0,
-           dmaList.count == 1 {
-            return .success(0)
-        }
+        if !profile.inclusiveEndSearch { return vfioDmaDoUnmapWrapping(iova: range.start, size: size, all: all, invalidateVaddr: invalidateVaddr) }
 
         // The common case, one whole mapping: no bisect can fail and no
         // other mapping can lie in the range, so one lookup decides.
-        if !all, let dma = dmaList.value(at: range.start), dma.size == size {
+        if !all, let slot = dmaList.slot(at: range.start), dmaList.size(slot) == size {
             if invalidateVaddr {
-                if dma.flags.contains(.vaddrInvalid) { return .failure(.EINVAL) }
-                dmaList.update(at: range.start) { $0.flags.insert(.vaddrInvalid) }
+                if dmaList.value(slot).flags.contains(.vaddrInvalid) { return .failure(.EINVAL) }
+                dmaList.update(slot) { $0.flags.insert(.vaddrInvalid) }
                 vaddrInvalidCount += 1
             } else {
-                vfioRemoveDMA(range.start)
+                vfioRemoveDMA(slot)
             }
             return .success(size)
         }
 
         if v2 == true && !all {
             // A v2 unmap may not start or end inside a mapping.
-            if let (start, _) = vfioFindDMA(IOVARange(start: range.start, last: range.start)), start != range.start {
+            if let slot = vfioFindDMA(start: range.start, size: 1), dmaList.key(slot) != range.start {
                 return .failure(.EINVAL)
             }
-            if let (start, dma) = vfioFindDMA(IOVARange(start: range.last, last: range.last)),
-               start &+ (dma.size - 1) != range.last {
+            if let slot = vfioFindDMA(start: range.last, size: 1),
+               dmaList.key(slot) &+ (dmaList.size(slot) - 1) != range.last {
                 return .failure(.EINVAL)
             }
         }
 
         // Select the mappings: ascending from the first overlapping one.
-        var selected: [(UInt64, DMAEntry)] = []
+        var selected: [Int32] = []
         var next = vfioFindDMAFirst(range)
-        if v2 == false, !all, let (start, _) = next, start < range.start {
+        if v2 == false, !all, let slot = next, dmaList.key(slot) < range.start {
             // v1: the first overlapping mapping starts before iova: nothing.
             next = nil
         }
-        while let (start, dma) = next, start <= range.last {
-            selected.append((start, dma))
-            next = dmaList.successor(start)
+        while let slot = next, dmaList.key(slot) <= range.last {
+            selected.append(slot)
+            next = dmaList.next(slot)
         }
         iova = range.start
 
         var unmapped: UInt64 = 0
         if invalidateVaddr {
-            for (start, dma) in selected where dma.flags.contains(.vaddrInvalid) {
-                _ = start
-                return .failure(.EINVAL)
-            }
-            for (start, dma) in selected {
-                dmaList.update(at: start) { $0.flags.insert(.vaddrInvalid) }
+            if selected.contains(where: { dmaList.value($0).flags.contains(.vaddrInvalid) }) { return .failure(.EINVAL) }
+            for slot in selected {
+                dmaList.update(slot) { $0.flags.insert(.vaddrInvalid) }
                 vaddrInvalidCount += 1
-                unmapped &+= dma.size
+                unmapped &+= dmaList.size(slot)
             }
             return .success(unmapped)
         }
-        for (start, dma) in selected {
-            vfioRemoveDMA(start)
-            unmapped &+= dma.size
+        for slot in selected {
+            unmapped &+= dmaList.size(slot)
+            vfioRemoveDMA(slot)
+        }
+        return .success(unmapped)
+    }
+
+    /// `vfio_dma_do_unmap` before the 6.18 overflow series, on the kernel's
+    /// tree with its wrapping sums: the v2 bisect checks
+    /// (`vfio_find_dma(iova, 1)`, `vfio_find_dma(iova + size - 1, 0)`) come
+    /// first, so a range ending at 2^64-1 that starts inside a mapping is
+    /// EINVAL; then the walk. Since 5.12 it starts at
+    /// `vfio_find_dma_first_node` and goes on with `rb_next` until a mapping
+    /// starts at or past `iova + size` (0 at the top: it stops at once);
+    /// 5.10 asks `vfio_find_dma(iova, size)` from the root after each
+    /// removal. A v1 unmap stops at a mapping that starts below `iova`.
+    mutating func vfioDmaDoUnmapWrapping(iova: UInt64, size: UInt64, all: Bool, invalidateVaddr: Bool) -> Result<UInt64, Errno> {
+        if v2 == true && !all {
+            if let slot = dmaList.wrappingFind(start: iova, size: 1), dmaList.key(slot) != iova {
+                return .failure(.EINVAL)
+            }
+            if let slot = dmaList.wrappingFind(start: iova &+ (size &- 1), size: 0),
+               dmaList.key(slot) &+ dmaList.size(slot) != iova &+ size {
+                return .failure(.EINVAL)
+            }
+        }
+        var unmapped: UInt64 = 0
+        if !profile.unmapWalksFromFirstNode {
+            // 5.10 (no ALL, no VADDR: refused with their flags).
+            while let slot = dmaList.wrappingFind(start: iova, size: size) {
+                if v2 == false && iova > dmaList.key(slot) { break }
+                let removed = dmaList.size(slot)
+                guard vfioRemoveDMA(slot) else { return .failure(.hang) }
+                unmapped &+= removed
+            }
+            return .success(unmapped)
+        }
+        let span = all ? UInt64.max : size
+        var next = dmaList.wrappingFirstNode(start: iova, size: span)
+        var invalidated: [Int32] = []
+        while let slot = next {
+            if dmaList.key(slot) >= iova &+ span { break }
+            if v2 == false && iova > dmaList.key(slot) { break }
+            if invalidateVaddr {
+                if dmaList.value(slot).flags.contains(.vaddrInvalid) {
+                    // The ones marked so far are marked valid again.
+                    for s in invalidated { dmaList.update(s) { $0.flags.remove(.vaddrInvalid) } }
+                    vaddrInvalidCount -= invalidated.count
+                    return .failure(.EINVAL)
+                }
+                dmaList.update(slot) { $0.flags.insert(.vaddrInvalid) }
+                vaddrInvalidCount += 1
+                invalidated.append(slot)
+                unmapped &+= dmaList.size(slot)
+                next = dmaList.next(slot)
+                continue
+            }
+            next = dmaList.next(slot)
+            let removed = dmaList.size(slot)
+            guard vfioRemoveDMA(slot) else { return .failure(.hang) }
+            unmapped &+= removed
         }
         return .success(unmapped)
     }
 
     /// `vfio_remove_dma`: out of every domain's page table
     /// (`vfioUnmapUnpin`), the entry freed, its `dma_avail` slot back.
-    mutating func vfioRemoveDMA(_ iova: UInt64) {
-        guard let (slot, dma) = dmaList.removeEntry(iova) else { return }
-        if dma.flags.contains(.iommuMapped) { vfioUnmapUnpin(iova: iova, slot: slot, dma) }
+    /// Returns false, changing nothing, when the kernel would loop forever
+    /// in `vfio_unmap_unpin` (then `hang` says why).
+    @discardableResult
+    mutating func vfioRemoveDMA(_ slot: Int32) -> Bool {
+        let dma = dmaList.value(slot)
+        if dma.flags.contains(.iommuMapped) {
+            guard vfioUnmapUnpin(slot: slot, dma) else { return false }
+        }
+        if let i = topSlots.firstIndex(of: slot) { topSlots.remove(at: i) }
+        dmaList.remove(slot)
         if dma.flags.contains(.vaddrInvalid) { vaddrInvalidCount -= 1 }
         dmaAvail += 1
+        return true
     }
 
     /// `vfio_unmap_unpin`: the mapping leaves every domain and its pins
-    /// are released and uncharged.
-    mutating func vfioUnmapUnpin(iova: UInt64, slot: Int32, _ dma: DMAEntry) {
-        if !profile.inclusiveEndSearch && iova &+ dma.size == 0 {
-            // Before 6.19 the first domain's walk ends at iova+size, which
-            // wrapped to 0: nothing is unmapped there, unpinned or
-            // uncharged. The other domains are unmapped by size.
-            for i in domains.indices {
-                if i == 0 { domains[i].pageTable.leak(slot: slot) } else { domains[i].pageTable.remove(slot: slot) }
+    /// are released and uncharged. Returns false when the kernel would loop
+    /// forever instead (nothing changes, `hang` is set).
+    ///
+    /// Before 6.18 the first domain's walk is `while (iova < end)` with
+    /// `end = iova + size`, the IOMMU asked for each physically contiguous
+    /// piece (`iommu_iova_to_phys`, `iommu_unmap_fast`) and `iova` moved on
+    /// by what it reports unmapped:
+    /// - a mapping ending at 2^64-1 has `end` 0: nothing is unmapped there,
+    ///   unpinned or uncharged (the other domains are unmapped by size);
+    /// - a mapping that another one ending at 2^64-1 starts inside (the
+    ///   kernel let the two overlap): the IOMMU removes the other's whole
+    ///   mapping too (virtio-iommu unmaps every mapping that starts in the
+    ///   range, whole), so `iova` passes 2^64, wraps below `end`, and the
+    ///   walk goes on a page at a time with a WARNING per page: a hang;
+    /// - a mapping lying inside one that ends at 2^64-1 and starts below
+    ///   it: the IOMMU finds the other's mapping first, refuses to split it
+    ///   (unmaps 0), and the walk gives up (`WARN_ON(!unmapped)`): nothing
+    ///   is unmapped in the first domain, unpinned or uncharged.
+    /// The last two follow virtio-iommu (`viommu_unmap_pages`,
+    /// `viommu_iova_to_phys`), where they were seen; other IOMMU drivers may
+    /// differ.
+    mutating func vfioUnmapUnpin(slot: Int32, _ dma: DMAEntry) -> Bool {
+        let iova = dmaList.key(slot)
+        if !profile.inclusiveEndSearch && !domains.isEmpty {
+            if iova &+ dma.size == 0 {
+                leak(slot: slot, dma)
+                return true
             }
-            leakedPages &+= dma.lockedPages   // bounded by lockedVm, which cannot wrap
-            return
+            let last = iova + (dma.size - 1)
+            for t in topSlots where t != slot && dmaList.value(t).flags.contains(.iommuMapped) {
+                // The other mapping's IOMMU piece that reaches 2^64-1: one
+                // `map_pages` call per run of same-size pages.
+                let tStart = domains[0].pageTable.runs(slot: t)?.runs.last?.iova ?? dmaList.key(t)
+                if tStart >= iova && tStart <= last {
+                    hang = "vfio_unmap_unpin of the mapping at \(formatHex(iova)) (\(formatHex(dma.size)) bytes) "
+                        + "also unmaps the one at \(formatHex(tStart)) that ends at 2^64-1: iova wraps past 2^64"
+                    return false
+                }
+            }
+            if topSlots.contains(where: { $0 != slot && dmaList.key($0) < iova && dmaList.value($0).flags.contains(.iommuMapped) }) {
+                leak(slot: slot, dma)
+                return true
+            }
         }
         for i in domains.indices { domains[i].pageTable.remove(slot: slot) }
         unlockAcct(dma.lockedPages)
+        return true
+    }
+
+    /// The first domain keeps the mapping's entries and its pins stay
+    /// charged; the other domains are unmapped by size.
+    mutating func leak(slot: Int32, _ dma: DMAEntry) {
+        for i in domains.indices {
+            if i == 0 { domains[i].pageTable.leak(slot: slot) } else { domains[i].pageTable.remove(slot: slot) }
+        }
+        leakedPages &+= dma.lockedPages   // bounded by lockedVm, which cannot wrap
     }
 }

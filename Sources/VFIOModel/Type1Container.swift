@@ -54,7 +54,7 @@ public struct Type1Container: Sendable {
     public var capIPCLock = false
     /// `mm->locked_vm`, in pages.
     public internal(set) var lockedVm: UInt64 = 0
-    /// Of `lockedVm`, pages no mapping holds any more: before 6.19 a
+    /// Of `lockedVm`, pages no mapping holds any more: before 6.18 a
     /// mapping ending at 2^64-1 is never uncharged (`vfio_unmap_unpin`).
     public internal(set) var leakedPages: UInt64 = 0
     /// The `dma_entry_limit` module parameter, copied when a container opens.
@@ -71,7 +71,10 @@ public struct Type1Container: Sendable {
     public internal(set) var domains: [Domain] = []
     /// Names of attached emulated (mdev) groups.
     public internal(set) var emulatedGroups: [String] = []
-    public internal(set) var dmaList = IntervalTree<DMAEntry>()
+    public internal(set) var dmaList = DMATree<DMAEntry>()
+    /// Slots of the mappings that end at 2^64-1 (before 6.18 the kernel's
+    /// searches cannot see them; usually none).
+    public internal(set) var topSlots: [Int32] = []
     public internal(set) var dmaAvail: UInt32 = 0
     /// `dma_entry_limit` as it was when the container opened.
     public internal(set) var dmaEntryLimitAtOpen: UInt32 = 0
@@ -81,6 +84,11 @@ public struct Type1Container: Sendable {
     public internal(set) var vaddrInvalidCount = 0
     public internal(set) var dirtyPageTracking = false
     public internal(set) var numNonPinnedGroups = 0
+
+    /// Set when the kernel would never return from an operation (it loops
+    /// in `vfio_unmap_unpin`, holding the container's lock): that operation
+    /// and every later one answer `Errno.hang`. Says where and why.
+    public internal(set) var hang: String? = nil
 
     public init(profile: KernelProfile = .newest) { self.profile = profile }
 
@@ -123,6 +131,7 @@ public struct Type1Container: Sendable {
     /// `VFIO_GROUP_SET_CONTAINER`: adds the group; once an IOMMU driver is
     /// set this is `vfio_iommu_type1_attach_group`.
     public mutating func groupSetContainer(_ spec: DomainSpec) -> Result<Void, Errno> {
+        if hang != nil { return .failure(.hang) }
         if groups.contains(where: { $0.name == spec.name }) { return .failure(.EINVAL) }
         if isSet {
             if let e = vfioIommuType1AttachGroup(spec) { return .failure(e) }
@@ -134,10 +143,13 @@ public struct Type1Container: Sendable {
     /// `VFIO_GROUP_UNSET_CONTAINER`: `vfio_iommu_type1_detach_group`, and
     /// the container is released with its last group.
     public mutating func groupUnsetContainer(_ name: String) -> Result<Void, Errno> {
+        if hang != nil { return .failure(.hang) }
         guard let index = groups.firstIndex(where: { $0.name == name }) else { return .failure(.EINVAL) }
         if isSet { vfioIommuType1DetachGroup(name) }
+        if hang != nil { return .failure(.hang) }
         groups.remove(at: index)
         if groups.isEmpty && isSet { vfioIommuType1Release() }
+        if hang != nil { return .failure(.hang) }
         return .success(())
     }
 
@@ -145,6 +157,7 @@ public struct Type1Container: Sendable {
     /// opens a type1 instance and attaches every group; on failure the
     /// groups attached so far are detached and the container stays unset.
     public mutating func setIOMMU(_ type: Extension) -> Result<Void, Errno> {
+        if hang != nil { return .failure(.hang) }
         if groups.isEmpty || isSet { return .failure(.EINVAL) }
         guard checkExtension(type) > 0, type == .type1 || type == .type1v2 || type == .nesting else {
             return .failure(.ENODEV)
@@ -167,6 +180,7 @@ public struct Type1Container: Sendable {
     /// `vfio_iommu_type1_release`: every mapping removed, every domain freed.
     mutating func vfioIommuType1Release() {
         vfioIommuUnmapUnpinAll()
+        if hang != nil { return }
         domains = []
         emulatedGroups = []
         v2 = nil
@@ -183,15 +197,17 @@ public struct Type1Container: Sendable {
     /// container).
     public func checkExtension(_ ext: Extension) -> UInt32 {
         switch ext {
-        case .type1, .type1v2, .unmapAll:
+        case .type1, .type1v2:
             return 1
+        case .unmapAll:
+            return profile.hasUnmapAllAndVaddr ? 1 : 0
         case .nesting:
             return profile.nestingExtension ? 1 : 0
         case .dmaCC:
             guard isSet else { return 0 }
             return domains.allSatisfy { $0.spec.coherent } ? 1 : 0
         case .updateVaddr:
-            return isSet && emulatedGroups.isEmpty ? 1 : 0
+            return profile.hasUnmapAllAndVaddr && isSet && emulatedGroups.isEmpty ? 1 : 0
         default:
             return 0
         }

@@ -4,7 +4,7 @@ import VFIOCore
 
 /// A v2 container with the default domain, 64 MiB of 2M pages at
 /// 0x7f0000000000 and the given kernel.
-func makeContainer(_ version: KernelVersion = KernelVersion(7, 0), v2: Bool = true) -> Type1Container {
+func makeContainer(_ version: KernelVersion = KernelVersion(7, 3), v2: Bool = true) -> Type1Container {
     var c = Type1Container(profile: KernelProfile(version))
     _ = c.memory.add(Spec(vaddr: 0x7F00_0000_0000, size: 64 << 20, pageSize: 2 << 20, layout: .contiguous(base: 1 << 32)))
     _ = c.groupSetContainer(.default)
@@ -44,7 +44,7 @@ struct ContainerRuleTests {
     }
 
     @Test("every u64 corner of MAP gets the kernel's errno, per version",
-          arguments: [(KernelVersion(6, 1), Errno.EINVAL), (KernelVersion(6, 12), .EINVAL), (KernelVersion(7, 0), .EOVERFLOW)])
+          arguments: [(KernelVersion(6, 1), Errno.EINVAL), (KernelVersion(6, 12), .EINVAL), (KernelVersion(7, 3), .EOVERFLOW)])
     func mapOverflowCorners(version: KernelVersion, wrap: Errno) {
         var c = makeContainer(version)
         let top: UInt64 = 0xFFFF_FFFF_FFFF_F000
