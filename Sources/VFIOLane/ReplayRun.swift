@@ -83,7 +83,10 @@ public struct ReplayRun {
         } catch {
             return .failure(LaneError("kernel backend: \(error.message)"))
         }
-        let policy = SkipPolicy(running: running.version, groups: hardware.groups.count, hasBAR: hardware.bar != nil)
+        // A trace pinned to a version runs where the model would answer it
+        // with the same profile (6.12.38 and `kernel 6.12` alike).
+        let policy = SkipPolicy(running: running.version, groups: hardware.groups.count, hasBAR: hardware.bar != nil,
+                                sameKernel: { KernelProfile($0) == KernelProfile($1) })
         for trace in traces {
             if let reason = policy.reason(trace) {
                 run.skipped.append((trace.file, reason))

@@ -93,8 +93,4 @@ public struct KernelProfile: Hashable, Sendable, CustomStringConvertible {
     /// retired (v6.13, "vfio: Remove VFIO_TYPE1_NESTING_IOMMU"); 5.10, 6.1
     /// and 6.12 answer 1 (the last two seen in the lane).
     public var nestingExtension: Bool { !atLeast(6, 13) }
-
-    /// `vfio_test_domain_fgsp` runs at attach (v3.15–v6.15): changes only
-    /// unmap calls, never an answer; kept for reports.
-    public var probesFineGrainedSuperpages: Bool { !atLeast(6, 16) }
 }

@@ -31,7 +31,7 @@ public enum RunList: Sendable {
 /// page size kept up to date so `check ptes` costs O(1).
 ///
 /// Runs are indexed by the mapping's slot in the mapping tree
-/// (`IntervalTree.slot(of:)`), which stays fixed while the mapping lives:
+/// (`DMATree.slot(at:)`), which stays fixed while the mapping lives:
 /// adding or removing a mapping's runs costs no second tree walk.
 public struct PageTable: Sendable {
     /// Mapping slot → the runs that mapping produced here (nil: none).

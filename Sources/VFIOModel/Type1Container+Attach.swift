@@ -34,7 +34,7 @@ extension Type1Container {
             return nil
         }
 
-        var domain = Domain(spec: g, groups: [g.name], fgsp: g.fgsp)
+        var domain = Domain(spec: g, groups: [g.name])
         if let e = vfioIommuReplay(into: &domain) { return e }
         domains.insert(domain, at: 0)
         vfioUpdatePgsizeBitmap()

@@ -38,8 +38,6 @@ public struct Domain: Sendable {
     /// Names of the groups attached to it, first one first.
     public var groups: [String]
     public var pageTable = PageTable()
-    /// Whether `vfio_test_domain_fgsp` found fine-grained superpages.
-    public var fgsp: Bool
 }
 
 /// The process and one type1 container: the state `vfio_iommu_type1.c`
@@ -111,17 +109,9 @@ public struct Type1Container: Sendable {
 
     // MARK: Process accounting (vfio_lock_acct, __account_locked_vm)
 
-    /// Charges `pages` to `locked_vm`, failing with ENOMEM when the limit
-    /// would be passed and the caller lacks CAP_IPC_LOCK (`vfio_lock_acct`).
-    mutating func lockAcct(_ pages: UInt64, lockCap: Bool) -> Errno? {
-        if !lockCap {
-            let (sum, overflow) = lockedVm.addingReportingOverflow(pages)
-            if overflow || sum > lockLimitPages { return .ENOMEM }
-        }
-        lockedVm += pages
-        return nil
-    }
-
+    /// Gives back `pages` of `locked_vm` (`vfio_lock_acct` with a negative
+    /// count). Charging happens chunk by chunk while pinning
+    /// (`vfioPinPagesRemote`), where the limit is checked.
     mutating func unlockAcct(_ pages: UInt64) {
         lockedVm -= min(pages, lockedVm)
     }
