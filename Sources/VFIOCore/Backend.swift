@@ -42,6 +42,12 @@ public protocol Backend: AnyObject {
     func unmapDMA(_ request: UnmapDMA) -> Result<UInt64, Errno>
     /// `VFIO_IOMMU_DIRTY_PAGES`.
     func dirtyPages(_ request: DirtyPages) -> Result<Void, Errno>
+    /// The caller's dirty bitmap after the last successful call that took
+    /// one (`DIRTY_PAGES` with GET_BITMAP, `UNMAP_DMA` with
+    /// GET_DIRTY_BITMAP), decoded to the IOVA ranges of the pages whose
+    /// bits are set, within the range asked for; nil when the last call
+    /// took no bitmap.
+    func dirtyBitmap() -> [IOVARange]?
 
     // Observations.
     /// Locked memory of the process in bytes (`VmLck`).

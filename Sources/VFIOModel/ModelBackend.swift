@@ -63,6 +63,8 @@ public final class ModelBackend: Backend {
     public func unmapDMA(_ request: UnmapDMA) -> Result<UInt64, Errno> { checked("UNMAP_DMA", container.unmapDMA(request)) }
     public func dirtyPages(_ request: DirtyPages) -> Result<Void, Errno> { checked("DIRTY_PAGES", container.dirtyPages(request)) }
 
+    public func dirtyBitmap() -> [IOVARange]? { container.lastDirtyBitmap }
+
     public func lockedMemory() -> Observation<UInt64> { .value(container.lockedBytes) }
     public func mappingCount() -> Observation<UInt64> { .value(UInt64(container.mappingCount)) }
     public func pageTableEntries(domain: String?) -> Observation<PTECounts> {

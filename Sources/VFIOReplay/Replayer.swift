@@ -310,8 +310,16 @@ public final class Replayer {
         case .domain(let spec): return status(backend.attachGroup(spec))
         case .detach(let name): return status(backend.detachGroup(name))
         case .map(let m): return status(backend.mapDMA(m))
-        case .unmap(let u): return status(backend.unmapDMA(u)) { [.size($0)] }
-        case .dirty(let d): return status(backend.dirtyPages(d))
+        case .unmap(let u):
+            return status(backend.unmapDMA(u)) { size in
+                guard u.bitmap != nil, let bits = backend.dirtyBitmap() else { return [.size(size)] }
+                return [.size(size), .dirty(bits)]
+            }
+        case .dirty(let d):
+            return status(backend.dirtyPages(d)) { _ in
+                guard d.bitmap != nil, let bits = backend.dirtyBitmap() else { return [] }
+                return [.dirty(bits)]
+            }
         case .extension(let ext):
             switch backend.checkExtension(ext) {
             case .success(let v): return Answer(.value(UInt64(v)))

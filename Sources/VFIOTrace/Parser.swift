@@ -87,7 +87,7 @@ enum Verb: CaseIterable {
 
 /// The keys an answer may carry, in the order messages list them.
 enum AnswerKey: Int, CaseIterable {
-    case pgsizes, iova, dmaAvail, argsz, size
+    case pgsizes, iova, dmaAvail, argsz, size, dirty
 
     var name: StaticString {
         switch self {
@@ -96,6 +96,7 @@ enum AnswerKey: Int, CaseIterable {
         case .dmaAvail: "dma-avail"
         case .argsz: "argsz"
         case .size: "size"
+        case .dirty: "dirty"
         }
     }
 
@@ -388,8 +389,9 @@ struct StatementParser {
 
         case .unmap:
             var rule = AnswerRule.status(verb)
-            rule.fields = AnswerKey.size.bit
-            return (.unmap(try unmap()), rule)
+            let u = try unmap()
+            rule.fields = AnswerKey.size.bit | (u.bitmap != nil ? AnswerKey.dirty.bit : 0)
+            return (.unmap(u), rule)
 
         case .unmapAll:
             var rule = AnswerRule.status(verb)
@@ -435,7 +437,9 @@ struct StatementParser {
                     let bytes = try number("bitmap-size") ?? defaultBitmapSize(size: size, pgsize: pgsize)
                     var get = DirtyPages(flags: .getBitmap, iova: iova, size: size, bitmap: DMABitmap(pgsize: pgsize, size: bytes))
                     if let raw = try number32("flags") { get.flags = DirtyPages.Flags(rawValue: raw) }
-                    return (.dirty(get), .status(verb))
+                    var rule = AnswerRule.status(verb)
+                    rule.fields = AnswerKey.dirty.bit
+                    return (.dirty(get), rule)
                 } else {
                     throw LineError(w.text.start, "expected one of start, stop, get, found \(quoted(w.text))")
                 }
@@ -689,6 +693,7 @@ func parseAnswer(rule: AnswerRule, arrow: Token, tokens: Tokens) throws(LineErro
         case .iova: fields.append(.iova(try value == "none" ? nil : ranges(value)))
         case .dmaAvail: fields.append(.dmaAvail(try value == "none" ? nil : number32(value)))
         case .argsz: fields.append(.argsz(try number32(value)))
+        case .dirty: fields.append(.dirty(try value == "none" ? [] : ranges(value)))
         }
     }
     return Answer(status, fields: fields)

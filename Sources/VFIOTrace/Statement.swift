@@ -122,6 +122,10 @@ public enum AnswerField: Sendable, Hashable, CustomStringConvertible {
     case dmaAvail(UInt32?)
     /// `argsz=N`: the size the kernel asks for (or left) in `argsz`.
     case argsz(UInt32)
+    /// `dirty=RANGE,...` or `dirty=none`: the pages whose bits the kernel
+    /// set in the caller's bitmap (GET_BITMAP, or an UNMAP with
+    /// GET_DIRTY_BITMAP), as IOVA ranges, adjacent pages joined.
+    case dirty([IOVARange])
 
     public var key: String {
         switch self {
@@ -130,6 +134,7 @@ public enum AnswerField: Sendable, Hashable, CustomStringConvertible {
         case .iova: "iova"
         case .dmaAvail: "dma-avail"
         case .argsz: "argsz"
+        case .dirty: "dirty"
         }
     }
 
@@ -140,6 +145,7 @@ public enum AnswerField: Sendable, Hashable, CustomStringConvertible {
         case .iova(let r): "iova=" + (r.map { $0.isEmpty ? "none" : $0.map(formatRange).joined(separator: ",") } ?? "none")
         case .dmaAvail(let n): "dma-avail=" + (n.map { String($0) } ?? "none")
         case .argsz(let n): "argsz=\(n)"
+        case .dirty(let r): "dirty=" + (r.isEmpty ? "none" : r.map(formatRange).joined(separator: ","))
         }
     }
 }

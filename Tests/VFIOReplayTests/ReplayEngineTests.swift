@@ -37,6 +37,7 @@ final class ScriptedBackend: Backend {
     }
     func unmapDMA(_ request: UnmapDMA) -> Result<UInt64, Errno> { unmapAnswer }
     func dirtyPages(_ request: DirtyPages) -> Result<Void, Errno> { .success(()) }
+    func dirtyBitmap() -> [IOVARange]? { nil }
     func lockedMemory() -> Observation<UInt64> { locked }
     func mappingCount() -> Observation<UInt64> { .value(0) }
     func pageTableEntries(domain: String?) -> Observation<PTECounts> { .notObservable("scripted") }

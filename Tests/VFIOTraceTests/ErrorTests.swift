@@ -124,6 +124,10 @@ let verbList = "iommu, kernel, memlock, cap-ipc-lock, dma-entry-limit, domain, d
     ("map iova=0 vaddr=0 size=4K prot=rw => 0", "1:39: error: expected ok or an errno, found '0'"),
     ("map iova=0 vaddr=0 size=4K prot=rw => ok size=4K", "1:42: error: expected end of line (the map answer takes no keys), found 'size=4K'"),
     ("unmap iova=0 size=4K => ok pgsizes=4K", "1:28: error: expected a key of the unmap answer (size=), found 'pgsizes=4K'"),
+    // dirty= only where the call took a bitmap.
+    ("unmap iova=0 size=4K => ok dirty=none", "1:28: error: expected a key of the unmap answer (size=), found 'dirty=none'"),
+    ("unmap iova=0 size=4K dirty pgsize=4K => ok dirty=0-", "1:50: error: expected a range START-END or START+SIZE, found '0-'"),
+    ("dirty start => ok dirty=none", "1:19: error: expected end of line (the dirty answer takes no keys), found 'dirty=none'"),
     ("unmap iova=0 size=4K => ok size=1 size=2", "1:35: error: expected at most one size=, found 'size=2'"),
     ("unmap iova=0 size=4K => EINVAL size=0", "1:32: error: expected end of line, found 'size=0'"),
     ("unmap iova=0 size=4K => size=0", "1:25: error: expected ok or an errno, found 'size=0'"),

@@ -113,6 +113,10 @@ func check(text: String, expected: Statement.Kind) {
     ("info => iova=none pgsizes=mask:0xfffffffffffff000", Answer(.ok, fields: [.iova(nil), .pgsizes(PageSizes.pageMask)])),
     ("info => EFAULT", Answer(.errno(.EFAULT))),
     ("dirty start => ENOTSUP", Answer(.errno(.EOPNOTSUPP))),
+    ("dirty get iova=0 size=8M pgsize=4K => ok dirty=0x200000-0x3fffff,0x600000-0x6fffff",
+     Answer(.ok, fields: [.dirty([IOVARange(start: 0x20_0000, last: 0x3f_ffff), IOVARange(start: 0x60_0000, last: 0x6f_ffff)])])),
+    ("dirty get iova=0 size=8M pgsize=4K => ok dirty=none", Answer(.ok, fields: [.dirty([])])),
+    ("unmap iova=0 size=2M dirty pgsize=4K => ok size=2M dirty=0+2M", Answer(.ok, fields: [.size(2 * mib), .dirty([IOVARange(start: 0, last: 2 * mib - 1)])])),
     ("iommu type1 => ok", Answer(.ok)),
     ("iommu type1v2 => EBUSY", Answer(.errno(.EBUSY))),
 ])
