@@ -28,7 +28,7 @@ public func formatPageSizes(_ p: PageSizes) -> String {
 }
 
 /// A size for people, exact: `2 MiB`, `8 GiB - 384 KiB`, `1 GiB + 4 KiB`,
-/// `4095 bytes`; a size no such form says exactly in two terms is given in
+/// `4 KiB - 1 byte`, `1000 bytes`; a size no such form says exactly in two terms is given in
 /// hex (`0xfffffffffffff123 bytes`).
 public func readableSize(_ value: UInt64) -> String {
     let units: [(shift: UInt64, name: String)] = [(60, "EiB"), (50, "PiB"), (40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")]

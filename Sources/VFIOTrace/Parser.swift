@@ -734,12 +734,15 @@ struct StatementParser {
     }
 }
 
-/// `MAJOR.MINOR`, digits only (`6.12`); nil for anything else (`6.1x`,
-/// `6`, `6.12.3`).
+/// `MAJOR.MINOR` (`6.12`), optionally `.PATCH` and a release suffix after
+/// `-` or `+` as `uname -r` prints (`6.12.38+deb12-amd64`); nil for
+/// anything else (`6.1x`, `6`, `v6.1`).
 func strictVersion(_ text: Text) -> KernelVersion? {
     let s = text.string
-    let parts = s.split(separator: ".", omittingEmptySubsequences: false)
-    guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.count <= 3 && $0.allSatisfy { $0 >= "0" && $0 <= "9" } }),
+    let release = s.split(maxSplits: 1, omittingEmptySubsequences: false, whereSeparator: { $0 == "-" || $0 == "+" })
+    let parts = release[0].split(separator: ".", omittingEmptySubsequences: false)
+    guard parts.count == 2 || parts.count == 3, release.count == 1 || !release[1].isEmpty,
+          parts.allSatisfy({ !$0.isEmpty && $0.count <= 3 && $0.allSatisfy { $0 >= "0" && $0 <= "9" } }),
           let major = Int(parts[0]), let minor = Int(parts[1]) else { return nil }
     return KernelVersion(major, minor)
 }
