@@ -22,6 +22,8 @@ public struct ScenarioPlan: Sendable {
     public var dmaEntryLimit: UInt32 = 65535
     /// Per domain (group name), the entries when it had the most.
     public var peakPTEs: [DomainPeak] = []
+    /// Every domain together, when they had the most entries.
+    public var peakTotalPTEs = PTECounts()
     public var endLocked: UInt64 = 0
     public var endMappings: UInt64 = 0
     public var hazards: [Hazard] = []
@@ -88,6 +90,10 @@ public enum Planner {
                 plan.peakMappings = n
                 plan.peakMappingsLine = st.line
             }
+            if case .value(let c) = model.pageTableEntries(domain: nil),
+               c.counts.values.reduce(0, &+) > plan.peakTotalPTEs.counts.values.reduce(0, &+) {
+                plan.peakTotalPTEs = c
+            }
             for name in names {
                 guard case .value(let c) = model.pageTableEntries(domain: name) else { continue }
                 let peak = ScenarioPlan.DomainPeak(domain: name, counts: c, line: st.line)
@@ -137,9 +143,15 @@ public enum Planner {
         for p in plans {
             out += "\(p.file) (kernel \(p.kernel), \(p.operations) operations)\n"
             let limit = p.memlock.map { "the trace sets \(readableSize($0))" } ?? "the trace sets no limit"
-            out += "  memlock   \(readableSize(p.peakLocked)) (\(formatSize(p.peakLocked)) bytes) at most, after line \(p.peakLockedLine): set RLIMIT_MEMLOCK to at least this (\(limit))\n"
+            out += "  memlock   \(readableSize(p.peakLocked)) at most, after line \(p.peakLockedLine): set RLIMIT_MEMLOCK to at least \(p.peakLocked) bytes (ulimit -l \((p.peakLocked + 1023) / 1024)); \(limit)\n"
             out += "  mappings  \(p.peakMappings) at most, after line \(p.peakMappingsLine), of dma_entry_limit \(p.dmaEntryLimit)\n"
             if p.peakPTEs.isEmpty { out += "  ptes      none\n" }
+            if p.peakPTEs.count > 1 {
+                let counts = p.peakTotalPTEs.counts.keys.sorted().map { "\(formatSize($0)):\(p.peakTotalPTEs.counts[$0]!)" }.joined(separator: " ")
+                let total = p.peakTotalPTEs.counts.values.reduce(0, &+)
+                let shared = p.peakPTEs.map(\.total).reduce(0, &+) != total ? "; groups with the same IOMMU share one domain and one table" : ""
+                out += "  ptes      all domains: \(counts) (\(total) entries) at most\(shared)\n"
+            }
             for d in p.peakPTEs {
                 let counts = d.counts.counts.keys.sorted().map { "\(formatSize($0)):\(d.counts.counts[$0]!)" }.joined(separator: " ")
                 out += "  ptes      \(d.domain): \(counts) (\(d.total) entries) at most, after line \(d.line)\n"

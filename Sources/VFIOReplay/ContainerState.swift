@@ -61,7 +61,14 @@ public struct ContainerState: Sendable {
                 case .notObservable(let why): return "not observable (\(why))"
                 }
             }
-            if ptes.count != 1 { out.append("ptes      all domains: \(text(ptesTotal))") }
+            if ptes.count != 1 {
+                var line = "ptes      all domains: \(text(ptesTotal))"
+                func sum(_ o: Observation<PTECounts>) -> UInt64? { if case .value(let c) = o { c.counts.values.reduce(0, &+) } else { nil } }
+                if let total = sum(ptesTotal), ptes.compactMap({ sum($0.1) }).reduce(0, &+) != total {
+                    line += "; groups with the same IOMMU share one domain and one table"
+                }
+                out.append(line)
+            }
             for (name, o) in ptes { out.append("ptes      \(name): \(text(o))") }
         }
         if items.contains(.iova) {
