@@ -40,7 +40,7 @@ the first operation.
 | statement | meaning | default |
 |---|---|---|
 | `iommu type1v2` / `iommu type1` | `VFIO_SET_IOMMU` with the v2 or v1 interface, issued when the first operation comes; may carry `=> ok` or an errno. At most one per trace | `type1v2` |
-| `kernel VERSION` | whose answers the model gives (see "Kernel profiles"); `MAJOR.MINOR` only. A version between two known ones answers as the older, with a note; one past the newest as the newest, with a note; one below the oldest, or anything else (`6.1x`), is an error | the newest behaviour modelled, or `--kernel` |
+| `kernel VERSION` | whose answers the model gives (see "Kernel profiles"): `MAJOR.MINOR`, or a `uname -r` release (`6.12.38+deb12-amd64` is 6.12). A version between two known ones answers as the older, with a note; one past the newest as the newest, with a note; one below the oldest, or anything else (`6.1x`), is an error | the newest behaviour modelled, or `--kernel` |
 | `memlock SIZE` / `memlock unlimited` | the process's `RLIMIT_MEMLOCK` | `unlimited` |
 | `cap-ipc-lock on` / `off` | whether the process holds `CAP_IPC_LOCK`: exempt from the limit, still counted in `locked` | `off` |
 | `dma-entry-limit N` | the `dma_entry_limit` module parameter (read when the container opens) | `65535` |
@@ -110,7 +110,7 @@ file.trace:12: show
     locked    16 MiB (16M) of RLIMIT_MEMLOCK unlimited
     mappings  2 of dma_entry_limit 65535, dma_avail 65533
     ptes      d0: 2M:8 (8 entries)
-    iova      0x0-0xfedfffff (4 GiB - 18 MiB), 0xfef00000-0xffffffffffff (256 TiB - 4 GiB - 17 MiB)
+    iova      0x0-0xfedfffff (4 GiB - 18 MiB), 0xfef00000-0xffffffffffff (0xffff01100000 bytes)
     pgsizes   4K,2M,1G
 ```
 
