@@ -58,6 +58,9 @@ public protocol Backend: AnyObject {
     /// every domain when nil.
     func pageTableEntries(domain: String?) -> Observation<PTECounts>
 
+    /// Why the last ioctl got its answer (see the default in the extension).
+    func explainLastAnswer() -> String?
+
     /// Ends the run: gives back what the backend holds (a kernel backend
     /// unmaps everything and releases its container, groups and memory)
     /// and says what went wrong on the way that no answer showed. Called
@@ -104,4 +107,12 @@ public struct BackendError: Error, Sendable, CustomStringConvertible {
     public var message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+}
+
+extension Backend {
+    /// Why the last ioctl got the answer it got: one line naming the rule and
+    /// the kernel function it comes from, or nil when the backend cannot
+    /// say (a real kernel gives only the errno). Built only when asked, so
+    /// answering stays cheap.
+    public func explainLastAnswer() -> String? { nil }
 }

@@ -40,9 +40,9 @@ let everyForm = """
     domain d3 pgsizes=mask:0
     memory vaddr=0x1000 size=8K
     memory vaddr=0x200000 size=4M page=2M phys=0x40000000 pfnmap
-    memory vaddr=0x1000 size=8K phys=scattered
-    memory vaddr=0x1000 size=8K phys=scattered seed=7
-    memory vaddr=0x1000 size=8K page=4096 phys=reversed
+    memory vaddr=0x10000 size=8K phys=scattered
+    memory vaddr=0x20000 size=8K phys=scattered seed=7
+    memory vaddr=0x30000 size=8K page=4096 phys=reversed
     memory vaddr=0x40000000 size=2G page=1G phys=chunks:1G
 
 

@@ -83,8 +83,8 @@ func operation(text: String, expected: Statement.Kind) {
     ("check locked=2M", Statement.Kind.check(.locked(2 * mib))),
     ("check mappings=3", .check(.mappings(3))),
     ("check ptes=2M:1", .check(.ptes(PTECounts([2 * mib: 1]), domain: nil))),
-    ("check ptes=4K:511,2M:1,1G:2 domain=d1", .check(.ptes(PTECounts([4096: 511, 2 * mib: 1, gib: 2]), domain: "d1"))),
-    ("check domain=d1 ptes=none", .check(.ptes(PTECounts(), domain: "d1"))),
+    ("check ptes=4K:511,2M:1,1G:2 domain=d0", .check(.ptes(PTECounts([4096: 511, 2 * mib: 1, gib: 2]), domain: "d0"))),
+    ("check domain=d0 ptes=none", .check(.ptes(PTECounts(), domain: "d0"))),
     ("check ptes=4K:0", .check(.ptes(PTECounts(), domain: nil))),
 ])
 func check(text: String, expected: Statement.Kind) {
