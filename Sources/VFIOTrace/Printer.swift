@@ -78,7 +78,6 @@ func words(of kind: Statement.Kind) -> [String] {
         if spec.reserved != DomainSpec.defaultReserved {
             w.append("reserved=" + (spec.reserved.isEmpty ? "none" : spec.reserved.map(formatRange).joined(separator: ",")))
         }
-        if spec.fgsp { w.append("fgsp=yes") }
         if !spec.coherent { w.append("coherent=no") }
         if spec.emulated { w.append("emulated=yes") }
         if !spec.msiIsolated { w.append("msi-isolated=no") }

@@ -23,7 +23,7 @@ private let allDefaults = DomainSpec(name: "d0", pgsizes: PageSizes([4096, 2 << 
      .domain(DomainSpec(name: "g.1_x-2", pgsizes: PageSizes(rawValue: 0xffff_ffff_ffff_f000)))),
     ("domain d1 pgsizes=4K aperture=0x1000-0xffffffff reserved=none fgsp=yes coherent=no emulated=yes msi-isolated=no",
      .domain(DomainSpec(name: "d1", pgsizes: PageSizes([4096]), aperture: IOVARange(start: 0x1000, last: 0xffff_ffff),
-                        reserved: [], coherent: false, fgsp: true, emulated: true, msiIsolated: false))),
+                        reserved: [], coherent: false, emulated: true, msiIsolated: false))),
     ("domain d2 pgsizes=4K reserved=0xfee00000-0xfeefffff,0x1000+4K",
      .domain(DomainSpec(name: "d2", pgsizes: PageSizes([4096]),
                         reserved: [IOVARange(start: 0xfee0_0000, last: 0xfeef_ffff), IOVARange(start: 0x1000, last: 0x1fff)]))),
