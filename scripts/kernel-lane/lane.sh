@@ -18,7 +18,7 @@
 #                   `check ptes=` is not observable on intel-iommu either)
 #   --verbose       print every note (setup differences, answers the trace
 #                   wrote for another IOMMU or kernel, skipped fixtures); the
-#                   report in .lane-cache/logs also lists every agreement
+#                   report in $VFIOSIM_LANE_CACHE/logs also lists every agreement
 #   FIXTURE...      trace files (default: Fixtures/*.trace)
 #
 # It installs what it needs (setup.sh: QEMU, busybox, Debian's kernels),
@@ -180,7 +180,7 @@ done
 echo "skipped fixtures:"
 for c in "${CONFIGS[@]}"; do
   grep -E ': skipped: ' "$LANE_CACHE/logs/lane-$c.txt" 2>/dev/null \
-    | sed -E "s|^/files/([^:]+): skipped: (.*)\$|\\1: \\2\t$c|" || true
+    | sed -E -e "s|^/files/([^:]+): skipped: (.*)\$|\\1: \\2\t$c|" -e 's/ \(this is [^)]*\)//' || true
 done | awk -F'\t' -v n="${#CONFIGS[@]}" '
   { if (!($1 in cfg)) order[++k] = $1; cfg[$1] = cfg[$1] (cfg[$1] != "" ? "," : "") $2; cnt[$1]++ }
   END { for (i = 1; i <= k; i++) { f = order[i]; print "  " f (cnt[f] == n ? "" : " [" cfg[f] "]") } }'
