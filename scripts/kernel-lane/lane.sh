@@ -181,9 +181,16 @@ echo "skipped fixtures:"
 for c in "${CONFIGS[@]}"; do
   grep -E ': skipped: ' "$LANE_CACHE/logs/lane-$c.txt" 2>/dev/null \
     | sed -E -e "s|^/files/([^:]+): skipped: (.*)\$|\\1: \\2\t$c|" -e 's/ \(this is [^)]*\)//' || true
-done | awk -F'\t' -v n="${#CONFIGS[@]}" '
+done | awk -F'\t' -v n="${#CONFIGS[@]}" -v all="${CONFIGS[*]}" '
   { if (!($1 in cfg)) order[++k] = $1; cfg[$1] = cfg[$1] (cfg[$1] != "" ? "," : "") $2; cnt[$1]++ }
-  END { for (i = 1; i <= k; i++) { f = order[i]; print "  " f (cnt[f] == n ? "" : " [" cfg[f] "]") } }'
+  # Skipped everywhere: no list; on most configs: the ones it ran on.
+  function ran(f,   m, c, i, r) { m = split(all, c, " "); r = ""
+    for (i = 1; i <= m; i++) if (index("," cfg[f] ",", "," c[i] ",") == 0) r = r (r != "" ? "," : "") c[i]
+    return r }
+  END { for (i = 1; i <= k; i++) { f = order[i]
+          if (cnt[f] == n) print "  " f
+          else if (2 * cnt[f] > n) print "  " f " [ran on " ran(f) "]"
+          else print "  " f " [" cfg[f] "]" } }'
 
 lane_log "done in $(elapsed)"
 exit "$FAILED"
