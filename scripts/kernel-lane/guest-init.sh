@@ -2,7 +2,8 @@
 # /init of the kernel-lane guest (busybox ash, not bash).
 #
 # Files it expects, put into the initramfs by run-in-guest.sh:
-#   /lane/base.env     LANE_CONFIG=...            (cached base archive)
+#   /lane/base.env     LANE_CONFIG, LANE_IOMMU_WORD, LANE_DEVICE_IDS
+#                      (cached base archive)
 #   /lane/modules      "name param=value ..." per line, in load order
 #   /lane/run.env      LANE_TOKEN, LANE_HUGEPAGES, extra module params,
 #                      lane_payload() which runs /bin/payload with its args
@@ -67,49 +68,84 @@ while read -r mod params; do
   insmod "/lib/modules/$mod.ko" $params || fail "insmod $mod $params failed"
 done < /lane/modules
 
-# The victim device: QEMU's edu (1234:11e8). Nothing else claims it.
-dev=""
-for d in /sys/bus/pci/devices/*; do
-  if [ "$(cat "$d/vendor")" = 0x1234 ] && [ "$(cat "$d/device")" = 0x11e8 ]; then
-    dev=${d##*/}
-    break
+# The victim devices, in the order LANE_DEVICE_IDS names their IDs (every
+# function matching an ID, by PCI address): two QEMU `edu` (1234:11e8), then
+# an `ivshmem-plain` (1af4:1110) with a RAM-backed BAR2. Nothing else claims
+# them. Each is bound to vfio-pci through driver_override.
+devs=""
+for id in ${LANE_DEVICE_IDS:-1234:11e8}; do
+  n=0
+  for d in /sys/bus/pci/devices/*; do
+    if [ "$(cat "$d/vendor")" = "0x${id%%:*}" ] && [ "$(cat "$d/device")" = "0x${id#*:}" ]; then
+      devs="$devs ${d##*/}"
+      n=$((n + 1))
+    fi
+  done
+  [ $n -gt 0 ] || fail "no device $id on the PCI bus"
+done
+
+# bind_vfio BDF: prints the IOMMU group number once /dev/vfio/N exists.
+bind_vfio() {
+  sysdev=/sys/bus/pci/devices/$1
+  if [ -e "$sysdev/driver" ]; then
+    echo "$1" > "$sysdev/driver/unbind" || fail "cannot unbind $1 from $(basename "$(readlink "$sysdev/driver")")"
+  fi
+  echo vfio-pci > "$sysdev/driver_override" || fail "cannot set driver_override on $1"
+  # drivers_probe reports an error when vfio-pci refuses the device (e.g. no
+  # IOMMU group); the check below gives the clearer message.
+  echo "$1" > /sys/bus/pci/drivers_probe 2>/dev/null || true
+  drv=$(basename "$(readlink "$sysdev/driver" 2>/dev/null)" 2>/dev/null)
+  if [ "$drv" != vfio-pci ]; then
+    if [ ! -e "$sysdev/iommu_group" ]; then
+      fail "binding $1 to vfio-pci failed: the device has no IOMMU group (is the IOMMU enabled and its driver loaded?)"
+    fi
+    fail "binding $1 to vfio-pci failed (driver now: ${drv:-none})"
+  fi
+  # With virtio-iommu the group only appears once a driver probes the
+  # device, so it is looked up after binding.
+  [ -e "$sysdev/iommu_group" ] || fail "$1 is bound to vfio-pci but has no IOMMU group"
+  g=$(basename "$(readlink "$sysdev/iommu_group")")
+  i=0
+  while [ ! -c "/dev/vfio/$g" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+  [ -c "/dev/vfio/$g" ] || fail "/dev/vfio/$g did not appear after binding $1"
+}
+
+VFIO_GROUPS="" VFIO_DEVICES="" VFIO_IVSHMEM_BAR="" groups="" shared=""
+for dev in $devs; do
+  bind_vfio "$dev"
+  case " $groups " in *" $g "*) shared="$shared $dev" ;; esac
+  groups="$groups $g"
+  VFIO_GROUPS="$VFIO_GROUPS /dev/vfio/$g"
+  VFIO_DEVICES="$VFIO_DEVICES $dev"
+  if [ -z "$VFIO_IVSHMEM_BAR" ] && [ "$(cat "/sys/bus/pci/devices/$dev/vendor")" = 0x1af4 ] &&
+     [ -e "/sys/bus/pci/devices/$dev/resource2" ]; then
+    VFIO_IVSHMEM_BAR=/sys/bus/pci/devices/$dev/resource2
+    # Line 3 of `resource` is BAR2: start end flags.
+    set -- $(sed -n 3p "/sys/bus/pci/devices/$dev/resource")
+    VFIO_IVSHMEM_BAR_SIZE=$(($2 - $1 + 1))
   fi
 done
-[ -n "$dev" ] || fail "no edu device (1234:11e8) on the PCI bus"
-sysdev=/sys/bus/pci/devices/$dev
+# A group shared by two of them is legal for VFIO but not what the lane
+# wants (each device its own container): say so on the console.
+[ -z "$shared" ] || say "WARN devices sharing an IOMMU group with an earlier one:$shared"
+VFIO_GROUPS=${VFIO_GROUPS# } VFIO_DEVICES=${VFIO_DEVICES# }
+set -- $devs
+dev=$1
+set -- $groups
+group=$1
 
-if [ -e "$sysdev/driver" ]; then
-  echo "$dev" > "$sysdev/driver/unbind" || fail "cannot unbind $dev from $(basename "$(readlink "$sysdev/driver")")"
-fi
-echo vfio-pci > "$sysdev/driver_override" || fail "cannot set driver_override on $dev"
-# drivers_probe reports an error when vfio-pci refuses the device (e.g. no
-# IOMMU group); the check below gives the clearer message.
-echo "$dev" > /sys/bus/pci/drivers_probe 2>/dev/null || true
-
-drv=$(basename "$(readlink "$sysdev/driver" 2>/dev/null)" 2>/dev/null)
-if [ "$drv" != vfio-pci ]; then
-  if [ ! -e "$sysdev/iommu_group" ]; then
-    fail "binding $dev to vfio-pci failed: the device has no IOMMU group (is the IOMMU enabled and its driver loaded?)"
-  fi
-  fail "binding $dev to vfio-pci failed (driver now: ${drv:-none})"
-fi
-# With virtio-iommu the group only appears once a driver probes the device,
-# so it is looked up after binding.
-[ -e "$sysdev/iommu_group" ] || fail "$dev is bound to vfio-pci but has no IOMMU group"
-group=$(basename "$(readlink "$sysdev/iommu_group")")
-i=0
-while [ ! -c "/dev/vfio/$group" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-[ -c "/dev/vfio/$group" ] || fail "/dev/vfio/$group did not appear after binding $dev"
-
+export VFIO_GROUPS VFIO_DEVICES
 export VFIO_GROUP="/dev/vfio/$group"
 export VFIO_DEVICE="$dev"
+if [ -n "$VFIO_IVSHMEM_BAR" ]; then export VFIO_IVSHMEM_BAR VFIO_IVSHMEM_BAR_SIZE; fi
 export VFIO_LANE_CONFIG="$LANE_CONFIG"
+export VFIO_LANE_IOMMU="$LANE_IOMMU_WORD"
 VFIO_KERNEL_RELEASE=$(uname -r)
 export VFIO_KERNEL_RELEASE
 # A crashing Swift program would otherwise start its backtracer, which can
 # take minutes under TCG.
 export SWIFT_BACKTRACE="${SWIFT_BACKTRACE:-enable=no}"
-say "INFO config=$LANE_CONFIG kernel=$VFIO_KERNEL_RELEASE device=$dev group=$group uptime=$(cut -d' ' -f1 /proc/uptime)"
+say "INFO config=$LANE_CONFIG kernel=$VFIO_KERNEL_RELEASE iommu=$LANE_IOMMU_WORD devices=$(echo $VFIO_DEVICES | tr ' ' ,) groups=$(echo $groups | tr ' ' ,) uptime=$(cut -d' ' -f1 /proc/uptime)"
 
 # Keep kernel messages out of the payload's output; they are shown after it.
 dmesg_lines=$(dmesg | wc -l)

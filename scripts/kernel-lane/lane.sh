@@ -5,8 +5,12 @@
 #
 # Usage: scripts/kernel-lane/lane.sh [options] [FIXTURE...]
 #
-#   --config NAME   run only this configuration (repeatable; default: all of
-#                   6.1-intel 6.12-intel 6.12-virtio)
+#   --config NAME   run only this configuration (repeatable, or a comma
+#                   separated list; default: every one in LANE_CONFIGS,
+#                   lib.sh: 5.10, 6.1, 6.12, 6.18 and the newest 7.x with
+#                   intel (39-bit), amd, virtio (6.12 on) and intel48 (5.10,
+#                   7.x) IOMMUs, e.g. 5.10-intel48, 6.12-virtio, 7.x-amd;
+#                   7.x may also be named by the release found, e.g. 7.3-amd)
 #   --binary PATH   use this fully static vfio-sim instead of building one
 #   --no-setup      do not run setup.sh first (it is quick when nothing is
 #                   missing)
@@ -14,7 +18,7 @@
 #                   `check ptes=` is not observable on intel-iommu either)
 #   --verbose       print every note (setup differences, answers the trace
 #                   wrote for another IOMMU or kernel, skipped fixtures); the
-#                   report in .lane-cache/logs also lists every agreement
+#                   report in $VFIOSIM_LANE_CACHE/logs also lists every agreement
 #   FIXTURE...      trace files (default: Fixtures/*.trace)
 #
 # It installs what it needs (setup.sh: QEMU, busybox, Debian's kernels),
@@ -24,13 +28,16 @@
 #
 #   kernel 6.12 intel-iommu: N/M operations agree, U not observable, S of F files skipped
 #
+# (the IOMMU word is the configuration's: intel-iommu, intel-iommu-48,
+# amd-iommu or virtio-iommu; the guest passes it as VFIO_LANE_IOMMU)
 # followed by every disagreement and error. Fixtures the guest cannot run
 # (a `# lane: skip REASON` comment, or a `kernel` line naming another
 # version) are counted as skipped with their reason; checks the guest cannot
 # observe are counted as not observable: `check ptes=` on virtio-iommu, whose
 # page table lives in QEMU. On intel-iommu, vtd-walk.py answers it from the
 # host by walking the guest's VT-d tables through the QEMU monitor. Full
-# reports are kept in .lane-cache/logs/lane-CONFIG.txt.
+# reports are kept in $VFIOSIM_LANE_CACHE/logs/lane-CONFIG.txt (default
+# cache /var/cache/vfiosim/lane).
 #
 # Exit status: 0 when model and kernel agreed on every operation of every
 # configuration; 1 on any disagreement or error; 2 usage; 125 when the lane
@@ -45,7 +52,7 @@ usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0
 CONFIGS=() BINARY="" SETUP=1 VERBOSE=0 PTES=1 FIXTURES=()
 while [ $# -gt 0 ]; do
   case $1 in
-    --config) CONFIGS+=("${2:?}"); shift 2 ;;
+    --config) IFS=, read -r -a more <<< "${2:?}"; CONFIGS+=("${more[@]}"); shift 2 ;;
     --binary) BINARY=${2:?}; shift 2 ;;
     --no-setup) SETUP=0; shift ;;
     --verbose) VERBOSE=1; shift ;;
@@ -56,7 +63,14 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ ${#CONFIGS[@]} -gt 0 ] || read -r -a CONFIGS <<< "$LANE_CONFIGS"
-for c in "${CONFIGS[@]}"; do lane_config "$c" >/dev/null || exit 2; done
+# Canonical names (7.3-amd -> 7.x-amd; needs the 7.x kernel already set up)
+# and the kernel series setup.sh must prepare.
+SERIES=()
+for i in "${!CONFIGS[@]}"; do
+  lane_config "${CONFIGS[$i]}" >/dev/null || exit 2
+  CONFIGS[$i]=$LANE_CFG_NAME
+  case " ${SERIES[*]} " in *" $LANE_CFG_SERIES "*) ;; *) SERIES+=("$LANE_CFG_SERIES") ;; esac
+done
 if [ ${#FIXTURES[@]} -eq 0 ]; then
   FIXTURES=("$LANE_REPO"/Fixtures/*.trace)
 fi
@@ -67,7 +81,7 @@ elapsed() { echo "$(( $(date +%s) - START ))s"; }
 
 # 1. What the guest needs (packages, kernels, modules): quick when present.
 if [ "$SETUP" = 1 ]; then
-  "$LANE_DIR/setup.sh" >&2 || lane_die "setup.sh failed"
+  "$LANE_DIR/setup.sh" "${SERIES[@]}" >&2 || lane_die "setup.sh failed"
 fi
 
 # 2. One static vfio-sim for every configuration.
@@ -112,7 +126,8 @@ for c in "${CONFIGS[@]}"; do
   # which reads the guest's VT-d tables through the QEMU monitor; the guest
   # asks it over a second serial port (ttyS1).
   WALK_ARGS=() WALK_PID=""
-  if [[ $c == *-intel ]] && [ "$PTES" = 1 ]; then
+  lane_config "$c"
+  if [[ $c == *-intel || $c == *-intel48 ]] && [ "$PTES" = 1 ]; then
     sockets=$(mktemp -d /tmp/vfiosim-walk.XXXXXX)
     : > "$LANE_CACHE/logs/lane-$c-walk.log"
     python3 "$LANE_DIR/vtd-walk.py" --monitor "$sockets/mon.sock" --serial "$sockets/ptes.sock" \
@@ -133,6 +148,10 @@ for c in "${CONFIGS[@]}"; do
     rm -rf "$sockets"
   fi
   summary=$(grep -E '^kernel [^ ]+ [^ ]+: [0-9]+/[0-9]+ operations agree' "$REPORT" | tail -n1 || true)
+  # The IOMMU word is the configuration's (the report may name only what
+  # sysfs shows, which cannot tell 39- from 48-bit VT-d).
+  summary=$(echo "$summary" | sed -E "s/^(kernel [^ ]+ )[^ ]+:/\1$LANE_CFG_IOMMU_WORD:/")
+  grep -E '^kernel-lane: .*: exit [0-9]+ after ' "$WORK/stderr" | tail -n1 >&2 || true
   if [ -z "$summary" ]; then
     summary="$c: no result (payload exit $rc)"
     FAILED=1
@@ -161,10 +180,17 @@ done
 echo "skipped fixtures:"
 for c in "${CONFIGS[@]}"; do
   grep -E ': skipped: ' "$LANE_CACHE/logs/lane-$c.txt" 2>/dev/null \
-    | sed -E "s|^/files/([^:]+): skipped: (.*)\$|\\1: \\2\t$c|" || true
-done | awk -F'\t' -v n="${#CONFIGS[@]}" '
+    | sed -E -e "s|^/files/([^:]+): skipped: (.*)\$|\\1: \\2\t$c|" -e 's/ \(this is [^)]*\)//' || true
+done | awk -F'\t' -v n="${#CONFIGS[@]}" -v all="${CONFIGS[*]}" '
   { if (!($1 in cfg)) order[++k] = $1; cfg[$1] = cfg[$1] (cfg[$1] != "" ? "," : "") $2; cnt[$1]++ }
-  END { for (i = 1; i <= k; i++) { f = order[i]; print "  " f (cnt[f] == n ? "" : " [" cfg[f] "]") } }'
+  # Skipped everywhere: no list; on most configs: the ones it ran on.
+  function ran(f,   m, c, i, r) { m = split(all, c, " "); r = ""
+    for (i = 1; i <= m; i++) if (index("," cfg[f] ",", "," c[i] ",") == 0) r = r (r != "" ? "," : "") c[i]
+    return r }
+  END { for (i = 1; i <= k; i++) { f = order[i]
+          if (cnt[f] == n) print "  " f
+          else if (2 * cnt[f] > n) print "  " f " [ran on " ran(f) "]"
+          else print "  " f " [" cfg[f] "]" } }'
 
 lane_log "done in $(elapsed)"
 exit "$FAILED"

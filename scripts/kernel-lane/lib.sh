@@ -3,68 +3,142 @@
 #                                   # commas are QEMU option syntax
 # Shared definitions for the kernel lane (sourced by setup.sh and run-in-guest.sh).
 #
-# The lane runs a static binary inside a throw-away QEMU guest whose `edu`
-# PCI device (1234:11e8) is bound to vfio-pci, so the binary can issue real
+# The lane runs a static binary inside a throw-away QEMU guest whose devices
+# (two `edu`, one `ivshmem-plain`) are bound to vfio-pci, so the binary can issue real
 # VFIO type1 ioctls against a real kernel. Everything downloaded or built is
 # kept under $LANE_CACHE so repeated runs cost only the guest boot.
 
 LANE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LANE_REPO=$(cd "$LANE_DIR/../.." && pwd)
-# Overridable so that CI (which works in a fresh clone each time) can keep the
-# ~200 MB of kernel packages somewhere that survives between clones.
-LANE_CACHE=${VFIOSIM_LANE_CACHE:-$LANE_REPO/.lane-cache}
+# Outside the clone: CI clones afresh for every run, and the cache (~1.2 GB of
+# kernel packages, unpacked kernels, initramfs archives, apt lists) must
+# survive between clones. Everything in it is named after what it was made
+# from (package names and versions, a hash of the initramfs inputs), so a
+# warm run reuses it and an empty or missing directory is rebuilt.
+LANE_CACHE=${VFIOSIM_LANE_CACHE:-/var/cache/vfiosim/lane}
 
-LANE_CONFIGS="6.1-intel 6.12-intel 6.12-virtio"
+# Kernel series: each is the newest Debian package matching a pattern
+# (lane_kernel_pattern). "7.x" is symbolic: the newest 7.y Debian ships.
+LANE_SERIES="5.10 6.1 6.12 6.18 7.x"
+
+# Every configuration: SERIES-IOMMU. intel = VT-d with QEMU 7.2's default
+# 39-bit address width, intel48 = 48 bits, amd = AMD-Vi, virtio =
+# virtio-iommu (not in 5.10, nor in Debian's 6.1).
+LANE_CONFIGS="5.10-intel 5.10-intel48 5.10-amd
+6.1-intel 6.1-amd
+6.12-intel 6.12-amd 6.12-virtio
+6.18-intel 6.18-amd 6.18-virtio
+7.x-intel 7.x-intel48 7.x-amd 7.x-virtio"
+LANE_CONFIGS=$(echo $LANE_CONFIGS)  # one line, single spaces
 
 # Modules every config loads, in the order we want them (their dependencies
 # are inserted in front automatically). vfio_iommu_type1 is not a hard
 # dependency of anything, so it must be named explicitly or the container
-# would have no backend.
-LANE_VFIO_MODULES="vfio vfio_iommu_type1 vfio_pci_core vfio_pci"
+# would have no backend. vfio_pci_core split from vfio_pci in 5.15.
+lane_vfio_modules() {
+  case $1 in
+    5.10) echo "vfio vfio_iommu_type1 vfio_pci" ;;
+    *)    echo "vfio vfio_iommu_type1 vfio_pci_core vfio_pci" ;;
+  esac
+}
 # The virtio transport is not a dependency of virtio_iommu either: without
 # virtio_pci the virtio-iommu-pci device never shows up on the virtio bus.
 LANE_VIRTIO_MODULES="virtio_pci virtio_iommu"
 
+# The devices bound to vfio-pci in every guest, in this order (vendor:device;
+# every function matching is taken, by PCI address): two `edu` (1234:11e8),
+# then one `ivshmem-plain` (1af4:1110) whose BAR2 is a 1 GiB RAM backend.
+LANE_DEVICE_IDS="1234:11e8 1af4:1110"
+LANE_IVSHMEM_SIZE=${VFIOSIM_LANE_IVSHMEM_SIZE:-1G}
+LANE_QEMU_DEVICES=(-device edu -device edu
+                   -object "memory-backend-ram,id=lane-ivshmem,size=$LANE_IVSHMEM_SIZE,share=on"
+                   -device ivshmem-plain,memdev=lane-ivshmem)
+
 # lane_kernel_pattern SERIES -> extended regexp for `apt-cache search --names-only`.
-# Only the generic signed flavour: -cloud lacks many drivers, -rt changes timing.
+# Only the generic flavour: -cloud lacks many drivers, -rt changes timing.
+# Where more than one package matches, the newest (sort -V) is taken.
 lane_kernel_pattern() {
   case $1 in
-    6.1)  echo '^linux-image-6\.1\.0-[0-9]+-amd64$' ;;
-    6.12) echo '^linux-image-6\.12\.[0-9]+\+(deb12|bpo)-amd64$' ;;
+    5.10) echo '^linux-image-5\.10\.0-[0-9]+-amd64$' ;;                        # bullseye-security
+    6.1)  echo '^linux-image-6\.1\.0-[0-9]+-amd64$' ;;                         # bookworm(-security)
+    6.12) echo '^linux-image-6\.12\.[0-9]+\+(deb1[2-9](\.[0-9]+)?|bpo)-amd64$' ;; # bookworm/trixie(-security)
+    6.18) echo '^linux-image-6\.18\.[0-9]+\+deb[0-9]+(\.[0-9]+)?-amd64$' ;;    # trixie-backports
+    7.x)  echo '^linux-image-7\.[0-9]+\.[0-9]+\+deb[0-9]+(\.[0-9]+)?-amd64$' ;; # trixie-backports
     *) echo "unknown kernel series: $1" >&2; return 1 ;;
   esac
 }
 
+# lane_resolve_series NAME: a series as LANE_SERIES spells it. A symbolic
+# series may also be named by the major.minor of the kernel cached for it
+# (7.3 for 7.x when 7.3.4 is the one prepared).
+lane_resolve_series() {
+  local s rel
+  for s in $LANE_SERIES; do [ "$s" = "$1" ] && { echo "$s"; return 0; }; done
+  for s in $LANE_SERIES; do
+    case $s in *.x) ;; *) continue ;; esac
+    rel=$(cat "$LANE_CACHE/kernels/$s/release" 2>/dev/null || true)
+    case $rel in "$1".*) echo "$s"; return 0 ;; esac
+  done
+  return 1
+}
+
 # lane_config NAME: sets the LANE_CFG_* variables describing one configuration.
-#   LANE_CFG_SERIES     kernel series (key into .lane-cache/kernels/)
+#   LANE_CFG_NAME       canonical name (7.3-amd becomes 7.x-amd)
+#   LANE_CFG_SERIES     kernel series (key into $LANE_CACHE/kernels/)
+#   LANE_CFG_IOMMU      intel | intel48 | amd | virtio
+#   LANE_CFG_IOMMU_WORD the IOMMU as the summary line names it
 #   LANE_CFG_QEMU_IOMMU QEMU arguments adding the IOMMU
 #   LANE_CFG_CMDLINE    extra kernel command line
 #   LANE_CFG_MODULES    modules to load (dependencies added automatically)
 #   LANE_CFG_MODPARAMS  MODULE.PARAM=VALUE words applied at insmod time
 lane_config() {
-  LANE_CFG_NAME=$1
-  case $1 in
-    6.1-intel|6.12-intel)
-      LANE_CFG_SERIES=${1%%-*}
+  local series kind
+  series=$(lane_resolve_series "${1%-*}") || series=""
+  kind=${1##*-}
+  LANE_CFG_NAME=$series-$kind
+  LANE_CFG_SERIES=$series
+  LANE_CFG_IOMMU=$kind
+  LANE_CFG_MODPARAMS=""
+  case " $LANE_CONFIGS " in
+    *" $LANE_CFG_NAME "*) ;;
+    *) echo "unknown config '$1' (known: $LANE_CONFIGS)" >&2; return 1 ;;
+  esac
+  case $kind in
+    intel|intel48)
       # caching-mode=on makes the vIOMMU tell the guest to flush on every map,
       # which QEMU needs to shadow mappings; intremap gives MSI isolation, so
       # type1 accepts the group without allow_unsafe_interrupts.
-      LANE_CFG_QEMU_IOMMU=(-device intel-iommu,intremap=on,caching-mode=on)
+      local aw=39
+      [ "$kind" = intel ] || aw=48
+      LANE_CFG_QEMU_IOMMU=(-device "intel-iommu,intremap=on,caching-mode=on,aw-bits=$aw")
       LANE_CFG_CMDLINE="intel_iommu=on"
-      LANE_CFG_MODULES=$LANE_VFIO_MODULES
-      LANE_CFG_MODPARAMS=""
+      LANE_CFG_MODULES=$(lane_vfio_modules "$series")
+      LANE_CFG_IOMMU_WORD=intel-iommu
+      [ "$aw" = 39 ] || LANE_CFG_IOMMU_WORD=intel-iommu-48
       ;;
-    6.12-virtio)
-      LANE_CFG_SERIES=6.12
+    amd)
+      # AMD-Vi needs q35 and, for interrupt remapping, kernel-irqchip=split
+      # (run-in-guest.sh always gives both). The kernel enables it without
+      # a command line option (amd_iommu=on is not one: "Unknown option").
+      LANE_CFG_QEMU_IOMMU=(-device amd-iommu,intremap=on)
+      LANE_CFG_CMDLINE=""
+      LANE_CFG_MODULES=$(lane_vfio_modules "$series")
+      LANE_CFG_IOMMU_WORD=amd-iommu
+      # 7.x finds no southbridge IOAPIC in QEMU 7.2's IVRS and turns
+      # interrupt remapping off ("Disabling interrupt remapping"): without
+      # MSI isolation SET_IOMMU is EPERM unless unsafe interrupts are
+      # allowed. 5.10 to 6.18 enable remapping and need no such thing.
+      case $series in
+        7.x) LANE_CFG_MODPARAMS="vfio_iommu_type1.allow_unsafe_interrupts=1" ;;
+      esac
+      ;;
+    virtio)
       LANE_CFG_QEMU_IOMMU=(-device virtio-iommu-pci)
       LANE_CFG_CMDLINE=""
-      LANE_CFG_MODULES="$LANE_VIRTIO_MODULES $LANE_VFIO_MODULES"
+      LANE_CFG_MODULES="$LANE_VIRTIO_MODULES $(lane_vfio_modules "$series")"
+      LANE_CFG_IOMMU_WORD=virtio-iommu
       # virtio-iommu provides no MSI isolation: without this SET_IOMMU is EPERM.
       LANE_CFG_MODPARAMS="vfio_iommu_type1.allow_unsafe_interrupts=1"
-      ;;
-    *)
-      echo "unknown config '$1' (known: $LANE_CONFIGS)" >&2
-      return 1
       ;;
   esac
 }

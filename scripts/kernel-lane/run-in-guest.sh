@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Runs a static binary inside a QEMU guest whose edu PCI device is bound to
-# vfio-pci, and hands back the binary's output and exit code.
+# Runs a static binary inside a QEMU guest whose devices (two edu, one
+# ivshmem-plain with a 1 GiB BAR) are bound to vfio-pci, and hands back the
+# binary's output and exit code.
 #
 # Usage:
 #   scripts/kernel-lane/run-in-guest.sh --config NAME --binary PATH [options] [-- ARGS...]
 #
 # Options:
-#   --config NAME        6.1-intel | 6.12-intel | 6.12-virtio
+#   --config NAME        a configuration of LANE_CONFIGS in lib.sh, e.g.
+#                        5.10-intel, 6.12-virtio, 7.x-amd (or 7.3-amd)
 #   --binary PATH        program to run as /bin/payload (must be fully static:
 #                        the guest has busybox and nothing else)
 #   --files DIR          copy DIR's contents to /files in the guest
@@ -24,10 +26,14 @@
 #   --verbose            show the kernel's boot messages and stream the console
 #                        to stderr
 #
-# The payload sees VFIO_GROUP=/dev/vfio/N, VFIO_DEVICE (PCI address),
-# VFIO_LANE_CONFIG, VFIO_KERNEL_RELEASE, VFIO_HUGETLBFS_2M (and _1G when
-# 1 GiB pages exist); cwd is /, stdin is /dev/null. Its stdout and stderr
-# arrive merged, on this script's stdout.
+# The payload sees VFIO_GROUPS (/dev/vfio/N of each device, space separated:
+# edu, edu, ivshmem), VFIO_DEVICES (their PCI addresses, same order),
+# VFIO_GROUP and VFIO_DEVICE (the first of each), VFIO_IVSHMEM_BAR (sysfs
+# resource2 file of the ivshmem device) and VFIO_IVSHMEM_BAR_SIZE (bytes),
+# VFIO_LANE_CONFIG, VFIO_LANE_IOMMU (intel-iommu, intel-iommu-48, amd-iommu,
+# virtio-iommu), VFIO_KERNEL_RELEASE, VFIO_HUGETLBFS_2M (and _1G when 1 GiB
+# pages exist); cwd is /, stdin is /dev/null. Its stdout and stderr arrive
+# merged, on this script's stdout.
 #
 # Exit status: the payload's own, or
 #   124  the payload started but did not finish before the timeout
@@ -67,6 +73,7 @@ if [ -z "$CONFIG" ] || [ -z "$BINARY" ]; then usage; fi
 [ -f "$BINARY" ] || { echo "no such binary: $BINARY" >&2; exit 2; }
 [ -z "$FILES" ] || [ -d "$FILES" ] || { echo "no such directory: $FILES" >&2; exit 2; }
 lane_config "$CONFIG" || exit 2
+CONFIG=$LANE_CFG_NAME  # 7.3-amd -> 7.x-amd: one name for cache and logs
 
 KDIR="$LANE_CACHE/kernels/$LANE_CFG_SERIES"
 [ -f "$KDIR/.complete" ] || lane_die "kernel $LANE_CFG_SERIES is not prepared: run scripts/kernel-lane/setup.sh"
@@ -147,7 +154,7 @@ trap cleanup EXIT
 # (payload, args, files) is appended: the kernel unpacks concatenated cpio
 # archives in order. Both stay uncompressed: decompressing under TCG is
 # slower than loading a few more MB.
-BASE_KEY=$( { cat "$LANE_DIR/guest-init.sh"; echo "$CONFIG"; cat "$KDIR/package";
+BASE_KEY=$( { cat "$LANE_DIR/guest-init.sh"; echo "$CONFIG $LANE_CFG_IOMMU_WORD $LANE_DEVICE_IDS"; cat "$KDIR/package";
               printf '%s' "$MODLIST"; stat -c '%s %Y' /bin/busybox; } | sha256sum | cut -c1-16)
 BASE="$LANE_CACHE/initramfs/$CONFIG-$BASE_KEY.cpio"
 if [ ! -f "$BASE" ]; then
@@ -156,7 +163,9 @@ if [ ! -f "$BASE" ]; then
   cp /bin/busybox "$st/bin/busybox"
   cp "$LANE_DIR/guest-init.sh" "$st/init"
   chmod 755 "$st/init"
-  echo "LANE_CONFIG=$(shq "$CONFIG")" > "$st/lane/base.env"
+  { echo "LANE_CONFIG=$(shq "$CONFIG")"
+    echo "LANE_IOMMU_WORD=$(shq "$LANE_CFG_IOMMU_WORD")"
+    echo "LANE_DEVICE_IDS=$(shq "$LANE_DEVICE_IDS")"; } > "$st/lane/base.env"
   printf '%s' "$MODLIST" > "$st/lane/modules"
   for m in "${ORDER[@]}"; do cp "$KDIR/modules/$m.ko" "$st/lib/modules/"; done
   # Lets the kernel give /init a console from the first instruction on.
@@ -210,7 +219,7 @@ LOG="$RUN/console.log"
 # shellcheck disable=SC2054  # the commas belong to QEMU's option syntax
 QEMU=(qemu-system-x86_64 -accel tcg -cpu max
       -machine q35,kernel-irqchip=split -m "$MEM_MB" -smp 2 -nic none
-      "${LANE_CFG_QEMU_IOMMU[@]}" -device edu
+      "${LANE_CFG_QEMU_IOMMU[@]}" "${LANE_QEMU_DEVICES[@]}"
       -kernel "$KERNEL_IMAGE" -initrd "$RUN/initrd" -append "$CMDLINE"
       -nographic -monitor none -serial "file:$LOG" -no-reboot
       "${QEMU_EXTRA[@]}")
