@@ -189,7 +189,7 @@ public final class KernelBackend: Backend {
     /// `pfnmap` memory: the BAR given at init, mapped at the trace's vaddr.
     /// A BAR is physically contiguous from the address sysfs lists for it.
     func addBAR(_ spec: MemorySpec) throws(BackendError) -> MemoryRegion {
-        guard let barPath else { throw BackendError("pfnmap memory needs a device BAR (the lane's VFIO_BAR); none was given") }
+        guard let barPath else { throw BackendError("pfnmap memory needs a device BAR (the lane's VFIO_IVSHMEM_BAR); none was given") }
         guard let base = Self.barAddress(resourceFile: barPath, sys: sys) else { throw BackendError("cannot read the address of \(barPath)") }
         if let e = sys.mmapFile(barPath, spec.vaddr, spec.size) {
             throw BackendError("mmap of \(formatSize(spec.size)) of \(barPath) at \(formatAddress(spec.vaddr)): \(e)")

@@ -8,9 +8,15 @@ public final class ModelBackend: Backend {
     /// The first broken invariant seen, with the call that broke it.
     public private(set) var brokenInvariant: BackendProblem? = nil
 
-    public init(profile: KernelProfile = .newest, checksInvariants: Bool = true) {
+    /// When set, a trace's `kernel` statement does not change the profile:
+    /// beside a real kernel the model gives that kernel's answers, whatever
+    /// version the trace's written answers are for.
+    public let pinnedProfile: KernelProfile?
+
+    public init(profile: KernelProfile = .newest, checksInvariants: Bool = true, pinned: Bool = false) {
         container = Type1Container(profile: profile)
         self.checksInvariants = checksInvariants
+        pinnedProfile = pinned ? profile : nil
     }
 
     public var name: String { "model" }
@@ -38,7 +44,9 @@ public final class ModelBackend: Backend {
         }
     }
 
-    public func setKernel(_ version: KernelVersion) throws(BackendError) { container.profile = KernelProfile(version) }
+    public func setKernel(_ version: KernelVersion) throws(BackendError) {
+        container.profile = pinnedProfile ?? KernelProfile(version)
+    }
     public func setMemlock(_ bytes: UInt64?) throws(BackendError) { container.memlock = bytes }
     public func setCapIPCLock(_ on: Bool) throws(BackendError) { container.capIPCLock = on }
     public func setDMAEntryLimit(_ limit: UInt32) throws(BackendError) { container.dmaEntryLimit = limit }

@@ -119,14 +119,14 @@ struct IsolationTests {
 
 @Suite("Replays on a real machine")
 struct ReplayRunTests {
-    @Test("hardware comes from VFIO_GROUPS (or VFIO_GROUP) and VFIO_BAR")
+    @Test("hardware comes from VFIO_GROUPS (or VFIO_GROUP) and VFIO_IVSHMEM_BAR")
     func environment() {
         let sys = ScriptedSystemCalls()
         #expect(Hardware.fromEnvironment(sys) == nil)
         sys.env["VFIO_GROUP"] = "/dev/vfio/3"
         #expect(Hardware.fromEnvironment(sys)?.groups == ["/dev/vfio/3"])
         sys.env["VFIO_GROUPS"] = "/dev/vfio/3 /dev/vfio/4,/dev/vfio/5"
-        sys.env["VFIO_BAR"] = "/sys/bus/pci/devices/0000:00:05.0/resource2"
+        sys.env["VFIO_IVSHMEM_BAR"] = "/sys/bus/pci/devices/0000:00:05.0/resource2"
         #expect(Hardware.fromEnvironment(sys)?.groups == ["/dev/vfio/3", "/dev/vfio/4", "/dev/vfio/5"])
         #expect(Hardware.fromEnvironment(sys)?.bar == "/sys/bus/pci/devices/0000:00:05.0/resource2")
     }
