@@ -44,6 +44,7 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var group: String? = nil
     var verbose = false
     var invariants = true
+    var allowModuleParams = false
     var files: [String] = []
     var i = 0
     func value(_ flag: String) throws(UsageError) -> String {
@@ -68,6 +69,7 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
         case "--group": group = try value(a)
         case "--verbose", "-v": verbose = true
         case "--no-invariants": invariants = false
+        case "--allow-module-params": allowModuleParams = true
         case "--help", "-h": printOut(Help.replay + "\n"); return 0
         default:
             if a.hasPrefix("-") && a != "-" { throw UsageError(message: "unknown option '\(a)'") }
@@ -89,7 +91,8 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
     if backend == "model" {
         run = ReplayRun.model(traces, profile: kernel.map(KernelProfile.init) ?? .newest, invariants: invariants)
     } else {
-        switch ReplayRun.kernel(traces, hardware: hardware!, withModel: backend == "both", invariants: invariants, sys: sys) {
+        switch ReplayRun.kernel(traces, hardware: hardware!, withModel: backend == "both", invariants: invariants,
+                                allowModuleParams: allowModuleParams, say: { printErr($0) }, sys: sys) {
         case .success(let r): run = r
         case .failure(let e): printErr("error: \(e.message)"); return 2
         }
@@ -133,6 +136,7 @@ func run(_ argv: [String]) -> Int32 {
                 case "replay": printOut(Help.replay + "\n")
                 case "fmt": printOut(Help.fmt + "\n")
                 case "explore": printOut(Help.explore + "\n")
+                case "faults": printOut(Help.faults + "\n")
                 default: throw UsageError(message: "no help for '\(args[1])'")
                 }
             } else {
@@ -142,6 +146,7 @@ func run(_ argv: [String]) -> Int32 {
         case "replay": return try replayCommand(Array(args.dropFirst()))
         case "fmt": return try fmtCommand(Array(args.dropFirst()))
         case "explore": return try exploreCommand(Array(args.dropFirst()))
+        case "faults": return try faultsCommand(Array(args.dropFirst()))
         default: throw UsageError(message: "unknown command '\(command)'; see vfio-sim --help")
         }
     } catch {
