@@ -111,7 +111,11 @@ public struct FaultRun {
             // how the replay ended.
             switch r {
             case .failure(let why):
-                kill.ended = "supervisor: \(why)"
+                switch why {
+                case .signalled(let sig): kill.ended = "the supervisor died of signal \(sig)"
+                case .exited(let code): kill.ended = "the supervisor exited with status \(code)"
+                case .couldNotStart(let reason): kill.ended = "the supervisor could not start: \(reason)"
+                }
                 if !fault.hitsSupervisor { kill.problems.append("the supervisor died, not the replay") }
             case .success(let bytes):
                 kill.ended = String(decoding: bytes, as: UTF8.self)

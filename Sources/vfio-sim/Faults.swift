@@ -9,6 +9,7 @@ func faultsCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var seed: UInt64 = 1
     var group: String? = nil
     var allowed = false
+    var verbose = false
     var files: [String] = []
     var i = 0
     func value(_ flag: String) throws(UsageError) -> String {
@@ -29,6 +30,7 @@ func faultsCommand(_ args: [String]) throws(UsageError) -> Int32 {
             seed = n
         case "--group": group = try value(a)
         case "--allow-module-params": allowed = true
+        case "--verbose", "-v": verbose = true
         case "--help", "-h": printOut(Help.faults + "\n"); return 0
         default:
             if a.hasPrefix("-") { throw UsageError(message: "unknown option '\(a)'") }
@@ -47,7 +49,10 @@ func faultsCommand(_ args: [String]) throws(UsageError) -> Int32 {
     let (traces, parseFailed) = parseFiles(files)
     if parseFailed { return 2 }
     switch FaultRun.run(traces, hardware: hardware, runs: runs, seed: seed, sys: sys,
-                        onKill: { kill in if !kill.survived { printOut("  \(kill.description)\n") } }) {
+                        onKill: { kill in
+                            if !kill.survived { printOut("  left something: \(kill.description)\n") }
+                            else if verbose { printOut("  survived: \(kill.description)\n") }
+                        }) {
     case .failure(let e):
         printErr("vfio-sim: error: \(e.message)")
         return 2

@@ -166,7 +166,7 @@ enum Help {
 
     SYNOPSIS
         vfio-sim faults --allow-module-params [--runs N] [--seed S]
-                        [--group /dev/vfio/N] FILE...
+                        [--group /dev/vfio/N] [--verbose] FILE...
 
     DESCRIPTION
         Replays the trace files on the kernel (root, a group bound to
@@ -179,7 +179,8 @@ enum Help {
         SIGKILL: that the next run restores it and says so), that the group
         has no container (nothing stays pinned) and that the next run opens
         it, maps and unmaps 64 KiB with 64 KiB locked, and leaves nothing
-        changed. It prints every kill that left something, then
+        changed. It prints every kill that left something (with --verbose,
+        every kill and how the killed process ended), then
 
             faults: K/N kills survived (entry limit restored, group reusable, nothing pinned)
 

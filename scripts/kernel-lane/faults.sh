@@ -24,6 +24,9 @@
 #
 #   6.12-intel: faults: K/N kills survived (entry limit restored, group reusable, nothing pinned)
 #
+# The full report, every kill and how it ended, is kept in
+# .lane-cache/logs/faults-CONFIG.txt.
+#
 # Exit status: 0 when K = N everywhere; 1 otherwise; 2 usage; 125 when the
 # check could not run (setup, build, boot).
 set -euo pipefail
@@ -67,7 +70,7 @@ if [ -z "$BINARY" ]; then
 fi
 [ -x "$BINARY" ] || lane_die "no binary at $BINARY"
 
-mkdir -p "$LANE_CACHE/tmp"
+mkdir -p "$LANE_CACHE/tmp" "$LANE_CACHE/logs"
 WORK=$(mktemp -d "$LANE_CACHE/tmp/faults.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/files"
@@ -80,7 +83,7 @@ for c in "${CONFIGS[@]}"; do
   REPORT="$LANE_CACHE/logs/faults-$c.txt"
   rc=0
   "$LANE_DIR/run-in-guest.sh" --config "$c" --binary "$BINARY" --files "$WORK/files" --timeout 900 \
-    -- faults --allow-module-params --runs "$RUNS" --seed "$SEED" "${GUEST_FILES[@]}" > "$REPORT" 2>&1 || rc=$?
+    -- faults --allow-module-params --verbose --runs "$RUNS" --seed "$SEED" "${GUEST_FILES[@]}" > "$REPORT" 2>&1 || rc=$?
   summary=$(grep -E '^faults: [0-9]+/[0-9]+ kills survived' "$REPORT" | tail -n1 || true)
   if [ -z "$summary" ]; then
     echo "$c: faults: no result (exit $rc)"
@@ -89,8 +92,9 @@ for c in "${CONFIGS[@]}"; do
     continue
   fi
   echo "$c: $summary"
-  # The kills that left something, and the per-kind counts.
-  grep -E '^  |^kernel ' "$REPORT" | sed 's/^/  /' || true
+  # The per-kind counts and the kills that left something (every kill is in
+  # the report).
+  grep -E '^  left something: |^kernel ' "$REPORT" | sed 's/^/  /' || true
   [ "$rc" = 0 ] || FAILED=1
 done
 lane_log "faults done in $(elapsed)"
