@@ -28,6 +28,7 @@ extension ForwardingBackend {
     func mapDMA(_ request: MapDMA) -> Result<Void, Errno> { base.mapDMA(request) }
     func unmapDMA(_ request: UnmapDMA) -> Result<UInt64, Errno> { base.unmapDMA(request) }
     func dirtyPages(_ request: DirtyPages) -> Result<Void, Errno> { base.dirtyPages(request) }
+    func dirtyBitmap() -> [IOVARange]? { base.dirtyBitmap() }
     func lockedMemory() -> Observation<UInt64> { base.lockedMemory() }
     func mappingCount() -> Observation<UInt64> { base.mappingCount() }
     func pageTableEntries(domain: String?) -> Observation<PTECounts> { base.pageTableEntries(domain: domain) }

@@ -20,6 +20,7 @@ usage: vfio-bench model [--costs FILE] [--quick]
        vfio-bench all   [the options of both]
        vfio-bench kernel-costs [--group /dev/vfio/N] [--quick] [--plans DIR]
                         (inside the kernel lane's guest)
+       vfio-bench hot map-unmap|parse|replay [N]
 
   model         the model's speed: map+unmap throughput at 1K/16K/65,535 live
                 mappings, memory per mapping, one huge MAP_DMA, a 1M-operation
@@ -37,6 +38,8 @@ usage: vfio-bench model [--costs FILE] [--quick]
                 with --plans DIR it also runs the plan traces there for real
                 and prints measured against predicted time
 
+  hot           one figure's loop alone, N times (default 1,000,000), to
+                profile it: perf record .build-bench/release/vfio-bench hot parse
   --costs FILE  kernel figures from kernel-costs (default:
                 Benchmarks/results/kernel-costs.txt when it exists)
   --domains     page sizes per domain, domains separated by ';' (default

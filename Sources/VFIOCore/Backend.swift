@@ -42,6 +42,12 @@ public protocol Backend: AnyObject {
     func unmapDMA(_ request: UnmapDMA) -> Result<UInt64, Errno>
     /// `VFIO_IOMMU_DIRTY_PAGES`.
     func dirtyPages(_ request: DirtyPages) -> Result<Void, Errno>
+    /// The caller's dirty bitmap after the last successful call that took
+    /// one (`DIRTY_PAGES` with GET_BITMAP, `UNMAP_DMA` with
+    /// GET_DIRTY_BITMAP), decoded to the IOVA ranges of the pages whose
+    /// bits are set, within the range asked for; nil when the last call
+    /// took no bitmap.
+    func dirtyBitmap() -> [IOVARange]?
 
     // Observations.
     /// Locked memory of the process in bytes (`VmLck`).
@@ -51,6 +57,9 @@ public protocol Backend: AnyObject {
     /// Leaf IOMMU page-table entries in the domain of group `domain`, or in
     /// every domain when nil.
     func pageTableEntries(domain: String?) -> Observation<PTECounts>
+
+    /// Why the last ioctl got its answer (see the default in the extension).
+    func explainLastAnswer() -> String?
 
     /// Ends the run: gives back what the backend holds (a kernel backend
     /// unmaps everything and releases its container, groups and memory)
@@ -98,4 +107,12 @@ public struct BackendError: Error, Sendable, CustomStringConvertible {
     public var message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+}
+
+extension Backend {
+    /// Why the last ioctl got the answer it got: one line naming the rule and
+    /// the kernel function it comes from, or nil when the backend cannot
+    /// say (a real kernel gives only the errno). Built only when asked, so
+    /// answering stays cheap.
+    public func explainLastAnswer() -> String? { nil }
 }

@@ -14,9 +14,6 @@ public struct DomainSpec: Hashable, Sendable {
     public var reserved: [IOVARange]
     /// Whether the domain enforces cache coherency (blocks no-snoop).
     public var coherent: Bool
-    /// Fine-grained superpages: the IOMMU unmaps part of a large page.
-    /// Changes only how the kernel issues unmaps, never an answer.
-    public var fgsp: Bool
     /// An emulated (mdev) group: no IOMMU domain, no pinning at MAP time.
     public var emulated: Bool
     /// Whether the group's MSIs are isolated (interrupt remapping).
@@ -25,9 +22,9 @@ public struct DomainSpec: Hashable, Sendable {
     public init(name: String, pgsizes: PageSizes = DomainSpec.defaultPgsizes,
                 aperture: IOVARange = DomainSpec.defaultAperture,
                 reserved: [IOVARange] = DomainSpec.defaultReserved,
-                coherent: Bool = true, fgsp: Bool = false, emulated: Bool = false, msiIsolated: Bool = true) {
+                coherent: Bool = true, emulated: Bool = false, msiIsolated: Bool = true) {
         self.name = name; self.pgsizes = pgsizes; self.aperture = aperture; self.reserved = reserved
-        self.coherent = coherent; self.fgsp = fgsp; self.emulated = emulated; self.msiIsolated = msiIsolated
+        self.coherent = coherent; self.emulated = emulated; self.msiIsolated = msiIsolated
     }
 
     /// 4K, 2M and 1G: what VT-d and AMD-Vi report.

@@ -20,3 +20,24 @@ public struct KernelVersion: Hashable, Comparable, Sendable, CustomStringConvert
     }
     public var description: String { "\(major).\(minor)" }
 }
+
+extension KernelVersion {
+    /// The kernels of the matrix, oldest first: Debian's 5.10 (bullseye),
+    /// 6.1 (bookworm), 6.12 (bookworm-backports, trixie), 6.18 and 7.3
+    /// (trixie-backports), each booted in the kernel lane; each has a
+    /// profile of answers (`KernelProfile`). A version between two of them answers as the
+    /// older one; a version past the newest as the newest; one below the
+    /// oldest is refused.
+    public static let matrix: [KernelVersion] = [
+        KernelVersion(5, 10), KernelVersion(6, 1), KernelVersion(6, 12), KernelVersion(6, 18), KernelVersion(7, 3),
+    ]
+
+    /// The known version whose answers `self` gets: itself when it is in
+    /// `matrix`, else the newest known one below it; nil below the oldest.
+    public var knownProfile: KernelVersion? {
+        Self.matrix.last { $0 <= self }
+    }
+
+    /// `5.10, 6.1, 6.12, 6.18, 7.3`, for messages.
+    public static var matrixList: String { matrix.map(\.description).joined(separator: ", ") }
+}

@@ -43,6 +43,8 @@ public final class KernelBackend: Backend {
     /// charges (as the model, which starts every trace at 0), whatever an
     /// earlier trace in this process left behind.
     var lockedAtStart: UInt64 = 0
+    /// The caller's bitmap after the last call that took one, decoded.
+    var lastBitmap: [IOVARange]? = nil
     /// The lane's serial line to the host's page-table walker, once opened.
     var walkerFD: Int32 = -1
     var closed = false
@@ -324,8 +326,9 @@ public final class KernelBackend: Backend {
     }
 
     public func unmapDMA(_ r: UnmapDMA) -> Result<UInt64, Errno> {
+        lastBitmap = nil
         if let bitmap = r.bitmap {
-            return withBitmapBuffer(bitmap) { data in
+            return withBitmapBuffer(bitmap, iova: r.iova, size: r.size) { data in
                 var raw = cvfio_unmap_bitmap()
                 raw.unmap.argsz = r.argsz; raw.unmap.flags = r.flags.rawValue; raw.unmap.iova = r.iova; raw.unmap.size = r.size
                 raw.bitmap = vfio_bitmap(pgsize: bitmap.pgsize, size: bitmap.size, data: data)
@@ -337,18 +340,28 @@ public final class KernelBackend: Backend {
         return sys.ioctl(containerFD, VFIO.iommuUnmapDMA, &raw).map { _ in raw.size }
     }
 
-    /// Runs `body` with a user buffer for dirty bits. The buffer is capped:
-    /// the kernel checks the size the caller claims against what it needs
-    /// before it writes.
-    func withBitmapBuffer<T>(_ bitmap: DMABitmap, _ body: (UnsafeMutablePointer<UInt64>?) -> T) -> T {
-        let words = Int(min(bitmap.size, 1 << 26) / 8) + 1
+    /// Runs `body` with a user buffer for dirty bits and, when the call
+    /// succeeds, keeps the bits as IOVA ranges (`lastBitmap`). The buffer is
+    /// capped (the kernel checks the size the caller claims against what it
+    /// needs before it writes) and has a guard of 64 KiB past the end:
+    /// before 6.18 the walk also reports a mapping that starts exactly at
+    /// `iova + size`, past the bits the caller asked for.
+    func withBitmapBuffer<T>(_ bitmap: DMABitmap, iova: UInt64, size: UInt64,
+                             _ body: (UnsafeMutablePointer<UInt64>?) -> Result<T, Errno>) -> Result<T, Errno> {
+        let words = Int(min(bitmap.size, 1 << 26) / 8) + 8192
         var bits = [UInt64](repeating: 0, count: words)
-        return bits.withUnsafeMutableBufferPointer { body($0.baseAddress) }
+        let result = bits.withUnsafeMutableBufferPointer { body($0.baseAddress) }
+        if case .success = result, bitmap.pgsize.nonzeroBitCount == 1 {
+            let pages = min(size / bitmap.pgsize, UInt64(bits.count - 8192) * 64)
+            lastBitmap = DirtyBits.ranges(bits, pages: pages, iova: iova, pgsize: bitmap.pgsize)
+        }
+        return result
     }
 
     public func dirtyPages(_ r: DirtyPages) -> Result<Void, Errno> {
+        lastBitmap = nil
         if let bitmap = r.bitmap {
-            return withBitmapBuffer(bitmap) { data in
+            return withBitmapBuffer(bitmap, iova: r.iova, size: r.size) { data in
                 var raw = cvfio_dirty_bitmap()
                 raw.dirty.argsz = r.argsz; raw.dirty.flags = r.flags.rawValue
                 raw.range.iova = r.iova; raw.range.size = r.size
@@ -360,6 +373,8 @@ public final class KernelBackend: Backend {
         raw.argsz = r.argsz; raw.flags = r.flags.rawValue
         return sys.ioctl(containerFD, VFIO.iommuDirtyPages, &raw).map { _ in () }
     }
+
+    public func dirtyBitmap() -> [IOVARange]? { lastBitmap }
 
     // MARK: Observations
 

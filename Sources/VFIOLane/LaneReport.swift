@@ -41,7 +41,7 @@ public enum KernelLane {
         for (file, reason) in skipped { out += "\(file): skipped: \(reason)\n" }
         for r in reports {
             for n in r.notes {
-                if case .backend(_, .lockedAfterRelease) = n.kind { s.leaks += 1 } else { s.setupDifferences += 1 }
+                if case .backend(_, .lockedAfterRelease) = n.kind { s.leaks += 1 } else if case .setupDifference = n.kind { s.setupDifferences += 1 }
                 out += n.line > 0 ? "\(r.file):\(n.line): note: \(n.message)\n" : "\(r.file): note: \(n.message)\n"
             }
             for e in r.errors {

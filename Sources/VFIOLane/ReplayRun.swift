@@ -81,12 +81,15 @@ public struct ReplayRun {
     public init() {}
 
     /// Replays every trace on the model with `profile`.
-    public static func model(_ traces: [Trace], profile: KernelProfile, invariants: Bool = true) -> ReplayRun {
+    /// With `explain`, every answer carries its reason.
+    public static func model(_ traces: [Trace], profile: KernelProfile, invariants: Bool = true, explain: Bool = false) -> ReplayRun {
         var run = ReplayRun()
         run.kernel = profile.description
         for trace in traces {
             let model = ModelBackend(profile: profile, checksInvariants: invariants)
-            run.reports.append(Replayer(backends: [model]).run(trace))
+            let replayer = Replayer(backends: [model])
+            replayer.explainsEveryAnswer = explain
+            run.reports.append(replayer.run(trace))
         }
         return run
     }

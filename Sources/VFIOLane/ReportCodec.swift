@@ -41,6 +41,8 @@ public enum ReportCodec {
         case .property(let name, let detail): ["property", name, detail]
         case .setupDifference(let text): ["difference", text]
         case .aborted(let why): ["aborted", why]
+        case .input(let column, let message): ["input", String(column), message]
+        case .note(let text): ["note", text]
         }
     }
 
@@ -53,6 +55,8 @@ public enum ReportCodec {
         case ("property", 3): return .property(name: f[1], detail: f[2])
         case ("difference", 2): return .setupDifference(f[1])
         case ("aborted", 2): return .aborted(f[1])
+        case ("input", 3): return Int(f[1]).map { .input(column: $0, message: f[2]) }
+        case ("note", 2): return .note(f[1])
         default: return nil
         }
     }
@@ -64,7 +68,7 @@ public enum ReportCodec {
         for o in r.outcomes {
             out += rec("O", [String(o.line), String(o.column), o.statement, o.expected.map { "=" + $0 } ?? "-"])
             for g in o.got {
-                out += rec("G", [g.backend, g.text, g.held.map { $0 ? "1" : "0" } ?? "-", g.observed ? "1" : "0"])
+                out += rec("G", [g.backend, g.text, g.held.map { $0 ? "1" : "0" } ?? "-", g.observed ? "1" : "0", g.reason.map { "=" + $0 } ?? "-"])
             }
         }
         for p in r.problems { out += rec("P", [String(p.line)] + fields(p)) }
@@ -85,10 +89,11 @@ public enum ReportCodec {
                 guard let l = Int(f[1]), let c = Int(f[2]) else { return nil }
                 report?.outcomes.append(Outcome(line: l, column: c, statement: f[3],
                                                 expected: f[4] == "-" ? nil : String(f[4].dropFirst()), got: []))
-            case "G" where f.count == 5:
+            case "G" where f.count == 5 || f.count == 6:
                 guard var r = report, !r.outcomes.isEmpty else { return nil }
-                r.outcomes[r.outcomes.count - 1].got.append(
-                    Outcome.Got(backend: f[1], text: f[2], held: f[3] == "-" ? nil : f[3] == "1", observed: f[4] == "1"))
+                var got = Outcome.Got(backend: f[1], text: f[2], held: f[3] == "-" ? nil : f[3] == "1", observed: f[4] == "1")
+                if f.count == 6, f[5] != "-" { got.reason = String(f[5].dropFirst()) }
+                r.outcomes[r.outcomes.count - 1].got.append(got)
                 report = r
             case "P" where f.count >= 3:
                 guard let l = Int(f[1]), let kind = problem(f[2...]) else { return nil }

@@ -11,12 +11,9 @@ public struct KernelProfile: Hashable, Sendable, CustomStringConvertible {
     /// The profile's own version: one of `known`.
     public let version: KernelVersion
 
-    /// The kernels of the matrix, oldest first: Debian's 5.10 (bullseye),
-    /// 6.1 (bookworm), 6.12 (bookworm-backports, trixie), 6.18 and 7.3
-    /// (trixie-backports). The one place the list lives.
-    public static let known: [KernelVersion] = [
-        KernelVersion(5, 10), KernelVersion(6, 1), KernelVersion(6, 12), KernelVersion(6, 18), KernelVersion(7, 3),
-    ]
+    /// The kernels of the matrix, oldest first (`KernelVersion.matrix`, the
+    /// one place the list lives, so the parser can name them too).
+    public static let known: [KernelVersion] = KernelVersion.matrix
 
     /// The newest profile of the matrix, the default.
     public static let newest = KernelProfile(exactly: known[known.count - 1])
@@ -29,7 +26,7 @@ public struct KernelProfile: Hashable, Sendable, CustomStringConvertible {
     /// and whether it is that version exactly. Nil below the oldest known
     /// version (the model does not know such a kernel).
     public static func resolve(_ version: KernelVersion) -> (profile: KernelProfile, exact: Bool)? {
-        guard let v = known.last(where: { $0 <= version }) else { return nil }
+        guard let v = version.knownProfile else { return nil }
         return (KernelProfile(exactly: v), v == version)
     }
 

@@ -54,14 +54,60 @@ public final class ModelBackend: Backend {
         if case .failure(let e) = container.memory.add(exactly: region) { throw BackendError(e.message) }
     }
 
-    public func attachGroup(_ spec: DomainSpec) -> Result<Void, Errno> { checked("attach", container.groupSetContainer(spec)) }
-    public func detachGroup(_ name: String) -> Result<Void, Errno> { checked("detach", container.groupUnsetContainer(name)) }
-    public func setIOMMU(_ type: Extension) -> Result<Void, Errno> { checked("SET_IOMMU", container.setIOMMU(type)) }
-    public func checkExtension(_ ext: Extension) -> Result<UInt32, Errno> { .success(container.checkExtension(ext)) }
-    public func getInfo(argsz: UInt32) -> Result<IOMMUInfo, Errno> { container.getInfo(argsz: argsz) }
-    public func mapDMA(_ request: MapDMA) -> Result<Void, Errno> { checked("MAP_DMA", container.mapDMA(request)) }
-    public func unmapDMA(_ request: UnmapDMA) -> Result<UInt64, Errno> { checked("UNMAP_DMA", container.unmapDMA(request)) }
-    public func dirtyPages(_ request: DirtyPages) -> Result<Void, Errno> { checked("DIRTY_PAGES", container.dirtyPages(request)) }
+    /// The last call and its answer, kept (not explained) so that
+    /// `explainLastAnswer` can say why when a report asks.
+    enum LastCall {
+        case none
+        case attach(DomainSpec, Result<Void, Errno>)
+        case map(MapDMA, Result<Void, Errno>)
+        case unmap(UnmapDMA, Result<UInt64, Errno>, mappingsBefore: Int)
+        case setIOMMU(Extension, Result<Void, Errno>)
+    }
+    var lastCall = LastCall.none
+
+    public func attachGroup(_ spec: DomainSpec) -> Result<Void, Errno> {
+        let r = checked("attach", container.groupSetContainer(spec))
+        lastCall = .attach(spec, r)
+        return r
+    }
+    public func detachGroup(_ name: String) -> Result<Void, Errno> { lastCall = .none; return checked("detach", container.groupUnsetContainer(name)) }
+    public func setIOMMU(_ type: Extension) -> Result<Void, Errno> {
+        let r = checked("SET_IOMMU", container.setIOMMU(type))
+        lastCall = .setIOMMU(type, r)
+        return r
+    }
+    public func checkExtension(_ ext: Extension) -> Result<UInt32, Errno> { lastCall = .none; return .success(container.checkExtension(ext)) }
+    public func getInfo(argsz: UInt32) -> Result<IOMMUInfo, Errno> { lastCall = .none; return container.getInfo(argsz: argsz) }
+    public func mapDMA(_ request: MapDMA) -> Result<Void, Errno> {
+        let r = checked("MAP_DMA", container.mapDMA(request))
+        lastCall = .map(request, r)
+        return r
+    }
+    public func unmapDMA(_ request: UnmapDMA) -> Result<UInt64, Errno> {
+        let before = container.mappingCount
+        let r = checked("UNMAP_DMA", container.unmapDMA(request))
+        lastCall = .unmap(request, r, mappingsBefore: before)
+        return r
+    }
+    public func dirtyPages(_ request: DirtyPages) -> Result<Void, Errno> { lastCall = .none; return checked("DIRTY_PAGES", container.dirtyPages(request)) }
+
+    /// Why the last call got its answer, worked out now from the request
+    /// and the state it left (`Type1Container+Explain.swift`).
+    public func explainLastAnswer() -> String? {
+        switch lastCall {
+        case .none: return nil
+        case .attach(let spec, let r): return container.explainAttach(spec, r)
+        case .map(let m, let r): return container.explainMap(m, r)
+        case .unmap(let u, let r, let before): return container.explainUnmap(u, r, mappingsBefore: before)
+        case .setIOMMU(_, .success): return nil
+        case .setIOMMU(let t, .failure(let e)):
+            if e == .ENODEV { return "the kernel does not offer \(t) (vfio_ioctl_set_iommu)" }
+            if e == .EINVAL { return "no group in the container, or an IOMMU already set (vfio_ioctl_set_iommu)" }
+            return "a group's attach failed while the IOMMU was set (vfio_iommu_type1_attach_group)"
+        }
+    }
+
+    public func dirtyBitmap() -> [IOVARange]? { container.lastDirtyBitmap }
 
     public func lockedMemory() -> Observation<UInt64> { .value(container.lockedBytes) }
     public func mappingCount() -> Observation<UInt64> { .value(UInt64(container.mappingCount)) }

@@ -45,6 +45,7 @@ extension Type1Container {
     /// `VFIO_IOMMU_DIRTY_PAGES` (`vfio_iommu_type1_dirty_pages`) START and
     /// STOP; GET_BITMAP's checks.
     public mutating func dirtyPages(_ request: DirtyPages) -> Result<Void, Errno> {
+        lastDirtyBitmap = nil
         guard isSet else { return .failure(.EINVAL) }
         if hang != nil { return .failure(.hang) }
         if v2 != true { return .failure(.EACCES) }
@@ -97,6 +98,7 @@ extension Type1Container {
            dmaList.key(slot) &+ (dmaList.size(slot) - 1) != range.last {
             return .failure(.EINVAL)
         }
+        lastDirtyBitmap = Self.bitmapRanges(dirtyMappings(in: range), within: range)
         return .success(())
     }
 }

@@ -19,6 +19,17 @@ extension Type1Container {
             guard bitmap.pgsize != 0 else { return .failure(.EINVAL) }
             let pages = unmap.size >> UInt64(bitmap.pgsize.trailingZeroBitCount)
             if let e = Self.verifyBitmapSize(pages: pages, bytes: bitmap.size) { return .failure(e) }
+            // The bits of each mapping it removes (`update_user_bitmap`):
+            // those mapped in the range before that are gone after.
+            lastDirtyBitmap = nil
+            guard let range = IOVARange(start: unmap.iova, size: unmap.size) else { return vfioDmaDoUnmap(unmap) }
+            let before = dirtyMappings(in: range)
+            let result = vfioDmaDoUnmap(unmap)
+            if case .success = result {
+                let gone = before.filter { m in dmaList.slot(at: m.start).map { dmaList.size($0) != m.size } ?? true }
+                lastDirtyBitmap = Self.bitmapRanges(gone, within: range)
+            }
+            return result
         }
         return vfioDmaDoUnmap(unmap)
     }

@@ -82,6 +82,9 @@ public struct Type1Container: Sendable {
     public internal(set) var vaddrInvalidCount = 0
     public internal(set) var dirtyPageTracking = false
     public internal(set) var numNonPinnedGroups = 0
+    /// The caller's dirty bitmap after the last call that took one, as the
+    /// IOVA ranges of its set bits (nil when the last such call failed).
+    public internal(set) var lastDirtyBitmap: [IOVARange]? = nil
 
     /// Set when the kernel would never return from an operation (it loops
     /// in `vfio_unmap_unpin`, holding the container's lock): that operation

@@ -15,6 +15,11 @@ public struct Outcome: Sendable {
     public var got: [Got]
     /// The typed answers behind `got` (empty for checks).
     public var answers: [Answer] = []
+    /// For a `show`: the state each backend reported, in backend order
+    /// (nil for every other statement).
+    public var state: [ContainerState]? = nil
+    /// Whether this is a `show` (prints state; never passes nor fails).
+    public var isShow: Bool { state != nil }
 
     public init(line: Int, column: Int, statement: String, expected: String?, got: [Got]) {
         self.line = line; self.column = column; self.got = got
@@ -53,6 +58,12 @@ public struct Outcome: Sendable {
         public var held: Bool?
         /// False when the backend could not observe what a check names.
         public var observed: Bool = true
+        /// Why the backend gave this answer (the rule and the kernel
+        /// function), when it can say and the report needs it.
+        public var reason: String? = nil
+        /// What a check read, typed (nil for operations, and when it could
+        /// not be observed).
+        public var observation: CheckObservation? = nil
 
         public init(backend: String, text: String, held: Bool?, observed: Bool = true) {
             self.backend = backend; self.source = .text(text); self.held = held; self.observed = observed
@@ -162,9 +173,25 @@ public final class Replayer {
     /// Called after each operation and check with what it gave.
     public var didRun: ((Statement, Outcome) -> Void)? = nil
 
+    // What the trace set so far, for `show`.
+    var started = false
+    var memlock: UInt64? = nil
+    var capIPCLock = false
+    var dmaEntryLimit: UInt32 = 65535
+    /// Groups in the container, in the order attached.
+    var attached: [String] = []
+
+    /// Whether every answer gets its reason (`--explain`), not only the
+    /// ones that failed or may surprise.
+    public var explainsEveryAnswer = false
+
     public func run(_ trace: Trace) -> FileReport {
         var report = FileReport(file: trace.file, kernels: [])
-        var started = false
+        started = false
+        memlock = nil
+        capIPCLock = false
+        dmaEntryLimit = 65535
+        attached = []
         var iommuType: IOMMUType = .type1v2
         var iommuStatement: Statement? = nil
         var declaredDomain = false
@@ -199,6 +226,7 @@ public final class Replayer {
             started = true
             if !declaredDomain {
                 let d0 = adopt(.default, line: st.line)
+                attached.append(d0.name)
                 for b in backends {
                     if case .failure(let e) = b.attachGroup(d0) { setupError(st, b, "attaching d0 failed with \(e)") }
                 }
@@ -229,15 +257,23 @@ public final class Replayer {
             case .comment, .blank:
                 continue
             case .kernel(let v):
-                eachBackend(st) { b throws(BackendError) in try b.setKernel(v) }
+                // A version between two known ones answers as the older.
+                let known = v.knownProfile ?? v
+                if known != v {
+                    report.problems.append(ReportProblem(line: st.line, .note("kernel \(v) answers as profile \(known) (known: \(KernelVersion.matrixList))")))
+                }
+                eachBackend(st) { b throws(BackendError) in try b.setKernel(known) }
             case .iommu(let t):
                 iommuType = t
                 iommuStatement = st
             case .memlock(let bytes):
+                memlock = bytes
                 eachBackend(st) { b throws(BackendError) in try b.setMemlock(bytes) }
             case .capIPCLock(let on):
+                capIPCLock = on
                 eachBackend(st) { b throws(BackendError) in try b.setCapIPCLock(on) }
             case .dmaEntryLimit(let n):
+                dmaEntryLimit = n
                 eachBackend(st) { b throws(BackendError) in try b.setDMAEntryLimit(n) }
             case .memory(let spec):
                 guard let first = backends.first else { continue }
@@ -252,20 +288,29 @@ public final class Replayer {
             case .domain(let traceSpec) where !started:
                 declaredDomain = true
                 let spec = adopt(traceSpec, line: st.line)
+                if !attached.contains(spec.name) { attached.append(spec.name) }
                 for b in backends {
                     if case .failure(let e) = b.attachGroup(spec) { setupError(st, b, "adding group \(spec.name) failed with \(e)") }
                 }
             case .detach(let name) where !started:
+                attached.removeAll { $0 == name }
                 for b in backends {
                     if case .failure(let e) = b.detachGroup(name) { setupError(st, b, "removing group \(name) failed with \(e)") }
                 }
             case .domain(let traceSpec):
                 var real = st
                 real.kind = .domain(adopt(traceSpec, line: st.line))
-                report.outcomes.append(execute(real))
+                let outcome = execute(real)
+                if outcome.answers.first?.status == .ok, !attached.contains(traceSpec.name) { attached.append(traceSpec.name) }
+                report.outcomes.append(outcome)
+            case .show(let items):
+                var outcome = Outcome(st, expected: nil, got: [])
+                outcome.state = backends.map { state(of: $0, items) }
+                report.outcomes.append(outcome)
             default:
                 if !started { start(at: st) }
-                report.outcomes.append(execute(st))
+                if case .detach(let name) = st.kind { attached.removeAll { $0 == name } }
+                for i in 0..<st.count { report.outcomes.append(execute(st.repeated(i))) }
             }
         }
         report.kernels = backends.map { ($0.name, $0.kernel) }
@@ -292,7 +337,15 @@ public final class Replayer {
             outcome = observe(st, check)
         default:
             willRun?(st)
-            outcome = compare(st, backends.map { answer(st.kind, on: $0) })
+            var reasons: [String?] = []
+            let answers = backends.map { b -> Answer in
+                let a = answer(st.kind, on: b)
+                reasons.append(wantsReason(st, a) ? b.explainLastAnswer() : nil)
+                return a
+            }
+            var o = compare(st, answers)
+            for i in o.got.indices { o.got[i].reason = reasons[i] }
+            outcome = o
         }
         didRun?(st, outcome)
         return outcome
@@ -310,8 +363,16 @@ public final class Replayer {
         case .domain(let spec): return status(backend.attachGroup(spec))
         case .detach(let name): return status(backend.detachGroup(name))
         case .map(let m): return status(backend.mapDMA(m))
-        case .unmap(let u): return status(backend.unmapDMA(u)) { [.size($0)] }
-        case .dirty(let d): return status(backend.dirtyPages(d))
+        case .unmap(let u):
+            return status(backend.unmapDMA(u)) { size in
+                guard u.bitmap != nil, let bits = backend.dirtyBitmap() else { return [.size(size)] }
+                return [.size(size), .dirty(bits)]
+            }
+        case .dirty(let d):
+            return status(backend.dirtyPages(d)) { _ in
+                guard d.bitmap != nil, let bits = backend.dirtyBitmap() else { return [] }
+                return [.dirty(bits)]
+            }
         case .extension(let ext):
             switch backend.checkExtension(ext) {
             case .success(let v): return Answer(.value(UInt64(v)))
@@ -343,6 +404,18 @@ public final class Replayer {
         }
     }
 
+    /// Whether a report will want the reason for answer `a` to `st`: every
+    /// answer with `explainsEveryAnswer`; else an errno, an answer other
+    /// than the written one, and an unmap that removed another size than
+    /// asked (the answers a user may not expect).
+    func wantsReason(_ st: Statement, _ a: Answer) -> Bool {
+        if explainsEveryAnswer { return true }
+        if case .errno = a.status { return true }
+        if let e = st.expected, !Self.matches(expected: e, got: a) { return true }
+        if case .unmap(let u) = st.kind, !u.flags.contains(.all), case .size(let removed)? = a.fields.first, removed != u.size { return true }
+        return false
+    }
+
     /// Compares each backend's answer with the written one: the status,
     /// then only the keys written.
     func compare(_ st: Statement, _ answers: [Answer]) -> Outcome {
@@ -367,11 +440,20 @@ public final class Replayer {
         let got = backends.map { b -> Outcome.Got in
             switch check {
             case .locked(let want):
-                return Self.got(b, b.lockedMemory(), want) { "locked=\(formatSize($0))" }
+                let o = b.lockedMemory()
+                var g = Self.got(b, o, want) { "locked=\(formatSize($0))" }
+                if case .value(let v) = o { g.observation = .locked(v) }
+                return g
             case .mappings(let want):
-                return Self.got(b, b.mappingCount(), want) { "mappings=\($0)" }
+                let o = b.mappingCount()
+                var g = Self.got(b, o, want) { "mappings=\($0)" }
+                if case .value(let v) = o { g.observation = .mappings(v) }
+                return g
             case .ptes(let want, let domain):
-                return Self.got(b, b.pageTableEntries(domain: domain), want) { "ptes=\($0)" }
+                let o = b.pageTableEntries(domain: domain)
+                var g = Self.got(b, o, want) { "ptes=\($0)" }
+                if case .value(let v) = o { g.observation = .ptes(v) }
+                return g
             }
         }
         let expected: String
@@ -388,6 +470,26 @@ public final class Replayer {
         case .value(let v): return Outcome.Got(backend: b.name, text: show(v), held: v == want)
         case .notObservable(let why): return Outcome.Got(backend: b.name, text: "not observable (\(why))", held: nil, observed: false)
         }
+    }
+
+    /// What `show` reads on `b`: only observations every backend offers.
+    func state(of b: Backend, _ items: ShowItems) -> ContainerState {
+        var st = ContainerState(backend: b.name, started: started)
+        st.items = items
+        st.locked = b.lockedMemory()
+        st.memlock = memlock
+        st.capIPCLock = capIPCLock
+        st.mappings = b.mappingCount()
+        st.dmaEntryLimit = dmaEntryLimit
+        if started, case .success(let probe) = b.getInfo(argsz: IOMMUInfo.headerSize),
+           case .success(let info) = b.getInfo(argsz: max(probe.argsz, IOMMUInfo.headerSize)) {
+            st.dmaAvail = info.dmaAvail
+            st.iova = info.iovaRanges
+            st.pgsizes = PageSizes(rawValue: info.iovaPgsizes)
+        }
+        st.ptes = attached.map { ($0, b.pageTableEntries(domain: $0)) }
+        st.ptesTotal = b.pageTableEntries(domain: nil)
+        return st
     }
 
     /// How the IOMMU a trace asked for differs from the one the kernel has,

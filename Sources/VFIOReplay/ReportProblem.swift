@@ -22,6 +22,11 @@ public struct ReportProblem: Sendable, Hashable, CustomStringConvertible {
         /// The run could not finish: a backend could not be made, or the
         /// process replaying the trace died.
         case aborted(String)
+        /// The file could not be read (column 0) or parsed: nothing of it ran.
+        case input(column: Int, message: String)
+        /// Something the reader should know that fails nothing (a `kernel`
+        /// version answered by another profile).
+        case note(String)
     }
 
     public init(line: Int = 0, _ kind: Kind) { self.line = line; self.kind = kind }
@@ -29,9 +34,9 @@ public struct ReportProblem: Sendable, Hashable, CustomStringConvertible {
     /// Errors fail the file; the rest are notes.
     public var isError: Bool {
         switch kind {
-        case .setup, .property, .aborted: true
+        case .setup, .property, .aborted, .input: true
         case .backend(_, let p): p.isFailure
-        case .setupDifference: false
+        case .setupDifference, .note: false
         }
     }
 
@@ -43,8 +48,22 @@ public struct ReportProblem: Sendable, Hashable, CustomStringConvertible {
         case .property(let name, let detail): "property \(name): \(detail)"
         case .setupDifference(let text): "setup: \(text)"
         case .aborted(let why): why
+        case .input(_, let message): message
+        case .note(let text): text
         }
     }
 
     public var description: String { "\(line): \(isError ? "error" : "note"): \(message)" }
+}
+
+extension ReportProblem {
+    /// Whether the file could not be read or parsed.
+    public var isInput: Bool { if case .input = kind { true } else { false } }
+
+    /// `FILE:LINE:COLUMN: error: …` (or `FILE: error: …`), as compilers print.
+    public func located(in file: String) -> String {
+        let level = isError ? "error" : "note"
+        if case .input(let column, _) = kind, line > 0 { return "\(file):\(line):\(column): \(level): \(message)" }
+        return line > 0 ? "\(file):\(line): \(level): \(message)" : "\(file): \(level): \(message)"
+    }
 }

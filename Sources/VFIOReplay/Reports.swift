@@ -1,3 +1,4 @@
+import VFIOCore
 import VFIOTrace
 
 /// Totals over every file of a run.
@@ -9,91 +10,234 @@ public struct Totals: Sendable {
     public var skipped = 0
     public var disagreements = 0
     public var errors = 0
+    /// Files that could not be read or parsed (nothing of them ran).
+    public var unparsed = 0
 
     public init(_ reports: [FileReport]) {
         files = reports.count
         for r in reports {
-            operations += r.outcomes.count
-            passed += r.outcomes.filter(\.passed).count
-            failed += r.outcomes.filter(\.failed).count
-            skipped += r.outcomes.filter(\.skipped).count
-            disagreements += r.outcomes.filter { !$0.agree }.count
+            let ops = r.outcomes.filter { !$0.isShow }
+            operations += ops.count
+            passed += ops.filter(\.passed).count
+            failed += ops.filter(\.failed).count
+            skipped += ops.filter(\.skipped).count
+            disagreements += ops.filter { !$0.agree }.count
             errors += r.errors.count
+            if r.errors.contains(where: \.isInput) { unparsed += 1 }
         }
     }
 }
 
+extension FileReport {
+    /// The report of a file that could not be read (`why`) : nothing ran.
+    public init(file: String, unreadable why: String) {
+        self.init(file: file, kernels: [])
+        problems = [ReportProblem(.input(column: 0, message: why))]
+    }
+
+    /// The report of a file that did not parse: every diagnostic, nothing ran.
+    public init(file: String, unparsed failure: ParseFailure) {
+        self.init(file: file, kernels: [])
+        problems = failure.diagnostics.map { ReportProblem(line: $0.line, .input(column: $0.column, message: $0.message)) }
+    }
+
+    /// Whether the file was read and parsed (and so ran).
+    public var ran: Bool { !problems.contains(where: \.isInput) }
+}
+
+extension Outcome.Got {
+    /// The answer as a trace writes it, with sizes also said for people
+    /// when the trace's spelling is not plain (`locked=0x1fffa0000 (8 GiB - 384 KiB)`).
+    public var peopleText: String {
+        switch observation {
+        case .locked(let v)?: return "locked=" + sizeForPeople(v)
+        default: break
+        }
+        if case .value(let a) = source, let size = a.fields.first(where: { $0.key == "size" }), case .size(let v) = size {
+            let people = sizeForPeople(v)
+            if people != formatSize(v) { return a.description + " (" + readableSize(v) + ")" }
+        }
+        return text
+    }
+}
+
 /// The plain report: one line per differing answer, per operation written
-/// without an answer, per error; then the totals.
-public func textReport(_ reports: [FileReport], verbose: Bool = false) -> String {
+/// without an answer, per error, note and `show`; each answer a user may
+/// not expect followed by its reason (`    why: …`); then the totals.
+/// With `explain`, every operation is printed with its reason. Files that
+/// could not be read or parsed are only counted: their diagnostics go to
+/// standard error, where the caller printed them.
+public func textReport(_ reports: [FileReport], verbose: Bool = false, explain: Bool = false) -> String {
     var out = ""
     for r in reports {
-        for e in r.errors {
-            out += e.line > 0 ? "\(r.file):\(e.line): error: \(e.message)\n" : "\(r.file): error: \(e.message)\n"
+        for p in r.problems where !p.isInput {
+            out += p.located(in: r.file) + "\n"
         }
         for o in r.outcomes {
+            if let states = o.state {
+                out += "\(r.file):\(o.line): \(o.statement)\n"
+                for st in states {
+                    let prefix = states.count > 1 ? "    \(st.backend) " : "    "
+                    for line in st.lines { out += prefix + line + "\n" }
+                }
+                continue
+            }
             let many = o.got.count > 1
-            let gotText = many ? o.got.map { "\($0.backend) \($0.text)" }.joined(separator: ", ") : (o.got.first?.text ?? "")
+            let gotText = many ? o.got.map { "\($0.backend) \($0.peopleText)" }.joined(separator: ", ") : (o.got.first?.peopleText ?? "")
+            var printed = true
             if let expected = o.expected {
                 if o.failed {
                     out += "\(r.file):\(o.line): \(o.statement): expected \(expected), got \(gotText)\n"
                 } else if !o.agree {
                     out += "\(r.file):\(o.line): \(o.statement): \(gotText)\n"
-                } else if verbose {
+                } else if verbose || explain {
                     out += "\(r.file):\(o.line): \(o.statement) => \(gotText) (held)\n"
+                } else {
+                    printed = false
                 }
             } else {
                 out += "\(r.file):\(o.line): \(o.statement) => \(gotText)\n"
             }
+            if printed {
+                for g in o.got {
+                    if let why = g.reason { out += "    why" + (many ? " (\(g.backend))" : "") + ": \(why)\n" }
+                }
+            }
         }
     }
-    let t = Totals(reports)
-    var summary = "\(t.files) file\(t.files == 1 ? "" : "s"), \(t.operations) operations"
-    if t.disagreements > 0 { summary += ", \(t.disagreements) disagreements between backends" }
-    if t.errors > 0 { summary += ", \(t.errors) errors" }
-    out += summary + "\n"
-    out += "\(t.passed) passed, \(t.failed) failed" + (t.skipped > 0 ? ", \(t.skipped) skipped" : "") + "\n"
+    out += summary(reports)
     return out
 }
 
+/// The last two lines of a text report: files, operations, errors; then
+/// `N passed, N failed`.
+public func summary(_ reports: [FileReport]) -> String {
+    let t = Totals(reports)
+    var summary = "\(t.files) file\(t.files == 1 ? "" : "s"), \(t.operations) operations"
+    if t.disagreements > 0 { summary += ", \(t.disagreements) disagreements between backends" }
+    if t.unparsed > 0 { summary += ", \(t.unparsed) not read or not parsed" }
+    let others = t.errors - reports.filter { !$0.ran }.map { $0.errors.count }.reduce(0, +)
+    if others > 0 { summary += ", \(others) errors" }
+    return summary + "\n" + "\(t.passed) passed, \(t.failed) failed" + (t.skipped > 0 ? ", \(t.skipped) skipped" : "") + "\n"
+}
+
+// MARK: JSON
+
+/// An answer as JSON: `{"status":"ok","size":2097152}`,
+/// `{"status":"errno","errno":"EEXIST","errnoValue":17}`,
+/// `{"status":"value","value":1}`; sizes and counts are numbers.
+func jsonAnswer(_ a: Answer) -> String {
+    var fields: [String] = []
+    switch a.status {
+    case .ok: fields.append("\"status\":\"ok\"")
+    case .errno(let e): fields += ["\"status\":\"errno\"", "\"errno\":\(jsonString(e.description))", "\"errnoValue\":\(e.rawValue)"]
+    case .value(let v): fields += ["\"status\":\"value\"", "\"value\":\(v)"]
+    }
+    for f in a.fields {
+        switch f {
+        case .size(let v): fields.append("\"size\":\(v)")
+        case .pgsizes(let p): fields.append("\"pgsizes\":[\(p.sizes.map(String.init).joined(separator: ","))]")
+        case .iova(let r): fields.append("\"iova\":" + (r.map { "[" + $0.map(jsonRange).joined(separator: ",") + "]" } ?? "null"))
+        case .dmaAvail(let n): fields.append("\"dmaAvail\":" + (n.map(String.init) ?? "null"))
+        case .argsz(let n): fields.append("\"argsz\":\(n)")
+        case .dirty(let r): fields.append("\"dirty\":[" + r.map(jsonRange).joined(separator: ",") + "]")
+        }
+    }
+    return "{" + fields.joined(separator: ",") + "}"
+}
+
+func jsonRange(_ r: IOVARange) -> String { "{\"start\":\(r.start),\"last\":\(r.last)}" }
+
+func jsonPTEs(_ c: PTECounts) -> String {
+    "{" + c.counts.keys.sorted().map { "\"\($0)\":\(c.counts[$0]!)" }.joined(separator: ",") + "}"
+}
+
+func jsonObservation(_ o: CheckObservation) -> String {
+    switch o {
+    case .locked(let v): "{\"locked\":\(v)}"
+    case .mappings(let v): "{\"mappings\":\(v)}"
+    case .ptes(let c): "{\"ptes\":\(jsonPTEs(c))}"
+    }
+}
+
+func jsonState(_ st: ContainerState) -> String {
+    func obs<V>(_ o: Observation<V>, _ f: (V) -> String) -> String {
+        switch o {
+        case .value(let v): f(v)
+        case .notObservable: "null"
+        }
+    }
+    var f: [String] = ["\"backend\":\(jsonString(st.backend))", "\"started\":\(st.started)"]
+    f.append("\"locked\":" + obs(st.locked) { String($0) })
+    f.append("\"memlock\":" + (st.memlock.map(String.init) ?? "null"))
+    f.append("\"capIpcLock\":\(st.capIPCLock)")
+    f.append("\"mappings\":" + obs(st.mappings) { String($0) })
+    f.append("\"dmaEntryLimit\":\(st.dmaEntryLimit)")
+    f.append("\"dmaAvail\":" + (st.dmaAvail.map(String.init) ?? "null"))
+    f.append("\"iova\":" + (st.iova.map { "[" + $0.map(jsonRange).joined(separator: ",") + "]" } ?? "null"))
+    f.append("\"pgsizes\":" + (st.pgsizes.map { "[" + $0.sizes.map(String.init).joined(separator: ",") + "]" } ?? "null"))
+    f.append("\"ptes\":{" + st.ptes.map { "\(jsonString($0.domain)):" + obs($0.1, jsonPTEs) }.joined(separator: ",") + "}")
+    f.append("\"ptesTotal\":" + obs(st.ptesTotal, jsonPTEs))
+    return "{" + f.joined(separator: ",") + "}"
+}
+
 /// JSON: an array with one object per file, every operation with what was
-/// expected, what each backend answered and whether it held.
+/// expected, what each backend answered (structured: errno by name, sizes
+/// and counts as numbers, and the trace's text) and why, whether it held;
+/// each `show` with the state it read; the errors (a file that could not
+/// be read or parsed has `"ran":false` and its diagnostics) and notes.
 public func jsonReport(_ reports: [FileReport]) -> String {
     var files: [String] = []
     for r in reports {
         var ops: [String] = []
         for o in r.outcomes {
-            let got = o.got.map {
-                "{\"backend\":\(jsonString($0.backend)),\"answer\":\(jsonString($0.text)),\"held\":\($0.held.map { String($0) } ?? "null")}"
+            if let states = o.state {
+                ops.append("{\"line\":\(o.line),\"column\":\(o.column),\"statement\":\(jsonString(o.statement)),\"show\":[\(states.map(jsonState).joined(separator: ","))]}")
+                continue
             }
+            let got = o.got.indices.map { i -> String in
+                let g = o.got[i]
+                var answer = "null"
+                if i < o.answers.count { answer = jsonAnswer(o.answers[i]) } else if let obs = g.observation { answer = jsonObservation(obs) }
+                return "{\"backend\":\(jsonString(g.backend)),\"answer\":\(answer),\"text\":\(jsonString(g.text)),\"held\":\(g.held.map { String($0) } ?? "null"),\"reason\":\(g.reason.map(jsonString) ?? "null")}"
+            }
+            var expected = "null"
+            if case .value(let a)? = o.expectedSource { expected = jsonAnswer(a) }
             let held: String = o.expected == nil ? "null" : (o.failed ? "false" : (o.skipped ? "null" : "true"))
-            ops.append("{\"line\":\(o.line),\"statement\":\(jsonString(o.statement)),\"expected\":\(o.expected.map(jsonString) ?? "null"),\"got\":[\(got.joined(separator: ","))],\"held\":\(held),\"agree\":\(o.agree)}")
+            ops.append("{\"line\":\(o.line),\"column\":\(o.column),\"statement\":\(jsonString(o.statement)),\"expected\":\(expected),\"expectedText\":\(o.expected.map(jsonString) ?? "null"),\"got\":[\(got.joined(separator: ","))],\"held\":\(held),\"agree\":\(o.agree)}")
         }
-        let errors = r.errors.map { "{\"line\":\($0.line),\"message\":\(jsonString($0.message))}" }
+        func problem(_ p: ReportProblem) -> String {
+            var column = ""
+            if case .input(let c, _) = p.kind, c > 0 { column = ",\"column\":\(c)" }
+            return "{\"line\":\(p.line)\(column),\"message\":\(jsonString(p.message)),\"text\":\(jsonString(p.located(in: r.file)))}"
+        }
         let kernels = r.kernels.map { "{\"backend\":\(jsonString($0.backend)),\"kernel\":\(jsonString($0.kernel))}" }
-        files.append("{\"file\":\(jsonString(r.file)),\"ok\":\(r.ok),\"backends\":[\(kernels.joined(separator: ","))],\"operations\":[\(ops.joined(separator: ",\n  "))],\"errors\":[\(errors.joined(separator: ","))]}")
+        files.append("{\"file\":\(jsonString(r.file)),\"ok\":\(r.ok),\"ran\":\(r.ran),\"backends\":[\(kernels.joined(separator: ","))],\"operations\":[\(ops.joined(separator: ",\n  "))],\"errors\":[\(r.errors.map(problem).joined(separator: ","))],\"notes\":[\(r.notes.map(problem).joined(separator: ","))]}")
     }
     return "[\n" + files.joined(separator: ",\n") + "\n]\n"
 }
 
 /// JUnit XML: a test suite per file, a test case per operation that has a
-/// written answer.
+/// written answer; a failure's message carries the reason. A file that
+/// could not be read or parsed is a suite with one error per diagnostic.
 public func junitReport(_ reports: [FileReport]) -> String {
     let t = Totals(reports)
     var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
     out += "<testsuites name=\"vfio-sim replay\" tests=\"\(t.passed + t.failed + t.skipped)\" failures=\"\(t.failed)\" errors=\"\(t.errors)\">\n"
     for r in reports {
-        let cases = r.outcomes.filter { $0.expected != nil }
+        let cases = r.outcomes.filter { $0.expected != nil && !$0.isShow }
         let failures = cases.filter(\.failed).count
         out += "  <testsuite name=\"\(xmlEscape(r.file))\" tests=\"\(cases.count)\" failures=\"\(failures)\" errors=\"\(r.errors.count)\">\n"
         for e in r.errors {
-            out += "    <testcase classname=\"\(xmlEscape(r.file))\" name=\"line \(e.line): setup\"><error message=\"\(xmlEscape(e.message))\"/></testcase>\n"
+            let name = e.isInput ? "line \(e.line): \(e.line == 0 ? "read" : "parse")" : "line \(e.line): setup"
+            out += "    <testcase classname=\"\(xmlEscape(r.file))\" name=\"\(name)\"><error message=\"\(xmlEscape(e.located(in: r.file)))\"/></testcase>\n"
         }
         for o in cases {
             out += "    <testcase classname=\"\(xmlEscape(r.file))\" name=\"line \(o.line): \(xmlEscape(o.statement))\""
             if o.failed {
-                let got = o.got.map { "\($0.backend) \($0.text)" }.joined(separator: ", ")
-                out += "><failure message=\"expected \(xmlEscape(o.expected ?? "")), got \(xmlEscape(got))\"/></testcase>\n"
+                let got = o.got.map { "\($0.backend) \($0.peopleText)" }.joined(separator: ", ")
+                let why = o.got.compactMap(\.reason).first.map { "; why: " + $0 } ?? ""
+                out += "><failure message=\"expected \(xmlEscape(o.expected ?? "")), got \(xmlEscape(got))\(xmlEscape(why))\"/></testcase>\n"
             } else if o.skipped {
                 out += "><skipped message=\"\(xmlEscape(o.got.first?.text ?? ""))\"/></testcase>\n"
             } else {

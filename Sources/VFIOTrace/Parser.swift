@@ -10,8 +10,11 @@ import VFIOCore
 ///   - bytes: the file's contents: UTF-8, lines ending in `\n` or `\r\n`.
 ///   - file: the path to name in diagnostics and in the trace.
 /// - Complexity: O(n) in the number of bytes, whatever the line lengths.
-public func parseTrace(bytes: [UInt8], file: String) -> Result<Trace, ParseFailure> {
+/// With `keepingSpellings`, each statement records how its values were
+/// written (`Statement.spellings`), for `fmt`.
+public func parseTrace(bytes: [UInt8], file: String, keepingSpellings: Bool = false) -> Result<Trace, ParseFailure> {
     var parser = TraceParser()
+    parser.keepsSpellings = keepingSpellings
     bytes.withUnsafeBufferPointer { buffer in
         // Nil only for an empty buffer, which has no lines.
         guard let base = buffer.baseAddress else { return }
@@ -28,8 +31,8 @@ public func parseTrace(bytes: [UInt8], file: String) -> Result<Trace, ParseFailu
 }
 
 /// Parses a trace held in a string (tests, `fmt` of standard input).
-public func parseTrace(_ text: String, file: String) -> Result<Trace, ParseFailure> {
-    parseTrace(bytes: Array(text.utf8), file: file)
+public func parseTrace(_ text: String, file: String, keepingSpellings: Bool = false) -> Result<Trace, ParseFailure> {
+    parseTrace(bytes: Array(text.utf8), file: file, keepingSpellings: keepingSpellings)
 }
 
 /// The verbs of the language, in the order messages list them.
@@ -38,7 +41,7 @@ public func parseTrace(_ text: String, file: String) -> Result<Trace, ParseFailu
 /// comparing bytes, and then switched on without hashing or allocating.
 enum Verb: CaseIterable {
     case iommu, kernel, memlock, capIPCLock, dmaEntryLimit, domain, detach, memory
-    case map, unmap, unmapAll, info, `extension`, dirty, check
+    case map, unmap, unmapAll, info, `extension`, dirty, check, show
 
     var name: StaticString {
         switch self {
@@ -57,6 +60,7 @@ enum Verb: CaseIterable {
         case .extension: "extension"
         case .dirty: "dirty"
         case .check: "check"
+        case .show: "show"
         }
     }
 
@@ -87,7 +91,7 @@ enum Verb: CaseIterable {
 
 /// The keys an answer may carry, in the order messages list them.
 enum AnswerKey: Int, CaseIterable {
-    case pgsizes, iova, dmaAvail, argsz, size
+    case pgsizes, iova, dmaAvail, argsz, size, dirty
 
     var name: StaticString {
         switch self {
@@ -96,6 +100,7 @@ enum AnswerKey: Int, CaseIterable {
         case .dmaAvail: "dma-avail"
         case .argsz: "argsz"
         case .size: "size"
+        case .dirty: "dirty"
         }
     }
 
@@ -135,6 +140,40 @@ struct AnswerRule {
     }
 }
 
+/// What earlier lines declared: the rules that span lines (one `iommu`, a
+/// group attached once, memory regions apart, `check` naming a known
+/// domain) look here.
+struct Declared {
+    /// The line being parsed.
+    var line = 0
+    /// Line of the `iommu` statement.
+    var iommuLine: Int?
+    /// Groups attached now, with the line that attached each.
+    var attached: [(name: String, line: Int)] = []
+    /// Every group name a `domain` statement gave.
+    var named: Set<String> = []
+    /// Whether a `domain` came before the first operation (else the
+    /// replay attaches the default `d0`).
+    var domainBeforeStart = false
+    /// Memory regions, ascending by start: first byte, last byte, line.
+    var memory: [(start: UInt64, last: UInt64, line: Int)] = []
+
+    /// The region overlapping `[start, last]`, if any.
+    /// - Complexity: O(log n) to find, O(n) to insert (regions come in
+    ///   ascending order in practice, which appends).
+    mutating func addMemory(start: UInt64, last: UInt64) -> (start: UInt64, last: UInt64, line: Int)? {
+        var lo = 0, hi = memory.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if memory[mid].start < start { lo = mid + 1 } else { hi = mid }
+        }
+        if lo > 0, memory[lo - 1].last >= start { return memory[lo - 1] }
+        if lo < memory.count, memory[lo].start <= last { return memory[lo] }
+        memory.insert((start, last, line), at: lo)
+        return nil
+    }
+}
+
 /// The state carried from line to line.
 struct TraceParser {
     var statements: [Statement] = []
@@ -143,6 +182,10 @@ struct TraceParser {
     /// it; `domain` and `detach` after it are operations.
     var firstOperation: Int?
     var previousWasBlank = false
+    /// What earlier lines declared, for the rules that span lines.
+    var declared = Declared()
+    /// Whether statements keep how values were written (`fmt`).
+    var keepsSpellings = false
 
     /// Takes one lexed line (or its lexing error) of the file at `base`.
     mutating func take(_ line: LexedLine, _ lexError: LineError?, _ base: UnsafePointer<UInt8>) {
@@ -164,6 +207,7 @@ struct TraceParser {
             return
         }
         previousWasBlank = false
+        declared.line = line.number
         do throws(LineError) {
             statements.append(try statement(line, base))
         } catch {
@@ -195,13 +239,16 @@ struct TraceParser {
         var s = StatementParser(words: words.dropFirst(), arrow: arrowIndex.map { tokens[$0] }, lineEnd: line.end)
         // An operation counts as the first one even when its words are wrong.
         if verb.isOperation && firstOperation == nil { firstOperation = line.number }
-        let (kind, rule) = try s.parse(verb: verb, at: first, firstOperation: firstOperation)
+        let (kind, rule) = try s.parse(verb: verb, at: first, firstOperation: firstOperation, declared: &declared)
         var answer: Answer?
         if let arrowIndex {
             answer = try parseAnswer(rule: rule, arrow: tokens[arrowIndex], tokens: tokens[(arrowIndex + 1)...])
         }
         let column = VFIOTrace.column(at: first.text.start, lineStart: line.start, in: base)
-        return Statement(line: line.number, column: column, kind: kind, expected: answer, comment: line.comment)
+        var statement = Statement(line: line.number, column: column, kind: kind, expected: answer, comment: line.comment)
+        statement.repetition = s.repetition
+        if keepsSpellings { statement.spellings = s.spellings() }
+        return statement
     }
 }
 
@@ -228,6 +275,15 @@ struct StatementParser {
 
     /// The words sorted out by `collect`: each accepted, each once.
     var collected: Tokens
+    /// `repeat=` and `step=` of a `map` or `unmap`.
+    var repetition: Statement.Repetition?
+
+    /// How the collected `key=value` words spelled their values.
+    func spellings() -> [String: String] {
+        var out: [String: String] = [:]
+        for w in collected where w.hasEquals { out[w.key.string] = w.value.string }
+        return out
+    }
 
     init(words: Tokens, arrow: Token?, lineEnd: Int) {
         self.words = words; self.arrow = arrow; self.lineEnd = lineEnd; self.collected = words[words.startIndex..<words.startIndex]
@@ -323,12 +379,14 @@ struct StatementParser {
     static let dirtyWords: [StaticString] = ["flags="]
     static let domainWords: [StaticString] = ["pgsizes=", "aperture=", "reserved=", "fgsp=", "coherent=", "emulated=", "msi-isolated="]
     static let memoryWords: [StaticString] = ["vaddr=", "size=", "page=", "phys=", "seed=", "pfnmap"]
-    static let mapWords: [StaticString] = ["iova=", "vaddr=", "size=", "prot=", "vaddr-only", "argsz=", "flags="]
-    static let unmapWords: [StaticString] = ["iova=", "size=", "vaddr-only", "dirty", "pgsize=", "bitmap-size=", "argsz=", "flags="]
+    static let mapWords: [StaticString] = ["iova=", "vaddr=", "size=", "prot=", "vaddr-only", "argsz=", "flags=", "repeat=", "step="]
+    static let unmapWords: [StaticString] = ["iova=", "size=", "vaddr-only", "dirty", "pgsize=", "bitmap-size=", "argsz=", "flags=", "repeat=", "step="]
+    static let showWords: [StaticString] = ["locked", "mappings", "ptes", "iova"]
     static let unmapAllWords: [StaticString] = ["iova=", "size=", "vaddr-only", "argsz=", "flags="]
     static let checkWords: [StaticString] = ["locked=", "mappings=", "ptes=", "domain="]
 
-    mutating func parse(verb: Verb, at verbToken: Token, firstOperation: Int?) throws(LineError) -> (Statement.Kind, AnswerRule) {
+    mutating func parse(verb: Verb, at verbToken: Token, firstOperation: Int?,
+                        declared: inout Declared) throws(LineError) -> (Statement.Kind, AnswerRule) {
         switch verb {
         case .iommu:
             let w = try operand("one of type1, type1v2")
@@ -338,12 +396,17 @@ struct StatementParser {
             }
             try end()
             try before(verb, verbToken, firstOperation)
+            if let first = declared.iommuLine {
+                throw LineError(verbToken.text.start, "expected one iommu statement, found a second one (the first is on line \(first))")
+            }
+            declared.iommuLine = declared.line
             return (.iommu(type), .status(verb))
 
         case .kernel:
-            let w = try operand("a kernel version like 6.12")
-            guard let version = KernelVersion(parsing: w.text.string) else {
-                throw LineError(w.text.start, "expected a kernel version like 6.12, found \(quoted(w.text))")
+            let known = "a kernel version \(KernelVersion.matrix.first!) … \(KernelVersion.matrix.last!) (known: \(KernelVersion.matrixList))"
+            let w = try operand(known)
+            guard let version = strictVersion(w.text), version.knownProfile != nil else {
+                throw LineError(w.text.start, "expected \(known), found \(quoted(w.text))")
             }
             try end()
             try before(verb, verbToken, firstOperation)
@@ -371,25 +434,41 @@ struct StatementParser {
             return (.dmaEntryLimit(limit), .none("dma-entry-limit takes no answer"))
 
         case .domain:
+            let nameToken = words.first
             let spec = try domain()
+            if let taken = declared.attached.first(where: { $0.name == spec.name }), arrow == nil, let nameToken {
+                throw LineError(nameToken.text.start, "expected a group name not in the container, found \(quoted(nameToken.text)) (attached on line \(taken.line); detach it first)")
+            }
+            declared.attached.append((spec.name, declared.line))
+            declared.named.insert(spec.name)
+            if firstOperation == nil { declared.domainBeforeStart = true }
             return (.domain(spec), firstOperation == nil ? .none("domain before the first operation takes no answer") : .status(verb))
 
         case .detach:
             let w = try operand("a domain name")
             let group = try domainName(w.text)
             try end()
+            declared.attached.removeAll { $0.name == group }
             return (.detach(group), firstOperation == nil ? .none("detach before the first operation takes no answer") : .status(verb))
 
         case .memory:
-            return (.memory(try memory()), .none("memory takes no answer"))
+            let m = try memory()
+            if let other = declared.addMemory(start: m.vaddr, last: m.vaddr + (m.size - 1)), let v = keyed("vaddr") {
+                throw LineError(v.word.text.start, "expected memory apart from the region on line \(other.line) (\(formatAddress(other.start))-\(formatAddress(other.last))), found \(quoted(v.word.text)) size=\(formatSize(m.size))")
+            }
+            return (.memory(m), .none("memory takes no answer"))
 
         case .map:
-            return (.map(try map()), .status(verb))
+            let m = try map()
+            try repeatWords(size: m.size, addresses: [m.iova, m.vaddr])
+            return (.map(m), .status(verb))
 
         case .unmap:
             var rule = AnswerRule.status(verb)
-            rule.fields = AnswerKey.size.bit
-            return (.unmap(try unmap()), rule)
+            let u = try unmap()
+            rule.fields = AnswerKey.size.bit | (u.bitmap != nil ? AnswerKey.dirty.bit : 0)
+            try repeatWords(size: u.size, addresses: [u.iova])
+            return (.unmap(u), rule)
 
         case .unmapAll:
             var rule = AnswerRule.status(verb)
@@ -435,7 +514,9 @@ struct StatementParser {
                     let bytes = try number("bitmap-size") ?? defaultBitmapSize(size: size, pgsize: pgsize)
                     var get = DirtyPages(flags: .getBitmap, iova: iova, size: size, bitmap: DMABitmap(pgsize: pgsize, size: bytes))
                     if let raw = try number32("flags") { get.flags = DirtyPages.Flags(rawValue: raw) }
-                    return (.dirty(get), .status(verb))
+                    var rule = AnswerRule.status(verb)
+                    rule.fields = AnswerKey.dirty.bit
+                    return (.dirty(get), rule)
                 } else {
                     throw LineError(w.text.start, "expected one of start, stop, get, found \(quoted(w.text))")
                 }
@@ -445,9 +526,48 @@ struct StatementParser {
             return (.dirty(DirtyPages(flags: flags)), .status(verb))
 
         case .check:
-            return (.check(try check()), .none("check takes no answer"))
+            let c = try check()
+            if case .ptes(_, let domain?) = c, !declared.named.contains(domain),
+               declared.domainBeforeStart || domain != DomainSpec.default.name, let d = keyed("domain") {
+                let names = (declared.domainBeforeStart ? [] : [DomainSpec.default.name]) + declared.named.sorted()
+                let known = names.isEmpty ? "no domain is declared" : "declared: \(names.joined(separator: ", "))"
+                throw LineError(d.value.start, "expected the name of a domain of this trace (\(known)), found \(quoted(d.value))")
+            }
+            return (.check(c), .none("check takes no answer"))
+
+        case .show:
+            var items: ShowItems = []
+            try collect(Self.showWords)
+            for w in collected {
+                for (name, item) in ShowItems.names where w.text.string == name { items.insert(item) }
+            }
+            return (.show(items.isEmpty ? .all : items), .none("show takes no answer; it prints the state"))
         }
     }
+
+    /// `repeat=N` and `step=SIZE` of `map` and `unmap` (collected with the
+    /// statement's words): at most `maxRepeat` times, and no advance may
+    /// take an address past 2^64-1.
+    mutating func repeatWords(size: UInt64, addresses: [UInt64]) throws(LineError) {
+        guard let r = keyed("repeat") else {
+            try only(keyed("step")?.word, with: "repeat=")
+            return
+        }
+        let count = try VFIOTrace.number(r.value)
+        guard count >= 1, count <= Self.maxRepeat else {
+            throw LineError(r.value.start, "expected a repeat count from 1 to \(Self.maxRepeat), found \(quoted(r.value))")
+        }
+        let step = try number("step")
+        let (advance, o) = (step ?? size).multipliedReportingOverflow(by: count - 1)
+        if o || addresses.contains(where: { $0.addingReportingOverflow(advance).overflow }) {
+            let at = keyed("step")?.value ?? r.value
+            throw LineError(at.start, "expected a repeat that keeps every address at or below 0xffffffffffffffff, found \(quoted(at))")
+        }
+        repetition = Statement.Repetition(count: count, step: step)
+    }
+
+    /// The most operations one `repeat=` may stand for.
+    static let maxRepeat: UInt64 = 1 << 20
 
     /// `iommu` and `kernel` come before the first operation.
     func before(_ verb: Verb, _ verbToken: Token, _ firstOperation: Int?) throws(LineError) {
@@ -465,7 +585,10 @@ struct StatementParser {
         var spec = DomainSpec(name: name, pgsizes: try pageSizes(p.value))
         if let a = keyed("aperture") { spec.aperture = try range(a.value) }
         if let r = keyed("reserved") { spec.reserved = try r.value == "none" ? [] : ranges(r.value) }
-        spec.fgsp = try yesNo("fgsp", default: false)
+        // Fine-grained superpages (vfio_test_domain_fgsp, v3.15–v6.15)
+        // changed only how the kernel issued unmaps, never an answer: the
+        // key stays valid for the traces that say it, and means nothing.
+        _ = try yesNo("fgsp", default: false)
         spec.coherent = try yesNo("coherent", default: true)
         spec.emulated = try yesNo("emulated", default: false)
         spec.msiIsolated = try yesNo("msi-isolated", default: true)
@@ -531,9 +654,8 @@ struct StatementParser {
                 throw LineError(p.value.start, "expected at most \(Self.maxScatteredPieces) physically separate pieces, found \(pieces) with \(quoted(p.value))")
             }
         }
-        if let s = keyed("seed"), !(phys.map { $0.value == "scattered" } ?? false) {
-            throw LineError(s.word.text.start, "expected seed= only with phys=scattered, found \(quoted(s.word.text))")
-        }
+        // `seed=` is accepted with every layout (traces written from user
+        // reports carry it); only `scattered` places pages by it.
         return MemorySpec(vaddr: vaddr, size: size, pageSize: page, layout: layout, pfnmap: bare("pfnmap") != nil)
     }
 
@@ -618,6 +740,19 @@ struct StatementParser {
     }
 }
 
+/// `MAJOR.MINOR` (`6.12`), optionally `.PATCH` and a release suffix after
+/// `-` or `+` as `uname -r` prints (`6.12.38+deb12-amd64`); nil for
+/// anything else (`6.1x`, `6`, `v6.1`).
+func strictVersion(_ text: Text) -> KernelVersion? {
+    let s = text.string
+    let release = s.split(maxSplits: 1, omittingEmptySubsequences: false, whereSeparator: { $0 == "-" || $0 == "+" })
+    let parts = release[0].split(separator: ".", omittingEmptySubsequences: false)
+    guard parts.count == 2 || parts.count == 3, release.count == 1 || !release[1].isEmpty,
+          parts.allSatisfy({ !$0.isEmpty && $0.count <= 3 && $0.allSatisfy { $0 >= "0" && $0 <= "9" } }),
+          let major = Int(parts[0]), let minor = Int(parts[1]) else { return nil }
+    return KernelVersion(major, minor)
+}
+
 /// The bitmap a `dirty` unmap gets when no `bitmap-size=` is written: enough
 /// bits for every page of the range (none when `pgsize` is 0).
 func defaultBitmapSize(size: UInt64, pgsize: UInt64) -> UInt64 {
@@ -689,6 +824,7 @@ func parseAnswer(rule: AnswerRule, arrow: Token, tokens: Tokens) throws(LineErro
         case .iova: fields.append(.iova(try value == "none" ? nil : ranges(value)))
         case .dmaAvail: fields.append(.dmaAvail(try value == "none" ? nil : number32(value)))
         case .argsz: fields.append(.argsz(try number32(value)))
+        case .dirty: fields.append(.dirty(try value == "none" ? [] : ranges(value)))
         }
     }
     return Answer(status, fields: fields)

@@ -26,12 +26,31 @@ public func printTrace(_ trace: Trace) -> String {
 
 /// One statement as one line, without the line end.
 public func printStatement(_ statement: Statement) -> String {
-    var line = words(of: statement.kind).joined(separator: " ")
+    var w = words(of: statement.kind)
+    if let r = statement.repetition {
+        w.append("repeat=\(r.count)")
+        if let step = r.step { w.append("step=" + formatSize(step)) }
+    }
+    if !statement.spellings.isEmpty { w = w.map { keepSpelling($0, statement.spellings) } }
+    var line = w.joined(separator: " ")
     if let answer = statement.expected { line += " => " + answer.description }
     if let comment = statement.comment {
         line += line.isEmpty ? commentLine(comment) : "  " + commentLine(comment)
     }
     return line
+}
+
+/// `size=0x200000` for the canonical `size=2M` when the trace wrote it so:
+/// a `key=value` word keeps the value as written when that spelling is a
+/// plain number naming the same value (lists, ranges and words are
+/// canonical).
+func keepSpelling(_ word: String, _ spellings: [String: String]) -> String {
+    guard let eq = word.firstIndex(of: "=") else { return word }
+    let key = String(word[..<eq]), value = String(word[word.index(after: eq)...])
+    guard let written = spellings[key], written != value,
+          case .success(let a) = parseNumberString(written), case .success(let b) = parseNumberString(value), a == b
+    else { return word }
+    return key + "=" + written
 }
 
 private func commentLine(_ text: String) -> String { text.isEmpty ? "#" : "# " + text }
@@ -59,7 +78,6 @@ func words(of kind: Statement.Kind) -> [String] {
         if spec.reserved != DomainSpec.defaultReserved {
             w.append("reserved=" + (spec.reserved.isEmpty ? "none" : spec.reserved.map(formatRange).joined(separator: ",")))
         }
-        if spec.fgsp { w.append("fgsp=yes") }
         if !spec.coherent { w.append("coherent=no") }
         if spec.emulated { w.append("emulated=yes") }
         if !spec.msiIsolated { w.append("msi-isolated=no") }
@@ -142,6 +160,8 @@ func words(of kind: Statement.Kind) -> [String] {
         case .stop: return ["dirty", "stop"]
         default: return ["dirty", "flags=" + formatAddress(UInt64(d.flags.rawValue))]
         }
+    case .show(let items):
+        return ["show"] + (items == .all ? [] : ShowItems.names.filter { items.contains($0.1) }.map(\.0))
     case .check(let check):
         switch check {
         case .locked(let bytes): return ["check", "locked=" + formatSize(bytes)]

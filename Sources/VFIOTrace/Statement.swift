@@ -18,9 +18,49 @@ public struct Statement: Sendable, Hashable {
     public var expected: Answer?
     /// A trailing `# comment` (without the `#`), kept by `fmt`.
     public var comment: String?
+    /// `repeat=N [step=SIZE]` on `map` and `unmap`: the operation N times,
+    /// iova (and vaddr) advancing by the step each time; nil = once.
+    public var repetition: Repetition?
+    /// How the trace spelled some values (`size=` → `0x200000`), so `fmt`
+    /// keeps a spelling that still says the same value. Filled only when the
+    /// parser is asked to keep spellings.
+    public var spellings: [String: String] = [:]
 
     public init(line: Int, column: Int, kind: Kind, expected: Answer? = nil, comment: String? = nil) {
         self.line = line; self.column = column; self.kind = kind; self.expected = expected; self.comment = comment
+    }
+
+    /// `repeat=N` and `step=`.
+    public struct Repetition: Sendable, Hashable {
+        public var count: UInt64
+        /// How far iova and vaddr advance each time; nil = by the size.
+        public var step: UInt64?
+        public init(count: UInt64, step: UInt64? = nil) { self.count = count; self.step = step }
+    }
+
+    /// How many operations the statement stands for (1 without `repeat=`).
+    public var count: UInt64 { repetition?.count ?? 1 }
+
+    /// The `i`-th operation of a `repeat=N` statement (0-based): iova and
+    /// vaddr advanced by `i` steps, no repetition left. (The parser made
+    /// sure no advance wraps.)
+    public func repeated(_ i: UInt64) -> Statement {
+        guard let r = repetition else { return self }
+        var one = self
+        one.repetition = nil
+        switch kind {
+        case .map(var m):
+            let advance = (r.step ?? m.size) &* i
+            m.iova &+= advance
+            m.vaddr &+= advance
+            one.kind = .map(m)
+        case .unmap(var u):
+            u.iova &+= (r.step ?? u.size) &* i
+            one.kind = .unmap(u)
+        default:
+            break
+        }
+        return one
     }
 
     public enum Kind: Sendable, Hashable {
@@ -61,7 +101,27 @@ public struct Statement: Sendable, Hashable {
 
         /// `check ...`: an observation that must hold.
         case check(Check)
+        /// `show [locked] [mappings] [ptes] [iova]`: prints the container's
+        /// state here; never fails.
+        case show(ShowItems)
     }
+}
+
+/// What a `show` statement prints (`show` alone: everything).
+public struct ShowItems: OptionSet, Sendable, Hashable {
+    public var rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// Locked memory against `RLIMIT_MEMLOCK`.
+    public static let locked = ShowItems(rawValue: 1 << 0)
+    /// Mappings against `dma_entry_limit`, and `dma_avail`.
+    public static let mappings = ShowItems(rawValue: 1 << 1)
+    /// IOMMU page-table entries by size, per domain.
+    public static let ptes = ShowItems(rawValue: 1 << 2)
+    /// The valid IOVA ranges and the page sizes.
+    public static let iova = ShowItems(rawValue: 1 << 3)
+    public static let all: ShowItems = [.locked, .mappings, .ptes, .iova]
+    /// The words, in order.
+    public static let names: [(String, ShowItems)] = [("locked", .locked), ("mappings", .mappings), ("ptes", .ptes), ("iova", .iova)]
 }
 
 /// The interface `iommu` selects.
@@ -122,6 +182,10 @@ public enum AnswerField: Sendable, Hashable, CustomStringConvertible {
     case dmaAvail(UInt32?)
     /// `argsz=N`: the size the kernel asks for (or left) in `argsz`.
     case argsz(UInt32)
+    /// `dirty=RANGE,...` or `dirty=none`: the pages whose bits the kernel
+    /// set in the caller's bitmap (GET_BITMAP, or an UNMAP with
+    /// GET_DIRTY_BITMAP), as IOVA ranges, adjacent pages joined.
+    case dirty([IOVARange])
 
     public var key: String {
         switch self {
@@ -130,6 +194,7 @@ public enum AnswerField: Sendable, Hashable, CustomStringConvertible {
         case .iova: "iova"
         case .dmaAvail: "dma-avail"
         case .argsz: "argsz"
+        case .dirty: "dirty"
         }
     }
 
@@ -140,6 +205,7 @@ public enum AnswerField: Sendable, Hashable, CustomStringConvertible {
         case .iova(let r): "iova=" + (r.map { $0.isEmpty ? "none" : $0.map(formatRange).joined(separator: ",") } ?? "none")
         case .dmaAvail(let n): "dma-avail=" + (n.map { String($0) } ?? "none")
         case .argsz(let n): "argsz=\(n)"
+        case .dirty(let r): "dirty=" + (r.isEmpty ? "none" : r.map(formatRange).joined(separator: ","))
         }
     }
 }

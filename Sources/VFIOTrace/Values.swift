@@ -205,3 +205,10 @@ func yesNo(_ text: Text) throws(LineError) -> Bool {
     if text == "no" { return false }
     throw LineError(text.start, "expected one of yes, no, found \(quoted(text))")
 }
+
+/// `parseNumber` on a string (for `fmt`'s kept spellings).
+func parseNumberString(_ s: String) -> Result<UInt64, NumberProblem> {
+    let bytes = Array(s.utf8)
+    if bytes.isEmpty { return .failure(.notANumber) }
+    return bytes.withUnsafeBufferPointer { b in parseNumber(Text(base: b.baseAddress!, start: 0, end: b.count)) }
+}

@@ -46,9 +46,11 @@ func faultsCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var hardware = Hardware.fromEnvironment(sys)
     if let group { hardware = Hardware(groups: [group], bar: hardware?.bar) }
     guard let hardware else { throw UsageError(message: "faults needs --group /dev/vfio/N") }
-    let (traces, parseFailed) = parseFiles(files)
-    if parseFailed { return 2 }
-    switch FaultRun.run(traces, hardware: hardware, runs: runs, seed: seed, sys: sys,
+    // Every file must parse: a kill is only meaningful on a whole trace.
+    let inputs = parseFiles(files)
+    let runnable = traces(inputs)
+    if runnable.count < inputs.count { return 2 }
+    switch FaultRun.run(runnable, hardware: hardware, runs: runs, seed: seed, sys: sys,
                         onKill: { kill in
                             if !kill.survived { printOut("  left something: \(kill.description)\n") }
                             else if verbose { printOut("  survived: \(kill.description)\n") }

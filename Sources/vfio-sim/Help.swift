@@ -7,13 +7,14 @@ enum Help {
     SYNOPSIS
         vfio-sim replay [--format text|json] [--junit PATH] [--kernel VERSION]
                         [--backend model|kernel|both] [--group /dev/vfio/N]
-                        [--verbose] [--no-invariants] [--allow-module-params] FILE...
+                        [--verbose] [--explain] [--no-invariants] [--allow-module-params] FILE...
+        vfio-sim plan [--kernel VERSION] FILE...
         vfio-sim fmt FILE
         vfio-sim explore [--seed N] [--ops M] [--runs K] [--backend model|both]
                          [--group /dev/vfio/N] [--out DIR] [--allow-module-params]
         vfio-sim faults --allow-module-params [--runs N] [--seed S]
-                        [--group /dev/vfio/N] FILE...
-        vfio-sim help [COMMAND]
+                        [--group /dev/vfio/N] [--verbose] FILE...
+        vfio-sim help [replay|plan|fmt|explore|faults|trace|help]
 
     DESCRIPTION
         vfio-sim answers VFIO type1 ioctls (VFIO_IOMMU_MAP_DMA, UNMAP_DMA,
@@ -21,16 +22,20 @@ enum Help {
         way Linux's vfio_iommu_type1 does: which call fails with which errno,
         how much memory is locked, how many IOMMU page-table entries of which
         size a mapping creates, what an unmap removes. Scenarios are written
-        as .trace files with their expected answers (see README.md).
+        as .trace files with their expected answers: `vfio-sim help trace`
+        prints the whole format (docs/TRACE_FORMAT.md).
 
     COMMANDS
         replay   Run trace files and compare every answer with the one written.
+        plan     Per trace: the memlock it needs, its peak mappings against
+                 dma_entry_limit, its PTEs per domain, and its hazards.
         fmt      Print a trace in canonical form.
         explore  Generate operation sequences, check properties, compare
                  backends, and shrink every finding to a minimal trace.
         faults   Kill kernel replays at random points and check what they
                  leave behind (the kernel lane's fault-injection check).
-        help     Show this page, or the page of one command.
+        help     Show this page, the page of one command, or (help trace)
+                 the trace format.
 
     EXIT STATUS
         0   every written answer held
@@ -58,20 +63,34 @@ enum Help {
 
             FILE:LINE: STATEMENT => ANSWER
 
-        It ends with the totals and a line `N passed, N failed`.
+        An answer a user may not expect (an errno, an answer other than the
+        one written, an unmap that removed another size than asked) is
+        followed by its reason, the rule and the kernel function:
+
+                why: v2 may not split a mapping: ... (vfio_dma_do_unmap)
+
+        A `show` line prints the container's state there. Sizes are exact
+        and readable (`0x1fffa0000 (8 GiB - 384 KiB)`). It ends with the
+        totals and a line `N passed, N failed`. A file that cannot be read
+        or parsed is reported on standard error and the others still run.
 
     OPTIONS
         --format text|json
             text (default) as above; json prints an array with one object per
-            file: every operation with its expected answer, the answer of each
-            backend and whether it held.
+            file: every operation with its expected answer and the answer of
+            each backend, structured ({"status":"errno","errno":"EEXIST",
+            "errnoValue":17}, sizes and counts as numbers) with the trace's
+            text and the reason, whether it held; each show's state; the
+            file's errors (a file that did not parse: "ran":false) and notes.
         --junit PATH
             Also write a JUnit XML report (one test case per operation that
-            has a written answer) to PATH.
+            has a written answer; a failure's message carries the reason; a
+            file that did not parse is a suite of errors) to PATH.
         --kernel VERSION
-            The kernel whose answers the model gives (6.1, 6.12, 7.0, ...) for
-            traces that do not say with a `kernel` statement. Default: the
-            newest behaviour modelled.
+            The kernel whose answers the model gives (known: 5.10, 6.1, 6.12,
+            6.18, 7.3; a version between two answers as the older, with a
+            note) for traces that do not say with a `kernel` statement.
+            Default: the newest behaviour modelled.
         --backend model|kernel|both
             model (default): the pure-Swift model. kernel: real ioctls on
             /dev/vfio (root, a device bound to vfio-pci, --group). both: model
@@ -88,6 +107,8 @@ enum Help {
             domain. Default: $VFIO_GROUP.
         --verbose
             Also print the operations whose answers held.
+        --explain
+            Print every operation with the reason for its answer.
         --no-invariants
             Do not walk the model's invariants after every operation (faster
             on very long traces).
@@ -105,11 +126,54 @@ enum Help {
 
     EXIT STATUS
         0 all answers held; 1 an answer differed or the backends disagreed;
-        2 a file could not be read or parsed.
+        2 a file could not be read or parsed (the others still ran).
 
     EXAMPLE
         vfio-sim replay Fixtures/*.trace
-        vfio-sim replay --kernel 6.1 --format json Fixtures/info/*.trace
+        vfio-sim replay --kernel 6.1 --format json Fixtures/info-6.1-unpadded.trace
+        vfio-sim replay --explain docs/examples/dpdk-v1-hugepages.trace
+    """
+
+    static let plan = """
+    NAME
+        vfio-sim plan - what a scenario needs and what it risks
+
+    SYNOPSIS
+        vfio-sim plan [--kernel VERSION] FILE...
+
+    DESCRIPTION
+        Replays each trace on the model and prints, per trace: the most
+        memory locked at once (the RLIMIT_MEMLOCK to set), the most mappings
+        at once against dma_entry_limit, the IOMMU page-table entries by page
+        size per domain at their peak, what is still mapped and locked at the
+        end, and the hazards on the way, each with its line and reason: v1
+        unmaps that removed nothing, less or more than asked; EEXIST, which a
+        client may ignore; ENOSPC, ENOMEM and other errnos; mappings still
+        pinned at the end. Answers written in the trace are not compared
+        (replay does that); the plan says how many differed.
+
+    EXIT STATUS
+        0 every file planned; 2 a file could not be read or parsed (the
+        others are still planned), or the command line is wrong.
+
+    EXAMPLE
+        vfio-sim plan docs/examples/dpdk-v1-hugepages.trace docs/examples/qemu-8g-1g-pages.trace
+    """
+
+    static let help = """
+    NAME
+        vfio-sim help - the manual
+
+    SYNOPSIS
+        vfio-sim help [replay|plan|fmt|explore|faults|trace|help]
+
+    DESCRIPTION
+        Without a topic: the main page. With a command: its page. `trace`:
+        the trace format reference (the text of docs/TRACE_FORMAT.md):
+        every statement, key, default and answer, and the kernel profiles.
+
+    EXAMPLE
+        vfio-sim help trace
     """
 
     static let fmt = """
@@ -122,8 +186,10 @@ enum Help {
     DESCRIPTION
         Parses FILE and prints it back with one statement per line, keys in a
         fixed order, addresses in hex and sizes with K/M/G/T suffixes where
-        exact. Comments and blank lines are kept. The output parses to the
-        same statements. Exit status 2 when FILE does not parse.
+        exact. A number keeps the trace's own spelling when it still says the
+        same value (size=0x200000 stays). Comments and blank lines are kept.
+        The output parses to the same statements. Exit status 2 when FILE
+        does not parse.
     """
 
     static let explore = """

@@ -16,24 +16,64 @@ import Musl
 /// replayer with backends → report.
 struct UsageError: Error { var message: String }
 
-func parseFiles(_ paths: [String]) -> (traces: [Trace], failed: Bool) {
-    var traces: [Trace] = []
-    var failed = false
-    for path in paths {
+/// A file as read: a trace, or the report of why it could not be read or
+/// parsed (its diagnostics already printed on standard error).
+enum Input {
+    case trace(Trace)
+    case failed(FileReport)
+}
+
+/// Reads and parses each file on its own: one that fails is reported and
+/// the others still go on.
+func parseFiles(_ paths: [String], keepingSpellings: Bool = false) -> [Input] {
+    paths.map { path in
         switch readFile(path) {
         case .failure(let why):
             printErr("\(path): error: \(why.message)")
-            failed = true
+            return .failed(FileReport(file: path, unreadable: why.message))
         case .success(let bytes):
-            switch parseTrace(bytes: bytes, file: path) {
-            case .success(let trace): traces.append(trace)
+            switch parseTrace(bytes: bytes, file: path, keepingSpellings: keepingSpellings) {
+            case .success(let trace): return .trace(trace)
             case .failure(let failure):
                 for d in failure.diagnostics { printErr(d.description) }
-                failed = true
+                return .failed(FileReport(file: path, unparsed: failure))
             }
         }
     }
-    return (traces, failed)
+}
+
+/// The traces among `inputs`.
+func traces(_ inputs: [Input]) -> [Trace] {
+    inputs.compactMap { if case .trace(let t) = $0 { t } else { nil } }
+}
+
+/// `reports` of the traces that ran, put back among the files that did
+/// not, in the order the files were given.
+func merge(_ inputs: [Input], _ reports: [FileReport]) -> [FileReport] {
+    var next = 0
+    var out: [FileReport] = []
+    for input in inputs {
+        switch input {
+        case .failed(let r): out.append(r)
+        case .trace(let t):
+            // A kernel run may skip a trace: it has no report.
+            if next < reports.count, reports[next].file == t.file {
+                out.append(reports[next])
+                next += 1
+            }
+        }
+    }
+    return out
+}
+
+/// `--kernel V`: a version the matrix knows, or the one it answers as
+/// (with a note on standard error); below the oldest it is refused.
+func kernelOption(_ v: String) throws(UsageError) -> KernelVersion {
+    guard let k = KernelVersion(parsing: v), let known = k.knownProfile else {
+        throw UsageError(message: "--kernel takes a version \(KernelVersion.matrix.first!) … \(KernelVersion.matrix.last!) (known: \(KernelVersion.matrixList)), not '\(v)'")
+    }
+    if known != k { printErr("note: kernel \(k) answers as profile \(known)") }
+    return known
 }
 
 func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
@@ -43,6 +83,7 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var backend = "model"
     var group: String? = nil
     var verbose = false
+    var explain = false
     var invariants = true
     var allowModuleParams = false
     var files: [String] = []
@@ -60,14 +101,13 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
             guard format == "text" || format == "json" else { throw UsageError(message: "--format takes text or json, not '\(format)'") }
         case "--junit": junit = try value(a)
         case "--kernel":
-            let v = try value(a)
-            guard let k = KernelVersion(parsing: v) else { throw UsageError(message: "--kernel takes a version such as 6.12, not '\(v)'") }
-            kernel = k
+            kernel = try kernelOption(try value(a))
         case "--backend":
             backend = try value(a)
             guard ["model", "kernel", "both"].contains(backend) else { throw UsageError(message: "--backend takes model, kernel or both, not '\(backend)'") }
         case "--group": group = try value(a)
         case "--verbose", "-v": verbose = true
+        case "--explain": explain = true
         case "--no-invariants": invariants = false
         case "--allow-module-params": allowModuleParams = true
         case "--help", "-h": printOut(Help.replay + "\n"); return 0
@@ -84,45 +124,79 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
     if let group { hardware = Hardware(groups: [group], bar: hardware?.bar) }
     if backend != "model" && hardware == nil { throw UsageError(message: "--backend \(backend) needs --group /dev/vfio/N") }
 
-    let (traces, parseFailed) = parseFiles(files)
-    if parseFailed { return 2 }
+    // Each file on its own: one that cannot be read or parsed is reported
+    // (exit 2), the others still run, and every report names it.
+    let inputs = parseFiles(files)
+    let runnable = traces(inputs)
+    let inputFailed = runnable.count < inputs.count
 
-    let run: ReplayRun
+    var run: ReplayRun
     if backend == "model" {
-        run = ReplayRun.model(traces, profile: kernel.map(KernelProfile.init) ?? .newest, invariants: invariants)
+        run = ReplayRun.model(runnable, profile: kernel.map(KernelProfile.init) ?? .newest, invariants: invariants, explain: explain)
     } else {
-        switch ReplayRun.kernel(traces, hardware: hardware!, withModel: backend == "both", invariants: invariants,
+        switch ReplayRun.kernel(runnable, hardware: hardware!, withModel: backend == "both", invariants: invariants,
                                 allowModuleParams: allowModuleParams, say: { printErr($0) }, sys: sys) {
         case .success(let r): run = r
         case .failure(let e): printErr("error: \(e.message)"); return 2
         }
     }
-    var ok = run.reports.allSatisfy(\.ok)
+    let ranReports = run.reports
+    run.reports = merge(inputs, run.reports)
+    var ok = ranReports.allSatisfy(\.ok)
     if format == "json" {
         printOut(jsonReport(run.reports))
     } else if backend == "both" {
         // Model against kernel: disagreements and errors fail; answers the
         // trace wrote for another IOMMU or kernel version are notes.
-        let (text, summary) = KernelLane.report(run.reports, skipped: run.skipped, kernel: run.kernel,
+        let (text, summary) = KernelLane.report(ranReports, skipped: run.skipped, kernel: run.kernel,
                                                 iommu: run.iommu, verbose: verbose)
-        printOut(text)
+        if !runnable.isEmpty { printOut(text) }
         ok = summary.ok
-    } else {
+    } else if !runnable.isEmpty {
+        // Nothing on standard output when no file ran: the diagnostics on
+        // standard error are the whole answer.
         var text = ""
         for (file, reason) in run.skipped { text += "\(file): skipped: \(reason)\n" }
-        printOut(text + textReport(run.reports, verbose: verbose))
+        printOut(text + textReport(run.reports, verbose: verbose, explain: explain))
     }
     if let junit, let problem = writeFile(junit, junitReport(run.reports)) { printErr("error: \(problem)"); return 2 }
+    if inputFailed { return 2 }
     return ok ? 0 : 1
 }
 
 func fmtCommand(_ args: [String]) throws(UsageError) -> Int32 {
     if args.contains("--help") || args.contains("-h") { printOut(Help.fmt + "\n"); return 0 }
     guard args.count == 1 else { throw UsageError(message: "fmt takes exactly one trace file") }
-    let (traces, failed) = parseFiles(args)
-    if failed { return 2 }
-    printOut(printTrace(traces[0]))
+    // fmt keeps the trace's own spelling of a number where it still says
+    // the same value (`size=0x200000` stays, not `size=2M`).
+    guard case .trace(let trace) = parseFiles(args, keepingSpellings: true)[0] else { return 2 }
+    printOut(printTrace(trace))
     return 0
+}
+
+func planCommand(_ args: [String]) throws(UsageError) -> Int32 {
+    var kernel: KernelVersion? = nil
+    var files: [String] = []
+    var i = 0
+    while i < args.count {
+        let a = args[i]
+        switch a {
+        case "--help", "-h": printOut(Help.plan + "\n"); return 0
+        case "--kernel":
+            i += 1
+            guard i < args.count else { throw UsageError(message: "--kernel needs a value") }
+            kernel = try kernelOption(args[i])
+        default:
+            if a.hasPrefix("-") && a != "-" { throw UsageError(message: "unknown option '\(a)'") }
+            files.append(a)
+        }
+        i += 1
+    }
+    if files.isEmpty { throw UsageError(message: "plan needs at least one trace file") }
+    let inputs = parseFiles(files)
+    let plans = traces(inputs).map { Planner.plan($0, profile: kernel.map(KernelProfile.init) ?? .newest) }
+    if !plans.isEmpty { printOut(Planner.render(plans)) }
+    return plans.count < inputs.count ? 2 : 0
 }
 
 func run(_ argv: [String]) -> Int32 {
@@ -137,13 +211,17 @@ func run(_ argv: [String]) -> Int32 {
                 case "fmt": printOut(Help.fmt + "\n")
                 case "explore": printOut(Help.explore + "\n")
                 case "faults": printOut(Help.faults + "\n")
-                default: throw UsageError(message: "no help for '\(args[1])'")
+                case "plan": printOut(Help.plan + "\n")
+                case "trace": printOut(traceFormatText)
+                case "help": printOut(Help.help + "\n")
+                default: throw UsageError(message: "no help for '\(args[1])'; try replay, plan, fmt, explore, faults, trace or help")
                 }
             } else {
                 printOut(Help.main + "\n")
             }
             return 0
         case "replay": return try replayCommand(Array(args.dropFirst()))
+        case "plan": return try planCommand(Array(args.dropFirst()))
         case "fmt": return try fmtCommand(Array(args.dropFirst()))
         case "explore": return try exploreCommand(Array(args.dropFirst()))
         case "faults": return try faultsCommand(Array(args.dropFirst()))

@@ -35,9 +35,9 @@ struct SimRun {
     var finished: Bool
 }
 
-/// Runs `vfio-sim ARGS` in the package root, output to files (no pipe to
+/// Runs `vfio-sim ARGS` (or `executable ARGS`) in the package root, output to files (no pipe to
 /// fill), killed after `limit`.
-func runSim(_ args: [String], limit: Duration = .seconds(120)) throws -> SimRun {
+func runSim(_ args: [String], limit: Duration = .seconds(120), executable: String? = nil) throws -> SimRun {
     let tmp = FileManager.default.temporaryDirectory
     let out = tmp.appendingPathComponent("vfio-sim-\(UUID().uuidString).out")
     let err = tmp.appendingPathComponent("vfio-sim-\(UUID().uuidString).err")
@@ -48,7 +48,7 @@ func runSim(_ args: [String], limit: Duration = .seconds(120)) throws -> SimRun 
         try? FileManager.default.removeItem(at: err)
     }
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: simBinary!)
+    process.executableURL = URL(fileURLWithPath: executable ?? simBinary!)
     process.arguments = args
     process.currentDirectoryURL = packageRoot
     var env = ProcessInfo.processInfo.environment
@@ -114,12 +114,28 @@ struct CLITests {
         #expect(run.status == (expected.isEmpty ? 0 : 2))
     }
 
-    @Test("a bad file among good ones: exit 2, its diagnostics, and none of the files runs")
+    @Test("a bad file among good ones: exit 2, its diagnostics, and the good files still run")
     func badAmongGood() throws {
         let run = try runSim(["replay", "Fixtures/memlock-limit.trace", "Fixtures/bad/unknown-errno.trace", "Fixtures/map-misaligned.trace"])
         #expect(run.status == 2)
-        #expect(run.stdout == "")
+        #expect(run.stdout.contains("3 files, "))
+        #expect(run.stdout.contains(", 1 not read or not parsed\n"))
+        #expect(run.stdout.hasSuffix(" passed, 0 failed\n"))
         #expect(run.stderr.hasPrefix("Fixtures/bad/unknown-errno.trace:3:59: error: expected a Linux errno name, found 'EBOGUS'\n"))
+    }
+
+    @Test("a missing file among good ones: JSON and JUnit are still written, naming its error")
+    func reportsWithAnError() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vfio-sim-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let junit = dir.appendingPathComponent("j.xml").path
+        let run = try runSim(["replay", "--format", "json", "--junit", junit, "Fixtures/memlock-limit.trace", "no-such.trace"])
+        #expect(run.status == 2)
+        #expect(run.stdout.contains("{\"file\":\"no-such.trace\",\"ok\":false,\"ran\":false"))
+        #expect(run.stdout.contains("{\"file\":\"Fixtures/memlock-limit.trace\",\"ok\":true,\"ran\":true"))
+        let xml = try String(contentsOfFile: junit, encoding: .utf8)
+        #expect(xml.contains("<error message=\"no-such.trace: error: cannot open: No such file or directory\"/>"))
     }
 
     @Test("a directory passed as a file: exit 2, FILE: error: is a directory")
@@ -176,7 +192,7 @@ struct CLITests {
         defer { try? FileManager.default.removeItem(at: url.deletingLastPathComponent()) }
         let run = try runSim(["replay", url.path])
         #expect(run.status == 2)
-        let verbs = "iommu, kernel, memlock, cap-ipc-lock, dma-entry-limit, domain, detach, memory, map, unmap, unmap-all, info, extension, dirty, check"
+        let verbs = "iommu, kernel, memlock, cap-ipc-lock, dma-entry-limit, domain, detach, memory, map, unmap, unmap-all, info, extension, dirty, check, show"
         #expect(run.stderr == "\(url.path):1:1: error: expected one of \(verbs), found '\(String(repeating: "a", count: 60))...'\n")
     }
 

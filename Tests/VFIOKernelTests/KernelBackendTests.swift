@@ -211,3 +211,33 @@ struct MachineParsingTests {
         #expect(KernelBackend.vmLck(status: "Name:\tx\n") == nil)
     }
 }
+
+@Suite("Decoding a dirty bitmap")
+struct DirtyBitsTests {
+    @Test("set bits become IOVA ranges, adjacent pages joined, bits past the pages asked for ignored")
+    func ranges() {
+        // Pages 0-1, 5, and 63-66 of a bitmap at 0x10000 with 4K pages.
+        var words: [UInt64] = [0, 0]
+        for bit in [0, 1, 5, 63, 64, 65, 66, 100] { words[bit / 64] |= 1 << UInt64(bit % 64) }
+        #expect(DirtyBits.ranges(words, pages: 80, iova: 0x10000, pgsize: 4096) == [
+            IOVARange(start: 0x10000, last: 0x11fff),
+            IOVARange(start: 0x15000, last: 0x15fff),
+            IOVARange(start: 0x10000 + 63 * 4096, last: 0x10000 + 67 * 4096 - 1),
+        ])
+    }
+
+    @Test("whole words of ones and zeros, and a run that reaches the last page")
+    func wholeWords() {
+        let words: [UInt64] = [.max, .max, 0, .max]
+        #expect(DirtyBits.ranges(words, pages: 256, iova: 0, pgsize: 4096) == [
+            IOVARange(start: 0, last: 128 * 4096 - 1), IOVARange(start: 192 * 4096, last: 256 * 4096 - 1),
+        ])
+        #expect(DirtyBits.ranges([0, 0], pages: 128, iova: 0, pgsize: 4096) == [])
+    }
+
+    @Test("a run that ends at 2^64-1 does not wrap")
+    func top() {
+        #expect(DirtyBits.ranges([0b10], pages: 2, iova: 0xffff_ffff_ffff_e000, pgsize: 4096)
+                == [IOVARange(start: 0xffff_ffff_ffff_f000, last: .max)])
+    }
+}

@@ -37,6 +37,7 @@ final class ScriptedBackend: Backend {
     }
     func unmapDMA(_ request: UnmapDMA) -> Result<UInt64, Errno> { unmapAnswer }
     func dirtyPages(_ request: DirtyPages) -> Result<Void, Errno> { .success(()) }
+    func dirtyBitmap() -> [IOVARange]? { nil }
     func lockedMemory() -> Observation<UInt64> { locked }
     func mappingCount() -> Observation<UInt64> { .value(0) }
     func pageTableEntries(domain: String?) -> Observation<PTECounts> { .notObservable("scripted") }
@@ -108,8 +109,8 @@ struct ReplayEngineTests {
         let b = ScriptedBackend(mapAnswers: [.failure(.EEXIST)])
         let report = Replayer(backends: [b]).run(parse("map iova=0 vaddr=0 size=4K prot=rw => ok\n"))
         let json = jsonReport([report])
-        #expect(json.contains("\"expected\":\"ok\""))
-        #expect(json.contains("\"answer\":\"EEXIST\""))
+        #expect(json.contains("\"expected\":{\"status\":\"ok\"}"))
+        #expect(json.contains("\"answer\":{\"status\":\"errno\",\"errno\":\"EEXIST\",\"errnoValue\":17}"))
         #expect(json.contains("\"held\":false"))
         let junit = junitReport([report])
         #expect(junit.contains("<failure message=\"expected ok, got fake EEXIST\"/>"))

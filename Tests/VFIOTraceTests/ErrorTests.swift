@@ -1,7 +1,7 @@
 import Testing
 @testable import VFIOTrace
 
-let verbList = "iommu, kernel, memlock, cap-ipc-lock, dma-entry-limit, domain, detach, memory, map, unmap, unmap-all, info, extension, dirty, check"
+let verbList = "iommu, kernel, memlock, cap-ipc-lock, dma-entry-limit, domain, detach, memory, map, unmap, unmap-all, info, extension, dirty, check, show"
 
 @Test("a bad statement gives one exact FILE:LINE:COLUMN diagnostic", arguments: [
     // Unknown verbs.
@@ -15,7 +15,10 @@ let verbList = "iommu, kernel, memlock, cap-ipc-lock, dma-entry-limit, domain, d
     ("iommu => ok", "1:7: error: expected one of type1, type1v2, found '=>'"),
     ("iommu type1 extra", "1:13: error: expected end of line, found 'extra'"),
     ("iommu type1 => ok size=0", "1:19: error: expected end of line (the iommu answer takes no keys), found 'size=0'"),
-    ("kernel six", "1:8: error: expected a kernel version like 6.12, found 'six'"),
+    ("kernel six", "1:8: error: expected a kernel version 5.10 … 7.3 (known: 5.10, 6.1, 6.12, 6.18, 7.3), found 'six'"),
+    ("kernel 5.4", "1:8: error: expected a kernel version 5.10 … 7.3 (known: 5.10, 6.1, 6.12, 6.18, 7.3), found '5.4'"),
+    ("kernel 6.1x", "1:8: error: expected a kernel version 5.10 … 7.3 (known: 5.10, 6.1, 6.12, 6.18, 7.3), found '6.1x'"),
+    ("iommu type1\niommu type1v2", "2:1: error: expected one iommu statement, found a second one (the first is on line 1)"),
     ("kernel 6.1 => ok", "1:12: error: expected end of line (kernel takes no answer), found '=>'"),
     // Other setup.
     ("memlock lots", "1:9: error: expected a number or unlimited, found 'lots'"),
@@ -65,8 +68,10 @@ let verbList = "iommu, kernel, memlock, cap-ipc-lock, dma-entry-limit, domain, d
     ("memory vaddr=0 size=4K phys=elsewhere", "1:29: error: expected an address, scattered, reversed or chunks:SIZE, found 'elsewhere'"),
     ("memory vaddr=0 size=8K phys=chunks:6K", "1:36: error: expected a multiple of the page size 4K, found '6K'"),
     ("memory vaddr=0 size=8K phys=chunks:0", "1:36: error: expected a nonzero chunk size, found '0'"),
-    ("memory vaddr=0 size=4K seed=3", "1:24: error: expected seed= only with phys=scattered, found 'seed=3'"),
-    ("memory vaddr=0 size=4K phys=reversed seed=3", "1:38: error: expected seed= only with phys=scattered, found 'seed=3'"),
+    ("memory vaddr=0 size=4K\nmemory vaddr=0x1000 size=4K\nmemory vaddr=0 size=8K",
+     "3:8: error: expected memory apart from the region on line 1 (0x0-0xfff), found 'vaddr=0' size=8K"),
+    ("domain d0 pgsizes=4K\ndomain d0 pgsizes=4K", "2:8: error: expected a group name not in the container, found 'd0' (attached on line 1; detach it first)"),
+    ("check ptes=none domain=d9", "1:24: error: expected the name of a domain of this trace (declared: d0), found 'd9'"),
     ("memory vaddr=0 size=4K pfnmap pfnmap", "1:31: error: expected at most one pfnmap, found 'pfnmap'"),
     // map.
     ("map iova=zz vaddr=0 size=4K prot=rw", "1:10: error: expected a number, found 'zz'"),
@@ -80,9 +85,9 @@ let verbList = "iommu, kernel, memlock, cap-ipc-lock, dma-entry-limit, domain, d
     ("map iova=0 vaddr=0 size=4K prot=x", "1:33: error: expected one of r, w, rw, none, found 'x'"),
     ("map iova=0 vaddr=0 size=4K prot=rw iova=0", "1:36: error: expected at most one iova=, found 'iova=0'"),
     ("map iova=0 vaddr=0 size=4K prot=rw bogus",
-     "1:36: error: expected one of iova=, vaddr=, size=, prot=, vaddr-only, argsz=, flags=, found 'bogus'"),
+     "1:36: error: expected one of iova=, vaddr=, size=, prot=, vaddr-only, argsz=, flags=, repeat=, step=, found 'bogus'"),
     ("map iova=0 vaddr=0 size=4K prot=rw =1",
-     "1:36: error: expected one of iova=, vaddr=, size=, prot=, vaddr-only, argsz=, flags=, found '=1'"),
+     "1:36: error: expected one of iova=, vaddr=, size=, prot=, vaddr-only, argsz=, flags=, repeat=, step=, found '=1'"),
     ("map iova=0 vaddr=0 size=4K prot=rw argsz=0x100000000", "1:42: error: expected a value that fits in 32 bits, found '0x100000000'"),
     ("map iova=0 vaddr=0 size=4K prot=rw flags=-", "1:42: error: expected a number, found '-'"),
     // unmap and unmap-all.
@@ -124,6 +129,10 @@ let verbList = "iommu, kernel, memlock, cap-ipc-lock, dma-entry-limit, domain, d
     ("map iova=0 vaddr=0 size=4K prot=rw => 0", "1:39: error: expected ok or an errno, found '0'"),
     ("map iova=0 vaddr=0 size=4K prot=rw => ok size=4K", "1:42: error: expected end of line (the map answer takes no keys), found 'size=4K'"),
     ("unmap iova=0 size=4K => ok pgsizes=4K", "1:28: error: expected a key of the unmap answer (size=), found 'pgsizes=4K'"),
+    // dirty= only where the call took a bitmap.
+    ("unmap iova=0 size=4K => ok dirty=none", "1:28: error: expected a key of the unmap answer (size=), found 'dirty=none'"),
+    ("unmap iova=0 size=4K dirty pgsize=4K => ok dirty=0-", "1:50: error: expected a range START-END or START+SIZE, found '0-'"),
+    ("dirty start => ok dirty=none", "1:19: error: expected end of line (the dirty answer takes no keys), found 'dirty=none'"),
     ("unmap iova=0 size=4K => ok size=1 size=2", "1:35: error: expected at most one size=, found 'size=2'"),
     ("unmap iova=0 size=4K => EINVAL size=0", "1:32: error: expected end of line, found 'size=0'"),
     ("unmap iova=0 size=4K => size=0", "1:25: error: expected ok or an errno, found 'size=0'"),

@@ -23,7 +23,7 @@ private let allDefaults = DomainSpec(name: "d0", pgsizes: PageSizes([4096, 2 << 
      .domain(DomainSpec(name: "g.1_x-2", pgsizes: PageSizes(rawValue: 0xffff_ffff_ffff_f000)))),
     ("domain d1 pgsizes=4K aperture=0x1000-0xffffffff reserved=none fgsp=yes coherent=no emulated=yes msi-isolated=no",
      .domain(DomainSpec(name: "d1", pgsizes: PageSizes([4096]), aperture: IOVARange(start: 0x1000, last: 0xffff_ffff),
-                        reserved: [], coherent: false, fgsp: true, emulated: true, msiIsolated: false))),
+                        reserved: [], coherent: false, emulated: true, msiIsolated: false))),
     ("domain d2 pgsizes=4K reserved=0xfee00000-0xfeefffff,0x1000+4K",
      .domain(DomainSpec(name: "d2", pgsizes: PageSizes([4096]),
                         reserved: [IOVARange(start: 0xfee0_0000, last: 0xfeef_ffff), IOVARange(start: 0x1000, last: 0x1fff)]))),
@@ -83,8 +83,8 @@ func operation(text: String, expected: Statement.Kind) {
     ("check locked=2M", Statement.Kind.check(.locked(2 * mib))),
     ("check mappings=3", .check(.mappings(3))),
     ("check ptes=2M:1", .check(.ptes(PTECounts([2 * mib: 1]), domain: nil))),
-    ("check ptes=4K:511,2M:1,1G:2 domain=d1", .check(.ptes(PTECounts([4096: 511, 2 * mib: 1, gib: 2]), domain: "d1"))),
-    ("check domain=d1 ptes=none", .check(.ptes(PTECounts(), domain: "d1"))),
+    ("check ptes=4K:511,2M:1,1G:2 domain=d0", .check(.ptes(PTECounts([4096: 511, 2 * mib: 1, gib: 2]), domain: "d0"))),
+    ("check domain=d0 ptes=none", .check(.ptes(PTECounts(), domain: "d0"))),
     ("check ptes=4K:0", .check(.ptes(PTECounts(), domain: nil))),
 ])
 func check(text: String, expected: Statement.Kind) {
@@ -113,6 +113,10 @@ func check(text: String, expected: Statement.Kind) {
     ("info => iova=none pgsizes=mask:0xfffffffffffff000", Answer(.ok, fields: [.iova(nil), .pgsizes(PageSizes.pageMask)])),
     ("info => EFAULT", Answer(.errno(.EFAULT))),
     ("dirty start => ENOTSUP", Answer(.errno(.EOPNOTSUPP))),
+    ("dirty get iova=0 size=8M pgsize=4K => ok dirty=0x200000-0x3fffff,0x600000-0x6fffff",
+     Answer(.ok, fields: [.dirty([IOVARange(start: 0x20_0000, last: 0x3f_ffff), IOVARange(start: 0x60_0000, last: 0x6f_ffff)])])),
+    ("dirty get iova=0 size=8M pgsize=4K => ok dirty=none", Answer(.ok, fields: [.dirty([])])),
+    ("unmap iova=0 size=2M dirty pgsize=4K => ok size=2M dirty=0+2M", Answer(.ok, fields: [.size(2 * mib), .dirty([IOVARange(start: 0, last: 2 * mib - 1)])])),
     ("iommu type1 => ok", Answer(.ok)),
     ("iommu type1v2 => EBUSY", Answer(.errno(.EBUSY))),
 ])

@@ -1,0 +1,58 @@
+import Testing
+import VFIOCore
+import VFIOLane
+import VFIOTrace
+
+func planOf(_ text: String) throws -> ScenarioPlan {
+    Planner.plan(try parseTrace(text, file: "p.trace").get())
+}
+
+@Suite("vfio-sim plan")
+struct PlanTests {
+    @Test("the memlock a scenario needs is its peak locked memory, not what is locked at the end")
+    func peakLocked() throws {
+        let p = try planOf("""
+            memory vaddr=0x7f0000000000 size=64M page=2M
+            map iova=0 vaddr=0x7f0000000000 size=32M prot=rw
+            map iova=0x2000000 vaddr=0x7f0002000000 size=32M prot=rw
+            unmap iova=0 size=32M
+            """)
+        #expect(p.peakLocked == 64 << 20)
+        #expect(p.peakLockedLine == 3)
+        #expect(p.endLocked == 32 << 20)
+        #expect(p.peakMappings == 2)
+        #expect(p.peakPTEs.map(\.domain) == ["d0"])
+        #expect(p.peakPTEs.first?.counts == PTECounts([2 << 20: 32]))
+    }
+
+    @Test("hazards: a v1 unmap that removed nothing, EEXIST, ENOSPC, and mappings pinned at the end, each with its line")
+    func hazards() throws {
+        let p = try planOf("""
+            iommu type1
+            dma-entry-limit 2
+            memory vaddr=0x7f0000000000 size=64M
+            map iova=0 vaddr=0x7f0000000000 size=16M prot=rw
+            unmap iova=0x400000 size=4M
+            map iova=0 vaddr=0x7f0000000000 size=2M prot=rw
+            map iova=0x1000000 vaddr=0x7f0001000000 size=2M prot=rw
+            map iova=0x2000000 vaddr=0x7f0002000000 size=2M prot=rw
+            """)
+        #expect(p.hazards.map(\.kind) == [.unmapSize, .exists, .noSpace, .pinnedAtEnd])
+        #expect(p.hazards.map(\.line) == [5, 6, 8, 0])
+        #expect(p.hazards[0].text.contains("stays mapped, pinned and DMA-able"))
+        #expect(p.hazards[2].text.contains("dma_entry_limit was 2"))
+    }
+
+    @Test("two groups behind the same IOMMU share one domain: the total counts its table once")
+    func sharedDomain() throws {
+        let p = try planOf("""
+            domain a pgsizes=4K,2M,1G
+            domain b pgsizes=4K,2M,1G
+            memory vaddr=0x7e0000000000 size=2G page=1G
+            map iova=0 vaddr=0x7e0000000000 size=2G prot=rw
+            """)
+        #expect(p.peakPTEs.map(\.total) == [2, 2])
+        #expect(p.peakTotalPTEs == PTECounts([1 << 30: 2]))
+        #expect(Planner.render([p]).contains("groups with the same IOMMU share one domain"))
+    }
+}
