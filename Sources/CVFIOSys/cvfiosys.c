@@ -4,10 +4,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <linux/capability.h>
 #include <sys/ioctl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -143,14 +146,18 @@ int cvfio_read_line(int fd, char *buf, int cap, int timeout_ms) {
 }
 
 /* State for the signal handler, copied in when armed: the handler must not
- * allocate or take locks. */
+ * allocate or take locks. Two tables: what a replay process gives back (its
+ * container and groups), and what a supervising process puts back (module
+ * parameters it changed, and the record of the change under /run). */
 static volatile int cleanup_container = -1;
 static int cleanup_groups[8];
 static volatile int cleanup_ngroups = 0;
-static char cleanup_path[256];
-static char cleanup_limit[32];
+static volatile int restore_count = 0;
+static char restore_paths[4][256];
+static char restore_values[4][32];
+static char restore_record[256];
 
-static void cleanup_on_signal(int sig) {
+static void on_signal(int sig) {
     if (cleanup_container >= 0) {
         struct vfio_iommu_type1_dma_unmap unmap = { sizeof unmap, VFIO_DMA_UNMAP_FLAG_ALL, 0, 0 };
         ioctl(cleanup_container, VFIO_IOMMU_UNMAP_DMA, &unmap);
@@ -158,28 +165,88 @@ static void cleanup_on_signal(int sig) {
     for (int i = 0; i < cleanup_ngroups; i++) ioctl(cleanup_groups[i], VFIO_GROUP_UNSET_CONTAINER);
     if (cleanup_container >= 0) close(cleanup_container);
     for (int i = 0; i < cleanup_ngroups; i++) close(cleanup_groups[i]);
-    if (cleanup_path[0] && cleanup_limit[0]) {
-        int fd = open(cleanup_path, O_WRONLY);
-        if (fd >= 0) { ssize_t w = write(fd, cleanup_limit, strlen(cleanup_limit)); (void)w; close(fd); }
+    for (int i = 0; i < restore_count; i++) {
+        int fd = open(restore_paths[i], O_WRONLY);
+        if (fd >= 0) { ssize_t w = write(fd, restore_values[i], strlen(restore_values[i])); (void)w; close(fd); }
     }
+    /* The value is back: the record of the change goes. */
+    if (restore_count > 0 && restore_record[0]) unlink(restore_record);
     _exit(128 + sig);
 }
 
-void cvfio_arm_cleanup(int container_fd, const int *group_fds, int ngroups, const char *entry_limit_path, const char *entry_limit) {
+static void install(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = (cleanup_container >= 0 || restore_count > 0) ? on_signal : SIG_DFL;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+void cvfio_arm_cleanup(int container_fd, const int *group_fds, int ngroups) {
     cleanup_container = -1;
     cleanup_ngroups = 0;
     for (int i = 0; i < ngroups && i < 8 && group_fds; i++) cleanup_groups[i] = group_fds[i];
     cleanup_ngroups = ngroups < 0 ? 0 : ngroups > 8 ? 8 : ngroups;
     cleanup_container = container_fd;
-    cleanup_path[0] = cleanup_limit[0] = 0;
-    if (entry_limit_path && entry_limit && strlen(entry_limit_path) < sizeof cleanup_path && strlen(entry_limit) < sizeof cleanup_limit) {
-        strcpy(cleanup_path, entry_limit_path);
-        strcpy(cleanup_limit, entry_limit);
-    }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = container_fd >= 0 ? cleanup_on_signal : SIG_DFL;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
+    install();
 }
+
+void cvfio_arm_restore(const char *const *paths, const char *const *values, int n, const char *record) {
+    restore_count = 0;
+    int k = 0;
+    for (int i = 0; i < n && k < 4; i++) {
+        if (!paths[i] || !values[i] || strlen(paths[i]) >= sizeof restore_paths[0] || strlen(values[i]) >= sizeof restore_values[0]) continue;
+        strcpy(restore_paths[k], paths[i]);
+        strcpy(restore_values[k], values[i]);
+        k++;
+    }
+    restore_record[0] = 0;
+    if (record && strlen(record) < sizeof restore_record) strcpy(restore_record, record);
+    restore_count = k;
+    install();
+}
+
+int cvfio_die_with_parent(int parent) {
+    /* A process forked to do the ioctls must not outlive the one that
+     * restores what it changed; and it must not run the parent's restore. */
+    restore_count = 0;
+    install();
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) return -errno;
+    if (getppid() != parent) _exit(125);
+    return 0;
+}
+
+int cvfio_lock_file(const char *path, int wait) {
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return -errno;
+    while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
+        if (errno == EINTR) continue;
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+int cvfio_replace_file(const char *path, const char *text) {
+    char tmp[512];
+    if (strlen(path) + 5 >= sizeof tmp) return -ENAMETOOLONG;
+    strcpy(tmp, path);
+    strcat(tmp, ".new");
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return -errno;
+    size_t len = strlen(text), done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, text + done, len - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) { int e = w < 0 ? errno : EIO; close(fd); unlink(tmp); return -e; }
+        done += (size_t)w;
+    }
+    if (fsync(fd) < 0) { int e = errno; close(fd); unlink(tmp); return -e; }
+    close(fd);
+    if (rename(tmp, path) < 0) { int e = errno; unlink(tmp); return -e; }
+    return 0;
+}
+
+void cvfio_trap(void) { __builtin_trap(); }

@@ -12,11 +12,13 @@ import Musl
 ///
 /// The trace's domains bind to the real groups in the order they are first
 /// named; the process state a trace sets (memory, `RLIMIT_MEMLOCK`,
-/// `CAP_IPC_LOCK`, `dma_entry_limit`) is made real. It maps only memory it
+/// `CAP_IPC_LOCK` of this process) is made real. It maps only memory it
 /// allocated itself (and, for `pfnmap` memory, the BAR it was given) and
 /// undoes everything in `close()` (the kernel also releases the container
-/// when the process exits, whatever way it exits). Every system call goes
-/// through `sys`.
+/// when the process exits, whatever way it exits). It never writes a module
+/// parameter: `dma_entry_limit` is global, so a trace that needs another
+/// value asks the parent process (`ModuleParameterGuard`), which outlives
+/// it and puts the value back. Every system call goes through `sys`.
 public final class KernelBackend: Backend {
     let sys: SystemCalls
     /// One real group: its device node, fd and the trace name bound to it.
@@ -31,7 +33,8 @@ public final class KernelBackend: Backend {
     /// A PCI BAR's sysfs resource file, mapped for `pfnmap` memory.
     let barPath: String?
     var regions: [MemoryRegion] = []
-    var savedEntryLimit: String? = nil
+    /// `dma_entry_limit` as this backend last saw or set it, and as the
+    /// container copied it at `SET_IOMMU`.
     var entryLimitAtOpen: UInt32 = 65535
     var entryLimit: UInt32 = 65535
     public let release: String
@@ -53,17 +56,20 @@ public final class KernelBackend: Backend {
     /// The running kernel's version (`uname -r`), when it parses.
     public var version: KernelVersion? { KernelVersion(parsing: release) }
 
-    static let entryLimitPath = "/sys/module/vfio_iommu_type1/parameters/dma_entry_limit"
-
     /// Opens `groupPaths` (each a `/dev/vfio/N` whose devices are all bound
-    /// to vfio-pci and whose group has no container) and a container.
-    public init(groupPaths: [String], barPath: String? = nil, sys: SystemCalls = LinuxSystemCalls()) throws(BackendError) {
+    /// to vfio-pci and whose group has no container) and a container. With
+    /// `traceDefaults` (a backend that replays, not one that only probes) it
+    /// drops `CAP_IPC_LOCK`, lifts `RLIMIT_MEMLOCK` and makes sure
+    /// `dma_entry_limit` is the 65535 traces assume (asking the parent when
+    /// it is not).
+    public init(groupPaths: [String], barPath: String? = nil, sys: SystemCalls = LinuxSystemCalls(),
+                traceDefaults: Bool = true) throws(BackendError) {
         self.sys = sys
         self.barPath = barPath
         groups = groupPaths.map { Group(path: $0) }
         release = sys.release
         guard !groupPaths.isEmpty else { throw BackendError("the kernel backend needs at least one group") }
-        if !sys.isRoot { throw BackendError("the kernel backend needs root (it opens \(groupPaths[0]), locks memory and sets module parameters)") }
+        if !sys.isRoot { throw BackendError("the kernel backend needs root (it opens \(groupPaths[0]) and locks memory)") }
         for i in groups.indices {
             let path = groups[i].path
             do throws(BackendError) {
@@ -88,15 +94,17 @@ public final class KernelBackend: Backend {
         if case .success(let v) = sys.ioctl(containerFD, VFIO.getAPIVersion, value: 0), v != VFIO.apiVersion {
             _ = close(); throw BackendError("unexpected VFIO API version \(v)")
         }
-        savedEntryLimit = sys.readText(Self.entryLimitPath).map { String($0.filter { $0.isNumber }) }
-        // The trace defaults: no CAP_IPC_LOCK, no memlock limit, 65535 entries.
-        _ = sys.setCapIPCLock(false)
-        _ = sys.setMemlock(nil)
-        _ = sys.writeText(Self.entryLimitPath, "65535")
+        if let now = ModuleParameter.dmaEntryLimit.read(sys).flatMap({ UInt32($0) }) { entryLimit = now; entryLimitAtOpen = now }
+        if traceDefaults {
+            // The trace defaults: no CAP_IPC_LOCK, no memlock limit, 65535 entries.
+            _ = sys.setCapIPCLock(false)
+            _ = sys.setMemlock(nil)
+            do throws(BackendError) { try setDMAEntryLimit(65535) } catch { _ = close(); throw error }
+        }
         lockedAtStart = vmLck() ?? 0
-        // A signal must not leave mappings, pins or the module parameter
-        // behind: the handler unmaps everything and restores the limit.
-        sys.armCleanup(container: containerFD, groups: groups.map(\.fd), entryLimitPath: Self.entryLimitPath, entryLimit: savedEntryLimit ?? "")
+        // A signal must not leave mappings or pins behind: the handler
+        // unmaps everything (the parent puts module parameters back).
+        sys.armCleanup(container: containerFD, groups: groups.map(\.fd))
         armed = true
     }
 
@@ -113,13 +121,30 @@ public final class KernelBackend: Backend {
         }
     }
 
+    /// `VFIO_GROUP_GET_STATUS` of a group, opened and closed again: its
+    /// flags (`VFIO_GROUP_FLAGS_CONTAINER_SET` while a container holds
+    /// it). EBUSY while another process has it open.
+    public static func groupStatus(_ path: String, sys: SystemCalls) -> Result<UInt32, Errno> {
+        let fd: Int32
+        switch sys.open(path, O_RDWR) {
+        case .success(let f): fd = f
+        case .failure(let e): return .failure(e)
+        }
+        defer { sys.close(fd) }
+        var status = vfio_group_status(argsz: UInt32(MemoryLayout<vfio_group_status>.size), flags: 0)
+        return sys.ioctl(fd, VFIO.groupGetStatus, &status).map { _ in status.flags }
+    }
+
+    /// Whether group status flags show a container.
+    public static func hasContainer(_ flags: UInt32) -> Bool { flags & UInt32(VFIO_GROUP_FLAGS_CONTAINER_SET) != 0 }
+
     static func groupNumber(_ path: String) -> Substring? {
         guard let number = path.split(separator: "/").last, !number.isEmpty, number.allSatisfy(\.isNumber) else { return nil }
         return number
     }
 
-    /// Undoes everything: mappings, container, fds, memory, module
-    /// parameter; then reports locked memory the kernel still charges.
+    /// Undoes everything: mappings, container, fds, memory; then reports
+    /// locked memory the kernel still charges.
     @discardableResult
     public func close() -> [BackendProblem] {
         guard !closed else { return [] }
@@ -136,11 +161,10 @@ public final class KernelBackend: Backend {
         if walkerFD >= 0 { sys.close(walkerFD); walkerFD = -1 }
         for r in regions { sys.munmap(r.vaddr, r.size) }
         regions = []
-        if let saved = savedEntryLimit, !saved.isEmpty { _ = sys.writeText(Self.entryLimitPath, saved); savedEntryLimit = nil }
         let hadContainer = containerFD >= 0
         containerFD = -1
         for i in groups.indices { groups[i].fd = -1 }
-        if armed { sys.armCleanup(container: -1, groups: [], entryLimitPath: nil, entryLimit: nil); armed = false }
+        if armed { sys.armCleanup(container: -1, groups: []); armed = false }
         guard hadContainer, let now = vmLck(), now > lockedAtStart else { return [] }
         return [.lockedAfterRelease(bytes: now - lockedAtStart)]
     }
@@ -159,8 +183,19 @@ public final class KernelBackend: Backend {
         if let e = sys.setCapIPCLock(on) { throw BackendError("capset(CAP_IPC_LOCK): \(e)") }
     }
 
+    /// The parent changes the module parameter (and puts it back when this
+    /// process is gone); this process only reads it.
     public func setDMAEntryLimit(_ limit: UInt32) throws(BackendError) {
-        if let e = sys.writeText(Self.entryLimitPath, String(limit)) { throw BackendError("writing \(Self.entryLimitPath): \(e)") }
+        let p = ModuleParameter.dmaEntryLimit
+        guard let now = p.read(sys) else { throw BackendError("cannot read \(p.path) (is vfio_iommu_type1 loaded?)") }
+        if now != String(limit) {
+            guard let answer = sys.askParent(ParameterRequest.set(p, String(limit))) else {
+                throw BackendError("\(p.rawValue) is \(now) and the trace needs \(limit): only a supervising vfio-sim process "
+                                   + "(replay or explore, which run each trace in a child) changes it")
+            }
+            if answer.hasPrefix("refused ") { throw BackendError(String(answer.dropFirst("refused ".count))) }
+            guard answer == "ok" else { throw BackendError("setting \(p.rawValue): the parent answered '\(answer)'") }
+        }
         entryLimit = limit
     }
 

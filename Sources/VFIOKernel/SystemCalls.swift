@@ -55,12 +55,42 @@ public protocol SystemCalls: AnyObject {
     /// One line from `fd`, waiting at most `timeoutMs` (`cvfio_read_line`).
     func readLine(_ fd: Int32, timeoutMs: Int32) -> Result<String, Errno>
     /// Arms (or, with `container` -1, disarms) the signal handler that
-    /// unmaps everything, unsets the groups' container and writes
-    /// `entryLimit` back to `entryLimitPath` (`cvfio_arm_cleanup`).
-    func armCleanup(container: Int32, groups: [Int32], entryLimitPath: String?, entryLimit: String?)
+    /// unmaps everything and unsets the groups' container (`cvfio_arm_cleanup`).
+    func armCleanup(container: Int32, groups: [Int32])
+    /// Arms (or, with no values, disarms) the signal handler that writes
+    /// each value back to its path and removes `record` (`cvfio_arm_restore`).
+    func armRestore(_ values: [(path: String, value: String)], record: String)
     /// Runs `body` in a child process (`pipe`, `fork`, `read`, `waitpid`)
-    /// and returns the bytes it produced, or why the child gave none.
-    func inChild(_ body: () -> [UInt8]) -> Result<[UInt8], ChildFailure>
+    /// and returns the bytes it produced, or why the child gave none. The
+    /// child dies with this process (`PR_SET_PDEATHSIG`). While it runs,
+    /// each line the child sends with `askParent` is answered with
+    /// `serving`'s line (`poll` on both pipes); without `serving` the
+    /// child's `askParent` gives nil.
+    func inChild(serving: ((String) -> String)?, _ body: () -> [UInt8]) -> Result<[UInt8], ChildFailure>
+    /// In a child of `inChild(serving:)`: one line to the parent and its
+    /// one-line answer; nil when no parent serves requests.
+    func askParent(_ request: String) -> String?
+    /// `mkdir(path, mode)`.
+    func makeDirectory(_ path: String, mode: UInt32) -> Errno?
+    /// `open(path, O_RDWR|O_CREAT, 0600)` and `flock(LOCK_EX)` (with
+    /// `LOCK_NB` unless `wait`): the fd holding the lock (`cvfio_lock_file`).
+    func lockFile(_ path: String, wait: Bool) -> Result<Int32, Errno>
+    /// A whole file replaced atomically and durably: written to `path.new`,
+    /// `fsync`, `rename` (`cvfio_replace_file`).
+    func replaceFile(_ path: String, _ text: String) -> Errno?
+    /// `unlink(path)`.
+    func removeFile(_ path: String) -> Errno?
+    /// `getpid()`.
+    var processID: Int32 { get }
+    /// `kill(pid, 0)` succeeds (or fails with EPERM): the process exists.
+    func processExists(_ pid: Int32) -> Bool
+    /// `kill(pid, signal)`.
+    func kill(_ pid: Int32, _ signal: Int32) -> Errno?
+    /// A trap instruction (`cvfio_trap`): dies of SIGILL as a crashing
+    /// program does. Only fault injection calls it.
+    func trap() -> Never
+    /// `nanosleep`.
+    func pause(milliseconds: Int32)
 }
 
 /// Why a child process gave no result.
@@ -78,6 +108,8 @@ public enum ChildFailure: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 extension SystemCalls {
+    /// Runs `body` in a child process that cannot ask this one anything.
+    public func inChild(_ body: () -> [UInt8]) -> Result<[UInt8], ChildFailure> { inChild(serving: nil, body) }
     /// `ioctl(fd, request, &arg)` with `arg` a uapi struct passed by address.
     func ioctl<T>(_ fd: Int32, _ request: UInt, _ arg: inout T) -> Result<Int32, Errno> {
         withUnsafeMutableBytes(of: &arg) { ioctl(fd, request, buffer: $0) }
@@ -206,38 +238,100 @@ public final class LinuxSystemCalls: SystemCalls {
         return .success(String(decoding: line.prefix(Int(n)).map { UInt8(bitPattern: $0) }, as: UTF8.self))
     }
 
-    public func armCleanup(container: Int32, groups: [Int32], entryLimitPath: String?, entryLimit: String?) {
-        groups.withUnsafeBufferPointer { fds in
-            cvfio_arm_cleanup(container, fds.baseAddress, Int32(fds.count), entryLimitPath, entryLimit)
+    public func armCleanup(container: Int32, groups: [Int32]) {
+        groups.withUnsafeBufferPointer { fds in cvfio_arm_cleanup(container, fds.baseAddress, Int32(fds.count)) }
+    }
+
+    public func armRestore(_ values: [(path: String, value: String)], record: String) {
+        // strdup'd copies: the handler copies them in before this returns.
+        let paths = values.map { strdup($0.path) }, texts = values.map { strdup($0.value) }
+        defer { (paths + texts).forEach { free($0) } }
+        let p = paths.map { UnsafePointer<CChar>($0) }, t = texts.map { UnsafePointer<CChar>($0) }
+        p.withUnsafeBufferPointer { pp in
+            t.withUnsafeBufferPointer { tt in cvfio_arm_restore(pp.baseAddress, tt.baseAddress, Int32(values.count), record) }
         }
     }
 
-    public func inChild(_ body: () -> [UInt8]) -> Result<[UInt8], ChildFailure> {
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { return .failure(.couldNotStart("pipe: \(Errno(rawValue: Glibc.errno))")) }
+    /// In a child of `inChild(serving:)`: the write end of its request pipe
+    /// and the read end of its answer pipe.
+    var parentChannel: (request: Int32, answer: Int32)? = nil
+
+    public func askParent(_ request: String) -> String? {
+        guard let channel = parentChannel else { return nil }
+        let line = request.filter { $0 != "\n" } + "\n"
+        if writeAll(channel.request, Array(line.utf8)) != nil { return nil }
+        var answer: [UInt8] = []
+        var byte: UInt8 = 0
+        while true {
+            let n = Glibc.read(channel.answer, &byte, 1)
+            if n < 0 && Glibc.errno == EINTR { continue }
+            if n <= 0 { return nil }
+            if byte == UInt8(ascii: "\n") { return String(decoding: answer, as: UTF8.self) }
+            answer.append(byte)
+        }
+    }
+
+    public func inChild(serving: ((String) -> String)?, _ body: () -> [UInt8]) -> Result<[UInt8], ChildFailure> {
+        // report: child → parent; request: child → parent; answer: parent → child.
+        var report: [Int32] = [-1, -1], request: [Int32] = [-1, -1], answer: [Int32] = [-1, -1]
+        func closeAll() { for fd in report + request + answer where fd >= 0 { Glibc.close(fd) } }
+        guard pipe(&report) == 0, serving == nil || (pipe(&request) == 0 && pipe(&answer) == 0) else {
+            let e = Errno(rawValue: Glibc.errno)
+            closeAll()
+            return .failure(.couldNotStart("pipe: \(e)"))
+        }
+        let parent = getpid()
         fflush(nil)  // every stream: the child must not write the parent's buffers again
         let pid = fork()
         if pid == 0 {
-            Glibc.close(fds[0])
-            let failed = writeAll(fds[1], body()) != nil
-            Glibc.close(fds[1])
+            _ = cvfio_die_with_parent(parent)
+            Glibc.close(report[0])
+            if serving != nil {
+                Glibc.close(request[0]); Glibc.close(answer[1])
+                parentChannel = (request[1], answer[0])
+            } else {
+                parentChannel = nil
+            }
+            let failed = writeAll(report[1], body()) != nil
+            Glibc.close(report[1])
             _exit(failed ? 3 : 0)
         }
-        Glibc.close(fds[1])
         if pid < 0 {
             let e = Errno(rawValue: Glibc.errno)
-            Glibc.close(fds[0])
+            closeAll()
             return .failure(.couldNotStart("fork: \(e)"))
         }
+        Glibc.close(report[1])
+        if serving != nil { Glibc.close(request[1]); Glibc.close(answer[0]) }
         var data: [UInt8] = []
+        var pending: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buf.withUnsafeMutableBytes { Glibc.read(fds[0], $0.baseAddress, $0.count) }
-            if n < 0 && Glibc.errno == EINTR { continue }
-            if n <= 0 { break }
-            data += buf[0..<n]
+        var reportOpen = true, requestsOpen = serving != nil
+        while reportOpen || requestsOpen {
+            var fds = [pollfd(fd: reportOpen ? report[0] : -1, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: requestsOpen ? request[0] : -1, events: Int16(POLLIN), revents: 0)]
+            let r = poll(&fds, 2, -1)
+            if r < 0 { if Glibc.errno == EINTR { continue } else { break } }
+            if reportOpen && fds[0].revents != 0 {
+                let n = buf.withUnsafeMutableBytes { Glibc.read(report[0], $0.baseAddress, $0.count) }
+                if n < 0 && Glibc.errno == EINTR { continue }
+                if n <= 0 { reportOpen = false } else { data += buf[0..<n] }
+            }
+            if requestsOpen && fds[1].revents != 0, let serving {
+                let n = buf.withUnsafeMutableBytes { Glibc.read(request[0], $0.baseAddress, $0.count) }
+                if n < 0 && Glibc.errno == EINTR { continue }
+                if n <= 0 { requestsOpen = false; continue }
+                pending += buf[0..<n]
+                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                    let line = String(decoding: pending[..<newline], as: UTF8.self)
+                    pending.removeSubrange(...newline)
+                    let reply = serving(line).filter { $0 != "\n" } + "\n"
+                    _ = writeAll(answer[1], Array(reply.utf8))
+                }
+            }
         }
-        Glibc.close(fds[0])
+        Glibc.close(report[0])
+        if serving != nil { Glibc.close(request[0]); Glibc.close(answer[1]) }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && Glibc.errno == EINTR {}
         let signal = status & 0x7f
@@ -245,5 +339,31 @@ public final class LinuxSystemCalls: SystemCalls {
         if signal != 0 { return .failure(.signalled(signal)) }
         if code != 0 { return .failure(.exited(code)) }
         return .success(data)
+    }
+
+    public func makeDirectory(_ path: String, mode: UInt32) -> Errno? {
+        mkdir(path, mode_t(mode)) == 0 ? nil : Errno(rawValue: Glibc.errno)
+    }
+
+    public func lockFile(_ path: String, wait: Bool) -> Result<Int32, Errno> {
+        Self.result(cvfio_lock_file(path, wait ? 1 : 0))
+    }
+
+    public func replaceFile(_ path: String, _ text: String) -> Errno? { Self.errno(cvfio_replace_file(path, text)) }
+
+    public func removeFile(_ path: String) -> Errno? { unlink(path) == 0 ? nil : Errno(rawValue: Glibc.errno) }
+
+    public var processID: Int32 { getpid() }
+
+    public func processExists(_ pid: Int32) -> Bool { pid > 0 && (Glibc.kill(pid, 0) == 0 || Glibc.errno == EPERM) }
+
+    public func kill(_ pid: Int32, _ signal: Int32) -> Errno? { Glibc.kill(pid, signal) == 0 ? nil : Errno(rawValue: Glibc.errno) }
+
+    public func trap() -> Never { cvfio_trap() }
+
+    public func pause(milliseconds: Int32) {
+        var t = timespec(tv_sec: Int(milliseconds / 1000), tv_nsec: Int(milliseconds % 1000) * 1_000_000)
+        var left = timespec()
+        while nanosleep(&t, &left) < 0 && Glibc.errno == EINTR { t = left }
     }
 }

@@ -57,11 +57,14 @@ public struct ExploreRun {
 
     /// An explorer whose sequences also run on the real groups, each in its
     /// own process, with the model playing their IOMMU at the running
-    /// kernel's version.
-    public static func kernelExplorer(hardware: Hardware, sys: SystemCalls = LinuxSystemCalls()) -> Result<Explorer, LaneError> {
+    /// kernel's version. `parameters` (from `HostSafety.begin`, ended by
+    /// the caller) serves the sequences' `dma-entry-limit` and puts it back
+    /// after each.
+    public static func kernelExplorer(hardware: Hardware, parameters: ModuleParameterGuard,
+                                      sys: SystemCalls = LinuxSystemCalls()) -> Result<Explorer, LaneError> {
         var explorer = Explorer(generator: SequenceGenerator(modelOnly: false))
         do throws(BackendError) {
-            let probe = try KernelBackend(groupPaths: hardware.groups, barPath: hardware.bar, sys: sys)
+            let probe = try KernelBackend(groupPaths: hardware.groups, barPath: hardware.bar, sys: sys, traceDefaults: false)
             defer { _ = probe.close() }
             explorer.hardwareDomains = try probe.hardwareDomains()
             explorer.modelProfile = probe.version.map(KernelProfile.init) ?? .newest
@@ -71,7 +74,7 @@ public struct ExploreRun {
         explorer.others = { () throws(BackendError) -> [any Backend] in
             [try KernelBackend(groupPaths: hardware.groups, barPath: hardware.bar, sys: sys)]
         }
-        explorer.isolate = { body in Isolation.run(file: "explore", sys: sys, body) }
+        explorer.isolate = { body in Isolation.run(file: "explore", sys: sys, parameters: parameters, body) }
         explorer.shrinkBudget = 300
         return .success(explorer)
     }

@@ -11,8 +11,14 @@ public enum Isolation {
     /// 2^64-1 when it is released) still counts against `RLIMIT_MEMLOCK`,
     /// so it would change the answers of every later trace. A child that
     /// dies becomes an error of that file.
-    public static func run(file: String, sys: SystemCalls, _ body: () -> FileReport) -> FileReport {
-        let result = sys.inChild { Array(ReportCodec.encode(body()).utf8) }
+    ///
+    /// With `parameters`, the child's requests to change a module parameter
+    /// go to it, and whatever the child changed is put back when the child
+    /// is gone, however it ended.
+    public static func run(file: String, sys: SystemCalls, parameters: ModuleParameterGuard? = nil,
+                           _ body: () -> FileReport) -> FileReport {
+        let result = sys.inChild(serving: parameters.map { g in { g.serve($0) } }) { Array(ReportCodec.encode(body()).utf8) }
+        parameters?.restore()
         var failure = FileReport(file: file, kernels: [])
         switch result {
         case .success(let bytes):

@@ -39,6 +39,34 @@ public struct LaneError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
+/// What a run on a real kernel needs before any trace: the run's lock, the
+/// values a killed run left behind put back, and a module parameter the
+/// traces assume (`dma_entry_limit` 65535) that is not changed without
+/// permission.
+public enum HostSafety {
+    /// Begins a guard: waits for another run's lock (saying so), restores
+    /// what a killed run left, and refuses when the host's
+    /// `dma_entry_limit` is not the traces' 65535 and changing it is not
+    /// allowed. The caller calls `end()`.
+    public static func begin(sys: SystemCalls, allowModuleParams: Bool,
+                             say: @escaping (String) -> Void) -> Result<ModuleParameterGuard, LaneError> {
+        let guard_ = ModuleParameterGuard(sys: sys, allowed: allowModuleParams, say: say)
+        if case .failure(let e) = guard_.begin() { return .failure(LaneError("kernel backend: \(e.message)")) }
+        if !allowModuleParams {
+            for p in ModuleParameter.allCases {
+                if let now = p.read(sys), now != p.traceDefault {
+                    guard_.end()
+                    return .failure(LaneError("\(p.rawValue) is \(now) on this machine and traces assume \(p.traceDefault): "
+                                              + "vfio-sim changes a module parameter only with --allow-module-params (it is global: "
+                                              + "every VFIO container any process opens meanwhile gets the changed value, and "
+                                              + "vfio-sim puts it back after each trace), or set it to \(p.traceDefault) yourself"))
+                }
+            }
+        }
+        return .success(guard_)
+    }
+}
+
 /// The replay of many traces: on the model, or on a real kernel with the
 /// model beside it, each trace in its own process.
 public struct ReplayRun {
@@ -70,8 +98,20 @@ public struct ReplayRun {
     /// Replays every trace on the kernel (and, with `.both`, the model
     /// beside it, at the running kernel's version and playing the IOMMU the
     /// real groups have). Traces the machine cannot run are skipped.
+    ///
+    /// A trace that needs another `dma_entry_limit` gets it from this
+    /// process, and only when `allowModuleParams`; it is put back after each
+    /// trace (`ModuleParameterGuard`). `say` gets what the guard has to tell
+    /// (waiting for another run, a value a killed run left and was restored).
     public static func kernel(_ traces: [Trace], hardware: Hardware, withModel: Bool, invariants: Bool = true,
+                              allowModuleParams: Bool = false, say: @escaping (String) -> Void = { _ in },
                               sys: SystemCalls = LinuxSystemCalls()) -> Result<ReplayRun, LaneError> {
+        let parameters: ModuleParameterGuard
+        switch HostSafety.begin(sys: sys, allowModuleParams: allowModuleParams, say: say) {
+        case .success(let g): parameters = g
+        case .failure(let e): return .failure(e)
+        }
+        defer { parameters.end() }
         var run = ReplayRun()
         let release = sys.release
         let running = KernelVersion(parsing: release).map(KernelProfile.init) ?? .newest
@@ -80,7 +120,7 @@ public struct ReplayRun {
         // again before any trace opens them.
         var domains: [DomainSpec] = []
         do throws(BackendError) {
-            let probe = try KernelBackend(groupPaths: hardware.groups, barPath: hardware.bar, sys: sys)
+            let probe = try KernelBackend(groupPaths: hardware.groups, barPath: hardware.bar, sys: sys, traceDefaults: false)
             defer { _ = probe.close() }
             run.iommu = sys.environment("VFIO_LANE_IOMMU") ?? probe.iommuName
             if withModel { domains = try probe.hardwareDomains() }
@@ -99,7 +139,7 @@ public struct ReplayRun {
             }
             // One process per trace: what the kernel leaves charged to a
             // process must not change the next trace's answers.
-            run.reports.append(Isolation.run(file: trace.file, sys: sys) { () -> FileReport in
+            run.reports.append(Isolation.run(file: trace.file, sys: sys, parameters: parameters) { () -> FileReport in
                 let kb: KernelBackend
                 do throws(BackendError) {
                     kb = try KernelBackend(groupPaths: hardware.groups, barPath: hardware.bar, sys: sys)

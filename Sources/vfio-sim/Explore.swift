@@ -19,6 +19,7 @@ func exploreCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var backend = "model"
     var group: String? = nil
     var out: String? = nil
+    var allowModuleParams = false
     var i = 0
     func value(_ flag: String) throws(UsageError) -> String {
         i += 1
@@ -40,6 +41,7 @@ func exploreCommand(_ args: [String]) throws(UsageError) -> Int32 {
             guard backend == "model" || backend == "both" else { throw UsageError(message: "--backend takes model or both") }
         case "--group": group = try value("--group")
         case "--out": out = try value("--out")
+        case "--allow-module-params": allowModuleParams = true
         case "--help", "-h": printOut(Help.explore + "\n"); return 0
         default: throw UsageError(message: "unknown option '\(args[i])'")
         }
@@ -51,8 +53,14 @@ func exploreCommand(_ args: [String]) throws(UsageError) -> Int32 {
     if backend == "both" && hardware == nil { throw UsageError(message: "--backend both needs --group /dev/vfio/N") }
 
     var explorer = Explorer(generator: SequenceGenerator(modelOnly: true))
+    var parameters: ModuleParameterGuard? = nil
+    defer { parameters?.end() }
     if backend == "both", let hardware {
-        switch ExploreRun.kernelExplorer(hardware: hardware, sys: sys) {
+        switch HostSafety.begin(sys: sys, allowModuleParams: allowModuleParams, say: { printErr($0) }) {
+        case .success(let g): parameters = g
+        case .failure(let e): printErr("vfio-sim: error: \(e.message)"); return 2
+        }
+        switch ExploreRun.kernelExplorer(hardware: hardware, parameters: parameters!, sys: sys) {
         case .success(let e): explorer = e
         case .failure(let e): printErr("vfio-sim: error: \(e.message)"); return 2
         }

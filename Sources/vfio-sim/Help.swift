@@ -7,12 +7,14 @@ enum Help {
     SYNOPSIS
         vfio-sim replay [--format text|json] [--junit PATH] [--kernel VERSION]
                         [--backend model|kernel|both] [--group /dev/vfio/N]
-                        [--verbose] [--explain] [--no-invariants] FILE...
+                        [--verbose] [--explain] [--no-invariants] [--allow-module-params] FILE...
         vfio-sim plan [--kernel VERSION] FILE...
         vfio-sim fmt FILE
         vfio-sim explore [--seed N] [--ops M] [--runs K] [--backend model|both]
-                         [--group /dev/vfio/N] [--out DIR]
-        vfio-sim help [replay|plan|fmt|explore|trace|help]
+                         [--group /dev/vfio/N] [--out DIR] [--allow-module-params]
+        vfio-sim faults --allow-module-params [--runs N] [--seed S]
+                        [--group /dev/vfio/N] [--verbose] FILE...
+        vfio-sim help [replay|plan|fmt|explore|faults|trace|help]
 
     DESCRIPTION
         vfio-sim answers VFIO type1 ioctls (VFIO_IOMMU_MAP_DMA, UNMAP_DMA,
@@ -30,6 +32,8 @@ enum Help {
         fmt      Print a trace in canonical form.
         explore  Generate operation sequences, check properties, compare
                  backends, and shrink every finding to a minimal trace.
+        faults   Kill kernel replays at random points and check what they
+                 leave behind (the kernel lane's fault-injection check).
         help     Show this page, the page of one command, or (help trace)
                  the trace format.
 
@@ -108,6 +112,17 @@ enum Help {
         --no-invariants
             Do not walk the model's invariants after every operation (faster
             on very long traces).
+        --allow-module-params
+            Let a kernel replay change vfio_iommu_type1.dma_entry_limit for a
+            trace that sets dma-entry-limit (or when the machine's value is
+            not the 65535 traces assume). The parameter is global: every VFIO
+            container any process opens meanwhile gets the changed value.
+            This process changes it, records the original in
+            /run/vfio-sim/module-params first, and puts it back after each
+            trace, whatever ends the trace's process, and on SIGINT, SIGTERM
+            or SIGHUP; the next run restores a value a killed run left.
+            Without it such a change is refused. Kernel runs take
+            /run/vfio-sim/lock and wait for one another.
 
     EXIT STATUS
         0 all answers held; 1 an answer differed or the backends disagreed;
@@ -150,7 +165,7 @@ enum Help {
         vfio-sim help - the manual
 
     SYNOPSIS
-        vfio-sim help [replay|plan|fmt|explore|trace|help]
+        vfio-sim help [replay|plan|fmt|explore|faults|trace|help]
 
     DESCRIPTION
         Without a topic: the main page. With a command: its page. `trace`:
@@ -184,6 +199,7 @@ enum Help {
     SYNOPSIS
         vfio-sim explore [--seed N] [--ops M] [--runs K]
                          [--backend model|both] [--group /dev/vfio/N] [--out DIR]
+                         [--allow-module-params]
 
     DESCRIPTION
         Generates K sequences of M operations (seeds N, N+1, ...): a setup
@@ -203,7 +219,39 @@ enum Help {
         gave; --out DIR saves it as DIR/explore-seed-N.trace, ready to become
         a fixture.
 
+        On a kernel, sequences that set dma_entry_limit need
+        --allow-module-params (see vfio-sim help replay).
+
     EXIT STATUS
         0 nothing found; 1 a finding; 2 bad command line.
+    """
+
+    static let faults = """
+    NAME
+        vfio-sim faults - kill kernel replays and check what they leave behind
+
+    SYNOPSIS
+        vfio-sim faults --allow-module-params [--runs N] [--seed S]
+                        [--group /dev/vfio/N] [--verbose] FILE...
+
+    DESCRIPTION
+        Replays the trace files on the kernel (root, a group bound to
+        vfio-pci), N times (default 56), each killed at a random point
+        chosen from seed S (default 1): the replay process, after its K-th
+        ioctl, by SIGKILL, SIGTERM, SIGINT or a trap, or the supervising
+        process that changes dma_entry_limit, by SIGKILL, SIGTERM or SIGINT.
+        After each kill it checks that dma_entry_limit has its original value
+        and its record under /run/vfio-sim is gone (after a supervisor's
+        SIGKILL: that the next run restores it and says so), that the group
+        has no container (nothing stays pinned) and that the next run opens
+        it, maps and unmaps 64 KiB with 64 KiB locked, and leaves nothing
+        changed. It prints every kill that left something (with --verbose,
+        every kill and how the killed process ended), then
+
+            faults: K/N kills survived (entry limit restored, group reusable, nothing pinned)
+
+    EXIT STATUS
+        0 every kill survived; 1 some did not; 2 bad command line or the
+        machine could not be used.
     """
 }

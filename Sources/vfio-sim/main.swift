@@ -85,6 +85,7 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var verbose = false
     var explain = false
     var invariants = true
+    var allowModuleParams = false
     var files: [String] = []
     var i = 0
     func value(_ flag: String) throws(UsageError) -> String {
@@ -108,6 +109,7 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
         case "--verbose", "-v": verbose = true
         case "--explain": explain = true
         case "--no-invariants": invariants = false
+        case "--allow-module-params": allowModuleParams = true
         case "--help", "-h": printOut(Help.replay + "\n"); return 0
         default:
             if a.hasPrefix("-") && a != "-" { throw UsageError(message: "unknown option '\(a)'") }
@@ -132,7 +134,8 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
     if backend == "model" {
         run = ReplayRun.model(runnable, profile: kernel.map(KernelProfile.init) ?? .newest, invariants: invariants, explain: explain)
     } else {
-        switch ReplayRun.kernel(runnable, hardware: hardware!, withModel: backend == "both", invariants: invariants, sys: sys) {
+        switch ReplayRun.kernel(runnable, hardware: hardware!, withModel: backend == "both", invariants: invariants,
+                                allowModuleParams: allowModuleParams, say: { printErr($0) }, sys: sys) {
         case .success(let r): run = r
         case .failure(let e): printErr("error: \(e.message)"); return 2
         }
@@ -207,10 +210,11 @@ func run(_ argv: [String]) -> Int32 {
                 case "replay": printOut(Help.replay + "\n")
                 case "fmt": printOut(Help.fmt + "\n")
                 case "explore": printOut(Help.explore + "\n")
+                case "faults": printOut(Help.faults + "\n")
                 case "plan": printOut(Help.plan + "\n")
                 case "trace": printOut(traceFormatText)
                 case "help": printOut(Help.help + "\n")
-                default: throw UsageError(message: "no help for '\(args[1])'; try replay, plan, fmt, explore, trace or help")
+                default: throw UsageError(message: "no help for '\(args[1])'; try replay, plan, fmt, explore, faults, trace or help")
                 }
             } else {
                 printOut(Help.main + "\n")
@@ -220,6 +224,7 @@ func run(_ argv: [String]) -> Int32 {
         case "plan": return try planCommand(Array(args.dropFirst()))
         case "fmt": return try fmtCommand(Array(args.dropFirst()))
         case "explore": return try exploreCommand(Array(args.dropFirst()))
+        case "faults": return try faultsCommand(Array(args.dropFirst()))
         default: throw UsageError(message: "unknown command '\(command)'; see vfio-sim --help")
         }
     } catch {

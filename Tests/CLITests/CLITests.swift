@@ -255,4 +255,17 @@ struct CLITests {
         #expect(run.status == 2)
         #expect(run.stderr.hasPrefix("/dev/zero: error: "))
     }
+
+    @Test("vfio-sim faults changes nothing without --allow-module-params, a group, or a good --runs: exit 2, saying why")
+    func faultsNeedsPermission() throws {
+        let refused = try runSim(["faults", "Fixtures/map-dma-entry-limit.trace"])
+        #expect(refused.status == 2)
+        #expect(refused.stderr.contains("pass --allow-module-params"))
+        for bad in [["faults", "--runs", "0", "--allow-module-params", "x.trace"],
+                    ["faults", "--runs", "lots", "x.trace"], ["faults", "--allow-module-params"], ["faults", "--bogus"]] {
+            let run = try runSim(bad)
+            #expect(run.status == 2, "\(bad)")
+            #expect(run.stderr.hasPrefix("vfio-sim: error: "), "\(bad)")
+        }
+    }
 }

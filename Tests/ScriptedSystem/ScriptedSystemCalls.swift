@@ -66,11 +66,64 @@ public final class ScriptedSystemCalls: SystemCalls {
     public func openRawTTY(_ path: String) -> Result<Int32, Errno> { open(path, 0) }
     public func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Errno? { nil }
     public func readLine(_ fd: Int32, timeoutMs: Int32) -> Result<String, Errno> { .failure(.ETIMEDOUT) }
-    public func armCleanup(container: Int32, groups: [Int32], entryLimitPath: String?, entryLimit: String?) {
+    public func armCleanup(container: Int32, groups: [Int32]) {
         log.append(container < 0 ? "disarm" : "arm")
         armed = container < 0 ? nil : (container, groups)
     }
-    public func inChild(_ body: () -> [UInt8]) -> Result<[UInt8], ChildFailure> { child(body) }
+    /// What a signal to this process would write back now.
+    public private(set) var restoreArmed: [(path: String, value: String)] = []
+    public func armRestore(_ values: [(path: String, value: String)], record: String) {
+        log.append(values.isEmpty ? "disarm restore" : "arm restore " + values.map { "\($0.path)=\($0.value)" }.joined(separator: " "))
+        restoreArmed = values
+    }
+    /// The parent `inChild(serving:)` was last given, while its child runs;
+    /// `askParent` goes to it (nil: no parent serves requests).
+    public var parent: ((String) -> String)? = nil
+    public func inChild(serving: ((String) -> String)?, _ body: () -> [UInt8]) -> Result<[UInt8], ChildFailure> {
+        let outer = parent
+        parent = serving
+        defer { parent = outer }
+        return child(body)
+    }
+    public func askParent(_ request: String) -> String? {
+        log.append("ask \(request)")
+        return parent?(request)
+    }
+    public func makeDirectory(_ path: String, mode: UInt32) -> Errno? {
+        if directories[path] != nil { return .EEXIST }
+        directories[path] = []
+        return nil
+    }
+    /// Lock files another process holds: `lockFile` without waiting is
+    /// EAGAIN; waiting calls `otherRunEnds` (which must release it, or the
+    /// wait fails with EDEADLK here instead of hanging).
+    public var lockedByOthers: Set<String> = []
+    public var otherRunEnds: () -> Void = {}
+    public func lockFile(_ path: String, wait: Bool) -> Result<Int32, Errno> {
+        log.append("lock \(path)\(wait ? " (wait)" : "")")
+        if lockedByOthers.contains(path) {
+            guard wait else { return .failure(.EAGAIN) }
+            otherRunEnds()
+            if lockedByOthers.contains(path) { return .failure(.EDEADLK) }
+        }
+        return open(path, 0)
+    }
+    public func replaceFile(_ path: String, _ text: String) -> Errno? {
+        log.append("record \(path)")
+        files[path] = text
+        return nil
+    }
+    public func removeFile(_ path: String) -> Errno? {
+        log.append("unlink \(path)")
+        return files.removeValue(forKey: path) == nil ? .ENOENT : nil
+    }
+    public var processID: Int32 = 4242
+    /// Processes that exist besides this one.
+    public var processes: Set<Int32> = []
+    public func processExists(_ pid: Int32) -> Bool { pid == processID || processes.contains(pid) }
+    public func kill(_ pid: Int32, _ signal: Int32) -> Errno? { log.append("kill \(pid) \(signal)"); return nil }
+    public func trap() -> Never { fatalError("a scripted machine cannot trap") }
+    public func pause(milliseconds: Int32) { log.append("sleep \(milliseconds) ms") }
 
     /// A viable group `number` whose devices are bound to `driver`.
     public func addGroup(_ number: Int, devices: [String], driver: String = "vfio-pci") {

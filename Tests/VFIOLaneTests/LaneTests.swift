@@ -140,3 +140,66 @@ struct ReplayRunTests {
         #expect(e.message == "kernel backend: no IOMMU group 3 (/sys/kernel/iommu_groups/3/devices is missing)")
     }
 }
+
+@Suite("Module parameters across the process per trace")
+struct HostSafetyTests {
+    static let limit = "/sys/module/vfio_iommu_type1/parameters/dma_entry_limit"
+
+    /// A host with viable group 7 whose dma_entry_limit is `limit`.
+    func host(limit: String = "65535") -> ScriptedSystemCalls {
+        let sys = ScriptedSystemCalls()
+        sys.files[Self.limit] = limit + "\n"
+        sys.addGroup(7, devices: ["0000:00:03.0"])
+        sys.ioctlAnswer = { _, request, buffer, _ in
+            if request == VFIO.groupGetStatus, let buffer { buffer.storeBytes(of: UInt32(1), toByteOffset: 4, as: UInt32.self) }
+            return .success(0)
+        }
+        return sys
+    }
+
+    @Test("a child that dies after its parent changed the limit for it still gets the value put back")
+    func restoredAfterTheChildDies() throws {
+        let sys = host()
+        // Each child runs its trace (asking for 2), then dies of SIGKILL.
+        var seenByChild: [String?] = []
+        sys.child = { body in
+            seenByChild.append(sys.files[Self.limit].map { String($0.filter(\.isNumber)) })
+            _ = body()
+            return .failure(.signalled(9))
+        }
+        let trace = parse("dma-entry-limit 2\nmemory vaddr=0x7f0000000000 size=4K\nmap iova=0 vaddr=0x7f0000000000 size=4K prot=rw\n")
+        let run = try ReplayRun.kernel([trace, trace], hardware: Hardware(groups: ["/dev/vfio/7"]), withModel: false,
+                                       allowModuleParams: true, sys: sys).get()
+        #expect(run.reports.map { $0.errors.map(\.message) } == [["the replay died of signal 9"], ["the replay died of signal 9"]])
+        // Put back as soon as each child is gone, not only at the end of the run.
+        #expect(seenByChild == ["65535", "65535"])
+        #expect(sys.log.filter { $0.hasPrefix("write \(Self.limit)") }
+                == ["write \(Self.limit) 2", "write \(Self.limit) 65535", "write \(Self.limit) 2", "write \(Self.limit) 65535"])
+        #expect(sys.files["/run/vfio-sim/module-params"] == nil)
+    }
+
+    @Test("without --allow-module-params a trace's dma-entry-limit is a setup error of that trace and nothing is written")
+    func traceRefused() throws {
+        let sys = host()
+        let trace = parse("dma-entry-limit 2\nmemory vaddr=0x7f0000000000 size=4K\nmap iova=0 vaddr=0x7f0000000000 size=4K prot=rw\n")
+        let run = try ReplayRun.kernel([trace], hardware: Hardware(groups: ["/dev/vfio/7"]), withModel: false, sys: sys).get()
+        let message = try #require(run.reports.first?.errors.first?.message)
+        #expect(message.contains("refusing to change vfio_iommu_type1.dma_entry_limit from 65535 to 2"))
+        #expect(!sys.log.contains { $0.hasPrefix("write \(Self.limit)") })
+    }
+
+    @Test("a host whose limit is not the traces' 65535 is refused before any trace without permission, and set per trace with it")
+    func hostValueDiffers() throws {
+        let sys = host(limit: "4096")
+        let trace = parse("memory vaddr=0x7f0000000000 size=4K\nmap iova=0 vaddr=0x7f0000000000 size=4K prot=rw\n")
+        guard case .failure(let e) = ReplayRun.kernel([trace], hardware: Hardware(groups: ["/dev/vfio/7"]), withModel: false, sys: sys) else {
+            Issue.record("ran on a host whose limit it may not set"); return
+        }
+        #expect(e.message.hasPrefix("vfio_iommu_type1.dma_entry_limit is 4096 on this machine and traces assume 65535: "
+                                    + "vfio-sim changes a module parameter only with --allow-module-params"))
+        #expect(!sys.log.contains { $0.hasPrefix("open /dev/vfio") })
+        _ = try ReplayRun.kernel([trace], hardware: Hardware(groups: ["/dev/vfio/7"]), withModel: false,
+                                 allowModuleParams: true, sys: sys).get()
+        #expect(sys.log.filter { $0.hasPrefix("write \(Self.limit)") } == ["write \(Self.limit) 65535", "write \(Self.limit) 4096"])
+    }
+}

@@ -139,7 +139,7 @@ for c in "${CONFIGS[@]}"; do
   fi
   rc=0
   "$LANE_DIR/run-in-guest.sh" --config "$c" --binary "$BINARY" --files "$WORK/files" --timeout 400 "${WALK_ARGS[@]}" \
-    -- replay --backend both "${VERBOSE_ARG[@]}" "${GUEST_FILES[@]}" > "$REPORT" 2> "$WORK/stderr" || rc=$?
+    -- replay --backend both --allow-module-params "${VERBOSE_ARG[@]}" "${GUEST_FILES[@]}" > "$REPORT" 2> "$WORK/stderr" || rc=$?
   if [ -n "$WALK_PID" ]; then
     # It ends when QEMU closes the serial socket; it is never needed after.
     for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$WALK_PID" 2>/dev/null || break; sleep 0.2; done

@@ -51,10 +51,24 @@ int cvfio_open_raw_tty(const char *path);
 int cvfio_read_line(int fd, char *buf, int cap, int timeout_ms);
 
 /* On SIGINT, SIGTERM or SIGHUP: UNMAP_ALL on `container_fd`, unset the
- * container of each of the `ngroups` group fds (at most 8), close them,
- * write `entry_limit` (a NUL-terminated decimal, may be NULL) back to
- * `entry_limit_path`, then exit with 128 + the signal. Only
- * async-signal-safe calls run in the handler. Pass -1 to disarm. */
-void cvfio_arm_cleanup(int container_fd, const int *group_fds, int ngroups, const char *entry_limit_path, const char *entry_limit);
+ * container of each of the `ngroups` group fds (at most 8), close them, then
+ * exit with 128 + the signal. Only async-signal-safe calls run in the
+ * handler. Pass -1 to disarm. */
+void cvfio_arm_cleanup(int container_fd, const int *group_fds, int ngroups);
+/* On SIGINT, SIGTERM or SIGHUP: write values[i] to paths[i] (at most 4
+ * module parameters), unlink `record`, then exit with 128 + the signal.
+ * n = 0 disarms. */
+void cvfio_arm_restore(const char *const *paths, const char *const *values, int n, const char *record);
+/* In a forked child: drop the parent's restore table, and die (SIGKILL) when
+ * the parent does; exits at once if the parent is already gone. 0 or -errno. */
+int cvfio_die_with_parent(int parent);
+/* open(path, O_RDWR|O_CREAT, 0600) and flock(LOCK_EX), with LOCK_NB unless
+ * `wait`: the fd (which holds the lock until closed), or -errno
+ * (-EWOULDBLOCK when another process holds it). */
+int cvfio_lock_file(const char *path, int wait);
+/* Writes `text` to path.new, fsyncs it and renames it over `path`. */
+int cvfio_replace_file(const char *path, const char *text);
+/* Dies as a crashing program does (a trap instruction: SIGILL). */
+void cvfio_trap(void) __attribute__((noreturn));
 
 #endif

@@ -1,0 +1,71 @@
+import VFIOFileIO
+import VFIOKernel
+import VFIOLane
+
+/// `vfio-sim faults`: kernel replays killed at random points; one line per
+/// kill that left something behind, then the summary.
+func faultsCommand(_ args: [String]) throws(UsageError) -> Int32 {
+    var runs = 56
+    var seed: UInt64 = 1
+    var group: String? = nil
+    var allowed = false
+    var verbose = false
+    var files: [String] = []
+    var i = 0
+    func value(_ flag: String) throws(UsageError) -> String {
+        i += 1
+        guard i < args.count else { throw UsageError(message: "\(flag) needs a value") }
+        return args[i]
+    }
+    while i < args.count {
+        let a = args[i]
+        switch a {
+        case "--runs":
+            let v = try value(a)
+            guard let n = Int(v), n > 0, n <= 100_000 else { throw UsageError(message: "--runs takes a number from 1 to 100000, not '\(v)'") }
+            runs = n
+        case "--seed":
+            let v = try value(a)
+            guard let n = UInt64(v) else { throw UsageError(message: "--seed takes a number, not '\(v)'") }
+            seed = n
+        case "--group": group = try value(a)
+        case "--allow-module-params": allowed = true
+        case "--verbose", "-v": verbose = true
+        case "--help", "-h": printOut(Help.faults + "\n"); return 0
+        default:
+            if a.hasPrefix("-") { throw UsageError(message: "unknown option '\(a)'") }
+            files.append(a)
+        }
+        i += 1
+    }
+    if files.isEmpty { throw UsageError(message: "faults needs at least one trace file") }
+    if !allowed {
+        throw UsageError(message: "faults changes vfio_iommu_type1.dma_entry_limit (global: every VFIO container opened meanwhile gets it); pass --allow-module-params")
+    }
+    let sys = LinuxSystemCalls()
+    var hardware = Hardware.fromEnvironment(sys)
+    if let group { hardware = Hardware(groups: [group], bar: hardware?.bar) }
+    guard let hardware else { throw UsageError(message: "faults needs --group /dev/vfio/N") }
+    // Every file must parse: a kill is only meaningful on a whole trace.
+    let inputs = parseFiles(files)
+    let runnable = traces(inputs)
+    if runnable.count < inputs.count { return 2 }
+    switch FaultRun.run(runnable, hardware: hardware, runs: runs, seed: seed, sys: sys,
+                        onKill: { kill in
+                            if !kill.survived { printOut("  left something: \(kill.description)\n") }
+                            else if verbose { printOut("  survived: \(kill.description)\n") }
+                        }) {
+    case .failure(let e):
+        printErr("vfio-sim: error: \(e.message)")
+        return 2
+    case .success(let result):
+        var byFault: [String] = []
+        for f in FaultRun.Fault.allCases {
+            let ks = result.kills.filter { $0.fault == f }
+            byFault.append("\(ks.filter(\.survived).count)/\(ks.count) \(f.rawValue)")
+        }
+        printOut("kernel \(sys.release): \(byFault.joined(separator: ", ")); the next run restored a value left behind \(result.recoveries) times\n")
+        printOut(result.summary + "\n")
+        return result.survived == result.kills.count ? 0 : 1
+    }
+}
