@@ -8,6 +8,12 @@ public struct DomainSpec: Hashable, Sendable {
     /// The trace's name for this group.
     public var name: String
     public var pgsizes: PageSizes
+    /// The page sizes the IOMMU's page table really has as leaves, when they
+    /// differ from `pgsizes`: the IOMMU core splits a mapping by `pgsizes`
+    /// (`iommu_pgsize`) and the driver builds each piece from its own leaf
+    /// sizes (5.10's VT-d driver advertised every power of two from 4K but
+    /// builds only 4K, 2M and 1G entries). Nil: the same as `pgsizes`.
+    public var leaves: PageSizes? = nil
     /// `geometry.aperture_start ... aperture_end`.
     public var aperture: IOVARange
     /// Reserved regions of the group (MSI windows, RMRRs): never mappable.

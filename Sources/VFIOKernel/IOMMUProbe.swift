@@ -20,6 +20,18 @@ public enum IOMMUProbe {
         return spec
     }
 
+    /// The leaves an IOMMU's page table really has, when its driver
+    /// advertises more page sizes than that: VT-d second-level tables hold
+    /// 4K, 2M and 1G entries only, yet 5.10's driver reported every power
+    /// of two from 4K (`INTEL_IOMMU_PGSIZES`), as the lane's host-side walk
+    /// of the tables shows. Nil when the advertised sizes are the leaves.
+    public static func leaves(iommu: String, pgsizes: PageSizes) -> PageSizes? {
+        guard iommu == "intel-iommu" else { return nil }
+        let vtd = PageSizes([4096, 2 << 20, 1 << 30])
+        let real = PageSizes(rawValue: pgsizes.rawValue & vtd.rawValue)
+        return real == pgsizes || real.rawValue == 0 ? nil : real
+    }
+
     /// The IOMMU's name from the target of a device's sysfs `iommu` link:
     /// `dmar0` (VT-d), `ivhd0` (AMD-Vi), or a virtio device (virtio-iommu).
     public static func name(iommuLink target: String) -> String {

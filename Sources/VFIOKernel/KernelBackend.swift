@@ -296,10 +296,13 @@ public final class KernelBackend: Backend {
         return r.map { _ in () }
     }
 
+    /// `VFIO_GROUP_UNSET_CONTAINER`. The real group is free again for the
+    /// next name the trace attaches.
     public func detachGroup(_ name: String) -> Result<Void, Errno> {
         guard let i = group(named: name, binding: false) else { return .failure(.EINVAL) }
         let r = sys.ioctl(groups[i].fd, VFIO.groupUnsetContainer, value: 0)
         if case .success = r { groups[i].inContainer = false }
+        if !groups[i].inContainer { groups[i].name = nil }
         return r.map { _ in () }
     }
 
@@ -442,7 +445,12 @@ public final class KernelBackend: Backend {
     /// container starts fresh.
     public func hardwareDomains() throws(BackendError) -> [DomainSpec] {
         var out: [DomainSpec] = []
-        for g in groups { out.append(try probe(g)) }
+        let iommu = iommuName
+        for g in groups {
+            var spec = try probe(g)
+            spec.leaves = IOMMUProbe.leaves(iommu: iommu, pgsizes: spec.pgsizes)
+            out.append(spec)
+        }
         return out
     }
 

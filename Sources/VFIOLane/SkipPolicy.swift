@@ -39,8 +39,13 @@ public struct SkipPolicy: Sendable {
             }
         }
         var names: Set<String> = []
+        var started = false
         for st in trace.statements {
             switch st.kind {
+            case .map, .unmap, .info, .extension, .dirty, .check, .show:
+                // The first operation attaches `d0` when no domain came before.
+                if !started && names.isEmpty { names.insert("d0") }
+                started = true
             case .kernel(let v) where !sameKernel(v, running):
                 return "pinned to kernel \(v) (this is \(running))"
             case .domain(let d):

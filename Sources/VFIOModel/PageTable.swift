@@ -99,8 +99,13 @@ public struct PageTable: Sendable {
 /// page (`__iommu_map`; reachable when the domain's smallest page is larger
 /// than the memory's), ENODEV for an empty bitmap.
 ///
+/// With `leaves`, the driver builds each page from the largest of its own
+/// leaf sizes that is no larger (each page is aligned to its size, so that
+/// leaf fits it exactly): 5.10's `intel_iommu_map` called with an 8K page
+/// writes two 4K entries (`__domain_mapping`).
+///
 /// - Complexity: O(number of page-size changes), not O(pages).
-func iommuMap(iova: UInt64, phys: UInt64, size: UInt64, bitmap: UInt64,
+func iommuMap(iova: UInt64, phys: UInt64, size: UInt64, bitmap: UInt64, leaves: UInt64? = nil,
               into out: inout ContiguousArray<PTERun>) -> Errno? {
     guard bitmap != 0 else { return .ENODEV }
     let minPage = bitmap & (~bitmap &+ 1)
@@ -128,10 +133,17 @@ func iommuMap(iova: UInt64, phys: UInt64, size: UInt64, bitmap: UInt64,
                 if !overflow && sum <= left { count = offset >> shift }
             }
         }
-        let run = PTERun(iova: iova, phys: phys, count: count, pageShift: UInt8(shift))
+        var leafShift = shift, leafCount = count
+        if let leaves, leaves & page == 0 {
+            let smaller = leaves & (page - 1)
+            guard smaller != 0 else { return .EINVAL }
+            leafShift = 63 - UInt64(smaller.leadingZeroBitCount)
+            leafCount = count << (shift - leafShift)
+        }
+        let run = PTERun(iova: iova, phys: phys, count: leafCount, pageShift: UInt8(leafShift))
         if let last = out.last, last.pageShift == run.pageShift,
            last.iova &+ last.length == iova, last.phys &+ last.length == phys, last.iova &+ last.length != 0 {
-            out[out.count - 1].count += count
+            out[out.count - 1].count += leafCount
         } else {
             out.append(run)
         }

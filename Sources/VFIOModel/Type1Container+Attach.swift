@@ -6,7 +6,7 @@ extension Type1Container {
     /// (domain reuse in `vfio_iommu_type1_attach_group`). Groups behind the
     /// same IOMMU report the same page sizes and aperture.
     static func canShareDomain(_ d: Domain, _ g: DomainSpec) -> Bool {
-        d.spec.pgsizes == g.pgsizes && d.spec.aperture == g.aperture && d.spec.coherent == g.coherent
+        d.spec.pgsizes == g.pgsizes && d.spec.leaves == g.leaves && d.spec.aperture == g.aperture && d.spec.coherent == g.coherent
     }
 
     /// `vfio_iommu_type1_attach_group`: checks in the kernel's order, then
@@ -113,7 +113,7 @@ extension Type1Container {
         var newlyPinned: [(slot: Int32, pages: UInt64)] = []
         var failure: Errno? = nil
         var runsBySlot: [(iova: UInt64, slot: Int32, runs: ContiguousArray<PTERun>?)] = []
-        let bitmap = domain.spec.pgsizes.rawValue
+        let bitmap = domain.spec.pgsizes.rawValue, leaves = domain.spec.leaves?.rawValue
         for (iova, slot, dma) in dmaList.slottedEntries {
             var runs = ContiguousArray<PTERun>()
             if !profile.inclusiveEndSearch && iova &+ dma.size == 0 {
@@ -125,7 +125,7 @@ extension Type1Container {
             } else if dma.flags.contains(.iommuMapped) {
                 var offset: UInt64 = 0
                 memory.forEachRun(vaddr: dma.pinnedVaddr, size: dma.size, splitOnClass: false) { run in
-                    if let e = iommuMap(iova: iova &+ offset, phys: run.phys, size: run.length, bitmap: bitmap, into: &runs) {
+                    if let e = iommuMap(iova: iova &+ offset, phys: run.phys, size: run.length, bitmap: bitmap, leaves: leaves, into: &runs) {
                         failure = e
                         return false
                     }

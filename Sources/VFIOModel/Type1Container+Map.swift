@@ -137,8 +137,8 @@ extension Type1Container {
     static func vfioIommuMap(_ domains: [Domain], iova: UInt64, chunk: PinnedRun,
                              into perDomain: inout [ContiguousArray<PTERun>]) -> Errno? {
         for i in domains.indices {
-            if let e = iommuMap(iova: iova, phys: chunk.phys, size: chunk.length,
-                                bitmap: domains[i].spec.pgsizes.rawValue, into: &perDomain[i]) { return e }
+            if let e = iommuMap(iova: iova, phys: chunk.phys, size: chunk.length, bitmap: domains[i].spec.pgsizes.rawValue,
+                                leaves: domains[i].spec.leaves?.rawValue, into: &perDomain[i]) { return e }
         }
         return nil
     }

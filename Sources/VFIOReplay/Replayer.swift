@@ -202,10 +202,15 @@ public final class Replayer {
 
         // The n-th domain named is the n-th real group's; with hardware
         // domains it becomes that group's domain wherever the trace names it.
-        var bound: [String] = []
+        // Slot i: the trace name the i-th real group plays now. A name takes
+        // the first free slot when first named and gives it back when the
+        // group is detached (the kernel backend binds its groups the same way).
+        var bound: [String?] = []
         var noted = false
         func adopt(_ spec: DomainSpec, line: Int) -> DomainSpec {
-            if !bound.contains(spec.name) { bound.append(spec.name) }
+            if !bound.contains(spec.name) {
+                if let free = bound.firstIndex(of: nil) { bound[free] = spec.name } else { bound.append(spec.name) }
+            }
             guard let index = bound.firstIndex(of: spec.name), index < hardwareDomains.count else { return spec }
             var real = hardwareDomains[index]
             real.name = spec.name
@@ -294,6 +299,7 @@ public final class Replayer {
                 }
             case .detach(let name) where !started:
                 attached.removeAll { $0 == name }
+                if let i = bound.firstIndex(of: name) { bound[i] = nil }
                 for b in backends {
                     if case .failure(let e) = b.detachGroup(name) { setupError(st, b, "removing group \(name) failed with \(e)") }
                 }
@@ -309,7 +315,10 @@ public final class Replayer {
                 report.outcomes.append(outcome)
             default:
                 if !started { start(at: st) }
-                if case .detach(let name) = st.kind { attached.removeAll { $0 == name } }
+                if case .detach(let name) = st.kind {
+                    attached.removeAll { $0 == name }
+                    if let i = bound.firstIndex(of: name) { bound[i] = nil }
+                }
                 for i in 0..<st.count { report.outcomes.append(execute(st.repeated(i))) }
             }
         }
@@ -505,6 +514,9 @@ public final class Replayer {
         let (a, k) = (ranges(trace), ranges(kernel))
         if a != k {
             asked.append("iova=\(a.map(formatRange).joined(separator: ","))"); has.append("iova=\(k.map(formatRange).joined(separator: ","))")
+        }
+        if trace.leaves != kernel.leaves {
+            asked.append("leaves=\(trace.leaves.map(formatPageSizes) ?? "pgsizes")"); has.append("leaves=\(kernel.leaves.map(formatPageSizes) ?? "pgsizes")")
         }
         if trace.coherent != kernel.coherent {
             asked.append("coherent=\(trace.coherent ? "yes" : "no")"); has.append("coherent=\(kernel.coherent ? "yes" : "no")")

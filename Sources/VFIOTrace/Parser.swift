@@ -377,7 +377,7 @@ struct StatementParser {
     static let infoWords: [StaticString] = ["argsz="]
     static let dirtyGetWords: [StaticString] = ["iova=", "size=", "pgsize=", "bitmap-size=", "flags="]
     static let dirtyWords: [StaticString] = ["flags="]
-    static let domainWords: [StaticString] = ["pgsizes=", "aperture=", "reserved=", "fgsp=", "coherent=", "emulated=", "msi-isolated="]
+    static let domainWords: [StaticString] = ["pgsizes=", "leaves=", "aperture=", "reserved=", "fgsp=", "coherent=", "emulated=", "msi-isolated="]
     static let memoryWords: [StaticString] = ["vaddr=", "size=", "page=", "phys=", "seed=", "pfnmap"]
     static let mapWords: [StaticString] = ["iova=", "vaddr=", "size=", "prot=", "vaddr-only", "argsz=", "flags=", "repeat=", "step="]
     static let unmapWords: [StaticString] = ["iova=", "size=", "vaddr-only", "dirty", "pgsize=", "bitmap-size=", "argsz=", "flags=", "repeat=", "step="]
@@ -583,6 +583,7 @@ struct StatementParser {
         try collect(Self.domainWords)
         let p = try required("pgsizes")
         var spec = DomainSpec(name: name, pgsizes: try pageSizes(p.value))
+        if let l = keyed("leaves") { spec.leaves = try pageSizes(l.value) }
         if let a = keyed("aperture") { spec.aperture = try range(a.value) }
         if let r = keyed("reserved") { spec.reserved = try r.value == "none" ? [] : ranges(r.value) }
         // Fine-grained superpages (vfio_test_domain_fgsp, v3.15–v6.15)

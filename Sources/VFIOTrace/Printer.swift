@@ -74,6 +74,7 @@ func words(of kind: Statement.Kind) -> [String] {
         return ["dma-entry-limit", String(n)]
     case .domain(let spec):
         var w = ["domain", spec.name, "pgsizes=" + formatPageSizes(spec.pgsizes)]
+        if let leaves = spec.leaves { w.append("leaves=" + formatPageSizes(leaves)) }
         if spec.aperture != DomainSpec.defaultAperture { w.append("aperture=" + formatRange(spec.aperture)) }
         if spec.reserved != DomainSpec.defaultReserved {
             w.append("reserved=" + (spec.reserved.isEmpty ? "none" : spec.reserved.map(formatRange).joined(separator: ",")))

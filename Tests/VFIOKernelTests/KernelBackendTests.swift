@@ -241,3 +241,29 @@ struct DirtyBitsTests {
                 == [IOVARange(start: 0xffff_ffff_ffff_f000, last: .max)])
     }
 }
+
+@Suite("Binding trace groups to real ones")
+struct GroupBindingTests {
+    @Test("a detached group is free again: the next name the trace attaches gets it")
+    func detachFrees() throws {
+        let sys = KernelBackendTests().machine()
+        let kb = try KernelBackend(groupPaths: ["/dev/vfio/7", "/dev/vfio/8"], sys: sys)
+        _ = kb.attachGroup(DomainSpec(name: "a"))
+        _ = kb.attachGroup(DomainSpec(name: "b"))
+        #expect(errno(kb.detachGroup("a")) == nil)
+        #expect(errno(kb.attachGroup(DomainSpec(name: "c"))) == nil)
+        let set = "0x" + String(VFIO.groupSetContainer, radix: 16)
+        #expect(sys.log.filter { $0.hasSuffix(set) } == ["ioctl /dev/vfio/7 \(set)", "ioctl /dev/vfio/8 \(set)", "ioctl /dev/vfio/7 \(set)"])
+        kb.close()
+    }
+}
+
+@Suite("What the probe adds to GET_INFO")
+struct LeavesTests {
+    @Test("VT-d builds 4K, 2M and 1G leaves whatever page sizes its driver advertises; other IOMMUs are taken at their word")
+    func vtdLeaves() {
+        #expect(IOMMUProbe.leaves(iommu: "intel-iommu", pgsizes: PageSizes(rawValue: 0xffff_ffff_ffff_f000)) == PageSizes([4096, 2 << 20, 1 << 30]))
+        #expect(IOMMUProbe.leaves(iommu: "intel-iommu", pgsizes: PageSizes([4096, 2 << 20, 1 << 30])) == nil)
+        #expect(IOMMUProbe.leaves(iommu: "amd-iommu", pgsizes: PageSizes(rawValue: 0xffff_ff7f_ffff_f000)) == nil)
+    }
+}

@@ -203,3 +203,14 @@ struct HostSafetyTests {
         #expect(sys.log.filter { $0.hasPrefix("write \(Self.limit)") } == ["write \(Self.limit) 65535", "write \(Self.limit) 4096"])
     }
 }
+
+@Suite("Counting a trace's groups")
+struct GroupCountTests {
+    @Test("the d0 a first operation attaches counts as a group when no domain came before it")
+    func implicitD0() {
+        let policy = SkipPolicy(running: KernelVersion(6, 12), groups: 3)
+        let trace = parse("map iova=0 vaddr=0x1000 size=4K prot=rw\ndomain a pgsizes=4K\ndomain b pgsizes=4K\ndomain c pgsizes=4K\n")
+        #expect(policy.reason(trace) == "4 groups, and this machine has 3")
+        #expect(SkipPolicy(running: KernelVersion(6, 12), groups: 4).reason(trace) == nil)
+    }
+}

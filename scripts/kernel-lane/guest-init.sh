@@ -69,7 +69,7 @@ while read -r mod params; do
 done < /lane/modules
 
 # The victim devices, in the order LANE_DEVICE_IDS names their IDs (every
-# function matching an ID, by PCI address): two QEMU `edu` (1234:11e8), then
+# function matching an ID, by PCI address): three QEMU `edu` (1234:11e8), then
 # an `ivshmem-plain` (1af4:1110) with a RAM-backed BAR2. Nothing else claims
 # them. Each is bound to vfio-pci through driver_override.
 devs=""

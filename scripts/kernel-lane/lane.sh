@@ -16,6 +16,12 @@
 #                   missing)
 #   --no-ptes       do not walk the VT-d page tables from the host (then
 #                   `check ptes=` is not observable on intel-iommu either)
+#   --explore "RUNS OPS SEED"
+#                   after the fixtures, in the same boot, a differential
+#                   exploration of RUNS generated sequences of OPS operations
+#                   from SEED (default "$LANE_EXPLORE" or "100 30 1"; CI runs
+#                   these fixed seeds, more can be run offline)
+#   --no-explore    fixtures only
 #   --verbose       print every note (setup differences, answers the trace
 #                   wrote for another IOMMU or kernel, skipped fixtures); the
 #                   report in $VFIOSIM_LANE_CACHE/logs also lists every agreement
@@ -49,7 +55,7 @@ LANE_DIE_CODE=125
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
-CONFIGS=() BINARY="" SETUP=1 VERBOSE=0 PTES=1 FIXTURES=()
+CONFIGS=() BINARY="" SETUP=1 VERBOSE=0 PTES=1 FIXTURES=() EXPLORE=${LANE_EXPLORE-"100 30 1"}
 while [ $# -gt 0 ]; do
   case $1 in
     --config) IFS=, read -r -a more <<< "${2:?}"; CONFIGS+=("${more[@]}"); shift 2 ;;
@@ -57,6 +63,8 @@ while [ $# -gt 0 ]; do
     --no-setup) SETUP=0; shift ;;
     --verbose) VERBOSE=1; shift ;;
     --no-ptes) PTES=0; shift ;;
+    --explore) EXPLORE=${2?}; shift 2 ;;
+    --no-explore) EXPLORE=""; shift ;;
     -h|--help) usage ;;
     -*) echo "unknown option: $1" >&2; usage ;;
     *) FIXTURES+=("$1"); shift ;;
@@ -115,10 +123,27 @@ for f in "${FIXTURES[@]}"; do
   GUEST_FILES+=("/files/$name")
 done
 
-# 4. One boot per configuration; the payload finds its group in VFIO_GROUP.
+# 4. One boot per configuration; the payload finds its groups in
+# VFIO_GROUPS. It is a small script: the fixtures, then (sharing the boot)
+# the differential exploration.
 FAILED=0
-VERBOSE_ARG=()
-[ "$VERBOSE" = 0 ] || VERBOSE_ARG=(--verbose)
+VERBOSE_ARG=""
+[ "$VERBOSE" = 0 ] || VERBOSE_ARG=--verbose
+cp "$BINARY" "$WORK/files/vfio-sim"
+PAYLOAD="$WORK/payload.sh"
+{
+  echo '#!/bin/busybox sh'
+  echo "/files/vfio-sim replay --backend both --allow-module-params $VERBOSE_ARG ${GUEST_FILES[*]}"
+  echo 'rc=$?'
+  if [ -n "$EXPLORE" ]; then
+    read -r runs ops seed <<< "$EXPLORE"
+    echo "echo '== explore'"
+    echo "/files/vfio-sim explore --backend both --allow-module-params --runs $runs --ops $ops --seed $seed"
+    echo 'e=$?; [ "$rc" = 0 ] && rc=$e'
+  fi
+  echo 'exit $rc'
+} > "$PAYLOAD"
+chmod 755 "$PAYLOAD"
 for c in "${CONFIGS[@]}"; do
   lane_log "booting $c ($(elapsed))"
   REPORT="$LANE_CACHE/logs/lane-$c.txt"
@@ -138,8 +163,8 @@ for c in "${CONFIGS[@]}"; do
                --env VFIO_LANE_PTES=/dev/ttyS1)
   fi
   rc=0
-  "$LANE_DIR/run-in-guest.sh" --config "$c" --binary "$BINARY" --files "$WORK/files" --timeout 400 "${WALK_ARGS[@]}" \
-    -- replay --backend both --allow-module-params "${VERBOSE_ARG[@]}" "${GUEST_FILES[@]}" > "$REPORT" 2> "$WORK/stderr" || rc=$?
+  "$LANE_DIR/run-in-guest.sh" --config "$c" --binary "$PAYLOAD" --files "$WORK/files" --timeout 600 "${WALK_ARGS[@]}" \
+    > "$REPORT" 2> "$WORK/stderr" || rc=$?
   if [ -n "$WALK_PID" ]; then
     # It ends when QEMU closes the serial socket; it is never needed after.
     for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$WALK_PID" 2>/dev/null || break; sleep 0.2; done
@@ -162,7 +187,14 @@ for c in "${CONFIGS[@]}"; do
   fi
   echo "$summary"
   # Every disagreement, error and kernel leak; other notes only with --verbose.
-  grep -E ': (disagree|error|note: leak): ' "$REPORT" | sed 's/^/  /' || true
+  sed '/^== explore$/,$d' "$REPORT" | grep -E ': (disagree|error|note: leak): ' | sed 's/^/  /' || true
+  # The exploration: its one line, and every finding shrunk to a trace.
+  if [ -n "$EXPLORE" ]; then
+    explored=$(sed -n '/^== explore$/,$p' "$REPORT" | grep -E '^explored [0-9]+ sequences' | tail -n1 || true)
+    echo "  ${explored:-exploration: no result}"
+    sed -n '/^== explore$/,$p' "$REPORT" | grep -vE '^(== explore|explored [0-9]+ sequences)' | sed 's/^/    /' || true
+    case $explored in *": 0 with findings"*) ;; *) FAILED=1 ;; esac
+  fi
   if [ "$VERBOSE" = 1 ]; then
     grep -E ': (note|skipped): ' "$REPORT" | grep -v ': note: leak: ' | sed 's/^/  /' || true
   else

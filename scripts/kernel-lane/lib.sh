@@ -4,7 +4,7 @@
 # Shared definitions for the kernel lane (sourced by setup.sh and run-in-guest.sh).
 #
 # The lane runs a static binary inside a throw-away QEMU guest whose devices
-# (two `edu`, one `ivshmem-plain`) are bound to vfio-pci, so the binary can issue real
+# (three `edu`, one `ivshmem-plain`) are bound to vfio-pci, so the binary can issue real
 # VFIO type1 ioctls against a real kernel. Everything downloaded or built is
 # kept under $LANE_CACHE so repeated runs cost only the guest boot.
 
@@ -46,11 +46,11 @@ lane_vfio_modules() {
 LANE_VIRTIO_MODULES="virtio_pci virtio_iommu"
 
 # The devices bound to vfio-pci in every guest, in this order (vendor:device;
-# every function matching is taken, by PCI address): two `edu` (1234:11e8),
+# every function matching is taken, by PCI address): three `edu` (1234:11e8),
 # then one `ivshmem-plain` (1af4:1110) whose BAR2 is a 1 GiB RAM backend.
 LANE_DEVICE_IDS="1234:11e8 1af4:1110"
 LANE_IVSHMEM_SIZE=${VFIOSIM_LANE_IVSHMEM_SIZE:-1G}
-LANE_QEMU_DEVICES=(-device edu -device edu
+LANE_QEMU_DEVICES=(-device edu -device edu -device edu
                    -object "memory-backend-ram,id=lane-ivshmem,size=$LANE_IVSHMEM_SIZE,share=on"
                    -device ivshmem-plain,memdev=lane-ivshmem)
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs a static binary inside a QEMU guest whose devices (two edu, one
+# Runs a static binary inside a QEMU guest whose devices (three edu, one
 # ivshmem-plain with a 1 GiB BAR) are bound to vfio-pci, and hands back the
 # binary's output and exit code.
 #
@@ -27,7 +27,7 @@
 #                        to stderr
 #
 # The payload sees VFIO_GROUPS (/dev/vfio/N of each device, space separated:
-# edu, edu, ivshmem), VFIO_DEVICES (their PCI addresses, same order),
+# edu, edu, edu, ivshmem), VFIO_DEVICES (their PCI addresses, same order),
 # VFIO_GROUP and VFIO_DEVICE (the first of each), VFIO_IVSHMEM_BAR (sysfs
 # resource2 file of the ivshmem device) and VFIO_IVSHMEM_BAR_SIZE (bytes),
 # VFIO_LANE_CONFIG, VFIO_LANE_IOMMU (intel-iommu, intel-iommu-48, amd-iommu,
