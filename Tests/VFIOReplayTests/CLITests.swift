@@ -41,8 +41,8 @@ func runSim(_ args: [String], limit: Duration = .seconds(120)) throws -> SimRun 
     let tmp = FileManager.default.temporaryDirectory
     let out = tmp.appendingPathComponent("vfio-sim-\(UUID().uuidString).out")
     let err = tmp.appendingPathComponent("vfio-sim-\(UUID().uuidString).err")
-    FileManager.default.createFile(atPath: out.path, contents: nil)
-    FileManager.default.createFile(atPath: err.path, contents: nil)
+    guard FileManager.default.createFile(atPath: out.path, contents: nil),
+          FileManager.default.createFile(atPath: err.path, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
     defer {
         try? FileManager.default.removeItem(at: out)
         try? FileManager.default.removeItem(at: err)
