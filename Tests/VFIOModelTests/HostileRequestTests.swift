@@ -274,13 +274,21 @@ struct HostileRequestTests {
         c.expectIntact("bitmap 2^63")
     }
 
-    @Test("two domains whose bitmaps do not intersect leave an empty container bitmap: MAP does not trap")
+    @Test("two domains whose bitmaps do not intersect leave an empty container bitmap: MAP does not trap, the smallest page counts as 4K and each domain maps with its own sizes")
     func disjointBitmaps() {
         var c = hostileContainer(KernelVersion(7, 0), domain: DomainSpec(name: "d0", pgsizes: PageSizes([4096])))
         #expect(c.groupSetContainer(DomainSpec(name: "d1", pgsizes: PageSizes([2 << 20]))).errno == nil)
         #expect(c.pgsizeBitmap == 0)
-        _ = c.mapDMA(MapDMA(flags: [.read], vaddr: 0x7F00_0000_0000, iova: 1 << 30, size: 2 << 20))
-        _ = c.unmapDMA(UnmapDMA(flags: [], iova: 1 << 30, size: 2 << 20))
+        // 2M at a 2M-aligned IOVA and frame: 512 4K entries in d0, one 2M entry in d1.
+        #expect(c.mapDMA(MapDMA(flags: [.read], vaddr: 0x7F00_0000_0000, iova: 1 << 30, size: 2 << 20)).errno == nil)
+        #expect(c.pageTableEntries(group: "d0") == [4096: 512])
+        #expect(c.pageTableEntries(group: "d1") == [2 << 20: 1])
+        #expect(c.lockedBytes == 2 << 20)
+        // 4K passes the container's alignment check (4K) but not d1's smallest page: EINVAL, nothing kept.
+        #expect(c.mapDMA(MapDMA(flags: [.read], vaddr: 0x7F00_0020_0000, iova: 2 << 30, size: page)).errno == .EINVAL)
+        #expect(c.mappingCount == 1 && c.lockedBytes == 2 << 20)
+        #expect(c.unmapDMA(UnmapDMA(flags: [], iova: 1 << 30, size: 2 << 20)) == .success(2 << 20))
+        #expect(c.mappingCount == 0 && c.lockedBytes == 0 && c.pageTableEntries(group: nil) == [:])
         c.expectIntact("disjoint bitmaps")
     }
 
@@ -320,7 +328,7 @@ struct HostileRequestTests {
 
     // MARK: Counts past 2^64
 
-    @Test("1-byte IOMMU pages over 2^64 bytes of mappings: the PTE count does not trap")
+    @Test("1-byte IOMMU pages over 2^64 bytes of mappings: the PTE count does not trap and reads as 2^64-1")
     func pteCountPastTwoTo64() {
         var c = Type1Container()
         c.capIPCLock = true
@@ -328,12 +336,15 @@ struct HostileRequestTests {
         _ = c.groupSetContainer(DomainSpec(name: "d0", pgsizes: PageSizes(rawValue: 1), aperture: .all, reserved: []))
         _ = c.setIOMMU(.type1v2)
         #expect(c.mapDMA(MapDMA(flags: [.read], vaddr: page, iova: page, size: top)).errno == nil)
-        // One more page: 2^64 - 4096 + 4096 entries of one byte.
-        _ = c.mapDMA(MapDMA(flags: [.read], vaddr: page, iova: 0, size: page))
+        #expect(c.pageTableEntries(group: "d0") == [1: top])
+        // One more page: 2^64 - 4096 + 4096 entries of one byte, which reads as 2^64-1.
+        #expect(c.mapDMA(MapDMA(flags: [.read], vaddr: page, iova: 0, size: page)).errno == nil)
+        #expect(c.pageTableEntries(group: "d0") == [1: .max])
+        #expect(c.pageTableEntries(group: nil) == [1: .max])
         c.expectIntact("2^64 entries")
     }
 
-    @Test("1-byte IOMMU pages in two domains: the PTE total over every domain does not trap")
+    @Test("1-byte IOMMU pages in two domains: each holds 2^63 entries and the total over every domain reads as 2^64-1")
     func pteTotalPastTwoTo64() {
         var c = Type1Container()
         c.capIPCLock = true
@@ -342,7 +353,11 @@ struct HostileRequestTests {
         _ = c.groupSetContainer(DomainSpec(name: "d1", pgsizes: PageSizes(rawValue: 1), aperture: .all, reserved: [], coherent: false))
         _ = c.setIOMMU(.type1v2)
         #expect(c.mapDMA(MapDMA(flags: [.read], vaddr: 0, iova: 0, size: 1 << 63)).errno == nil)
-        _ = c.pageTableEntries(group: nil)
+        #expect(c.domains.count == 2)
+        #expect(c.pageTableEntries(group: "d0") == [1: 1 << 63])
+        #expect(c.pageTableEntries(group: "d1") == [1: 1 << 63])
+        // 2^63 + 2^63 = 2^64 entries over both domains: reads as 2^64-1, not 0.
+        #expect(c.pageTableEntries(group: nil) == [1: .max])
         c.expectIntact("2^63 entries in each of two domains")
     }
 
