@@ -32,12 +32,17 @@
 # --timeout S    per test run (default 600); a run that times out counts as
 #                killed (a mutant that loops)
 #
-# Time: about 10 to 15 minutes for the 80 mutations on a 2-core machine
-# (the first, full build of the scratch copy takes ~1 minute; each mutant
-# then rebuilds in seconds and its tests take ~8 s). Too slow for .ci/run:
-# run it by hand after changing the model or its tests. Logs of each
-# mutant are in SCRATCH/.mutate-logs/.
+# Time: about 25 to 30 minutes for the 80 mutations on the project's shared
+# 2-core machine (the first, full build of the scratch copy takes 1-2
+# minutes; each mutant then takes 10-30 s: an incremental build and ~8 s of
+# tests). Too slow for .ci/run: run it by hand after changing the model or
+# its tests. Logs of each mutant are in SCRATCH/.mutate-logs/.
+#
+# The whole script is one function, read before it runs: editing this file
+# during a run cannot change the run.
 set -uo pipefail
+
+main() {
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LIST="$ROOT/scripts/mutate/mutations.txt"
@@ -80,7 +85,11 @@ mkdir -p "$LOGS"
 build() { (cd "$SCRATCH" && swift build --build-tests) >"$1" 2>&1; }
 run_tests() { (cd "$SCRATCH" && timeout --kill-after=10 "$TIMEOUT" swift test --skip-build --filter "$FILTER") >"$1" 2>&1; }
 first_failure() {
-    grep -m1 -E '✘ Test ' "$1" | sed -E 's/^✘ Test "?([^"]*)"?.*/\1/' | cut -c1-90
+    local name
+    name=$(grep -m1 -E '✘ Test ' "$1" | sed -E 's/^✘ Test "?([^"]*)"?.*/\1/' | cut -c1-90)
+    if [ -n "$name" ]; then echo "$name"
+    elif grep -q 'unexpected signal' "$1"; then echo "a crash (trap) while testing"
+    else echo "a failure without a test name: see the log"; fi
 }
 
 start=$(date +%s)
@@ -134,3 +143,7 @@ done < <(python3 "$TOOL" list "$LIST")
 echo "mutation score: $killed/$scored killed"
 echo "($equivalent equivalent, $wrong_equivalent wrongly listed as equivalent, $not_applied did not apply, $not_built did not build; $(( $(date +%s) - start ))s)"
 [ $survived -eq 0 ] && [ $wrong_equivalent -eq 0 ] && [ $not_applied -eq 0 ] && [ $not_built -eq 0 ]
+}
+
+main "$@"
+exit $?
