@@ -4,8 +4,19 @@ import VFIOCore
 
 // The model under hostile requests: every u64 corner of MAP and UNMAP, the
 // limits at 0 and at their maximum, odd page-size bitmaps and one-page
-// apertures. Nothing traps; each answer is the kernel's, computed here
-// independently, in `vfio_dma_do_map`'s and `vfio_dma_do_unmap`'s order:
+// apertures. Nothing traps, and the model's invariants hold after every call.
+//
+// The expected answers come from two places:
+//
+// - `handMapCases` and `handUnmapCases` (below) are written by hand, one
+//   case at a time, from TYPE1_SPEC.md §3.1 and §4.2, with the step that
+//   decides each one. They are the independent statement: in particular
+//   they pin the corners where the order of two checks decides the errno
+//   (a wrap before the alignment or the prot rule on the newest kernel).
+// - The cross products over every corner (`mapCorners`, `vaddrOnlyCorners`,
+//   `unmapCorners`) get their answers from `kernelMapAnswer` and
+//   `kernelUnmapAnswer`, a compact restatement of the same check order the
+//   model follows:
 //
 //   map, 6.1 and 6.12:  size 0 / misaligned → EINVAL; wrap → EINVAL;
 //                       outside every valid range → EINVAL; unpinnable → EFAULT
@@ -14,7 +25,10 @@ import VFIOCore
 //   unmap:              misaligned iova, size 0 or misaligned → EINVAL;
 //                       wrap → EINVAL (EOVERFLOW newest)
 //
-// and the model's invariants hold after every call.
+//   That restatement is not an independent oracle for the order (a mistake
+//   made in both would pass); it covers thousands of combinations the
+//   hand-written tables cannot, and checks that none traps or breaks an
+//   invariant.
 
 private let page: UInt64 = 4096
 private let top: UInt64 = .max - page + 1              // 2^64 - page
@@ -99,8 +113,101 @@ let smallBitmapCases: [(UInt64, [UInt64: UInt64])] = [
     (0xFFF, [0x800: 2]),
 ]
 
+/// One MAP on a fresh `hostileContainer` (default domain: 4K/2M/1G, a
+/// 48-bit aperture minus the MSI window 0xfee00000+1M; memory: 16 MiB at
+/// 0x7f0000000000 and the top MiB of the address space), with the kernel's
+/// answer on 6.1/6.12 and on the newest kernel, written by hand from
+/// TYPE1_SPEC.md §3.1 (the step that decides is in `rule`).
+struct HandMapCase: Sendable, CustomTestStringConvertible {
+    var rule: String
+    var flags: MapDMA.Flags
+    var iova: UInt64
+    var vaddr: UInt64
+    var size: UInt64
+    var old: Errno?
+    var newest: Errno?
+    var testDescription: String { rule }
+}
+
+private let low: UInt64 = 0x7F00_0000_0000
+private let high: UInt64 = .max - (1 << 20) + 1
+private let rw: MapDMA.Flags = [.read, .write]
+
+let handMapCases: [HandMapCase] = [
+    HandMapCase(rule: "step 4: size 0 is EINVAL", flags: rw, iova: 1 << 30, vaddr: low, size: 0, old: .EINVAL, newest: .EINVAL),
+    HandMapCase(rule: "step 4 before 6: no access flags and size 0 is EINVAL", flags: [], iova: 1 << 30, vaddr: low, size: 0, old: .EINVAL, newest: .EINVAL),
+    HandMapCase(rule: "step 5: iova + size - 1 wraps", flags: rw, iova: 0xFFFF_FFFF_FFFF_F000, vaddr: low, size: 0x2000, old: .EINVAL, newest: .EOVERFLOW),
+    HandMapCase(rule: "step 5: vaddr + size - 1 wraps", flags: rw, iova: 1 << 30, vaddr: 0xFFFF_FFFF_FFFF_F000, size: 0x2000, old: .EINVAL, newest: .EOVERFLOW),
+    HandMapCase(rule: "step 5 before 7: a misaligned iova that wraps is EOVERFLOW on the newest kernel", flags: rw, iova: 0xFFFF_FFFF_FFFF_F800, vaddr: low, size: 0x1000, old: .EINVAL, newest: .EOVERFLOW),
+    HandMapCase(rule: "step 5 before 7: a misaligned size that wraps is EOVERFLOW on the newest kernel", flags: rw, iova: 0xFFFF_FFFF_FFFF_F000, vaddr: low, size: 0x1800, old: .EINVAL, newest: .EOVERFLOW),
+    HandMapCase(rule: "step 5 before 6: no access flags with a wrapping iova is EOVERFLOW on the newest kernel", flags: [], iova: 0xFFFF_FFFF_FFFF_F000, vaddr: low, size: 0x2000, old: .EINVAL, newest: .EOVERFLOW),
+    HandMapCase(rule: "step 6: no access flags is EINVAL", flags: [], iova: 1 << 30, vaddr: low, size: 0x1000, old: .EINVAL, newest: .EINVAL),
+    HandMapCase(rule: "step 6: VADDR together with READ is EINVAL", flags: [.vaddr, .read], iova: 1 << 30, vaddr: low, size: 0x1000, old: .EINVAL, newest: .EINVAL),
+    HandMapCase(rule: "step 7: a misaligned iova is EINVAL", flags: rw, iova: (1 << 30) + 0x800, vaddr: low, size: 0x1000, old: .EINVAL, newest: .EINVAL),
+    HandMapCase(rule: "step 7: a misaligned vaddr is EINVAL", flags: rw, iova: 1 << 30, vaddr: low + 0x800, size: 0x1000, old: .EINVAL, newest: .EINVAL),
+    HandMapCase(rule: "step 8: VADDR with no mapping to update is ENOENT", flags: .vaddr, iova: 1 << 30, vaddr: low, size: 0x1000, old: .ENOENT, newest: .ENOENT),
+    HandMapCase(rule: "step 5 before 8: VADDR with a wrapping iova", flags: .vaddr, iova: 0xFFFF_FFFF_FFFF_F000, vaddr: low, size: 0x2000, old: .EINVAL, newest: .EOVERFLOW),
+    HandMapCase(rule: "step 10: the page ending at 2^64-1 lies outside the 48-bit aperture", flags: rw, iova: 0xFFFF_FFFF_FFFF_F000, vaddr: low, size: 0x1000, old: .EINVAL, newest: .EINVAL),
+    HandMapCase(rule: "step 10: inside the MSI window is EINVAL", flags: rw, iova: 0xFEE0_0000, vaddr: low, size: 0x1000, old: .EINVAL, newest: .EINVAL),
+    HandMapCase(rule: "step 10: across the MSI window is EINVAL", flags: rw, iova: 0xFED0_0000, vaddr: low, size: 2 << 20, old: .EINVAL, newest: .EINVAL),
+    HandMapCase(rule: "step 10: one page past the aperture is EINVAL", flags: rw, iova: 0x1_0000_0000_0000, vaddr: low, size: 0x1000, old: .EINVAL, newest: .EINVAL),
+    HandMapCase(rule: "ok: right below the MSI window", flags: rw, iova: 0xFED0_0000, vaddr: low, size: 1 << 20, old: nil, newest: nil),
+    HandMapCase(rule: "ok: right above the MSI window", flags: rw, iova: 0xFEF0_0000, vaddr: low, size: 0x1000, old: nil, newest: nil),
+    HandMapCase(rule: "ok: the last page of the aperture", flags: rw, iova: 0xFFFF_FFFF_F000, vaddr: low, size: 0x1000, old: nil, newest: nil),
+    HandMapCase(rule: "ok: the top MiB of the process's address space", flags: rw, iova: 1 << 30, vaddr: high, size: 1 << 20, old: nil, newest: nil),
+    HandMapCase(rule: "§3.2: a vaddr with no memory behind it is EFAULT", flags: rw, iova: 1 << 30, vaddr: 0x1000, size: 0x1000, old: .EFAULT, newest: .EFAULT),
+    HandMapCase(rule: "§3.2: a range that runs off the end of its memory is EFAULT", flags: rw, iova: 1 << 30, vaddr: low + (16 << 20) - 0x1000, size: 0x2000, old: .EFAULT, newest: .EFAULT),
+]
+
+/// One UNMAP on a fresh `hostileContainer` (no mappings), with the
+/// kernel's answer on 6.1/6.12 and on the newest kernel, written by hand
+/// from TYPE1_SPEC.md §4.2 and §4.4.
+struct HandUnmapCase: Sendable, CustomTestStringConvertible {
+    var rule: String
+    var iova: UInt64
+    var size: UInt64
+    var old: Result<UInt64, Errno>
+    var newest: Result<UInt64, Errno>
+    var testDescription: String { rule }
+}
+
+let handUnmapCases: [HandUnmapCase] = [
+    HandUnmapCase(rule: "step 3: a misaligned iova is EINVAL", iova: 0x800, size: 0x1000, old: .failure(.EINVAL), newest: .failure(.EINVAL)),
+    HandUnmapCase(rule: "step 4: size 0 is EINVAL", iova: 1 << 30, size: 0, old: .failure(.EINVAL), newest: .failure(.EINVAL)),
+    HandUnmapCase(rule: "step 4: a misaligned size is EINVAL", iova: 1 << 30, size: 0x1800, old: .failure(.EINVAL), newest: .failure(.EINVAL)),
+    HandUnmapCase(rule: "step 3 before 4: a misaligned iova with a wrapping size is EINVAL", iova: 0x800, size: .max, old: .failure(.EINVAL), newest: .failure(.EINVAL)),
+    HandUnmapCase(rule: "step 4: a misaligned size is EINVAL before the wrap", iova: 0xFFFF_FFFF_FFFF_F000, size: 0x1800, old: .failure(.EINVAL), newest: .failure(.EINVAL)),
+    HandUnmapCase(rule: "step 4: iova + size - 1 wraps", iova: 0x2000, size: 0xFFFF_FFFF_FFFF_F000, old: .failure(.EINVAL), newest: .failure(.EOVERFLOW)),
+    HandUnmapCase(rule: "step 4: two pages from the top page wrap", iova: 0xFFFF_FFFF_FFFF_F000, size: 0x2000, old: .failure(.EINVAL), newest: .failure(.EOVERFLOW)),
+    HandUnmapCase(rule: "§4.4: a range ending exactly at 2^64-1 does not wrap; nothing matched, size 0", iova: 0x1000, size: 0xFFFF_FFFF_FFFF_F000, old: .success(0), newest: .success(0)),
+    HandUnmapCase(rule: "§4.4: the top page, nothing mapped: size 0", iova: 0xFFFF_FFFF_FFFF_F000, size: 0x1000, old: .success(0), newest: .success(0)),
+    HandUnmapCase(rule: "§4.4: nothing mapped there: success with size 0", iova: 1 << 30, size: 2 << 20, old: .success(0), newest: .success(0)),
+]
+
 @Suite("hostile requests")
 struct HostileRequestTests {
+    @Test("MAP gets the answer written by hand from TYPE1_SPEC §3.1, on 6.1, 6.12 and the newest kernel", arguments: handMapCases)
+    func handWrittenMap(_ want: HandMapCase) {
+        for version in hostileVersions {
+            var c = hostileContainer(version)
+            let got = c.mapDMA(MapDMA(flags: want.flags, vaddr: want.vaddr, iova: want.iova, size: want.size)).errno
+            let expected = version >= KernelVersion(6, 19) ? want.newest : want.old
+            #expect(got == expected, "\(want.rule) on \(version)")
+            #expect(c.mappingCount == (expected == nil ? 1 : 0))
+            c.expectIntact("\(want.rule) on \(version)")
+        }
+    }
+
+    @Test("UNMAP gets the answer written by hand from TYPE1_SPEC §4.2, on 6.1, 6.12 and the newest kernel", arguments: handUnmapCases)
+    func handWrittenUnmap(_ want: HandUnmapCase) {
+        for version in hostileVersions {
+            var c = hostileContainer(version)
+            let got = c.unmapDMA(UnmapDMA(flags: [], iova: want.iova, size: want.size))
+            #expect(got == (version >= KernelVersion(6, 19) ? want.newest : want.old), "\(want.rule) on \(version)")
+            c.expectIntact("\(want.rule) on \(version)")
+        }
+    }
+
     @Test("MAP at every u64 corner of iova, vaddr and size gets the kernel's errno, per version",
           arguments: hostileVersions)
     func mapCorners(version: KernelVersion) {
@@ -291,13 +398,21 @@ struct HostileRequestTests {
         c.expectIntact("bitmap 2^63")
     }
 
-    @Test("two domains whose bitmaps do not intersect leave an empty container bitmap: MAP does not trap")
+    @Test("two domains whose bitmaps do not intersect leave an empty container bitmap: MAP does not trap, the smallest page counts as 4K and each domain maps with its own sizes")
     func disjointBitmaps() {
         var c = hostileContainer(KernelVersion(7, 3), domain: DomainSpec(name: "d0", pgsizes: PageSizes([4096])))
         #expect(c.groupSetContainer(DomainSpec(name: "d1", pgsizes: PageSizes([2 << 20]))).errno == nil)
         #expect(c.pgsizeBitmap == 0)
-        _ = c.mapDMA(MapDMA(flags: [.read], vaddr: 0x7F00_0000_0000, iova: 1 << 30, size: 2 << 20))
-        _ = c.unmapDMA(UnmapDMA(flags: [], iova: 1 << 30, size: 2 << 20))
+        // 2M at a 2M-aligned IOVA and frame: 512 4K entries in d0, one 2M entry in d1.
+        #expect(c.mapDMA(MapDMA(flags: [.read], vaddr: 0x7F00_0000_0000, iova: 1 << 30, size: 2 << 20)).errno == nil)
+        #expect(c.pageTableEntries(group: "d0") == [4096: 512])
+        #expect(c.pageTableEntries(group: "d1") == [2 << 20: 1])
+        #expect(c.lockedBytes == 2 << 20)
+        // 4K passes the container's alignment check (4K) but not d1's smallest page: EINVAL, nothing kept.
+        #expect(c.mapDMA(MapDMA(flags: [.read], vaddr: 0x7F00_0020_0000, iova: 2 << 30, size: page)).errno == .EINVAL)
+        #expect(c.mappingCount == 1 && c.lockedBytes == 2 << 20)
+        #expect(c.unmapDMA(UnmapDMA(flags: [], iova: 1 << 30, size: 2 << 20)) == .success(2 << 20))
+        #expect(c.mappingCount == 0 && c.lockedBytes == 0 && c.pageTableEntries(group: nil) == [:])
         c.expectIntact("disjoint bitmaps")
     }
 
@@ -338,7 +453,7 @@ struct HostileRequestTests {
 
     // MARK: Counts past 2^64
 
-    @Test("1-byte IOMMU pages over 2^64 bytes of mappings: the PTE count does not trap")
+    @Test("1-byte IOMMU pages over 2^64 bytes of mappings: the PTE count does not trap and reads as 2^64-1")
     func pteCountPastTwoTo64() {
         var c = Type1Container()
         c.capIPCLock = true
@@ -346,12 +461,15 @@ struct HostileRequestTests {
         _ = c.groupSetContainer(DomainSpec(name: "d0", pgsizes: PageSizes(rawValue: 1), aperture: .all, reserved: []))
         _ = c.setIOMMU(.type1v2)
         #expect(c.mapDMA(MapDMA(flags: [.read], vaddr: page, iova: page, size: top)).errno == nil)
-        // One more page: 2^64 - 4096 + 4096 entries of one byte.
-        _ = c.mapDMA(MapDMA(flags: [.read], vaddr: page, iova: 0, size: page))
+        #expect(c.pageTableEntries(group: "d0") == [1: top])
+        // One more page: 2^64 - 4096 + 4096 entries of one byte, which reads as 2^64-1.
+        #expect(c.mapDMA(MapDMA(flags: [.read], vaddr: page, iova: 0, size: page)).errno == nil)
+        #expect(c.pageTableEntries(group: "d0") == [1: .max])
+        #expect(c.pageTableEntries(group: nil) == [1: .max])
         c.expectIntact("2^64 entries")
     }
 
-    @Test("1-byte IOMMU pages in two domains: the PTE total over every domain does not trap")
+    @Test("1-byte IOMMU pages in two domains: each holds 2^63 entries and the total over every domain reads as 2^64-1")
     func pteTotalPastTwoTo64() {
         var c = Type1Container()
         c.capIPCLock = true
@@ -360,7 +478,11 @@ struct HostileRequestTests {
         _ = c.groupSetContainer(DomainSpec(name: "d1", pgsizes: PageSizes(rawValue: 1), aperture: .all, reserved: [], coherent: false))
         _ = c.setIOMMU(.type1v2)
         #expect(c.mapDMA(MapDMA(flags: [.read], vaddr: 0, iova: 0, size: 1 << 63)).errno == nil)
-        _ = c.pageTableEntries(group: nil)
+        #expect(c.domains.count == 2)
+        #expect(c.pageTableEntries(group: "d0") == [1: 1 << 63])
+        #expect(c.pageTableEntries(group: "d1") == [1: 1 << 63])
+        // 2^63 + 2^63 = 2^64 entries over both domains: reads as 2^64-1, not 0.
+        #expect(c.pageTableEntries(group: nil) == [1: .max])
         c.expectIntact("2^63 entries in each of two domains")
     }
 
