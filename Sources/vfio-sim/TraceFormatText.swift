@@ -138,17 +138,21 @@ file.trace:12: show
 
 `kernel VERSION` in a trace, or `--kernel VERSION` for traces that do not
 say (the statement wins), chooses whose answers the model gives. The
-known versions are 5.10, 6.1, 6.12, 6.18 and 7.3; `kernel 6.5` answers as
-6.1 and the report notes it (`note: kernel 6.5 answers as profile 6.1`).
-What differs:
+known versions are 5.10, 6.1, 6.12, 6.18 and 7.3 (each booted in the
+kernel lane); `kernel 6.5` answers as 6.1 and the report notes it
+(`note: kernel 6.5 answers as profile 6.1`). What differs:
 
 | behaviour | before | since |
 |---|---|---|
-| capabilities in `info` padded to 8 bytes (`argsz` 84+16n unpadded, 88+16n padded, n = IOVA ranges) | not padded | ≈6.6 (6.12, 6.18, 7.3) |
-| a wrapping `iova+size` / `vaddr+size` on `map` or `unmap` | EINVAL | EOVERFLOW since the 6.19 overflow checks (7.3) |
-| `extension nesting` | 1 | 0 since ≈6.13 |
-| `unmap` of a range ending at 2^64-1 | removes nothing, `size=0` | removes (6.19) |
-| a mapping ending at 2^64-1 is uncharged on unmap | never (locked memory leaks) | yes (6.19) |
+| `unmap-all`, `vaddr-only` (map and unmap); `extension unmap-all` / `update-vaddr` | EINVAL; 0 (5.10) | 5.12 (6.1 on) |
+| capabilities in `info` padded to 8 bytes (`argsz` 84+16n unpadded, 88+16n padded, n = IOVA ranges) | not padded (5.10, 6.1) | 6.12, 6.18, 7.3 |
+| a wrapping `iova+size` / `vaddr+size` on `map` or `unmap` | EINVAL | EOVERFLOW since the overflow series (6.18) |
+| `extension nesting` | 1 (5.10 … 6.12) | 0 since 6.13 (6.18, 7.3) |
+| a range or mapping ending at 2^64-1 | every search computes `iova + size` = 0: unmap removes nothing (`size=0`) yet a v2 bisect is EINVAL; a map does not see what it overlaps; a top mapping can hide others from unmap; its pages are never uncharged; some overlaps make the kernel loop (`=> hang`) | found and removed, exactly (6.18) |
+
+A domain whose driver advertises more page sizes than its table holds
+(5.10's VT-d: every power of two) builds `check ptes=` from its real
+leaves: say so with `leaves=4K,2M,1G`.
 
 ## Example
 

@@ -195,7 +195,10 @@ chmod 755 "$st/bin/payload"
 cat "$BASE" "$RUN/payload.cpio" > "$RUN/initrd"
 
 # ---------------------------------------------------------------------------
-CMDLINE="console=ttyS0 rdinit=/init panic=-1 $LANE_CFG_CMDLINE"
+# no_timer_check: under TCG on a loaded host the IO-APIC timer check can
+# miss its ticks and panic the boot ("timer doesn't work through
+# Interrupt-remapped IO-APIC", seen on 6.12 with amd-iommu).
+CMDLINE="console=ttyS0 rdinit=/init panic=-1 no_timer_check $LANE_CFG_CMDLINE"
 [ "$VERBOSE" = 1 ] || CMDLINE+=" quiet"
 [ "$HUGEPAGES_1G" = 0 ] || CMDLINE+=" hugepagesz=1G hugepages=$HUGEPAGES_1G"
 CMDLINE+="$CMDLINE_MODPARAMS$APPEND"
