@@ -63,12 +63,20 @@ fails, so they may carry an answer (`=> ok`, `=> EINVAL`).
 |---|---|---|
 | `map iova=ADDR vaddr=ADDR size=SIZE prot=r\|w\|rw\|none [repeat=N [step=SIZE]]` | `VFIO_IOMMU_MAP_DMA` | `ok` or an errno |
 | `map iova=ADDR vaddr=ADDR size=SIZE vaddr-only` | `MAP_DMA` with `VFIO_DMA_MAP_FLAG_VADDR` (a new vaddr for a mapping unmapped with `vaddr-only`) | `ok` or an errno |
-| `unmap iova=ADDR size=SIZE [vaddr-only] [dirty pgsize=SIZE [bitmap-size=N]] [repeat=N [step=SIZE]]` | `VFIO_IOMMU_UNMAP_DMA` (with `VFIO_DMA_UNMAP_FLAG_VADDR`, or `GET_DIRTY_BITMAP`) | `ok size=SIZE` (the size the kernel writes back: the sum of the mappings removed) or an errno |
+| `unmap iova=ADDR size=SIZE [vaddr-only] [dirty pgsize=SIZE [bitmap-size=N]] [repeat=N [step=SIZE]]` | `VFIO_IOMMU_UNMAP_DMA` (with `VFIO_DMA_UNMAP_FLAG_VADDR`, or `GET_DIRTY_BITMAP`) | `ok size=SIZE` (the size the kernel writes back: the sum of the mappings removed), with `dirty`: `ok size=SIZE dirty=RANGES`; or an errno |
 | `unmap-all [vaddr-only]` | `UNMAP_DMA` with `VFIO_DMA_UNMAP_FLAG_ALL` | `ok size=SIZE` or an errno |
 | `info [argsz=N]` | `VFIO_IOMMU_GET_INFO` with its capability chain | `pgsizes=LIST iova=RANGE,... dma-avail=N argsz=N`; the keys may stand without `ok` |
 | `extension NAME` | `VFIO_CHECK_EXTENSION`: `type1`, `type1v2`, `dma-cc`, `unmap-all`, `update-vaddr`, `nesting`, `spapr`, `spapr-v2`, `eeh`, `noiommu`, or a number | `0`, `1` (the return value) or an errno |
 | `dirty start` / `dirty stop` | `VFIO_IOMMU_DIRTY_PAGES` START / STOP | `ok` or an errno |
-| `dirty get iova=ADDR size=SIZE pgsize=SIZE [bitmap-size=N]` | `DIRTY_PAGES` GET_BITMAP | `ok` or an errno |
+| `dirty get iova=ADDR size=SIZE pgsize=SIZE [bitmap-size=N]` | `DIRTY_PAGES` GET_BITMAP | `ok [dirty=RANGES]` or an errno |
+
+`dirty=` is the caller's bitmap after the call: the IOVA ranges of the
+pages whose bits are set, adjacent pages joined (`dirty=0x200000-0x3fffff,0x600000-0x6fffff`),
+or `dirty=none`. While an IOMMU-backed group (any vfio-pci device) is in
+the container, every page of every mapping that starts in the range reads
+dirty on every query (`update_user_bitmap`, `num_non_pinned_groups`); with
+only emulated groups, none do. Written, it is compared bit for bit with
+the kernel's.
 
 Raw fields for testing bad requests: `argsz=N` and `flags=N` on `map`,
 `unmap`, `unmap-all` and `dirty get`; `dirty flags=N` alone sends raw
