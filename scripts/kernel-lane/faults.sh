@@ -25,7 +25,7 @@
 #   6.12-intel: faults: K/N kills survived (entry limit restored, group reusable, nothing pinned)
 #
 # The full report, every kill and how it ended, is kept in
-# .lane-cache/logs/faults-CONFIG.txt.
+# $VFIOSIM_LANE_CACHE/logs/faults-CONFIG.txt (default /var/cache/vfiosim/lane).
 #
 # Exit status: 0 when K = N everywhere; 1 otherwise; 2 usage; 125 when the
 # check could not run (setup, build, boot).

@@ -163,7 +163,8 @@ for c in "${CONFIGS[@]}"; do
                --env VFIO_LANE_PTES=/dev/ttyS1)
   fi
   rc=0
-  "$LANE_DIR/run-in-guest.sh" --config "$c" --binary "$PAYLOAD" --files "$WORK/files" --timeout 600 "${WALK_ARGS[@]}" \
+  # Two 1G hugepages: a fixture maps 2G of them.
+  "$LANE_DIR/run-in-guest.sh" --config "$c" --binary "$PAYLOAD" --files "$WORK/files" --timeout 600 --hugepages-1g 2 "${WALK_ARGS[@]}" \
     > "$REPORT" 2> "$WORK/stderr" || rc=$?
   if [ -n "$WALK_PID" ]; then
     # It ends when QEMU closes the serial socket; it is never needed after.
