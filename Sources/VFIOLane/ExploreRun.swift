@@ -23,6 +23,9 @@ public struct ExploreRun {
     public var operations = 0
     /// Sequences with any finding.
     public var findings = 0
+    /// Sequences not run on the kernel because the model says they would
+    /// hang it or leave hugepages pinned for good.
+    public var notRunOnKernel = 0
     /// The first sequence of each kind of finding, shrunk.
     public var shrunk: [Shrunk] = []
     /// Whether the kernel took part.
@@ -41,6 +44,7 @@ public struct ExploreRun {
             let trace = explorer.generator.generate(seed: s, operations: ops)
             let (finding, report) = explorer.check(trace)
             result.sequences += 1
+            if Explorer.notRunOnKernel(report) { result.notRunOnKernel += 1 }
             result.operations += report.outcomes.count
             guard let finding else { continue }
             result.findings += 1

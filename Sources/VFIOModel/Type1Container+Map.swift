@@ -52,9 +52,12 @@ extension Type1Container {
         if dmaAvail == 0 { return .failure(.ENOSPC) }
         if !vfioIommuIovaDmaValid(range) { return .failure(.EINVAL) }
 
-        // The kernel links the vfio_dma here and removes it again if a later
-        // step fails; the model builds it aside and links it only once every
-        // step succeeded, which leaves the same state and answers.
+        // The kernel links the vfio_dma here (`vfio_link_dma`, size 0) and
+        // removes it again if a later step fails (`vfio_remove_dma`); the
+        // model builds it aside and links it only once every step
+        // succeeded. A failure still links and unlinks a node, so the
+        // tree's shape, which decides the searches before 6.18, stays the
+        // kernel's (`linkAndRemoveFailed`).
         var entry = DMAEntry(size: size, vaddr: vaddr, pinnedVaddr: vaddr, lockedPages: 0, flags: prot)
         if capIPCLock { entry.flags.insert(.lockCap) }
 
@@ -62,6 +65,7 @@ extension Type1Container {
         if !domains.isEmpty {
             switch vfioPinMapDMA(iova: iova, vaddr: vaddr, size: size, lockCap: capIPCLock, domains: domains) {
             case .failure(let e):
+                linkAndRemoveFailed(iova: iova, entry)
                 return .failure(e)
             case .success(let (pages, runs)):
                 entry.lockedPages = pages
@@ -74,6 +78,7 @@ extension Type1Container {
             // INT_MAX bits; on failure the mapping is removed again.
             if size / pgsize > UInt64(Int32.max) {
                 unlockAcct(entry.lockedPages)
+                linkAndRemoveFailed(iova: iova, entry)
                 return .failure(.EINVAL)
             }
             entry.flags.insert(.hasBitmap)
@@ -83,6 +88,13 @@ extension Type1Container {
         if range.last == .max { topSlots.append(slot) }
         for i in perDomain.indices { domains[i].pageTable.add(slot: slot, perDomain[i]) }
         return .success(())
+    }
+
+    /// A mapping that failed after `vfio_link_dma`: linked and erased again,
+    /// so red-black rebalancing leaves the tree as the kernel's.
+    mutating func linkAndRemoveFailed(iova: UInt64, _ entry: DMAEntry) {
+        let slot = dmaList.insert(iova, size: entry.size, entry)
+        _ = dmaList.remove(slot)
     }
 
     /// `vfio_pin_map_dma`: pins the memory chunk by chunk

@@ -20,32 +20,21 @@ func exploreCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var group: String? = nil
     var out: String? = nil
     var allowModuleParams = false
-    var i = 0
-    func value(_ flag: String) throws(UsageError) -> String {
-        i += 1
-        guard i < args.count else { throw UsageError(message: "\(flag) needs a value") }
-        return args[i]
-    }
-    func number(_ flag: String) throws(UsageError) -> UInt64 {
-        let v = try value(flag)
-        guard let n = UInt64(v) else { throw UsageError(message: "\(flag) takes a number, not '\(v)'") }
-        return n
-    }
-    while i < args.count {
-        switch args[i] {
-        case "--seed": seed = try number("--seed")
-        case "--ops": ops = Int(min(try number("--ops"), 100_000))
-        case "--runs": runs = Int(min(try number("--runs"), 100_000_000))
+    var arguments = Arguments(args)
+    while let a = arguments.pop() {
+        switch a {
+        case "--seed": seed = try arguments.number(for: a)
+        case "--ops": ops = Int(min(try arguments.number(for: a) as UInt64, 100_000))
+        case "--runs": runs = Int(min(try arguments.number(for: a) as UInt64, 100_000_000))
         case "--backend":
-            backend = try value("--backend")
+            backend = try arguments.value(for: a)
             guard backend == "model" || backend == "both" else { throw UsageError(message: "--backend takes model or both") }
-        case "--group": group = try value("--group")
-        case "--out": out = try value("--out")
+        case "--group": group = try arguments.value(for: a)
+        case "--out": out = try arguments.value(for: a)
         case "--allow-module-params": allowModuleParams = true
         case "--help", "-h": printOut(Help.explore + "\n"); return 0
-        default: throw UsageError(message: "unknown option '\(args[i])'")
+        default: throw UsageError(message: "unknown option '\(a)'")
         }
-        i += 1
     }
     let sys = LinuxSystemCalls()
     var hardware = Hardware.fromEnvironment(sys)
@@ -74,6 +63,8 @@ func exploreCommand(_ args: [String]) throws(UsageError) -> Int32 {
             if let problem = writeFile(path, shrunk.fixture) { printErr("error: \(problem)") } else { printOut("  saved \(path)\n") }
         }
     }
-    printOut("explored \(result.sequences) sequences, \(result.operations) operations on \(backend == "both" ? "model and kernel" : "the model"): \(result.findings) with findings\n")
+    var line = "explored \(result.sequences) sequences, \(result.operations) operations on \(backend == "both" ? "model and kernel" : "the model"): \(result.findings) with findings"
+    if result.notRunOnKernel > 0 { line += " (\(result.notRunOnKernel) not run on the kernel: the model says they would hang it or leave hugepages pinned)" }
+    printOut(line + "\n")
     return result.findings == 0 ? 0 : 1
 }

@@ -11,24 +11,12 @@ func faultsCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var allowed = false
     var verbose = false
     var files: [String] = []
-    var i = 0
-    func value(_ flag: String) throws(UsageError) -> String {
-        i += 1
-        guard i < args.count else { throw UsageError(message: "\(flag) needs a value") }
-        return args[i]
-    }
-    while i < args.count {
-        let a = args[i]
+    var arguments = Arguments(args)
+    while let a = arguments.pop() {
         switch a {
-        case "--runs":
-            let v = try value(a)
-            guard let n = Int(v), n > 0, n <= 100_000 else { throw UsageError(message: "--runs takes a number from 1 to 100000, not '\(v)'") }
-            runs = n
-        case "--seed":
-            let v = try value(a)
-            guard let n = UInt64(v) else { throw UsageError(message: "--seed takes a number, not '\(v)'") }
-            seed = n
-        case "--group": group = try value(a)
+        case "--runs": runs = try arguments.number(for: a, in: 1...100_000)
+        case "--seed": seed = try arguments.number(for: a)
+        case "--group": group = try arguments.value(for: a)
         case "--allow-module-params": allowed = true
         case "--verbose", "-v": verbose = true
         case "--help", "-h": printOut(Help.faults + "\n"); return 0
@@ -36,7 +24,6 @@ func faultsCommand(_ args: [String]) throws(UsageError) -> Int32 {
             if a.hasPrefix("-") { throw UsageError(message: "unknown option '\(a)'") }
             files.append(a)
         }
-        i += 1
     }
     if files.isEmpty { throw UsageError(message: "faults needs at least one trace file") }
     if !allowed {

@@ -87,25 +87,19 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var invariants = true
     var allowModuleParams = false
     var files: [String] = []
-    var i = 0
-    func value(_ flag: String) throws(UsageError) -> String {
-        i += 1
-        guard i < args.count else { throw UsageError(message: "\(flag) needs a value") }
-        return args[i]
-    }
-    while i < args.count {
-        let a = args[i]
+    var arguments = Arguments(args)
+    while let a = arguments.pop() {
         switch a {
         case "--format":
-            format = try value(a)
+            format = try arguments.value(for: a)
             guard format == "text" || format == "json" else { throw UsageError(message: "--format takes text or json, not '\(format)'") }
-        case "--junit": junit = try value(a)
+        case "--junit": junit = try arguments.value(for: a)
         case "--kernel":
-            kernel = try kernelOption(try value(a))
+            kernel = try kernelOption(try arguments.value(for: a))
         case "--backend":
-            backend = try value(a)
+            backend = try arguments.value(for: a)
             guard ["model", "kernel", "both"].contains(backend) else { throw UsageError(message: "--backend takes model, kernel or both, not '\(backend)'") }
-        case "--group": group = try value(a)
+        case "--group": group = try arguments.value(for: a)
         case "--verbose", "-v": verbose = true
         case "--explain": explain = true
         case "--no-invariants": invariants = false
@@ -115,7 +109,6 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
             if a.hasPrefix("-") && a != "-" { throw UsageError(message: "unknown option '\(a)'") }
             files.append(a)
         }
-        i += 1
     }
     if files.isEmpty { throw UsageError(message: "replay needs at least one trace file") }
     let sys = LinuxSystemCalls()
@@ -177,20 +170,15 @@ func fmtCommand(_ args: [String]) throws(UsageError) -> Int32 {
 func planCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var kernel: KernelVersion? = nil
     var files: [String] = []
-    var i = 0
-    while i < args.count {
-        let a = args[i]
+    var arguments = Arguments(args)
+    while let a = arguments.pop() {
         switch a {
         case "--help", "-h": printOut(Help.plan + "\n"); return 0
-        case "--kernel":
-            i += 1
-            guard i < args.count else { throw UsageError(message: "--kernel needs a value") }
-            kernel = try kernelOption(args[i])
+        case "--kernel": kernel = try kernelOption(try arguments.value(for: a))
         default:
             if a.hasPrefix("-") && a != "-" { throw UsageError(message: "unknown option '\(a)'") }
             files.append(a)
         }
-        i += 1
     }
     if files.isEmpty { throw UsageError(message: "plan needs at least one trace file") }
     let inputs = parseFiles(files)

@@ -66,3 +66,57 @@ struct ExploreTests {
         #expect(ops.count <= 2, "shrunk to \(ops.count) map/unmap operations:\n\(printTrace(small))")
     }
 }
+
+@Suite("Sequences kept off a real kernel")
+struct KernelHazardTests {
+    static let virtio = DomainSpec(name: "d0", pgsizes: PageSizes(rawValue: 0xFFFF_FFFF_FFFF_F000), aperture: .all, coherent: false)
+
+    func explorer() -> (Explorer, () -> Int) {
+        var made = 0
+        var e = Explorer(generator: SequenceGenerator(modelOnly: false)) { () throws(BackendError) -> [any Backend] in
+            made += 1
+            return []
+        }
+        e.hardwareDomains = [Self.virtio]
+        e.modelProfile = KernelProfile(KernelVersion(6, 12))
+        return (e, { made })
+    }
+
+    func parse(_ text: String) -> Trace {
+        guard case .success(let t) = parseTrace(bytes: Array(text.utf8), file: "t.trace") else { fatalError("test trace does not parse") }
+        return t
+    }
+
+    @Test("a sequence the model says loops forever in vfio_unmap_unpin is not run on the kernel")
+    func hang() {
+        let (e, made) = explorer()
+        let trace = parse("""
+            memory vaddr=0x7f0000000000 size=8M
+            map iova=0xffffffffffc00000 vaddr=0x7f0000000000 size=3M prot=rw
+            map iova=0xffffffffffe00000 vaddr=0x7f0000400000 size=2M prot=rw
+            unmap iova=0xffffffffffc00000 size=3M
+            """)
+        #expect(e.kernelHazard(trace) == "the model says it would loop forever in vfio_unmap_unpin")
+        let (finding, report) = e.check(trace)
+        #expect(finding == nil)
+        #expect(Explorer.notRunOnKernel(report))
+        #expect(made() == 0)
+    }
+
+    @Test("a sequence that leaves hugepages pinned for good (a mapping ending at 2^64-1 before 6.18) is not run on the kernel; one on 4K pages is")
+    func hugepageLeak() {
+        let (e, made) = explorer()
+        let huge = parse("""
+            memory vaddr=0x7f0000000000 size=2M page=2M
+            map iova=0xffffffffffe00000 vaddr=0x7f0000000000 size=2M prot=rw
+            """)
+        #expect(e.kernelHazard(huge) == "the model says it would leave hugepages pinned for good")
+        let small = parse("""
+            memory vaddr=0x7f0000000000 size=2M
+            map iova=0xffffffffffe00000 vaddr=0x7f0000000000 size=2M prot=rw
+            """)
+        #expect(e.kernelHazard(small) == nil)
+        _ = e.check(small)
+        #expect(made() == 1)
+    }
+}
