@@ -4,16 +4,6 @@ import VFIOModel
 import VFIOReplay
 import VFIOTrace
 
-/// Which backends a replay or an exploration runs on.
-public enum BackendChoice: String, Sendable, CaseIterable {
-    /// The model only.
-    case model
-    /// Real ioctls only.
-    case kernel
-    /// Real ioctls, and the model beside them playing the same IOMMU.
-    case both
-}
-
 /// Where the real groups are: the `/dev/vfio/N` nodes, and a BAR for
 /// `pfnmap` memory. The kernel lane's guest names them in `VFIO_GROUPS`
 /// (or `VFIO_GROUP`) and `VFIO_IVSHMEM_BAR` (an ivshmem device's BAR 2).
