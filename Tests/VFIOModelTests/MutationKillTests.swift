@@ -314,3 +314,89 @@ struct InfoCapabilityTests {
         #expect(migration == [smallest])
     }
 }
+
+@Suite("MAP with VADDR: which mapping it updates (TYPE1_SPEC §5)")
+struct MapVaddrTests {
+    // map-vaddr-ignores-iova-mismatch
+    @Test("a VADDR map must name the invalidated mapping's iova exactly: the same size at an iova inside it, or below it and overlapping, is EINVAL and leaves the vaddr invalid")
+    func vaddrMapIovaMustMatch() {
+        var c = makeContainer()
+        #expect(c.mapDMA(map(0x1000_0000, 4 << 20)).errno == nil)
+        #expect(c.unmapDMA(UnmapDMA(flags: .vaddr, iova: 0x1000_0000, size: 4 << 20)) == .success(4 << 20))
+        #expect(c.mapDMA(map(0x1020_0000, 4 << 20, vaddr: 0x7F00_0100_0000, flags: .vaddr)).errno == .EINVAL)
+        #expect(c.mapDMA(map(0x0FE0_0000, 4 << 20, vaddr: 0x7F00_0100_0000, flags: .vaddr)).errno == .EINVAL)
+        #expect(c.vaddrInvalidCount == 1)
+        #expect(c.dmaList.entries.map { $0.value.vaddr } == [0x7F00_0000_0000])
+        // The mapping's own iova and size update it.
+        #expect(c.mapDMA(map(0x1000_0000, 4 << 20, vaddr: 0x7F00_0100_0000, flags: .vaddr)).errno == nil)
+        #expect(c.vaddrInvalidCount == 0)
+        #expect(c.dmaList.entries.map { $0.value.vaddr } == [0x7F00_0100_0000])
+        #expect(c._checkInvariants() == nil)
+    }
+}
+
+@Suite("dirty bits: which pages a bitmap reports (TYPE1_SPEC §6.4, §7.2)")
+struct DirtyBitsTests {
+    static func get(_ iova: UInt64, _ size: UInt64) -> DirtyPages {
+        DirtyPages(flags: .getBitmap, iova: iova, size: size,
+                   bitmap: DMABitmap(pgsize: page, size: DMABitmap.bytesNeeded(pages: size / page)))
+    }
+
+    // detach-keeps-non-pinned-count
+    // No dirty answer alone can show the mutant: with no IOMMU group left no
+    // domain is left either, and detaching the last domain clears every
+    // mapping's iommu_mapped, which update_user_bitmap also requires. So the
+    // test reads num_non_pinned_groups itself, the kernel's counter the
+    // model keeps, as well as the bits it decides.
+    @Test("num_non_pinned_groups counts the attached IOMMU groups: down with each one detached, 0 with only an emulated group left (then GET_BITMAP reports no page), up again with a new IOMMU group (every page of its mappings dirty)")
+    func nonPinnedGroupsFollowDetach() {
+        var c = makeContainer()
+        #expect(c.groupSetContainer(DomainSpec(name: "d1")).errno == nil)   // joins d0's domain
+        #expect(c.groupSetContainer(DomainSpec(name: "m0", emulated: true)).errno == nil)
+        #expect(c.domains.count == 1 && c.numNonPinnedGroups == 2)
+        #expect(c.mapDMA(map(0x1000_0000, 2 << 20)).errno == nil)
+        #expect(c.dirtyPages(DirtyPages(flags: .start)).errno == nil)
+        let all = [IOVARange(start: 0x1000_0000, last: 0x101F_FFFF)]
+        #expect(c.dirtyPages(Self.get(0x1000_0000, 2 << 20)).errno == nil)
+        #expect(c.lastDirtyBitmap == all)
+
+        #expect(c.groupUnsetContainer("d1").errno == nil)
+        #expect(c.numNonPinnedGroups == 1)
+        #expect(c.dirtyPages(Self.get(0x1000_0000, 2 << 20)).errno == nil)
+        #expect(c.lastDirtyBitmap == all)
+
+        // The last IOMMU group goes; the emulated one keeps the mapping.
+        #expect(c.groupUnsetContainer("d0").errno == nil)
+        #expect(c.numNonPinnedGroups == 0)
+        #expect(c.domains.isEmpty && c.mappingCount == 1)
+        #expect(c.dirtyPages(Self.get(0x1000_0000, 2 << 20)).errno == nil)
+        #expect(c.lastDirtyBitmap == [])
+
+        // A new IOMMU group: the mapping is replayed into its domain and
+        // every page reads dirty again.
+        #expect(c.groupSetContainer(DomainSpec(name: "d2")).errno == nil)
+        #expect(c.numNonPinnedGroups == 1)
+        #expect(c.dirtyPages(Self.get(0x1000_0000, 2 << 20)).errno == nil)
+        #expect(c.lastDirtyBitmap == all)
+        #expect(c._checkInvariants() == nil)
+    }
+
+    // bitmap-range-end-off-by-one
+    @Test("since 6.18, a GET_BITMAP or a dirty UNMAP whose range ends at 2^64-1 reports the pages of the mapping ending there",
+          arguments: [KernelVersion(6, 18), KernelVersion(7, 3)])
+    func bitsUpToTheTop(version: KernelVersion) {
+        var c = topContainer(version)
+        let top: UInt64 = 0xFFFF_FFFF_FFE0_0000
+        #expect(c.mapDMA(rw(0x20_0000, 2 << 20)).errno == nil)
+        #expect(c.mapDMA(rw(top, 2 << 20, 0x7F00_0020_0000)).errno == nil)
+        #expect(c.dirtyPages(DirtyPages(flags: .start)).errno == nil)
+        #expect(c.dirtyPages(Self.get(top, 2 << 20)).errno == nil)
+        #expect(c.lastDirtyBitmap == [IOVARange(start: top, last: .max)])
+        let unmap = UnmapDMA(flags: .getDirtyBitmap, iova: top, size: 2 << 20,
+                             bitmap: DMABitmap(pgsize: page, size: DMABitmap.bytesNeeded(pages: 512)))
+        #expect(c.unmapDMA(unmap) == .success(2 << 20))
+        #expect(c.lastDirtyBitmap == [IOVARange(start: top, last: .max)])
+        #expect(c.mappingCount == 1)
+        #expect(c._checkInvariants() == nil)
+    }
+}
