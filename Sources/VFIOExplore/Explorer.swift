@@ -116,6 +116,9 @@ public struct Explorer {
         _ = replayer.run(trace)
         if model.container.isSet { _ = model.unmapDMA(UnmapDMA(flags: [.all], iova: 0, size: 0)) }
         if model.container.hang != nil { return "the model says it would loop forever in vfio_unmap_unpin" }
+        if model.container.overlapsLetThrough > 0 {
+            return "the kernel would let a mapping overlap another, and what its IOMMU driver then does to the shared entries is not modelled"
+        }
         let hugepages = trace.statements.contains { if case .memory(let m) = $0.kind { m.pageSize > 4096 } else { false } }
         if hugepages && (model.container.leakedPages > 0 || model.container.mappingCount > 0) {
             return "the model says it would leave hugepages pinned for good"

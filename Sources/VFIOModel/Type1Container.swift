@@ -73,6 +73,10 @@ public struct Type1Container: Sendable {
     /// Slots of the mappings that end at 2^64-1 (before 6.18 the kernel's
     /// searches cannot see them; usually none).
     public internal(set) var topSlots: [Int32] = []
+    /// Maps the kernel's wrapping searches let through over an existing
+    /// mapping (before 6.18, at the top of the address space): from then on
+    /// the IOMMU page table is the driver's business (see `vfioDmaDoMap`).
+    public internal(set) var overlapsLetThrough = 0
     public internal(set) var dmaAvail: UInt32 = 0
     /// `dma_entry_limit` as it was when the container opened.
     public internal(set) var dmaEntryLimitAtOpen: UInt32 = 0

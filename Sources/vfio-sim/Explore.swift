@@ -64,7 +64,7 @@ func exploreCommand(_ args: [String]) throws(UsageError) -> Int32 {
         }
     }
     var line = "explored \(result.sequences) sequences, \(result.operations) operations on \(backend == "both" ? "model and kernel" : "the model"): \(result.findings) with findings"
-    if result.notRunOnKernel > 0 { line += " (\(result.notRunOnKernel) not run on the kernel: the model says they would hang it or leave hugepages pinned)" }
+    if result.notRunOnKernel > 0 { line += " (\(result.notRunOnKernel) not run on the kernel: they would hang it, leave hugepages pinned, or overlap mappings in the IOMMU)" }
     printOut(line + "\n")
     return result.findings == 0 ? 0 : 1
 }
