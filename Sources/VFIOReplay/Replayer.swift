@@ -200,9 +200,9 @@ public final class Replayer {
             report.problems.append(ReportProblem(line: st.line, .setup(backend: backend.name, message: message)))
         }
 
-        // The n-th domain named is the n-th real group's; with hardware
-        // domains it becomes that group's domain wherever the trace names it.
-        // Slot i: the trace name the i-th real group plays now. A name takes
+        // With hardware domains, a trace's domain becomes the domain of the
+        // real group it is bound to, wherever the trace names it. Slot i:
+        // the trace name the i-th real group plays now. A name takes
         // the first free slot when first named and gives it back when the
         // group is detached (the kernel backend binds its groups the same way).
         var bound: [String?] = []
