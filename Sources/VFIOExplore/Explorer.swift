@@ -106,21 +106,23 @@ public struct Explorer {
 
     /// Why the sequence must not run on a real kernel, as the model
     /// (playing the same IOMMU at the same version) answers it: it, or
-    /// releasing its container afterwards, loops forever in
-    /// `vfio_unmap_unpin`; or it leaves hugepages pinned for good (a
-    /// mapping that ends at 2^64-1 is never unpinned before 6.18).
+    /// releasing its container afterwards (every group detached, as when
+    /// the process exits), loops forever in `vfio_unmap_unpin`; it leaves
+    /// hugepages pinned for good (a mapping that ends at 2^64-1 is never
+    /// unpinned before 6.18); or it lets a map overlap another mapping in
+    /// the IOMMU.
     public func kernelHazard(_ trace: Trace) -> String? {
         let model = ModelBackend(profile: modelProfile, checksInvariants: false, pinned: true)
         let replayer = Replayer(backends: [model], hardwareDomains: hardwareDomains)
         replayer.closesBackends = false
         _ = replayer.run(trace)
-        if model.container.isSet { _ = model.unmapDMA(UnmapDMA(flags: [.all], iova: 0, size: 0)) }
+        for group in model.container.groups.map(\.name) { _ = model.detachGroup(group) }
         if model.container.hang != nil { return "the model says it would loop forever in vfio_unmap_unpin" }
         if model.container.overlapsLetThrough > 0 {
             return "the kernel would let a mapping overlap another, and what its IOMMU driver then does to the shared entries is not modelled"
         }
         let hugepages = trace.statements.contains { if case .memory(let m) = $0.kind { m.pageSize > 4096 } else { false } }
-        if hugepages && (model.container.leakedPages > 0 || model.container.mappingCount > 0) {
+        if hugepages && model.container.leakedPages > 0 {
             return "the model says it would leave hugepages pinned for good"
         }
         return nil

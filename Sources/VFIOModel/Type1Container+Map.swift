@@ -49,15 +49,16 @@ extension Type1Container {
             return .success(())
         }
         if found != nil { return .failure(.EEXIST) }
-        if !profile.inclusiveEndSearch && overlapsAnyMapping(range) {
-            // The wrapping search let a map through over an existing
-            // mapping: what the IOMMU driver then does to the entries they
-            // share (replaces them, refuses, or removes them with the other
-            // mapping) is the driver's, and not modelled.
-            overlapsLetThrough += 1
-        }
         if dmaAvail == 0 { return .failure(.ENOSPC) }
         if !vfioIommuIovaDmaValid(range) { return .failure(.EINVAL) }
+        if !profile.inclusiveEndSearch && !domains.isEmpty && overlapsAnyMapping(range) {
+            // The wrapping search let a map through over an existing
+            // mapping, and it will reach the IOMMU: what the driver then
+            // does to the entries they share (replaces them, refuses, or
+            // removes them with the other mapping) is the driver's, and
+            // not modelled.
+            overlapsLetThrough += 1
+        }
 
         // The kernel links the vfio_dma here (`vfio_link_dma`, size 0) and
         // removes it again if a later step fails (`vfio_remove_dma`); the
