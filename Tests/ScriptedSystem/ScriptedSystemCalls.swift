@@ -125,6 +125,20 @@ public final class ScriptedSystemCalls: SystemCalls {
     public func trap() -> Never { fatalError("a scripted machine cannot trap") }
     public func pause(milliseconds: Int32) { log.append("sleep \(milliseconds) ms") }
 
+    /// A host whose `dma_entry_limit` is `limit`, with viable groups
+    /// (`VFIO_GROUP_GET_STATUS`: viable, no container), each with one
+    /// device bound to vfio-pci: group 7 by default.
+    public static func host(limit: String = "65535", groups: [Int] = [7]) -> ScriptedSystemCalls {
+        let sys = ScriptedSystemCalls()
+        sys.files["/sys/module/vfio_iommu_type1/parameters/dma_entry_limit"] = limit + "\n"
+        for (i, g) in groups.enumerated() { sys.addGroup(g, devices: ["0000:00:0\(3 + i).0"]) }
+        sys.ioctlAnswer = { _, request, buffer, _ in
+            if request == VFIO.groupGetStatus, let buffer { buffer.storeBytes(of: UInt32(1), toByteOffset: 4, as: UInt32.self) }
+            return .success(0)
+        }
+        return sys
+    }
+
     /// A viable group `number` whose devices are bound to `driver`.
     public func addGroup(_ number: Int, devices: [String], driver: String = "vfio-pci") {
         directories["/sys/kernel/iommu_groups/\(number)/devices"] = devices

@@ -14,16 +14,8 @@ struct KernelBackendTests {
     /// A machine with viable groups 7 and 8 (one device each) and
     /// `dma_entry_limit` at `limit` (65535, what traces assume, by default).
     func machine(limit: String = "65535") -> ScriptedSystemCalls {
-        let sys = ScriptedSystemCalls()
-        sys.addGroup(7, devices: ["0000:00:03.0"])
-        sys.addGroup(8, devices: ["0000:00:04.0"])
-        sys.files[Self.limitPath] = limit + "\n"
+        let sys = ScriptedSystemCalls.host(limit: limit, groups: [7, 8])
         sys.files["/proc/self/status"] = "Name:\tvfio-sim\nVmLck:\t       8 kB\n"
-        sys.ioctlAnswer = { _, request, buffer, _ in
-            // GROUP_GET_STATUS: viable, no container.
-            if request == VFIO.groupGetStatus, let buffer { buffer.storeBytes(of: UInt32(1), toByteOffset: 4, as: UInt32.self) }
-            return .success(0)
-        }
         return sys
     }
 

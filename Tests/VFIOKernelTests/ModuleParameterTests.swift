@@ -12,16 +12,7 @@ struct ModuleParameterTests {
     static let lock = "/run/vfio-sim/lock"
 
     /// A host whose dma_entry_limit is `limit`; this process is pid 4242.
-    func host(limit: String = "65535") -> ScriptedSystemCalls {
-        let sys = ScriptedSystemCalls()
-        sys.files[Self.limit] = limit + "\n"
-        sys.addGroup(7, devices: ["0000:00:03.0"])
-        sys.ioctlAnswer = { _, request, buffer, _ in
-            if request == VFIO.groupGetStatus, let buffer { buffer.storeBytes(of: UInt32(1), toByteOffset: 4, as: UInt32.self) }
-            return .success(0)
-        }
-        return sys
-    }
+    func host(limit: String = "65535") -> ScriptedSystemCalls { .host(limit: limit) }
 
     func writes(_ sys: ScriptedSystemCalls) -> [String] { sys.log.filter { $0.hasPrefix("write \(Self.limit)") } }
 

@@ -146,16 +146,7 @@ struct HostSafetyTests {
     static let limit = "/sys/module/vfio_iommu_type1/parameters/dma_entry_limit"
 
     /// A host with viable group 7 whose dma_entry_limit is `limit`.
-    func host(limit: String = "65535") -> ScriptedSystemCalls {
-        let sys = ScriptedSystemCalls()
-        sys.files[Self.limit] = limit + "\n"
-        sys.addGroup(7, devices: ["0000:00:03.0"])
-        sys.ioctlAnswer = { _, request, buffer, _ in
-            if request == VFIO.groupGetStatus, let buffer { buffer.storeBytes(of: UInt32(1), toByteOffset: 4, as: UInt32.self) }
-            return .success(0)
-        }
-        return sys
-    }
+    func host(limit: String = "65535") -> ScriptedSystemCalls { .host(limit: limit) }
 
     @Test("a child that dies after its parent changed the limit for it still gets the value put back")
     func restoredAfterTheChildDies() throws {
