@@ -138,4 +138,15 @@ struct KernelHazardTests {
         newest.hardwareDomains = [DomainSpec(name: "d0", pgsizes: Self.virtio.pgsizes, aperture: .all)]
         #expect(newest.kernelHazard(trace) == nil)
     }
+
+    @Test("a map the wrapping search lets over a mapping, but that the valid-range check refuses, never reaches the IOMMU and is run on the kernel")
+    func overlapRefusedEarlier() {
+        let (e, _) = explorer()
+        let trace = parse("""
+            memory vaddr=0x7f0000000000 size=4M
+            map iova=0xfed00000 vaddr=0x7f0000000000 size=1M prot=rw
+            map iova=0xfed00000 vaddr=0x1000 size=0xffffffff01300000 prot=rw
+            """)
+        #expect(e.kernelHazard(trace) == nil)
+    }
 }

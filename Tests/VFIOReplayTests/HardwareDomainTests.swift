@@ -53,6 +53,25 @@ struct HardwareDomainTests {
         #expect(report.ok)
     }
 
+    @Test("a detached group's hardware domain goes to the next name the trace attaches, as the kernel backend binds its groups")
+    func detachedSlotReused() {
+        let small = DomainSpec(name: "x", pgsizes: PageSizes([4096]), aperture: IOVARange(start: 0, last: 0xffff_ffff), reserved: [])
+        let model = ModelBackend()
+        let trace = parse("""
+            domain a pgsizes=4K,2M,1G
+            domain b pgsizes=4K,2M,1G
+            detach a
+            domain c pgsizes=4K,2M,1G
+            info
+
+            """)
+        _ = Replayer(backends: [model], hardwareDomains: [small, Self.vtd]).run(trace)
+        // c took a's slot (the first real group), not a third one.
+        #expect(model.container.groups.map(\.name) == ["b", "c"])
+        #expect(model.container.groups.map(\.pgsizes) == [Self.vtd.pgsizes, small.pgsizes])
+        #expect(model.container.groups.map(\.aperture) == [Self.vtd.aperture, small.aperture])
+    }
+
     @Test("setupDifference compares valid ranges, not how they are written")
     func rangesCompared() {
         let written = DomainSpec(name: "d0", pgsizes: Self.vtd.pgsizes, aperture: Self.vtd.aperture,
