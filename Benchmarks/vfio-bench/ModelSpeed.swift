@@ -344,6 +344,28 @@ func modelCommand(_ options: ModelOptions) -> Int32 {
             BenchLine(name: "model_vs_kernel_speedup", value: .nan, unit: "x", target: 20, higherIsBetter: true, reason: options.costsNote))
     }
 
+    // 6. Instruction counts: the same loops, in figures the machine's load
+    // does not move.
+    let counter = InstructionCounter.available().flatMap { c -> Result<(InstructionCounter, String), BenchFailure> in
+        executablePath().map { .success((c, $0)) } ?? .failure(BenchFailure("cannot read /proc/self/exe"))
+    }
+    var counted: [String] = []
+    for f in instructionFigures(quick: options.quick) {
+        switch counter.flatMap({ measureInstructions(f, counter: $0.0, exe: $0.1) }) {
+        case .success(let m):
+            add(f.what, "\(sig(m.perUnit)) \(f.unit)", "≤ \(sig(f.target))",
+                BenchLine(name: f.id, value: m.perUnit, unit: f.unit, target: f.target, higherIsBetter: false))
+            counted.append("\(f.id): `vfio-bench \(f.small)` \(m.small), `\(f.large)` \(m.large) instructions, difference ÷ \(Int(f.units))")
+        case .failure(let why):
+            add(f.what, "not measured (\(why))", "≤ \(sig(f.target))",
+                BenchLine(name: f.id, value: .nan, unit: f.unit, target: f.target, higherIsBetter: false, reason: why.message))
+        }
+    }
+    if case .success(let (c, _)) = counter {
+        notes.append("instructions: counted by \(c.name), each figure the difference of two whole runs "
+            + "that differ only in the work of the loop (the setup cancels out):\n    " + counted.joined(separator: "\n    "))
+    }
+
     print(renderTable(rows))
     for n in notes { print("- " + n) }
     print("")
@@ -358,19 +380,26 @@ func modelCommand(_ options: ModelOptions) -> Int32 {
 /// `vfio-bench hot WHAT`: one figure's loop alone, for `perf record` or
 /// `valgrind --tool=callgrind` (map-unmap at 65,535 live mappings, parse
 /// or replay of the 1M-op trace).
-func hotCommand(_ what: String, _ count: Int) -> Int32 {
+func hotCommand(_ what: String, _ count: Int, repeats: Int = 1) -> Int32 {
     switch what {
     case "map-unmap":
         let s = mapUnmapThroughput(live: 65535, pairs: count, runs: 1)
         print("\(human(s.median)) ops/s")
     case "parse", "replay":
+        // The trace is generated once; with `repeats` > 1 the same bytes
+        // are parsed (and replayed) again, so two runs that differ only in
+        // `repeats` differ by exactly that work (see InstructionCount.swift).
         let trace = generatedTrace(operations: count, seed: 1)
-        let (r, ps) = timed { parseTrace(bytes: trace.bytes, file: "generated.trace") }
-        guard case .success(let t) = r else { return 1 }
-        print("parse \(duration(ps))")
-        if what == "replay" {
-            let (_, rs) = timed { Replayer(backends: [ModelBackend(checksInvariants: false)]).run(t) }
-            print("replay \(duration(rs))")
+        for _ in 0..<max(repeats, 1) {
+            let (r, ps) = timed { parseTrace(bytes: trace.bytes, file: "generated.trace") }
+            guard case .success(let t) = r else { return 1 }
+            print("parse \(duration(ps))")
+            if what == "replay" {
+                let (report, rs) = timed { Replayer(backends: [ModelBackend(checksInvariants: false)]).run(t) }
+                let failed = report.outcomes.filter(\.failed).count + report.errors.count
+                guard failed == 0 else { printErr("hot replay: \(failed) answers did not hold"); return 1 }
+                print("replay \(duration(rs))")
+            }
         }
     default:
         printErr("hot takes map-unmap, parse or replay")

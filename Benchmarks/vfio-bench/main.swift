@@ -20,7 +20,7 @@ usage: vfio-bench model [--costs FILE] [--quick]
        vfio-bench all   [the options of both]
        vfio-bench kernel-costs [--group /dev/vfio/N] [--quick] [--plans DIR]
                         (inside the kernel lane's guest)
-       vfio-bench hot map-unmap|parse|replay [N]
+       vfio-bench hot map-unmap|parse|replay [N [REPEATS]]
 
   model         the model's speed: map+unmap throughput at 1K/16K/65,535 live
                 mappings, memory per mapping, one huge MAP_DMA, a 1M-operation
@@ -76,7 +76,9 @@ func parseDomains(_ text: String) throws(CLIError) -> [DomainSpec] {
 func run(_ args: [String]) throws(CLIError) -> Int32 {
     guard let command = args.first else { print(usage); return 2 }
     if command == "--help" || command == "-h" || command == "help" { print(usage); return 0 }
-    if command == "hot", args.count >= 2 { return hotCommand(args[1], Int(args.dropFirst(2).first ?? "") ?? 1_000_000) }
+    if command == "hot", args.count >= 2 {
+        return hotCommand(args[1], Int(args.dropFirst(2).first ?? "") ?? 1_000_000, repeats: Int(args.dropFirst(3).first ?? "") ?? 1)
+    }
     if command == "rss-probe" { return rssProbe(Int(args.dropFirst().first ?? "") ?? 65535) }
 
     var costsPath: String? = nil, quick = false, group: String? = nil, plansDir: String? = nil
