@@ -40,7 +40,11 @@ extension Type1Container {
             let bad = [("iova", iova), ("vaddr", vaddr), ("size", size)].filter { $0.1 & (pgsize - 1) != 0 }.map(\.0)
             return "\(bad.joined(separator: ", ")) not a multiple of the smallest IOMMU page \(readableSize(pgsize)) (1 << __ffs(pgsize_bitmap)) (vfio_dma_do_map)"
         }
-        let range = IOVARange(start: iova, last: iova &+ (size - 1))
+        // An iova range that wraps and was refused for another reason (a
+        // profile whose overflow check comes later) names no mapping.
+        guard let range = IOVARange(start: iova, size: size) else {
+            return "iova + size - 1 passes 2^64-1; refused with \(e) on kernel \(profile) (vfio_dma_do_map)"
+        }
         let found = entry(vfioFindDMA(range))
         if setVaddr {
             guard let (at, dma) = found else {

@@ -23,6 +23,14 @@ struct ExploreTests {
         #expect(operations > 10_000)
     }
 
+    @Test("a map whose iova range wraps, refused for a reason other than the overflow, is explained without a trap (seed 2126 trapped in explainMap)")
+    func wrappingMapIsExplained() {
+        let explorer = Explorer(generator: SequenceGenerator(modelOnly: true))
+        let (finding, report) = explorer.check(explorer.generator.generate(seed: 2126, operations: 40))
+        #expect(finding.map { "\($0)" } == nil)
+        #expect(report.outcomes.count >= 30)
+    }
+
     @Test("the same seed generates the same sequence")
     func deterministic() {
         let g = SequenceGenerator()
