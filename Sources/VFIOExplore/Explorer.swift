@@ -53,53 +53,98 @@ public struct Explorer {
         self.others = others
     }
 
+    /// Runs several replays somewhere else, in order, and returns their
+    /// reports: one child process for as many sequences in a row as can
+    /// share it. Each replay also says whether the process must not run
+    /// another after it (the kernel may have left something charged to it).
+    public var isolateBatch: (([() -> (FileReport, freshProcessAfter: Bool)]) -> [FileReport])? = nil
+    /// How many sequences `checkAll` is given at a time (with
+    /// `isolateBatch`, the most one child process runs).
+    public var sequencesPerProcess = 50
+
     /// Replays `trace` and returns its first finding, if any, with the
     /// report (whose answers fill a saved trace). Property violations ride
     /// in the report's errors so they survive `isolate`.
     public func check(_ trace: Trace) -> (Finding?, FileReport) {
-        if !hardwareDomains.isEmpty, let hazard = kernelHazard(trace) {
-            // Before 6.18 some overlaps at the top of the address space make
-            // the kernel loop forever in vfio_unmap_unpin, on the unmap or
-            // when the container is released, and a mapping that ends at
-            // 2^64-1 is never unpinned: such a sequence is not run there (it
-            // would stop the machine, or use up its hugepages for every
-            // later sequence); the model's answers are checked on the model.
-            var skipped = FileReport(file: trace.file, kernels: [])
-            skipped.problems.append(ReportProblem(.note(Self.notRunPrefix + hazard)))
-            return (nil, skipped)
-        }
-        let run = { () -> FileReport in
-            let model = ModelBackend(profile: modelProfile, checksInvariants: false)
-            let real: [any Backend]
-            do throws(BackendError) { real = try others() } catch {
-                var failed = FileReport(file: trace.file, kernels: [])
-                failed.problems.append(ReportProblem(.aborted(error.message)))
-                return failed
-            }
-            let backends = real + [model]
-            let replayer = Replayer(backends: backends, hardwareDomains: hardwareDomains)
-            replayer.closesBackends = false
-            let checker = PropertyChecker(model: model)
-            checker.watch(replayer)
-            var report = replayer.run(trace)
-            checker.checkUnmapAllEmpties()
-            report.problems += replayer.close()
-            for v in checker.violations {
-                report.problems.append(ReportProblem(line: v.line, .property(name: v.property, detail: v.detail)))
-            }
-            return report
-        }
+        if let skipped = skippedOnKernel(trace) { return (nil, skipped) }
+        let run = { () -> FileReport in replay(trace).0 }
         let report = isolate?(run) ?? run()
+        return (Self.finding(in: report), report)
+    }
+
+    /// `check` of each trace, in order; with `isolateBatch`, the replays
+    /// share child processes where they can.
+    public func checkAll(_ traces: [Trace]) -> [(Finding?, FileReport)] {
+        guard let isolateBatch else { return traces.map(check) }
+        var reports = [FileReport?](repeating: nil, count: traces.count)
+        var toRun: [Int] = []
+        for (i, t) in traces.enumerated() {
+            if let skipped = skippedOnKernel(t) { reports[i] = skipped } else { toRun.append(i) }
+        }
+        let ran = isolateBatch(toRun.map { i in { replay(traces[i]) } })
+        for (k, i) in toRun.enumerated() {
+            reports[i] = k < ran.count ? ran[k] : {
+                var lost = FileReport(file: traces[i].file, kernels: [])
+                lost.problems.append(ReportProblem(.aborted("the batch of replays returned no report for this sequence")))
+                return lost
+            }()
+        }
+        return reports.map { r in (Self.finding(in: r!), r!) }
+    }
+
+    /// The report of a sequence the kernel must not run, or nil.
+    func skippedOnKernel(_ trace: Trace) -> FileReport? {
+        guard !hardwareDomains.isEmpty, let hazard = kernelHazard(trace) else { return nil }
+        // Before 6.18 some overlaps at the top of the address space make
+        // the kernel loop forever in vfio_unmap_unpin, on the unmap or
+        // when the container is released, and a mapping that ends at
+        // 2^64-1 is never unpinned: such a sequence is not run there (it
+        // would stop the machine, or use up its hugepages for every
+        // later sequence); the model's answers are checked on the model.
+        var skipped = FileReport(file: trace.file, kernels: [])
+        skipped.problems.append(ReportProblem(.note(Self.notRunPrefix + hazard)))
+        return skipped
+    }
+
+    /// One replay on the model and the other backends, properties checked;
+    /// and whether a process that ran it should run no other: the model
+    /// leaked pinned pages (the kernel then leaves them charged to the
+    /// process), or the run ended in an error or a leak the kernel reported.
+    func replay(_ trace: Trace) -> (FileReport, freshProcessAfter: Bool) {
+        let model = ModelBackend(profile: modelProfile, checksInvariants: false)
+        let real: [any Backend]
+        do throws(BackendError) { real = try others() } catch {
+            var failed = FileReport(file: trace.file, kernels: [])
+            failed.problems.append(ReportProblem(.aborted(error.message)))
+            return (failed, true)
+        }
+        let backends = real + [model]
+        let replayer = Replayer(backends: backends, hardwareDomains: hardwareDomains)
+        replayer.closesBackends = false
+        let checker = PropertyChecker(model: model)
+        checker.watch(replayer)
+        var report = replayer.run(trace)
+        checker.checkUnmapAllEmpties()
+        report.problems += replayer.close()
+        for v in checker.violations {
+            report.problems.append(ReportProblem(line: v.line, .property(name: v.property, detail: v.detail)))
+        }
+        let leaked = report.problems.contains { if case .backend(_, .lockedAfterRelease) = $0.kind { true } else { false } }
+        return (report, model.container.leakedPages > 0 || leaked || !report.errors.isEmpty)
+    }
+
+    /// The first finding a report shows.
+    static func finding(in report: FileReport) -> Finding? {
         if let e = report.errors.first {
             if case .property(let name, let detail) = e.kind {
-                return (.property(Violation(property: name, line: e.line, detail: detail)), report)
+                return .property(Violation(property: name, line: e.line, detail: detail))
             }
-            return (.error(line: e.line, message: e.message), report)
+            return .error(line: e.line, message: e.message)
         }
         if let o = report.outcomes.first(where: { !$0.agree }) {
-            return (.disagreement(line: o.line, statement: o.statement, answers: o.got.map { "\($0.backend) \($0.text)" }), report)
+            return .disagreement(line: o.line, statement: o.statement, answers: o.got.map { "\($0.backend) \($0.text)" })
         }
-        return (nil, report)
+        return nil
     }
 
     static let notRunPrefix = "not run on the kernel: "

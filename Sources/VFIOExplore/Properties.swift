@@ -45,6 +45,11 @@ public struct Violation: Sendable, CustomStringConvertible {
     public var line: Int
     public var detail: String
     public var description: String { "line \(line): \(property): \(detail)" }
+    public init(property: String, line: Int, detail: String) {
+        self.property = property
+        self.line = line
+        self.detail = detail
+    }
 }
 
 /// Watches a replay on the model and checks, after every operation, the

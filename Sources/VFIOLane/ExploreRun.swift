@@ -33,39 +33,58 @@ public struct ExploreRun {
 
     public init() {}
 
+    /// Wall-clock seconds the exploration took (set by whoever timed it;
+    /// the longest shard's when shards are merged).
+    public var seconds: Double = 0
+
     /// Explores `runs` seeds from `seed`, `ops` operations each. `onShrunk`
     /// sees each new kind of finding as soon as it is shrunk.
     public static func run(seed: UInt64, runs: Int, ops: Int, explorer: Explorer,
                            onShrunk: (Shrunk) -> Void = { _ in }) -> ExploreRun {
+        run(seeds: Array(seed..<(seed &+ UInt64(runs))), ops: ops, explorer: explorer, onShrunk: onShrunk)
+    }
+
+    /// Explores the given seeds in order.
+    public static func run(seeds: [UInt64], ops: Int, explorer: Explorer,
+                           onShrunk: (Shrunk) -> Void = { _ in }) -> ExploreRun {
         var result = ExploreRun()
         result.withKernel = !explorer.hardwareDomains.isEmpty
         var keys = Set<String>()
-        for s in seed..<(seed &+ UInt64(runs)) {
-            let trace = explorer.generator.generate(seed: s, operations: ops)
-            let (finding, report) = explorer.check(trace)
-            result.sequences += 1
-            if Explorer.notRunOnKernel(report) { result.notRunOnKernel += 1 }
-            result.operations += report.outcomes.count
-            guard let finding else { continue }
-            result.findings += 1
-            // One shrunk trace per kind of finding is enough to read.
-            guard keys.insert(finding.key).inserted else { continue }
-            let (small, final, tried) = explorer.shrink(trace, finding: finding)
-            let shrunk = Shrunk(seed: s, finding: final, tried: tried, statements: small.statements.count,
-                                fixture: explorer.fixtureText(small, finding: final, seed: s))
-            result.shrunk.append(shrunk)
-            onShrunk(shrunk)
+        var start = 0
+        while start < seeds.count {
+            let batch = Array(seeds[start..<min(start + max(1, explorer.sequencesPerProcess), seeds.count)])
+            start += batch.count
+            let traces = batch.map { explorer.generator.generate(seed: $0, operations: ops) }
+            for (i, (finding, report)) in explorer.checkAll(traces).enumerated() {
+                let s = batch[i]
+                result.sequences += 1
+                if Explorer.notRunOnKernel(report) { result.notRunOnKernel += 1 }
+                result.operations += report.outcomes.count
+                guard let finding else { continue }
+                result.findings += 1
+                // One shrunk trace per kind of finding is enough to read.
+                guard keys.insert(finding.key).inserted else { continue }
+                let (small, final, tried) = explorer.shrink(traces[i], finding: finding)
+                let shrunk = Shrunk(seed: s, finding: final, tried: tried, statements: small.statements.count,
+                                    fixture: explorer.fixtureText(small, finding: final, seed: s))
+                result.shrunk.append(shrunk)
+                onShrunk(shrunk)
+            }
         }
         return result
     }
 
-    /// An explorer whose sequences also run on the real groups, each in its
-    /// own process, with the model playing their IOMMU at the running
+    /// An explorer whose sequences also run on the real groups, in child
+    /// processes (many sequences in a row per child, a fresh one after any
+    /// that may leave state charged to the process), with the model playing their IOMMU at the running
     /// kernel's version. `parameters` (from `HostSafety.begin`, ended by
     /// the caller) serves the sequences' `dma-entry-limit` and puts it back
     /// after each.
+    ///
+    /// `sequencesPerProcess` is the most sequences one child runs (1: a
+    /// process per sequence, as before batching; kept to measure the gain).
     public static func kernelExplorer(hardware: Hardware, parameters: ModuleParameterGuard,
-                                      sys: SystemCalls = LinuxSystemCalls()) -> Result<Explorer, LaneError> {
+                                      sys: SystemCalls = LinuxSystemCalls(), sequencesPerProcess: Int = 50) -> Result<Explorer, LaneError> {
         var explorer = Explorer(generator: SequenceGenerator(modelOnly: false))
         do throws(BackendError) {
             let probe = try KernelBackend(groupPaths: hardware.groups, barPath: hardware.bar, sys: sys, traceDefaults: false)
@@ -79,6 +98,10 @@ public struct ExploreRun {
             [try KernelBackend(groupPaths: hardware.groups, barPath: hardware.bar, sys: sys)]
         }
         explorer.isolate = { body in Isolation.run(file: "explore", sys: sys, parameters: parameters, body) }
+        if sequencesPerProcess > 1 {
+            explorer.isolateBatch = { bodies in Isolation.runBatch(file: "explore", sys: sys, parameters: parameters, bodies) }
+        }
+        explorer.sequencesPerProcess = max(1, sequencesPerProcess)
         explorer.shrinkBudget = 300
         return .success(explorer)
     }

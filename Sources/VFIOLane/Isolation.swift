@@ -29,4 +29,40 @@ public enum Isolation {
         }
         return failure
     }
+
+    /// Runs `bodies` in order in as few child processes as it can: a child
+    /// runs one after another until a body says the process must not run
+    /// another (it may hold locked memory the kernel did not uncharge, the
+    /// reason `run` gives each trace a process), then the next child
+    /// continues. Starting a process per sequence was most of the cost of
+    /// exploring in a TCG guest. Module parameters are put back after each
+    /// child; a child that dies loses its batch, which then runs again one
+    /// process per body, so the failure lands on the body that caused it.
+    public static func runBatch(file: String, sys: SystemCalls, parameters: ModuleParameterGuard? = nil,
+                                _ bodies: [() -> (FileReport, freshProcessAfter: Bool)]) -> [FileReport] {
+        var reports: [FileReport] = []
+        while reports.count < bodies.count {
+            let first = reports.count
+            let result = sys.inChild(serving: parameters.map { g in { g.serve($0) } }) { () -> [UInt8] in
+                var out = ""
+                for body in bodies[first...] {
+                    let (report, fresh) = body()
+                    out += ReportCodec.encode(report)
+                    if fresh { break }
+                }
+                return Array(out.utf8)
+            }
+            parameters?.restore()
+            let got: [FileReport]? = switch result {
+            case .success(let bytes): ReportCodec.decodeAll(String(decoding: bytes, as: UTF8.self))
+            case .failure: nil
+            }
+            if let got, !got.isEmpty, got.count <= bodies.count - first {
+                reports += got
+            } else {
+                reports.append(run(file: file, sys: sys, parameters: parameters) { bodies[first]().0 })
+            }
+        }
+        return reports
+    }
 }

@@ -104,4 +104,19 @@ public enum ReportCodec {
         }
         return complete ? report : nil
     }
+
+    /// Reports encoded one after another; nil when any is incomplete.
+    public static func decodeAll(_ text: String) -> [FileReport]? {
+        var out: [FileReport] = []
+        var current = ""
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+            current += line + "\n"
+            if line == "END" {
+                guard let r = decode(current) else { return nil }
+                out.append(r)
+                current = ""
+            }
+        }
+        return current.isEmpty ? out : nil
+    }
 }

@@ -197,9 +197,10 @@ enum Help {
         vfio-sim explore - generated sequences, properties and shrinking
 
     SYNOPSIS
-        vfio-sim explore [--seed N] [--ops M] [--runs K]
+        vfio-sim explore [--seed N] [--ops M] [--runs K] [--jobs J] [--shard I/S]
                          [--backend model|both] [--group /dev/vfio/N] [--out DIR]
-                         [--allow-module-params]
+                         [--allow-module-params] [--per-process P] [--report FILE]
+        vfio-sim explore --merge FILE... [--out DIR] [--report FILE]
 
     DESCRIPTION
         Generates K sequences of M operations (seeds N, N+1, ...): a setup
@@ -220,7 +221,19 @@ enum Help {
         a fixture.
 
         On a kernel, sequences that set dma_entry_limit need
-        --allow-module-params (see vfio-sim help replay).
+        --allow-module-params (see vfio-sim help replay). There a child
+        process runs up to P sequences in a row (--per-process, default 50;
+        1 gives each its own process), and a fresh one follows any sequence
+        that may leave locked memory charged to the process.
+
+        --jobs J runs the model-only exploration on J threads (default: every
+        core); the result is the same as one job's. --shard I/S explores the
+        I-th of S equal slices of the seeds, so a batch system (a CI job
+        matrix, GNU parallel, Slurm) runs one exploration across machines;
+        --report FILE writes what a run found, and --merge FILE... adds the
+        shards' reports into the one exploration they make (seed ranges must
+        not overlap; the findings of the lowest seeds are kept). The last
+        lines give sequences and operations per second.
 
     EXIT STATUS
         0 nothing found; 1 a finding; 2 bad command line.

@@ -1,0 +1,117 @@
+import VFIOExplore
+
+/// What `vfio-sim explore --report FILE` writes and `explore --merge`
+/// reads: the seeds a run (or shard) covered and its results, so shards
+/// run anywhere add up to one exploration.
+///
+/// One record per line, tab-separated fields escaped as in `ReportCodec`:
+///
+///     vfio-sim explore report 1
+///     range   SEED  RUNS  OPS  BACKEND          (model or both)
+///     counts  SEQUENCES  OPERATIONS  FINDINGS  NOT-RUN-ON-KERNEL  SECONDS
+///     shrunk  SEED  TRIED  STATEMENTS  FIXTURE  KIND  FIELDS...
+///     END
+public struct ExploreReport {
+    public var seed: UInt64
+    public var runs: Int
+    public var ops: Int
+    public var backend: String
+    public var result: ExploreRun
+
+    public init(seed: UInt64, runs: Int, ops: Int, backend: String, result: ExploreRun) {
+        self.seed = seed
+        self.runs = runs
+        self.ops = ops
+        self.backend = backend
+        self.result = result
+    }
+
+    static let header = "vfio-sim explore report 1"
+
+    public func encode() -> String {
+        func rec(_ fields: [String]) -> String { fields.map(ReportCodec.escape).joined(separator: "\t") + "\n" }
+        let r = result
+        var out = Self.header + "\n"
+        out += rec(["range", String(seed), String(runs), String(ops), backend])
+        out += rec(["counts", String(r.sequences), String(r.operations), String(r.findings), String(r.notRunOnKernel), String(r.seconds)])
+        for s in r.shrunk {
+            let finding: [String] = switch s.finding {
+            case .property(let v): ["property", String(v.line), v.property, v.detail]
+            case .disagreement(let line, let statement, let answers): ["disagreement", String(line), statement] + answers
+            case .error(let line, let message): ["error", String(line), message]
+            }
+            out += rec(["shrunk", String(s.seed), String(s.tried), String(s.statements), s.fixture] + finding)
+        }
+        return out + "END\n"
+    }
+
+    /// The report in `text`, or what is wrong with it (`path` names it).
+    public static func decode(_ text: String, path: String) -> Result<ExploreReport, LaneError> {
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: true)[...]
+        func bad(_ why: String) -> Result<ExploreReport, LaneError> {
+            .failure(LaneError("\(path): not an explore report (\(why))"))
+        }
+        guard lines.popFirst() == Substring(header) else { return bad("the first line is not '\(header)'") }
+        var report: ExploreReport? = nil
+        var ended = false
+        for (i, line) in lines.enumerated() {
+            let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(ReportCodec.unescape)
+            let n = i + 2
+            switch f[0] {
+            case "range" where f.count == 5 && report == nil:
+                guard let seed = UInt64(f[1]), let runs = Int(f[2]), let ops = Int(f[3]), runs >= 0 else { return bad("line \(n): a bad range") }
+                report = ExploreReport(seed: seed, runs: runs, ops: ops, backend: f[4], result: ExploreRun())
+            case "counts" where f.count == 6 && report != nil:
+                guard let a = Int(f[1]), let b = Int(f[2]), let c = Int(f[3]), let d = Int(f[4]), let t = Double(f[5]) else {
+                    return bad("line \(n): bad counts")
+                }
+                report!.result.sequences = a; report!.result.operations = b; report!.result.findings = c
+                report!.result.notRunOnKernel = d; report!.result.seconds = t
+            case "shrunk" where f.count >= 7 && report != nil:
+                guard let seed = UInt64(f[1]), let tried = Int(f[2]), let statements = Int(f[3]), let line = Int(f[6]) else {
+                    return bad("line \(n): a bad finding")
+                }
+                let finding: Finding
+                switch (f[5], f.count) {
+                case ("property", 9): finding = .property(Violation(property: f[7], line: line, detail: f[8]))
+                case ("disagreement", 8...): finding = .disagreement(line: line, statement: f[7], answers: Array(f[8...]))
+                case ("error", 8): finding = .error(line: line, message: f[7])
+                default: return bad("line \(n): an unknown finding '\(f[5])'")
+                }
+                report!.result.shrunk.append(ExploreRun.Shrunk(seed: seed, finding: finding, tried: tried, statements: statements, fixture: f[4]))
+            case "END" where report != nil && !ended: ended = true
+            default: return bad("line \(n): unexpected '\(f[0])'")
+            }
+        }
+        guard var report, ended else { return bad("it is incomplete") }
+        report.result.withKernel = report.backend == "both"
+        return .success(report)
+    }
+
+    /// Several reports of one exploration (same operations per sequence,
+    /// same backend, seed ranges that do not overlap) as one.
+    public static func merge(_ reports: [ExploreReport]) -> Result<ExploreReport, LaneError> {
+        guard let first = reports.first else { return .failure(LaneError("nothing to merge")) }
+        for r in reports.dropFirst() where r.ops != first.ops || r.backend != first.backend {
+            return .failure(LaneError("the reports differ in --ops or --backend (\(first.ops) on \(first.backend), \(r.ops) on \(r.backend))"))
+        }
+        let sorted = reports.sorted { $0.seed < $1.seed }
+        for (a, b) in zip(sorted, sorted.dropFirst()) where a.seed &+ UInt64(a.runs) > b.seed {
+            return .failure(LaneError("seed ranges overlap: \(a.seed)+\(a.runs) and \(b.seed)+\(b.runs)"))
+        }
+        let low = sorted[0].seed
+        let runs = sorted.reduce(0) { $0 + $1.runs }
+        return .success(ExploreReport(seed: low, runs: runs, ops: first.ops, backend: first.backend,
+                                      result: ExploreShards.merge(sorted.map(\.result))))
+    }
+
+    /// The seed ranges of `reports` as `A-B` words, joined (gaps show).
+    public static func coverage(_ reports: [ExploreReport]) -> String {
+        var ranges: [(UInt64, UInt64)] = []
+        for r in reports.sorted(by: { $0.seed < $1.seed }) where r.runs > 0 {
+            let end = r.seed &+ UInt64(r.runs) &- 1
+            if let last = ranges.last, last.1 &+ 1 == r.seed { ranges[ranges.count - 1].1 = end } else { ranges.append((r.seed, end)) }
+        }
+        return ranges.map { "\($0.0)-\($0.1)" }.joined(separator: ", ")
+    }
+}
