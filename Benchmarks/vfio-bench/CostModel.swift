@@ -37,6 +37,36 @@ struct KernelCosts {
         return "\(path): \(what)"
     }
 
+    /// Whether the figures come from the kernel lane's QEMU TCG guest
+    /// (emulated CPU and IOMMU) rather than real hardware.
+    var fromTCGGuest: Bool { header.contains { $0.contains("QEMU TCG") } }
+
+    /// How much longer the plans took when they ran for real than the cost
+    /// model predicted, as fractions (lowest, highest); nil when the file
+    /// has no plans run for real.
+    var planUnderprediction: (low: Double, high: Double)? {
+        var errors: [Double] = []
+        for (key, m) in values where key.hasPrefix("kernel_plan_") && key.hasSuffix("_measured_ms") {
+            let id = key.dropFirst("kernel_plan_".count).dropLast("_measured_ms".count)
+            if let p = value("kernel_plan_\(id)_predicted_ms"), p > 0, !m.isNaN { errors.append(m / p - 1) }
+        }
+        guard let lo = errors.min(), let hi = errors.max() else { return nil }
+        return (lo, hi)
+    }
+
+    /// What a predicted time is: on which machine's costs, and how far the
+    /// prediction was from the plans run for real there.
+    var predictionCaveat: String {
+        var s = fromTCGGuest
+            ? "predicted times are a QEMU TCG guest's costs (emulated CPU and IOMMU, the kernel lane), not bare metal's"
+            : "predicted times are the costs of the machine the file was measured on (\(header.first(where: { $0.hasPrefix("measured") }) ?? path))"
+        if let u = planUnderprediction {
+            func pct(_ x: Double) -> String { (x >= 0 ? "" : "−") + fixed(abs(x) * 100, 0) + " %" }
+            s += "; there, the plans run for real took \(pct(u.low)) to \(pct(u.high)) longer than predicted"
+        }
+        return s
+    }
+
     /// The cost model, when every constant was measured.
     var model: CostModel? {
         func triple(_ op: String) -> CostModel.Constants? {

@@ -1,5 +1,6 @@
-// `vfio-bench kernel-costs`: run inside the kernel lane's guest (root, a
-// group bound to vfio-pci in VFIO_GROUP). Times real MAP_DMA and UNMAP_DMA
+// `vfio-bench kernel-costs`: run inside the kernel lane's guest, or on real
+// hardware (root, a group whose devices are bound to vfio-pci, in
+// VFIO_GROUP or --group; --out FILE keeps the cost file). Times real MAP_DMA and UNMAP_DMA
 // calls on 4 KiB, 2 MiB and 1 GiB backed memory, and fits the cost model's
 // constants (per ioctl, per pinned page, per PTE) to them. The PTEs of each
 // timed call come from the model, given the frames the call really pinned
@@ -29,10 +30,18 @@ struct CostPoint {
     var unmap: Samples
 }
 
-func kernelCostsCommand(groupPath: String?, quick: Bool, plansDir: String? = nil) -> Int32 {
+func kernelCostsCommand(groupPath: String?, quick: Bool, plansDir: String? = nil, outPath: String? = nil) -> Int32 {
+    // Everything printed on stdout is the cost file: `#` lines saying where
+    // it was measured, then BENCH lines; --out also writes it to a file
+    // that `vfio-bench plans --costs FILE` and `model --costs FILE` read.
+    var file = ""
+    func print(_ line: String) {
+        Swift.print(line)
+        file += line + "\n"
+    }
     let machine = Machine.current()
     guard let path = groupPath ?? getenv("VFIO_GROUP").map({ String(cString: $0) }) else {
-        printErr("vfio-bench kernel-costs: no group (set VFIO_GROUP or pass --group /dev/vfio/N); it runs in the kernel lane's guest")
+        printErr("vfio-bench kernel-costs: no group (set VFIO_GROUP or pass --group /dev/vfio/N, a group whose devices are bound to vfio-pci)")
         return 2
     }
     if geteuid() != 0 { printErr("vfio-bench kernel-costs: needs root"); return 2 }
@@ -54,9 +63,14 @@ func kernelCostsCommand(groupPath: String?, quick: Bool, plansDir: String? = nil
         printErr("vfio-bench kernel-costs: no 2 GiB of IOVA space in \(ranges.map(formatRange))"); return 1
     }
     let release = getenv("VFIO_KERNEL_RELEASE").map { String(cString: $0) } ?? machine.kernel
-    let config = getenv("VFIO_LANE_CONFIG").map { String(cString: $0) } ?? "unknown"
-    print("# measured by vfio-bench kernel-costs in the kernel lane: config=\(config) kernel=\(release) iommu pgsizes=\(formatPageSizes(pgsizes)) iova=\(ranges.map(formatRange).joined(separator: ",")), QEMU TCG guest (emulated CPU and IOMMU: slower than bare metal)")
-    print("# guest: \(machine.description)")
+    let iommuWords = "kernel=\(release) iommu pgsizes=\(formatPageSizes(pgsizes)) iova=\(ranges.map(formatRange).joined(separator: ","))"
+    if let config = getenv("VFIO_LANE_CONFIG").map({ String(cString: $0) }) {
+        print("# measured by vfio-bench kernel-costs in the kernel lane: config=\(config) \(iommuWords), QEMU TCG guest (emulated CPU and IOMMU: slower than bare metal)")
+        print("# guest: \(machine.description)")
+    } else {
+        print("# measured by vfio-bench kernel-costs on real hardware: group=\(path) \(iommuWords)")
+        print("# host: \(machine.description)")
+    }
     flushOut()
 
     // The model plays the same IOMMU, to count the PTEs of each call.
@@ -205,6 +219,10 @@ func kernelCostsCommand(groupPath: String?, quick: Bool, plansDir: String? = nil
         }
     }
     for l in lines { print(l.text) }
+    if let outPath {
+        if let e = writeFile(outPath, file) { printErr("vfio-bench kernel-costs: \(e)"); return 1 }
+        printErr("vfio-bench kernel-costs: wrote \(outPath) (vfio-bench plans --costs \(outPath))")
+    }
     return 0
 }
 

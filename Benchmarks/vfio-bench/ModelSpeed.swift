@@ -296,6 +296,7 @@ func modelCommand(_ options: ModelOptions) -> Int32 {
     let replay = repeatRuns(options.quick ? 2 : 3, warmups: 0) {
         let backend = ModelBackend(checksInvariants: false)
         let replayer = Replayer(backends: [backend])
+        replayer.explainsHeldAnswers = false  // as `vfio-sim replay` without --verbose or JSON
         let (report, s) = timed { replayer.run(parsed!) }
         failed = report.outcomes.filter(\.failed).count + report.errors.count
         outcomes = report.outcomes.count
@@ -395,7 +396,9 @@ func hotCommand(_ what: String, _ count: Int, repeats: Int = 1) -> Int32 {
             guard case .success(let t) = r else { return 1 }
             print("parse \(duration(ps))")
             if what == "replay" {
-                let (report, rs) = timed { Replayer(backends: [ModelBackend(checksInvariants: false)]).run(t) }
+                let replayer = Replayer(backends: [ModelBackend(checksInvariants: false)])
+                replayer.explainsHeldAnswers = false  // as `vfio-sim replay` without --verbose or JSON
+                let (report, rs) = timed { replayer.run(t) }
                 let failed = report.outcomes.filter(\.failed).count + report.errors.count
                 guard failed == 0 else { printErr("hot replay: \(failed) answers did not hold"); return 1 }
                 print("replay \(duration(rs))")

@@ -145,8 +145,9 @@ func plansCommand(_ o: PlansOptions) -> Int32 {
     print("domains: " + o.setup.domains.map { "\($0.name) pgsizes=\(formatPageSizes($0.pgsizes))" }.joined(separator: ", ")
           + "; memlock \(o.setup.memlock.map(formatSize) ?? "unlimited"); dma_entry_limit \(o.setup.dmaEntryLimit ?? 65535)")
     if let costModel {
-        print("cost model (kernel lane): \(costModel.description)")
+        print("cost model: \(costModel.description)")
         print("  from \(o.costsNote)")
+        if let costs = o.costs { print("  \(costs.predictionCaveat)") }
     } else {
         print("cost model: not measured (\(o.costsNote)); predicted times are not shown")
     }
@@ -226,6 +227,7 @@ func plansCommand(_ o: PlansOptions) -> Int32 {
     print("  reach/PTE: mapped bytes per IOMMU leaf entry, the memory one IOTLB entry covers on average.")
     if costModel != nil {
         print("  predicted kernel time: for one group in \(o.setup.domains[0].name); each further domain adds the PTE cost of its entries;")
+        if let costs = o.costs { print("  \(costs.predictionCaveat).") }
         print("  a failed call is charged one ioctl. Model time: the Replayer on ModelBackend (invariants off).")
     }
     print("")

@@ -18,8 +18,8 @@ usage: vfio-bench model [--costs FILE] [--quick]
                         [--domains LIST;LIST] [--svg PATH] [--costs FILE]
                         [--emit-traces DIR] [--only TEXT]
        vfio-bench all   [the options of both]
-       vfio-bench kernel-costs [--group /dev/vfio/N] [--quick] [--plans DIR]
-                        (inside the kernel lane's guest)
+       vfio-bench kernel-costs [--group /dev/vfio/N] [--quick] [--plans DIR] [--out FILE]
+                        (in the kernel lane's guest, or as root on real hardware)
        vfio-bench hot map-unmap|parse|replay [N [REPEATS]]
 
   model         the model's speed: map+unmap throughput at 1K/16K/65,535 live
@@ -32,9 +32,12 @@ usage: vfio-bench model [--costs FILE] [--quick]
                 goes to --svg (default .build-bench/vfio-bench-plans.svg, which
                 git ignores); --emit-traces writes the plans (one domain, the
                 model's answers) for the kernel lane
-  kernel-costs  real MAP_DMA/UNMAP_DMA timed in the guest; prints per-op
-                times and the cost model's constants as BENCH lines
-                (Benchmarks/run-kernel-costs.sh runs it and keeps the file);
+  kernel-costs  real MAP_DMA/UNMAP_DMA timed on the group's IOMMU; prints
+                per-op times and the cost model's constants as BENCH lines,
+                and with --out FILE writes them as a cost file that
+                plans/model --costs FILE read (Benchmarks/run-kernel-costs.sh
+                runs it in the lane's guest); on real hardware: sudo
+                vfio-bench kernel-costs --group /dev/vfio/N --out costs.txt;
                 with --plans DIR it also runs the plan traces there for real
                 and prints measured against predicted time
 
@@ -81,7 +84,7 @@ func run(_ args: [String]) throws(CLIError) -> Int32 {
     }
     if command == "rss-probe" { return rssProbe(Int(args.dropFirst().first ?? "") ?? 65535) }
 
-    var costsPath: String? = nil, quick = false, group: String? = nil, plansDir: String? = nil
+    var costsPath: String? = nil, quick = false, group: String? = nil, plansDir: String? = nil, outPath: String? = nil
     var setup = PlanSetup(memory: 4 * gib, memlock: nil, dmaEntryLimit: nil, domains: defaultPlanDomains)
     var svg = ".build-bench/vfio-bench-plans.svg", emit: String? = nil, only: String? = nil
     var i = 1
@@ -107,6 +110,7 @@ func run(_ args: [String]) throws(CLIError) -> Int32 {
         case "--emit-traces": emit = try value(a)
         case "--only": only = try value(a)
         case "--plans": plansDir = try value(a)
+        case "--out": outPath = try value(a)
         case "--help", "-h": print(usage); return 0
         default: throw CLIError(message: "unknown argument '\(a)'")
         }
@@ -128,7 +132,7 @@ func run(_ args: [String]) throws(CLIError) -> Int32 {
         let b = plansCommand(PlansOptions(setup: setup, svgPath: svg, costs: costs, costsNote: note, emitDir: emit, filter: only))
         return max(a, b)
     case "kernel-costs":
-        return kernelCostsCommand(groupPath: group, quick: quick, plansDir: plansDir)
+        return kernelCostsCommand(groupPath: group, quick: quick, plansDir: plansDir, outPath: outPath)
     default:
         throw CLIError(message: "unknown command '\(command)'")
     }

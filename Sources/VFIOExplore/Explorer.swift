@@ -121,6 +121,7 @@ public struct Explorer {
         let backends = real + [model]
         let replayer = Replayer(backends: backends, hardwareDomains: hardwareDomains)
         replayer.closesBackends = false
+        replayer.explainsHeldAnswers = false
         let checker = PropertyChecker(model: model)
         checker.watch(replayer)
         var report = replayer.run(trace)

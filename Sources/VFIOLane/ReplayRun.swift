@@ -73,13 +73,17 @@ public struct ReplayRun {
 
     /// Replays every trace on the model with `profile`.
     /// With `explain`, every answer carries its reason.
-    public static func model(_ traces: [Trace], profile: KernelProfile, invariants: Bool = true, explain: Bool = false) -> ReplayRun {
+    /// Without `heldReasons`, answers that held what the trace wrote carry
+    /// no reason (for reports that do not print them).
+    public static func model(_ traces: [Trace], profile: KernelProfile, invariants: Bool = true, explain: Bool = false,
+                             heldReasons: Bool = true) -> ReplayRun {
         var run = ReplayRun()
         run.kernel = profile.description
         for trace in traces {
             let model = ModelBackend(profile: profile, checksInvariants: invariants)
             let replayer = Replayer(backends: [model])
             replayer.explainsEveryAnswer = explain
+            replayer.explainsHeldAnswers = heldReasons
             run.reports.append(replayer.run(trace))
         }
         return run

@@ -125,7 +125,8 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
 
     var run: ReplayRun
     if backend == "model" {
-        run = ReplayRun.model(runnable, profile: kernel.map(KernelProfile.init) ?? .newest, invariants: invariants, explain: explain)
+        run = ReplayRun.model(runnable, profile: kernel.map(KernelProfile.init) ?? .newest, invariants: invariants, explain: explain,
+                             heldReasons: verbose || format == "json")
     } else {
         switch ReplayRun.kernel(runnable, hardware: hardware!, withModel: backend == "both", invariants: invariants,
                                 allowModuleParams: allowModuleParams, say: { printErr($0) }, sys: sys) {
