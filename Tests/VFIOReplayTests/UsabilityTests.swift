@@ -45,6 +45,29 @@ struct UsabilityTests {
         #expect(reason.contains("(vfio_dma_do_unmap)"))
     }
 
+    @Test("without explainsHeldAnswers an errno that held gets no reason, and one that did not hold still does")
+    func heldAnswersUnexplained() throws {
+        let text = """
+            memory vaddr=0x7f0000000000 size=4M
+            map iova=0 vaddr=0x7f0000000000 size=2M prot=rw => ok
+            map iova=0 vaddr=0x7f0000000000 size=2M prot=rw => EEXIST
+            map iova=0 vaddr=0x7f0000000000 size=2M prot=rw => ENOMEM
+            unmap iova=0 size=4M => ok size=2M
+            """
+        let r = Replayer(backends: [ModelBackend()])
+        r.explainsHeldAnswers = false
+        let lean = r.run(parse(text))
+        #expect(lean.outcomes.map(\.failed) == [false, false, true, false])
+        #expect(lean.outcomes[1].got[0].reason == nil)
+        #expect(lean.outcomes[3].got[0].reason == nil)
+        let failed = try #require(lean.outcomes[2].got[0].reason)
+        #expect(failed.contains("vfio_dma_do_map"))
+        // By default both held surprises keep their reasons.
+        let full = onModel(text)
+        #expect(full.outcomes[1].got[0].reason != nil)
+        #expect(full.outcomes[3].got[0].reason != nil)
+    }
+
     @Test("ENOMEM names RLIMIT_MEMLOCK, what is locked and what the mapping needs")
     func enomemReason() throws {
         let report = onModel("""
