@@ -90,4 +90,17 @@ public struct KernelProfile: Hashable, Sendable, CustomStringConvertible {
     /// retired (v6.13, "vfio: Remove VFIO_TYPE1_NESTING_IOMMU"); 5.10, 6.1
     /// and 6.12 answer 1 (the last two seen in the lane).
     public var nestingExtension: Bool { !atLeast(6, 13) }
+
+    // MARK: iommufd's type1 compatibility (vfio_compat.c)
+
+    /// iommufd and its VFIO compatibility exist (v6.2, "iommufd: Add a
+    /// VFIO compatibility layer"): 5.10 and 6.1 have no `/dev/iommu`.
+    public var hasIOMMUFD: Bool { atLeast(6, 2) }
+
+    /// An UNMAP_DMA over a range that holds no area answers 0 with size 0,
+    /// as type1 does, instead of ENOENT (the November 2025 fix of
+    /// `iopt_unmap_iova_range`, in 6.18 and sent to the stable kernels).
+    /// The model gives 6.12 the answer before the fix: whether a given
+    /// 6.12.y has it depends on its stable release.
+    public var iommufdUnmapsEmptyRange: Bool { atLeast(6, 18) }
 }

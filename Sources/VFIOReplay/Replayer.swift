@@ -185,6 +185,13 @@ public final class Replayer {
     /// ones that failed or may surprise.
     public var explainsEveryAnswer = false
 
+    /// The container kind for traces that do not say (`--container`); a
+    /// trace's `container` statement wins. Nil: type1, the backends' own.
+    public var defaultContainer: ContainerKind? = nil
+    /// When set, every trace runs with this kind whatever its `container`
+    /// statement says (`vfio-sim compare` runs each trace under both).
+    public var pinnedContainer: ContainerKind? = nil
+
     public func run(_ trace: Trace) -> FileReport {
         var report = FileReport(file: trace.file, kernels: [])
         started = false
@@ -195,6 +202,13 @@ public final class Replayer {
         var iommuType: IOMMUType = .type1v2
         var iommuStatement: Statement? = nil
         var declaredDomain = false
+        if let kind = pinnedContainer ?? defaultContainer {
+            for b in backends {
+                do throws(BackendError) { try b.setContainer(kind) } catch {
+                    report.problems.append(ReportProblem(line: trace.statements.first?.line ?? 1, .setup(backend: b.name, message: error.message)))
+                }
+            }
+        }
 
         func setupError(_ st: Statement, _ backend: Backend, _ message: String) {
             report.problems.append(ReportProblem(line: st.line, .setup(backend: backend.name, message: message)))
@@ -271,6 +285,8 @@ public final class Replayer {
             case .iommu(let t):
                 iommuType = t
                 iommuStatement = st
+            case .container(let kind):
+                if pinnedContainer == nil { eachBackend(st) { b throws(BackendError) in try b.setContainer(kind) } }
             case .memlock(let bytes):
                 memlock = bytes
                 eachBackend(st) { b throws(BackendError) in try b.setMemlock(bytes) }

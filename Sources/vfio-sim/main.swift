@@ -76,6 +76,13 @@ func kernelOption(_ v: String) throws(UsageError) -> KernelVersion {
     return known
 }
 
+/// `--container type1|iommufd`: the kind for traces whose `container`
+/// line does not say.
+func containerOption(_ v: String) throws(UsageError) -> ContainerKind {
+    guard let kind = ContainerKind(rawValue: v) else { throw UsageError(message: "--container takes type1 or iommufd, not '\(v)'") }
+    return kind
+}
+
 func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var format = "text"
     var junit: String? = nil
@@ -86,10 +93,12 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var explain = false
     var invariants = true
     var allowModuleParams = false
+    var container: ContainerKind? = nil
     var files: [String] = []
     var arguments = Arguments(args)
     while let a = arguments.pop() {
         switch a {
+        case "--container": container = try containerOption(try arguments.value(for: a))
         case "--format":
             format = try arguments.value(for: a)
             guard format == "text" || format == "json" else { throw UsageError(message: "--format takes text or json, not '\(format)'") }
@@ -125,10 +134,11 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
 
     var run: ReplayRun
     if backend == "model" {
-        run = ReplayRun.model(runnable, profile: kernel.map(KernelProfile.init) ?? .newest, invariants: invariants, explain: explain)
+        run = ReplayRun.model(runnable, profile: kernel.map(KernelProfile.init) ?? .newest, invariants: invariants, explain: explain,
+                              container: container)
     } else {
         switch ReplayRun.kernel(runnable, hardware: hardware!, withModel: backend == "both", invariants: invariants,
-                                allowModuleParams: allowModuleParams, say: { printErr($0) }, sys: sys) {
+                                allowModuleParams: allowModuleParams, say: { printErr($0) }, sys: sys, container: container) {
         case .success(let r): run = r
         case .failure(let e): printErr("error: \(e.message)"); return 2
         }
