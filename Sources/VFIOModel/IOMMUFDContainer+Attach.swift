@@ -17,6 +17,8 @@ extension IOMMUFDContainer {
     /// (`iopt_table_add_domain`). On failure nothing changes.
     public mutating func groupSetContainer(_ g: DomainSpec) -> Result<Void, Errno> {
         if groups.contains(where: { $0.name == g.name }) { return .failure(.EINVAL) }
+        // SET_CONTAINER made the IOAS before the device open can fail.
+        ioasExists = true
         if g.emulated {
             // An mdev device is an iommufd_access: no domain, nothing
             // pinned until it reads memory.

@@ -8,7 +8,7 @@ extension IOMMUFDContainer {
     /// (`iopt_disable_large_pages`: EINVAL once a domain holds an area).
     public mutating func setIOMMU(_ type: Extension) -> Result<Void, Errno> {
         if type != .type1 && type != .type1v2 { return .failure(.EINVAL) }
-        if groups.isEmpty { return .failure(.ENODEV) }
+        if !ioasExists { return .failure(.ENODEV) }
         if type == .type1 && !disableLargePages {
             if !hwpts.isEmpty && !areas.isEmpty { return .failure(.EINVAL) }
             disableLargePages = true
@@ -26,7 +26,7 @@ extension IOMMUFDContainer {
         case .type1, .type1v2, .unmapAll:
             return .success(1)
         case .dmaCC:
-            if groups.isEmpty { return .failure(.ENODEV) }
+            if !ioasExists { return .failure(.ENODEV) }
             return .success(hwpts.allSatisfy { $0.spec.coherent } ? 1 : 0)
         default:
             return .success(0)
@@ -42,7 +42,7 @@ extension IOMMUFDContainer {
     /// fits in the buffer is written even when the whole chain does not.
     public func getInfo(argsz: UInt32) -> Result<IOMMUInfo, Errno> {
         if argsz < 16 { return .failure(.EINVAL) }
-        if groups.isEmpty { return .failure(.ENODEV) }
+        if !ioasExists { return .failure(.ENODEV) }
         var pgsizes = UInt64.max
         for h in hwpts { pgsizes &= h.spec.pgsizes.rawValue }
         let pageMask = ~(Self.pageSize - 1)

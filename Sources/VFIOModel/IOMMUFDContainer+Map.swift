@@ -8,6 +8,7 @@ extension IOMMUFDContainer {
     public mutating func mapDMA(_ map: MapDMA) -> Result<Void, Errno> {
         let supported: UInt32 = MapDMA.Flags.read.rawValue | MapDMA.Flags.write.rawValue
         if map.argsz < MapDMA.structSize || map.flags.rawValue & ~supported != 0 { return .failure(.EINVAL) }
+        if !ioasExists { return .failure(.ENODEV) }
         return ioptMapUserPages(iova: map.iova, vaddr: map.vaddr, length: map.size, prot: map.flags)
     }
 

@@ -11,6 +11,7 @@ extension IOMMUFDContainer {
     public mutating func unmapDMA(_ unmap: UnmapDMA) -> Result<UInt64, Errno> {
         if unmap.argsz < UnmapDMA.structSize || unmap.flags.rawValue & ~UnmapDMA.Flags.all.rawValue != 0 { return .failure(.EINVAL) }
         lastUnmapRemoved = 0
+        if !ioasExists { return .failure(.ENODEV) }
         if unmap.flags.contains(.all) {
             if unmap.iova != 0 || unmap.size != 0 { return .failure(.EINVAL) }
             return ioptUnmapAll()

@@ -59,6 +59,11 @@ public struct IOMMUFDContainer: Sendable {
     /// `mm->pinned_vm` in pages (`VmPin`).
     public internal(set) var pinnedVm: UInt64 = 0
 
+    /// The compat IOAS exists: made by the first `VFIO_GROUP_SET_CONTAINER`
+    /// (`iommufd_vfio_compat_ioas_create`) and kept by the iommufd context
+    /// until its fd closes, whatever groups come and go. Before it, the
+    /// compat ioctls answer ENODEV (`get_compat_ioas`).
+    public internal(set) var ioasExists = false
     /// Groups whose container is this iommufd, in the order they joined.
     public internal(set) var groups: [DomainSpec] = []
     /// Groups with no IOMMU (mdev): an `iommufd_access`, no domain.

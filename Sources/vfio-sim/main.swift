@@ -167,6 +167,36 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
     return ok ? 0 : 1
 }
 
+/// `vfio-sim compare`: each trace under both container kinds; exit 1 when
+/// some statement differs (as diff(1)), 2 on unreadable input.
+func compareCommand(_ args: [String]) throws(UsageError) -> Int32 {
+    var kernel: KernelVersion? = nil
+    var markdown = false
+    var files: [String] = []
+    var arguments = Arguments(args)
+    while let a = arguments.pop() {
+        switch a {
+        case "--help", "-h": printOut(Help.compare + "\n"); return 0
+        case "--kernel": kernel = try kernelOption(try arguments.value(for: a))
+        case "--markdown": markdown = true
+        default:
+            if a.hasPrefix("-") && a != "-" { throw UsageError(message: "unknown option '\(a)'") }
+            files.append(a)
+        }
+    }
+    if files.isEmpty { throw UsageError(message: "compare needs at least one trace file") }
+    let inputs = parseFiles(files)
+    let runnable = traces(inputs)
+    let comparisons = runnable.map { ContainerComparison.run($0, profile: kernel.map(KernelProfile.init) ?? .newest) }
+    if markdown {
+        printOut(ContainerComparison.markdown(comparisons))
+    } else {
+        printOut(comparisons.map(\.text).joined())
+    }
+    if runnable.count < inputs.count { return 2 }
+    return comparisons.allSatisfy({ $0.rows.isEmpty && $0.notes.isEmpty && $0.notComparable == nil }) ? 0 : 1
+}
+
 func fmtCommand(_ args: [String]) throws(UsageError) -> Int32 {
     if args.contains("--help") || args.contains("-h") { printOut(Help.fmt + "\n"); return 0 }
     guard args.count == 1 else { throw UsageError(message: "fmt takes exactly one trace file") }
@@ -210,6 +240,7 @@ func run(_ argv: [String]) -> Int32 {
                 case "explore": printOut(Help.explore + "\n")
                 case "faults": printOut(Help.faults + "\n")
                 case "plan": printOut(Help.plan + "\n")
+                case "compare": printOut(Help.compare + "\n")
                 case "trace": printOut(traceFormatText)
                 case "help": printOut(Help.help + "\n")
                 default: throw UsageError(message: "no help for '\(args[1])'; try replay, plan, fmt, explore, faults, trace or help")
@@ -220,6 +251,7 @@ func run(_ argv: [String]) -> Int32 {
             return 0
         case "replay": return try replayCommand(Array(args.dropFirst()))
         case "plan": return try planCommand(Array(args.dropFirst()))
+        case "compare": return try compareCommand(Array(args.dropFirst()))
         case "fmt": return try fmtCommand(Array(args.dropFirst()))
         case "explore": return try exploreCommand(Array(args.dropFirst()))
         case "faults": return try faultsCommand(Array(args.dropFirst()))
