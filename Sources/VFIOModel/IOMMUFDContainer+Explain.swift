@@ -71,7 +71,7 @@ extension IOMMUFDContainer {
                     let a = areas[i]
                     return "iommufd: the area 0x\(String(a.iova, radix: 16)) + \(formatSize(a.length)) sticks out of the range; iommufd never splits an area (type1 v2: EINVAL) (iopt_unmap_iova_range)"
                 }
-                return "iommufd: no area in the range: ENOENT before the November 2025 fix (type1 answers 0 with size 0) (iopt_unmap_iova_range)"
+                return "iommufd: no area in the range: ENOENT on kernels before the November 2025 fix (type1 answers 0 with size 0) (iopt_unmap_iova_range)"
             default:
                 return "iommufd: \(e) (iommufd_vfio_unmap_dma)"
             }

@@ -98,9 +98,12 @@ public struct KernelProfile: Hashable, Sendable, CustomStringConvertible {
     public var hasIOMMUFD: Bool { atLeast(6, 2) }
 
     /// An UNMAP_DMA over a range that holds no area answers 0 with size 0,
-    /// as type1 does, instead of ENOENT (the November 2025 fix of
-    /// `iopt_unmap_iova_range`, in 6.18 and sent to the stable kernels).
-    /// The model gives 6.12 the answer before the fix: whether a given
-    /// 6.12.y has it depends on its stable release.
-    public var iommufdUnmapsEmptyRange: Bool { atLeast(6, 18) }
+    /// as type1 does, instead of ENOENT (upstream afb47765f923, "iommufd:
+    /// Make vfio_compat's unmap succeed if the range is already empty",
+    /// November 2025, sent to stable). Debian's 6.12.118, the lane's 6.12,
+    /// has the backport (IOMMUFD_FACTS.md), so every profile with iommufd
+    /// has it; kernels 6.2 to 6.11, and a 6.12.y before the backport,
+    /// answered ENOENT, but the matrix has no profile for them (they answer
+    /// as 6.1, which has no iommufd).
+    public var iommufdUnmapsEmptyRange: Bool { atLeast(6, 12) }
 }
