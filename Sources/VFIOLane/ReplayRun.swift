@@ -123,8 +123,9 @@ public struct ReplayRun {
         // A trace pinned to another kernel runs too: the model gives the
         // running kernel's answers beside it (its `kernel` line only says
         // whose answers the trace wrote; where those differ, a note says so).
-        let policy = SkipPolicy(running: running.version, groups: hardware.groups.count, hasBAR: hardware.bar != nil,
+        var policy = SkipPolicy(running: running.version, groups: hardware.groups.count, hasBAR: hardware.bar != nil,
                                 sameKernel: { _, _ in true })
+        policy.hasIOMMUFD = sys.listDirectory("/dev")?.contains("iommu") ?? false
         for trace in traces {
             if let reason = policy.reason(trace) {
                 run.skipped.append((trace.file, reason))
