@@ -81,7 +81,8 @@ extension IOMMUFDContainer {
     func explainSetIOMMU(_ t: Extension, _ r: Result<Void, Errno>) -> String? {
         switch r {
         case .success:
-            return t == .type1 ? "iommufd v1: large pages off, every page mapped on its own and an unmap cuts exactly at the request (iopt_disable_large_pages)" : nil
+            return t == .type1 ? "iommufd v1: large pages off, every page mapped on its own and an unmap cuts exactly at the request (iopt_disable_large_pages)"
+                : "iommufd: SET_IOMMU checks only the type and that the compat IOAS exists; each group attached when its device opened (iommufd_vfio_set_iommu)"
         case .failure(.EINVAL) where t != .type1 && t != .type1v2:
             return "iommufd: only VFIO_TYPE1_IOMMU and VFIO_TYPE1v2_IOMMU (type1 answers ENODEV) (iommufd_vfio_set_iommu)"
         case .failure(.EINVAL):
@@ -94,7 +95,10 @@ extension IOMMUFDContainer {
     }
 
     func explainAttach(_ g: DomainSpec, _ r: Result<Void, Errno>) -> String? {
-        guard case .failure(let e) = r else { return nil }
+        guard case .failure(let e) = r else {
+            return g.emulated ? "iommufd: an mdev group is an iommufd_access, no domain (iommufd_access_create)"
+                : "iommufd: the device attached to the compat IOAS, in a domain of its own or a compatible one (iommufd_device_attach)"
+        }
         switch e {
         case .EPERM: return "iommufd: the device's MSIs are not isolated (iommufd_device_bind)"
         case .EADDRINUSE: return "iommufd: the group's reserved regions or the domain's aperture would cover an existing area (type1: EINVAL) (iopt_reserve_iova)"

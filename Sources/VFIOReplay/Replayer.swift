@@ -250,24 +250,33 @@ public final class Replayer {
                     if case .failure(let e) = b.attachGroup(d0) { setupError(st, b, "attaching d0 failed with \(e)") }
                 }
             }
+            var reasons: [String?] = []
             let answers = backends.map { b -> Answer in
+                let a: Answer
                 switch b.setIOMMU(iommuType.ext) {
-                case .success: return Answer(.ok)
-                case .failure(let e): return Answer(.errno(e))
+                case .success: a = Answer(.ok)
+                case .failure(let e): a = Answer(.errno(e))
                 }
+                reasons.append(explainsEveryAnswer || a.status != .ok ? b.explainLastAnswer() : nil)
+                return a
+            }
+            func withReasons(_ o: Outcome) -> Outcome {
+                var o = o
+                for i in o.got.indices where i < reasons.count { o.got[i].reason = reasons[i] }
+                return o
             }
             if var ist = iommuStatement {
                 // An `iommu` line without an answer still expects success.
                 if ist.expected == nil { ist.expected = Answer(.ok) }
                 if ist.expected != Answer(.ok) || answers.contains(where: { $0.status != .ok }) {
-                    report.outcomes.append(compare(ist, answers))
+                    report.outcomes.append(withReasons(compare(ist, answers)))
                 }
             } else if answers.contains(where: { $0.status != .ok }) {
                 var implicit = st
                 implicit.kind = .iommu(iommuType)
                 implicit.expected = Answer(.ok)
                 implicit.comment = nil
-                report.outcomes.append(compare(implicit, answers))
+                report.outcomes.append(withReasons(compare(implicit, answers)))
             }
         }
 

@@ -10,7 +10,7 @@ enum Help {
                         [--verbose] [--explain] [--no-invariants] [--allow-module-params]
                         [--container type1|iommufd] FILE...
         vfio-sim plan [--kernel VERSION] FILE...
-        vfio-sim compare [--kernel VERSION] [--markdown] FILE...
+        vfio-sim compare [--kernel VERSION] [--markdown] [--strict] FILE...
         vfio-sim fmt FILE
         vfio-sim explore [--seed N] [--ops M] [--runs K] [--backend model|both]
                          [--group /dev/vfio/N] [--out DIR] [--allow-module-params]
@@ -174,7 +174,7 @@ enum Help {
         vfio-sim compare - what changes when a trace moves from type1 to iommufd
 
     SYNOPSIS
-        vfio-sim compare [--kernel VERSION] [--markdown] FILE...
+        vfio-sim compare [--kernel VERSION] [--markdown] [--strict] FILE...
 
     DESCRIPTION
         Replays each trace on the model twice side by side, once with the
@@ -193,16 +193,21 @@ enum Help {
         state until their first difference, so later rows may follow from
         earlier ones. A trace pinned to a kernel before 6.2 (no iommufd) is
         reported as not comparable. Written answers are not checked (replay
-        does that). --markdown prints one Markdown table instead.
+        does that). --markdown prints one Markdown table instead. --strict
+        makes a difference fail (for CI: "does my mapping plan behave the
+        same under iommufd?").
 
     EXIT STATUS
-        0 no statement differs; 1 some statement differs (or a trace could
-        not be compared); 2 a file could not be read or parsed (the others
-        are still compared), or the command line is wrong.
+        0 every file was compared (the differences are the answer; with
+        --strict: and none differs); 1 with --strict, some statement
+        differs or a trace could not be compared (a kernel without
+        iommufd); 2 a file could not be read or parsed (the others are still
+        compared), or the command line is wrong.
 
     EXAMPLE
-        vfio-sim compare Fixtures/*.trace
-        vfio-sim compare --markdown Fixtures/*.trace > table.md
+        vfio-sim compare Fixtures/unmap-v2-bisect.trace
+        vfio-sim compare --markdown Fixtures/iommufd-*.trace
+        vfio-sim compare --strict Fixtures/unmap-v2-empty-range.trace
     """
 
     static let help = """
