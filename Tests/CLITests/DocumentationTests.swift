@@ -48,6 +48,16 @@ struct DocumentationTests {
         #expect(run.stdout == page)
     }
 
+    @Test("docs/IOMMUFD.md ends with the table vfio-sim compare --markdown gives for the shipped fixtures (regenerate with scripts/gen-iommufd-table.sh)")
+    func iommufdTable() throws {
+        let doc = try String(contentsOf: packageRoot.appendingPathComponent("docs/IOMMUFD.md"), encoding: .utf8)
+        let marker = "<!-- generated: vfio-sim compare --markdown Fixtures/*.trace -->\n\n"
+        let at = try #require(doc.range(of: marker), "docs/IOMMUFD.md has no generated table")
+        let run = try runExample("vfio-sim compare --markdown Fixtures/*.trace")
+        #expect(run.status == 0)
+        #expect(String(doc[at.upperBound...]) == run.stdout)
+    }
+
     @Test("every help topic the main page lists has a page", arguments: ["replay", "plan", "compare", "fmt", "explore", "trace", "help"])
     func helpTopics(topic: String) throws {
         let run = try runSim(["help", topic])
