@@ -54,7 +54,9 @@ extension IOMMUFDContainer {
         let iovaCap = InfoCapability.iovaRange(ranges).encoded
         let header = Int(IOMMUInfo.headerSize)
         let total = header + dmaCap.count + iovaCap.count
-        let size = Int(max(argsz, 16))
+        // The caller's buffer up to what the kernel can write into it (a
+        // 4 GiB argsz allocates nothing more: the rest stays the caller's).
+        let size = max(16, min(Int(argsz), total))
         var bytes = [UInt8](repeating: 0, count: size)
         func put32(_ v: UInt32, at: Int) { for i in 0..<4 where at + i < size { bytes[at + i] = UInt8((v >> (8 * UInt32(i))) & 0xff) } }
         let fits = Int(argsz) >= total

@@ -293,4 +293,26 @@ struct IOMMUFDRuleTests {
         #expect(info.iovaRanges == [IOVARange(start: 0, last: 0xFEDF_FFFF), IOVARange(start: 0xFEF0_0000, last: 0xFFFF_FFFF_FFFF)])
         #expect(info.iovaPgsizes == DomainSpec.defaultPgsizes.rawValue)
     }
+
+    // MARK: Hostile requests
+
+    @Test("requests at the u64 corners get an answer, never a trap, and leave the invariants intact", arguments: [Extension.type1, .type1v2])
+    func hostileCorners(_ type: Extension) {
+        var c = makeCompat(type: type)
+        let top = UInt64.max
+        let requests: [MapDMA] = [
+            map(top - 0xFFF, 0x1000), map(top - 0xFFF, 0x2000), map(0, top), map(0, top - 0xFFF), map(0x1000, 0x1000, vaddr: top - 0xFFF),
+            map(0xFFFF_FFFF_F000, 0x1000), map(0, 0x1000), map(0x20_0000, 4 << 20),
+        ]
+        for r in requests { _ = c.mapDMA(r) }
+        let unmaps: [UnmapDMA] = [
+            unmap(top, 1), unmap(top - 0xFFF, 0x1000), unmap(0, top), unmap(1, top), unmap(top, top), unmap(0x20_0001, 1),
+            unmap(0x30_0000, 0), unmap(0x20_0000, 0x1000), unmap(0, 0, flags: .all), unmap(1, 0, flags: .all),
+        ]
+        for u in unmaps { _ = c.unmapDMA(u) }
+        #expect(c._checkInvariants() == nil)
+        guard case .success(let info) = c.getInfo(argsz: .max) else { Issue.record("GET_INFO with argsz 2^32-1 failed"); return }
+        #expect(info.argsz == 84)
+        #expect(info.bytes.count == 84, "the model writes no more than the kernel can")
+    }
 }
