@@ -183,7 +183,7 @@ In short, under iommufd:
 | `unmap` over several mappings, the last sticking out | EINVAL, nothing removed | ENOENT, the ones before it removed |
 | `unmap` of an empty range / size 0 / a wrap (before 6.18) | ok size=0 / ok size=0 / EINVAL | ok size=0 (since the Nov 2025 fix, in 6.12.118) / EINVAL / EOVERFLOW |
 | `unmap` unaligned ends that cover whole mappings (v2) | EINVAL | ok |
-| `unmap ... vaddr-only`, `... dirty`; `dirty start` | ok / ok; ok | EINVAL; ENOTTY |
+| `unmap ... vaddr-only` / `unmap ... dirty` / `dirty start` | the vaddr invalidated / the bitmap while tracking (EINVAL before) / ok (v2), EACCES (v1) | EINVAL / EINVAL / ENOTTY |
 | `extension nesting` / `update-vaddr` | 1 before 6.13 / 1 | 0 / 0 |
 | `info` | migration, DMA_AVAIL (`dma_entry_limit` left), IOVA ranges; padded since 6.12 | DMA_AVAIL (always 4294967295) then IOVA ranges, unpadded: `argsz` 52+16n |
 | `check locked=` (`VmLck`) | the pinned pages | 0: iommufd charges the user's `locked_vm` (against `RLIMIT_MEMLOCK`) and `VmPin`; with `cap-ipc-lock on` nothing |
