@@ -246,9 +246,11 @@ func run(_ argv: [String]) -> Int32 {
                 case "faults": printOut(Help.faults + "\n")
                 case "plan": printOut(Help.plan + "\n")
                 case "compare": printOut(Help.compare + "\n")
+                case "record": printOut(RecordHelp.record + "\n")
+                case "whatif": printOut(RecordHelp.whatif + "\n")
                 case "trace": printOut(traceFormatText)
                 case "help": printOut(Help.help + "\n")
-                default: throw UsageError(message: "no help for '\(args[1])'; try replay, plan, fmt, explore, faults, trace or help")
+                default: throw UsageError(message: "no help for '\(args[1])'; try replay, plan, compare, fmt, explore, faults, record, whatif, trace or help")
                 }
             } else {
                 printOut(Help.main + "\n")
@@ -260,6 +262,8 @@ func run(_ argv: [String]) -> Int32 {
         case "fmt": return try fmtCommand(Array(args.dropFirst()))
         case "explore": return try exploreCommand(Array(args.dropFirst()))
         case "faults": return try faultsCommand(Array(args.dropFirst()))
+        case "record": return try recordCommand(Array(args.dropFirst()))
+        case "whatif": return try whatifCommand(Array(args.dropFirst()))
         default: throw UsageError(message: "unknown command '\(command)'; see vfio-sim --help")
         }
     } catch {
