@@ -52,6 +52,20 @@ struct TopOfSpaceTests {
         #expect(c.vaddrInvalidCount == 0)
     }
 
+    @Test("before 6.18, attaching a real domain skips a mapping ending at 2^64-1 that was made under emulated groups only, even when its memory is gone (vfio_iommu_replay's end wraps to 0; found by explore, seed 27477)",
+          arguments: preOverflow)
+    func replaySkipsTopMappingWithoutMemory(version: KernelVersion) {
+        var c = Type1Container(profile: KernelProfile(version))
+        #expect(c.groupSetContainer(DomainSpec(name: "m0", emulated: true)).errno == nil)
+        #expect(c.setIOMMU(.type1v2).errno == nil)
+        // No memory at this vaddr: nothing is pinned while only emulated groups are attached.
+        #expect(c.mapDMA(rw(0xFFFF_FFFF_FFC0_0000, 4 << 20, 0x7F00_0410_6000)).errno == nil)
+        #expect(c.groupSetContainer(virtioDomain).errno == nil)
+        #expect(c.mappingCount == 1)
+        #expect(c.lockedBytes == 0)
+        c.expectIntact("after the real domain's replay skipped the top mapping")
+    }
+
     @Test("since 6.18, an unmap that ends at 2^64-1 removes the mapping it starts at",
           arguments: [KernelVersion(6, 18), KernelVersion(7, 3)])
     func unmapToTopRemoves(version: KernelVersion) {
