@@ -79,6 +79,15 @@ else
   lane_log "$SRC_PKG $want (Debian's lane 6.12) is gone from the archive: building $VER"
 fi
 
+# One build at a time (CI runs and engineers share the cache); a second
+# caller waits and then finds the first one's result.
+mkdir -p "$LANE_CACHE"
+exec 8>"$LANE_CACHE/build-kernel.lock"
+if ! flock -n 8; then
+  lane_log "another kernel build is in progress; waiting"
+  flock 8
+fi
+
 GCC=$(gcc --version | head -n1)
 KEY=$( { cat "$FRAGMENT"; echo "$GCC"; echo "$MODULES"; } | sha256sum | cut -c1-12)
 NAME="${SRC_PKG}_${VER}-$KEY"
