@@ -17,6 +17,10 @@ public protocol Backend: AnyObject {
     func setMemlock(_ bytes: UInt64?) throws(BackendError)
     func setCapIPCLock(_ on: Bool) throws(BackendError)
     func setDMAEntryLimit(_ limit: UInt32) throws(BackendError)
+    /// Which kernel code answers the type1 ioctls (`/dev/vfio/vfio` or
+    /// `/dev/iommu`); called before the first group joins. A backend that
+    /// has only type1 throws for `.iommufd` (the default below).
+    func setContainer(_ kind: ContainerKind) throws(BackendError)
     /// Makes `region` part of the process. Returns the region as it really
     /// is (a kernel backend reports the frames it got), so the replay can
     /// hand the observed layout to the model.
@@ -115,4 +119,9 @@ extension Backend {
     /// say (a real kernel gives only the errno). Built only when asked, so
     /// answering stays cheap.
     public func explainLastAnswer() -> String? { nil }
+
+    /// A backend that knows only type1 accepts type1 and refuses iommufd.
+    public func setContainer(_ kind: ContainerKind) throws(BackendError) {
+        if kind != .type1 { throw BackendError("the \(name) backend has no \(kind) container") }
+    }
 }

@@ -27,9 +27,15 @@ public final class KernelBackend: Backend {
         var fd: Int32 = -1
         var name: String? = nil
         var inContainer = false
+        /// With an iommufd container: the group's devices, opened when it
+        /// joins (`VFIO_GROUP_GET_DEVICE_FD` attaches each to the compat
+        /// IOAS) and closed before it leaves.
+        var deviceFDs: [Int32] = []
     }
     var groups: [Group]
     var containerFD: Int32 = -1
+    /// Which node `containerFD` is: `/dev/vfio/vfio` or `/dev/iommu`.
+    public private(set) var containerKind: ContainerKind = .type1
     /// A PCI BAR's sysfs resource file, mapped for `pfnmap` memory.
     let barPath: String?
     var regions: [MemoryRegion] = []
@@ -155,6 +161,7 @@ public final class KernelBackend: Backend {
             unmap.flags = UInt32(VFIO_DMA_UNMAP_FLAG_ALL)
             _ = sys.ioctl(containerFD, VFIO.iommuUnmapDMA, &unmap)
         }
+        for i in groups.indices { closeDevices(i) }
         for g in groups where g.fd >= 0 && g.inContainer { _ = sys.ioctl(g.fd, VFIO.groupUnsetContainer, value: 0) }
         if containerFD >= 0 { sys.close(containerFD) }
         for g in groups where g.fd >= 0 { sys.close(g.fd) }
@@ -174,6 +181,25 @@ public final class KernelBackend: Backend {
     // MARK: Setup
 
     public func setKernel(_ version: KernelVersion) throws(BackendError) {}
+
+    /// `container iommufd`: the container becomes an iommufd (`/dev/iommu`
+    /// opened, that fd given to `VFIO_GROUP_SET_CONTAINER`), whose compat
+    /// layer answers the type1 ioctls. Before the first group joins.
+    public func setContainer(_ kind: ContainerKind) throws(BackendError) {
+        if kind == containerKind { return }
+        if groups.contains(where: \.inContainer) { throw BackendError("the container kind must be chosen before the first group joins") }
+        let node = kind.deviceNode
+        let fd: Int32
+        switch sys.open(node, O_RDWR) {
+        case .success(let f): fd = f
+        case .failure(let e):
+            throw BackendError("cannot open \(node): \(e)" + (kind == .iommufd ? " (a kernel without CONFIG_IOMMUFD has no /dev/iommu)" : ""))
+        }
+        if containerFD >= 0 { sys.close(containerFD) }
+        containerFD = fd
+        containerKind = kind
+        if armed { sys.armCleanup(container: containerFD, groups: groups.map(\.fd)) }
+    }
 
     public func setMemlock(_ bytes: UInt64?) throws(BackendError) {
         if let e = sys.setMemlock(bytes) { throw BackendError("setrlimit(RLIMIT_MEMLOCK): \(e)") }
@@ -293,13 +319,45 @@ public final class KernelBackend: Backend {
         var fd = containerFD
         let r = sys.ioctl(groups[i].fd, VFIO.groupSetContainer, &fd)
         if case .success = r { groups[i].inContainer = true }
+        if case .success = r, containerKind == .iommufd, let e = openDevices(i) {
+            // The device did not attach: take the group out again, so the
+            // container is as before the call (the model's answer).
+            closeDevices(i)
+            _ = sys.ioctl(groups[i].fd, VFIO.groupUnsetContainer, value: 0)
+            groups[i].inContainer = false
+            return .failure(e)
+        }
         return r.map { _ in () }
+    }
+
+    /// Opens every device of group `i` (`VFIO_GROUP_GET_DEVICE_FD` with its
+    /// PCI address): with an iommufd container this is what attaches the
+    /// group to the compat IOAS (`vfio_iommufd_compat_attach_ioas`).
+    /// Returns the first failure.
+    func openDevices(_ i: Int) -> Errno? {
+        for name in devices(of: groups[i].path) {
+            var bytes = Array(name.utf8) + [0]
+            switch sys.ioctl(groups[i].fd, VFIO.groupGetDeviceFD, bytes: &bytes) {
+            case .success(let fd): groups[i].deviceFDs.append(fd)
+            case .failure(let e): return e
+            }
+        }
+        return nil
+    }
+
+    /// Closes the devices of group `i` (detaching them from the IOAS).
+    func closeDevices(_ i: Int) {
+        for fd in groups[i].deviceFDs { sys.close(fd) }
+        groups[i].deviceFDs = []
     }
 
     /// `VFIO_GROUP_UNSET_CONTAINER`. The real group is free again for the
     /// next name the trace attaches.
     public func detachGroup(_ name: String) -> Result<Void, Errno> {
         guard let i = group(named: name, binding: false) else { return .failure(.EINVAL) }
+        // An iommufd keeps a device attached while its fd is open, whatever
+        // the group's container: close it first.
+        closeDevices(i)
         let r = sys.ioctl(groups[i].fd, VFIO.groupUnsetContainer, value: 0)
         if case .success = r { groups[i].inContainer = false }
         if !groups[i].inContainer { groups[i].name = nil }

@@ -82,7 +82,9 @@ public enum Planner {
         var plan = ScenarioPlan(file: trace.file, kernel: profile.description)
         var peaks: [String: ScenarioPlan.DomainPeak] = [:]
         replayer.didRun = { st, outcome in
-            if case .value(let locked) = model.lockedMemory(), locked > plan.peakLocked {
+            // Under iommufd the limit is checked against the user's
+            // locked_vm, not VmLck (which stays 0): plan with that figure.
+            if case .value(let vmLck) = model.lockedMemory(), case let locked = model.compat?.userLockedBytes ?? vmLck, locked > plan.peakLocked {
                 plan.peakLocked = locked
                 plan.peakLockedLine = st.line
             }
@@ -107,7 +109,7 @@ public enum Planner {
             if case .dmaEntryLimit(let n) = st.kind { plan.dmaEntryLimit = n }
         }
         plan.peakPTEs = names.compactMap { peaks[$0] }
-        if case .value(let v) = model.lockedMemory() { plan.endLocked = v }
+        if case .value(let v) = model.lockedMemory() { plan.endLocked = model.compat?.userLockedBytes ?? v }
         if case .value(let v) = model.mappingCount() { plan.endMappings = v }
 
         for o in report.outcomes where !o.isShow && !o.answers.isEmpty {

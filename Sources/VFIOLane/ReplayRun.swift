@@ -73,13 +73,16 @@ public struct ReplayRun {
 
     /// Replays every trace on the model with `profile`.
     /// With `explain`, every answer carries its reason.
-    public static func model(_ traces: [Trace], profile: KernelProfile, invariants: Bool = true, explain: Bool = false) -> ReplayRun {
+    /// `container`: the kind for traces whose `container` line does not say.
+    public static func model(_ traces: [Trace], profile: KernelProfile, invariants: Bool = true, explain: Bool = false,
+                             container: ContainerKind? = nil) -> ReplayRun {
         var run = ReplayRun()
         run.kernel = profile.description
         for trace in traces {
             let model = ModelBackend(profile: profile, checksInvariants: invariants)
             let replayer = Replayer(backends: [model])
             replayer.explainsEveryAnswer = explain
+            replayer.defaultContainer = container
             run.reports.append(replayer.run(trace))
         }
         return run
@@ -95,7 +98,7 @@ public struct ReplayRun {
     /// (waiting for another run, a value a killed run left and was restored).
     public static func kernel(_ traces: [Trace], hardware: Hardware, withModel: Bool, invariants: Bool = true,
                               allowModuleParams: Bool = false, say: @escaping (String) -> Void = { _ in },
-                              sys: SystemCalls = LinuxSystemCalls()) -> Result<ReplayRun, LaneError> {
+                              sys: SystemCalls = LinuxSystemCalls(), container: ContainerKind? = nil) -> Result<ReplayRun, LaneError> {
         let parameters: ModuleParameterGuard
         switch HostSafety.begin(sys: sys, allowModuleParams: allowModuleParams, say: say) {
         case .success(let g): parameters = g
@@ -120,8 +123,9 @@ public struct ReplayRun {
         // A trace pinned to another kernel runs too: the model gives the
         // running kernel's answers beside it (its `kernel` line only says
         // whose answers the trace wrote; where those differ, a note says so).
-        let policy = SkipPolicy(running: running.version, groups: hardware.groups.count, hasBAR: hardware.bar != nil,
+        var policy = SkipPolicy(running: running.version, groups: hardware.groups.count, hasBAR: hardware.bar != nil,
                                 sameKernel: { _, _ in true })
+        policy.hasIOMMUFD = sys.listDirectory("/dev")?.contains("iommu") ?? false
         for trace in traces {
             if let reason = policy.reason(trace) {
                 run.skipped.append((trace.file, reason))
@@ -141,7 +145,9 @@ public struct ReplayRun {
                 var backends: [any Backend] = [kb]
                 // Beside a kernel, the model gives the running kernel's answers.
                 if withModel { backends.append(ModelBackend(profile: running, checksInvariants: invariants, pinned: true)) }
-                return Replayer(backends: backends, hardwareDomains: domains).run(trace)
+                let replayer = Replayer(backends: backends, hardwareDomains: domains)
+                replayer.defaultContainer = container
+                return replayer.run(trace)
             })
         }
         return .success(run)

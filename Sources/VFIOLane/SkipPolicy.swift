@@ -15,6 +15,9 @@ public struct SkipPolicy: Sendable {
     /// Whether a pinned `kernel V` names the running kernel: by default the
     /// same version; the lane passes the model's profile resolution.
     public var sameKernel: @Sendable (KernelVersion, KernelVersion) -> Bool
+    /// Whether the machine has `/dev/iommu` (a kernel with `CONFIG_IOMMUFD`)
+    /// for traces that say `container iommufd`.
+    public var hasIOMMUFD: Bool = true
 
     public init(running: KernelVersion, groups: Int = 1, hasBAR: Bool = false,
                 sameKernel: @escaping @Sendable (KernelVersion, KernelVersion) -> Bool = { $0 == $1 }) {
@@ -28,7 +31,8 @@ public struct SkipPolicy: Sendable {
     ///   running: the trace's answers are that version's, and the model
     ///   must play the running kernel to be compared with it;
     /// - more groups than the machine has, an emulated (mdev) group, or
-    ///   `pfnmap` memory without a BAR to map.
+    ///   `pfnmap` memory without a BAR to map;
+    /// - `container iommufd` on a kernel without `/dev/iommu`.
     public func reason(_ trace: Trace) -> String? {
         for st in trace.statements {
             guard case .comment(let text) = st.kind else { continue }
@@ -51,6 +55,8 @@ public struct SkipPolicy: Sendable {
             case .domain(let d):
                 if d.emulated { return "an emulated (mdev) group cannot be made real" }
                 names.insert(d.name)
+            case .container(.iommufd) where !hasIOMMUFD:
+                return "container iommufd needs /dev/iommu (CONFIG_IOMMUFD), and this kernel has none"
             case .memory(let m) where m.pfnmap && !hasBAR:
                 return "pfnmap memory needs a device BAR, and none is here"
             default:

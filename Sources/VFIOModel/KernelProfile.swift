@@ -90,4 +90,20 @@ public struct KernelProfile: Hashable, Sendable, CustomStringConvertible {
     /// retired (v6.13, "vfio: Remove VFIO_TYPE1_NESTING_IOMMU"); 5.10, 6.1
     /// and 6.12 answer 1 (the last two seen in the lane).
     public var nestingExtension: Bool { !atLeast(6, 13) }
+
+    // MARK: iommufd's type1 compatibility (vfio_compat.c)
+
+    /// iommufd and its VFIO compatibility exist (v6.2, "iommufd: Add a
+    /// VFIO compatibility layer"): 5.10 and 6.1 have no `/dev/iommu`.
+    public var hasIOMMUFD: Bool { atLeast(6, 2) }
+
+    /// An UNMAP_DMA over a range that holds no area answers 0 with size 0,
+    /// as type1 does, instead of ENOENT (upstream afb47765f923, "iommufd:
+    /// Make vfio_compat's unmap succeed if the range is already empty",
+    /// November 2025, sent to stable). Debian's 6.12.118, the lane's 6.12,
+    /// has the backport (IOMMUFD_FACTS.md), so every profile with iommufd
+    /// has it; kernels 6.2 to 6.11, and a 6.12.y before the backport,
+    /// answered ENOENT, but the matrix has no profile for them (they answer
+    /// as 6.1, which has no iommufd).
+    public var iommufdUnmapsEmptyRange: Bool { atLeast(6, 12) }
 }

@@ -3,6 +3,11 @@ import VFIOCore
 /// The model as a backend: each call goes straight to `Type1Container`.
 public final class ModelBackend: Backend {
     public private(set) var container: Type1Container
+    /// Set by `setContainer(.iommufd)`: every call then goes to iommufd's
+    /// compat layer instead of `container`.
+    public private(set) var compat: IOMMUFDContainer? = nil
+    /// Which kernel code answers (`container iommufd` in a trace).
+    public var containerKind: ContainerKind { compat == nil ? .type1 : .iommufd }
     /// Walk every structure after each call (`_checkInvariants`).
     public var checksInvariants: Bool
     /// The first broken invariant seen, with the call that broke it.
@@ -13,14 +18,27 @@ public final class ModelBackend: Backend {
     /// version the trace's written answers are for.
     public let pinnedProfile: KernelProfile?
 
-    public init(profile: KernelProfile = .newest, checksInvariants: Bool = true, pinned: Bool = false) {
+    /// When set, a trace's `container` statement does not change the kind
+    /// (`vfio-sim compare` runs one model of each kind side by side).
+    public let pinnedContainer: ContainerKind?
+    let label: String?
+
+    /// - Parameters:
+    ///   - container: the kind to start as (`setContainer` may change it
+    ///     unless `pinsContainer`).
+    ///   - label: the name reports give this backend (default `model`).
+    public init(profile: KernelProfile = .newest, checksInvariants: Bool = true, pinned: Bool = false,
+                container kind: ContainerKind = .type1, pinsContainer: Bool = false, label: String? = nil) {
         container = Type1Container(profile: profile)
         self.checksInvariants = checksInvariants
         pinnedProfile = pinned ? profile : nil
+        self.label = label
+        if kind == .iommufd { compat = IOMMUFDContainer(profile: profile) }
+        pinnedContainer = pinsContainer ? kind : nil
     }
 
-    public var name: String { "model" }
-    public var kernel: String { container.profile.description }
+    public var name: String { label ?? "model" }
+    public var kernel: String { compat?.profile.description ?? container.profile.description }
 
     /// Operations seen, to space out the walks on large containers.
     var operations = 0
@@ -31,7 +49,8 @@ public final class ModelBackend: Backend {
     /// long trace quadratic. The replayer walks once more at the end.
     func checked<T>(_ what: String, _ result: T) -> T {
         operations += 1
-        if checksInvariants, container.mappingCount <= 1024 || operations & (operations - 1) == 0 {
+        let count = compat?.mappingCount ?? container.mappingCount
+        if checksInvariants, count <= 1024 || operations & (operations - 1) == 0 {
             verifyInvariants(after: what)
         }
         return result
@@ -39,27 +58,55 @@ public final class ModelBackend: Backend {
 
     /// Walks every invariant now and keeps the first broken one.
     public func verifyInvariants(after what: String) {
-        if checksInvariants, brokenInvariant == nil, let problem = container._checkInvariants() {
+        if checksInvariants, brokenInvariant == nil, let problem = compat?._checkInvariants() ?? container._checkInvariants() {
             brokenInvariant = .invariantBroken(after: what, detail: problem)
         }
     }
 
     public func setKernel(_ version: KernelVersion) throws(BackendError) {
-        container.profile = pinnedProfile ?? KernelProfile(version)
+        let profile = pinnedProfile ?? KernelProfile(version)
+        if compat != nil, !profile.hasIOMMUFD { throw BackendError("kernel \(profile) has no iommufd (/dev/iommu came with 6.2)") }
+        container.profile = profile
+        compat?.profile = profile
     }
-    public func setMemlock(_ bytes: UInt64?) throws(BackendError) { container.memlock = bytes }
-    public func setCapIPCLock(_ on: Bool) throws(BackendError) { container.capIPCLock = on }
+    public func setMemlock(_ bytes: UInt64?) throws(BackendError) { container.memlock = bytes; compat?.memlock = bytes }
+    public func setCapIPCLock(_ on: Bool) throws(BackendError) { container.capIPCLock = on; compat?.capIPCLock = on }
+    /// iommufd has no `dma_entry_limit`: the parameter is kept for type1
+    /// and ignored by the compat layer.
     public func setDMAEntryLimit(_ limit: UInt32) throws(BackendError) { container.dmaEntryLimit = limit }
+
+    /// `container iommufd` (or `type1`): before the first group joins. The
+    /// process facts set so far (memory, limit, capability, profile) carry over.
+    public func setContainer(_ kind: ContainerKind) throws(BackendError) {
+        if pinnedContainer != nil || kind == containerKind { return }
+        if !container.groups.isEmpty || !(compat?.groups.isEmpty ?? true) {
+            throw BackendError("the container kind must be chosen before the first group joins")
+        }
+        switch kind {
+        case .type1:
+            compat = nil
+        case .iommufd:
+            if !container.profile.hasIOMMUFD { throw BackendError("kernel \(container.profile) has no iommufd (/dev/iommu came with 6.2)") }
+            var c = IOMMUFDContainer(profile: container.profile)
+            c.memory = container.memory
+            c.memlock = container.memlock
+            c.capIPCLock = container.capIPCLock
+            compat = c
+        }
+    }
 
     public func addMemory(_ spec: MemorySpec) throws(BackendError) -> MemoryRegion {
         switch container.memory.add(spec) {
-        case .success(let region): return region
+        case .success(let region):
+            compat?.memory = container.memory
+            return region
         case .failure(let e): throw BackendError(e.message)
         }
     }
 
     public func addObservedMemory(_ region: MemoryRegion) throws(BackendError) {
         if case .failure(let e) = container.memory.add(exactly: region) { throw BackendError(e.message) }
+        compat?.memory = container.memory
     }
 
     /// The last call and its answer, kept (not explained) so that
@@ -70,44 +117,66 @@ public final class ModelBackend: Backend {
         case map(MapDMA, Result<Void, Errno>)
         case unmap(UnmapDMA, Result<UInt64, Errno>, mappingsBefore: Int)
         case setIOMMU(Extension, Result<Void, Errno>)
+        case compatExtension(Extension)
+        case compatInfo
+        case compatDirty
     }
     var lastCall = LastCall.none
 
     public func attachGroup(_ spec: DomainSpec) -> Result<Void, Errno> {
-        let r = checked("attach", container.groupSetContainer(spec))
+        let r = checked("attach", compat != nil ? compat!.groupSetContainer(spec) : container.groupSetContainer(spec))
         lastCall = .attach(spec, r)
         return r
     }
-    public func detachGroup(_ name: String) -> Result<Void, Errno> { lastCall = .none; return checked("detach", container.groupUnsetContainer(name)) }
+    public func detachGroup(_ name: String) -> Result<Void, Errno> {
+        lastCall = .none
+        return checked("detach", compat != nil ? compat!.groupUnsetContainer(name) : container.groupUnsetContainer(name))
+    }
     public func setIOMMU(_ type: Extension) -> Result<Void, Errno> {
-        let r = checked("SET_IOMMU", container.setIOMMU(type))
+        let r = checked("SET_IOMMU", compat != nil ? compat!.setIOMMU(type) : container.setIOMMU(type))
         lastCall = .setIOMMU(type, r)
         return r
     }
-    public func checkExtension(_ ext: Extension) -> Result<UInt32, Errno> { lastCall = .none; return .success(container.checkExtension(ext)) }
-    public func getInfo(argsz: UInt32) -> Result<IOMMUInfo, Errno> { lastCall = .none; return container.getInfo(argsz: argsz) }
+    public func checkExtension(_ ext: Extension) -> Result<UInt32, Errno> {
+        lastCall = .none
+        if let compat { lastCall = .compatExtension(ext); return compat.checkExtension(ext) }
+        return .success(container.checkExtension(ext))
+    }
+    public func getInfo(argsz: UInt32) -> Result<IOMMUInfo, Errno> {
+        lastCall = .none
+        if let compat { lastCall = .compatInfo; return compat.getInfo(argsz: argsz) }
+        return container.getInfo(argsz: argsz)
+    }
     public func mapDMA(_ request: MapDMA) -> Result<Void, Errno> {
-        let r = checked("MAP_DMA", container.mapDMA(request))
+        let r = checked("MAP_DMA", compat != nil ? compat!.mapDMA(request) : container.mapDMA(request))
         lastCall = .map(request, r)
         return r
     }
     public func unmapDMA(_ request: UnmapDMA) -> Result<UInt64, Errno> {
-        let before = container.mappingCount
-        let r = checked("UNMAP_DMA", container.unmapDMA(request))
+        let before = compat?.mappingCount ?? container.mappingCount
+        let r = checked("UNMAP_DMA", compat != nil ? compat!.unmapDMA(request) : container.unmapDMA(request))
         lastCall = .unmap(request, r, mappingsBefore: before)
         return r
     }
-    public func dirtyPages(_ request: DirtyPages) -> Result<Void, Errno> { lastCall = .none; return checked("DIRTY_PAGES", container.dirtyPages(request)) }
+    public func dirtyPages(_ request: DirtyPages) -> Result<Void, Errno> {
+        lastCall = .none
+        // iommufd_vfio_ioctl has no VFIO_IOMMU_DIRTY_PAGES: -ENOIOCTLCMD,
+        // which userspace sees as ENOTTY.
+        if compat != nil { lastCall = .compatDirty; return .failure(.ENOTTY) }
+        return checked("DIRTY_PAGES", container.dirtyPages(request))
+    }
 
     /// Why the last call got its answer, worked out now from the request
     /// and the state it left (`Type1Container+Explain.swift`).
     public func explainLastAnswer() -> String? {
+        if let compat { return explainCompat(compat) }
         switch lastCall {
         case .none: return nil
         case .attach(let spec, let r): return container.explainAttach(spec, r)
         case .map(let m, let r): return container.explainMap(m, r)
         case .unmap(let u, let r, let before): return container.explainUnmap(u, r, mappingsBefore: before)
         case .setIOMMU(_, .success): return nil
+        case .compatExtension, .compatInfo, .compatDirty: return nil
         case .setIOMMU(let t, .failure(let e)):
             if e == .ENODEV { return "the kernel does not offer \(t) (vfio_ioctl_set_iommu)" }
             if e == .EINVAL { return "no group in the container, or an IOMMU already set (vfio_ioctl_set_iommu)" }
@@ -115,11 +184,38 @@ public final class ModelBackend: Backend {
         }
     }
 
-    public func dirtyBitmap() -> [IOVARange]? { container.lastDirtyBitmap }
+    /// The reasons of iommufd's compat layer (`IOMMUFDContainer+Explain.swift`).
+    func explainCompat(_ c: IOMMUFDContainer) -> String? {
+        switch lastCall {
+        case .none: return nil
+        case .attach(let spec, let r): return c.explainAttach(spec, r)
+        case .map(let m, let r): return c.explainMap(m, r)
+        case .unmap(let u, let r, _): return c.explainUnmap(u, r)
+        case .setIOMMU(let t, let r): return c.explainSetIOMMU(t, r)
+        case .compatExtension(let ext):
+            switch ext {
+            case .nesting: return "iommufd: nesting is 0, the type was never supported (iommufd_vfio_check_extension)"
+            case .updateVaddr: return "iommufd: update-vaddr is 0, iommufd cannot update a vaddr (iommufd_vfio_check_extension)"
+            case .unmapAll: return "iommufd: unmap-all is 1 (iommufd_vfio_check_extension)"
+            case .dmaCC: return c.groups.isEmpty ? "iommufd: no group, no compat IOAS: ENODEV (iommufd_vfio_cc_iommu)" : "iommufd: 1 when every domain enforces cache coherency (iommufd_vfio_cc_iommu)"
+            default: return nil
+            }
+        case .compatInfo:
+            return "iommufd: only DMA_AVAIL (always U32_MAX, no dma_entry_limit) and IOVA_RANGE, unpadded, no migration capability (iommufd_vfio_iommu_get_info)"
+        case .compatDirty:
+            return "iommufd: VFIO_IOMMU_DIRTY_PAGES is not part of the compat layer: ENOTTY (iommufd_vfio_ioctl)"
+        }
+    }
 
-    public func lockedMemory() -> Observation<UInt64> { .value(container.lockedBytes) }
-    public func mappingCount() -> Observation<UInt64> { .value(UInt64(container.mappingCount)) }
+    public func dirtyBitmap() -> [IOVARange]? { compat != nil ? nil : container.lastDirtyBitmap }
+
+    public func lockedMemory() -> Observation<UInt64> { .value(compat?.lockedBytes ?? container.lockedBytes) }
+    public func mappingCount() -> Observation<UInt64> { .value(UInt64(compat?.mappingCount ?? container.mappingCount)) }
     public func pageTableEntries(domain: String?) -> Observation<PTECounts> {
+        if let compat {
+            guard let counts = compat.pageTableEntries(group: domain) else { return .notObservable("no group named \(domain ?? "")") }
+            return .value(PTECounts(counts))
+        }
         guard let counts = container.pageTableEntries(group: domain) else {
             return .notObservable("no group named \(domain ?? "")")
         }

@@ -185,6 +185,13 @@ public final class Replayer {
     /// ones that failed or may surprise.
     public var explainsEveryAnswer = false
 
+    /// The container kind for traces that do not say (`--container`); a
+    /// trace's `container` statement wins. Nil: type1, the backends' own.
+    public var defaultContainer: ContainerKind? = nil
+    /// When set, every trace runs with this kind whatever its `container`
+    /// statement says (`vfio-sim compare` runs each trace under both).
+    public var pinnedContainer: ContainerKind? = nil
+
     public func run(_ trace: Trace) -> FileReport {
         var report = FileReport(file: trace.file, kernels: [])
         started = false
@@ -195,6 +202,13 @@ public final class Replayer {
         var iommuType: IOMMUType = .type1v2
         var iommuStatement: Statement? = nil
         var declaredDomain = false
+        if let kind = pinnedContainer ?? defaultContainer {
+            for b in backends {
+                do throws(BackendError) { try b.setContainer(kind) } catch {
+                    report.problems.append(ReportProblem(line: trace.statements.first?.line ?? 1, .setup(backend: b.name, message: error.message)))
+                }
+            }
+        }
 
         func setupError(_ st: Statement, _ backend: Backend, _ message: String) {
             report.problems.append(ReportProblem(line: st.line, .setup(backend: backend.name, message: message)))
@@ -236,24 +250,33 @@ public final class Replayer {
                     if case .failure(let e) = b.attachGroup(d0) { setupError(st, b, "attaching d0 failed with \(e)") }
                 }
             }
+            var reasons: [String?] = []
             let answers = backends.map { b -> Answer in
+                let a: Answer
                 switch b.setIOMMU(iommuType.ext) {
-                case .success: return Answer(.ok)
-                case .failure(let e): return Answer(.errno(e))
+                case .success: a = Answer(.ok)
+                case .failure(let e): a = Answer(.errno(e))
                 }
+                reasons.append(explainsEveryAnswer || a.status != .ok ? b.explainLastAnswer() : nil)
+                return a
+            }
+            func withReasons(_ o: Outcome) -> Outcome {
+                var o = o
+                for i in o.got.indices where i < reasons.count { o.got[i].reason = reasons[i] }
+                return o
             }
             if var ist = iommuStatement {
                 // An `iommu` line without an answer still expects success.
                 if ist.expected == nil { ist.expected = Answer(.ok) }
                 if ist.expected != Answer(.ok) || answers.contains(where: { $0.status != .ok }) {
-                    report.outcomes.append(compare(ist, answers))
+                    report.outcomes.append(withReasons(compare(ist, answers)))
                 }
             } else if answers.contains(where: { $0.status != .ok }) {
                 var implicit = st
                 implicit.kind = .iommu(iommuType)
                 implicit.expected = Answer(.ok)
                 implicit.comment = nil
-                report.outcomes.append(compare(implicit, answers))
+                report.outcomes.append(withReasons(compare(implicit, answers)))
             }
         }
 
@@ -271,6 +294,8 @@ public final class Replayer {
             case .iommu(let t):
                 iommuType = t
                 iommuStatement = st
+            case .container(let kind):
+                if pinnedContainer == nil { eachBackend(st) { b throws(BackendError) in try b.setContainer(kind) } }
             case .memlock(let bytes):
                 memlock = bytes
                 eachBackend(st) { b throws(BackendError) in try b.setMemlock(bytes) }

@@ -40,12 +40,13 @@ public func parseTrace(_ text: String, file: String, keepingSpellings: Bool = fa
 /// An enum rather than strings so that a line's verb is matched once, by
 /// comparing bytes, and then switched on without hashing or allocating.
 enum Verb: CaseIterable {
-    case iommu, kernel, memlock, capIPCLock, dmaEntryLimit, domain, detach, memory
+    case iommu, container, kernel, memlock, capIPCLock, dmaEntryLimit, domain, detach, memory
     case map, unmap, unmapAll, info, `extension`, dirty, check, show
 
     var name: StaticString {
         switch self {
         case .iommu: "iommu"
+        case .container: "container"
         case .kernel: "kernel"
         case .memlock: "memlock"
         case .capIPCLock: "cap-ipc-lock"
@@ -148,6 +149,10 @@ struct Declared {
     var line = 0
     /// Line of the `iommu` statement.
     var iommuLine: Int?
+    /// Line of the `container` statement.
+    var containerLine: Int?
+    /// Line of the first `domain` statement (`container` must come before it).
+    var firstDomainLine: Int?
     /// Groups attached now, with the line that attached each.
     var attached: [(name: String, line: Int)] = []
     /// Every group name a `domain` statement gave.
@@ -402,6 +407,23 @@ struct StatementParser {
             declared.iommuLine = declared.line
             return (.iommu(type), .status(verb))
 
+        case .container:
+            let w = try operand("one of type1, iommufd")
+            let kind: ContainerKind
+            if w.text == "type1" { kind = .type1 } else if w.text == "iommufd" { kind = .iommufd } else {
+                throw LineError(w.text.start, "expected one of type1, iommufd, found \(quoted(w.text))")
+            }
+            try end()
+            try before(verb, verbToken, firstOperation)
+            if let first = declared.firstDomainLine {
+                throw LineError(verbToken.text.start, "expected container before the first domain, found it after the domain on line \(first)")
+            }
+            if let first = declared.containerLine {
+                throw LineError(verbToken.text.start, "expected one container statement, found a second one (the first is on line \(first))")
+            }
+            declared.containerLine = declared.line
+            return (.container(kind), .none("container takes no answer"))
+
         case .kernel:
             let known = "a kernel version \(KernelVersion.matrix.first!) … \(KernelVersion.matrix.last!) (known: \(KernelVersion.matrixList))"
             let w = try operand(known)
@@ -441,6 +463,7 @@ struct StatementParser {
             }
             declared.attached.append((spec.name, declared.line))
             declared.named.insert(spec.name)
+            if declared.firstDomainLine == nil { declared.firstDomainLine = declared.line }
             if firstOperation == nil { declared.domainBeforeStart = true }
             return (.domain(spec), firstOperation == nil ? .none("domain before the first operation takes no answer") : .status(verb))
 

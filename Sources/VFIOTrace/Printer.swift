@@ -64,6 +64,8 @@ func words(of kind: Statement.Kind) -> [String] {
         return []
     case .iommu(let type):
         return ["iommu", type.rawValue]
+    case .container(let kind):
+        return ["container", kind.rawValue]
     case .kernel(let version):
         return ["kernel", version.description]
     case .memlock(let limit):

@@ -72,6 +72,10 @@ public struct Statement: Sendable, Hashable {
         // Setup statements (TRACE_FORMAT.md, "Setup statements").
         /// `iommu type1v2|type1`: `VFIO_SET_IOMMU`. May carry an answer.
         case iommu(IOMMUType)
+        /// `container type1|iommufd`: which kernel code answers the type1
+        /// ioctls (`/dev/vfio/vfio`, or iommufd's compat layer through
+        /// `/dev/iommu`). Before the first `domain` and operation.
+        case container(ContainerKind)
         /// `kernel VERSION`: whose answers the model gives.
         case kernel(KernelVersion)
         /// `memlock SIZE|unlimited`: `RLIMIT_MEMLOCK` in bytes, nil = unlimited.

@@ -7,14 +7,16 @@ enum Help {
     SYNOPSIS
         vfio-sim replay [--format text|json] [--junit PATH] [--kernel VERSION]
                         [--backend model|kernel|both] [--group /dev/vfio/N]
-                        [--verbose] [--explain] [--no-invariants] [--allow-module-params] FILE...
+                        [--verbose] [--explain] [--no-invariants] [--allow-module-params]
+                        [--container type1|iommufd] FILE...
         vfio-sim plan [--kernel VERSION] FILE...
+        vfio-sim compare [--kernel VERSION] [--markdown] [--strict] FILE...
         vfio-sim fmt FILE
         vfio-sim explore [--seed N] [--ops M] [--runs K] [--backend model|both]
                          [--group /dev/vfio/N] [--out DIR] [--allow-module-params]
         vfio-sim faults --allow-module-params [--runs N] [--seed S]
                         [--group /dev/vfio/N] [--verbose] FILE...
-        vfio-sim help [replay|plan|fmt|explore|faults|trace|help]
+        vfio-sim help [replay|plan|compare|fmt|explore|faults|trace|help]
 
     DESCRIPTION
         vfio-sim answers VFIO type1 ioctls (VFIO_IOMMU_MAP_DMA, UNMAP_DMA,
@@ -29,6 +31,8 @@ enum Help {
         replay   Run trace files and compare every answer with the one written.
         plan     Per trace: the memlock it needs, its peak mappings against
                  dma_entry_limit, its PTEs per domain, and its hazards.
+        compare  Run each trace under both container kinds (type1 and iommufd's
+                 compat layer) and print every statement whose answer differs.
         fmt      Print a trace in canonical form.
         explore  Generate operation sequences, check properties, compare
                  backends, and shrink every finding to a minimal trace.
@@ -105,6 +109,11 @@ enum Help {
         --group /dev/vfio/N
             The VFIO group the kernel backend uses for the trace's first
             domain. Default: $VFIO_GROUP.
+        --container type1|iommufd
+            Which kernel code answers the type1 ioctls, for traces that do
+            not say with a `container` statement: type1 (default,
+            /dev/vfio/vfio) or iommufd's compatibility layer (/dev/iommu
+            passed to VFIO_GROUP_SET_CONTAINER; kernels 6.2 and later).
         --verbose
             Also print the operations whose answers held.
         --explain
@@ -158,6 +167,47 @@ enum Help {
 
     EXAMPLE
         vfio-sim plan docs/examples/dpdk-v1-hugepages.trace docs/examples/qemu-8g-1g-pages.trace
+    """
+
+    static let compare = """
+    NAME
+        vfio-sim compare - what changes when a trace moves from type1 to iommufd
+
+    SYNOPSIS
+        vfio-sim compare [--kernel VERSION] [--markdown] [--strict] FILE...
+
+    DESCRIPTION
+        Replays each trace on the model twice side by side, once with the
+        type1 container (/dev/vfio/vfio) and once with iommufd's type1
+        compatibility layer (/dev/iommu), whatever the trace's `container`
+        line says, at the trace's kernel (or --kernel). For every operation
+        or check whose answers differ it prints
+
+            FILE:LINE: STATEMENT
+                type1    ANSWER
+                         why: RULE (kernel_function)
+                iommufd  ANSWER
+                         why: RULE (kernel_function)
+
+        then per file "N of M statements differ". Both kinds meet the same
+        state until their first difference, so later rows may follow from
+        earlier ones. A trace pinned to a kernel before 6.2 (no iommufd) is
+        reported as not comparable. Written answers are not checked (replay
+        does that). --markdown prints one Markdown table instead. --strict
+        makes a difference fail (for CI: "does my mapping plan behave the
+        same under iommufd?").
+
+    EXIT STATUS
+        0 every file was compared (the differences are the answer; with
+        --strict: and none differs); 1 with --strict, some statement
+        differs or a trace could not be compared (a kernel without
+        iommufd); 2 a file could not be read or parsed (the others are still
+        compared), or the command line is wrong.
+
+    EXAMPLE
+        vfio-sim compare Fixtures/unmap-v2-bisect.trace
+        vfio-sim compare --markdown Fixtures/iommufd-*.trace
+        vfio-sim compare --strict Fixtures/unmap-v2-empty-range.trace
     """
 
     static let help = """

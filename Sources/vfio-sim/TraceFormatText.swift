@@ -34,12 +34,13 @@ is the whole language; `vfio-sim help trace` prints it.
 
 ## Setup statements
 
-They take effect where they stand. `iommu` and `kernel` must come before
-the first operation.
+They take effect where they stand. `iommu`, `container` and `kernel` must
+come before the first operation; `container` also before the first `domain`.
 
 | statement | meaning | default |
 |---|---|---|
 | `iommu type1v2` / `iommu type1` | `VFIO_SET_IOMMU` with the v2 or v1 interface, issued when the first operation comes; may carry `=> ok` or an errno. At most one per trace | `type1v2` |
+| `container type1` / `container iommufd` | which kernel code answers the type1 ioctls: `type1`, a container opened from `/dev/vfio/vfio`; `iommufd`, iommufd's compatibility layer (`/dev/iommu` passed to `VFIO_GROUP_SET_CONTAINER`, each group's device opened as it joins, kernels 6.2 and later; see "Container kinds"). At most one per trace | `type1`, or `--container` |
 | `kernel VERSION` | whose answers the model gives (see "Kernel profiles"): `MAJOR.MINOR`, or a `uname -r` release (`6.12.38+deb12-amd64` is 6.12). A version between two known ones answers as the older, with a note; one past the newest as the newest, with a note; one below the oldest, or anything else (`6.1x`), is an error | the newest behaviour modelled, or `--kernel` |
 | `memlock SIZE` / `memlock unlimited` | the process's `RLIMIT_MEMLOCK` | `unlimited` |
 | `cap-ipc-lock on` / `off` | whether the process holds `CAP_IPC_LOCK`: exempt from the limit, still counted in `locked` | `off` |
@@ -161,6 +162,36 @@ kernel lane); `kernel 6.5` answers as 6.1 and the report notes it
 A domain whose driver advertises more page sizes than its table holds
 (5.10's VT-d: every power of two) builds `check ptes=` from its real
 leaves: say so with `leaves=4K,2M,1G`.
+
+## Container kinds
+
+`container iommufd` (or `--container iommufd` for traces that do not say)
+replays the trace against iommufd's type1 compatibility layer
+(`drivers/iommu/iommufd/vfio_compat.c`) instead of `vfio_iommu_type1`. The
+same statements, other answers; `vfio-sim compare FILE...` prints every
+statement whose answer differs, and `docs/IOMMUFD.md` lists the rules.
+In short, under iommufd:
+
+| request | type1 | iommufd |
+|---|---|---|
+| a group joins (`domain`) | attached at `VFIO_SET_IOMMU` | attached at once (its device is opened); a reserved region over a mapping is EADDRINUSE; a domain whose smallest page is above 4K is EINVAL |
+| `iommu` (`VFIO_SET_IOMMU`) another type / no group / twice | ENODEV / EINVAL / EINVAL | EINVAL / ENODEV / ok |
+| `iommu type1` (v1) | huge pages, v1 unmap rules | huge pages off (4K entries), an unmap cuts exactly at the request |
+| `map` `prot=none` / `vaddr-only` | EINVAL / the vaddr update | ok / EINVAL |
+| `map` a wrap (before 6.18) / `pfnmap` memory / past `dma-entry-limit` | EINVAL / ok, not charged / ENOSPC | EOVERFLOW / EFAULT / ok (no limit) |
+| `unmap` into a mapping (v2) | EINVAL | ENOENT |
+| `unmap` over several mappings, the last sticking out | EINVAL, nothing removed | ENOENT, the ones before it removed |
+| `unmap` of an empty range / size 0 / a wrap (before 6.18) | ok size=0 / ok size=0 / EINVAL | ok size=0 (since the Nov 2025 fix, in 6.12.118) / EINVAL / EOVERFLOW |
+| `unmap` unaligned ends that cover whole mappings (v2) | EINVAL | ok |
+| `unmap ... vaddr-only` / `unmap ... dirty` / `dirty start` | the vaddr invalidated / the bitmap while tracking (EINVAL before) / ok (v2), EACCES (v1) | EINVAL / EINVAL / ENOTTY |
+| `extension nesting` / `update-vaddr` | 1 before 6.13 / 1 | 0 / 0 |
+| `info` | migration, DMA_AVAIL (`dma_entry_limit` left), IOVA ranges; padded since 6.12 | DMA_AVAIL (always 4294967295) then IOVA ranges, unpadded: `argsz` 52+16n |
+| `check locked=` (`VmLck`) | the pinned pages | 0: iommufd charges the user's `locked_vm` (against `RLIMIT_MEMLOCK`) and `VmPin`; with `cap-ipc-lock on` nothing |
+| `check mappings=` | `vfio_dma` entries | iopt areas (a v1 cut makes two) |
+| `detach` of the last group | every mapping removed | the mappings stay (unpinned) for the next group |
+
+Kernels 5.10 and 6.1 have no iommufd: a trace that says `container
+iommufd` and `kernel 6.1` is a setup error.
 
 ## Example
 

@@ -76,6 +76,13 @@ func kernelOption(_ v: String) throws(UsageError) -> KernelVersion {
     return known
 }
 
+/// `--container type1|iommufd`: the kind for traces whose `container`
+/// line does not say.
+func containerOption(_ v: String) throws(UsageError) -> ContainerKind {
+    guard let kind = ContainerKind(rawValue: v) else { throw UsageError(message: "--container takes type1 or iommufd, not '\(v)'") }
+    return kind
+}
+
 func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var format = "text"
     var junit: String? = nil
@@ -86,10 +93,12 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var explain = false
     var invariants = true
     var allowModuleParams = false
+    var container: ContainerKind? = nil
     var files: [String] = []
     var arguments = Arguments(args)
     while let a = arguments.pop() {
         switch a {
+        case "--container": container = try containerOption(try arguments.value(for: a))
         case "--format":
             format = try arguments.value(for: a)
             guard format == "text" || format == "json" else { throw UsageError(message: "--format takes text or json, not '\(format)'") }
@@ -125,10 +134,11 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
 
     var run: ReplayRun
     if backend == "model" {
-        run = ReplayRun.model(runnable, profile: kernel.map(KernelProfile.init) ?? .newest, invariants: invariants, explain: explain)
+        run = ReplayRun.model(runnable, profile: kernel.map(KernelProfile.init) ?? .newest, invariants: invariants, explain: explain,
+                              container: container)
     } else {
         switch ReplayRun.kernel(runnable, hardware: hardware!, withModel: backend == "both", invariants: invariants,
-                                allowModuleParams: allowModuleParams, say: { printErr($0) }, sys: sys) {
+                                allowModuleParams: allowModuleParams, say: { printErr($0) }, sys: sys, container: container) {
         case .success(let r): run = r
         case .failure(let e): printErr("error: \(e.message)"); return 2
         }
@@ -155,6 +165,41 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
     if let junit, let problem = writeFile(junit, junitReport(run.reports)) { printErr("error: \(problem)"); return 2 }
     if inputFailed { return 2 }
     return ok ? 0 : 1
+}
+
+/// `vfio-sim compare`: each trace under both container kinds; exit 0 once
+/// every file was compared (the differences are the answer), 1 with
+/// `--strict` when some statement differs or a trace could not be
+/// compared, 2 on unreadable input or a wrong command line.
+func compareCommand(_ args: [String]) throws(UsageError) -> Int32 {
+    var kernel: KernelVersion? = nil
+    var markdown = false
+    var strict = false
+    var files: [String] = []
+    var arguments = Arguments(args)
+    while let a = arguments.pop() {
+        switch a {
+        case "--help", "-h": printOut(Help.compare + "\n"); return 0
+        case "--kernel": kernel = try kernelOption(try arguments.value(for: a))
+        case "--markdown": markdown = true
+        case "--strict": strict = true
+        default:
+            if a.hasPrefix("-") && a != "-" { throw UsageError(message: "unknown option '\(a)'") }
+            files.append(a)
+        }
+    }
+    if files.isEmpty { throw UsageError(message: "compare needs at least one trace file") }
+    let inputs = parseFiles(files)
+    let runnable = traces(inputs)
+    let comparisons = runnable.map { ContainerComparison.run($0, profile: kernel.map(KernelProfile.init) ?? .newest) }
+    if markdown {
+        printOut(ContainerComparison.markdown(comparisons))
+    } else {
+        printOut(comparisons.map(\.text).joined())
+    }
+    if runnable.count < inputs.count { return 2 }
+    if strict && !comparisons.allSatisfy({ $0.rows.isEmpty && $0.notes.isEmpty && $0.notComparable == nil }) { return 1 }
+    return 0
 }
 
 func fmtCommand(_ args: [String]) throws(UsageError) -> Int32 {
@@ -200,6 +245,7 @@ func run(_ argv: [String]) -> Int32 {
                 case "explore": printOut(Help.explore + "\n")
                 case "faults": printOut(Help.faults + "\n")
                 case "plan": printOut(Help.plan + "\n")
+                case "compare": printOut(Help.compare + "\n")
                 case "trace": printOut(traceFormatText)
                 case "help": printOut(Help.help + "\n")
                 default: throw UsageError(message: "no help for '\(args[1])'; try replay, plan, fmt, explore, faults, trace or help")
@@ -210,6 +256,7 @@ func run(_ argv: [String]) -> Int32 {
             return 0
         case "replay": return try replayCommand(Array(args.dropFirst()))
         case "plan": return try planCommand(Array(args.dropFirst()))
+        case "compare": return try compareCommand(Array(args.dropFirst()))
         case "fmt": return try fmtCommand(Array(args.dropFirst()))
         case "explore": return try exploreCommand(Array(args.dropFirst()))
         case "faults": return try faultsCommand(Array(args.dropFirst()))

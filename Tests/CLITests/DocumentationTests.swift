@@ -48,7 +48,17 @@ struct DocumentationTests {
         #expect(run.stdout == page)
     }
 
-    @Test("every help topic the main page lists has a page", arguments: ["replay", "plan", "fmt", "explore", "trace", "help"])
+    @Test("docs/IOMMUFD.md ends with the table vfio-sim compare --markdown gives for the shipped fixtures (regenerate with scripts/gen-iommufd-table.sh)")
+    func iommufdTable() throws {
+        let doc = try String(contentsOf: packageRoot.appendingPathComponent("docs/IOMMUFD.md"), encoding: .utf8)
+        let marker = "<!-- generated: vfio-sim compare --markdown Fixtures/*.trace -->\n\n"
+        let at = try #require(doc.range(of: marker), "docs/IOMMUFD.md has no generated table")
+        let run = try runExample("vfio-sim compare --markdown Fixtures/*.trace")
+        #expect(run.status == 0)
+        #expect(String(doc[at.upperBound...]) == run.stdout)
+    }
+
+    @Test("every help topic the main page lists has a page", arguments: ["replay", "plan", "compare", "fmt", "explore", "trace", "help"])
     func helpTopics(topic: String) throws {
         let run = try runSim(["help", topic])
         #expect(run.status == 0)
@@ -65,7 +75,7 @@ struct DocumentationTests {
         }
     }
 
-    @Test("every example of the manual pages runs and exits 0", arguments: ["replay", "plan", "fmt", "explore", "help"])
+    @Test("every example of the manual pages runs and exits 0", arguments: ["replay", "plan", "compare", "fmt", "explore", "help"])
     func helpExamples(topic: String) throws {
         let page = try runSim(["help", topic]).stdout
         guard let at = page.range(of: "EXAMPLE") else { return }

@@ -55,4 +55,17 @@ struct PlanTests {
         #expect(p.peakTotalPTEs == PTECounts([1 << 30: 2]))
         #expect(Planner.render([p]).contains("groups with the same IOMMU share one domain"))
     }
+
+    @Test("under iommufd the memlock a scenario needs is the user's locked_vm it reaches, though VmLck stays 0")
+    func iommufdMemlock() throws {
+        let p = try planOf("""
+            container iommufd
+            memory vaddr=0x7f0000000000 size=64M page=2M
+            map iova=0 vaddr=0x7f0000000000 size=32M prot=rw
+            map iova=0x2000000 vaddr=0x7f0002000000 size=32M prot=rw
+            unmap iova=0 size=32M
+            """)
+        #expect(p.peakLocked == 64 << 20)
+        #expect(p.endLocked == 32 << 20)
+    }
 }

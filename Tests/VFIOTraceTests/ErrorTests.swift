@@ -1,7 +1,7 @@
 import Testing
 @testable import VFIOTrace
 
-let verbList = "iommu, kernel, memlock, cap-ipc-lock, dma-entry-limit, domain, detach, memory, map, unmap, unmap-all, info, extension, dirty, check, show"
+let verbList = "iommu, container, kernel, memlock, cap-ipc-lock, dma-entry-limit, domain, detach, memory, map, unmap, unmap-all, info, extension, dirty, check, show"
 
 @Test("a bad statement gives one exact FILE:LINE:COLUMN diagnostic", arguments: [
     // Unknown verbs.
@@ -20,6 +20,14 @@ let verbList = "iommu, kernel, memlock, cap-ipc-lock, dma-entry-limit, domain, d
     ("kernel 6.1x", "1:8: error: expected a kernel version 5.10 … 7.3 (known: 5.10, 6.1, 6.12, 6.18, 7.3), found '6.1x'"),
     ("iommu type1\niommu type1v2", "2:1: error: expected one iommu statement, found a second one (the first is on line 1)"),
     ("kernel 6.1 => ok", "1:12: error: expected end of line (kernel takes no answer), found '=>'"),
+    // container.
+    ("container vfio", "1:11: error: expected one of type1, iommufd, found 'vfio'"),
+    ("container", "1:10: error: expected one of type1, iommufd, found end of line"),
+    ("container iommufd extra", "1:19: error: expected end of line, found 'extra'"),
+    ("container iommufd => ok", "1:19: error: expected end of line (container takes no answer), found '=>'"),
+    ("container iommufd\ncontainer type1", "2:1: error: expected one container statement, found a second one (the first is on line 1)"),
+    ("domain d0 pgsizes=4K\ncontainer iommufd", "2:1: error: expected container before the first domain, found it after the domain on line 1"),
+    ("info\ncontainer iommufd", "2:1: error: expected container before the first operation, found it after the operation on line 1"),
     // Other setup.
     ("memlock lots", "1:9: error: expected a number or unlimited, found 'lots'"),
     ("memlock 4M # x => ok", ""),

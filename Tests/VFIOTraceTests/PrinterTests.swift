@@ -29,6 +29,7 @@ let everyForm = """
     #   leading spaces kept
     #
     iommu type1 => ok
+    container iommufd
     kernel 6.12.38+deb12-amd64
     memlock unlimited
     memlock 0x1800
@@ -138,6 +139,8 @@ func canonicalExample() {
     ("memory vaddr=0x1000 size=4096 page=4K", "memory vaddr=0x1000 size=4K"),
     ("domain d0 msi-isolated=no pgsizes=2M,4K reserved=none", "domain d0 pgsizes=4K,2M reserved=none msi-isolated=no"),
     ("memlock 1073741824", "memlock 1G"),
+    ("container   iommufd", "container iommufd"),
+    ("container type1", "container type1"),
     ("dma-entry-limit 0x10", "dma-entry-limit 16"),
     ("kernel 6.12.38", "kernel 6.12"),
     ("extension 3", "extension type1v2"),

@@ -1,0 +1,154 @@
+import VFIOCore
+
+/// One `iopt_area`: the IOVA range `[iova, iova+length)` of the compat
+/// IOAS, backed by the process memory from `vaddr` (its `iopt_pages`).
+public struct IOPTArea: Hashable, Sendable {
+    public var iova: UInt64
+    public var length: UInt64
+    public var vaddr: UInt64
+    /// `IOMMU_READ` / `IOMMU_WRITE` as asked (iommufd takes `prot=none`).
+    public var prot: MapDMA.Flags
+    /// Pages this area holds pinned and charged (0 while no hardware page
+    /// table holds it, or with `CAP_IPC_LOCK`: `IOPT_PAGES_ACCOUNT_NONE`).
+    public var chargedPages: UInt64
+    /// Pages pinned (counted in `pinned_vm` whatever the accounting mode).
+    public var pinnedPages: UInt64
+    /// The IOMMU leaf entries of this area in each hardware page table, in
+    /// `IOMMUFDContainer.hwpts` order.
+    public var runs: [ContiguousArray<PTERun>]
+
+    /// `iopt_area_last_iova` (the parser and the map checks keep it below 2^64).
+    public var last: UInt64 { iova &+ (length &- 1) }
+}
+
+/// One `iommufd_hw_pagetable`: an IOMMU domain and the groups attached to it.
+public struct HWPagetable: Sendable {
+    /// The spec of the group that made it (its page sizes and aperture).
+    public var spec: DomainSpec
+    public var groups: [String]
+}
+
+/// A reserved IOVA range of the IOAS (`iopt_reserved`) and who owns it: a
+/// group's reserved regions (`iopt_table_enforce_dev_resv_regions`) or the
+/// outside of a domain's aperture (`iopt_table_add_domain`).
+public struct IOPTReserved: Hashable, Sendable {
+    public var range: IOVARange
+    /// A group name (its device's regions) or `hwpt:NAME` (an aperture).
+    public var owner: String
+}
+
+/// The process and an iommufd context opened from `/dev/iommu` whose compat
+/// IOAS answers the type1 ioctls (`vfio_compat.c`, `io_pagetable.c`,
+/// `pages.c`): the state `struct io_pagetable` keeps, plus the process
+/// and user facts the accounting reads.
+///
+/// Each group's devices are opened when the group joins (the compat path
+/// attaches a device to the IOAS when its fd is opened,
+/// `vfio_iommufd_compat_attach_ioas`), so a group's domain exists from its
+/// `domain` statement on, not from `VFIO_SET_IOMMU`.
+public struct IOMMUFDContainer: Sendable {
+    public var profile: KernelProfile
+    public var memory = ProcessMemory()
+    /// `RLIMIT_MEMLOCK` (soft) in bytes; nil = unlimited.
+    public var memlock: UInt64? = nil
+    public var capIPCLock = false
+
+    /// `user->locked_vm` in pages: what the limit is checked against. The
+    /// model's user runs nothing else.
+    public internal(set) var userLockedPages: UInt64 = 0
+    /// `mm->pinned_vm` in pages (`VmPin`).
+    public internal(set) var pinnedVm: UInt64 = 0
+
+    /// The compat IOAS exists: made by the first `VFIO_GROUP_SET_CONTAINER`
+    /// (`iommufd_vfio_compat_ioas_create`) and kept by the iommufd context
+    /// until its fd closes, whatever groups come and go. Before it, the
+    /// compat ioctls answer ENODEV (`get_compat_ioas`).
+    public internal(set) var ioasExists = false
+    /// Groups whose container is this iommufd, in the order they joined.
+    public internal(set) var groups: [DomainSpec] = []
+    /// Groups with no IOMMU (mdev): an `iommufd_access`, no domain.
+    public internal(set) var emulatedGroups: [String] = []
+    /// `VFIO_SET_IOMMU` answered (either type; it may be answered again).
+    public internal(set) var iommuSet = false
+    /// `iopt->disable_large_pages`: set by `VFIO_SET_IOMMU(VFIO_TYPE1_IOMMU)`.
+    public internal(set) var disableLargePages = false
+    /// The hardware page tables of the IOAS, oldest first (`iopt->domains`).
+    public internal(set) var hwpts: [HWPagetable] = []
+    /// The areas, ascending and disjoint (`iopt->area_itree`).
+    public internal(set) var areas: [IOPTArea] = []
+    /// `iopt->reserved_itree`.
+    public internal(set) var reserved: [IOPTReserved] = []
+    /// Bytes the last UNMAP removed, also when it failed part way (the
+    /// kernel writes them back in `size` with the error).
+    public internal(set) var lastUnmapRemoved: UInt64 = 0
+
+    public init(profile: KernelProfile = .newest) { self.profile = profile }
+
+    static let pageShift: UInt64 = 12
+    static let pageSize: UInt64 = 1 << pageShift
+
+    /// `iopt->iova_alignment` (`iopt_calculate_iova_alignment`): 1 with no
+    /// domain, else the largest smallest page of the domains, and at least
+    /// `PAGE_SIZE` with large pages off.
+    var iovaAlignment: UInt64 {
+        var a: UInt64 = disableLargePages ? Self.pageSize : 1
+        for h in hwpts { a = max(a, Self.smallestPage(h.spec.pgsizes.rawValue)) }
+        return a
+    }
+
+    static func smallestPage(_ bitmap: UInt64) -> UInt64 { bitmap == 0 ? pageSize : bitmap & (~bitmap &+ 1) }
+
+    /// `RLIMIT_MEMLOCK >> PAGE_SHIFT`.
+    var lockLimitPages: UInt64 { (memlock ?? .max) >> Self.pageShift }
+
+    public var mappingCount: Int { areas.count }
+
+    /// `VmLck`: iommufd opened as `/dev/iommu` never touches
+    /// `mm->locked_vm` (`IOPT_PAGES_ACCOUNT_USER`), so it reads 0.
+    public var lockedBytes: UInt64 { 0 }
+
+    /// `user->locked_vm` in bytes (the figure the limit is checked against).
+    public var userLockedBytes: UInt64 { userLockedPages > UInt64.max >> Self.pageShift ? .max : userLockedPages << Self.pageShift }
+
+    /// Index of the first area whose last byte is at or after `iova`.
+    /// - Complexity: O(log n).
+    func firstArea(endingAtOrAfter iova: UInt64) -> Int {
+        var lo = 0, hi = areas.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if areas[mid].last < iova { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    /// `iopt_area_iter_first(iopt, start, last)`: the lowest area
+    /// intersecting the inclusive range.
+    func areaIterFirst(_ range: IOVARange) -> Int? {
+        let i = firstArea(endingAtOrAfter: range.start)
+        return i < areas.count && areas[i].iova <= range.last ? i : nil
+    }
+
+    /// `iopt_reserved_iter_first`: whether a reserved range meets `range`.
+    func reservedIntersects(_ range: IOVARange) -> Bool {
+        reserved.contains { $0.range.start <= range.last && range.start <= $0.range.last }
+    }
+
+    /// IOMMU leaf entries in the domain of group `group`, or every domain.
+    public func pageTableEntries(group: String?) -> [UInt64: UInt64]? {
+        var indices: [Int]
+        if let group {
+            if emulatedGroups.contains(group) { return [:] }
+            guard let h = hwpts.firstIndex(where: { $0.groups.contains(group) }) else { return nil }
+            indices = [h]
+        } else {
+            indices = Array(hwpts.indices)
+        }
+        var out: [UInt64: UInt64] = [:]
+        for area in areas {
+            for h in indices where h < area.runs.count {
+                for r in area.runs[h] { out[r.pageSize, default: 0] += r.count }
+            }
+        }
+        return out
+    }
+}
