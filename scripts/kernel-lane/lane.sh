@@ -89,7 +89,7 @@ elapsed() { echo "$(( $(date +%s) - START ))s"; }
 
 # 1. What the guest needs (packages, kernels, modules): quick when present.
 # Kernels the lane builds (LANE_BUILT_SERIES) come from build-kernel.sh,
-# which builds one when the cache has none (~15-25 min on 2 cores).
+# which builds one when the cache has none (measured 22 min on 2 loaded cores).
 if [ "$SETUP" = 1 ]; then
   DEBIAN_SERIES=() BUILT=()
   for s in "${SERIES[@]}"; do
