@@ -456,8 +456,14 @@ public final class KernelBackend: Backend {
     }
 
     /// `dma_entry_limit` at open minus `DMA_AVAIL`: the kernel has no
-    /// ioctl that counts mappings.
+    /// ioctl that counts mappings. Not observable through iommufd: its
+    /// DMA_AVAIL is always U32_MAX (`iommufd_fill_cap_dma_avail`) and no
+    /// ioctl lists the areas of an IOAS (on 6.12.118 the subtraction read
+    /// 0 after every map).
     public func mappingCount() -> Observation<UInt64> {
+        if containerKind == .iommufd {
+            return .notObservable("iommufd counts no entries (DMA_AVAIL is always U32_MAX) and no ioctl lists an IOAS's areas")
+        }
         let answer = getInfo(argsz: 4096)
         // GET_INFO with a large argsz is EINVAL only when the container has
         // no type1 instance (never set, or released with its last group):

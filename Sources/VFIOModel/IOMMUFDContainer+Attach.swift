@@ -70,7 +70,7 @@ extension IOMMUFDContainer {
         var added: [ContiguousArray<PTERun>] = []
         var charges: [(UInt64, UInt64)] = []
         for a in areas {
-            switch pinAndMap(vaddr: a.vaddr, iova: a.iova, length: a.length, into: [g], charge: first, alreadyCharged: charges.reduce(0) { $0 + $1.0 }) {
+            switch pinAndMap(vaddr: a.vaddr, iova: a.iova, length: a.length, into: [g], prot: a.prot, charge: first, alreadyCharged: charges.reduce(0) { $0 + $1.0 }) {
             case .failure(let e): return e
             case .success(let (charged, pinned, runs)):
                 added.append(runs[0])

@@ -7,7 +7,7 @@ extension IOMMUFDContainer {
     func explainMap(_ m: MapDMA, _ r: Result<Void, Errno>) -> String {
         guard case .failure(let e) = r else {
             if !m.flags.contains(.read) && !m.flags.contains(.write) {
-                return "iommufd: a mapping with neither READ nor WRITE is accepted (type1 refuses it with EINVAL) (iommufd_vfio_map_dma)"
+                return "iommufd: a mapping with neither READ nor WRITE is accepted while no domain is attached (nothing is mapped into an IOMMU yet); once one is, its iommu_map refuses it (iopt_map_user_pages)"
             }
             if hwpts.isEmpty { return "iommufd: no domain yet, so nothing is pinned or charged (iopt_map_user_pages)" }
             return "iommufd: mapped; charged to the user's locked_vm and the process's pinned_vm, not VmLck, and no dma_entry_limit (iopt_map_user_pages)"
@@ -25,6 +25,9 @@ extension IOMMUFDContainer {
             if m.iova & (align - 1) != 0 { return "iommufd: iova not aligned to \(formatSize(align)) (iopt_check_iova)" }
             if let range = IOVARange(start: m.iova, size: m.size), reservedIntersects(range) {
                 return "iommufd: the range meets a reserved IOVA range (a group's reserved region or outside a domain's aperture) (iopt_check_iova)"
+            }
+            if !m.flags.contains(.read) && !m.flags.contains(.write) && !hwpts.isEmpty {
+                return "iommufd: neither READ nor WRITE: the compat layer passes it, the domain's iommu_map refuses it (VT-d __domain_mapping) (iopt_fill_domains_pages)"
             }
             return "iommufd: vaddr not aligned to the IOAS alignment \(formatSize(align)) (iopt_insert_area)"
         case .EOVERFLOW:

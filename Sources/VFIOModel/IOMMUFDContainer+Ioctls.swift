@@ -38,8 +38,11 @@ extension IOMMUFDContainer {
     /// `PAGE_SIZE` always in (`iommufd_get_pagesizes`); two capabilities,
     /// DMA_AVAIL first, always `U32_MAX` (no `dma_entry_limit`,
     /// `iommufd_fill_cap_dma_avail`), then the IOVA ranges, the holes
-    /// between reserved ranges (`iommufd_fill_cap_iova`), unpadded. What
-    /// fits in the buffer is written even when the whole chain does not.
+    /// between reserved ranges (`iommufd_fill_cap_iova`). Each capability
+    /// takes a multiple of 8 bytes (`iommufd_vfio_iommu_get_info` rounds
+    /// every size up), so DMA_AVAIL's 12 bytes take 16 and argsz is
+    /// 56 + 16n for n ranges (88 with two, seen on 6.12.118). What fits in
+    /// the buffer is written even when the whole chain does not.
     public func getInfo(argsz: UInt32) -> Result<IOMMUInfo, Errno> {
         if argsz < 16 { return .failure(.EINVAL) }
         if !ioasExists { return .failure(.ENODEV) }
@@ -53,7 +56,8 @@ extension IOMMUFDContainer {
         let dmaCap = InfoCapability.dmaAvail(UInt32.max).encoded
         let iovaCap = InfoCapability.iovaRange(ranges).encoded
         let header = Int(IOMMUInfo.headerSize)
-        let total = header + dmaCap.count + iovaCap.count
+        let dmaSpan = (dmaCap.count + 7) & ~7, iovaSpan = (iovaCap.count + 7) & ~7
+        let total = header + dmaSpan + iovaSpan
         // The caller's buffer up to what the kernel can write into it (a
         // 4 GiB argsz allocates nothing more: the rest stays the caller's).
         let size = max(16, min(Int(argsz), total))
@@ -61,7 +65,7 @@ extension IOMMUFDContainer {
         func put32(_ v: UInt32, at: Int) { for i in 0..<4 where at + i < size { bytes[at + i] = UInt8((v >> (8 * UInt32(i))) & 0xff) } }
         let fits = Int(argsz) >= total
         // iommufd_fill_cap_dma_avail: written when it fits after the header.
-        let dmaAt = header, iovaAt = header + dmaCap.count
+        let dmaAt = header, iovaAt = header + dmaSpan
         if Int(argsz) > dmaAt && Int(argsz) - dmaAt >= dmaCap.count {
             for (i, b) in dmaCap.enumerated() { bytes[dmaAt + i] = b }
         }

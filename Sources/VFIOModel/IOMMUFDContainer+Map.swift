@@ -3,8 +3,9 @@ import VFIOCore
 extension IOMMUFDContainer {
     /// `VFIO_IOMMU_MAP_DMA` (`iommufd_vfio_map_dma`): only READ and WRITE
     /// (VADDR is EINVAL: iommufd has no vaddr update), then
-    /// `iopt_map_user_pages`. There is no `dma_entry_limit` and `prot=none`
-    /// is accepted. A failure leaves the IOAS as it was.
+    /// `iopt_map_user_pages`. There is no `dma_entry_limit`; `prot=none`
+    /// passes the compat layer but the domain's `iommu_map` refuses it
+    /// (`pinAndMap`). A failure leaves the IOAS as it was.
     public mutating func mapDMA(_ map: MapDMA) -> Result<Void, Errno> {
         let supported: UInt32 = MapDMA.Flags.read.rawValue | MapDMA.Flags.write.rawValue
         if map.argsz < MapDMA.structSize || map.flags.rawValue & ~supported != 0 { return .failure(.EINVAL) }
@@ -27,7 +28,7 @@ extension IOMMUFDContainer {
         if let e = ioptCheckIOVA(iova: iova, length: length, alignment: align) { return .failure(e) }
         if (vaddr % Self.pageSize) & (align - 1) != 0 { return .failure(.EINVAL) }
         let specs = hwpts.map(\.spec)
-        switch pinAndMap(vaddr: vaddr, iova: iova, length: length, into: specs, charge: !specs.isEmpty) {
+        switch pinAndMap(vaddr: vaddr, iova: iova, length: length, into: specs, prot: prot, charge: !specs.isEmpty) {
         case .failure(let e):
             return .failure(e)
         case .success(let (charged, pinned, runs)):

@@ -13,10 +13,16 @@ extension IOMMUFDContainer {
     /// memory (`pfnmap`) cannot be pinned by `pin_user_pages`: EFAULT, as
     /// an address with no memory behind it.
     ///
+    /// A mapping with neither READ nor WRITE is refused by the domain's
+    /// `iommu_map` with EINVAL, after the run is pinned (VT-d's
+    /// `__domain_mapping`; seen on 6.12.118 under VT-d: `map prot=none`
+    /// EINVAL once the device is attached). With no domain nothing is
+    /// mapped, so nothing refuses it.
+    ///
     /// Returns the pages charged, the pages pinned and each domain's runs;
     /// commits nothing.
     func pinAndMap(vaddr: UInt64, iova: UInt64, length: UInt64, into domains: [DomainSpec],
-                   charge: Bool, alreadyCharged: UInt64 = 0) -> Result<(UInt64, UInt64, [ContiguousArray<PTERun>]), Errno> {
+                   prot: MapDMA.Flags, charge: Bool, alreadyCharged: UInt64 = 0) -> Result<(UInt64, UInt64, [ContiguousArray<PTERun>]), Errno> {
         var perDomain = [ContiguousArray<PTERun>](repeating: [], count: domains.count)
         guard charge || !domains.isEmpty else { return .success((0, 0, perDomain)) }
         var failure: Errno? = nil
@@ -31,6 +37,7 @@ extension IOMMUFDContainer {
                 if o || sum > limit { failure = .ENOMEM; return false }
             }
             pinned += pages
+            if !domains.isEmpty && prot.intersection([.read, .write]).isEmpty { failure = .EINVAL; return false }
             for i in domains.indices {
                 let e: Errno?
                 if disableLargePages {

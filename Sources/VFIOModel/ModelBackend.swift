@@ -201,7 +201,7 @@ public final class ModelBackend: Backend {
             default: return nil
             }
         case .compatInfo:
-            return "iommufd: only DMA_AVAIL (always U32_MAX, no dma_entry_limit) and IOVA_RANGE, unpadded, no migration capability (iommufd_vfio_iommu_get_info)"
+            return "iommufd: only DMA_AVAIL (always U32_MAX, no dma_entry_limit) and IOVA_RANGE, no migration capability (iommufd_vfio_iommu_get_info)"
         case .compatDirty:
             return "iommufd: VFIO_IOMMU_DIRTY_PAGES is not part of the compat layer: ENOTTY (iommufd_vfio_ioctl)"
         }

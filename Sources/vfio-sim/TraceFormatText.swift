@@ -185,7 +185,7 @@ In short, under iommufd:
 | `unmap` unaligned ends that cover whole mappings (v2) | EINVAL | ok |
 | `unmap ... vaddr-only` / `unmap ... dirty` / `dirty start` | the vaddr invalidated / the bitmap while tracking (EINVAL before) / ok (v2), EACCES (v1) | EINVAL / EINVAL / ENOTTY |
 | `extension nesting` / `update-vaddr` | 1 before 6.13 / 1 | 0 / 0 |
-| `info` | migration, DMA_AVAIL (`dma_entry_limit` left), IOVA ranges; padded since 6.12 | DMA_AVAIL (always 4294967295) then IOVA ranges, unpadded: `argsz` 52+16n |
+| `info` | migration, DMA_AVAIL (`dma_entry_limit` left), IOVA ranges; padded since 6.12 | DMA_AVAIL (always 4294967295) then IOVA ranges, each rounded up to 8 bytes: `argsz` 56+16n |
 | `check locked=` (`VmLck`) | the pinned pages | 0: iommufd charges the user's `locked_vm` (against `RLIMIT_MEMLOCK`) and `VmPin`; with `cap-ipc-lock on` nothing |
 | `check mappings=` | `vfio_dma` entries | iopt areas (a v1 cut makes two) |
 | `detach` of the last group | every mapping removed | the mappings stay (unpinned) for the next group |

@@ -77,6 +77,19 @@ struct IOMMUFDKernelTests {
         #expect(sys.log.filter { $0.hasSuffix("0x" + String(VFIO.groupUnsetContainer, radix: 16) + " 0") }.count == unsets)
     }
 
+    @Test("with iommufd `check mappings=` is not observable: DMA_AVAIL is always U32_MAX, so the backend asks no GET_INFO to count")
+    func mappingsNotObservable() throws {
+        let (sys, _) = machine()
+        let kb = try KernelBackend(groupPaths: ["/dev/vfio/7"], sys: sys)
+        try kb.setContainer(.iommufd)
+        #expect(errno(kb.attachGroup(DomainSpec(name: "d0"))) == nil)
+        let before = sys.log.count
+        guard case .notObservable(let why) = kb.mappingCount() else { Issue.record("mappings observed through iommufd"); kb.close(); return }
+        #expect(why.contains("U32_MAX"))
+        #expect(!sys.log[before...].contains { $0.hasSuffix("0x" + String(VFIO.iommuGetInfo, radix: 16)) || $0.contains("0x" + String(VFIO.iommuGetInfo, radix: 16) + " ") })
+        kb.close()
+    }
+
     @Test("type1 containers never open a device (type1 attaches at SET_IOMMU)")
     func type1OpensNoDevice() throws {
         let (sys, box) = machine()

@@ -152,12 +152,17 @@ struct IOMMUFDRuleTests {
         #expect(c.mappingCount == 1)
     }
 
-    @Test("MAP takes only READ and WRITE, and neither is accepted (type1: EINVAL) (iommufd_vfio_map_dma)")
+    @Test("MAP takes only READ and WRITE (iommufd_vfio_map_dma); neither is refused by a domain's iommu_map, accepted with no domain (iopt_map_user_pages)")
     func mapFlags() {
         var c = makeCompat()
         #expect(c.mapDMA(map(0x20_0000, 2 << 20, flags: [.read, .write, .vaddr])).errno == .EINVAL)
         #expect(c.mapDMA(MapDMA(argsz: 16, flags: [.read], vaddr: 0x7F00_0000_0000, iova: 0x20_0000, size: 2 << 20)).errno == .EINVAL)
-        #expect(c.mapDMA(map(0x20_0000, 2 << 20, flags: [])).errno == nil)
+        #expect(c.mapDMA(map(0x20_0000, 2 << 20, flags: [])).errno == .EINVAL, "the domain refuses a mapping with no access")
+        #expect(c.mappingCount == 0)
+        #expect(c.pinnedVm == 0, "the pages pinned before the domain refused are given back")
+        var bare = makeCompat()
+        #expect(bare.groupUnsetContainer(DomainSpec.default.name).errno == nil)
+        #expect(bare.mapDMA(map(0x20_0000, 2 << 20, flags: [])).errno == nil, "no domain: nothing maps, nothing refuses")
     }
 
     @Test("there is no dma_entry_limit: with the parameter at 2, four mappings are accepted and DMA_AVAIL reads U32_MAX (iommufd_vfio_map_dma, iommufd_fill_cap_dma_avail)")
@@ -280,16 +285,16 @@ struct IOMMUFDRuleTests {
         }
     }
 
-    @Test("GET_INFO: DMA_AVAIL first then IOVA_RANGE, unpadded, 84 bytes with two ranges; argsz below 16 EINVAL (iommufd_vfio_iommu_get_info)")
+    @Test("GET_INFO: DMA_AVAIL first then IOVA_RANGE, each rounded up to 8 bytes, 88 with two ranges; argsz below 16 EINVAL (iommufd_vfio_iommu_get_info)")
     func info() {
         let c = makeCompat(KernelVersion(6, 12))
         #expect(c.getInfo(argsz: 15).errno == .EINVAL)
         guard case .success(let probe) = c.getInfo(argsz: 16) else { Issue.record("probe failed"); return }
-        #expect(probe.argsz == 84)
+        #expect(probe.argsz == 88)
         #expect(probe.capOffset == 0)
-        guard case .success(let info) = c.getInfo(argsz: 84) else { Issue.record("GET_INFO failed"); return }
+        guard case .success(let info) = c.getInfo(argsz: 88) else { Issue.record("GET_INFO failed"); return }
         #expect(info.capOffset == 24)
-        #expect(info.capabilities.map(\.offset) == [24, 36])
+        #expect(info.capabilities.map(\.offset) == [24, 40])
         #expect(info.iovaRanges == [IOVARange(start: 0, last: 0xFEDF_FFFF), IOVARange(start: 0xFEF0_0000, last: 0xFFFF_FFFF_FFFF)])
         #expect(info.iovaPgsizes == DomainSpec.defaultPgsizes.rawValue)
     }
@@ -312,7 +317,7 @@ struct IOMMUFDRuleTests {
         for u in unmaps { _ = c.unmapDMA(u) }
         #expect(c._checkInvariants() == nil)
         guard case .success(let info) = c.getInfo(argsz: .max) else { Issue.record("GET_INFO with argsz 2^32-1 failed"); return }
-        #expect(info.argsz == 84)
-        #expect(info.bytes.count == 84, "the model writes no more than the kernel can")
+        #expect(info.argsz == 88)
+        #expect(info.bytes.count == 88, "the model writes no more than the kernel can")
     }
 }
