@@ -28,8 +28,15 @@ LANE_CONFIGS="5.10-intel 5.10-intel48 5.10-amd
 6.1-intel 6.1-amd
 6.12-intel 6.12-amd 6.12-virtio
 6.18-intel 6.18-amd 6.18-virtio
-7.x-intel 7.x-intel48 7.x-amd 7.x-virtio"
+7.x-intel 7.x-intel48 7.x-amd 7.x-virtio
+6.12-iommufd"
 LANE_CONFIGS=$(echo $LANE_CONFIGS)  # one line, single spaces
+
+# Kernels the lane builds itself (build-kernel.sh) rather than takes from a
+# Debian package: 6.12-iommufd is Debian's linux-source-6.12 with
+# CONFIG_IOMMUFD (Debian's kernels have it unset). Its cache key is the
+# series name with the suffix; setup.sh does not know it.
+LANE_BUILT_SERIES="6.12-iommufd"
 
 # Modules every config loads, in the order we want them (their dependencies
 # are inserted in front automatically). vfio_iommu_type1 is not a hard
@@ -91,6 +98,7 @@ lane_resolve_series() {
 #   LANE_CFG_CMDLINE    extra kernel command line
 #   LANE_CFG_MODULES    modules to load (dependencies added automatically)
 #   LANE_CFG_MODPARAMS  MODULE.PARAM=VALUE words applied at insmod time
+#   LANE_CFG_CONTAINER  type1 | iommufd: the container the replay uses
 lane_config() {
   local series kind
   series=$(lane_resolve_series "${1%-*}") || series=""
@@ -99,6 +107,7 @@ lane_config() {
   LANE_CFG_SERIES=$series
   LANE_CFG_IOMMU=$kind
   LANE_CFG_MODPARAMS=""
+  LANE_CFG_CONTAINER=type1
   case " $LANE_CONFIGS " in
     *" $LANE_CFG_NAME "*) ;;
     *) echo "unknown config '$1' (known: $LANE_CONFIGS)" >&2; return 1 ;;
@@ -139,6 +148,17 @@ lane_config() {
       LANE_CFG_IOMMU_WORD=virtio-iommu
       # virtio-iommu provides no MSI isolation: without this SET_IOMMU is EPERM.
       LANE_CFG_MODPARAMS="vfio_iommu_type1.allow_unsafe_interrupts=1"
+      ;;
+    iommufd)
+      # The lane's own 6.12 with CONFIG_IOMMUFD (build-kernel.sh), under
+      # the same VT-d as SERIES-intel; the replay opens /dev/iommu as the
+      # container (--container iommufd) where vfio-sim knows that flag.
+      LANE_CFG_SERIES=$series-iommufd
+      LANE_CFG_QEMU_IOMMU=(-device "intel-iommu,intremap=on,caching-mode=on,aw-bits=39")
+      LANE_CFG_CMDLINE="intel_iommu=on"
+      LANE_CFG_MODULES="iommufd $(lane_vfio_modules "$series")"
+      LANE_CFG_IOMMU_WORD=iommufd
+      LANE_CFG_CONTAINER=iommufd
       ;;
   esac
 }

@@ -76,7 +76,7 @@ lane_config "$CONFIG" || exit 2
 CONFIG=$LANE_CFG_NAME  # 7.3-amd -> 7.x-amd: one name for cache and logs
 
 KDIR="$LANE_CACHE/kernels/$LANE_CFG_SERIES"
-[ -f "$KDIR/.complete" ] || lane_die "kernel $LANE_CFG_SERIES is not prepared: run scripts/kernel-lane/setup.sh"
+[ -f "$KDIR/.complete" ] || lane_die "kernel $LANE_CFG_SERIES is not prepared: run scripts/kernel-lane/setup.sh ($LANE_BUILT_SERIES: build-kernel.sh)"
 command -v qemu-system-x86_64 >/dev/null || lane_die "qemu-system-x86_64 missing: run scripts/kernel-lane/setup.sh"
 command -v cpio >/dev/null || lane_die "cpio missing: run scripts/kernel-lane/setup.sh"
 
