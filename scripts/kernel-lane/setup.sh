@@ -259,14 +259,15 @@ extract_pvh_vmlinux() {
   touch "$kdir/.pvh-checked"
 }
 
-# The modules any config on SERIES asks for (their dependencies not included).
+# The modules any config on SERIES asks for, and the 9p ones of the
+# recording lane (their dependencies not included).
 wanted_modules() {
   local cfg wanted=""
   for cfg in $LANE_CONFIGS; do
     lane_config "$cfg"
     if [ "$LANE_CFG_SERIES" = "$1" ]; then wanted="$wanted $LANE_CFG_MODULES"; fi
   done
-  echo "$wanted"
+  echo "$wanted $LANE_9P_MODULES"
 }
 
 # kernel_ready KDIR SERIES: collected, and with every module lib.sh now asks
