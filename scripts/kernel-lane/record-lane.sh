@@ -125,7 +125,7 @@ for c in "${CONFIGS[@]}"; do
       -- "$MODE" > "$keep/guest.txt" 2> "$keep/guest.stderr" || rc=$?
   cp -a "$out/." "$keep/" 2>/dev/null || true
   boot=$(grep -E '^kernel-lane: .*: exit [0-9]+ after ' "$keep/guest.stderr" | tail -n1 | sed 's/^kernel-lane: //' || true)
-  echo "$c: ${boot:-guest exit $rc}"
+  echo "${boot:-$c: guest exit $rc}"
   if ! grep -q '^CLIENT ' "$keep/guest.txt"; then
     FAILED=1
     echo "  no client ran (payload exit $rc):"
