@@ -420,6 +420,10 @@ prune_cache() {
 
 main() {
   mkdir -p "$LANE_CACHE"
+  # One setup at a time: two of them re-collecting the same kernel (e.g.
+  # after lib.sh asks for a new module) would delete each other's files.
+  exec 7>"$LANE_CACHE/setup.lock"
+  flock 7
   install_host_packages
   command -v qemu-system-x86_64 >/dev/null || lane_die "qemu-system-x86_64 missing after install"
   [ -x /bin/busybox ] || lane_die "/bin/busybox missing after install"
