@@ -138,32 +138,39 @@ for c in "${CONFIGS[@]}"; do
   while read -r _ name status seconds; do
     line="$c $name: client ${status/=/ } in ${seconds#seconds=}s"
     if [ "$MODE" = plain ]; then echo "$line"; [ "$status" = exit=0 ] || FAILED=1; continue; fi
-    trace="$keep/$name.trace"
-    if [ ! -s "$trace" ]; then
+    [ "$status" = exit=0 ] || { FAILED=1; echo "$line"; tail -n 5 "$keep/$name.log" | sed 's/^/    /'; }
+    # One trace per container: NAME.trace, then NAME.trace.2, ...
+    traces=()
+    for t in "$keep/$name.trace" "$keep/$name.trace".[0-9]*; do [ -f "$t" ] && traces+=("$t"); done
+    if [ ${#traces[@]} = 0 ] || [ ! -s "${traces[0]}" ]; then
       echo "$line, no recording"; FAILED=1; continue
     fi
-    ops=$(grep -cE '^[a-z-]+( |$).*=>' "$trace" || true)
-    rrc=0
-    "$BINARY" replay "$trace" > "$keep/$name.replay.txt" 2>&1 || rrc=$?
-    summary=$(grep -v '^\s*$' "$keep/$name.replay.txt" | tail -n1)
-    echo "$line, $ops answers recorded; replay on the model: ${summary:-no output} (exit $rrc)"
-    if [ "$rrc" != 0 ]; then
-      FAILED=1
-      grep -E ': (disagree|error)' "$keep/$name.replay.txt" | head -n 20 | sed 's/^/    /' || true
-    fi
-    [ "$status" = exit=0 ] || { FAILED=1; tail -n 5 "$keep/$name.log" | sed 's/^/    /'; }
-    if [ "$UPDATE" = 1 ]; then
-      dest="$LANE_REPO/Fixtures/recorded/$name-$LANE_CFG_SERIES.trace"
-      mkdir -p "$(dirname "$dest")"
-      { echo "# Recorded by scripts/kernel-lane/record-lane.sh --config $c on $(date -u +%Y-%m-%d):"
-        echo "# kernel $release ($(cat "$KDIR/package")), $LANE_CFG_IOMMU_WORD (QEMU $(qemu-system-x86_64 --version | awk 'NR==1{print $4}'), TCG guest),"
-        echo "# $(sed -n 1p "$ROOTFS/lane-rootfs.txt" | sed 's/ packages=.*//'), $(sed -n 2,3p "$ROOTFS/lane-rootfs.txt" | tr '\n' ' ')"
-        echo "# command (in the guest, see scripts/kernel-lane/record-clients.sh): vfio-sim record -- $(cat "$keep/$name.cmd" 2>/dev/null)"
-        echo "# The answers after => are what that kernel said."
-        cat "$trace"
-      } > "$dest"
-      lane_log "wrote ${dest#"$LANE_REPO"/}"
-    fi
+    for trace in "${traces[@]}"; do
+      k=${trace##*.trace}; k=${k#.}
+      label=$name${k:+-c$k}
+      ops=$(grep -v '^[[:space:]]*#' "$trace" | grep -c '=>' || true)
+      rrc=0
+      "$BINARY" replay "$trace" > "$keep/$label.replay.txt" 2>&1 || rrc=$?
+      summary=$(grep -v '^[[:space:]]*$' "$keep/$label.replay.txt" | tail -n1)
+      echo "$c $label: client ${status/=/ } in ${seconds#seconds=}s, $ops answers recorded; replay on the model: ${summary:-no output} (exit $rrc)"
+      if [ "$rrc" != 0 ]; then
+        FAILED=1
+        grep -vE '^[[:space:]]*$' "$keep/$label.replay.txt" | grep -vE ': agree' | head -n 20 | sed 's/^/    /' || true
+      fi
+      if [ "$UPDATE" = 1 ]; then
+        dest="$LANE_REPO/Fixtures/recorded/$label-$LANE_CFG_SERIES.trace"
+        mkdir -p "$(dirname "$dest")"
+        { echo "# Recorded by scripts/kernel-lane/record-lane.sh --config $c on $(date -u +%Y-%m-%d):"
+          echo "# kernel $release ($(cat "$KDIR/package")), $LANE_CFG_IOMMU_WORD (QEMU $(qemu-system-x86_64 --version | awk 'NR==1{print $4}'), TCG guest),"
+          echo "# $(sed -n 1p "$ROOTFS/lane-rootfs.txt" | sed 's/ packages=.*//'), $(sed -n 2,3p "$ROOTFS/lane-rootfs.txt" | tr '\n' ' ')"
+          echo "# command (in the guest, see scripts/kernel-lane/record-clients.sh): vfio-sim record -- $(cat "$keep/$name.cmd" 2>/dev/null)"
+          [ -z "$k" ] || echo "# container $k of the process (vfio-sim record writes one trace per container)"
+          echo "# The answers after => are what that kernel said."
+          cat "$trace"
+        } > "$dest"
+        lane_log "wrote ${dest#"$LANE_REPO"/}"
+      fi
+    done
   done < <(grep '^CLIENT ' "$keep/guest.txt")
 done
 lane_log "done in $(elapsed)"
