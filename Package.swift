@@ -35,7 +35,9 @@ let package = Package(
         // Orchestration: replays and explorations on the model or a real
         // kernel, a process per trace, the skip policy, the lane's report.
         .target(name: "VFIOLane", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOExplore"]),
-        .executableTarget(name: "vfio-sim", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOExplore", "VFIOLane", "VFIOFileIO"]),
+        // `vfio-sim record`: a program under ptrace, its VFIO ioctls as traces.
+        .target(name: "VFIORecord", dependencies: ["VFIOCore", "VFIOTrace", "VFIOKernel", "CVFIOSys"]),
+        .executableTarget(name: "vfio-sim", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOExplore", "VFIOLane", "VFIOFileIO", "VFIORecord"]),
         // Benchmarks print numbers; they are never timed tests.
         .executableTarget(name: "vfio-bench", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOLane", "VFIOFileIO"],
                           path: "Benchmarks/vfio-bench"),
@@ -50,6 +52,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: []),
         // Package.swift declares exactly what each module imports.
         .testTarget(name: "ArchitectureTests", dependencies: []),
+        .testTarget(name: "VFIORecordTests", dependencies: ["VFIOCore", "VFIOTrace", "VFIORecord", "VFIOReplay", "VFIOModel"]),
         .testTarget(name: "VFIOExploreTests", dependencies: ["VFIOCore", "VFIOExplore", "VFIOReplay", "VFIOTrace", "VFIOModel"]),
     ],
     swiftLanguageModes: [.v6]

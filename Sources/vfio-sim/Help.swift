@@ -14,7 +14,10 @@ enum Help {
                          [--group /dev/vfio/N] [--out DIR] [--allow-module-params]
         vfio-sim faults --allow-module-params [--runs N] [--seed S]
                         [--group /dev/vfio/N] [--verbose] FILE...
-        vfio-sim help [replay|plan|fmt|explore|faults|trace|help]
+        vfio-sim record [--out FILE] [--] COMMAND [ARGS...]   (or --pid PID)
+        vfio-sim whatif [--kernel V] [--memlock SIZE] [--cap-ipc-lock on|off]
+                        [--dma-entry-limit N] [--pgsizes LIST] FILE...
+        vfio-sim help [replay|plan|fmt|explore|faults|record|whatif|trace|help]
 
     DESCRIPTION
         vfio-sim answers VFIO type1 ioctls (VFIO_IOMMU_MAP_DMA, UNMAP_DMA,
@@ -34,6 +37,10 @@ enum Help {
                  backends, and shrink every finding to a minimal trace.
         faults   Kill kernel replays at random points and check what they
                  leave behind (the kernel lane's fault-injection check).
+        record   Run a program under ptrace and write its VFIO type1 ioctls,
+                 with the kernel's answers, as traces that replay.
+        whatif   Replay traces with the kernel, memlock, CAP_IPC_LOCK,
+                 dma_entry_limit or page sizes changed: which answers change.
         help     Show this page, the page of one command, or (help trace)
                  the trace format.
 

@@ -200,9 +200,11 @@ func run(_ argv: [String]) -> Int32 {
                 case "explore": printOut(Help.explore + "\n")
                 case "faults": printOut(Help.faults + "\n")
                 case "plan": printOut(Help.plan + "\n")
+                case "record": printOut(RecordHelp.record + "\n")
+                case "whatif": printOut(RecordHelp.whatif + "\n")
                 case "trace": printOut(traceFormatText)
                 case "help": printOut(Help.help + "\n")
-                default: throw UsageError(message: "no help for '\(args[1])'; try replay, plan, fmt, explore, faults, trace or help")
+                default: throw UsageError(message: "no help for '\(args[1])'; try replay, plan, fmt, explore, faults, record, whatif, trace or help")
                 }
             } else {
                 printOut(Help.main + "\n")
@@ -213,6 +215,8 @@ func run(_ argv: [String]) -> Int32 {
         case "fmt": return try fmtCommand(Array(args.dropFirst()))
         case "explore": return try exploreCommand(Array(args.dropFirst()))
         case "faults": return try faultsCommand(Array(args.dropFirst()))
+        case "record": return try recordCommand(Array(args.dropFirst()))
+        case "whatif": return try whatifCommand(Array(args.dropFirst()))
         default: throw UsageError(message: "unknown command '\(command)'; see vfio-sim --help")
         }
     } catch {
