@@ -255,8 +255,8 @@ struct ContainerLog {
 
     mutating func emitMemory(_ region: ObservedRegion, piece: IOVARange) {
         let size = piece.last - piece.start + 1
-        func memory(_ start: UInt64, _ length: UInt64, _ layout: PhysicalLayout?, comment: String? = nil) {
-            let spec = MemorySpec(vaddr: start, size: length, pageSize: region.pageSize, layout: layout, pfnmap: region.pfnmap)
+        func memory(_ start: UInt64, _ length: UInt64, _ layout: PhysicalLayout?, comment: String? = nil, reserved: Bool = false) {
+            let spec = MemorySpec(vaddr: start, size: length, pageSize: region.pageSize, layout: layout, pfnmap: region.pfnmap || reserved)
             append(.memory(spec), nil, comment: comment)
         }
         let what = region.name.isEmpty ? nil : region.name
@@ -285,7 +285,16 @@ struct ContainerLog {
                    comment: "\(parts.count) physical runs, written as scattered" + (what.map { ": \($0)" } ?? ""))
             return
         }
+        // The shared zero page is a reserved pfn: pinned, never charged,
+        // as the model treats pfnmap memory.
+        var zeroNoted = false
         for (i, p) in parts.enumerated() {
+            if let z = region.zeroPage, p.2 == z, p.1 == 4096 {
+                memory(p.0, p.1, .contiguous(base: z), comment: zeroNoted ? nil : "the shared zero page (KPF_ZERO_PAGE): a reserved pfn, pinned, never charged",
+                       reserved: true)
+                zeroNoted = true
+                continue
+            }
             memory(p.0, p.1, p.2.map { .contiguous(base: $0) }, comment: i == 0 ? what : nil)
         }
     }

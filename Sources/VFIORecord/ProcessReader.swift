@@ -102,6 +102,15 @@ struct ProcessReader {
         guard !parts.isEmpty else { return [] }
         let pagemap = open("/proc/\(pid)/pagemap", O_RDONLY | O_CLOEXEC)
         defer { if pagemap >= 0 { close(pagemap) } }
+        let kpageflags = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC)
+        defer { if kpageflags >= 0 { close(kpageflags) } }
+        /// `KPF_ZERO_PAGE` (bit 24) of the frame at `phys`.
+        func isZeroPage(_ phys: UInt64) -> Bool {
+            guard kpageflags >= 0 else { return false }
+            var flags: UInt64 = 0
+            let n = withUnsafeMutableBytes(of: &flags) { pread(kpageflags, $0.baseAddress, 8, off_t(phys / 4096 * 8)) }
+            return n == 8 && flags & (1 << 24) != 0
+        }
         return parts.map { part in
             var runs: [PhysicalRun]? = nil
             if pagemap >= 0, !part.vma.pfnmap {
@@ -113,8 +122,11 @@ struct ProcessReader {
                     if (try? Pagemap.appendRuns(bytes, offset: 0, to: &r)) != nil { runs = r }
                 }
             }
+            // The zero page is one frame mapped at many addresses: a run of
+            // one page each time.
+            let zero = runs?.first { $0.length == 4096 && isZeroPage($0.phys) }?.phys
             return ObservedRegion(vaddr: part.start, size: part.end - part.start, pageSize: part.vma.kernelPageSize,
-                                  pfnmap: part.vma.pfnmap, runs: runs, name: part.vma.name)
+                                  pfnmap: part.vma.pfnmap, runs: runs, name: part.vma.name, zeroPage: zero)
         }
     }
 }

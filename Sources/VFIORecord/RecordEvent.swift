@@ -69,9 +69,16 @@ public struct ObservedRegion: Sendable, Hashable {
     public var runs: [PhysicalRun]?
     /// Where the VMA comes from (`[heap]`, a file, `/dev/hugepages/…`).
     public var name: String
+    /// The physical address of the shared zero page (`KPF_ZERO_PAGE` in
+    /// `/proc/kpageflags`) when some run of `runs` is it: a read-only pin
+    /// of never-written anonymous memory can pin the zero page, a reserved
+    /// pfn the kernel pins without charging it.
+    public var zeroPage: UInt64?
 
-    public init(vaddr: UInt64, size: UInt64, pageSize: UInt64, pfnmap: Bool = false, runs: [PhysicalRun]? = nil, name: String = "") {
+    public init(vaddr: UInt64, size: UInt64, pageSize: UInt64, pfnmap: Bool = false, runs: [PhysicalRun]? = nil, name: String = "",
+                zeroPage: UInt64? = nil) {
         self.vaddr = vaddr; self.size = size; self.pageSize = pageSize; self.pfnmap = pfnmap; self.runs = runs; self.name = name
+        self.zeroPage = zeroPage
     }
 }
 

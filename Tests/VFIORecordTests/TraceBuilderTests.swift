@@ -169,6 +169,25 @@ struct TraceBuilderTests {
         #expect(t.notes.contains { $0.contains("pagemap") })
     }
 
+    @Test("frames that are the shared zero page (a read-only pin of untouched memory on 6.1) are written pfnmap: reserved, never charged")
+    func zeroPage() {
+        let c = 1
+        let va: UInt64 = 0x7f00_0000_0000, zero: UInt64 = 0x331_0000
+        let rom = ObservedRegion(vaddr: va, size: 12 << 10, pageSize: 4096,
+                                 runs: [PhysicalRun(offset: 0, phys: zero, length: 4096), PhysicalRun(offset: 4096, phys: zero, length: 4096),
+                                        PhysicalRun(offset: 8 << 10, phys: 0x5000_0000, length: 4096)],
+                                 zeroPage: zero)
+        let t = build([.containerOpened(container: c, path: "/dev/vfio/vfio"),
+                       .containerIoctl(container: c, IoctlCall(request: VFIO.iommuMapDMA, before: mapBytes(iova: 0, vaddr: va, size: rom.size),
+                                                               result: .success(0), memory: [rom]))])[0]
+        let m = lines(t).filter { $0.hasPrefix("memory") }.map { $0.prefix { $0 != "#" }.split(separator: " ").joined(separator: " ") }
+        #expect(m == [
+            "memory vaddr=0x7f0000000000 size=4K phys=0x3310000 pfnmap",
+            "memory vaddr=0x7f0000001000 size=4K phys=0x3310000 pfnmap",
+            "memory vaddr=0x7f0000002000 size=4K phys=0x50000000",
+        ])
+    }
+
     @Test("check locked= adds up the VmLck changes around the container's own maps and unmaps, and check mappings= counts what is mapped, after each run")
     func checks() {
         let l = lines(build(dpdkEvents())[0])
