@@ -4,7 +4,7 @@
 # replayed on the model, which must give every answer the kernel gave.
 #
 # Usage: scripts/kernel-lane/record-lane.sh [options]
-#   --config NAME[,NAME]  lane configurations (default: 6.12-intel,6.1-intel)
+#   --config NAME[,NAME]  lane configurations (default: 6.12-intel,6.18-intel)
 #   --plain               run the clients without the recorder (develops and
 #                         times the guest side; nothing is replayed)
 #   --update-fixtures     copy the recordings into Fixtures/recorded/ as
@@ -44,7 +44,7 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument: $1" >&2; usage ;;
   esac
 done
-[ ${#CONFIGS[@]} -gt 0 ] || CONFIGS=(6.12-intel 6.1-intel)
+[ ${#CONFIGS[@]} -gt 0 ] || CONFIGS=(6.12-intel 6.18-intel)
 SERIES=()
 for i in "${!CONFIGS[@]}"; do
   lane_config "${CONFIGS[$i]}" >/dev/null || exit 2
