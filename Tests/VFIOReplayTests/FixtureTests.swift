@@ -60,7 +60,8 @@ struct FixtureTests {
         #expect(text.contains("Rule:") || text.contains("Scenario:"))
     }
 
-    @Test("printing a fixture and parsing it back gives the same statements", arguments: fixtureNames)
+    @Test("printing a fixture and parsing it back gives the same statements",
+          arguments: fixtureNames + recordedNames)
     func roundTrip(name: String) throws {
         let trace = try loadTrace(name)
         let printed = printTrace(trace)

@@ -52,6 +52,11 @@ lane_vfio_modules() {
 # virtio_pci the virtio-iommu-pci device never shows up on the virtio bus.
 LANE_VIRTIO_MODULES="virtio_pci virtio_iommu"
 
+# Not loaded by any config: the recording lane's guests (record-lane.sh) load
+# them to mount a Debian root filesystem shared over 9p (virtio transport).
+# setup.sh collects them with every kernel, from the same package as vfio.
+LANE_9P_MODULES="virtio_pci 9pnet_virtio 9p"
+
 # The devices bound to vfio-pci in every guest, in this order (vendor:device;
 # every function matching is taken, by PCI address): three `edu` (1234:11e8),
 # then one `ivshmem-plain` (1af4:1110) whose BAR2 is a 1 GiB RAM backend.

@@ -259,14 +259,15 @@ extract_pvh_vmlinux() {
   touch "$kdir/.pvh-checked"
 }
 
-# The modules any config on SERIES asks for (their dependencies not included).
+# The modules any config on SERIES asks for, and the 9p ones of the
+# recording lane (their dependencies not included).
 wanted_modules() {
   local cfg wanted=""
   for cfg in $LANE_CONFIGS; do
     lane_config "$cfg"
     if [ "$LANE_CFG_SERIES" = "$1" ]; then wanted="$wanted $LANE_CFG_MODULES"; fi
   done
-  echo "$wanted"
+  echo "$wanted $LANE_9P_MODULES"
 }
 
 # kernel_ready KDIR SERIES: collected, and with every module lib.sh now asks
@@ -419,6 +420,10 @@ prune_cache() {
 
 main() {
   mkdir -p "$LANE_CACHE"
+  # One setup at a time: two of them re-collecting the same kernel (e.g.
+  # after lib.sh asks for a new module) would delete each other's files.
+  exec 7>"$LANE_CACHE/setup.lock"
+  flock 7
   install_host_packages
   command -v qemu-system-x86_64 >/dev/null || lane_die "qemu-system-x86_64 missing after install"
   [ -x /bin/busybox ] || lane_die "/bin/busybox missing after install"
