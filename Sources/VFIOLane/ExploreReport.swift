@@ -96,11 +96,18 @@ public struct ExploreReport {
             return .failure(LaneError("the reports differ in --ops or --backend (\(first.ops) on \(first.backend), \(r.ops) on \(r.backend))"))
         }
         let sorted = reports.sorted { $0.seed < $1.seed }
-        for (a, b) in zip(sorted, sorted.dropFirst()) where a.seed &+ UInt64(a.runs) > b.seed {
+        // Sorted, so b starts at or after a: they overlap when b starts
+        // within a's runs (no `a.seed + a.runs`, which wraps at 2^64).
+        for (a, b) in zip(sorted, sorted.dropFirst()) where a.runs > 0 && b.seed - a.seed < UInt64(a.runs) {
             return .failure(LaneError("seed ranges overlap: \(a.seed)+\(a.runs) and \(b.seed)+\(b.runs)"))
         }
         let low = sorted[0].seed
-        let runs = sorted.reduce(0) { $0 + $1.runs }
+        var runs = 0
+        for r in sorted {
+            let (sum, overflow) = runs.addingReportingOverflow(r.runs)
+            if overflow { return .failure(LaneError("the reports' runs add up past \(Int.max)")) }
+            runs = sum
+        }
         return .success(ExploreReport(seed: low, runs: runs, ops: first.ops, backend: first.backend,
                                       result: ExploreShards.merge(sorted.map(\.result))))
     }

@@ -41,7 +41,15 @@ public struct ExploreRun {
     /// sees each new kind of finding as soon as it is shrunk.
     public static func run(seed: UInt64, runs: Int, ops: Int, explorer: Explorer,
                            onShrunk: (Shrunk) -> Void = { _ in }) -> ExploreRun {
-        run(seeds: Array(seed..<(seed &+ UInt64(runs))), ops: ops, explorer: explorer, onShrunk: onShrunk)
+        run(seeds: seeds(from: seed, count: runs), ops: ops, explorer: explorer, onShrunk: onShrunk)
+    }
+
+    /// `count` seeds from `seed`, stopping at 2^64-1 rather than wrapping
+    /// to 0 (the command line refuses a range that would pass it).
+    public static func seeds(from seed: UInt64, count: Int) -> [UInt64] {
+        guard count > 0 else { return [] }
+        let (last, overflow) = seed.addingReportingOverflow(UInt64(count - 1))
+        return Array(seed...(overflow ? .max : last))
     }
 
     /// Explores the given seeds in order.

@@ -32,10 +32,11 @@ public enum ExploreShards {
                            makeExplorer: @escaping @Sendable () -> Explorer) -> ExploreRun {
         let jobs = max(1, min(jobs, runs))
         if jobs == 1 {
-            return ExploreRun.run(seeds: Array(seed..<(seed &+ UInt64(runs))), ops: ops, explorer: makeExplorer())
+            return ExploreRun.run(seeds: ExploreRun.seeds(from: seed, count: runs), ops: ops, explorer: makeExplorer())
         }
+        let all = ExploreRun.seeds(from: seed, count: runs)
         let boxes = (0..<jobs).map { j in
-            JobBox(seeds: Array(stride(from: seed &+ UInt64(j), to: seed &+ UInt64(runs), by: jobs)), ops: ops, make: makeExplorer)
+            JobBox(seeds: stride(from: j, to: all.count, by: jobs).map { all[$0] }, ops: ops, make: makeExplorer)
         }
         var threads: [pthread_t] = []
         for box in boxes {

@@ -57,6 +57,10 @@ func exploreCommand(_ args: [String]) throws(UsageError) -> Int32 {
         }
     }
     if !merge.isEmpty { return mergeReports(merge, out: out, reportPath: reportPath) }
+    // Seeds run from --seed to --seed + runs - 1: that range must fit in a u64.
+    if runs > 0, seed > UInt64.max - UInt64(runs - 1) {
+        throw UsageError(message: "--seed \(seed) with --runs \(runs) would pass 2^64-1; the largest seed for \(runs) runs is \(UInt64.max - UInt64(runs - 1))")
+    }
     let sys = LinuxSystemCalls()
     var hardware = Hardware.fromEnvironment(sys)
     if let group { hardware = Hardware(groups: [group], bar: hardware?.bar) }

@@ -114,6 +114,16 @@ struct CLITests {
         #expect(run.status == (expected.isEmpty ? 0 : 2))
     }
 
+    @Test("explore: a seed range that would pass 2^64-1 is a usage error (exit 2), not a trap; the last seed that fits runs")
+    func exploreSeedRangeFitsInU64() throws {
+        let over = try runSim(["explore", "--runs", "10", "--jobs", "1", "--seed", "18446744073709551615"])
+        #expect(over.status == 2)
+        #expect(over.stderr.contains("would pass 2^64-1; the largest seed for 10 runs is 18446744073709551606"))
+        let fits = try runSim(["explore", "--runs", "10", "--jobs", "2", "--seed", "18446744073709551606"])
+        #expect(fits.status == 0)
+        #expect(fits.stdout.contains("explored 10 sequences"))
+    }
+
     @Test("a bad file among good ones: exit 2, its diagnostics, and the good files still run")
     func badAmongGood() throws {
         let run = try runSim(["replay", "Fixtures/memlock-limit.trace", "Fixtures/bad/unknown-errno.trace", "Fixtures/map-misaligned.trace"])

@@ -82,6 +82,23 @@ struct ExploreShardTests {
     }
 }
 
+extension ExploreShardTests {
+    @Test("seed ranges at the top of u64: the seeds stop at 2^64-1 without wrapping, and reports ending there still refuse an overlap")
+    func seedsAtTheTop() throws {
+        #expect(ExploreRun.seeds(from: .max - 2, count: 3) == [.max - 2, .max - 1, .max])
+        #expect(ExploreRun.seeds(from: .max, count: 1) == [.max])
+        #expect(ExploreRun.seeds(from: 5, count: 0) == [])
+        let top = ExploreReport(seed: .max - 9, runs: 10, ops: 30, backend: "model", result: sampleRun())
+        let inside = ExploreReport(seed: .max - 3, runs: 2, ops: 30, backend: "model", result: sampleRun())
+        if case .success = ExploreReport.merge([top, inside]) { Issue.record("a range inside one that ends at 2^64-1 was merged") }
+        let below = ExploreReport(seed: .max - 19, runs: 10, ops: 30, backend: "model", result: sampleRun())
+        let m = try ExploreReport.merge([top, below]).get()
+        #expect(m.seed == .max - 19 && m.runs == 20)
+        let huge = ExploreReport(seed: 0, runs: .max, ops: 30, backend: "model", result: sampleRun())
+        if case .success = ExploreReport.merge([huge, top]) { Issue.record("runs adding up past Int.max were merged") }
+    }
+}
+
 @Suite("Many sequences per child process")
 struct BatchIsolationTests {
     func report(_ n: Int, leak: Bool = false) -> FileReport {
