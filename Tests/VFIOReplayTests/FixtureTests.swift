@@ -39,15 +39,7 @@ struct FixtureTests {
     @Test("every fixture replays on the model with its written answers, and the model's invariants hold after every operation",
           arguments: fixtureNames)
     func replays(name: String) throws {
-        let trace = try loadTrace(name)
-        let model = ModelBackend(checksInvariants: true)
-        let report = Replayer(backends: [model]).run(trace)
-        for o in report.outcomes where o.failed {
-            Issue.record("\(name):\(o.line): \(o.statement): expected \(o.expected ?? ""), got \(o.got.map(\.text))")
-        }
-        for e in report.errors { Issue.record("\(name):\(e.line): \(e.message)") }
-        #expect(model.brokenInvariant == nil)
-        #expect(report.outcomes.contains { $0.expected != nil }, "a fixture must assert something")
+        try expectReplaysWithWrittenAnswers(name, answersBy: "the fixture")
     }
 
     @Test("every fixture starts with a comment naming its rule or scenario", arguments: fixtureNames)
@@ -77,4 +69,21 @@ struct FixtureTests {
         #expect(strip(again) == strip(trace))
         #expect(printTrace(again) == printed, "printing is idempotent")
     }
+}
+
+/// Replays `name` on the model with invariants checked after every
+/// operation: every written answer must hold, and the trace must hold at
+/// least one (`answersBy` names who wrote them, for the messages).
+func expectReplaysWithWrittenAnswers(_ name: String, answersBy: String,
+                                     sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let trace = try loadTrace(name)
+    let model = ModelBackend(checksInvariants: true)
+    let report = Replayer(backends: [model]).run(trace)
+    for o in report.outcomes where o.failed {
+        Issue.record("\(name):\(o.line): \(o.statement): \(answersBy) says \(o.expected ?? ""), the model \(o.got.map(\.text))",
+                     sourceLocation: sourceLocation)
+    }
+    for e in report.errors { Issue.record("\(name):\(e.line): \(e.message)", sourceLocation: sourceLocation) }
+    #expect(model.brokenInvariant == nil, sourceLocation: sourceLocation)
+    #expect(report.outcomes.contains { $0.expected != nil }, "\(name) must hold written answers", sourceLocation: sourceLocation)
 }
