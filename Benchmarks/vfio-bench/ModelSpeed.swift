@@ -347,25 +347,10 @@ func modelCommand(_ options: ModelOptions) -> Int32 {
 
     // 6. Instruction counts: the same loops, in figures the machine's load
     // does not move.
-    let counter = InstructionCounter.available().flatMap { c -> Result<(InstructionCounter, String), BenchFailure> in
-        executablePath().map { .success((c, $0)) } ?? .failure(BenchFailure("cannot read /proc/self/exe"))
-    }
-    var counted: [String] = []
-    for f in instructionFigures(quick: options.quick) {
-        switch counter.flatMap({ measureInstructions(f, counter: $0.0, exe: $0.1) }) {
-        case .success(let m):
-            add(f.what, "\(sig(m.perUnit)) \(f.unit)", "≤ \(sig(f.target))",
-                BenchLine(name: f.id, value: m.perUnit, unit: f.unit, target: f.target, higherIsBetter: false))
-            counted.append("\(f.id): `vfio-bench \(f.small)` \(m.small), `\(f.large)` \(m.large) instructions, difference ÷ \(Int(f.units))")
-        case .failure(let why):
-            add(f.what, "not measured (\(why))", "≤ \(sig(f.target))",
-                BenchLine(name: f.id, value: .nan, unit: f.unit, target: f.target, higherIsBetter: false, reason: why.message))
-        }
-    }
-    if case .success(let (c, _)) = counter {
-        notes.append("instructions: counted by \(c.name), each figure the difference of two whole runs "
-            + "that differ only in the work of the loop (the setup cancels out):\n    " + counted.joined(separator: "\n    "))
-    }
+    let counts = instructionSection(quick: options.quick)
+    for r in counts.rows { rows.append(r) }
+    lines += counts.lines
+    notes += counts.notes
 
     print(renderTable(rows))
     for n in notes { print("- " + n) }
@@ -375,6 +360,54 @@ func modelCommand(_ options: ModelOptions) -> Int32 {
     return 0
 }
 
+
+// MARK: instruction counts
+
+/// The instruction figures as table rows, BENCH lines and a note saying how
+/// they were counted (`vfio-bench model`, and `vfio-bench instructions`
+/// alone).
+func instructionSection(quick: Bool) -> (rows: [[String]], lines: [BenchLine], notes: [String]) {
+    var rows: [[String]] = [], lines: [BenchLine] = [], notes: [String] = []
+    let counter = InstructionCounter.available().flatMap { c -> Result<(InstructionCounter, String), BenchFailure> in
+        guard let exe = executablePath() else { return .failure(BenchFailure("cannot read /proc/self/exe")) }
+        return c.countable(exe).map { (c, $0) }
+    }
+    var counted: [String] = []
+    for f in instructionFigures(quick: quick) {
+        let line: BenchLine, measured: String
+        switch counter.flatMap({ measureInstructions(f, counter: $0.0, exe: $0.1) }) {
+        case .success(let m):
+            measured = "\(sig(m.perUnit)) \(f.unit)"
+            line = BenchLine(name: f.id, value: m.perUnit, unit: f.unit, target: f.target, higherIsBetter: false)
+            counted.append("\(f.id): `vfio-bench \(f.small)` \(m.small), `\(f.large)` \(m.large) instructions, difference ÷ \(Int(f.units))")
+        case .failure(let why):
+            measured = "not measured (\(why))"
+            line = BenchLine(name: f.id, value: .nan, unit: f.unit, target: f.target, higherIsBetter: false, reason: why.message)
+        }
+        rows.append([f.what, measured, "≤ \(sig(f.target))", line.verdict])
+        printErr("  \(f.what): \(measured)")
+        lines.append(line)
+    }
+    if case .success(let (_, exe)) = counter, exe != executablePath() { unlink(exe) }
+    if case .success(let (c, _)) = counter {
+        notes.append("instructions: counted by \(c.name), each figure the difference of two whole runs "
+            + "that differ only in the work of the loop (the setup cancels out):\n    " + counted.joined(separator: "\n    "))
+    }
+    return (rows, lines, notes)
+}
+
+/// `vfio-bench instructions`: the three instruction figures alone (a few
+/// minutes under callgrind; no timing, so the machine may be busy).
+func instructionsCommand(quick: Bool) -> Int32 {
+    print("vfio-bench instructions — instructions per operation or byte (release build)")
+    let s = instructionSection(quick: quick)
+    print(renderTable([["figure", "measured", "target", "verdict"]] + s.rows))
+    for n in s.notes { print("- " + n) }
+    print("")
+    for l in s.lines { print(l.text) }
+    flushOut()
+    return s.lines.contains { $0.value.isNaN } ? 1 : 0
+}
 
 // MARK: profiling
 

@@ -20,6 +20,7 @@ usage: vfio-bench model [--costs FILE] [--quick]
        vfio-bench all   [the options of both]
        vfio-bench kernel-costs [--group /dev/vfio/N] [--quick] [--plans DIR] [--out FILE]
                         (in the kernel lane's guest, or as root on real hardware)
+       vfio-bench instructions [--quick]
        vfio-bench hot map-unmap|parse|replay [N [REPEATS]]
 
   model         the model's speed: map+unmap throughput at 1K/16K/65,535 live
@@ -41,6 +42,8 @@ usage: vfio-bench model [--costs FILE] [--quick]
                 with --plans DIR it also runs the plan traces there for real
                 and prints measured against predicted time
 
+  instructions  the instruction counts of model alone (callgrind, or perf
+                stat where the counter exists): stable on a busy machine
   hot           one figure's loop alone, N times (default 1,000,000), to
                 profile it: perf record .build-bench/release/vfio-bench hot parse
   --costs FILE  kernel figures from kernel-costs (default:
@@ -131,6 +134,8 @@ func run(_ args: [String]) throws(CLIError) -> Int32 {
         print("")
         let b = plansCommand(PlansOptions(setup: setup, svgPath: svg, costs: costs, costsNote: note, emitDir: emit, filter: only))
         return max(a, b)
+    case "instructions":
+        return instructionsCommand(quick: quick)
     case "kernel-costs":
         return kernelCostsCommand(groupPath: group, quick: quick, plansDir: plansDir, outPath: outPath)
     default:
