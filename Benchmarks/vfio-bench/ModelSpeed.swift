@@ -296,10 +296,12 @@ func modelCommand(_ options: ModelOptions) -> Int32 {
     let replay = repeatRuns(options.quick ? 2 : 3, warmups: 0) {
         let backend = ModelBackend(checksInvariants: false)
         let replayer = Replayer(backends: [backend])
-        replayer.explainsHeldAnswers = false  // as `vfio-sim replay` without --verbose or JSON
+        // As `vfio-sim replay` without --verbose or JSON.
+        replayer.explainsHeldAnswers = false
+        replayer.keepsHeldOutcomes = false
         let (report, s) = timed { replayer.run(parsed!) }
         failed = report.outcomes.filter(\.failed).count + report.errors.count
-        outcomes = report.outcomes.count
+        outcomes = report.outcomes.count + report.heldNotKept
         return s
     }
     precondition(failed == 0, "bench: \(failed) answers of the generated trace did not hold; the generator or the model is wrong")
@@ -430,7 +432,9 @@ func hotCommand(_ what: String, _ count: Int, repeats: Int = 1) -> Int32 {
             print("parse \(duration(ps))")
             if what == "replay" {
                 let replayer = Replayer(backends: [ModelBackend(checksInvariants: false)])
-                replayer.explainsHeldAnswers = false  // as `vfio-sim replay` without --verbose or JSON
+                // As `vfio-sim replay` without --verbose or JSON.
+                replayer.explainsHeldAnswers = false
+                replayer.keepsHeldOutcomes = false
                 let (report, rs) = timed { replayer.run(t) }
                 let failed = report.outcomes.filter(\.failed).count + report.errors.count
                 guard failed == 0 else { printErr("hot replay: \(failed) answers did not hold"); return 1 }

@@ -74,7 +74,8 @@ public struct ReplayRun {
     /// Replays every trace on the model with `profile`.
     /// With `explain`, every answer carries its reason.
     /// Without `heldReasons`, answers that held what the trace wrote carry
-    /// no reason (for reports that do not print them).
+    /// no reason and are counted rather than kept (for reports that do not
+    /// print them).
     /// `container`: the kind for traces whose `container` line does not say.
     public static func model(_ traces: [Trace], profile: KernelProfile, invariants: Bool = true, explain: Bool = false,
                              heldReasons: Bool = true, container: ContainerKind? = nil) -> ReplayRun {
@@ -85,6 +86,8 @@ public struct ReplayRun {
             let replayer = Replayer(backends: [model])
             replayer.explainsEveryAnswer = explain
             replayer.explainsHeldAnswers = heldReasons
+            // A report that prints no held answer need not keep them.
+            replayer.keepsHeldOutcomes = heldReasons
             replayer.defaultContainer = container
             run.reports.append(replayer.run(trace))
         }

@@ -127,6 +127,11 @@ public struct FileReport: Sendable {
     /// Backend name → the kernel whose answers it gave.
     public var kernels: [(backend: String, kernel: String)]
     public var outcomes: [Outcome] = []
+    /// Operations and checks that held what the trace wrote and were
+    /// counted instead of kept in `outcomes` (`Replayer.keepsHeldOutcomes`
+    /// off): a text report prints nothing for them, and building an
+    /// `Outcome` per operation cost more than the model's answer (issue 15).
+    public var heldNotKept = 0
     /// Setup a backend could not honour, broken model invariants, setup
     /// differences, leaks: everything that is not an answer.
     public var problems: [ReportProblem] = []
@@ -191,6 +196,14 @@ public final class Replayer {
     /// print them turns this off: working out a reason builds strings and
     /// cost a third of a replay's instructions (issue 15).
     public var explainsHeldAnswers = true
+    /// Whether an operation or check that held what the trace wrote is kept
+    /// as an `Outcome`. Off, with one backend and no `willRun`/`didRun`
+    /// observer, it is only counted (`FileReport.heldNotKept`): every answer
+    /// is still compared, exactly, and one that did not hold, wants a
+    /// reason, or was not written is kept as before. `vfio-sim replay`
+    /// turns it off for a text report without --verbose, which prints
+    /// nothing for held answers.
+    public var keepsHeldOutcomes = true
     /// The container kind for traces that do not say (`--container`); a
     /// trace's `container` statement wins. Nil: type1, the backends' own.
     public var defaultContainer: ContainerKind? = nil
@@ -286,73 +299,106 @@ public final class Replayer {
             }
         }
 
-        for st in trace.statements {
-            switch st.kind {
-            case .comment, .blank:
-                continue
-            case .kernel(let v):
-                // A version between two known ones answers as the older.
-                let known = v.knownProfile ?? v
-                if known != v {
-                    report.problems.append(ReportProblem(line: st.line, .note("kernel \(v) answers as profile \(known) (known: \(KernelVersion.matrixList))")))
-                }
-                eachBackend(st) { b throws(BackendError) in try b.setKernel(known) }
-            case .iommu(let t):
-                iommuType = t
-                iommuStatement = st
-            case .container(let kind):
-                if pinnedContainer == nil { eachBackend(st) { b throws(BackendError) in try b.setContainer(kind) } }
-            case .memlock(let bytes):
-                memlock = bytes
-                eachBackend(st) { b throws(BackendError) in try b.setMemlock(bytes) }
-            case .capIPCLock(let on):
-                capIPCLock = on
-                eachBackend(st) { b throws(BackendError) in try b.setCapIPCLock(on) }
-            case .dmaEntryLimit(let n):
-                dmaEntryLimit = n
-                eachBackend(st) { b throws(BackendError) in try b.setDMAEntryLimit(n) }
-            case .memory(let spec):
-                guard let first = backends.first else { continue }
-                do throws(BackendError) {
-                    let region = try first.addMemory(spec)
-                    for b in backends.dropFirst() {
-                        do throws(BackendError) { try b.addObservedMemory(region) } catch { setupError(st, b, error.message) }
+        // Counting held answers instead of keeping them: one backend, no
+        // observer (decided once, not read from the properties per step).
+        let lean = !keepsHeldOutcomes && !explainsEveryAnswer && !explainsHeldAnswers
+            && backends.count == 1 && willRun == nil && didRun == nil
+        // Set once the operations have started (setup is never lean).
+        var leanNow = false
+        // Held answers of lean steps, added to the report at the end: the
+        // report is shared with the nested functions, so each write to it
+        // is checked for exclusive access at run time.
+        var held = 0
+        trace.statements.withUnsafeBufferPointer { statements in
+            // A lean step's outcome that did not hold, on its way to the report.
+            var kept: [Outcome] = []
+            for index in statements.indices {
+                // The common operations and checks go through `leanStep`,
+                // which reads the statement in place: copying a `Statement`
+                // out of the array cost more than the comparison itself.
+                if leanNow, let isHeld = leanStep(statements.baseAddress! + index, on: backends[0], keeping: &kept) {
+                    if isHeld { held += 1 } else {
+                        report.outcomes += kept
+                        kept.removeAll(keepingCapacity: true)
                     }
-                } catch {
-                    setupError(st, first, error.message)
+                    continue
                 }
-            case .domain(let traceSpec) where !started:
-                declaredDomain = true
-                let spec = adopt(traceSpec, line: st.line)
-                if !attached.contains(spec.name) { attached.append(spec.name) }
-                for b in backends {
-                    if case .failure(let e) = b.attachGroup(spec) { setupError(st, b, "adding group \(spec.name) failed with \(e)") }
-                }
-            case .detach(let name) where !started:
-                attached.removeAll { $0 == name }
-                if let i = bound.firstIndex(of: name) { bound[i] = nil }
-                for b in backends {
-                    if case .failure(let e) = b.detachGroup(name) { setupError(st, b, "removing group \(name) failed with \(e)") }
-                }
-            case .domain(let traceSpec):
-                var real = st
-                real.kind = .domain(adopt(traceSpec, line: st.line))
-                let outcome = execute(real)
-                if outcome.answers.first?.status == .ok, !attached.contains(traceSpec.name) { attached.append(traceSpec.name) }
-                report.outcomes.append(outcome)
-            case .show(let items):
-                var outcome = Outcome(st, expected: nil, got: [])
-                outcome.state = backends.map { state(of: $0, items) }
-                report.outcomes.append(outcome)
-            default:
-                if !started { start(at: st) }
-                if case .detach(let name) = st.kind {
+                let st = statements[index]
+                switch st.kind {
+                case .comment, .blank:
+                    continue
+                case .kernel(let v):
+                    // A version between two known ones answers as the older.
+                    let known = v.knownProfile ?? v
+                    if known != v {
+                        report.problems.append(ReportProblem(line: st.line, .note("kernel \(v) answers as profile \(known) (known: \(KernelVersion.matrixList))")))
+                    }
+                    eachBackend(st) { b throws(BackendError) in try b.setKernel(known) }
+                case .iommu(let t):
+                    iommuType = t
+                    iommuStatement = st
+                case .container(let kind):
+                    if pinnedContainer == nil { eachBackend(st) { b throws(BackendError) in try b.setContainer(kind) } }
+                case .memlock(let bytes):
+                    memlock = bytes
+                    eachBackend(st) { b throws(BackendError) in try b.setMemlock(bytes) }
+                case .capIPCLock(let on):
+                    capIPCLock = on
+                    eachBackend(st) { b throws(BackendError) in try b.setCapIPCLock(on) }
+                case .dmaEntryLimit(let n):
+                    dmaEntryLimit = n
+                    eachBackend(st) { b throws(BackendError) in try b.setDMAEntryLimit(n) }
+                case .memory(let spec):
+                    guard let first = backends.first else { continue }
+                    do throws(BackendError) {
+                        let region = try first.addMemory(spec)
+                        for b in backends.dropFirst() {
+                            do throws(BackendError) { try b.addObservedMemory(region) } catch { setupError(st, b, error.message) }
+                        }
+                    } catch {
+                        setupError(st, first, error.message)
+                    }
+                case .domain(let traceSpec) where !started:
+                    declaredDomain = true
+                    let spec = adopt(traceSpec, line: st.line)
+                    if !attached.contains(spec.name) { attached.append(spec.name) }
+                    for b in backends {
+                        if case .failure(let e) = b.attachGroup(spec) { setupError(st, b, "adding group \(spec.name) failed with \(e)") }
+                    }
+                case .detach(let name) where !started:
                     attached.removeAll { $0 == name }
                     if let i = bound.firstIndex(of: name) { bound[i] = nil }
+                    for b in backends {
+                        if case .failure(let e) = b.detachGroup(name) { setupError(st, b, "removing group \(name) failed with \(e)") }
+                    }
+                case .domain(let traceSpec):
+                    var real = st
+                    real.kind = .domain(adopt(traceSpec, line: st.line))
+                    let outcome = execute(real)
+                    if outcome.answers.first?.status == .ok, !attached.contains(traceSpec.name) { attached.append(traceSpec.name) }
+                    report.outcomes.append(outcome)
+                case .show(let items):
+                    var outcome = Outcome(st, expected: nil, got: [])
+                    outcome.state = backends.map { state(of: $0, items) }
+                    report.outcomes.append(outcome)
+                default:
+                    if !started { start(at: st) }
+                    leanNow = lean
+                    if case .detach(let name) = st.kind {
+                        attached.removeAll { $0 == name }
+                        if let i = bound.firstIndex(of: name) { bound[i] = nil }
+                    }
+                    if st.repetition == nil {
+                        if let o = executeKeeping(st) { report.outcomes.append(o) } else { report.heldNotKept += 1 }
+                    } else {
+                        for i in 0..<st.count {
+                            if let o = executeKeeping(st.repeated(i)) { report.outcomes.append(o) } else { report.heldNotKept += 1 }
+                        }
+                    }
                 }
-                for i in 0..<st.count { report.outcomes.append(execute(st.repeated(i))) }
             }
         }
+        report.heldNotKept += held
         report.kernels = backends.map { ($0.name, $0.kernel) }
         if closesBackends { report.problems += close() }
         return report
@@ -389,6 +435,91 @@ public final class Replayer {
         }
         didRun?(st, outcome)
         return outcome
+    }
+
+    /// One `map`, `unmap` (no dirty bitmap) or `check` with a written
+    /// answer and no `repeat=`, run on `b` with the statement read in place;
+    /// true when its answer held (only counted), false when it did not and
+    /// its outcome, as `execute` would make it, is in `kept`. Nil for every
+    /// other statement, which the caller runs as usual.
+    /// Only for a lean run (`keepsHeldOutcomes`, `explainsEveryAnswer` and
+    /// `explainsHeldAnswers` off, one backend, no observer), where no held
+    /// answer wants a reason.
+    func leanStep(_ p: UnsafePointer<Statement>, on b: Backend, keeping kept: inout [Outcome]) -> Bool? {
+        guard p.pointee.repetition == nil else { return nil }
+        switch p.pointee.kind {
+        case .map(let m):
+            guard let expected = p.pointee.expected else { return nil }
+            let answer: Answer
+            switch b.mapDMA(m) {
+            case .success: answer = Answer(.ok)
+            case .failure(let e): answer = Answer(.errno(e))
+            }
+            return keep(p, answer, expected, on: b, &kept)
+        case .unmap(let u) where u.bitmap == nil:
+            guard let expected = p.pointee.expected else { return nil }
+            switch b.unmapDMA(u) {
+            case .success(let size):
+                // The held case without building the answer's field list.
+                if expected.status == .ok, expected.fields.allSatisfy({ $0 == .size(size) }) { return true }
+                return keep(p, Answer(.ok, fields: [.size(size)]), expected, on: b, &kept)
+            case .failure(let e):
+                return keep(p, Answer(.errno(e)), expected, on: b, &kept)
+            }
+        case .check(let check):
+            if Self.holds(check, on: b) { return true }
+            kept.append(observe(p.pointee, check))
+            return false
+        default:
+            return nil
+        }
+    }
+
+    /// True when `answer` held `expected`; else false, with its outcome
+    /// and reason (the last call `b` made is the one that gave it) in `kept`.
+    private func keep(_ p: UnsafePointer<Statement>, _ answer: Answer, _ expected: Answer, on b: Backend, _ kept: inout [Outcome]) -> Bool {
+        if Self.matches(expected: expected, got: answer) { return true }
+        var o = compare(p.pointee, [answer])
+        o.got[0].reason = b.explainLastAnswer()
+        kept.append(o)
+        return false
+    }
+
+    /// `execute`, or nil when `keepsHeldOutcomes` is off and the one
+    /// backend's answer held what `st` wrote without wanting a reason: the
+    /// caller counts it instead of keeping an `Outcome`. The comparison is
+    /// the same one `compare` and `observe` make, on typed values.
+    func executeKeeping(_ st: Statement) -> Outcome? {
+        guard !keepsHeldOutcomes, backends.count == 1, willRun == nil, didRun == nil else { return execute(st) }
+        let b = backends[0]
+        switch st.kind {
+        case .check(let check):
+            // Observing twice is harmless (a read) and happens only when
+            // the check did not hold.
+            return Self.holds(check, on: b) ? nil : observe(st, check)
+        default:
+            guard let expected = st.expected else { return execute(st) }
+            let a = answer(st.kind, on: b)
+            let wants = wantsReason(st, a)
+            if !wants && Self.matches(expected: expected, got: a) { return nil }
+            var o = compare(st, [a])
+            if wants { o.got[0].reason = b.explainLastAnswer() }
+            return o
+        }
+    }
+
+    /// Whether `b` observes what `check` names with the value it names (an
+    /// observation `b` cannot make does not hold).
+    static func holds(_ check: Check, on b: Backend) -> Bool {
+        switch check {
+        case .locked(let want):
+            if case .value(let v) = b.lockedMemory() { return v == want }
+        case .mappings(let want):
+            if case .value(let v) = b.mappingCount() { return v == want }
+        case .ptes(let want, let domain):
+            if case .value(let v) = b.pageTableEntries(domain: domain) { return v == want }
+        }
+        return false
     }
 
     /// The answer `backend` gives to operation `kind`.

@@ -17,8 +17,8 @@ public struct Totals: Sendable {
         files = reports.count
         for r in reports {
             let ops = r.outcomes.filter { !$0.isShow }
-            operations += ops.count
-            passed += ops.filter(\.passed).count
+            operations += ops.count + r.heldNotKept
+            passed += ops.filter(\.passed).count + r.heldNotKept
             failed += ops.filter(\.failed).count
             skipped += ops.filter(\.skipped).count
             disagreements += ops.filter { !$0.agree }.count
