@@ -170,3 +170,21 @@ lane_config() {
 
 lane_log() { echo "kernel-lane: $*" >&2; }
 lane_die() { echo "kernel-lane: error: $*" >&2; exit "${LANE_DIE_CODE:-1}"; }
+
+# The fully static vfio-sim the guests run, built into .build-lane (quick
+# when nothing changed); sets LANE_STATIC_BINARY. $1: the build log's name
+# under $LANE_CACHE/logs. Shared by lane.sh and record-lane.sh.
+lane_build_static() {
+  local log="$LANE_CACHE/logs/$1"
+  if ! command -v swift >/dev/null; then
+    [ -x /opt/swift/usr/bin/swift ] || lane_die "swift not found (PATH or /opt/swift/usr/bin)"
+    PATH=/opt/swift/usr/bin:$PATH
+  fi
+  mkdir -p "$LANE_CACHE/logs"
+  if ! (cd "$LANE_REPO" && swift build -c release --scratch-path .build-lane \
+          -Xswiftc -static-executable --product vfio-sim) > "$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    lane_die "building the static vfio-sim failed (log: $log)"
+  fi
+  LANE_STATIC_BINARY="$LANE_REPO/.build-lane/release/vfio-sim"
+}

@@ -64,19 +64,9 @@ fi
 [ -f "$ROOTFS/.complete" ] || lane_die "no root filesystem at $ROOTFS: run scripts/kernel-lane/rootfs.sh"
 
 if [ "$MODE" = record ] && [ -z "$BINARY" ]; then
-  if ! command -v swift >/dev/null; then
-    [ -x /opt/swift/usr/bin/swift ] || lane_die "swift not found (PATH or /opt/swift/usr/bin)"
-    PATH=/opt/swift/usr/bin:$PATH
-  fi
   lane_log "building the static vfio-sim ($(elapsed))"
-  BUILD_LOG="$LANE_CACHE/logs/record-build.log"
-  mkdir -p "$LANE_CACHE/logs"
-  if ! (cd "$LANE_REPO" && swift build -c release --scratch-path .build-lane \
-          -Xswiftc -static-executable --product vfio-sim) > "$BUILD_LOG" 2>&1; then
-    tail -n 30 "$BUILD_LOG" >&2
-    lane_die "building the static vfio-sim failed (log: $BUILD_LOG)"
-  fi
-  BINARY="$LANE_REPO/.build-lane/release/vfio-sim"
+  lane_build_static record-build.log
+  BINARY=$LANE_STATIC_BINARY
 fi
 [ "$MODE" = plain ] || [ -x "$BINARY" ] || lane_die "no binary at $BINARY"
 
