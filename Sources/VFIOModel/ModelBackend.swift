@@ -240,10 +240,10 @@ public final class ModelBackend: Backend {
             guard let counts = compat.pageTableEntries(group: domain) else { return .notObservable("no group named \(domain ?? "")") }
             return .value(PTECounts(counts))
         }
-        guard let counts = container.pageTableEntries(group: domain) else {
+        guard let counts = container.pteCounts(group: domain) else {
             return .notObservable("no group named \(domain ?? "")")
         }
-        return .value(PTECounts(counts))
+        return .value(counts)
     }
 
     /// The model holds nothing real; closing walks the invariants once more

@@ -17,6 +17,29 @@ extension Type1Container {
         return out
     }
 
+    /// `pageTableEntries(group:)` as `PTECounts`, built from the tables'
+    /// per-size totals without a dictionary (a replay asks at every
+    /// `check ptes=`).
+    public func pteCounts(group name: String?) -> PTECounts? {
+        func counts(_ entries: [UInt128]) -> PTECounts {
+            var out: [PTECounts.Entry] = []
+            for (shift, n) in entries.enumerated() where n != 0 {
+                out.append(PTECounts.Entry(size: 1 << UInt64(shift), count: UInt64(clamping: n)))
+            }
+            return PTECounts(ascending: out)
+        }
+        if let name {
+            guard let d = domains.first(where: { $0.groups.contains(name) }) else {
+                return groups.contains(where: { $0.name == name }) || emulatedGroups.contains(name) ? PTECounts() : nil
+            }
+            return counts(d.pageTable.entries)
+        }
+        if domains.count == 1 { return counts(domains[0].pageTable.entries) }
+        var total = [UInt128](repeating: 0, count: 64)
+        for d in domains { for (shift, n) in d.pageTable.entries.enumerated() { total[shift] += n } }
+        return counts(total)
+    }
+
     /// Walks every structure and returns a message naming the first broken
     /// rule, or nil: the mapping tree is ordered and disjoint; each domain's
     /// runs cover exactly the IOVAs of each mapped `vfio_dma`, aligned, with
