@@ -67,6 +67,11 @@ public protocol SystemCalls: AnyObject {
     /// `serving`'s line (`poll` on both pipes); without `serving` the
     /// child's `askParent` gives nil.
     func inChild(serving: ((String) -> String)?, _ body: () -> [UInt8]) -> Result<[UInt8], ChildFailure>
+    /// Runs each body in a child process of its own, all at once, and
+    /// returns what each produced, in order (as `inChild`, without
+    /// requests). A system that cannot run them side by side runs them one
+    /// after another.
+    func inChildren(_ bodies: [() -> [UInt8]]) -> [Result<[UInt8], ChildFailure>]
     /// In a child of `inChild(serving:)`: one line to the parent and its
     /// one-line answer; nil when no parent serves requests.
     func askParent(_ request: String) -> String?
@@ -108,6 +113,11 @@ public enum ChildFailure: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 extension SystemCalls {
+    /// One after another (test systems).
+    public func inChildren(_ bodies: [() -> [UInt8]]) -> [Result<[UInt8], ChildFailure>] {
+        bodies.map { inChild($0) }
+    }
+
     /// Runs `body` in a child process that cannot ask this one anything.
     public func inChild(_ body: () -> [UInt8]) -> Result<[UInt8], ChildFailure> { inChild(serving: nil, body) }
     /// `ioctl(fd, request, &arg)` with `arg` a uapi struct passed by address.
@@ -339,6 +349,62 @@ public final class LinuxSystemCalls: SystemCalls {
         if signal != 0 { return .failure(.signalled(signal)) }
         if code != 0 { return .failure(.exited(code)) }
         return .success(data)
+    }
+
+    public func inChildren(_ bodies: [() -> [UInt8]]) -> [Result<[UInt8], ChildFailure>] {
+        var results = [Result<[UInt8], ChildFailure>?](repeating: nil, count: bodies.count)
+        var reads = [Int32](repeating: -1, count: bodies.count)
+        var pids = [pid_t](repeating: -1, count: bodies.count)
+        let parent = getpid()
+        fflush(nil)
+        for (i, body) in bodies.enumerated() {
+            var fds: [Int32] = [-1, -1]
+            guard pipe(&fds) == 0 else {
+                results[i] = .failure(.couldNotStart("pipe: \(Errno(rawValue: Glibc.errno))"))
+                continue
+            }
+            let pid = fork()
+            if pid == 0 {
+                _ = cvfio_die_with_parent(parent)
+                // The read ends of the children started before this one.
+                for fd in reads where fd >= 0 { Glibc.close(fd) }
+                Glibc.close(fds[0])
+                parentChannel = nil
+                let failed = writeAll(fds[1], body()) != nil
+                Glibc.close(fds[1])
+                _exit(failed ? 3 : 0)
+            }
+            Glibc.close(fds[1])
+            if pid < 0 {
+                results[i] = .failure(.couldNotStart("fork: \(Errno(rawValue: Glibc.errno))"))
+                Glibc.close(fds[0])
+                continue
+            }
+            reads[i] = fds[0]
+            pids[i] = pid
+        }
+        // Every pipe drained side by side: a child blocks when its pipe is
+        // full, so reading them one at a time could wait forever.
+        var data = [[UInt8]](repeating: [], count: bodies.count)
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while reads.contains(where: { $0 >= 0 }) {
+            var fds = reads.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            let r = poll(&fds, nfds_t(fds.count), -1)
+            if r < 0 { if Glibc.errno == EINTR { continue } else { break } }
+            for (i, p) in fds.enumerated() where p.fd >= 0 && p.revents != 0 {
+                let n = buf.withUnsafeMutableBytes { Glibc.read(p.fd, $0.baseAddress, $0.count) }
+                if n < 0 && Glibc.errno == EINTR { continue }
+                if n <= 0 { Glibc.close(p.fd); reads[i] = -1 } else { data[i] += buf[0..<n] }
+            }
+        }
+        for fd in reads where fd >= 0 { Glibc.close(fd) }
+        for (i, pid) in pids.enumerated() where pid > 0 {
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && Glibc.errno == EINTR {}
+            let signal = status & 0x7f, code = (status >> 8) & 0xff
+            results[i] = signal != 0 ? .failure(.signalled(signal)) : code != 0 ? .failure(.exited(code)) : .success(data[i])
+        }
+        return results.map { $0 ?? .failure(.couldNotStart("no child")) }
     }
 
     public func makeDirectory(_ path: String, mode: UInt32) -> Errno? {

@@ -82,6 +82,22 @@ public struct ExploreRun {
         return result
     }
 
+    /// A `kernelExplorer` per worker of `ExploreShards.runOnKernels`, each
+    /// on one group of its own (a generated sequence attaches one group on
+    /// a kernel): `jobs` of them, at most one per group.
+    public static func kernelExplorers(hardware: Hardware, jobs: Int, parameters: ModuleParameterGuard,
+                                       sys: SystemCalls = LinuxSystemCalls(), sequencesPerProcess: Int = 50) -> Result<[Explorer], LaneError> {
+        var out: [Explorer] = []
+        for group in hardware.groups.prefix(max(1, jobs)) {
+            switch kernelExplorer(hardware: Hardware(groups: [group], bar: hardware.bar), parameters: parameters,
+                                  sys: sys, sequencesPerProcess: sequencesPerProcess) {
+            case .success(let e): out.append(e)
+            case .failure(let e): return .failure(e)
+            }
+        }
+        return .success(out)
+    }
+
     /// An explorer whose sequences also run on the real groups, in child
     /// processes (many sequences in a row per child, a fresh one after any
     /// that may leave state charged to the process), with the model playing their IOMMU at the running

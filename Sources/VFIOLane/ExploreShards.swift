@@ -1,4 +1,6 @@
 import VFIOExplore
+import VFIOKernel
+import VFIOTrace
 
 #if canImport(Glibc)
 import Glibc
@@ -57,6 +59,55 @@ public enum ExploreShards {
         }
         for t in threads { pthread_join(t, nil) }
         return merge(boxes.map { $0.result ?? ExploreRun() })
+    }
+
+    /// Explores `seeds` on real kernels side by side: one worker process per
+    /// explorer of `workers`, each driving groups of its own, the seeds
+    /// dealt out in turn. A sequence that sets a module parameter
+    /// (`dma-entry-limit`: global, and read when a container opens) would
+    /// change the other workers' answers, so those run afterwards on
+    /// `exclusive`, alone; so do the seeds of a worker that died. Each
+    /// worker shrinks its own findings. The result is the merge of all.
+    ///
+    /// Worth it in a TCG guest with a vCPU per worker: a kernel's ioctls,
+    /// not process start-up, are most of the time there.
+    public static func runOnKernels(seeds: [UInt64], ops: Int, workers: [Explorer], exclusive: Explorer,
+                                    sys: SystemCalls, onShrunk: (ExploreRun.Shrunk) -> Void = { _ in }) -> ExploreRun {
+        guard workers.count > 1 else {
+            return ExploreRun.run(seeds: seeds, ops: ops, explorer: workers.first ?? exclusive, onShrunk: onShrunk)
+        }
+        var shared: [UInt64] = [], alone: [UInt64] = []
+        for s in seeds {
+            if setsModuleParameter(exclusive.generator.generate(seed: s, operations: ops)) { alone.append(s) } else { shared.append(s) }
+        }
+        let dealt = workers.indices.map { w in stride(from: w, to: shared.count, by: workers.count).map { shared[$0] } }
+        let results = sys.inChildren(workers.indices.map { w in
+            { () -> [UInt8] in
+                let run = ExploreRun.run(seeds: dealt[w], ops: ops, explorer: workers[w])
+                return Array(ExploreReport(seed: dealt[w].first ?? 0, runs: dealt[w].count, ops: ops, backend: "both", result: run).encode().utf8)
+            }
+        })
+        var parts: [ExploreRun] = []
+        for (w, r) in results.enumerated() {
+            if case .success(let bytes) = r, case .success(let report) = ExploreReport.decode(String(decoding: bytes, as: UTF8.self), path: "worker \(w + 1)") {
+                parts.append(report.result)
+            } else {
+                alone += dealt[w]
+            }
+        }
+        var merged = merge(parts)
+        for s in merged.shrunk { onShrunk(s) }
+        let rest = ExploreRun.run(seeds: alone.sorted(), ops: ops, explorer: exclusive) { s in
+            if !merged.shrunk.contains(where: { $0.finding.key == s.finding.key }) { onShrunk(s) }
+        }
+        merged = merge([merged, rest])
+        merged.withKernel = true
+        return merged
+    }
+
+    /// Whether a sequence sets a module parameter for its container.
+    public static func setsModuleParameter(_ trace: Trace) -> Bool {
+        trace.statements.contains { if case .dmaEntryLimit = $0.kind { true } else { false } }
     }
 
     /// The sum of several explorations of disjoint seeds: counts added, one

@@ -65,11 +65,17 @@ func exploreCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var hardware = Hardware.fromEnvironment(sys)
     if let group { hardware = Hardware(groups: [group], bar: hardware?.bar) }
     if backend == "both" && hardware == nil { throw UsageError(message: "--backend both needs --group /dev/vfio/N") }
-    if backend == "both" && jobsGiven && jobs > 1 { throw UsageError(message: "--backend both runs one job (the kernel's groups are one set); shard it across machines instead") }
-    if backend == "both" { jobs = 1 }
+    // Beside a kernel each job drives a group of its own.
+    if backend == "both", let hardware {
+        if jobsGiven && jobs > hardware.groups.count {
+            throw UsageError(message: "--backend both runs a job per group: --jobs \(jobs) needs \(jobs) groups, there \(hardware.groups.count == 1 ? "is 1" : "are \(hardware.groups.count)") (VFIO_GROUPS or --group)")
+        }
+        jobs = min(jobs, hardware.groups.count)
+    }
     if let shard { (seed, runs) = ExploreShards.slice(seed: seed, runs: runs, index: shard.index, count: shard.count) }
 
     var explorer = Explorer(generator: SequenceGenerator(modelOnly: true))
+    var workers: [Explorer] = []
     var parameters: ModuleParameterGuard? = nil
     defer { parameters?.end() }
     if backend == "both", let hardware {
@@ -81,11 +87,21 @@ func exploreCommand(_ args: [String]) throws(UsageError) -> Int32 {
         case .success(let e): explorer = e
         case .failure(let e): printErr("vfio-sim: error: \(e.message)"); return 2
         }
+        if jobs > 1 {
+            switch ExploreRun.kernelExplorers(hardware: hardware, jobs: jobs, parameters: parameters!, sys: sys, sequencesPerProcess: perProcess) {
+            case .success(let w): workers = w
+            case .failure(let e): printErr("vfio-sim: error: \(e.message)"); return 2
+            }
+        }
     }
     if let out { mkdir(out, 0o755) }
     let started = monotonicSeconds()
     var result: ExploreRun
-    if jobs == 1 {
+    if backend == "both" && jobs > 1 {
+        // A worker process per group, side by side.
+        result = ExploreShards.runOnKernels(seeds: ExploreRun.seeds(from: seed, count: runs), ops: ops, workers: workers,
+                                            exclusive: explorer, sys: sys) { printShrunk($0, out: out) }
+    } else if jobs == 1 {
         result = ExploreRun.run(seed: seed, runs: runs, ops: ops, explorer: explorer) { printShrunk($0, out: out) }
     } else {
         // Model only: each thread makes its own explorer (and model).

@@ -284,7 +284,10 @@ enum Help {
         that may leave locked memory charged to the process.
 
         --jobs J runs the model-only exploration on J threads (default: every
-        core); the result is the same as one job's. --shard I/S explores the
+        core); the result is the same as one job's. With --backend both, J
+        worker processes (default: every core, at most one per group) each
+        drive a group of their own side by side; sequences that set
+        dma_entry_limit (global to the machine) run after them, alone. --shard I/S explores the
         I-th of S equal slices of the seeds, so a batch system (a CI job
         matrix, GNU parallel, Slurm) runs one exploration across machines;
         --report FILE writes what a run found, and --merge FILE... adds the

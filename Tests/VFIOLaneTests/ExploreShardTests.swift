@@ -131,3 +131,55 @@ struct BatchIsolationTests {
         #expect(calls == 3)  // the batch, seq0 alone, then seq1 and seq2 together
     }
 }
+
+@Suite("Exploring on several kernels side by side")
+struct KernelWorkerTests {
+    /// An explorer on the kernel-side generator (one group, memory a
+    /// kernel can allocate) whose replays are counted, with no kernel.
+    final class Counter: @unchecked Sendable { var replays = 0 }
+    func explorer(_ counter: Counter) -> Explorer {
+        Explorer(generator: SequenceGenerator(modelOnly: false), others: { () throws(BackendError) -> [any Backend] in
+            counter.replays += 1
+            return []
+        })
+    }
+
+    @Test("workers side by side find what one explorer finds; sequences that set dma-entry-limit run alone on the exclusive explorer, after the workers")
+    func workersAgreeWithOne() {
+        let seeds = Array(UInt64(1)...60)
+        let gen = SequenceGenerator(modelOnly: false)
+        let alone = seeds.filter { ExploreShards.setsModuleParameter(gen.generate(seed: $0, operations: 20)) }
+        #expect(!alone.isEmpty && alone.count < seeds.count, "the seeds mix both kinds")
+        let sys = ScriptedSystemCalls()
+        var children = 0
+        sys.child = { body in children += 1; return .success(body()) }
+        let (w1, w2, ex, one) = (Counter(), Counter(), Counter(), Counter())
+        let side = ExploreShards.runOnKernels(seeds: seeds, ops: 20, workers: [explorer(w1), explorer(w2)], exclusive: explorer(ex), sys: sys)
+        let single = ExploreRun.run(seeds: seeds, ops: 20, explorer: explorer(one))
+        #expect(children == 2)
+        #expect(side.sequences == single.sequences && side.sequences == 60)
+        #expect(side.operations == single.operations)
+        #expect(side.findings == single.findings)
+        #expect(side.shrunk.map(\.finding.key).sorted() == single.shrunk.map(\.finding.key).sorted())
+        #expect(side.withKernel)
+        // Without findings (nothing to shrink) each sequence replays once.
+        if single.findings == 0 {
+            #expect(ex.replays == alone.count)
+            #expect(w1.replays + w2.replays == seeds.count - alone.count)
+            #expect(abs(w1.replays - w2.replays) <= 1, "seeds are dealt in turn")
+        }
+    }
+
+    @Test("a worker that dies hands its seeds to the exclusive explorer: nothing is lost")
+    func deadWorker() {
+        let seeds = Array(UInt64(100)...139)
+        let sys = ScriptedSystemCalls()
+        var calls = 0
+        sys.child = { body in calls += 1; return calls == 1 ? .failure(.signalled(9)) : .success(body()) }
+        let (w1, w2, ex) = (Counter(), Counter(), Counter())
+        let r = ExploreShards.runOnKernels(seeds: seeds, ops: 10, workers: [explorer(w1), explorer(w2)], exclusive: explorer(ex), sys: sys)
+        #expect(r.sequences == 40)
+        #expect(w1.replays == 0, "the first worker's body never ran")
+        #expect(ex.replays > 0)
+    }
+}
