@@ -36,6 +36,8 @@ struct LexedLine {
     var count = 0
     /// The comment's text without `#`, one leading space and trailing blanks.
     var comment: String?
+    /// Whether `comment` is not nil (a test that costs no reference counting).
+    var hasComment = false
     /// Offset of the `#`.
     var commentStart = 0
     /// Offset just past the last token: where `end of line` is.
@@ -216,7 +218,10 @@ func lexLine(_ base: UnsafePointer<UInt8>, _ count: Int, from start: Int, number
     line.number = number
     line.start = start
     line.count = 0
-    line.comment = nil
+    if line.hasComment {
+        line.comment = nil
+        line.hasComment = false
+    }
     line.commentStart = start
     line.end = start
     let tokens = line.storage
@@ -296,6 +301,7 @@ func lexLine(_ base: UnsafePointer<UInt8>, _ count: Int, from start: Int, number
             line.end = n > 0 ? tokens[n - 1].text.end : start
             if n < maxTokensPerLine {
                 line.comment = commentText(Text(base: base, start: line.commentStart + 1, end: end))
+                line.hasComment = true
             }
             return (next, nil)
         case .error(let e):

@@ -217,7 +217,7 @@ struct TraceParser {
         previousWasBlank = false
         declared.line = line.number
         do throws(LineError) {
-            statements.append(try statement(line, base))
+            try appendStatement(line, base)
         } catch {
             fail(line, error, base)
         }
@@ -229,7 +229,12 @@ struct TraceParser {
     }
 
     /// One statement line: the verb's words, then the answer.
-    mutating func statement(_ line: borrowing LexedLine, _ base: UnsafePointer<UInt8>) throws(LineError) -> Statement {
+    ///
+    /// Appends the statement itself rather than returning it: a `Statement`
+    /// is large, and each hand-over through a `throws` return copied it
+    /// (retaining every string and array in it) only to destroy the
+    /// original.
+    mutating func appendStatement(_ line: borrowing LexedLine, _ base: UnsafePointer<UInt8>) throws(LineError) {
         let tokens = line.tokens[...]
         let arrowIndex = tokens.firstIndex(where: \.isArrow)
         let words = tokens[..<(arrowIndex ?? tokens.endIndex)]
@@ -246,10 +251,10 @@ struct TraceParser {
             answer = try parseAnswer(rule: rule, arrow: tokens[arrowIndex], tokens: tokens[(arrowIndex + 1)...])
         }
         let column = VFIOTrace.column(at: first.text.start, lineStart: line.start, in: base)
-        var statement = Statement(line: line.number, column: column, kind: kind, expected: answer, comment: line.comment)
-        statement.repetition = s.repetition
-        if keepsSpellings { statement.spellings = s.spellings() }
-        return statement
+        // Most lines have no comment: no retain of a nil string then.
+        let comment = line.hasComment ? line.comment : nil
+        statements.append(Statement(line: line.number, column: column, kind: consume kind, expected: consume answer, comment: consume comment,
+                                    repetition: s.repetition, spellings: keepsSpellings ? s.spellings() : [:]))
     }
 }
 
@@ -905,7 +910,7 @@ func parseAnswer(rule: AnswerRule, arrow: Token, tokens: Tokens) throws(LineErro
         rest = tokens
     } else if rule.value, let d = first.text.first, d >= UInt8(ascii: "0") && d <= UInt8(ascii: "9") {
         status = .value(try number(first.text))
-    } else if let e = Errno(name: first.text.string) {
+    } else if let e = errno(named: first.text) {
         status = .errno(e)
     } else if looksLikeErrno(first.text) {
         throw LineError(first.text.start, "expected a Linux errno name, found \(quoted(first.text))")
@@ -916,7 +921,7 @@ func parseAnswer(rule: AnswerRule, arrow: Token, tokens: Tokens) throws(LineErro
     if case .ok = status {} else if let w = rest.first {
         throw LineError(w.text.start, "expected end of line, found \(quoted(w.text))")
     }
-    var fields: [AnswerField] = []
+    var fields = AnswerFields()
     // Keys already given, as `AnswerKey.bit`s.
     var seen: UInt8 = 0
     for w in rest {
@@ -941,4 +946,20 @@ func parseAnswer(rule: AnswerRule, arrow: Token, tokens: Tokens) throws(LineErro
         }
     }
     return Answer(status, fields: fields)
+}
+
+/// Every errno name (`Errno.allNames`) with its spelling, in numeric order.
+let errnoSpellings: [(Spelling, Errno)] = Errno.allNames.compactMap { name in
+    guard let s = Spelling(name: name), let e = Errno(name: name) else { return nil }
+    return (s, e)
+}
+
+/// `Errno(name:)` without making a `String`: the answers of a trace are
+/// mostly `ok` and a few errnos, and this is looked up once per errno
+/// answer. Names longer than a spelling go through `Errno(name:)`.
+func errno(named text: Text) -> Errno? {
+    if text.count > 16 { return Errno(name: text.string) }
+    let spelling = Spelling(text)
+    for (s, e) in errnoSpellings where s == spelling { return e }
+    return nil
 }
