@@ -954,12 +954,14 @@ let errnoSpellings: [(Spelling, Errno)] = Errno.allNames.compactMap { name in
     return (s, e)
 }
 
-/// `Errno(name:)` without making a `String`: the answers of a trace are
-/// mostly `ok` and a few errnos, and this is looked up once per errno
-/// answer. Names longer than a spelling go through `Errno(name:)`.
+/// `Errno(name:)`, without making a `String` for the errno names a trace
+/// writes most: those of `Errno.allNames` are found by spelling; any other
+/// text (`hang`, which is no errno name but an answer, or a mistake) goes
+/// to `Errno(name:)`, which has the last word.
 func errno(named text: Text) -> Errno? {
-    if text.count > 16 { return Errno(name: text.string) }
-    let spelling = Spelling(text)
-    for (s, e) in errnoSpellings where s == spelling { return e }
-    return nil
+    if text.count <= 16 {
+        let spelling = Spelling(text)
+        for (s, e) in errnoSpellings where s == spelling { return e }
+    }
+    return Errno(name: text.string)
 }

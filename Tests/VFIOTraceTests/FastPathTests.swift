@@ -201,6 +201,8 @@ func keywordsAnywhere() {
     #expect(diagnostics("mapp") == ["t.trace:1:1: error: expected one of \(Verb.list), found 'mapp'"])
     #expect(diagnostics("map iova=0 vaddr=0 size=4K prot=rw => EEXISTS") == ["t.trace:1:39: error: expected a Linux errno name, found 'EEXISTS'"])
     #expect(statements("map iova=0 vaddr=0 size=4K prot=rw => EWOULDBLOCK")?.first?.expected == Answer(.errno(Errno(name: "EAGAIN")!)))
+    #expect(statements("unmap iova=0 size=4K => hang")?.first?.expected == Answer(.errno(.hang)))
+    #expect(statements("map iova=0 vaddr=0 size=4K prot=rw => ENOTRECOVERABLE")?.first?.expected == Answer(.errno(Errno(name: "ENOTRECOVERABLE")!)))
 }
 
 @Test("an answer's fields compare and hash by their elements, however they were built")
