@@ -23,145 +23,298 @@ struct Token {
 /// One line cut into tokens: words and arrows up to the comment, then the
 /// comment.
 ///
-/// The parser keeps one `LexedLine` and lexes every line into it, so the
-/// token array is allocated once per file, not once per line.
+/// The parser keeps one `LexedLine` and lexes every line into it. Its
+/// tokens live in a buffer of `maxTokensPerLine` that the caller allocates
+/// once per file: an array would check uniqueness and capacity on every
+/// append, and lexing is most of what a line costs.
 struct LexedLine {
     var number = 0
     /// Offset of the line's first byte (columns count from here).
     var start = 0
-    var tokens: [Token] = []
+    /// Room for `maxTokensPerLine` tokens; the first `count` are the line's.
+    let storage: UnsafeMutablePointer<Token>
+    var count = 0
     /// The comment's text without `#`, one leading space and trailing blanks.
     var comment: String?
+    /// Whether `comment` is not nil (a test that costs no reference counting).
+    var hasComment = false
     /// Offset of the `#`.
     var commentStart = 0
     /// Offset just past the last token: where `end of line` is.
     var end = 0
-}
 
-/// Cuts `bytes` into lines (`\n`, or `\r\n`; a leading byte order mark is
-/// skipped), calling `body` with each line's number and its byte offsets
-/// `start..<end` (without the line end).
-///
-/// - Complexity: O(n) in the number of bytes, whatever the line lengths.
-func forEachLine(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (_ number: Int, _ start: Int, _ end: Int) -> Void) {
-    var start = 0
-    var number = 1
-    let count = bytes.count
-    // A UTF-8 byte order mark (some Windows editors write one) is not text.
-    if count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF { start = 3 }
-    while start < count {
-        var end = start
-        while end < count && bytes[end] != 0x0A { end += 1 }
-        let next = end + 1
-        // CRLF: the CR belongs to the line end.
-        if end > start && bytes[end - 1] == 0x0D { end -= 1 }
-        body(number, start, end)
-        number += 1
-        start = next
-    }
-}
+    init(storage: UnsafeMutablePointer<Token>) { self.storage = storage }
 
-/// Validates the bytes `start..<end` of `base` (UTF-8, no control
-/// characters but tab), then cuts them into `line`'s tokens and comment.
-/// Returns the line's first error instead, if it has one.
-func lexLine(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int, number: Int, into line: inout LexedLine) -> LineError? {
-    line.number = number
-    line.start = start
-    line.tokens.removeAll(keepingCapacity: true)
-    line.comment = nil
-    line.commentStart = start
-    line.end = start
-    if let error = validate(base, from: start, to: end) { return error }
-    tokenize(base, start, end, into: &line)
-    return nil
+    var tokens: UnsafeBufferPointer<Token> { UnsafeBufferPointer(start: storage, count: count) }
 }
-
-/// The first byte that is not UTF-8 or is a control character, as an error.
-func validate(_ bytes: UnsafePointer<UInt8>, from start: Int, to n: Int) -> LineError? {
-    var i = start
-    while i < n {
-        let b = bytes[i]
-        if b < 0x80 {
-            // The common case: printable ASCII.
-            if (b < 0x20 && b != 0x09) || b == 0x7F {
-                return LineError(i, "expected a printable character, found control character \(hexByte(b))")
-            }
-            i += 1
-        } else {
-            // The well-formed sequences of the Unicode standard, table 3-7.
-            let length: Int
-            var low: UInt8 = 0x80, high: UInt8 = 0xBF
-            switch b {
-            case 0xC2...0xDF: length = 2
-            case 0xE0: length = 3; low = 0xA0
-            case 0xE1...0xEC, 0xEE...0xEF: length = 3
-            case 0xED: length = 3; high = 0x9F
-            case 0xF0: length = 4; low = 0x90
-            case 0xF1...0xF3: length = 4
-            case 0xF4: length = 4; high = 0x8F
-            default: return LineError(i, "expected UTF-8 text, found byte \(hexByte(b))")
-            }
-            guard i + length <= n else { return LineError(i, "expected UTF-8 text, found byte \(hexByte(b))") }
-            for k in 1..<length {
-                let c = bytes[i + k]
-                let (lo, hi) = k == 1 ? (low, high) : (UInt8(0x80), UInt8(0xBF))
-                guard c >= lo && c <= hi else { return LineError(i, "expected UTF-8 text, found byte \(hexByte(b))") }
-            }
-            // C1 controls, U+0080...U+009F.
-            if b == 0xC2 && bytes[i + 1] <= 0x9F {
-                let scalar = String(bytes[i + 1], radix: 16, uppercase: true)
-                return LineError(i, "expected a printable character, found control character U+00\(scalar)")
-            }
-            i += length
-        }
-    }
-    return nil
-}
-
-func hexByte(_ b: UInt8) -> String { (b < 0x10 ? "0x0" : "0x") + String(b, radix: 16) }
 
 /// More words than any statement takes (the longest, `domain`, has nine).
 let maxTokensPerLine = 64
 
-/// Cuts a valid line into words, `=>` and the comment. Works on bytes: every
-/// byte that separates tokens (blank, `#`, `=>`) is ASCII, and a byte of a
-/// multibyte scalar is never ASCII.
-
-func tokenize(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int, into line: inout LexedLine) {
-    let space = UInt8(ascii: " "), tab = UInt8(ascii: "\t"), hash = UInt8(ascii: "#")
-    let equal = UInt8(ascii: "="), greater = UInt8(ascii: ">")
-    var i = start
-    while i < end {
-        // No statement has this many valid words, so its first error lies
-        // before them: lexing further would only cost time and memory on a
-        // long hostile line (a 100 MB line of one-letter words).
-        if line.tokens.count == maxTokensPerLine { break }
-        let b = base[i]
-        if b == space || b == tab { i += 1; continue }
-        if b == hash {
-            line.commentStart = i
-            line.comment = commentText(Text(base: base, start: i + 1, end: end))
-            break
+/// Calls `body` with each line of `bytes` lexed (`\n` or `\r\n` ends a
+/// line; a leading byte order mark is skipped), or with the line's first
+/// error.
+///
+/// - Complexity: O(n) in the number of bytes, whatever the line lengths.
+func forEachLexedLine(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (_ line: borrowing LexedLine, _ error: LineError?) -> Void) {
+    guard let base = bytes.baseAddress else { return }
+    let count = bytes.count
+    var start = 0
+    // A UTF-8 byte order mark (some Windows editors write one) is not text.
+    if count >= 3 && base[0] == 0xEF && base[1] == 0xBB && base[2] == 0xBF { start = 3 }
+    withUnsafeTemporaryAllocation(of: Token.self, capacity: maxTokensPerLine) { storage in
+        var line = LexedLine(storage: storage.baseAddress!)
+        var number = 1
+        while start < count {
+            let (next, error) = lexLine(base, count, from: start, number: number, into: &line)
+            body(line, error)
+            number += 1
+            start = next
         }
-        if b == equal && i + 1 < end && base[i + 1] == greater {
-            line.tokens.append(Token(kind: .arrow, text: Text(base: base, start: i, end: i + 2), equals: i + 2))
-            i += 2
-            continue
-        }
-        let wordStart = i
-        var equals = -1
-        while i < end {
-            let c = base[i]
-            if c == space || c == tab || c == hash { break }
-            if c == equal {
-                if i + 1 < end && base[i + 1] == greater { break }
-                if equals < 0 { equals = i }
-            }
-            i += 1
-        }
-        line.tokens.append(Token(kind: .word, text: Text(base: base, start: wordStart, end: i), equals: equals < 0 ? i : equals))
     }
-    line.end = line.tokens.last?.text.end ?? start
+}
+
+// MARK: Finding the bytes that matter
+//
+// Most bytes of a trace are letters and digits inside words, and the lexer
+// has nothing to do for them. It looks at eight bytes at a time and stops
+// only at the bytes that matter: outside comments a blank, `=`, `#`, and
+// anything that is not printable ASCII (a line end, a tab, a control
+// character, a byte of a multibyte scalar); inside a comment only the
+// latter. Every stop is then handled one byte at a time, exactly as a
+// byte-by-byte lexer would, so the fast path only decides how far to skip.
+
+private let ones: UInt64 = 0x0101_0101_0101_0101
+private let highBits: UInt64 = 0x8080_8080_8080_8080
+
+/// High bit of each byte of `w` (little-endian: byte k is bits 8k..<8k+8)
+/// that is not printable ASCII `0x20...0x7E`.
+///
+/// Per byte, with `t` its low seven bits: `t + 0x60` reaches `0x80` exactly
+/// when `t >= 0x20`, `t + 0x01` exactly when `t == 0x7F`; neither carries
+/// into the next byte (at most `0xDF` and `0x80`); a set high bit of the
+/// byte itself (`~w`) is not ASCII.
+@inline(__always) func textStops(_ w: UInt64) -> UInt64 {
+    let t = w & ~highBits
+    let printable = (t &+ ones &* 0x60) & ~(t &+ ones) & ~w & highBits
+    return printable ^ highBits
+}
+
+/// `textStops`, plus the bytes `=`, `#` and blank. `t + 0x5F` reaches
+/// `0x80` exactly when `t >= 0x21`, which leaves out the blank `0x20`;
+/// `(t ^ c) + 0x7F` reaches `0x80` exactly when `t != c` (at most `0xFE`).
+@inline(__always) func wordStops(_ w: UInt64) -> UInt64 {
+    let t = w & ~highBits
+    let lowMask = ~highBits
+    let notEqual = (t ^ (ones &* 0x3D)) &+ lowMask
+    let notHash = (t ^ (ones &* 0x23)) &+ lowMask
+    let plain = (t &+ ones &* 0x5F) & ~(t &+ ones) & ~w & notEqual & notHash & highBits
+    return plain ^ highBits
+}
+
+@inline(__always) func isTextStop(_ b: UInt8) -> Bool { b < 0x20 || b >= 0x7F }
+@inline(__always) func isWordStop(_ b: UInt8) -> Bool {
+    b <= 0x20 || b >= 0x7F || b == UInt8(ascii: "=") || b == UInt8(ascii: "#")
+}
+
+/// Offset of the first stop (`wordStops` or `textStops`) at or after
+/// `from`, or `count` if none: eight bytes at a time while eight remain,
+/// then byte by byte.
+@inline(__always)
+func nextStop(_ base: UnsafePointer<UInt8>, _ count: Int, from: Int, inWords: Bool) -> Int {
+    var i = from
+    while i &+ 8 <= count {
+        let w = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
+        let stops = inWords ? wordStops(w) : textStops(w)
+        if stops != 0 { return i &+ stops.trailingZeroBitCount &>> 3 }
+        i &+= 8
+    }
+    while i < count {
+        let b = base[i]
+        if inWords ? isWordStop(b) : isTextStop(b) { return i }
+        i &+= 1
+    }
+    return count
+}
+
+// MARK: Lexing a line
+
+/// What a byte that is not printable ASCII, blank, `=` or `#` means.
+enum ByteCheck {
+    /// A tab (a blank) or a valid multibyte scalar of `length` bytes.
+    case text(length: Int)
+    /// The end of the line: the line's last byte is before `end`, the next
+    /// line starts at `next`.
+    case lineEnd(end: Int, next: Int)
+    case error(LineError)
+}
+
+/// Checks the byte at `i` of `base[0..<count]`, which is not printable
+/// ASCII: the line's end (`\n`, `\r\n`, or `\r` or nothing at the end of
+/// the file), a tab, a well-formed UTF-8 sequence that is not a C1
+/// control, or an error naming the byte.
+@inline(__always)
+func checkByte(_ base: UnsafePointer<UInt8>, _ count: Int, _ i: Int) -> ByteCheck {
+    if i == count { return .lineEnd(end: count, next: count) }
+    let b = base[i]
+    if b == 0x0A { return .lineEnd(end: i, next: i + 1) }
+    if b == 0x09 { return .text(length: 1) }
+    // CRLF: the CR belongs to the line end (so does a CR ending the file).
+    if b == 0x0D {
+        if i + 1 == count { return .lineEnd(end: i, next: count) }
+        if base[i + 1] == 0x0A { return .lineEnd(end: i, next: i + 2) }
+    }
+    if b < 0x80 { return .error(LineError(i, "expected a printable character, found control character \(hexByte(b))")) }
+    return checkScalar(base, count, i)
+}
+
+/// The well-formed sequences of the Unicode standard, table 3-7, at `i`
+/// (whose byte is not ASCII); a C1 control (U+0080...U+009F) is an error
+/// too. A line end is never a continuation byte, so a sequence cut by the
+/// end of the line is an error at its first byte.
+func checkScalar(_ base: UnsafePointer<UInt8>, _ count: Int, _ i: Int) -> ByteCheck {
+    let b = base[i]
+    let length: Int
+    var low: UInt8 = 0x80, high: UInt8 = 0xBF
+    switch b {
+    case 0xC2...0xDF: length = 2
+    case 0xE0: length = 3; low = 0xA0
+    case 0xE1...0xEC, 0xEE...0xEF: length = 3
+    case 0xED: length = 3; high = 0x9F
+    case 0xF0: length = 4; low = 0x90
+    case 0xF1...0xF3: length = 4
+    case 0xF4: length = 4; high = 0x8F
+    default: return .error(LineError(i, "expected UTF-8 text, found byte \(hexByte(b))"))
+    }
+    guard i + length <= count else { return .error(LineError(i, "expected UTF-8 text, found byte \(hexByte(b))")) }
+    for k in 1..<length {
+        let c = base[i + k]
+        let (lo, hi) = k == 1 ? (low, high) : (UInt8(0x80), UInt8(0xBF))
+        guard c >= lo && c <= hi else { return .error(LineError(i, "expected UTF-8 text, found byte \(hexByte(b))")) }
+    }
+    if b == 0xC2 && base[i + 1] <= 0x9F {
+        let scalar = String(base[i + 1], radix: 16, uppercase: true)
+        return .error(LineError(i, "expected a printable character, found control character U+00\(scalar)"))
+    }
+    return .text(length: length)
+}
+
+func hexByte(_ b: UInt8) -> String { (b < 0x10 ? "0x0" : "0x") + String(b, radix: 16) }
+
+/// Lexes the line of `base[0..<count]` that starts at `start` into `line`:
+/// checks that it is UTF-8 without control characters but tab, and cuts it
+/// into words, `=>` and the comment, in one pass. Returns where the next
+/// line starts, and the line's first error if it has one (then `line`
+/// holds only its number and start).
+///
+/// Every byte that separates tokens (blank, `#`, `=>`) is ASCII, and a byte
+/// of a multibyte scalar is never ASCII, so the tokens are cut on bytes.
+/// Words stop at `maxTokensPerLine`: no statement has that many valid
+/// words, so its first error lies before them, and lexing further would
+/// only cost time and memory on a long hostile line (a 100 MB line of
+/// one-letter words); the rest of the line is still checked.
+func lexLine(_ base: UnsafePointer<UInt8>, _ count: Int, from start: Int, number: Int,
+             into line: inout LexedLine) -> (next: Int, error: LineError?) {
+    line.number = number
+    line.start = start
+    line.count = 0
+    if line.hasComment {
+        line.comment = nil
+        line.hasComment = false
+    }
+    line.commentStart = start
+    line.end = start
+    let tokens = line.storage
+    var n = 0
+    // The current word runs from `wordStart` to the next stop; `equals`
+    // is its first `=`, or -1.
+    var wordStart = start
+    var equals = -1
+    var i = start
+    // Tokens: until the line ends, a `#`, or `maxTokensPerLine` tokens.
+    var afterTokens = -1
+    while true {
+        let pos = nextStop(base, count, from: i, inWords: true)
+        let b: UInt8 = pos < count ? base[pos] : 0
+        if b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") {
+            if pos > wordStart {
+                tokens[n] = Token(kind: .word, text: Text(base: base, start: wordStart, end: pos), equals: equals < 0 ? pos : equals)
+                n += 1
+                if n == maxTokensPerLine { afterTokens = pos + 1; break }
+            }
+            wordStart = pos + 1
+            equals = -1
+            i = pos + 1
+        } else if b == UInt8(ascii: "=") {
+            if pos + 1 < count && base[pos + 1] == UInt8(ascii: ">") {
+                if pos > wordStart {
+                    tokens[n] = Token(kind: .word, text: Text(base: base, start: wordStart, end: pos), equals: equals < 0 ? pos : equals)
+                    n += 1
+                    if n == maxTokensPerLine { afterTokens = pos; break }
+                }
+                tokens[n] = Token(kind: .arrow, text: Text(base: base, start: pos, end: pos + 2), equals: pos + 2)
+                n += 1
+                wordStart = pos + 2
+                equals = -1
+                i = pos + 2
+                if n == maxTokensPerLine { afterTokens = i; break }
+            } else {
+                if equals < 0 { equals = pos }
+                i = pos + 1
+            }
+        } else if b == UInt8(ascii: "#") {
+            if pos > wordStart {
+                tokens[n] = Token(kind: .word, text: Text(base: base, start: wordStart, end: pos), equals: equals < 0 ? pos : equals)
+                n += 1
+                if n == maxTokensPerLine { afterTokens = pos; break }
+            }
+            line.commentStart = pos
+            afterTokens = pos + 1
+            break
+        } else {
+            switch checkByte(base, count, pos) {
+            case .text(let length):
+                // A tab was handled above: this is a scalar inside a word.
+                i = pos + length
+            case .lineEnd(let end, let next):
+                if end > wordStart {
+                    tokens[n] = Token(kind: .word, text: Text(base: base, start: wordStart, end: end), equals: equals < 0 ? end : equals)
+                    n += 1
+                }
+                line.count = n
+                line.end = n > 0 ? tokens[n - 1].text.end : start
+                return (next, nil)
+            case .error(let e):
+                return (skipLine(base, count, from: pos), e)
+            }
+        }
+    }
+    // The comment, or the words past the limit: only checked.
+    i = afterTokens
+    while true {
+        let pos = nextStop(base, count, from: i, inWords: false)
+        switch checkByte(base, count, pos) {
+        case .text(let length):
+            i = pos + length
+        case .lineEnd(let end, let next):
+            line.count = n
+            line.end = n > 0 ? tokens[n - 1].text.end : start
+            if n < maxTokensPerLine {
+                line.comment = commentText(Text(base: base, start: line.commentStart + 1, end: end))
+                line.hasComment = true
+            }
+            return (next, nil)
+        case .error(let e):
+            return (skipLine(base, count, from: pos), e)
+        }
+    }
+}
+
+/// Where the line after the one holding offset `from` starts.
+func skipLine(_ base: UnsafePointer<UInt8>, _ count: Int, from: Int) -> Int {
+    var i = from
+    while i < count && base[i] != 0x0A { i += 1 }
+    return i < count ? i + 1 : count
 }
 
 /// `# text  ` → `text`: one leading space and trailing blanks are layout.

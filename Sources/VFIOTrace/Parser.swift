@@ -15,13 +15,14 @@ import VFIOCore
 public func parseTrace(bytes: [UInt8], file: String, keepingSpellings: Bool = false) -> Result<Trace, ParseFailure> {
     var parser = TraceParser()
     parser.keepsSpellings = keepingSpellings
+    // Most lines of a trace are 30 to 70 bytes: room for a statement per
+    // 64 bytes grows the array once or not at all on a typical file, and
+    // reserves no more than a few times the file's size on any file.
+    parser.statements.reserveCapacity(bytes.count / 64 + 16)
     bytes.withUnsafeBufferPointer { buffer in
-        // Nil only for an empty buffer, which has no lines.
-        guard let base = buffer.baseAddress else { return }
-        var line = LexedLine()
-        forEachLine(buffer) { number, start, end in
-            let error = lexLine(base, start, end, number: number, into: &line)
-            parser.take(line, error, base)
+        forEachLexedLine(buffer) { line, error in
+            // A buffer with a line is not empty, so it has an address.
+            parser.take(line, error, buffer.baseAddress!)
         }
     }
     if parser.errors.isEmpty { return .success(Trace(file: file, statements: parser.statements)) }
@@ -73,13 +74,14 @@ enum Verb: CaseIterable {
         }
     }
 
-    /// Every verb, in a stored array (`allCases` may build a new one on
-    /// each call, and this is searched once per line).
-    static let all = Verb.allCases
+    /// Every verb with its spelling, in a stored array (`allCases` may
+    /// build a new one on each call, and this is searched once per line).
+    static let spelled = Verb.allCases.map { ($0, Spelling($0.name)) }
 
     /// The verb spelled `text`, if any.
     init?(_ text: Text) {
-        for verb in Verb.all where text == verb.name {
+        let spelling = Spelling(text)
+        for (verb, s) in Verb.spelled where s == spelling {
             self = verb
             return
         }
@@ -108,7 +110,7 @@ enum AnswerKey: Int, CaseIterable {
     /// The bit of this key in `AnswerRule.fields`.
     var bit: UInt8 { 1 << UInt8(rawValue) }
 
-    static let all = AnswerKey.allCases
+    static let spelled = AnswerKey.allCases.map { ($0, Spelling($0.name)) }
 }
 
 /// What an answer after `=>` may hold on one statement.
@@ -131,7 +133,8 @@ struct AnswerRule {
 
     /// The key `text` names, if this answer may carry it.
     func field(_ text: Text) -> AnswerKey? {
-        for key in AnswerKey.all where fields & key.bit != 0 && text == key.name { return key }
+        let spelling = Spelling(text)
+        for (key, s) in AnswerKey.spelled where fields & key.bit != 0 && s == spelling { return key }
         return nil
     }
 
@@ -193,7 +196,7 @@ struct TraceParser {
     var keepsSpellings = false
 
     /// Takes one lexed line (or its lexing error) of the file at `base`.
-    mutating func take(_ line: LexedLine, _ lexError: LineError?, _ base: UnsafePointer<UInt8>) {
+    mutating func take(_ line: borrowing LexedLine, _ lexError: LineError?, _ base: UnsafePointer<UInt8>) {
         if let e = lexError {
             fail(line, e, base)
             previousWasBlank = false
@@ -214,27 +217,25 @@ struct TraceParser {
         previousWasBlank = false
         declared.line = line.number
         do throws(LineError) {
-            statements.append(try statement(line, base))
+            try appendStatement(line, base)
         } catch {
             fail(line, error, base)
         }
     }
 
     /// Records `error`, turning its file offset into a column on `line`.
-    mutating func fail(_ line: LexedLine, _ error: LineError, _ base: UnsafePointer<UInt8>) {
+    mutating func fail(_ line: borrowing LexedLine, _ error: LineError, _ base: UnsafePointer<UInt8>) {
         errors.append((line.number, VFIOTrace.column(at: error.offset, lineStart: line.start, in: base), error.message))
     }
 
     /// One statement line: the verb's words, then the answer.
-    mutating func statement(_ line: LexedLine, _ base: UnsafePointer<UInt8>) throws(LineError) -> Statement {
-        // Through a pointer: slices of an array would retain and release its
-        // storage at every step of the parse.
-        try line.tokens.withUnsafeBufferPointer { (tokens) throws(LineError) in
-            try statement(line, tokens[...], base)
-        }
-    }
-
-    mutating func statement(_ line: LexedLine, _ tokens: Tokens, _ base: UnsafePointer<UInt8>) throws(LineError) -> Statement {
+    ///
+    /// Appends the statement itself rather than returning it: a `Statement`
+    /// is large, and each hand-over through a `throws` return copied it
+    /// (retaining every string and array in it) only to destroy the
+    /// original.
+    mutating func appendStatement(_ line: borrowing LexedLine, _ base: UnsafePointer<UInt8>) throws(LineError) {
+        let tokens = line.tokens[...]
         let arrowIndex = tokens.firstIndex(where: \.isArrow)
         let words = tokens[..<(arrowIndex ?? tokens.endIndex)]
         let first = tokens[0]
@@ -250,10 +251,10 @@ struct TraceParser {
             answer = try parseAnswer(rule: rule, arrow: tokens[arrowIndex], tokens: tokens[(arrowIndex + 1)...])
         }
         let column = VFIOTrace.column(at: first.text.start, lineStart: line.start, in: base)
-        var statement = Statement(line: line.number, column: column, kind: kind, expected: answer, comment: line.comment)
-        statement.repetition = s.repetition
-        if keepsSpellings { statement.spellings = s.spellings() }
-        return statement
+        // Most lines have no comment: no retain of a nil string then.
+        let comment = line.hasComment ? line.comment : nil
+        statements.append(Statement(line: line.number, column: column, kind: consume kind, expected: consume answer, comment: consume comment,
+                                    repetition: s.repetition, spellings: keepsSpellings ? s.spellings() : [:]))
     }
 }
 
@@ -266,12 +267,91 @@ struct KeyValue {
     var value: Text
 }
 
+/// Every word a statement accepts after its operands: `key=` of a
+/// `key=value` word, or a bare word. A `Key` is found once per word (by
+/// `collect`); looking one up afterwards tests a bit and reads a slot.
+enum Key: UInt8, CaseIterable {
+    case argsz, iova, size, pgsize, bitmapSize, flags
+    case pgsizes, leaves, aperture, reserved, fgsp, coherent, emulated, msiIsolated
+    case vaddr, page, phys, seed, pfnmap
+    case prot, vaddrOnly, `repeat`, step, dirty
+    case locked, mappings, ptes, domain
+    case showLocked, showMappings, showPtes, showIova
+
+    var name: StaticString {
+        switch self {
+        case .argsz: "argsz="
+        case .iova: "iova="
+        case .size: "size="
+        case .pgsize: "pgsize="
+        case .bitmapSize: "bitmap-size="
+        case .flags: "flags="
+        case .pgsizes: "pgsizes="
+        case .leaves: "leaves="
+        case .aperture: "aperture="
+        case .reserved: "reserved="
+        case .fgsp: "fgsp="
+        case .coherent: "coherent="
+        case .emulated: "emulated="
+        case .msiIsolated: "msi-isolated="
+        case .vaddr: "vaddr="
+        case .page: "page="
+        case .phys: "phys="
+        case .seed: "seed="
+        case .pfnmap: "pfnmap"
+        case .prot: "prot="
+        case .vaddrOnly: "vaddr-only"
+        case .repeat: "repeat="
+        case .step: "step="
+        case .dirty: "dirty"
+        case .locked: "locked="
+        case .mappings: "mappings="
+        case .ptes: "ptes="
+        case .domain: "domain="
+        case .showLocked: "locked"
+        case .showMappings: "mappings"
+        case .showPtes: "ptes"
+        case .showIova: "iova"
+        }
+    }
+
+    /// The bit of this key in `StatementParser.found`.
+    var bit: UInt64 { 1 << UInt64(rawValue) }
+}
+
+/// What one statement accepts after its operands, in the order messages
+/// list them, with the spellings `collect` compares words with.
+struct WordList {
+    let keys: [Key]
+    let spellings: [Spelling]
+    init(_ keys: [Key]) { self.keys = keys; spellings = keys.map { Spelling($0.name) } }
+
+    /// The key spelled `spelling`, if the list has it.
+    @inline(__always) func key(_ spelling: Spelling) -> Key? {
+        for i in spellings.indices where spellings[i] == spelling { return keys[i] }
+        return nil
+    }
+
+    /// `argsz=` or `one of iova=, size=`.
+    var oneOf: String { VFIOTrace.oneOf(keys.map(\.name)) }
+}
+
+/// For each `Key`, where its word is among the line's tokens: one byte per
+/// key, valid only where `StatementParser.found` has the key's bit (so it
+/// is never cleared).
+struct KeySlots {
+    var bytes: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    subscript(key: Key) -> Int {
+        get { withUnsafeBytes(of: bytes) { Int($0[Int(key.rawValue)]) } }
+        set { withUnsafeMutableBytes(of: &bytes) { $0[Int(key.rawValue)] = UInt8(truncatingIfNeeded: newValue) } }
+    }
+}
+
 /// The words of one statement after its verb.
 ///
-/// `key=value` words are looked up by a linear scan of the statement's
-/// words, not through a dictionary: a statement accepts at most eight keys
-/// (`collect` refuses anything else), so a scan of a few short byte
-/// comparisons beats hashing, and nothing is allocated per line.
+/// `collect` checks the words once, in line order, and notes where each
+/// accepted key is; every later look-up (`keyed`, `bare`) is then a bit
+/// test and a read, without comparing bytes again or allocating.
 struct StatementParser {
     var words: Tokens
     var arrow: Token?
@@ -280,6 +360,10 @@ struct StatementParser {
 
     /// The words sorted out by `collect`: each accepted, each once.
     var collected: Tokens
+    /// The keys among `collected`, as `Key.bit`s.
+    var found: UInt64 = 0
+    /// Where each key of `found` is (an index of `collected`).
+    var slots = KeySlots()
     /// `repeat=` and `step=` of a `map` or `unmap`.
     var repetition: Statement.Repetition?
 
@@ -313,58 +397,60 @@ struct StatementParser {
         if let w = words.first { throw LineError(w.text.start, "expected end of line, found \(quoted(w.text))") }
     }
 
-    /// Checks the remaining words: each `key=value` or bare word must be in
-    /// `accepts` (keys end with `=`) and appear once. They are then looked
-    /// up with `keyed` and `bare`.
+    /// Checks the remaining words, in line order: each `key=value` or bare
+    /// word must be in `list` and appear once. They are then looked up
+    /// with `keyed` and `bare`.
     ///
-    /// - Complexity: O(k²) in the number of words, but every word but the
-    ///   last checked is accepted and distinct, so k ≤ `accepts.count` + 1.
-    mutating func collect(_ accepts: [StaticString]) throws(LineError) {
+    /// - Complexity: O(k·a) for k words and a accepted keys.
+    mutating func collect(_ list: WordList) throws(LineError) {
         for k in words.startIndex..<words.endIndex {
             let w = words[k]
-            let name = w.name
-            guard accepts.contains(where: { name == $0 })
-            else { throw LineError(w.text.start, "expected \(oneOf(accepts)), found \(quoted(w.text))") }
-            for j in words.startIndex..<k where words[j].name == name {
-                throw LineError(w.text.start, "expected at most one \(name.string), found \(quoted(w.text))")
+            guard let key = list.key(Spelling(w.name)) else {
+                throw LineError(w.text.start, "expected \(list.oneOf), found \(quoted(w.text))")
             }
+            guard found & key.bit == 0 else {
+                throw LineError(w.text.start, "expected at most one \(key.name), found \(quoted(w.text))")
+            }
+            found |= key.bit
+            slots[key] = k
         }
         collected = words
         words = words[words.endIndex...]
     }
 
     /// The collected `key=value` word of `key`, if any.
-    func keyed(_ key: StaticString) -> KeyValue? {
-        for w in collected where w.hasEquals && w.key == key { return KeyValue(word: w, value: w.value) }
-        return nil
+    @inline(__always) func keyed(_ key: Key) -> KeyValue? {
+        guard found & key.bit != 0 else { return nil }
+        let w = collected[slots[key]]
+        return KeyValue(word: w, value: w.value)
     }
 
-    /// The collected bare word `word`, if any.
-    func bare(_ word: StaticString) -> Token? {
-        for w in collected where !w.hasEquals && w.text == word { return w }
-        return nil
+    /// The collected bare word `key`, if any.
+    @inline(__always) func bare(_ key: Key) -> Token? {
+        guard found & key.bit != 0 else { return nil }
+        return collected[slots[key]]
     }
 
-    func required(_ key: StaticString) throws(LineError) -> KeyValue {
-        guard let kv = keyed(key) else { throw missing("\(key)=") }
+    func required(_ key: Key) throws(LineError) -> KeyValue {
+        guard let kv = keyed(key) else { throw missing("\(key.name)") }
         return kv
     }
 
-    func number(_ key: StaticString) throws(LineError) -> UInt64? {
+    func number(_ key: Key) throws(LineError) -> UInt64? {
         guard let kv = keyed(key) else { return nil }
         return try VFIOTrace.number(kv.value)
     }
 
-    func number32(_ key: StaticString) throws(LineError) -> UInt32? {
+    func number32(_ key: Key) throws(LineError) -> UInt32? {
         guard let kv = keyed(key) else { return nil }
         return try VFIOTrace.number32(kv.value)
     }
 
-    func requiredNumber(_ key: StaticString) throws(LineError) -> UInt64 {
+    func requiredNumber(_ key: Key) throws(LineError) -> UInt64 {
         try VFIOTrace.number(try required(key).value)
     }
 
-    func yesNo(_ key: StaticString, default value: Bool) throws(LineError) -> Bool {
+    func yesNo(_ key: Key, default value: Bool) throws(LineError) -> Bool {
         guard let kv = keyed(key) else { return value }
         return try VFIOTrace.yesNo(kv.value)
     }
@@ -379,16 +465,18 @@ struct StatementParser {
     // MARK: Statements
 
     // What each statement accepts after its operands (`collect`).
-    static let infoWords: [StaticString] = ["argsz="]
-    static let dirtyGetWords: [StaticString] = ["iova=", "size=", "pgsize=", "bitmap-size=", "flags="]
-    static let dirtyWords: [StaticString] = ["flags="]
-    static let domainWords: [StaticString] = ["pgsizes=", "leaves=", "aperture=", "reserved=", "fgsp=", "coherent=", "emulated=", "msi-isolated="]
-    static let memoryWords: [StaticString] = ["vaddr=", "size=", "page=", "phys=", "seed=", "pfnmap"]
-    static let mapWords: [StaticString] = ["iova=", "vaddr=", "size=", "prot=", "vaddr-only", "argsz=", "flags=", "repeat=", "step="]
-    static let unmapWords: [StaticString] = ["iova=", "size=", "vaddr-only", "dirty", "pgsize=", "bitmap-size=", "argsz=", "flags=", "repeat=", "step="]
-    static let showWords: [StaticString] = ["locked", "mappings", "ptes", "iova"]
-    static let unmapAllWords: [StaticString] = ["iova=", "size=", "vaddr-only", "argsz=", "flags="]
-    static let checkWords: [StaticString] = ["locked=", "mappings=", "ptes=", "domain="]
+    static let infoWords = WordList([.argsz])
+    static let dirtyGetWords = WordList([.iova, .size, .pgsize, .bitmapSize, .flags])
+    static let dirtyWords = WordList([.flags])
+    static let domainWords = WordList([.pgsizes, .leaves, .aperture, .reserved, .fgsp, .coherent, .emulated, .msiIsolated])
+    static let memoryWords = WordList([.vaddr, .size, .page, .phys, .seed, .pfnmap])
+    static let mapWords = WordList([.iova, .vaddr, .size, .prot, .vaddrOnly, .argsz, .flags, .repeat, .step])
+    static let unmapWords = WordList([.iova, .size, .vaddrOnly, .dirty, .pgsize, .bitmapSize, .argsz, .flags, .repeat, .step])
+    static let showWords = WordList([.showLocked, .showMappings, .showPtes, .showIova])
+    static let unmapAllWords = WordList([.iova, .size, .vaddrOnly, .argsz, .flags])
+    static let checkWords = WordList([.locked, .mappings, .ptes, .domain])
+    /// The keys of which a `check` takes exactly one.
+    static let checkKinds: [Key] = [.locked, .mappings, .ptes]
 
     mutating func parse(verb: Verb, at verbToken: Token, firstOperation: Int?,
                         declared: inout Declared) throws(LineError) -> (Statement.Kind, AnswerRule) {
@@ -476,21 +564,21 @@ struct StatementParser {
 
         case .memory:
             let m = try memory()
-            if let other = declared.addMemory(start: m.vaddr, last: m.vaddr + (m.size - 1)), let v = keyed("vaddr") {
+            if let other = declared.addMemory(start: m.vaddr, last: m.vaddr + (m.size - 1)), let v = keyed(.vaddr) {
                 throw LineError(v.word.text.start, "expected memory apart from the region on line \(other.line) (\(formatAddress(other.start))-\(formatAddress(other.last))), found \(quoted(v.word.text)) size=\(formatSize(m.size))")
             }
             return (.memory(m), .none("memory takes no answer"))
 
         case .map:
             let m = try map()
-            try repeatWords(size: m.size, addresses: [m.iova, m.vaddr])
+            try repeatWords(size: m.size, iova: m.iova, vaddr: m.vaddr)
             return (.map(m), .status(verb))
 
         case .unmap:
             var rule = AnswerRule.status(verb)
             let u = try unmap()
             rule.fields = AnswerKey.size.bit | (u.bitmap != nil ? AnswerKey.dirty.bit : 0)
-            try repeatWords(size: u.size, addresses: [u.iova])
+            try repeatWords(size: u.size, iova: u.iova, vaddr: nil)
             return (.unmap(u), rule)
 
         case .unmapAll:
@@ -503,7 +591,7 @@ struct StatementParser {
             var rule = AnswerRule.status(verb)
             rule.fields = AnswerKey.pgsizes.bit | AnswerKey.iova.bit | AnswerKey.dmaAvail.bit | AnswerKey.argsz.bit
             rule.fieldsAlone = true
-            return (.info(argsz: try number32("argsz")), rule)
+            return (.info(argsz: try number32(.argsz)), rule)
 
         case .extension:
             let names = Extension.byName.map(\.0).joined(separator: ", ")
@@ -532,11 +620,11 @@ struct StatementParser {
                 } else if w.text == "get" {
                     // `dirty get iova= size= pgsize= [bitmap-size=]`: GET_BITMAP.
                     try collect(Self.dirtyGetWords)
-                    let iova = try requiredNumber("iova"), size = try requiredNumber("size")
-                    let pgsize = try requiredNumber("pgsize")
-                    let bytes = try number("bitmap-size") ?? defaultBitmapSize(size: size, pgsize: pgsize)
+                    let iova = try requiredNumber(.iova), size = try requiredNumber(.size)
+                    let pgsize = try requiredNumber(.pgsize)
+                    let bytes = try number(.bitmapSize) ?? defaultBitmapSize(size: size, pgsize: pgsize)
                     var get = DirtyPages(flags: .getBitmap, iova: iova, size: size, bitmap: DMABitmap(pgsize: pgsize, size: bytes))
-                    if let raw = try number32("flags") { get.flags = DirtyPages.Flags(rawValue: raw) }
+                    if let raw = try number32(.flags) { get.flags = DirtyPages.Flags(rawValue: raw) }
                     var rule = AnswerRule.status(verb)
                     rule.fields = AnswerKey.dirty.bit
                     return (.dirty(get), rule)
@@ -545,13 +633,13 @@ struct StatementParser {
                 }
             }
             try collect(Self.dirtyWords)
-            if let raw = try number32("flags") { flags = DirtyPages.Flags(rawValue: raw) }
+            if let raw = try number32(.flags) { flags = DirtyPages.Flags(rawValue: raw) }
             return (.dirty(DirtyPages(flags: flags)), .status(verb))
 
         case .check:
             let c = try check()
             if case .ptes(_, let domain?) = c, !declared.named.contains(domain),
-               declared.domainBeforeStart || domain != DomainSpec.default.name, let d = keyed("domain") {
+               declared.domainBeforeStart || domain != DomainSpec.default.name, let d = keyed(.domain) {
                 let names = (declared.domainBeforeStart ? [] : [DomainSpec.default.name]) + declared.named.sorted()
                 let known = names.isEmpty ? "no domain is declared" : "declared: \(names.joined(separator: ", "))"
                 throw LineError(d.value.start, "expected the name of a domain of this trace (\(known)), found \(quoted(d.value))")
@@ -561,8 +649,9 @@ struct StatementParser {
         case .show:
             var items: ShowItems = []
             try collect(Self.showWords)
-            for w in collected {
-                for (name, item) in ShowItems.names where w.text.string == name { items.insert(item) }
+            for (key, item) in [(Key.showLocked, ShowItems.locked), (.showMappings, .mappings), (.showPtes, .ptes), (.showIova, .iova)]
+            where bare(key) != nil {
+                items.insert(item)
             }
             return (.show(items.isEmpty ? .all : items), .none("show takes no answer; it prints the state"))
         }
@@ -571,19 +660,19 @@ struct StatementParser {
     /// `repeat=N` and `step=SIZE` of `map` and `unmap` (collected with the
     /// statement's words): at most `maxRepeat` times, and no advance may
     /// take an address past 2^64-1.
-    mutating func repeatWords(size: UInt64, addresses: [UInt64]) throws(LineError) {
-        guard let r = keyed("repeat") else {
-            try only(keyed("step")?.word, with: "repeat=")
+    mutating func repeatWords(size: UInt64, iova: UInt64, vaddr: UInt64?) throws(LineError) {
+        guard let r = keyed(.repeat) else {
+            try only(keyed(.step)?.word, with: "repeat=")
             return
         }
         let count = try VFIOTrace.number(r.value)
         guard count >= 1, count <= Self.maxRepeat else {
             throw LineError(r.value.start, "expected a repeat count from 1 to \(Self.maxRepeat), found \(quoted(r.value))")
         }
-        let step = try number("step")
+        let step = try number(.step)
         let (advance, o) = (step ?? size).multipliedReportingOverflow(by: count - 1)
-        if o || addresses.contains(where: { $0.addingReportingOverflow(advance).overflow }) {
-            let at = keyed("step")?.value ?? r.value
+        if o || iova.addingReportingOverflow(advance).overflow || (vaddr ?? 0).addingReportingOverflow(advance).overflow {
+            let at = keyed(.step)?.value ?? r.value
             throw LineError(at.start, "expected a repeat that keeps every address at or below 0xffffffffffffffff, found \(quoted(at))")
         }
         repetition = Statement.Repetition(count: count, step: step)
@@ -604,34 +693,34 @@ struct StatementParser {
         if w.hasEquals { throw LineError(w.text.start, "expected a domain name, found \(quoted(w.text))") }
         let name = try domainName(w.text)
         try collect(Self.domainWords)
-        let p = try required("pgsizes")
+        let p = try required(.pgsizes)
         var spec = DomainSpec(name: name, pgsizes: try pageSizes(p.value))
-        if let l = keyed("leaves") { spec.leaves = try pageSizes(l.value) }
-        if let a = keyed("aperture") { spec.aperture = try range(a.value) }
-        if let r = keyed("reserved") { spec.reserved = try r.value == "none" ? [] : ranges(r.value) }
+        if let l = keyed(.leaves) { spec.leaves = try pageSizes(l.value) }
+        if let a = keyed(.aperture) { spec.aperture = try range(a.value) }
+        if let r = keyed(.reserved) { spec.reserved = try r.value == "none" ? [] : ranges(r.value) }
         // Fine-grained superpages (vfio_test_domain_fgsp, v3.15–v6.15)
         // changed only how the kernel issued unmaps, never an answer: the
         // key stays valid for the traces that say it, and means nothing.
-        _ = try yesNo("fgsp", default: false)
-        spec.coherent = try yesNo("coherent", default: true)
-        spec.emulated = try yesNo("emulated", default: false)
-        spec.msiIsolated = try yesNo("msi-isolated", default: true)
+        _ = try yesNo(.fgsp, default: false)
+        spec.coherent = try yesNo(.coherent, default: true)
+        spec.emulated = try yesNo(.emulated, default: false)
+        spec.msiIsolated = try yesNo(.msiIsolated, default: true)
         return spec
     }
 
     mutating func memory() throws(LineError) -> MemorySpec {
         try collect(Self.memoryWords)
-        let vaddrKV = try required("vaddr"), sizeKV = try required("size")
+        let vaddrKV = try required(.vaddr), sizeKV = try required(.size)
         let vaddr = try VFIOTrace.number(vaddrKV.value)
         let size = try VFIOTrace.number(sizeKV.value)
         var page = PageSizes.pageSize
-        if let p = keyed("page") {
+        if let p = keyed(.page) {
             guard case .success(let v) = parseNumber(p.value), v == 4096 || v == 2 << 20 || v == 1 << 30 else {
                 throw LineError(p.value.start, "expected one of 4K, 2M, 1G, found \(quoted(p.value))")
             }
             page = v
         }
-        let seed = try number("seed")
+        let seed = try number(.seed)
         func multiple(_ value: UInt64, _ text: Text) throws(LineError) {
             if value % page != 0 {
                 throw LineError(text.start, "expected a multiple of the page size \(formatSize(page)), found \(quoted(text))")
@@ -644,7 +733,7 @@ struct StatementParser {
             throw LineError(sizeKV.value.start, "expected a size that ends the region at or below 0xffffffffffffffff, found \(quoted(sizeKV.value))")
         }
         var layout: PhysicalLayout?
-        let phys = keyed("phys")
+        let phys = keyed(.phys)
         if let p = phys {
             let base: UInt64 = 0x1_0000_0000
             if p.value == "scattered" {
@@ -680,7 +769,7 @@ struct StatementParser {
         }
         // `seed=` is accepted with every layout (traces written from user
         // reports carry it); only `scattered` places pages by it.
-        return MemorySpec(vaddr: vaddr, size: size, pageSize: page, layout: layout, pfnmap: bare("pfnmap") != nil)
+        return MemorySpec(vaddr: vaddr, size: size, pageSize: page, layout: layout, pfnmap: bare(.pfnmap) != nil)
     }
 
     /// The most physically separate pieces a `memory` statement may ask for.
@@ -688,12 +777,12 @@ struct StatementParser {
 
     mutating func map() throws(LineError) -> MapDMA {
         try collect(Self.mapWords)
-        let iova = try requiredNumber("iova"), vaddr = try requiredNumber("vaddr"), size = try requiredNumber("size")
+        let iova = try requiredNumber(.iova), vaddr = try requiredNumber(.vaddr), size = try requiredNumber(.size)
         var flags: MapDMA.Flags
-        switch (keyed("prot"), bare("vaddr-only")) {
+        switch (keyed(.prot), bare(.vaddrOnly)) {
         case (nil, nil):
             // Raw flags= stand in for prot= (for testing bad flags).
-            guard keyed("flags") != nil else { throw missing("prot= or vaddr-only") }
+            guard keyed(.flags) != nil else { throw missing("prot= or vaddr-only") }
             flags = []
         case (let p?, let v?):
             let later = p.word.text.start > v.text.start ? p.word : v
@@ -713,53 +802,58 @@ struct StatementParser {
                 throw LineError(p.value.start, "expected one of r, w, rw, none, found \(quoted(p.value))")
             }
         }
-        if let raw = try number32("flags") { flags = MapDMA.Flags(rawValue: raw) }
-        return MapDMA(argsz: try number32("argsz") ?? MapDMA.structSize, flags: flags, vaddr: vaddr, iova: iova, size: size)
+        if let raw = try number32(.flags) { flags = MapDMA.Flags(rawValue: raw) }
+        return MapDMA(argsz: try number32(.argsz) ?? MapDMA.structSize, flags: flags, vaddr: vaddr, iova: iova, size: size)
     }
 
     mutating func unmap() throws(LineError) -> UnmapDMA {
         try collect(Self.unmapWords)
-        let iova = try requiredNumber("iova"), size = try requiredNumber("size")
-        var flags: UnmapDMA.Flags = bare("vaddr-only") != nil ? .vaddr : []
+        let iova = try requiredNumber(.iova), size = try requiredNumber(.size)
+        var flags: UnmapDMA.Flags = bare(.vaddrOnly) != nil ? .vaddr : []
         var bitmap: DMABitmap?
-        if bare("dirty") != nil {
+        if bare(.dirty) != nil {
             flags.insert(.getDirtyBitmap)
-            let pgsize = try requiredNumber("pgsize")
-            let bytes = try number("bitmap-size") ?? defaultBitmapSize(size: size, pgsize: pgsize)
+            let pgsize = try requiredNumber(.pgsize)
+            let bytes = try number(.bitmapSize) ?? defaultBitmapSize(size: size, pgsize: pgsize)
             bitmap = DMABitmap(pgsize: pgsize, size: bytes)
         } else {
-            try only(keyed("pgsize")?.word, with: "dirty")
-            try only(keyed("bitmap-size")?.word, with: "dirty")
+            try only(keyed(.pgsize)?.word, with: "dirty")
+            try only(keyed(.bitmapSize)?.word, with: "dirty")
         }
-        if let raw = try number32("flags") { flags = UnmapDMA.Flags(rawValue: raw) }
-        return UnmapDMA(argsz: try number32("argsz"), flags: flags, iova: iova, size: size, bitmap: bitmap)
+        if let raw = try number32(.flags) { flags = UnmapDMA.Flags(rawValue: raw) }
+        return UnmapDMA(argsz: try number32(.argsz), flags: flags, iova: iova, size: size, bitmap: bitmap)
     }
 
     mutating func unmapAll() throws(LineError) -> UnmapDMA {
         try collect(Self.unmapAllWords)
-        var flags: UnmapDMA.Flags = bare("vaddr-only") != nil ? [.all, .vaddr] : .all
-        if let raw = try number32("flags") { flags = UnmapDMA.Flags(rawValue: raw) }
-        return UnmapDMA(argsz: try number32("argsz"), flags: flags, iova: try number("iova") ?? 0, size: try number("size") ?? 0)
+        var flags: UnmapDMA.Flags = bare(.vaddrOnly) != nil ? [.all, .vaddr] : .all
+        if let raw = try number32(.flags) { flags = UnmapDMA.Flags(rawValue: raw) }
+        return UnmapDMA(argsz: try number32(.argsz), flags: flags, iova: try number(.iova) ?? 0, size: try number(.size) ?? 0)
     }
 
     mutating func check() throws(LineError) -> Check {
         try collect(Self.checkWords)
         // The first of locked=, mappings=, ptes= in the line is the check;
         // a second one is the error. `collected` is in line order.
-        var given: KeyValue?
-        for w in collected where w.hasEquals && (w.key == "locked" || w.key == "mappings" || w.key == "ptes") {
-            guard given == nil else {
-                throw LineError(w.text.start, "expected only one of locked=, mappings=, ptes=, found \(quoted(w.text))")
+        var given: Key?, second: Key?
+        for key in Self.checkKinds where found & key.bit != 0 {
+            if let g = given, slots[g] < slots[key] {
+                if second.map({ slots[key] < slots[$0] }) ?? true { second = key }
+            } else {
+                second = given
+                given = key
             }
-            given = KeyValue(word: w, value: w.value)
         }
-        guard let kv = given else { throw missing("one of locked=, mappings=, ptes=") }
-        if keyed("ptes") == nil { try only(keyed("domain")?.word, with: "ptes=") }
-        if kv.word.key == "locked" { return .locked(try VFIOTrace.number(kv.value)) }
-        if kv.word.key == "mappings" { return .mappings(try VFIOTrace.number(kv.value)) }
+        if let second, let w = bare(second) {
+            throw LineError(w.text.start, "expected only one of locked=, mappings=, ptes=, found \(quoted(w.text))")
+        }
+        guard let given, let kv = keyed(given) else { throw missing("one of locked=, mappings=, ptes=") }
+        if keyed(.ptes) == nil { try only(keyed(.domain)?.word, with: "ptes=") }
+        if given == .locked { return .locked(try VFIOTrace.number(kv.value)) }
+        if given == .mappings { return .mappings(try VFIOTrace.number(kv.value)) }
         let counts = try pteCounts(kv.value)
         var domain: String?
-        if let d = keyed("domain") { domain = try domainName(d.value) }
+        if let d = keyed(.domain) { domain = try domainName(d.value) }
         return .ptes(counts, domain: domain)
     }
 }
@@ -816,7 +910,7 @@ func parseAnswer(rule: AnswerRule, arrow: Token, tokens: Tokens) throws(LineErro
         rest = tokens
     } else if rule.value, let d = first.text.first, d >= UInt8(ascii: "0") && d <= UInt8(ascii: "9") {
         status = .value(try number(first.text))
-    } else if let e = Errno(name: first.text.string) {
+    } else if let e = errno(named: first.text) {
         status = .errno(e)
     } else if looksLikeErrno(first.text) {
         throw LineError(first.text.start, "expected a Linux errno name, found \(quoted(first.text))")
@@ -827,7 +921,7 @@ func parseAnswer(rule: AnswerRule, arrow: Token, tokens: Tokens) throws(LineErro
     if case .ok = status {} else if let w = rest.first {
         throw LineError(w.text.start, "expected end of line, found \(quoted(w.text))")
     }
-    var fields: [AnswerField] = []
+    var fields = AnswerFields()
     // Keys already given, as `AnswerKey.bit`s.
     var seen: UInt8 = 0
     for w in rest {
@@ -852,4 +946,22 @@ func parseAnswer(rule: AnswerRule, arrow: Token, tokens: Tokens) throws(LineErro
         }
     }
     return Answer(status, fields: fields)
+}
+
+/// Every errno name (`Errno.allNames`) with its spelling, in numeric order.
+let errnoSpellings: [(Spelling, Errno)] = Errno.allNames.compactMap { name in
+    guard let s = Spelling(name: name), let e = Errno(name: name) else { return nil }
+    return (s, e)
+}
+
+/// `Errno(name:)`, without making a `String` for the errno names a trace
+/// writes most: those of `Errno.allNames` are found by spelling; any other
+/// text (`hang`, which is no errno name but an answer, or a mistake) goes
+/// to `Errno(name:)`, which has the last word.
+func errno(named text: Text) -> Errno? {
+    if text.count <= 16 {
+        let spelling = Spelling(text)
+        for (s, e) in errnoSpellings where s == spelling { return e }
+    }
+    return Errno(name: text.string)
 }

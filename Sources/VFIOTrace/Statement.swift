@@ -24,10 +24,18 @@ public struct Statement: Sendable, Hashable {
     /// How the trace spelled some values (`size=` → `0x200000`), so `fmt`
     /// keeps a spelling that still says the same value. Filled only when the
     /// parser is asked to keep spellings.
-    public var spellings: [String: String] = [:]
+    public var spellings: [String: String]
 
     public init(line: Int, column: Int, kind: Kind, expected: Answer? = nil, comment: String? = nil) {
         self.line = line; self.column = column; self.kind = kind; self.expected = expected; self.comment = comment
+        spellings = [:]
+    }
+
+    /// Every field at once (the parser builds each statement in place).
+    @inline(__always)
+    init(line: Int, column: Int, kind: Kind, expected: Answer?, comment: String?, repetition: Repetition?, spellings: [String: String]) {
+        self.line = line; self.column = column; self.kind = kind; self.expected = expected; self.comment = comment
+        self.repetition = repetition; self.spellings = spellings
     }
 
     /// `repeat=N` and `step=`.
@@ -158,9 +166,10 @@ public struct Answer: Sendable, Hashable, CustomStringConvertible {
     public var status: Status
     /// Keys of the answer, in the order written. For an expected answer only
     /// the keys written are compared.
-    public var fields: [AnswerField]
+    public var fields: AnswerFields
 
-    public init(_ status: Status, fields: [AnswerField] = []) { self.status = status; self.fields = fields }
+    public init(_ status: Status, fields: AnswerFields = []) { self.status = status; self.fields = fields }
+    public init(_ status: Status, fields: [AnswerField]) { self.status = status; self.fields = AnswerFields(fields) }
 
     public var description: String {
         var words: [String] = []
@@ -171,6 +180,40 @@ public struct Answer: Sendable, Hashable, CustomStringConvertible {
         }
         words += fields.map(\.description)
         return words.joined(separator: " ")
+    }
+}
+
+/// The keys of an answer, in order: a collection of `AnswerField`s.
+///
+/// Not an array: most answers carry one key or none (`ok size=2M`), and an
+/// array would allocate for each such answer of a trace, and free it
+/// again. The first field is stored inline, the rest (`info` answers) in
+/// an array. The first field is always inline, so equal collections have
+/// equal storage and the derived `==` and hash are by elements.
+public struct AnswerFields: RandomAccessCollection, MutableCollection, ExpressibleByArrayLiteral, Sendable, Hashable {
+    private var head: AnswerField?
+    private var tail: [AnswerField] = []
+
+    public init() {}
+    public init(_ fields: some Sequence<AnswerField>) { for f in fields { append(f) } }
+    public init(arrayLiteral fields: AnswerField...) { self.init(fields) }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { head == nil ? 0 : 1 + tail.count }
+
+    public subscript(i: Int) -> AnswerField {
+        get {
+            precondition(i >= 0 && i < endIndex, "AnswerFields index out of range")
+            return i == 0 ? head! : tail[i - 1]
+        }
+        set {
+            precondition(i >= 0 && i < endIndex, "AnswerFields index out of range")
+            if i == 0 { head = newValue } else { tail[i - 1] = newValue }
+        }
+    }
+
+    public mutating func append(_ field: AnswerField) {
+        if head == nil { head = field } else { tail.append(field) }
     }
 }
 

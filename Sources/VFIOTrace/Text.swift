@@ -83,6 +83,71 @@ struct Text {
     }
 }
 
+extension Text {
+    /// The text's bytes from file offset `offset` (in `start..<end`), at
+    /// most eight, as a little-endian integer with zeros past `end`.
+    ///
+    /// One load, not a loop: eight bytes from `offset` when the text has
+    /// them, else the eight that end at `end`, shifted down (every byte
+    /// before `end` belongs to the file, which starts at `base`); only a
+    /// text ending in the file's first eight bytes is read byte by byte.
+    @inline(__always) func word8(at offset: Int) -> UInt64 {
+        let available = end &- offset
+        if available >= 8 { return UInt64(littleEndian: UnsafeRawPointer(base + offset).loadUnaligned(as: UInt64.self)) }
+        if end >= 8 {
+            let w = UInt64(littleEndian: UnsafeRawPointer(base + (end &- 8)).loadUnaligned(as: UInt64.self))
+            return w &>> UInt64(8 &* (8 &- available))
+        }
+        var v: UInt64 = 0
+        var k = 0
+        while k < available { v |= UInt64(base[offset &+ k]) &<< UInt64(8 &* k); k &+= 1 }
+        return v
+    }
+}
+
+/// The first 16 bytes of a word and its length, packed into integers, to
+/// compare a word with a keyword in three comparisons instead of a loop.
+///
+/// Every keyword of the language is at most 16 bytes, so two spellings of
+/// which one is a keyword are equal exactly when the texts are; two longer
+/// words may compare equal, so a `Spelling` is only ever compared with a
+/// keyword's.
+struct Spelling: Equatable {
+    var low: UInt64
+    var high: UInt64
+    var count: Int
+
+    @inline(__always) init(_ text: Text) {
+        count = text.count
+        low = count > 0 ? text.word8(at: text.start) : 0
+        high = count > 8 ? text.word8(at: text.start &+ 8) : 0
+    }
+
+    /// A keyword's spelling (built once, for the tables of keywords).
+    init(_ keyword: StaticString) {
+        precondition(keyword.utf8CodeUnitCount <= 16, "a keyword longer than 16 bytes cannot be spelled")
+        count = keyword.utf8CodeUnitCount
+        low = 0
+        high = 0
+        for k in 0..<count {
+            let b = UInt64(keyword.utf8Start[k])
+            if k < 8 { low |= b << UInt64(8 * k) } else { high |= b << UInt64(8 * (k - 8)) }
+        }
+    }
+
+    /// A name's spelling, or nil when it is longer than 16 bytes.
+    init?(name: String) {
+        let bytes = Array(name.utf8)
+        guard bytes.count <= 16 else { return nil }
+        count = bytes.count
+        low = 0
+        high = 0
+        for (k, b) in bytes.enumerated() {
+            if k < 8 { low |= UInt64(b) << UInt64(8 * k) } else { high |= UInt64(b) << UInt64(8 * (k - 8)) }
+        }
+    }
+}
+
 extension StaticString {
     /// The literal as a `String`, for messages.
     var string: String { description }

@@ -18,8 +18,67 @@ enum NumberProblem: Error {
 /// Parses NUMBER: decimal with at most one binary suffix (`K`, `M`, `G`,
 /// `T`), or `0x`/`0X` hex (any case, no suffix). Never wraps.
 ///
+/// The numbers of a trace are nearly all well formed and short, so this
+/// reads them in one tight loop that cannot overflow (at most 16 hex or 19
+/// decimal digits), and hands anything else (junk, a suffix on hex, more
+/// digits) to `parseNumberExactly`, which names the problem.
+///
 /// - Complexity: O(n) in the length of `text`.
+@inline(__always)
 func parseNumber(_ text: Text) -> Result<UInt64, NumberProblem> {
+    if let value = parseShortNumber(text) { return .success(value) }
+    return parseNumberExactly(text)
+}
+
+/// A well-formed NUMBER of at most 16 hex or 19 decimal digits, or nil
+/// (then `parseNumberExactly` decides). Agrees with `parseNumberExactly`
+/// on every text for which it is not nil.
+func parseShortNumber(_ text: Text) -> UInt64? {
+    let count = text.count
+    guard count > 0 else { return nil }
+    let base = text.base
+    var i = text.start
+    if count > 2 && base[i] == UInt8(ascii: "0") && base[i &+ 1] | 0x20 == UInt8(ascii: "x") {
+        guard count <= 18 else { return nil }
+        i &+= 2
+        var value: UInt64 = 0
+        while i < text.end {
+            let c = base[i]
+            var d = c &- UInt8(ascii: "0")
+            if d >= 10 {
+                d = (c | 0x20) &- UInt8(ascii: "a")
+                guard d < 6 else { return nil }
+                d &+= 10
+            }
+            value = value &<< 4 | UInt64(d)
+            i &+= 1
+        }
+        return value
+    }
+    var end = text.end
+    var shift: UInt64 = 0
+    switch base[end &- 1] {
+    case UInt8(ascii: "K"): shift = 10
+    case UInt8(ascii: "M"): shift = 20
+    case UInt8(ascii: "G"): shift = 30
+    case UInt8(ascii: "T"): shift = 40
+    default: break
+    }
+    if shift != 0 { end &-= 1 }
+    guard end > i && end &- i <= 19 else { return nil }
+    var value: UInt64 = 0
+    while i < end {
+        let d = base[i] &- UInt8(ascii: "0")
+        guard d < 10 else { return nil }
+        value = value &* 10 &+ UInt64(d)
+        i &+= 1
+    }
+    guard value <= UInt64.max &>> shift else { return nil }
+    return value &<< shift
+}
+
+/// `parseNumber` the long way: every text, with the problem named.
+func parseNumberExactly(_ text: Text) -> Result<UInt64, NumberProblem> {
     guard let first = text.first, isDecimal(first) else { return .failure(.notANumber) }
     if text.count > 2, first == UInt8(ascii: "0"), text[text.start + 1] == UInt8(ascii: "x") || text[text.start + 1] == UInt8(ascii: "X") {
         let digits = text.dropFirst(2)
@@ -84,8 +143,14 @@ private func hexValue(_ c: UInt8) -> UInt8? {
 }
 
 /// A NUMBER, or an error at its start that says `expected WHAT`.
-func number(_ text: Text, expected what: String = "a number") throws(LineError) -> UInt64 {
-    switch parseNumber(text) {
+@inline(__always)
+func number(_ text: Text, expected what: @autoclosure () -> String = "a number") throws(LineError) -> UInt64 {
+    if let value = parseShortNumber(text) { return value }
+    return try numberExactly(text, expected: what())
+}
+
+func numberExactly(_ text: Text, expected what: String) throws(LineError) -> UInt64 {
+    switch parseNumberExactly(text) {
     case .success(let v): return v
     case .failure(.notANumber): throw LineError(text.start, "expected \(what), found \(quoted(text))")
     case .failure(.hexSuffix): throw LineError(text.start, "expected a hex number without a suffix, found \(quoted(text))")
@@ -94,8 +159,8 @@ func number(_ text: Text, expected what: String = "a number") throws(LineError) 
 }
 
 /// A NUMBER that must fit a u32 (`argsz`, `flags`, `dma-entry-limit`).
-func number32(_ text: Text, expected what: String = "a number") throws(LineError) -> UInt32 {
-    let v = try number(text, expected: what)
+func number32(_ text: Text, expected what: @autoclosure () -> String = "a number") throws(LineError) -> UInt32 {
+    let v = try number(text, expected: what())
     guard let small = UInt32(exactly: v) else {
         throw LineError(text.start, "expected a value that fits in 32 bits, found \(quoted(text))")
     }
