@@ -112,10 +112,10 @@ extension Type1Container {
     mutating func vfioIommuReplay(into domain: inout Domain) -> Errno? {
         var newlyPinned: [(slot: Int32, pages: UInt64)] = []
         var failure: Errno? = nil
-        var runsBySlot: [(iova: UInt64, slot: Int32, runs: ContiguousArray<PTERun>?)] = []
+        var runsBySlot: [(iova: UInt64, slot: Int32, runs: RunList?)] = []
         let bitmap = domain.spec.pgsizes.rawValue, leaves = domain.spec.leaves?.rawValue
         for (iova, slot, dma) in dmaList.slottedEntries {
-            var runs = ContiguousArray<PTERun>()
+            var runs: RunList? = nil
             if !profile.inclusiveEndSearch && iova &+ dma.size == 0 {
                 // Before 6.18 the replay loop's end (`iova + size`) wraps to
                 // 0: a mapping ending at 2^64-1 is neither mapped nor pinned
@@ -143,7 +143,9 @@ extension Type1Container {
                 }
             }
             if failure != nil { break }
-            runsBySlot.append((iova, slot, runs))
+            // (Never empty: a mapping's memory stays; an empty list would
+            // still be recorded, as before.)
+            runsBySlot.append((iova, slot, runs ?? .many([])))
         }
         if let failure {
             for p in newlyPinned { unlockAcct(p.pages) }

@@ -69,7 +69,7 @@ extension Type1Container {
         var entry = DMAEntry(size: size, vaddr: vaddr, pinnedVaddr: vaddr, lockedPages: 0, flags: prot)
         if capIPCLock { entry.flags.insert(.lockCap) }
 
-        var perDomain: [ContiguousArray<PTERun>] = []
+        var perDomain = RunsPerDomain(domains: 0)
         if !domains.isEmpty {
             switch vfioPinMapDMA(iova: iova, vaddr: vaddr, size: size, lockCap: capIPCLock, domains: domains) {
             case .failure(let e):
@@ -94,7 +94,8 @@ extension Type1Container {
         dmaAvail -= 1
         let slot = dmaList.insert(iova, size: size, entry)
         if range.last == .max { topSlots.append(slot) }
-        for i in perDomain.indices { domains[i].pageTable.add(slot: slot, perDomain[i]) }
+        // (A mapping pinned without a hole gives each domain a run at least.)
+        for i in 0..<perDomain.count { domains[i].pageTable.add(slot: slot, perDomain[i] ?? .many([])) }
         return .success(())
     }
 
@@ -120,8 +121,8 @@ extension Type1Container {
     /// (`vfioIommuMap`). Returns the pages charged and each domain's runs;
     /// on failure the charge is given back and nothing is kept.
     mutating func vfioPinMapDMA(iova: UInt64, vaddr: UInt64, size: UInt64, lockCap: Bool,
-                                domains: [Domain]) -> Result<(UInt64, [ContiguousArray<PTERun>]), Errno> {
-        var perDomain = [ContiguousArray<PTERun>](repeating: [], count: domains.count)
+                                domains: [Domain]) -> Result<(UInt64, RunsPerDomain), Errno> {
+        var perDomain = RunsPerDomain(domains: domains.count)
         var charged: UInt64 = 0
         var offset: UInt64 = 0
         let result = vfioPinPagesRemote(vaddr: vaddr, size: size, lockCap: lockCap) { chunk, pages in
@@ -165,10 +166,10 @@ extension Type1Container {
     /// `vfio_iommu_map`: one chunk into each domain, newest first, each
     /// with its own page sizes.
     static func vfioIommuMap(_ domains: [Domain], iova: UInt64, chunk: PinnedRun,
-                             into perDomain: inout [ContiguousArray<PTERun>]) -> Errno? {
+                             into perDomain: inout RunsPerDomain) -> Errno? {
         for i in domains.indices {
-            if let e = iommuMap(iova: iova, phys: chunk.phys, size: chunk.length, bitmap: domains[i].spec.pgsizes.rawValue,
-                                leaves: domains[i].spec.leaves?.rawValue, into: &perDomain[i]) { return e }
+            if let e = perDomain.iommuMap(domain: i, iova: iova, phys: chunk.phys, size: chunk.length,
+                                          bitmap: domains[i].spec.pgsizes.rawValue, leaves: domains[i].spec.leaves?.rawValue) { return e }
         }
         return nil
     }
@@ -202,5 +203,27 @@ extension Type1Container {
     /// `vfio_iommu_iova_dma_valid`: inside one valid range (or no ranges).
     func vfioIommuIovaDmaValid(_ range: IOVARange) -> Bool {
         iovaList.isEmpty || iovaList.contains { $0.contains(range) }
+    }
+}
+
+/// The runs one MAP_DMA makes, one list per domain (in `domains` order, nil
+/// until the domain gets its first run). The first domain's list is held
+/// inline, so a mapping into one domain allocates nothing here.
+struct RunsPerDomain {
+    private var first: RunList? = nil
+    private var rest: [RunList?]
+    let count: Int
+
+    init(domains: Int) {
+        count = domains
+        rest = domains > 1 ? [RunList?](repeating: nil, count: domains - 1) : []
+    }
+
+    subscript(domain: Int) -> RunList? { domain == 0 ? first : rest[domain - 1] }
+
+    /// `iommuMap` into the list of domain `domain`, in place.
+    mutating func iommuMap(domain: Int, iova: UInt64, phys: UInt64, size: UInt64, bitmap: UInt64, leaves: UInt64?) -> Errno? {
+        if domain == 0 { return VFIOModel.iommuMap(iova: iova, phys: phys, size: size, bitmap: bitmap, leaves: leaves, into: &first) }
+        return VFIOModel.iommuMap(iova: iova, phys: phys, size: size, bitmap: bitmap, leaves: leaves, into: &rest[domain - 1])
     }
 }
