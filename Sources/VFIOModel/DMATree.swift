@@ -37,6 +37,9 @@ public struct DMATree<Value> {
     @usableFromInline var root: Int32 = -1
     @usableFromInline var freeList: [Int32] = []
     public private(set) var count: Int = 0
+    /// Counts inserts and removals (wrapping), so a `LinkPoint` can tell
+    /// whether the tree changed since it was found.
+    var version: UInt64 = 0
 
     public init() {}
 
@@ -69,6 +72,56 @@ public struct DMATree<Value> {
             goLeft = key <= nodes[Int(n)].key
             n = goLeft ? nodes[Int(n)].left : nodes[Int(n)].right
         }
+        return link(key, size: size, value, parent: parent, goLeft: goLeft)
+    }
+
+    /// Where `insert` would link a node starting at `key`: under `parent`
+    /// (-1: as the root), on its left or right. Good only for the tree as it
+    /// was when found (`version`).
+    public struct LinkPoint {
+        let key: UInt64
+        let parent: Int32
+        let goLeft: Bool
+        let version: UInt64
+    }
+
+    /// The walk of `insert` for a node starting at `start`, made before
+    /// inserting it, which also tells whether a node overlaps
+    /// `[start, last]`: nil when one does, else where the node would go.
+    /// Only the nodes on either side of that place are checked: the first
+    /// one starting at or above `start` overlaps if it starts by `last`;
+    /// else no node starts in the range, and the last one starting below
+    /// `start` is `floor(last)`, which overlaps if it reaches `start`. So
+    /// the answer is the exact search's (`floor(last)` against its end, as
+    /// `Type1Container.vfioFindDMA` searches since 6.18), and a MAP_DMA
+    /// walks the tree once instead of twice.
+    public func linkPoint(start: UInt64, last: UInt64) -> LinkPoint? {
+        var parent: Int32 = -1
+        var n = root
+        var goLeft = false
+        var before: Int32 = -1, after: Int32 = -1
+        while n >= 0 {
+            parent = n
+            goLeft = start <= nodes[Int(n)].key
+            if goLeft { after = n; n = nodes[Int(n)].left } else { before = n; n = nodes[Int(n)].right }
+        }
+        if after >= 0 && nodes[Int(after)].key <= last { return nil }
+        if before >= 0 && nodes[Int(before)].key &+ (nodes[Int(before)].size - 1) >= start { return nil }
+        return LinkPoint(key: start, parent: parent, goLeft: goLeft, version: version)
+    }
+
+    /// `insert` at a place `linkPoint` found: the same node in the same
+    /// place, without walking the tree again. A place found for another
+    /// start, or before the tree last changed, is not trusted: the walk is
+    /// made again.
+    @discardableResult
+    public mutating func insert(_ key: UInt64, size: UInt64, _ value: Value, at place: LinkPoint) -> Int32 {
+        guard place.version == version && place.key == key else { return insert(key, size: size, value) }
+        return link(key, size: size, value, parent: place.parent, goLeft: place.goLeft)
+    }
+
+    /// Links a new red node under `parent` (-1: as the root) and rebalances.
+    mutating func link(_ key: UInt64, size: UInt64, _ value: Value, parent: Int32, goLeft: Bool) -> Int32 {
         let node = Node(key: key, size: size, left: -1, right: -1, parent: parent, red: true)
         let slot: Int32
         if let free = freeList.popLast() {
@@ -82,6 +135,7 @@ public struct DMATree<Value> {
         }
         if parent < 0 { root = slot } else if goLeft { nodes[Int(parent)].left = slot } else { nodes[Int(parent)].right = slot }
         count += 1
+        version &+= 1
         insertColor(slot)
         return slot
     }
@@ -226,6 +280,7 @@ public struct DMATree<Value> {
         values[Int(z)] = nil
         freeList.append(z)
         count -= 1
+        version &+= 1
         if count == 0 {
             nodes.removeAll(keepingCapacity: true); values.removeAll(keepingCapacity: true)
             freeList.removeAll(keepingCapacity: true); root = -1
@@ -310,7 +365,7 @@ public struct DMATree<Value> {
     }
 
     public mutating func removeAll() {
-        nodes = []; values = []; freeList = []; root = -1; count = 0
+        nodes = []; values = []; freeList = []; root = -1; count = 0; version &+= 1
     }
 
     // MARK: Walking (rb_first, rb_next)

@@ -108,8 +108,12 @@ public struct PageTable: Sendable {
     mutating func add(slot: Int32, _ list: RunList) {
         list.forEachRun { r in entries[Int(r.pageShift)] += UInt128(r.count) }
         let i = Int(slot)
-        if i >= bySlot.count { bySlot.append(contentsOf: repeatElement(nil, count: i + 1 - bySlot.count)) }
-        bySlot[i] = list
+        if i < bySlot.count {
+            bySlot[i] = list
+        } else {
+            bySlot.append(contentsOf: repeatElement(nil, count: i - bySlot.count))
+            bySlot.append(list)
+        }
         mappings += 1
     }
 

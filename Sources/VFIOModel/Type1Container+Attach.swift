@@ -133,9 +133,10 @@ extension Type1Container {
                     return true
                 }
             } else {
+                var perDomain = RunsPerDomain(domains: 1)
                 switch vfioPinMapDMA(iova: iova, vaddr: dma.vaddr, size: dma.size, lockCap: dma.flags.contains(.lockCap),
-                                     domains: [domain]) {
-                case .success(let (pages, perDomain)):
+                                     domains: [domain], into: &perDomain) {
+                case .success(let pages):
                     newlyPinned.append((slot, pages))
                     runs = perDomain[0]
                 case .failure(let e):

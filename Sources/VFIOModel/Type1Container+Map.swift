@@ -35,9 +35,8 @@ extension Type1Container {
 
         // Before 6.18 a range ending at 2^64-1 has `iova + size` = 0: the
         // search turns left at every node and finds nothing.
-        let found = vfioFindDMA(start: iova, size: size)
         if setVaddr {
-            guard let slot = found else { return .failure(.ENOENT) }
+            guard let slot = vfioFindDMA(start: iova, size: size) else { return .failure(.ENOENT) }
             let dma = dmaList.value(slot)
             if !dma.flags.contains(.vaddrInvalid) || dmaList.key(slot) != iova || dma.size != size { return .failure(.EINVAL) }
             // Same process: no change of owner to account (vfio_change_dma_owner).
@@ -48,7 +47,17 @@ extension Type1Container {
             vaddrInvalidCount -= 1
             return .success(())
         }
-        if found != nil { return .failure(.EEXIST) }
+        // Since 6.18 the exact search is made on the way down to where the
+        // new mapping will be linked (`DMATree.linkPoint`: the same answer
+        // as `vfioFindDMA`), so a MAP_DMA walks the tree once.
+        let place: DMATree<DMAEntry>.LinkPoint?
+        if profile.inclusiveEndSearch {
+            guard let p = dmaList.linkPoint(start: iova, last: range.last) else { return .failure(.EEXIST) }
+            place = p
+        } else {
+            if vfioFindDMA(start: iova, size: size) != nil { return .failure(.EEXIST) }
+            place = nil
+        }
         if dmaAvail == 0 { return .failure(.ENOSPC) }
         if !vfioIommuIovaDmaValid(range) { return .failure(.EINVAL) }
         if !profile.inclusiveEndSearch && !domains.isEmpty && overlapsAnyMapping(range) {
@@ -69,16 +78,15 @@ extension Type1Container {
         var entry = DMAEntry(size: size, vaddr: vaddr, pinnedVaddr: vaddr, lockedPages: 0, flags: prot)
         if capIPCLock { entry.flags.insert(.lockCap) }
 
-        var perDomain = RunsPerDomain(domains: 0)
+        var perDomain = RunsPerDomain(domains: domains.count)
         if !domains.isEmpty {
-            switch vfioPinMapDMA(iova: iova, vaddr: vaddr, size: size, lockCap: capIPCLock, domains: domains) {
+            switch vfioPinMapDMA(iova: iova, vaddr: vaddr, size: size, lockCap: capIPCLock, domains: domains, into: &perDomain) {
             case .failure(let e):
                 linkAndRemoveFailed(iova: iova, entry)
                 return .failure(e)
-            case .success(let (pages, runs)):
+            case .success(let pages):
                 entry.lockedPages = pages
                 entry.flags.insert(.iommuMapped)
-                perDomain = runs
             }
         }
         if dirtyPageTracking {
@@ -92,7 +100,8 @@ extension Type1Container {
             entry.flags.insert(.hasBitmap)
         }
         dmaAvail -= 1
-        let slot = dmaList.insert(iova, size: size, entry)
+        let slot: Int32
+        if let place { slot = dmaList.insert(iova, size: size, entry, at: place) } else { slot = dmaList.insert(iova, size: size, entry) }
         if range.last == .max { topSlots.append(slot) }
         // (A mapping pinned without a hole gives each domain a run at least.)
         for i in 0..<perDomain.count { domains[i].pageTable.add(slot: slot, perDomain[i] ?? .many([])) }
@@ -118,11 +127,11 @@ extension Type1Container {
 
     /// `vfio_pin_map_dma`: pins the memory chunk by chunk
     /// (`vfioPinPagesRemote`) and maps each chunk into every domain
-    /// (`vfioIommuMap`). Returns the pages charged and each domain's runs;
-    /// on failure the charge is given back and nothing is kept.
+    /// (`vfioIommuMap`). Returns the pages charged, each domain's runs in
+    /// `perDomain` (made for `domains.count` domains, empty); on failure the
+    /// charge is given back and the runs are to be dropped.
     mutating func vfioPinMapDMA(iova: UInt64, vaddr: UInt64, size: UInt64, lockCap: Bool,
-                                domains: [Domain]) -> Result<(UInt64, RunsPerDomain), Errno> {
-        var perDomain = RunsPerDomain(domains: domains.count)
+                                domains: [Domain], into perDomain: inout RunsPerDomain) -> Result<UInt64, Errno> {
         var charged: UInt64 = 0
         var offset: UInt64 = 0
         let result = vfioPinPagesRemote(vaddr: vaddr, size: size, lockCap: lockCap) { chunk, pages in
@@ -133,7 +142,7 @@ extension Type1Container {
         }
         if let e = result { return .failure(e) }
         lockedVm += charged
-        return .success((charged, perDomain))
+        return .success(charged)
     }
 
     /// `vfio_pin_pages_remote` over a whole range: walks the memory as
