@@ -105,7 +105,7 @@ public struct PageTable: Sendable {
     public func runs(slot: Int32) -> RunList? { Int(slot) < bySlot.count ? bySlot[Int(slot)] : nil }
 
     /// Records the runs mapping `slot` produced here and counts their entries.
-    mutating func add(slot: Int32, _ list: RunList) {
+    mutating func add(slot: Int32, _ list: consuming RunList) {
         list.forEachRun { r in entries[Int(r.pageShift)] += UInt128(r.count) }
         let i = Int(slot)
         if i < bySlot.count {

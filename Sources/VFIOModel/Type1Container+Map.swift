@@ -24,7 +24,8 @@ extension Type1Container {
         if size == 0 { return .failure(.EINVAL) }
         let iovaWraps = iova.addingReportingOverflow(size - 1).overflow
         let vaddrWraps = vaddr.addingReportingOverflow(size - 1).overflow
-        if profile.overflowErrno == .EOVERFLOW {
+        // Since the overflow series a wrap is EOVERFLOW, checked first.
+        if profile.overflowSeries {
             if iovaWraps || vaddrWraps { return .failure(.EOVERFLOW) }
         }
         if (!prot.isEmpty && setVaddr) || (prot.isEmpty && !setVaddr) { return .failure(.EINVAL) }
@@ -104,7 +105,7 @@ extension Type1Container {
         if let place { slot = dmaList.insert(iova, size: size, entry, at: place) } else { slot = dmaList.insert(iova, size: size, entry) }
         if range.last == .max { topSlots.append(slot) }
         // (A mapping pinned without a hole gives each domain a run at least.)
-        for i in 0..<perDomain.count { domains[i].pageTable.add(slot: slot, perDomain[i] ?? .many([])) }
+        for i in 0..<perDomain.count { domains[i].pageTable.add(slot: slot, perDomain.take(domain: i) ?? .many([])) }
         return .success(())
     }
 
@@ -155,13 +156,15 @@ extension Type1Container {
                             _ body: (PinnedRun, UInt64) -> Errno?) -> Errno? {
         var failure: Errno? = nil
         var pending: UInt64 = 0
-        let limit = lockLimitPages
+        // Read before the walk: the closure then captures no `self` (which
+        // would make the optimizer copy the whole container for it).
+        let limit = lockLimitPages, locked = lockedVm
         let hole = memory.forEachRun(vaddr: vaddr, size: size) { run in
             let pages = run.reserved ? 0 : run.length >> Self.pageShift
             if pages > 0 {
                 // Past 2^64 pages the kernel's counter would wrap; the model
                 // refuses instead (ENOMEM), with or without CAP_IPC_LOCK.
-                let (sum, o) = lockedVm.addingReportingOverflow(pending + pages)
+                let (sum, o) = locked.addingReportingOverflow(pending + pages)
                 if o || (!lockCap && sum > limit) { failure = .ENOMEM; return false }
             }
             pending += pages
@@ -229,6 +232,13 @@ struct RunsPerDomain {
     }
 
     subscript(domain: Int) -> RunList? { domain == 0 ? first : rest[domain - 1] }
+
+    /// Moves the list of domain `domain` out (leaving nil), so handing it to
+    /// a page table copies no array.
+    mutating func take(domain: Int) -> RunList? {
+        if domain == 0 { return first.take() }
+        return rest[domain - 1].take()
+    }
 
     /// `iommuMap` into the list of domain `domain`, in place.
     mutating func iommuMap(domain: Int, iova: UInt64, phys: UInt64, size: UInt64, bitmap: UInt64, leaves: UInt64?) -> Errno? {
