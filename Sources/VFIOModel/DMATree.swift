@@ -85,29 +85,38 @@ public struct DMATree<Value> {
         let version: UInt64
     }
 
-    /// The walk of `insert` for a node starting at `start`, made before
-    /// inserting it, which also tells whether a node overlaps
-    /// `[start, last]`: nil when one does, else where the node would go.
-    /// Only the nodes on either side of that place are checked: the first
-    /// one starting at or above `start` overlaps if it starts by `last`;
-    /// else no node starts in the range, and the last one starting below
-    /// `start` is `floor(last)`, which overlaps if it reaches `start`. So
-    /// the answer is the exact search's (`floor(last)` against its end, as
-    /// `Type1Container.vfioFindDMA` searches since 6.18), and a MAP_DMA
-    /// walks the tree once instead of twice.
+    /// The exact search of 6.18 for a new mapping `[start, last]` (as
+    /// `Type1Container.vfioFindDMA` makes it: `floor(last)` and its end),
+    /// made so that it also finds where `insert` would link a node starting
+    /// at `start`: nil when a node overlaps the range, else that place.
+    /// When nothing overlaps, no node starts inside `[start, last]`, so at
+    /// every node "start ≤ key" (insert's turn to the left) and
+    /// "key > last" (floor's) agree: the search walked insert's path, and a
+    /// MAP_DMA walks the tree once instead of twice.
     public func linkPoint(start: UInt64, last: UInt64) -> LinkPoint? {
-        var parent: Int32 = -1
-        var n = root
-        var goLeft = false
-        var before: Int32 = -1, after: Int32 = -1
-        while n >= 0 {
-            parent = n
-            goLeft = start <= nodes[Int(n)].key
-            if goLeft { after = n; n = nodes[Int(n)].left } else { before = n; n = nodes[Int(n)].right }
+        withNodes { nodes in
+            var parent: Int32 = -1
+            var n = root
+            var goLeft = false
+            var floor: Int32 = -1
+            while n >= 0 {
+                parent = n
+                goLeft = nodes[Int(n)].key > last
+                if goLeft { n = nodes[Int(n)].left } else { floor = n; n = nodes[Int(n)].right }
+            }
+            if floor >= 0 && nodes[Int(floor)].key &+ (nodes[Int(floor)].size - 1) >= start { return nil }
+            return LinkPoint(key: start, parent: parent, goLeft: goLeft, version: version)
         }
-        if after >= 0 && nodes[Int(after)].key <= last { return nil }
-        if before >= 0 && nodes[Int(before)].key &+ (nodes[Int(before)].size - 1) >= start { return nil }
-        return LinkPoint(key: start, parent: parent, goLeft: goLeft, version: version)
+    }
+
+    /// Runs `body` with the nodes' storage, for the hot read-only walks
+    /// (`linkPoint`, `slot(at:)`, `floor`): no bounds check per step in an
+    /// optimized build. The slots they follow are the tree's own links,
+    /// which only ever name nodes in the storage (`_checkInvariants`); a
+    /// debug build still checks every access.
+    @inline(__always)
+    func withNodes<R>(_ body: (UnsafeBufferPointer<Node>) -> R) -> R {
+        nodes.withUnsafeBufferPointer(body)
     }
 
     /// `insert` at a place `linkPoint` found: the same node in the same
@@ -124,7 +133,8 @@ public struct DMATree<Value> {
     mutating func link(_ key: UInt64, size: UInt64, _ value: Value, parent: Int32, goLeft: Bool) -> Int32 {
         let node = Node(key: key, size: size, left: -1, right: -1, parent: parent, red: true)
         let slot: Int32
-        if let free = freeList.popLast() {
+        if !freeList.isEmpty {
+            let free = freeList.removeLast()
             nodes[Int(free)] = node
             values[Int(free)] = value
             slot = free
@@ -395,12 +405,14 @@ public struct DMATree<Value> {
 
     /// The last node in order whose start is ≤ `key`.
     public func floor(_ key: UInt64) -> Int32? {
-        var n = root
-        var best: Int32 = -1
-        while n >= 0 {
-            if nodes[Int(n)].key <= key { best = n; n = nodes[Int(n)].right } else { n = nodes[Int(n)].left }
+        withNodes { nodes in
+            var n = root
+            var best: Int32 = -1
+            while n >= 0 {
+                if nodes[Int(n)].key <= key { best = n; n = nodes[Int(n)].right } else { n = nodes[Int(n)].left }
+            }
+            return best < 0 ? nil : best
         }
-        return best < 0 ? nil : best
     }
 
     /// The first node in order whose start is ≥ `key`.
@@ -415,13 +427,15 @@ public struct DMATree<Value> {
 
     /// A node starting exactly at `key`.
     public func slot(at key: UInt64) -> Int32? {
-        var n = root
-        while n >= 0 {
-            let k = nodes[Int(n)].key
-            if k == key { return n }
-            n = key < k ? nodes[Int(n)].left : nodes[Int(n)].right
+        withNodes { nodes in
+            var n = root
+            while n >= 0 {
+                let k = nodes[Int(n)].key
+                if k == key { return n }
+                n = key < k ? nodes[Int(n)].left : nodes[Int(n)].right
+            }
+            return nil
         }
-        return nil
     }
 
     // MARK: The kernel's searches before the overflow series
