@@ -119,8 +119,8 @@ public struct PageTable: Sendable {
 
     /// Takes the runs of `slot` out of the table.
     mutating func take(slot: Int32) -> RunList? {
-        guard Int(slot) < bySlot.count, let list = bySlot[Int(slot)] else { return nil }
-        bySlot[Int(slot)] = nil
+        // Moved out in place (no copy of the list to release after).
+        guard Int(slot) < bySlot.count, let list = bySlot[Int(slot)].take() else { return nil }
         mappings -= 1
         return list
     }

@@ -223,26 +223,27 @@ extension Type1Container {
 /// inline, so a mapping into one domain allocates nothing here.
 struct RunsPerDomain {
     private var first: RunList? = nil
-    private var rest: [RunList?]
+    /// The other domains' lists; nil for one domain (nothing to release).
+    private var rest: [RunList?]?
     let count: Int
 
     init(domains: Int) {
         count = domains
-        rest = domains > 1 ? [RunList?](repeating: nil, count: domains - 1) : []
+        rest = domains > 1 ? [RunList?](repeating: nil, count: domains - 1) : nil
     }
 
-    subscript(domain: Int) -> RunList? { domain == 0 ? first : rest[domain - 1] }
+    subscript(domain: Int) -> RunList? { domain == 0 ? first : rest?[domain - 1] ?? nil }
 
     /// Moves the list of domain `domain` out (leaving nil), so handing it to
     /// a page table copies no array.
     mutating func take(domain: Int) -> RunList? {
         if domain == 0 { return first.take() }
-        return rest[domain - 1].take()
+        return rest?[domain - 1].take() ?? nil
     }
 
     /// `iommuMap` into the list of domain `domain`, in place.
     mutating func iommuMap(domain: Int, iova: UInt64, phys: UInt64, size: UInt64, bitmap: UInt64, leaves: UInt64?) -> Errno? {
         if domain == 0 { return VFIOModel.iommuMap(iova: iova, phys: phys, size: size, bitmap: bitmap, leaves: leaves, into: &first) }
-        return VFIOModel.iommuMap(iova: iova, phys: phys, size: size, bitmap: bitmap, leaves: leaves, into: &rest[domain - 1])
+        return VFIOModel.iommuMap(iova: iova, phys: phys, size: size, bitmap: bitmap, leaves: leaves, into: &rest![domain - 1])
     }
 }
