@@ -191,6 +191,7 @@ extension Type1Container {
     /// ends and is exact (one `floor` on the ordered tree; `size` 0 stands
     /// for 2^64). Before, it walks the kernel's tree with `start + size` and
     /// `iova + size` wrapping (`DMATree.wrappingFind`).
+    @inline(__always)   // a call copies the whole container from a mutating caller
     func vfioFindDMA(start: UInt64, size: UInt64) -> Int32? {
         if !profile.inclusiveEndSearch { return dmaList.wrappingFind(start: start, size: size) }
         let last = start &+ (size &- 1)
@@ -200,12 +201,14 @@ extension Type1Container {
 
     /// `vfio_find_dma` over an inclusive range (the kernel's callers pass
     /// `start` and `last - start + 1`).
+    @inline(__always)   // a call copies the whole container from a mutating caller
     func vfioFindDMA(_ range: IOVARange) -> Int32? {
         vfioFindDMA(start: range.start, size: range.last &- range.start &+ 1)
     }
 
     /// `vfio_find_dma_first_node` since 6.18: the lowest mapping
     /// overlapping `range`, on the ordered tree.
+    @inline(__always)   // a call copies the whole container from a mutating caller
     func vfioFindDMAFirst(_ range: IOVARange) -> Int32? {
         if let slot = dmaList.floor(range.start), dmaList.key(slot) &+ (dmaList.size(slot) - 1) >= range.start { return slot }
         if let slot = dmaList.ceiling(range.start), dmaList.key(slot) <= range.last { return slot }
