@@ -49,8 +49,11 @@ public final class ModelBackend: Backend {
     /// long trace quadratic. The replayer walks once more at the end.
     func checked<T>(_ what: String, _ result: T) -> T {
         operations += 1
+        // Without checks nothing more is read (each read of a stored
+        // property of this class is an exclusivity check at run time).
+        guard checksInvariants else { return result }
         let count = compat?.mappingCount ?? container.mappingCount
-        if checksInvariants, count <= 1024 || operations & (operations - 1) == 0 {
+        if count <= 1024 || operations & (operations - 1) == 0 {
             verifyInvariants(after: what)
         }
         return result
