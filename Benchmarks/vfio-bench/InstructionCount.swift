@@ -49,8 +49,12 @@ enum InstructionCounter {
     }
 
     /// User-space instructions of one run of `command` (a shell word list
-    /// already quoted).
+    /// already quoted). Swift seeds its hash tables at random per process,
+    /// which moved the counts by about a hundred instructions per operation
+    /// from run to run; `SWIFT_DETERMINISTIC_HASHING` makes two runs of the
+    /// same binary execute the same instructions.
     func count(_ command: String) -> Result<UInt64, BenchFailure> {
+        let command = "SWIFT_DETERMINISTIC_HASHING=1 " + command
         switch self {
         case .perf:
             guard let out = shellOutput("perf stat -x, -e instructions:u \(command) 2>&1 >/dev/null"), let n = Self.perfCount(out) else {

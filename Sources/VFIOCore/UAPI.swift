@@ -26,13 +26,16 @@ public enum VFIO {
 public struct MapDMA: Hashable, Sendable {
     public struct Flags: OptionSet, Hashable, Sendable {
         public var rawValue: UInt32
-        public init(rawValue: UInt32) { self.rawValue = rawValue }
+        @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
+        // The flags are inlinable constants, not stored globals: the model
+        // tests them on every request, and a global from another module
+        // costs a call each time.
         /// `VFIO_DMA_MAP_FLAG_READ`: the device may read.
-        public static let read = Flags(rawValue: 1 << 0)
+        @inlinable public static var read: Flags { Flags(rawValue: 1 << 0) }
         /// `VFIO_DMA_MAP_FLAG_WRITE`: the device may write.
-        public static let write = Flags(rawValue: 1 << 1)
+        @inlinable public static var write: Flags { Flags(rawValue: 1 << 1) }
         /// `VFIO_DMA_MAP_FLAG_VADDR`: only replace the vaddr of an invalidated mapping.
-        public static let vaddr = Flags(rawValue: 1 << 2)
+        @inlinable public static var vaddr: Flags { Flags(rawValue: 1 << 2) }
     }
     public static let structSize: UInt32 = 32
 
@@ -61,13 +64,16 @@ public struct DMABitmap: Hashable, Sendable {
 public struct UnmapDMA: Hashable, Sendable {
     public struct Flags: OptionSet, Hashable, Sendable {
         public var rawValue: UInt32
-        public init(rawValue: UInt32) { self.rawValue = rawValue }
+        @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
+        // The flags are inlinable constants, not stored globals: the model
+        // tests them on every request, and a global from another module
+        // costs a call each time.
         /// `VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP`
-        public static let getDirtyBitmap = Flags(rawValue: 1 << 0)
+        @inlinable public static var getDirtyBitmap: Flags { Flags(rawValue: 1 << 0) }
         /// `VFIO_DMA_UNMAP_FLAG_ALL`
-        public static let all = Flags(rawValue: 1 << 1)
+        @inlinable public static var all: Flags { Flags(rawValue: 1 << 1) }
         /// `VFIO_DMA_UNMAP_FLAG_VADDR`
-        public static let vaddr = Flags(rawValue: 1 << 2)
+        @inlinable public static var vaddr: Flags { Flags(rawValue: 1 << 2) }
     }
     public static let structSize: UInt32 = 24
 

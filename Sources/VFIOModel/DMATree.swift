@@ -37,6 +37,9 @@ public struct DMATree<Value> {
     @usableFromInline var root: Int32 = -1
     @usableFromInline var freeList: [Int32] = []
     public private(set) var count: Int = 0
+    /// Counts inserts and removals (wrapping), so a `LinkPoint` can tell
+    /// whether the tree changed since it was found.
+    var version: UInt64 = 0
 
     public init() {}
 
@@ -69,9 +72,69 @@ public struct DMATree<Value> {
             goLeft = key <= nodes[Int(n)].key
             n = goLeft ? nodes[Int(n)].left : nodes[Int(n)].right
         }
+        return link(key, size: size, value, parent: parent, goLeft: goLeft)
+    }
+
+    /// Where `insert` would link a node starting at `key`: under `parent`
+    /// (-1: as the root), on its left or right. Good only for the tree as it
+    /// was when found (`version`).
+    public struct LinkPoint {
+        let key: UInt64
+        let parent: Int32
+        let goLeft: Bool
+        let version: UInt64
+    }
+
+    /// The exact search of 6.18 for a new mapping `[start, last]` (as
+    /// `Type1Container.vfioFindDMA` makes it: `floor(last)` and its end),
+    /// made so that it also finds where `insert` would link a node starting
+    /// at `start`: nil when a node overlaps the range, else that place.
+    /// When nothing overlaps, no node starts inside `[start, last]`, so at
+    /// every node "start ≤ key" (insert's turn to the left) and
+    /// "key > last" (floor's) agree: the search walked insert's path, and a
+    /// MAP_DMA walks the tree once instead of twice.
+    public func linkPoint(start: UInt64, last: UInt64) -> LinkPoint? {
+        withNodes { nodes in
+            var parent: Int32 = -1
+            var n = root
+            var goLeft = false
+            var floor: Int32 = -1
+            while n >= 0 {
+                parent = n
+                goLeft = nodes[Int(n)].key > last
+                if goLeft { n = nodes[Int(n)].left } else { floor = n; n = nodes[Int(n)].right }
+            }
+            if floor >= 0 && nodes[Int(floor)].key &+ (nodes[Int(floor)].size - 1) >= start { return nil }
+            return LinkPoint(key: start, parent: parent, goLeft: goLeft, version: version)
+        }
+    }
+
+    /// Runs `body` with the nodes' storage, for the hot read-only walks
+    /// (`linkPoint`, `slot(at:)`, `floor`): no bounds check per step in an
+    /// optimized build. The slots they follow are the tree's own links,
+    /// which only ever name nodes in the storage (`_checkInvariants`); a
+    /// debug build still checks every access.
+    @inline(__always)
+    func withNodes<R>(_ body: (UnsafeBufferPointer<Node>) -> R) -> R {
+        nodes.withUnsafeBufferPointer(body)
+    }
+
+    /// `insert` at a place `linkPoint` found: the same node in the same
+    /// place, without walking the tree again. A place found for another
+    /// start, or before the tree last changed, is not trusted: the walk is
+    /// made again.
+    @discardableResult
+    public mutating func insert(_ key: UInt64, size: UInt64, _ value: Value, at place: LinkPoint) -> Int32 {
+        guard place.version == version && place.key == key else { return insert(key, size: size, value) }
+        return link(key, size: size, value, parent: place.parent, goLeft: place.goLeft)
+    }
+
+    /// Links a new red node under `parent` (-1: as the root) and rebalances.
+    mutating func link(_ key: UInt64, size: UInt64, _ value: Value, parent: Int32, goLeft: Bool) -> Int32 {
         let node = Node(key: key, size: size, left: -1, right: -1, parent: parent, red: true)
         let slot: Int32
-        if let free = freeList.popLast() {
+        if !freeList.isEmpty {
+            let free = freeList.removeLast()
             nodes[Int(free)] = node
             values[Int(free)] = value
             slot = free
@@ -80,152 +143,265 @@ public struct DMATree<Value> {
             nodes.append(node)
             values.append(value)
         }
-        if parent < 0 { root = slot } else if goLeft { nodes[Int(parent)].left = slot } else { nodes[Int(parent)].right = slot }
         count += 1
-        insertColor(slot)
+        version &+= 1
+        withLinks { t in
+            if parent < 0 { t.root = slot } else if goLeft { t.nodes[Int(parent)].left = slot } else { t.nodes[Int(parent)].right = slot }
+            t.insertColor(slot)
+        }
         return slot
     }
 
     @inline(__always) func isRed(_ n: Int32) -> Bool { n >= 0 && nodes[Int(n)].red }
 
-    /// Replaces `old` by `new` under `parent` (or as the root).
-    @inline(__always)
-    mutating func changeChild(_ old: Int32, _ new: Int32, parent: Int32) {
-        if parent < 0 { root = new }
-        else if nodes[Int(parent)].left == old { nodes[Int(parent)].left = new }
-        else { nodes[Int(parent)].right = new }
-    }
+    /// The nodes and the root while one insert or removal relinks and
+    /// rebalances: the red-black steps read and write the nodes through
+    /// their buffer, so the storage is checked for sharing once per insert or
+    /// removal instead of at every write, and an optimized build checks no
+    /// bounds per step (the slots followed are the tree's own links, which
+    /// only ever name nodes in the storage; a debug build still checks each
+    /// access).
+    struct Links {
+        let nodes: UnsafeMutableBufferPointer<Node>
+        var root: Int32
 
-    /// Turns `x` and its right child: the child takes `x`'s place.
-    mutating func rotateLeft(_ x: Int32) {
-        let y = nodes[Int(x)].right
-        let p = nodes[Int(x)].parent
-        let inner = nodes[Int(y)].left
-        nodes[Int(x)].right = inner
-        if inner >= 0 { nodes[Int(inner)].parent = x }
-        nodes[Int(y)].left = x
-        nodes[Int(x)].parent = y
-        nodes[Int(y)].parent = p
-        changeChild(x, y, parent: p)
-    }
+        @inline(__always) func isRed(_ n: Int32) -> Bool { n >= 0 && nodes[Int(n)].red }
 
-    /// Turns `x` and its left child: the child takes `x`'s place.
-    mutating func rotateRight(_ x: Int32) {
-        let y = nodes[Int(x)].left
-        let p = nodes[Int(x)].parent
-        let inner = nodes[Int(y)].right
-        nodes[Int(x)].left = inner
-        if inner >= 0 { nodes[Int(inner)].parent = x }
-        nodes[Int(y)].right = x
-        nodes[Int(x)].parent = y
-        nodes[Int(y)].parent = p
-        changeChild(x, y, parent: p)
-    }
+        /// Replaces `old` by `new` under `parent` (or as the root).
+        @inline(__always)
+        mutating func changeChild(_ old: Int32, _ new: Int32, parent: Int32) {
+            if parent < 0 { root = new }
+            else if nodes[Int(parent)].left == old { nodes[Int(parent)].left = new }
+            else { nodes[Int(parent)].right = new }
+        }
 
-    /// The insert fix-up (`rb_insert_color`): a red uncle is recoloured and
-    /// the walk goes up two levels; a black uncle ends it with one rotation
-    /// (the node on the outside) or two (on the inside).
-    mutating func insertColor(_ start: Int32) {
-        var node = start
-        while true {
-            let parent = nodes[Int(node)].parent
-            if parent < 0 { nodes[Int(node)].red = false; return }
-            if !nodes[Int(parent)].red { return }
-            let grand = nodes[Int(parent)].parent   // a red node is never the root
-            if nodes[Int(grand)].left == parent {
-                let uncle = nodes[Int(grand)].right
-                if isRed(uncle) {
-                    nodes[Int(uncle)].red = false
-                    nodes[Int(parent)].red = false
+        /// Turns `x` and its right child: the child takes `x`'s place.
+        mutating func rotateLeft(_ x: Int32) {
+            let y = nodes[Int(x)].right
+            let p = nodes[Int(x)].parent
+            let inner = nodes[Int(y)].left
+            nodes[Int(x)].right = inner
+            if inner >= 0 { nodes[Int(inner)].parent = x }
+            nodes[Int(y)].left = x
+            nodes[Int(x)].parent = y
+            nodes[Int(y)].parent = p
+            changeChild(x, y, parent: p)
+        }
+
+        /// Turns `x` and its left child: the child takes `x`'s place.
+        mutating func rotateRight(_ x: Int32) {
+            let y = nodes[Int(x)].left
+            let p = nodes[Int(x)].parent
+            let inner = nodes[Int(y)].right
+            nodes[Int(x)].left = inner
+            if inner >= 0 { nodes[Int(inner)].parent = x }
+            nodes[Int(y)].right = x
+            nodes[Int(x)].parent = y
+            nodes[Int(y)].parent = p
+            changeChild(x, y, parent: p)
+        }
+
+        /// The insert fix-up (`rb_insert_color`): a red uncle is recoloured and
+        /// the walk goes up two levels; a black uncle ends it with one rotation
+        /// (the node on the outside) or two (on the inside).
+        mutating func insertColor(_ start: Int32) {
+            var node = start
+            while true {
+                let parent = nodes[Int(node)].parent
+                if parent < 0 { nodes[Int(node)].red = false; return }
+                if !nodes[Int(parent)].red { return }
+                let grand = nodes[Int(parent)].parent   // a red node is never the root
+                if nodes[Int(grand)].left == parent {
+                    let uncle = nodes[Int(grand)].right
+                    if isRed(uncle) {
+                        nodes[Int(uncle)].red = false
+                        nodes[Int(parent)].red = false
+                        nodes[Int(grand)].red = true
+                        node = grand
+                        continue
+                    }
+                    var top = parent
+                    if nodes[Int(parent)].right == node {
+                        rotateLeft(parent)
+                        top = node
+                    }
+                    rotateRight(grand)
+                    nodes[Int(top)].red = false
                     nodes[Int(grand)].red = true
-                    node = grand
-                    continue
-                }
-                var top = parent
-                if nodes[Int(parent)].right == node {
-                    rotateLeft(parent)
-                    top = node
-                }
-                rotateRight(grand)
-                nodes[Int(top)].red = false
-                nodes[Int(grand)].red = true
-                return
-            } else {
-                let uncle = nodes[Int(grand)].left
-                if isRed(uncle) {
-                    nodes[Int(uncle)].red = false
-                    nodes[Int(parent)].red = false
+                    return
+                } else {
+                    let uncle = nodes[Int(grand)].left
+                    if isRed(uncle) {
+                        nodes[Int(uncle)].red = false
+                        nodes[Int(parent)].red = false
+                        nodes[Int(grand)].red = true
+                        node = grand
+                        continue
+                    }
+                    var top = parent
+                    if nodes[Int(parent)].left == node {
+                        rotateRight(parent)
+                        top = node
+                    }
+                    rotateLeft(grand)
+                    nodes[Int(top)].red = false
                     nodes[Int(grand)].red = true
-                    node = grand
-                    continue
+                    return
                 }
-                var top = parent
-                if nodes[Int(parent)].left == node {
-                    rotateRight(parent)
-                    top = node
-                }
-                rotateLeft(grand)
-                nodes[Int(top)].red = false
-                nodes[Int(grand)].red = true
-                return
             }
         }
+
+        /// The erase fix-up (`rb_erase` colour rebalancing): the subtree of
+        /// `node` (possibly empty) under `parent` is one black short. A red
+        /// sibling is rotated above the parent first; a black sibling with black
+        /// children is recoloured red and the walk goes up (or stops at a red
+        /// parent, which turns black); otherwise one or two rotations end it.
+        mutating func eraseColor(_ start: Int32, parent startParent: Int32) {
+            var node = start
+            var parent = startParent
+            while true {
+                var sibling = nodes[Int(parent)].right
+                if node != sibling {
+                    // The node is the parent's left child.
+                    if isRed(sibling) {
+                        nodes[Int(sibling)].red = false
+                        nodes[Int(parent)].red = true
+                        rotateLeft(parent)
+                        sibling = nodes[Int(parent)].right
+                    }
+                    if !isRed(nodes[Int(sibling)].right) {
+                        if !isRed(nodes[Int(sibling)].left) {
+                            nodes[Int(sibling)].red = true
+                            if nodes[Int(parent)].red {
+                                nodes[Int(parent)].red = false
+                            } else {
+                                node = parent
+                                parent = nodes[Int(node)].parent
+                                if parent >= 0 { continue }
+                            }
+                            return
+                        }
+                        let near = nodes[Int(sibling)].left
+                        nodes[Int(near)].red = false
+                        nodes[Int(sibling)].red = true
+                        rotateRight(sibling)
+                        sibling = near
+                    }
+                    nodes[Int(sibling)].red = nodes[Int(parent)].red
+                    nodes[Int(parent)].red = false
+                    nodes[Int(nodes[Int(sibling)].right)].red = false
+                    rotateLeft(parent)
+                    return
+                } else {
+                    sibling = nodes[Int(parent)].left
+                    if isRed(sibling) {
+                        nodes[Int(sibling)].red = false
+                        nodes[Int(parent)].red = true
+                        rotateRight(parent)
+                        sibling = nodes[Int(parent)].left
+                    }
+                    if !isRed(nodes[Int(sibling)].left) {
+                        if !isRed(nodes[Int(sibling)].right) {
+                            nodes[Int(sibling)].red = true
+                            if nodes[Int(parent)].red {
+                                nodes[Int(parent)].red = false
+                            } else {
+                                node = parent
+                                parent = nodes[Int(node)].parent
+                                if parent >= 0 { continue }
+                            }
+                            return
+                        }
+                        let near = nodes[Int(sibling)].right
+                        nodes[Int(near)].red = false
+                        nodes[Int(sibling)].red = true
+                        rotateLeft(sibling)
+                        sibling = near
+                    }
+                    nodes[Int(sibling)].red = nodes[Int(parent)].red
+                    nodes[Int(parent)].red = false
+                    nodes[Int(nodes[Int(sibling)].left)].red = false
+                    rotateRight(parent)
+                    return
+                }
+            }
+        }
+    }
+
+    /// Runs `body` on the nodes' buffer and the root (`Links`).
+    @inline(__always)
+    mutating func withLinks<R>(_ body: (inout Links) -> R) -> R {
+        var top = root
+        let result = nodes.withUnsafeMutableBufferPointer { buffer in
+            var links = Links(nodes: buffer, root: top)
+            let r = body(&links)
+            top = links.root
+            return r
+        }
+        root = top
+        return result
     }
 
     /// Removes the node at `slot` as `rb_erase` does and returns its value.
     @discardableResult
     public mutating func remove(_ slot: Int32) -> Value {
         let z = slot
-        let zl = nodes[Int(z)].left, zr = nodes[Int(z)].right, zp = nodes[Int(z)].parent
-        // Where a black node went missing: the child that took its place
-        // (-1 for none) under `fixParent`.
-        var fixParent: Int32 = -1
-        let fixChild: Int32 = -1
-        var needsFix = false
-        if zl < 0 || zr < 0 {
-            // At most one child: it takes the node's place (and, being red,
-            // its colour); a black leaf leaves a hole.
-            let child = zl < 0 ? zr : zl
-            changeChild(z, child, parent: zp)
-            if child >= 0 {
-                nodes[Int(child)].parent = zp
-                nodes[Int(child)].red = nodes[Int(z)].red
-            } else if !nodes[Int(z)].red {
-                needsFix = true
-                fixParent = zp
+        // Read with the bounds checked: a slot outside the storage stops
+        // here, before any link changes.
+        let removed = nodes[Int(z)]
+        withLinks { t in
+            let zl = removed.left, zr = removed.right, zp = removed.parent
+            // Where a black node went missing: the child that took its place
+            // (-1 for none) under `fixParent`.
+            var fixParent: Int32 = -1
+            let fixChild: Int32 = -1
+            var needsFix = false
+            if zl < 0 || zr < 0 {
+                // At most one child: it takes the node's place (and, being red,
+                // its colour); a black leaf leaves a hole.
+                let child = zl < 0 ? zr : zl
+                t.changeChild(z, child, parent: zp)
+                if child >= 0 {
+                    t.nodes[Int(child)].parent = zp
+                    t.nodes[Int(child)].red = t.nodes[Int(z)].red
+                } else if !t.nodes[Int(z)].red {
+                    needsFix = true
+                    fixParent = zp
+                }
+            } else {
+                // Two children: the in-order successor takes the node's place
+                // and colour; its own right child takes the successor's place.
+                var y = zr
+                while t.nodes[Int(y)].left >= 0 { y = t.nodes[Int(y)].left }
+                let yRight = t.nodes[Int(y)].right
+                let yWasRed = t.nodes[Int(y)].red
+                let parentOfHole = y == zr ? y : t.nodes[Int(y)].parent
+                if y != zr {
+                    t.nodes[Int(parentOfHole)].left = yRight
+                    if yRight >= 0 { t.nodes[Int(yRight)].parent = parentOfHole }
+                    t.nodes[Int(y)].right = zr
+                    t.nodes[Int(zr)].parent = y
+                }
+                t.nodes[Int(y)].left = zl
+                t.nodes[Int(zl)].parent = y
+                t.nodes[Int(y)].parent = zp
+                t.changeChild(z, y, parent: zp)
+                t.nodes[Int(y)].red = t.nodes[Int(z)].red
+                if yRight >= 0 {
+                    t.nodes[Int(yRight)].parent = parentOfHole
+                    t.nodes[Int(yRight)].red = false
+                } else if !yWasRed {
+                    needsFix = true
+                    fixParent = parentOfHole
+                }
             }
-        } else {
-            // Two children: the in-order successor takes the node's place
-            // and colour; its own right child takes the successor's place.
-            var y = zr
-            while nodes[Int(y)].left >= 0 { y = nodes[Int(y)].left }
-            let yRight = nodes[Int(y)].right
-            let yWasRed = nodes[Int(y)].red
-            let parentOfHole = y == zr ? y : nodes[Int(y)].parent
-            if y != zr {
-                nodes[Int(parentOfHole)].left = yRight
-                if yRight >= 0 { nodes[Int(yRight)].parent = parentOfHole }
-                nodes[Int(y)].right = zr
-                nodes[Int(zr)].parent = y
-            }
-            nodes[Int(y)].left = zl
-            nodes[Int(zl)].parent = y
-            nodes[Int(y)].parent = zp
-            changeChild(z, y, parent: zp)
-            nodes[Int(y)].red = nodes[Int(z)].red
-            if yRight >= 0 {
-                nodes[Int(yRight)].parent = parentOfHole
-                nodes[Int(yRight)].red = false
-            } else if !yWasRed {
-                needsFix = true
-                fixParent = parentOfHole
-            }
+            if needsFix && fixParent >= 0 { t.eraseColor(fixChild, parent: fixParent) }
         }
-        if needsFix && fixParent >= 0 { eraseColor(fixChild, parent: fixParent) }
         let value = values[Int(z)]!
         values[Int(z)] = nil
         freeList.append(z)
         count -= 1
+        version &+= 1
         if count == 0 {
             nodes.removeAll(keepingCapacity: true); values.removeAll(keepingCapacity: true)
             freeList.removeAll(keepingCapacity: true); root = -1
@@ -233,84 +409,8 @@ public struct DMATree<Value> {
         return value
     }
 
-    /// The erase fix-up (`rb_erase` colour rebalancing): the subtree of
-    /// `node` (possibly empty) under `parent` is one black short. A red
-    /// sibling is rotated above the parent first; a black sibling with black
-    /// children is recoloured red and the walk goes up (or stops at a red
-    /// parent, which turns black); otherwise one or two rotations end it.
-    mutating func eraseColor(_ start: Int32, parent startParent: Int32) {
-        var node = start
-        var parent = startParent
-        while true {
-            var sibling = nodes[Int(parent)].right
-            if node != sibling {
-                // The node is the parent's left child.
-                if isRed(sibling) {
-                    nodes[Int(sibling)].red = false
-                    nodes[Int(parent)].red = true
-                    rotateLeft(parent)
-                    sibling = nodes[Int(parent)].right
-                }
-                if !isRed(nodes[Int(sibling)].right) {
-                    if !isRed(nodes[Int(sibling)].left) {
-                        nodes[Int(sibling)].red = true
-                        if nodes[Int(parent)].red {
-                            nodes[Int(parent)].red = false
-                        } else {
-                            node = parent
-                            parent = nodes[Int(node)].parent
-                            if parent >= 0 { continue }
-                        }
-                        return
-                    }
-                    let near = nodes[Int(sibling)].left
-                    nodes[Int(near)].red = false
-                    nodes[Int(sibling)].red = true
-                    rotateRight(sibling)
-                    sibling = near
-                }
-                nodes[Int(sibling)].red = nodes[Int(parent)].red
-                nodes[Int(parent)].red = false
-                nodes[Int(nodes[Int(sibling)].right)].red = false
-                rotateLeft(parent)
-                return
-            } else {
-                sibling = nodes[Int(parent)].left
-                if isRed(sibling) {
-                    nodes[Int(sibling)].red = false
-                    nodes[Int(parent)].red = true
-                    rotateRight(parent)
-                    sibling = nodes[Int(parent)].left
-                }
-                if !isRed(nodes[Int(sibling)].left) {
-                    if !isRed(nodes[Int(sibling)].right) {
-                        nodes[Int(sibling)].red = true
-                        if nodes[Int(parent)].red {
-                            nodes[Int(parent)].red = false
-                        } else {
-                            node = parent
-                            parent = nodes[Int(node)].parent
-                            if parent >= 0 { continue }
-                        }
-                        return
-                    }
-                    let near = nodes[Int(sibling)].right
-                    nodes[Int(near)].red = false
-                    nodes[Int(sibling)].red = true
-                    rotateLeft(sibling)
-                    sibling = near
-                }
-                nodes[Int(sibling)].red = nodes[Int(parent)].red
-                nodes[Int(parent)].red = false
-                nodes[Int(nodes[Int(sibling)].left)].red = false
-                rotateRight(parent)
-                return
-            }
-        }
-    }
-
     public mutating func removeAll() {
-        nodes = []; values = []; freeList = []; root = -1; count = 0
+        nodes = []; values = []; freeList = []; root = -1; count = 0; version &+= 1
     }
 
     // MARK: Walking (rb_first, rb_next)
@@ -340,12 +440,14 @@ public struct DMATree<Value> {
 
     /// The last node in order whose start is ≤ `key`.
     public func floor(_ key: UInt64) -> Int32? {
-        var n = root
-        var best: Int32 = -1
-        while n >= 0 {
-            if nodes[Int(n)].key <= key { best = n; n = nodes[Int(n)].right } else { n = nodes[Int(n)].left }
+        withNodes { nodes in
+            var n = root
+            var best: Int32 = -1
+            while n >= 0 {
+                if nodes[Int(n)].key <= key { best = n; n = nodes[Int(n)].right } else { n = nodes[Int(n)].left }
+            }
+            return best < 0 ? nil : best
         }
-        return best < 0 ? nil : best
     }
 
     /// The first node in order whose start is ≥ `key`.
@@ -360,13 +462,15 @@ public struct DMATree<Value> {
 
     /// A node starting exactly at `key`.
     public func slot(at key: UInt64) -> Int32? {
-        var n = root
-        while n >= 0 {
-            let k = nodes[Int(n)].key
-            if k == key { return n }
-            n = key < k ? nodes[Int(n)].left : nodes[Int(n)].right
+        withNodes { nodes in
+            var n = root
+            while n >= 0 {
+                let k = nodes[Int(n)].key
+                if k == key { return n }
+                n = key < k ? nodes[Int(n)].left : nodes[Int(n)].right
+            }
+            return nil
         }
-        return nil
     }
 
     // MARK: The kernel's searches before the overflow series

@@ -14,7 +14,7 @@ public struct PTERun: Hashable, Sendable {
 }
 
 /// The page-table runs one mapping produced in one domain: almost always a
-/// single run, so that case is stored inline.
+/// single run, so that case is stored inline (no allocation).
 public enum RunList: Sendable {
     case one(PTERun)
     case many(ContiguousArray<PTERun>)
@@ -23,6 +23,59 @@ public enum RunList: Sendable {
         switch self {
         case .one(let r): [r]
         case .many(let rs): rs
+        }
+    }
+
+    /// Calls `body` with each run in order, without building an array.
+    @inline(__always)
+    func forEachRun(_ body: (PTERun) -> Void) {
+        switch self {
+        case .one(let r): body(r)
+        case .many(let rs): for r in rs { body(r) }
+        }
+    }
+}
+
+extension PTERun {
+    /// Whether `run` goes on where this one ends: the same page size, the
+    /// next IOVA and the next frame. A run ending at 2^64 (its end wraps to
+    /// 0) is never continued.
+    @inline(__always)
+    func isContinued(by run: PTERun) -> Bool {
+        pageShift == run.pageShift && iova &+ length == run.iova && phys &+ length == run.phys && iova &+ length != 0
+    }
+}
+
+/// Where `iommuMap` writes the runs it makes, in IOVA order: a run that
+/// continues the last one (`PTERun.isContinued(by:)`) joins it.
+protocol PTERunSink {
+    mutating func appendJoining(_ run: PTERun)
+}
+
+extension ContiguousArray: PTERunSink where Element == PTERun {
+    mutating func appendJoining(_ run: PTERun) {
+        if let last = self.last, last.isContinued(by: run) { self[count - 1].count += run.count } else { append(run) }
+    }
+}
+
+/// A mapping's runs in one domain while they are being made: nil until the
+/// first run; one run stays inline, a second one moves them to an array.
+extension Optional: PTERunSink where Wrapped == RunList {
+    mutating func appendJoining(_ run: PTERun) {
+        switch self {
+        case nil:
+            self = .one(run)
+        case .one(var last)?:
+            if last.isContinued(by: run) {
+                last.count += run.count
+                self = .one(last)
+            } else {
+                self = .many([last, run])
+            }
+        case .many(var rs)?:
+            self = nil   // the array's only reference is now `rs`: appending does not copy it
+            rs.appendJoining(run)
+            self = .many(rs)
         }
     }
 }
@@ -51,33 +104,35 @@ public struct PageTable: Sendable {
     /// The runs of the mapping in `slot`.
     public func runs(slot: Int32) -> RunList? { Int(slot) < bySlot.count ? bySlot[Int(slot)] : nil }
 
-    mutating func add(slot: Int32, _ runs: ContiguousArray<PTERun>) {
-        for r in runs { entries[Int(r.pageShift)] += UInt128(r.count) }
-        while bySlot.count <= Int(slot) { bySlot.append(nil) }
-        bySlot[Int(slot)] = runs.count == 1 ? .one(runs[0]) : .many(runs)
+    /// Records the runs mapping `slot` produced here and counts their entries.
+    mutating func add(slot: Int32, _ list: consuming RunList) {
+        list.forEachRun { r in entries[Int(r.pageShift)] += UInt128(r.count) }
+        let i = Int(slot)
+        if i < bySlot.count {
+            bySlot[i] = list
+        } else {
+            bySlot.append(contentsOf: repeatElement(nil, count: i - bySlot.count))
+            bySlot.append(list)
+        }
         mappings += 1
     }
 
     /// Takes the runs of `slot` out of the table.
     mutating func take(slot: Int32) -> RunList? {
-        guard Int(slot) < bySlot.count, let list = bySlot[Int(slot)] else { return nil }
-        bySlot[Int(slot)] = nil
+        // Moved out in place (no copy of the list to release after).
+        guard Int(slot) < bySlot.count, let list = bySlot[Int(slot)].take() else { return nil }
         mappings -= 1
         return list
     }
 
     mutating func remove(slot: Int32) {
-        switch take(slot: slot) {
-        case .one(let r)?: entries[Int(r.pageShift)] -= UInt128(r.count)
-        case .many(let rs)?: for r in rs { entries[Int(r.pageShift)] -= UInt128(r.count) }
-        case nil: break
-        }
+        take(slot: slot)?.forEachRun { r in entries[Int(r.pageShift)] -= UInt128(r.count) }
     }
 
     /// Forgets which mapping owned the runs of `slot` but keeps them counted.
     mutating func leak(slot: Int32) {
         guard let list = take(slot: slot) else { return }
-        for r in list.runs { leaked[Int(r.pageShift)] += UInt128(r.count) }
+        list.forEachRun { r in leaked[Int(r.pageShift)] += UInt128(r.count) }
     }
 
     /// Page size → entries, sizes with none left out; a count past
@@ -105,8 +160,8 @@ public struct PageTable: Sendable {
 /// writes two 4K entries (`__domain_mapping`).
 ///
 /// - Complexity: O(number of page-size changes), not O(pages).
-func iommuMap(iova: UInt64, phys: UInt64, size: UInt64, bitmap: UInt64, leaves: UInt64? = nil,
-              into out: inout ContiguousArray<PTERun>) -> Errno? {
+func iommuMap<Sink: PTERunSink>(iova: UInt64, phys: UInt64, size: UInt64, bitmap: UInt64, leaves: UInt64? = nil,
+                                into out: inout Sink) -> Errno? {
     guard bitmap != 0 else { return .ENODEV }
     let minPage = bitmap & (~bitmap &+ 1)
     guard (iova | phys | size) & (minPage - 1) == 0 else { return .EINVAL }
@@ -140,13 +195,7 @@ func iommuMap(iova: UInt64, phys: UInt64, size: UInt64, bitmap: UInt64, leaves: 
             leafShift = 63 - UInt64(smaller.leadingZeroBitCount)
             leafCount = count << (shift - leafShift)
         }
-        let run = PTERun(iova: iova, phys: phys, count: leafCount, pageShift: UInt8(leafShift))
-        if let last = out.last, last.pageShift == run.pageShift,
-           last.iova &+ last.length == iova, last.phys &+ last.length == phys, last.iova &+ last.length != 0 {
-            out[out.count - 1].count += leafCount
-        } else {
-            out.append(run)
-        }
+        out.appendJoining(PTERun(iova: iova, phys: phys, count: leafCount, pageShift: UInt8(leafShift)))
         let step = count << shift
         iova = iova &+ step
         phys = phys &+ step

@@ -112,10 +112,10 @@ extension Type1Container {
     mutating func vfioIommuReplay(into domain: inout Domain) -> Errno? {
         var newlyPinned: [(slot: Int32, pages: UInt64)] = []
         var failure: Errno? = nil
-        var runsBySlot: [(iova: UInt64, slot: Int32, runs: ContiguousArray<PTERun>?)] = []
+        var runsBySlot: [(iova: UInt64, slot: Int32, runs: RunList?)] = []
         let bitmap = domain.spec.pgsizes.rawValue, leaves = domain.spec.leaves?.rawValue
         for (iova, slot, dma) in dmaList.slottedEntries {
-            var runs = ContiguousArray<PTERun>()
+            var runs: RunList? = nil
             if !profile.inclusiveEndSearch && iova &+ dma.size == 0 {
                 // Before 6.18 the replay loop's end (`iova + size`) wraps to
                 // 0: a mapping ending at 2^64-1 is neither mapped nor pinned
@@ -133,9 +133,10 @@ extension Type1Container {
                     return true
                 }
             } else {
+                var perDomain = RunsPerDomain(domains: 1)
                 switch vfioPinMapDMA(iova: iova, vaddr: dma.vaddr, size: dma.size, lockCap: dma.flags.contains(.lockCap),
-                                     domains: [domain]) {
-                case .success(let (pages, perDomain)):
+                                     domains: [domain], into: &perDomain) {
+                case .success(let pages):
                     newlyPinned.append((slot, pages))
                     runs = perDomain[0]
                 case .failure(let e):
@@ -143,7 +144,9 @@ extension Type1Container {
                 }
             }
             if failure != nil { break }
-            runsBySlot.append((iova, slot, runs))
+            // (Never empty: a mapping's memory stays; an empty list would
+            // still be recorded, as before.)
+            runsBySlot.append((iova, slot, runs ?? .many([])))
         }
         if let failure {
             for p in newlyPinned { unlockAcct(p.pages) }

@@ -24,7 +24,8 @@ extension Type1Container {
         if size == 0 { return .failure(.EINVAL) }
         let iovaWraps = iova.addingReportingOverflow(size - 1).overflow
         let vaddrWraps = vaddr.addingReportingOverflow(size - 1).overflow
-        if profile.overflowErrno == .EOVERFLOW {
+        // Since the overflow series a wrap is EOVERFLOW, checked first.
+        if profile.overflowSeries {
             if iovaWraps || vaddrWraps { return .failure(.EOVERFLOW) }
         }
         if (!prot.isEmpty && setVaddr) || (prot.isEmpty && !setVaddr) { return .failure(.EINVAL) }
@@ -35,9 +36,8 @@ extension Type1Container {
 
         // Before 6.18 a range ending at 2^64-1 has `iova + size` = 0: the
         // search turns left at every node and finds nothing.
-        let found = vfioFindDMA(start: iova, size: size)
         if setVaddr {
-            guard let slot = found else { return .failure(.ENOENT) }
+            guard let slot = vfioFindDMA(start: iova, size: size) else { return .failure(.ENOENT) }
             let dma = dmaList.value(slot)
             if !dma.flags.contains(.vaddrInvalid) || dmaList.key(slot) != iova || dma.size != size { return .failure(.EINVAL) }
             // Same process: no change of owner to account (vfio_change_dma_owner).
@@ -48,7 +48,17 @@ extension Type1Container {
             vaddrInvalidCount -= 1
             return .success(())
         }
-        if found != nil { return .failure(.EEXIST) }
+        // Since 6.18 the exact search is made on the way down to where the
+        // new mapping will be linked (`DMATree.linkPoint`: the same answer
+        // as `vfioFindDMA`), so a MAP_DMA walks the tree once.
+        let place: DMATree<DMAEntry>.LinkPoint?
+        if profile.inclusiveEndSearch {
+            guard let p = dmaList.linkPoint(start: iova, last: range.last) else { return .failure(.EEXIST) }
+            place = p
+        } else {
+            if vfioFindDMA(start: iova, size: size) != nil { return .failure(.EEXIST) }
+            place = nil
+        }
         if dmaAvail == 0 { return .failure(.ENOSPC) }
         if !vfioIommuIovaDmaValid(range) { return .failure(.EINVAL) }
         if !profile.inclusiveEndSearch && !domains.isEmpty && overlapsAnyMapping(range) {
@@ -69,16 +79,15 @@ extension Type1Container {
         var entry = DMAEntry(size: size, vaddr: vaddr, pinnedVaddr: vaddr, lockedPages: 0, flags: prot)
         if capIPCLock { entry.flags.insert(.lockCap) }
 
-        var perDomain: [ContiguousArray<PTERun>] = []
+        var perDomain = RunsPerDomain(domains: domains.count)
         if !domains.isEmpty {
-            switch vfioPinMapDMA(iova: iova, vaddr: vaddr, size: size, lockCap: capIPCLock, domains: domains) {
+            switch vfioPinMapDMA(iova: iova, vaddr: vaddr, size: size, lockCap: capIPCLock, domains: domains, into: &perDomain) {
             case .failure(let e):
                 linkAndRemoveFailed(iova: iova, entry)
                 return .failure(e)
-            case .success(let (pages, runs)):
+            case .success(let pages):
                 entry.lockedPages = pages
                 entry.flags.insert(.iommuMapped)
-                perDomain = runs
             }
         }
         if dirtyPageTracking {
@@ -92,9 +101,11 @@ extension Type1Container {
             entry.flags.insert(.hasBitmap)
         }
         dmaAvail -= 1
-        let slot = dmaList.insert(iova, size: size, entry)
+        let slot: Int32
+        if let place { slot = dmaList.insert(iova, size: size, entry, at: place) } else { slot = dmaList.insert(iova, size: size, entry) }
         if range.last == .max { topSlots.append(slot) }
-        for i in perDomain.indices { domains[i].pageTable.add(slot: slot, perDomain[i]) }
+        // (A mapping pinned without a hole gives each domain a run at least.)
+        for i in 0..<perDomain.count { domains[i].pageTable.add(slot: slot, perDomain.take(domain: i) ?? .many([])) }
         return .success(())
     }
 
@@ -117,11 +128,11 @@ extension Type1Container {
 
     /// `vfio_pin_map_dma`: pins the memory chunk by chunk
     /// (`vfioPinPagesRemote`) and maps each chunk into every domain
-    /// (`vfioIommuMap`). Returns the pages charged and each domain's runs;
-    /// on failure the charge is given back and nothing is kept.
+    /// (`vfioIommuMap`). Returns the pages charged, each domain's runs in
+    /// `perDomain` (made for `domains.count` domains, empty); on failure the
+    /// charge is given back and the runs are to be dropped.
     mutating func vfioPinMapDMA(iova: UInt64, vaddr: UInt64, size: UInt64, lockCap: Bool,
-                                domains: [Domain]) -> Result<(UInt64, [ContiguousArray<PTERun>]), Errno> {
-        var perDomain = [ContiguousArray<PTERun>](repeating: [], count: domains.count)
+                                domains: [Domain], into perDomain: inout RunsPerDomain) -> Result<UInt64, Errno> {
         var charged: UInt64 = 0
         var offset: UInt64 = 0
         let result = vfioPinPagesRemote(vaddr: vaddr, size: size, lockCap: lockCap) { chunk, pages in
@@ -132,7 +143,7 @@ extension Type1Container {
         }
         if let e = result { return .failure(e) }
         lockedVm += charged
-        return .success((charged, perDomain))
+        return .success(charged)
     }
 
     /// `vfio_pin_pages_remote` over a whole range: walks the memory as
@@ -145,13 +156,15 @@ extension Type1Container {
                             _ body: (PinnedRun, UInt64) -> Errno?) -> Errno? {
         var failure: Errno? = nil
         var pending: UInt64 = 0
-        let limit = lockLimitPages
+        // Read before the walk: the closure then captures no `self` (which
+        // would make the optimizer copy the whole container for it).
+        let limit = lockLimitPages, locked = lockedVm
         let hole = memory.forEachRun(vaddr: vaddr, size: size) { run in
             let pages = run.reserved ? 0 : run.length >> Self.pageShift
             if pages > 0 {
                 // Past 2^64 pages the kernel's counter would wrap; the model
                 // refuses instead (ENOMEM), with or without CAP_IPC_LOCK.
-                let (sum, o) = lockedVm.addingReportingOverflow(pending + pages)
+                let (sum, o) = locked.addingReportingOverflow(pending + pages)
                 if o || (!lockCap && sum > limit) { failure = .ENOMEM; return false }
             }
             pending += pages
@@ -165,10 +178,10 @@ extension Type1Container {
     /// `vfio_iommu_map`: one chunk into each domain, newest first, each
     /// with its own page sizes.
     static func vfioIommuMap(_ domains: [Domain], iova: UInt64, chunk: PinnedRun,
-                             into perDomain: inout [ContiguousArray<PTERun>]) -> Errno? {
+                             into perDomain: inout RunsPerDomain) -> Errno? {
         for i in domains.indices {
-            if let e = iommuMap(iova: iova, phys: chunk.phys, size: chunk.length, bitmap: domains[i].spec.pgsizes.rawValue,
-                                leaves: domains[i].spec.leaves?.rawValue, into: &perDomain[i]) { return e }
+            if let e = perDomain.iommuMap(domain: i, iova: iova, phys: chunk.phys, size: chunk.length,
+                                          bitmap: domains[i].spec.pgsizes.rawValue, leaves: domains[i].spec.leaves?.rawValue) { return e }
         }
         return nil
     }
@@ -178,6 +191,7 @@ extension Type1Container {
     /// ends and is exact (one `floor` on the ordered tree; `size` 0 stands
     /// for 2^64). Before, it walks the kernel's tree with `start + size` and
     /// `iova + size` wrapping (`DMATree.wrappingFind`).
+    @inline(__always)   // a call copies the whole container from a mutating caller
     func vfioFindDMA(start: UInt64, size: UInt64) -> Int32? {
         if !profile.inclusiveEndSearch { return dmaList.wrappingFind(start: start, size: size) }
         let last = start &+ (size &- 1)
@@ -187,12 +201,14 @@ extension Type1Container {
 
     /// `vfio_find_dma` over an inclusive range (the kernel's callers pass
     /// `start` and `last - start + 1`).
+    @inline(__always)   // a call copies the whole container from a mutating caller
     func vfioFindDMA(_ range: IOVARange) -> Int32? {
         vfioFindDMA(start: range.start, size: range.last &- range.start &+ 1)
     }
 
     /// `vfio_find_dma_first_node` since 6.18: the lowest mapping
     /// overlapping `range`, on the ordered tree.
+    @inline(__always)   // a call copies the whole container from a mutating caller
     func vfioFindDMAFirst(_ range: IOVARange) -> Int32? {
         if let slot = dmaList.floor(range.start), dmaList.key(slot) &+ (dmaList.size(slot) - 1) >= range.start { return slot }
         if let slot = dmaList.ceiling(range.start), dmaList.key(slot) <= range.last { return slot }
@@ -202,5 +218,35 @@ extension Type1Container {
     /// `vfio_iommu_iova_dma_valid`: inside one valid range (or no ranges).
     func vfioIommuIovaDmaValid(_ range: IOVARange) -> Bool {
         iovaList.isEmpty || iovaList.contains { $0.contains(range) }
+    }
+}
+
+/// The runs one MAP_DMA makes, one list per domain (in `domains` order, nil
+/// until the domain gets its first run). The first domain's list is held
+/// inline, so a mapping into one domain allocates nothing here.
+struct RunsPerDomain {
+    private var first: RunList? = nil
+    /// The other domains' lists; nil for one domain (nothing to release).
+    private var rest: [RunList?]?
+    let count: Int
+
+    init(domains: Int) {
+        count = domains
+        rest = domains > 1 ? [RunList?](repeating: nil, count: domains - 1) : nil
+    }
+
+    subscript(domain: Int) -> RunList? { domain == 0 ? first : rest?[domain - 1] ?? nil }
+
+    /// Moves the list of domain `domain` out (leaving nil), so handing it to
+    /// a page table copies no array.
+    mutating func take(domain: Int) -> RunList? {
+        if domain == 0 { return first.take() }
+        return rest?[domain - 1].take() ?? nil
+    }
+
+    /// `iommuMap` into the list of domain `domain`, in place.
+    mutating func iommuMap(domain: Int, iova: UInt64, phys: UInt64, size: UInt64, bitmap: UInt64, leaves: UInt64?) -> Errno? {
+        if domain == 0 { return VFIOModel.iommuMap(iova: iova, phys: phys, size: size, bitmap: bitmap, leaves: leaves, into: &first) }
+        return VFIOModel.iommuMap(iova: iova, phys: phys, size: size, bitmap: bitmap, leaves: leaves, into: &rest![domain - 1])
     }
 }

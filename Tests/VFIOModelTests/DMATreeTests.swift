@@ -51,6 +51,72 @@ struct DMATreeTests {
         #expect(t.count == live.count)
     }
 
+    /// `floor(last)` checked against its end: the exact search
+    /// `linkPoint` must agree with.
+    static func floorOverlaps<V>(_ t: DMATree<V>, start: UInt64, last: UInt64) -> Bool {
+        guard let f = t.floor(last) else { return false }
+        return t.key(f) &+ (t.size(f) - 1) >= start
+    }
+
+    @Test("linkPoint finds an overlap exactly when floor(last) reaches start, and inserting there gives insert's tree",
+          arguments: [5, 6, 7] as [UInt64])
+    func linkPointIsSearchAndInsert(seed: UInt64) {
+        var rng = SeededRandom(seed: seed)
+        // Two trees built alike: one by insert, one by linkPoint + insert(at:).
+        var plain = DMATree<UInt64>(), linked = DMATree<UInt64>()
+        var live: [(slot: Int32, key: UInt64)] = []
+        for _ in 0..<3000 {
+            // Overlapping sizes too (the kernel lets mappings overlap before
+            // 6.18): the answer must match floor's, whatever the tree holds.
+            let start = rng.below(4000), size = 1 + rng.below(rng.below(2) == 0 ? 4 : 40)
+            let last = start + size - 1
+            let place = linked.linkPoint(start: start, last: last)
+            #expect((place == nil) == Self.floorOverlaps(linked, start: start, last: last), "[\(start), \(last)]")
+            if live.isEmpty || rng.below(100) < 55 {
+                let a = plain.insert(start, size: size, start)
+                let b = place.map { linked.insert(start, size: size, start, at: $0) } ?? linked.insert(start, size: size, start)
+                #expect(a == b)
+                live.append((a, start))
+            } else {
+                let i = Int(rng.below(UInt64(live.count)))
+                plain.remove(live[i].slot); linked.remove(live[i].slot)
+                live.remove(at: i)
+            }
+            if plain.shape != linked.shape { Issue.record("shapes differ after inserting at \(start)"); return }
+            if let p = linked._checkInvariants() { Issue.record("\(p)"); return }
+        }
+    }
+
+    @Test("a link point found before the tree changed, or for another start, is not used: the walk is made again")
+    func staleLinkPoint() {
+        var t = DMATree<Int>()
+        for k in [10, 20, 30] { t.insert(UInt64(k), size: 1, k) }
+        let place = t.linkPoint(start: 25, last: 25)!
+        t.insert(24, size: 1, 24)   // 25 now goes right of 24, not left of 30
+        t.insert(25, size: 1, 25, at: place)
+        let other = t.linkPoint(start: 5, last: 5)!
+        t.insert(40, size: 1, 40, at: other)   // not on the left of 10
+        #expect(t.entries.map(\.key) == [10, 20, 24, 25, 30, 40])
+        #expect(t._checkInvariants() == nil)
+        var fresh = DMATree<Int>()
+        for k in [10, 20, 30, 24, 25, 40] { fresh.insert(UInt64(k), size: 1, k) }
+        #expect(t.shape == fresh.shape)
+    }
+
+    @Test("linkPoint: a mapping ending just before, or starting just after, is no overlap; one page in common is")
+    func linkPointEdges() {
+        var t = DMATree<Int>()
+        t.insert(0x1000, size: 0x1000, 1)   // [0x1000, 0x1fff]
+        t.insert(0x4000, size: 0x1000, 2)   // [0x4000, 0x4fff]
+        #expect(t.linkPoint(start: 0x2000, last: 0x3fff) != nil)
+        #expect(t.linkPoint(start: 0x1fff, last: 0x2000) == nil)
+        #expect(t.linkPoint(start: 0x3000, last: 0x4000) == nil)
+        #expect(t.linkPoint(start: 0, last: 0xfff) != nil)
+        #expect(t.linkPoint(start: 0x5000, last: .max) != nil)
+        #expect(t.linkPoint(start: 0, last: .max) == nil)
+        #expect(DMATree<Int>().linkPoint(start: 0, last: .max) != nil)
+    }
+
     @Test("the same insert and erase sequence always gives the same shape")
     func deterministicShape() {
         func build() -> String {

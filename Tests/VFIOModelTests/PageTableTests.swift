@@ -68,4 +68,90 @@ struct PageTableTests {
         #expect(runs.count == 1)
         #expect(runs[0].count == 1024)
     }
+
+    // MARK: Where the runs go (RunList, RunsPerDomain)
+
+    @Test("a mapping's runs stay one inline run while each run continues the last")
+    func runListJoins() {
+        var list: RunList? = nil
+        list.appendJoining(PTERun(iova: 0x1000, phys: 0x5000, count: 1, pageShift: 12))
+        list.appendJoining(PTERun(iova: 0x2000, phys: 0x6000, count: 3, pageShift: 12))
+        guard case .one(let r)? = list else { Issue.record("expected one inline run, got \(String(describing: list))"); return }
+        #expect(r == PTERun(iova: 0x1000, phys: 0x5000, count: 4, pageShift: 12))
+    }
+
+    @Test("a run that does not continue the last (other size, IOVA gap, frame gap) starts a new one, in order")
+    func runListSplits() {
+        let a = PTERun(iova: 0x1000, phys: 0x1000, count: 1, pageShift: 12)
+        for b in [PTERun(iova: 0x2000, phys: 0x2000, count: 1, pageShift: 13),   // another page size
+                  PTERun(iova: 0x3000, phys: 0x2000, count: 1, pageShift: 12),   // IOVA gap
+                  PTERun(iova: 0x2000, phys: 0x9000, count: 1, pageShift: 12)] { // frame gap
+            var list: RunList? = nil
+            list.appendJoining(a)
+            list.appendJoining(b)
+            #expect(list.map { Array($0.runs) } == [a, b])
+            let c = PTERun(iova: b.iova &+ b.length, phys: b.phys &+ b.length, count: 2, pageShift: b.pageShift)
+            list.appendJoining(c)   // continues b: joins the array's last run
+            #expect(list.map { Array($0.runs) } == [a, PTERun(iova: b.iova, phys: b.phys, count: 3, pageShift: b.pageShift)])
+        }
+    }
+
+    @Test("a run ending at 2^64 is never continued (its end wraps to 0)")
+    func runListTopNotJoined() {
+        let top = PTERun(iova: 0xFFFF_FFFF_FFFF_F000, phys: 0xF000, count: 1, pageShift: 12)
+        let next = PTERun(iova: 0, phys: 0x1_0000, count: 1, pageShift: 12)
+        var list: RunList? = nil
+        list.appendJoining(top)
+        list.appendJoining(next)
+        #expect(list.map { Array($0.runs) } == [top, next])
+        var array = ContiguousArray<PTERun>()
+        array.appendJoining(top)
+        array.appendJoining(next)
+        #expect(Array(array) == [top, next])
+    }
+
+    @Test("iommu_map gives the same runs into an inline list as into an array", arguments: [21, 22] as [UInt64])
+    func runListMatchesArray(seed: UInt64) {
+        var rng = SeededRandom(seed: seed)
+        for _ in 0..<300 {
+            let iova = UInt64.random(in: 0..<(1 << 22), using: &rng) << 12
+            let phys = UInt64.random(in: 0..<(1 << 22), using: &rng) << 12
+            let size = UInt64.random(in: 1...(1 << 13), using: &rng) << 12
+            let leaves: UInt64? = rng.next() % 2 == 0 ? nil : 4096
+            var array = ContiguousArray<PTERun>()
+            var list: RunList? = nil
+            let e1 = iommuMap(iova: iova, phys: phys, size: size, bitmap: vtd, leaves: leaves, into: &array)
+            let e2 = iommuMap(iova: iova, phys: phys, size: size, bitmap: vtd, leaves: leaves, into: &list)
+            #expect(e1 == e2)
+            #expect(list.map { Array($0.runs) } ?? [] == Array(array))
+        }
+    }
+
+    @Test("each domain of a MAP_DMA gets its own runs, the first held inline")
+    func runsPerDomain() {
+        var perDomain = RunsPerDomain(domains: 3)
+        #expect(perDomain.count == 3)
+        #expect(perDomain.iommuMap(domain: 0, iova: 0, phys: 0, size: 2 << 20, bitmap: vtd, leaves: nil) == nil)
+        #expect(perDomain.iommuMap(domain: 2, iova: 0, phys: 0, size: 2 << 20, bitmap: 4096, leaves: nil) == nil)
+        #expect(perDomain.iommuMap(domain: 1, iova: 0, phys: 0, size: 4096, bitmap: 0, leaves: nil) == .ENODEV)
+        #expect(perDomain[0].map { Array($0.runs) } == [PTERun(iova: 0, phys: 0, count: 1, pageShift: 21)])
+        #expect(perDomain[1] == nil)
+        #expect(perDomain[2].map { Array($0.runs) } == [PTERun(iova: 0, phys: 0, count: 512, pageShift: 12)])
+        #expect(RunsPerDomain(domains: 0).count == 0)
+    }
+
+    @Test("a page table counts the entries of the lists it holds and gives them back on removal")
+    func pageTableAddRemove() {
+        var table = PageTable()
+        table.add(slot: 3, .one(PTERun(iova: 0, phys: 0, count: 2, pageShift: 21)))
+        table.add(slot: 0, .many([PTERun(iova: 0x40_0000, phys: 0x40_0000, count: 5, pageShift: 12),
+                                  PTERun(iova: 0x40_5000, phys: 0x90_5000, count: 1, pageShift: 21)]))
+        #expect(table.mappings == 2 && table.bySlot.count == 4)
+        #expect(table.counts == [2 << 20: 3, 4096: 5])
+        table.remove(slot: 3)
+        #expect(table.counts == [2 << 20: 1, 4096: 5])
+        #expect(table.runs(slot: 3) == nil && table.mappings == 1)
+        table.leak(slot: 0)
+        #expect(table.counts == [2 << 20: 1, 4096: 5] && table.leaked[12] == 5 && table.leaked[21] == 1 && table.mappings == 0)
+    }
 }
