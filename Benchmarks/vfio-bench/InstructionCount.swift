@@ -54,15 +54,15 @@ enum InstructionCounter {
     /// from run to run; `SWIFT_DETERMINISTIC_HASHING` makes two runs of the
     /// same binary execute the same instructions.
     func count(_ command: String) -> Result<UInt64, BenchFailure> {
-        let command = "SWIFT_DETERMINISTIC_HASHING=1 " + command
+        let env = "SWIFT_DETERMINISTIC_HASHING=1"
         switch self {
         case .perf:
-            guard let out = shellOutput("perf stat -x, -e instructions:u \(command) 2>&1 >/dev/null"), let n = Self.perfCount(out) else {
+            guard let out = shellOutput("\(env) perf stat -x, -e instructions:u \(command) 2>&1 >/dev/null"), let n = Self.perfCount(out) else {
                 return .failure(BenchFailure("perf stat gave no count for \(command)"))
             }
             return .success(n)
         case .callgrind:
-            guard let out = shellOutput("valgrind --tool=callgrind --callgrind-out-file=/dev/null \(command) 2>&1 >/dev/null"),
+            guard let out = shellOutput("\(env) valgrind --tool=callgrind --callgrind-out-file=/dev/null \(command) 2>&1 >/dev/null"),
                   let n = Self.callgrindCount(out) else {
                 return .failure(BenchFailure("callgrind gave no count for \(command)"))
             }
