@@ -78,6 +78,13 @@ extension Type1Container {
             return .success(size)
         }
 
+        // Nothing in the range: no bisect check below can fail (each needs a
+        // mapping holding an end of the range) and nothing is removed, so
+        // the kernel's answer is 0; the model skips its two lookups. An
+        // unmap of a range already unmapped is common in real traces.
+        var first = vfioFindDMAFirst(range)
+        if first == nil { return .success(0) }
+
         if v2 == true && !all {
             // A v2 unmap may not start or end inside a mapping.
             if let slot = vfioFindDMA(start: range.start, size: 1), dmaList.key(slot) != range.start {
@@ -93,7 +100,6 @@ extension Type1Container {
         // start in the range. Walked in place, not gathered first: a node's
         // slot outlives the removal of another (the tree relinks nodes as
         // rb_erase does), and an array per unmap was a third of its cost.
-        var first = vfioFindDMAFirst(range)
         if v2 == false, !all, let slot = first, dmaList.key(slot) < range.start {
             // v1: the first overlapping mapping starts before iova: nothing.
             first = nil

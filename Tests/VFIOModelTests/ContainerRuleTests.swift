@@ -125,3 +125,26 @@ struct ContainerRuleTests {
         #expect(c._checkInvariants() == nil)
     }
 }
+
+extension ContainerRuleTests {
+    @Test("an unmap of a range holding no mapping answers 0 and changes nothing, on v1 and v2, with ALL and VADDR, beside mappings on both sides")
+    func unmapOfNothing() {
+        for v2 in [true, false] {
+            var c = makeContainer(v2: v2)
+            #expect(c.mapDMA(map(0x20_0000, 2 << 20)).errno == nil)
+            #expect(c.mapDMA(map(0x80_0000, 2 << 20, vaddr: 0x7F00_0020_0000)).errno == nil)
+            let before = c.lockedBytes
+            for u in [UnmapDMA(flags: [], iova: 0x40_0000, size: 4 << 20),
+                      UnmapDMA(flags: [.vaddr], iova: 0x40_0000, size: 4 << 20),
+                      UnmapDMA(flags: [], iova: 0x1000_0000, size: 0x1000)] {
+                guard case .success(let size) = c.unmapDMA(u) else { Issue.record("v2=\(v2) \(u) failed"); continue }
+                #expect(size == 0)
+            }
+            #expect(c.mappingCount == 2 && c.lockedBytes == before)
+            #expect(c._checkInvariants() == nil)
+            #expect(c.unmapDMA(UnmapDMA(flags: [.all], iova: 0, size: 0)).errno == nil)
+            guard case .success(let none) = c.unmapDMA(UnmapDMA(flags: [.all], iova: 0, size: 0)) else { Issue.record("a second UNMAP_ALL failed"); continue }
+            #expect(none == 0)
+        }
+    }
+}
