@@ -124,10 +124,12 @@ public final class ModelBackend: Backend {
     }
 
     /// The last call and its answer, kept (not explained) so that
-    /// `explainLastAnswer` can say why when a report asks.
+    /// `explainLastAnswer` can say why when a report asks. Plain values
+    /// only (an attach's spec is kept beside it, in `lastAttach`): keeping
+    /// one after every map and unmap then releases nothing.
     enum LastCall {
         case none
-        case attach(DomainSpec, Result<Void, Errno>)
+        case attach(Result<Void, Errno>)
         case map(MapDMA, Result<Void, Errno>)
         case unmap(UnmapDMA, Result<UInt64, Errno>, mappingsBefore: Int)
         case setIOMMU(Extension, Result<Void, Errno>)
@@ -136,10 +138,13 @@ public final class ModelBackend: Backend {
         case compatDirty
     }
     @exclusivity(unchecked) var lastCall = LastCall.none
+    /// The spec of the last attach (`LastCall.attach`).
+    @exclusivity(unchecked) var lastAttach: DomainSpec? = nil
 
     public func attachGroup(_ spec: DomainSpec) -> Result<Void, Errno> {
         let r = checked("attach", compat != nil ? compat!.groupSetContainer(spec) : container.groupSetContainer(spec))
-        lastCall = .attach(spec, r)
+        lastCall = .attach(r)
+        lastAttach = spec
         return r
     }
     public func detachGroup(_ name: String) -> Result<Void, Errno> {
@@ -195,7 +200,7 @@ public final class ModelBackend: Backend {
         if let compat { return explainCompat(compat) }
         switch lastCall {
         case .none: return nil
-        case .attach(let spec, let r): return container.explainAttach(spec, r)
+        case .attach(let r): return lastAttach.flatMap { container.explainAttach($0, r) }
         case .map(let m, let r): return container.explainMap(m, r)
         case .unmap(let u, let r, let before): return container.explainUnmap(u, r, mappingsBefore: before)
         case .setIOMMU(_, .success): return nil
@@ -211,7 +216,7 @@ public final class ModelBackend: Backend {
     func explainCompat(_ c: IOMMUFDContainer) -> String? {
         switch lastCall {
         case .none: return nil
-        case .attach(let spec, let r): return c.explainAttach(spec, r)
+        case .attach(let r): return lastAttach.flatMap { c.explainAttach($0, r) }
         case .map(let m, let r): return c.explainMap(m, r)
         case .unmap(let u, let r, _): return c.explainUnmap(u, r)
         case .setIOMMU(let t, let r): return c.explainSetIOMMU(t, r)
