@@ -16,16 +16,17 @@ public func parseTrace(bytes: [UInt8], file: String, keepingSpellings: Bool = fa
     var parser = TraceParser()
     parser.keepsSpellings = keepingSpellings
     // Most lines of a trace are 30 to 70 bytes: room for a statement per
-    // 64 bytes grows the array once or not at all on a typical file, and
+    // 64 bytes grows the buffer once or not at all on a typical file, and
     // reserves no more than a few times the file's size on any file.
-    parser.statements.reserveCapacity(bytes.count / 64 + 16)
+    parser.statements.reserve(bytes.count / 64 + 16)
     bytes.withUnsafeBufferPointer { buffer in
         forEachLexedLine(buffer) { line, error in
             // A buffer with a line is not empty, so it has an address.
             parser.take(line, error, buffer.baseAddress!)
         }
     }
-    if parser.errors.isEmpty { return .success(Trace(file: file, statements: parser.statements)) }
+    let statements = parser.statements.moveToArray()
+    if parser.errors.isEmpty { return .success(Trace(file: file, statements: statements)) }
     return .failure(ParseFailure(diagnostics: parser.errors.map {
         Diagnostic(file: file, line: $0.line, column: $0.column, message: $0.message)
     }))
@@ -182,9 +183,95 @@ struct Declared {
     }
 }
 
+/// The statements parsed so far, in memory the parser manages itself until
+/// `moveToArray`.
+///
+/// Not an array: `Array.append` copied each finished statement into its
+/// storage and then destroyed the original (a copy and a destroy of every
+/// field, per line), and growing an array moved every statement again.
+/// Here a statement is made where it stays (`appendBlank`), a full chunk
+/// stays where it is and the next one is twice as big, and `moveToArray`
+/// moves each statement once, with `memcpy`.
+struct StatementBuffer {
+    /// The chunks filled so far, in order, with how many each holds.
+    private var full: [(base: UnsafeMutablePointer<Statement>, count: Int)] = []
+    /// The chunk being filled.
+    private var base: UnsafeMutablePointer<Statement>?
+    private var used = 0
+    private var capacity = 0
+    /// Statements in all chunks.
+    private(set) var count = 0
+
+    /// Room for at least `capacity` more statements before the next chunk
+    /// (only before the first append).
+    mutating func reserve(_ capacity: Int) {
+        precondition(base == nil, "StatementBuffer.reserve after an append")
+        newChunk(Swift.max(16, capacity))
+    }
+
+    private mutating func newChunk(_ capacity: Int) {
+        if let base { full.append((base, used)) }
+        base = UnsafeMutablePointer<Statement>.allocate(capacity: capacity)
+        used = 0
+        self.capacity = capacity
+    }
+
+    /// Where the next statement goes (a new chunk when this one is full).
+    @inline(__always) private mutating func nextSlot() -> UnsafeMutablePointer<Statement> {
+        if used == capacity { newChunk(Swift.max(16, count)) }
+        let slot = base.unsafelyUnwrapped + used
+        used &+= 1
+        count &+= 1
+        return slot
+    }
+
+    mutating func append(_ statement: consuming Statement) {
+        nextSlot().initialize(to: consume statement)
+    }
+
+    /// Appends a `.blank` statement, to be filled in through the pointer
+    /// returned (valid until `moveToArray`).
+    @inline(__always) mutating func appendBlank(line: Int, column: Int) -> UnsafeMutablePointer<Statement> {
+        let slot = nextSlot()
+        slot.initialize(to: Statement(line: line, column: column, kind: .blank))
+        return slot
+    }
+
+    /// Removes the statement the last `appendBlank` made (when its line
+    /// turned out wrong). That call left it in the current chunk.
+    mutating func removeLast() {
+        precondition(used > 0, "StatementBuffer.removeLast without a statement in the chunk")
+        used &-= 1
+        count &-= 1
+        (base.unsafelyUnwrapped + used).deinitialize(count: 1)
+    }
+
+    /// The statements, as an array; the buffer is left empty.
+    mutating func moveToArray() -> [Statement] {
+        if let base { full.append((base, used)) }
+        let chunks = full
+        let n = count
+        let out = [Statement](unsafeUninitializedCapacity: n) { buffer, initialized in
+            var at = 0
+            for chunk in chunks where chunk.count > 0 {
+                (buffer.baseAddress! + at).moveInitialize(from: chunk.base, count: chunk.count)
+                at += chunk.count
+            }
+            initialized = at
+        }
+        for chunk in chunks { chunk.base.deallocate() }
+        full = []
+        base = nil
+        used = 0
+        capacity = 0
+        count = 0
+        return out
+    }
+}
+
 /// The state carried from line to line.
 struct TraceParser {
-    var statements: [Statement] = []
+    var statements = StatementBuffer()
     var errors: [(line: Int, column: Int, message: String)] = []
     /// Line of the first operation: `iommu` and `kernel` must come before
     /// it; `domain` and `detach` after it are operations.
@@ -245,16 +332,25 @@ struct TraceParser {
         var s = StatementParser(words: words.dropFirst(), arrow: arrowIndex.map { tokens[$0] }, lineEnd: line.end)
         // An operation counts as the first one even when its words are wrong.
         if verb.isOperation && firstOperation == nil { firstOperation = line.number }
-        let (kind, rule) = try s.parse(verb: verb, at: first, firstOperation: firstOperation, declared: &declared)
-        var answer: Answer?
-        if let arrowIndex {
-            answer = try parseAnswer(rule: rule, arrow: tokens[arrowIndex], tokens: tokens[(arrowIndex + 1)...])
-        }
         let column = VFIOTrace.column(at: first.text.start, lineStart: line.start, in: base)
+        // The statement is made first (blank) and filled in where it lies:
+        // a statement built from its parts and then appended was copied
+        // whole, and the original destroyed, whatever the code said.
+        let slot = statements.appendBlank(line: line.number, column: column)
+        do throws(LineError) {
+            slot.pointee.kind = try s.parse(verb: verb, at: first, firstOperation: firstOperation, declared: &declared)
+            if let arrowIndex {
+                slot.pointee.expected = try parseAnswer(rule: s.rule, arrow: tokens[arrowIndex], tokens: tokens[(arrowIndex + 1)...])
+            }
+        } catch {
+            statements.removeLast()
+            throw error
+        }
         // Most lines have no comment: no retain of a nil string then.
-        let comment = line.hasComment ? line.comment : nil
-        statements.append(Statement(line: line.number, column: column, kind: consume kind, expected: consume answer, comment: consume comment,
-                                    repetition: s.repetition, spellings: keepsSpellings ? s.spellings() : [:]))
+        if line.hasComment || s.repetition != nil || keepsSpellings {
+            slot.pointee.setExtras(comment: line.hasComment ? line.comment : nil, repetition: s.repetition,
+                                   spellings: keepsSpellings ? s.spellings() : [:])
+        }
     }
 }
 
@@ -366,6 +462,8 @@ struct StatementParser {
     var slots = KeySlots()
     /// `repeat=` and `step=` of a `map` or `unmap`.
     var repetition: Statement.Repetition?
+    /// What the answer after `=>` may hold (set by `parse`).
+    var rule = AnswerRule.none("")
 
     /// How the collected `key=value` words spelled their values.
     func spellings() -> [String: String] {
@@ -431,25 +529,30 @@ struct StatementParser {
         return collected[slots[key]]
     }
 
+    @inline(__always)
     func required(_ key: Key) throws(LineError) -> KeyValue {
         guard let kv = keyed(key) else { throw missing("\(key.name)") }
         return kv
     }
 
+    @inline(__always)
     func number(_ key: Key) throws(LineError) -> UInt64? {
         guard let kv = keyed(key) else { return nil }
         return try VFIOTrace.number(kv.value)
     }
 
+    @inline(__always)
     func number32(_ key: Key) throws(LineError) -> UInt32? {
         guard let kv = keyed(key) else { return nil }
         return try VFIOTrace.number32(kv.value)
     }
 
+    @inline(__always)
     func requiredNumber(_ key: Key) throws(LineError) -> UInt64 {
         try VFIOTrace.number(try required(key).value)
     }
 
+    @inline(__always)
     func yesNo(_ key: Key, default value: Bool) throws(LineError) -> Bool {
         guard let kv = keyed(key) else { return value }
         return try VFIOTrace.yesNo(kv.value)
@@ -478,8 +581,17 @@ struct StatementParser {
     /// The keys of which a `check` takes exactly one.
     static let checkKinds: [Key] = [.locked, .mappings, .ptes]
 
+    /// The statement's kind; `rule` is then what its answer may hold.
     mutating func parse(verb: Verb, at verbToken: Token, firstOperation: Int?,
-                        declared: inout Declared) throws(LineError) -> (Statement.Kind, AnswerRule) {
+                        declared: inout Declared) throws(LineError) -> Statement.Kind {
+        let (kind, rule) = try parseKind(verb: verb, at: verbToken, firstOperation: firstOperation, declared: &declared)
+        self.rule = rule
+        return kind
+    }
+
+    @inline(__always)
+    mutating func parseKind(verb: Verb, at verbToken: Token, firstOperation: Int?,
+                            declared: inout Declared) throws(LineError) -> (Statement.Kind, AnswerRule) {
         switch verb {
         case .iommu:
             let w = try operand("one of type1, type1v2")
