@@ -80,13 +80,67 @@ enum Verb: CaseIterable {
     static let spelled = Verb.allCases.map { ($0, Spelling($0.name)) }
 
     /// The verb spelled `text`, if any.
-    init?(_ text: Text) {
-        let spelling = Spelling(text)
-        for (verb, s) in Verb.spelled where s == spelling {
-            self = verb
-            return
+    @inline(__always) init?(_ text: Text) {
+        guard let verb = Verb.named(Spelling(text)) else { return nil }
+        self = verb
+    }
+
+    /// The verb spelled `s`, if any: a switch on the length and the
+    /// packed bytes (the constants are `Spelling(name)` of each verb, which
+    /// a test checks), instead of comparing with each verb in turn.
+    static func named(_ s: Spelling) -> Verb? {
+        switch s.count {
+        case 3:
+            switch s.low {
+            case 0x70616d: return .map // map
+            default: return nil
+            }
+        case 4:
+            switch s.low {
+            case 0x6f666e69: return .info // info
+            case 0x776f6873: return .show // show
+            default: return nil
+            }
+        case 5:
+            switch s.low {
+            case 0x756d6d6f69: return .iommu // iommu
+            case 0x70616d6e75: return .unmap // unmap
+            case 0x7974726964: return .dirty // dirty
+            case 0x6b63656863: return .check // check
+            default: return nil
+            }
+        case 6:
+            switch s.low {
+            case 0x6c656e72656b: return .kernel // kernel
+            case 0x6e69616d6f64: return .domain // domain
+            case 0x686361746564: return .detach // detach
+            case 0x79726f6d656d: return .memory // memory
+            default: return nil
+            }
+        case 7:
+            switch s.low {
+            case 0x6b636f6c6d656d: return .memlock // memlock
+            default: return nil
+            }
+        case 9:
+            switch s.low {
+            case 0x656e6961746e6f63: return s.high == 0x72 ? .container : nil // container
+            case 0x6c612d70616d6e75: return s.high == 0x6c ? .unmapAll : nil // unmap-all
+            case 0x6f69736e65747865: return s.high == 0x6e ? .`extension` : nil // extension
+            default: return nil
+            }
+        case 12:
+            switch s.low {
+            case 0x2d6370692d706163: return s.high == 0x6b636f6c ? .capIPCLock : nil // cap-ipc-lock
+            default: return nil
+            }
+        case 15:
+            switch s.low {
+            case 0x72746e652d616d64: return s.high == 0x74696d696c2d79 ? .dmaEntryLimit : nil // dma-entry-limit
+            default: return nil
+            }
+        default: return nil
         }
-        return nil
     }
 
     /// `iommu, kernel, ...`, for messages.
@@ -112,6 +166,36 @@ enum AnswerKey: Int, CaseIterable {
     var bit: UInt8 { 1 << UInt8(rawValue) }
 
     static let spelled = AnswerKey.allCases.map { ($0, Spelling($0.name)) }
+    /// The answer key spelled `s`, if any: a switch on the length and the
+    /// packed bytes (the constants are `Spelling(name)` of each key, which
+    /// a test checks).
+    static func named(_ s: Spelling) -> AnswerKey? {
+        switch s.count {
+        case 4:
+            switch s.low {
+            case 0x61766f69: return .iova // iova
+            case 0x657a6973: return .size // size
+            default: return nil
+            }
+        case 5:
+            switch s.low {
+            case 0x7a73677261: return .argsz // argsz
+            case 0x7974726964: return .dirty // dirty
+            default: return nil
+            }
+        case 7:
+            switch s.low {
+            case 0x73657a69736770: return .pgsizes // pgsizes
+            default: return nil
+            }
+        case 9:
+            switch s.low {
+            case 0x696176612d616d64: return s.high == 0x6c ? .dmaAvail : nil // dma-avail
+            default: return nil
+            }
+        default: return nil
+        }
+    }
 }
 
 /// What an answer after `=>` may hold on one statement.
@@ -134,9 +218,8 @@ struct AnswerRule {
 
     /// The key `text` names, if this answer may carry it.
     func field(_ text: Text) -> AnswerKey? {
-        let spelling = Spelling(text)
-        for (key, s) in AnswerKey.spelled where fields & key.bit != 0 && s == spelling { return key }
-        return nil
+        guard let key = AnswerKey.named(Spelling(text)), fields & key.bit != 0 else { return nil }
+        return key
     }
 
     /// `size=` or `pgsizes=, iova=, dma-avail=, argsz=`, for messages.
@@ -413,19 +496,97 @@ enum Key: UInt8, CaseIterable {
 
     /// The bit of this key in `StatementParser.found`.
     var bit: UInt64 { 1 << UInt64(rawValue) }
+
+    /// The key spelled `s` (`key=` of a `key=value` word, or a bare word),
+    /// if any: a switch on the length and the packed bytes (the constants
+    /// are `Spelling(name)` of each key, which a test checks).
+    static func named(_ s: Spelling) -> Key? {
+        switch s.count {
+        case 4:
+            switch s.low {
+            case 0x73657470: return .showPtes // ptes
+            case 0x61766f69: return .showIova // iova
+            default: return nil
+            }
+        case 5:
+            switch s.low {
+            case 0x3d61766f69: return .iova // iova=
+            case 0x3d657a6973: return .size // size=
+            case 0x3d70736766: return .fgsp // fgsp=
+            case 0x3d65676170: return .page // page=
+            case 0x3d73796870: return .phys // phys=
+            case 0x3d64656573: return .seed // seed=
+            case 0x3d746f7270: return .prot // prot=
+            case 0x3d70657473: return .step // step=
+            case 0x7974726964: return .dirty // dirty
+            case 0x3d73657470: return .ptes // ptes=
+            default: return nil
+            }
+        case 6:
+            switch s.low {
+            case 0x3d7a73677261: return .argsz // argsz=
+            case 0x3d7367616c66: return .flags // flags=
+            case 0x3d7264646176: return .vaddr // vaddr=
+            case 0x70616d6e6670: return .pfnmap // pfnmap
+            case 0x64656b636f6c: return .showLocked // locked
+            default: return nil
+            }
+        case 7:
+            switch s.low {
+            case 0x3d657a69736770: return .pgsize // pgsize=
+            case 0x3d73657661656c: return .leaves // leaves=
+            case 0x3d746165706572: return .`repeat` // repeat=
+            case 0x3d64656b636f6c: return .locked // locked=
+            case 0x3d6e69616d6f64: return .domain // domain=
+            default: return nil
+            }
+        case 8:
+            switch s.low {
+            case 0x3d73657a69736770: return .pgsizes // pgsizes=
+            case 0x73676e697070616d: return .showMappings // mappings
+            default: return nil
+            }
+        case 9:
+            switch s.low {
+            case 0x6572757472657061: return s.high == 0x3d ? .aperture : nil // aperture=
+            case 0x6465767265736572: return s.high == 0x3d ? .reserved : nil // reserved=
+            case 0x746e657265686f63: return s.high == 0x3d ? .coherent : nil // coherent=
+            case 0x646574616c756d65: return s.high == 0x3d ? .emulated : nil // emulated=
+            case 0x73676e697070616d: return s.high == 0x3d ? .mappings : nil // mappings=
+            default: return nil
+            }
+        case 10:
+            switch s.low {
+            case 0x6e6f2d7264646176: return s.high == 0x796c ? .vaddrOnly : nil // vaddr-only
+            default: return nil
+            }
+        case 12:
+            switch s.low {
+            case 0x732d70616d746962: return s.high == 0x3d657a69 ? .bitmapSize : nil // bitmap-size=
+            default: return nil
+            }
+        case 13:
+            switch s.low {
+            case 0x6c6f73692d69736d: return s.high == 0x3d64657461 ? .msiIsolated : nil // msi-isolated=
+            default: return nil
+            }
+        default: return nil
+        }
+    }
 }
 
 /// What one statement accepts after its operands, in the order messages
 /// list them, with the spellings `collect` compares words with.
 struct WordList {
     let keys: [Key]
-    let spellings: [Spelling]
-    init(_ keys: [Key]) { self.keys = keys; spellings = keys.map { Spelling($0.name) } }
+    /// The keys as `Key.bit`s.
+    let allowed: UInt64
+    init(_ keys: [Key]) { self.keys = keys; allowed = keys.reduce(0) { $0 | $1.bit } }
 
     /// The key spelled `spelling`, if the list has it.
     @inline(__always) func key(_ spelling: Spelling) -> Key? {
-        for i in spellings.indices where spellings[i] == spelling { return keys[i] }
-        return nil
+        guard let key = Key.named(spelling), allowed & key.bit != 0 else { return nil }
+        return key
     }
 
     /// `argsz=` or `one of iova=, size=`.

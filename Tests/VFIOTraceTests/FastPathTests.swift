@@ -217,3 +217,58 @@ func answerFields() {
     #expect(AnswerFields().isEmpty && AnswerFields([]).count == 0)
     #expect(built.first == .size(4096) && built.last == .dirty([]))
 }
+
+/// Words near each keyword: the keyword, each prefix and each extension by
+/// one byte, each byte changed, and the keyword doubled (past 16 bytes).
+private func nearWords(_ names: [String]) -> [String] {
+    var out: [String] = []
+    for name in names {
+        let b = Array(name.utf8)
+        out.append(name)
+        out.append(name + name)
+        out.append(name + "x")
+        out.append("x" + name)
+        for k in 0..<b.count {
+            out.append(String(decoding: b[..<k], as: UTF8.self))
+            var c = b
+            c[k] ^= 0x20
+            out.append(String(decoding: c, as: UTF8.self))
+            c[k] = UInt8(ascii: "=")
+            out.append(String(decoding: c, as: UTF8.self))
+        }
+    }
+    return out
+}
+
+private func withText<R>(_ s: String, _ body: (Text) -> R) -> R {
+    let bytes = Array(("........" + s).utf8)
+    return bytes.withUnsafeBufferPointer { body(Text(base: $0.baseAddress!, start: 8, end: $0.count)) }
+}
+
+@Test("verbs, statement keys and answer keys are found by a switch on their packed spelling exactly as by comparing with each name")
+func keywordSwitchesAgainstNames() {
+    let verbs = Verb.allCases.map(\.name.string)
+    for w in nearWords(verbs) {
+        let reference = Verb.allCases.first { $0.name.string == w }
+        #expect(withText(w) { Verb($0) } == reference, "\(w)")
+    }
+    let keys = Key.allCases.map(\.name.string)
+    for w in nearWords(keys) {
+        let reference = Key.allCases.first { $0.name.string == w }
+        #expect(withText(w) { Key.named(Spelling($0)) } == reference, "\(w)")
+        // Through a statement's list: only the keys it has.
+        for list in [StatementParser.mapWords, StatementParser.unmapWords, StatementParser.showWords, StatementParser.checkWords] {
+            let listed = list.keys.first { $0.name.string == w }
+            #expect(withText(w) { list.key(Spelling($0)) } == listed, "\(w)")
+        }
+    }
+    let answerKeys = AnswerKey.allCases.map(\.name.string)
+    for w in nearWords(answerKeys) {
+        let reference = AnswerKey.allCases.first { $0.name.string == w }
+        #expect(withText(w) { AnswerKey.named(Spelling($0)) } == reference, "\(w)")
+        var rule = AnswerRule.status(.info)
+        rule.fields = AnswerKey.size.bit | AnswerKey.argsz.bit
+        let allowed = reference.flatMap { $0 == .size || $0 == .argsz ? $0 : nil }
+        #expect(withText(w) { rule.field($0) } == allowed, "\(w)")
+    }
+}
