@@ -15,17 +15,25 @@ import VFIOCore
 public func parseTrace(bytes: [UInt8], file: String, keepingSpellings: Bool = false) -> Result<Trace, ParseFailure> {
     var parser = TraceParser()
     parser.keepsSpellings = keepingSpellings
-    // Most lines of a trace are 30 to 70 bytes: room for a statement per
-    // 64 bytes grows the buffer once or not at all on a typical file, and
-    // reserves no more than a few times the file's size on any file.
-    parser.statements.reserve(bytes.count / 64 + 16)
-    bytes.withUnsafeBufferPointer { buffer in
-        forEachLexedLine(buffer) { line, error in
-            // A buffer with a line is not empty, so it has an address.
-            parser.take(line, error, buffer.baseAddress!)
+    let statements = bytes.withUnsafeBufferPointer { buffer in
+        // A line gives at most one statement, and a file of k line feeds has
+        // at most k + 1 lines: statements are made right in the storage of
+        // the array returned, which then never grows (moving every statement
+        // into an array afterwards cost more than counting the line feeds).
+        // Room for one per 16 bytes at most, so a hostile file of short
+        // lines reserves no more than a few times its size; a file of
+        // shorter lines than that moves its statements to bigger storage.
+        let room = Swift.min(countLineFeeds(buffer) + 1, buffer.count / 16 + 64)
+        let inPlace = [Statement](unsafeUninitializedCapacity: room) { storage, initialized in
+            parser.statements = StatementBuffer(storage.baseAddress!, capacity: room)
+            forEachLexedLine(buffer) { line, error in
+                // A buffer with a line is not empty, so it has an address.
+                parser.take(line, error, buffer.baseAddress!)
+            }
+            initialized = parser.statements.isInPlace ? parser.statements.count : 0
         }
+        return parser.statements.isInPlace ? inPlace : parser.statements.moveToArray()
     }
-    let statements = parser.statements.moveToArray()
     if parser.errors.isEmpty { return .success(Trace(file: file, statements: statements)) }
     return .failure(ParseFailure(diagnostics: parser.errors.map {
         Diagnostic(file: file, line: $0.line, column: $0.column, message: $0.message)
@@ -266,46 +274,45 @@ struct Declared {
     }
 }
 
-/// The statements parsed so far, in memory the parser manages itself until
-/// `moveToArray`.
+/// Where the parser puts its statements: the storage of the array
+/// `parseTrace` returns, or, when that is full, storage of its own.
 ///
-/// Not an array: `Array.append` copied each finished statement into its
-/// storage and then destroyed the original (a copy and a destroy of every
-/// field, per line), and growing an array moved every statement again.
-/// Here a statement is made where it stays (`appendBlank`), a full chunk
-/// stays where it is and the next one is twice as big, and `moveToArray`
-/// moves each statement once, with `memcpy`.
+/// Not `Array.append`: that copied each finished statement into the
+/// array's storage and then destroyed the original (a copy and a destroy
+/// of every field, per line), and growing moved them all again. Here a
+/// statement is made where it stays (`appendBlank`), and nothing moves
+/// unless the room `parseTrace` gave is full.
 struct StatementBuffer {
-    /// The chunks filled so far, in order, with how many each holds.
-    private var full: [(base: UnsafeMutablePointer<Statement>, count: Int)] = []
-    /// The chunk being filled.
     private var base: UnsafeMutablePointer<Statement>?
-    private var used = 0
-    private var capacity = 0
-    /// Statements in all chunks.
+    private var capacity: Int
     private(set) var count = 0
+    /// Whether the statements are still in the caller's storage (else in
+    /// storage this buffer allocated, which `moveToArray` frees).
+    private(set) var isInPlace = true
 
-    /// Room for at least `capacity` more statements before the next chunk
-    /// (only before the first append).
-    mutating func reserve(_ capacity: Int) {
-        precondition(base == nil, "StatementBuffer.reserve after an append")
-        newChunk(Swift.max(16, capacity))
-    }
+    init() { base = nil; capacity = 0 }
+    /// Uninitialized room for `capacity` statements, which the caller owns.
+    init(_ base: UnsafeMutablePointer<Statement>, capacity: Int) { self.base = base; self.capacity = capacity }
 
-    private mutating func newChunk(_ capacity: Int) {
-        if let base { full.append((base, used)) }
-        base = UnsafeMutablePointer<Statement>.allocate(capacity: capacity)
-        used = 0
-        self.capacity = capacity
-    }
-
-    /// Where the next statement goes (a new chunk when this one is full).
+    /// Where the next statement goes.
     @inline(__always) private mutating func nextSlot() -> UnsafeMutablePointer<Statement> {
-        if used == capacity { newChunk(Swift.max(16, count)) }
-        let slot = base.unsafelyUnwrapped + used
-        used &+= 1
+        if count == capacity { grow() }
+        let slot = base.unsafelyUnwrapped + count
         count &+= 1
         return slot
+    }
+
+    /// Moves the statements to storage of twice the room (the caller's is
+    /// left uninitialized).
+    private mutating func grow() {
+        let new = UnsafeMutablePointer<Statement>.allocate(capacity: Swift.max(16, capacity &* 2))
+        if let base {
+            new.moveInitialize(from: base, count: count)
+            if !isInPlace { base.deallocate() }
+        }
+        base = new
+        capacity = Swift.max(16, capacity &* 2)
+        isInPlace = false
     }
 
     mutating func append(_ statement: consuming Statement) {
@@ -313,7 +320,7 @@ struct StatementBuffer {
     }
 
     /// Appends a `.blank` statement, to be filled in through the pointer
-    /// returned (valid until `moveToArray`).
+    /// returned (valid until the next append).
     @inline(__always) mutating func appendBlank(line: Int, column: Int) -> UnsafeMutablePointer<Statement> {
         let slot = nextSlot()
         slot.initialize(to: Statement(line: line, column: column, kind: .blank))
@@ -321,35 +328,53 @@ struct StatementBuffer {
     }
 
     /// Removes the statement the last `appendBlank` made (when its line
-    /// turned out wrong). That call left it in the current chunk.
+    /// turned out wrong).
     mutating func removeLast() {
-        precondition(used > 0, "StatementBuffer.removeLast without a statement in the chunk")
-        used &-= 1
+        precondition(count > 0, "StatementBuffer.removeLast without a statement")
         count &-= 1
-        (base.unsafelyUnwrapped + used).deinitialize(count: 1)
+        (base.unsafelyUnwrapped + count).deinitialize(count: 1)
     }
 
-    /// The statements, as an array; the buffer is left empty.
+    /// The statements of storage this buffer allocated, as an array (only
+    /// when `isInPlace` is false); the buffer is left empty.
     mutating func moveToArray() -> [Statement] {
-        if let base { full.append((base, used)) }
-        let chunks = full
-        let n = count
-        let out = [Statement](unsafeUninitializedCapacity: n) { buffer, initialized in
-            var at = 0
-            for chunk in chunks where chunk.count > 0 {
-                (buffer.baseAddress! + at).moveInitialize(from: chunk.base, count: chunk.count)
-                at += chunk.count
-            }
-            initialized = at
+        precondition(!isInPlace, "StatementBuffer.moveToArray of the caller's storage")
+        let n = count, from = base.unsafelyUnwrapped
+        let out = [Statement](unsafeUninitializedCapacity: n) { storage, initialized in
+            if n > 0 { storage.baseAddress!.moveInitialize(from: from, count: n) }
+            initialized = n
         }
-        for chunk in chunks { chunk.base.deallocate() }
-        full = []
+        from.deallocate()
         base = nil
-        used = 0
         capacity = 0
         count = 0
+        isInPlace = true
         return out
     }
+}
+
+/// How many line feeds (`\n`) `bytes` holds: eight bytes at a time, each
+/// byte equal to `\n` found exactly (no borrow between bytes).
+func countLineFeeds(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
+    guard let base = bytes.baseAddress else { return 0 }
+    let count = bytes.count
+    let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+    let feeds: UInt64 = 0x0A0A_0A0A_0A0A_0A0A
+    var n = 0
+    var i = 0
+    while i &+ 8 <= count {
+        let x = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)) ^ feeds
+        // A byte's high bit ends up set exactly when the byte is 0: its low
+        // seven bits plus 0x7F reach 0x80 unless they are all 0.
+        let zero = ~(((x & low7) &+ low7) | x | low7)
+        n &+= zero.nonzeroBitCount
+        i &+= 8
+    }
+    while i < count {
+        if base[i] == 0x0A { n &+= 1 }
+        i &+= 1
+    }
+    return n
 }
 
 /// The state carried from line to line.

@@ -59,7 +59,7 @@ func statementExtrasAreValues() {
     #expect(a.repeated(1).repetition == nil && a.repeated(1).comment == "note" && a.repeated(1).spellings == ["size=": "4K"])
 }
 
-@Test("statements come out in order across many chunks, with lines that fail among them", arguments: [0, 1, 15, 16, 17, 100, 3000])
+@Test("statements come out in order, in the room given and past it, with lines that fail among them", arguments: [0, 1, 15, 16, 17, 100, 3000])
 func statementBufferKeepsOrder(lines: Int) {
     // Every seventh line is wrong (its statement is made and then removed);
     // comments, blanks and repeats among the rest.
@@ -87,15 +87,25 @@ func statementBufferKeepsOrder(lines: Int) {
         previousBlank = false
         expectedLines.append(n)
     }
+    // In room for every statement, and in room for one only (which the
+    // parser outgrows and leaves).
     let bytes = Array(text.utf8)
-    var parser = TraceParser()
-    parser.statements.reserve(1)
-    bytes.withUnsafeBufferPointer { buffer in
-        forEachLexedLine(buffer) { line, error in parser.take(line, error, buffer.baseAddress!) }
+    var got: [Statement] = []
+    var errors: [(line: Int, column: Int, message: String)] = []
+    for room in [lines + 1, 1] {
+        var parser = TraceParser()
+        let inPlace = [Statement](unsafeUninitializedCapacity: room) { storage, initialized in
+            parser.statements = StatementBuffer(storage.baseAddress!, capacity: room)
+            bytes.withUnsafeBufferPointer { buffer in
+                forEachLexedLine(buffer) { line, error in parser.take(line, error, buffer.baseAddress!) }
+            }
+            initialized = parser.statements.isInPlace ? parser.statements.count : 0
+        }
+        #expect(parser.statements.isInPlace == (room == lines + 1 || expectedLines.count <= 1))
+        got = parser.statements.isInPlace ? inPlace : parser.statements.moveToArray()
+        #expect(got.map(\.line) == expectedLines)
+        errors = parser.errors
     }
-    let got = parser.statements.moveToArray()
-    #expect(got.map(\.line) == expectedLines)
-    #expect(parser.statements.moveToArray().isEmpty)
     // The same statements as the file's lines parsed one at a time into an
     // array (the errors' lines give nothing).
     var reference: [Statement] = []
@@ -115,13 +125,25 @@ func statementBufferKeepsOrder(lines: Int) {
         }
     }
     #expect(got == reference)
-    let messages = parser.errors.map { "t.trace:\($0.line):\($0.column): error: \($0.message)" }
+    let messages = errors.map { "t.trace:\($0.line):\($0.column): error: \($0.message)" }
     #expect(messages.count == expectedErrors)
     if case .failure(let f) = parseTrace(text, file: "t.trace") {
         #expect(f.diagnostics.map(\.description) == messages)
     } else {
         #expect(messages.isEmpty)
     }
+}
+
+@Test("line feeds are counted eight bytes at a time as one at a time", arguments: [0, 1, 7, 8, 9, 63, 64, 65, 1000])
+func lineFeedsCounted(length: Int) {
+    var rng = SystemRandomNumberGenerator()
+    for _ in 0..<50 {
+        let bytes = (0..<length).map { _ in [0x0A, 0x0B, 0x09, 0x8A, 0x00, 0x0D, 0x61, 0xFF][Int.random(in: 0..<8, using: &rng)] as UInt8 }
+        let want = bytes.filter { $0 == 0x0A }.count
+        #expect(bytes.withUnsafeBufferPointer { countLineFeeds($0) } == want)
+    }
+    let all = [UInt8](repeating: 0x0A, count: length)
+    #expect(all.withUnsafeBufferPointer { countLineFeeds($0) } == length)
 }
 
 /// `pteCounts` as it was: a dictionary, then `PTECounts(_:)`.
