@@ -323,7 +323,7 @@ struct StatementBuffer {
     /// returned (valid until the next append).
     @inline(__always) mutating func appendBlank(line: Int, column: Int) -> UnsafeMutablePointer<Statement> {
         let slot = nextSlot()
-        slot.initialize(to: Statement(line: line, column: column, kind: .blank))
+        Statement.initializeBlank(slot, line: line, column: column)
         return slot
     }
 

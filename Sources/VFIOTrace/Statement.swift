@@ -80,6 +80,21 @@ public struct Statement: Sendable, Hashable {
         extras = comment == nil ? nil : Extras.make(comment: comment, repetition: nil, spellings: [:])
     }
 
+    /// Makes the uninitialized memory at `slot` a `.blank` statement at
+    /// `line` and `column`, every other field empty (the parser makes each
+    /// statement so, then fills it in where it lies). Field by field: a
+    /// whole `Statement` made and then stored was copied and destroyed by
+    /// the compiler, though it holds nothing to retain.
+    @inline(__always)
+    static func initializeBlank(_ slot: UnsafeMutablePointer<Statement>, line: Int, column: Int) {
+        let raw = UnsafeMutableRawPointer(slot)
+        (raw + MemoryLayout<Statement>.offset(of: \.line)!).initializeMemory(as: Int.self, to: line)
+        (raw + MemoryLayout<Statement>.offset(of: \.column)!).initializeMemory(as: Int.self, to: column)
+        (raw + MemoryLayout<Statement>.offset(of: \.kind)!).initializeMemory(as: Kind.self, to: .blank)
+        (raw + MemoryLayout<Statement>.offset(of: \.expected)!).initializeMemory(as: Answer?.self, to: nil)
+        (raw + MemoryLayout<Statement>.offset(of: \.extras)!).initializeMemory(as: Extras?.self, to: nil)
+    }
+
     /// Sets the three rarely set fields at once (the parser, once per line
     /// that has any).
     mutating func setExtras(comment: String?, repetition: Repetition?, spellings: [String: String]) {
