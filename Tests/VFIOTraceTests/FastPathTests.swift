@@ -172,15 +172,42 @@ func shortNumbersAgree() {
         for _ in 0..<Int(random.below(22)) { s.append(alphabet[Int(random.below(UInt64(alphabet.count)))]) }
         texts.append(s)
     }
+    // Hex of every length up to 17 digits, all digits valid, then with one
+    // byte next to a digit's range (or not ASCII) at each position: the
+    // digits are read eight at a time.
+    let hexAlphabet = Array("0123456789abcdefABCDEF")
+    let nearHex = ["/", ":", "@", "G", "`", "g", " ", "\u{7F}", "é", "\u{0}", "F", "0"]
+    for length in 1...17 {
+        for _ in 0..<40 {
+            let digits = (0..<length).map { _ in hexAlphabet[Int(random.below(UInt64(hexAlphabet.count)))] }
+            texts.append("0x" + String(digits))
+            // Up to 16 digits the fast path reads them (and gives the value).
+            if length <= 16 {
+                let bytes = Array(("0x" + String(digits)).utf8)
+                #expect(bytes.withUnsafeBufferPointer { parseShortNumber(Text(base: $0.baseAddress!, start: 0, end: $0.count)) }
+                        == UInt64(String(digits), radix: 16), "\(digits)")
+            }
+            for k in 0..<length {
+                var d = digits.map(String.init)
+                d[k] = nearHex[Int(random.below(UInt64(nearHex.count)))]
+                texts.append("0X" + d.joined())
+            }
+        }
+    }
     for s in texts {
         let bytes = Array(s.utf8)
         guard !bytes.isEmpty else { continue }
-        bytes.withUnsafeBufferPointer { b in
-            let text = Text(base: b.baseAddress!, start: 0, end: b.count)
-            if let short = parseShortNumber(text) {
-                #expect(parseNumberExactly(text) == .success(short), "\(s)")
+        // At the file's start, and after other bytes (so that eight-byte
+        // reads start inside the text or end at it).
+        for lead in [0, 3, 9] {
+            let file = Array(repeating: UInt8(ascii: "9"), count: lead) + bytes
+            file.withUnsafeBufferPointer { b in
+                let text = Text(base: b.baseAddress!, start: lead, end: b.count)
+                if let short = parseShortNumber(text) {
+                    #expect(parseNumberExactly(text) == .success(short), "\(s)")
+                }
+                #expect(parseNumber(text) == parseNumberExactly(text), "\(s)")
             }
-            #expect(parseNumber(text) == parseNumberExactly(text), "\(s)")
         }
     }
 }
