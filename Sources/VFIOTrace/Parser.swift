@@ -209,7 +209,7 @@ enum AnswerKey: Int, CaseIterable {
 /// What an answer after `=>` may hold on one statement.
 struct AnswerRule {
     /// Nil when the statement takes an answer; else why not (for the message).
-    var refusal: String?
+    var refusal: StaticString?
     /// The verb, for messages.
     var verb: Verb = .info
     /// Keys the answer may carry after `ok`: a set of `AnswerKey.bit`s (a
@@ -221,7 +221,9 @@ struct AnswerRule {
     /// Keys without `ok` (`info => dma-avail=3`).
     var fieldsAlone = false
 
-    static func none(_ why: String) -> AnswerRule { AnswerRule(refusal: why) }
+    /// (A literal, not a `String`: a rule is made per line, and a `String`
+    /// made the statement parser that holds it one to retain and release.)
+    static func none(_ why: StaticString) -> AnswerRule { AnswerRule(refusal: why) }
     static func status(_ verb: Verb) -> AnswerRule { AnswerRule(refusal: nil, verb: verb) }
 
     /// The key `text` names, if this answer may carry it.
@@ -364,10 +366,10 @@ func countLineFeeds(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
     var i = 0
     while i &+ 8 <= count {
         let x = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)) ^ feeds
-        // A byte's high bit ends up set exactly when the byte is 0: its low
-        // seven bits plus 0x7F reach 0x80 unless they are all 0.
-        let zero = ~(((x & low7) &+ low7) | x | low7)
-        n &+= zero.nonzeroBitCount
+        // A byte's high bit ends up set exactly when the byte is not 0: its
+        // low seven bits plus 0x7F reach 0x80 unless they are all 0.
+        let nonzero = (((x & low7) &+ low7) | x) & ~low7
+        n &+= 8 &- nonzero.nonzeroBitCount
         i &+= 8
     }
     while i < count {
@@ -1195,7 +1197,7 @@ func looksLikeErrno(_ text: Text) -> Bool {
 
 /// The answer after `=>`.
 func parseAnswer(rule: AnswerRule, arrow: Token, tokens: Tokens) throws(LineError) -> Answer {
-    if let why = rule.refusal { throw LineError(arrow.text.start, "expected end of line (\(why)), found '=>'") }
+    if let why = rule.refusal { throw LineError(arrow.text.start, "expected end of line (\(why.string)), found '=>'") }
     guard let first = tokens.first else { throw LineError(arrow.text.end, "expected an answer, found end of line") }
     if first.isArrow { throw LineError(first.text.start, "expected an answer, found '=>'") }
     if let second = tokens.first(where: \.isArrow) { throw LineError(second.text.start, "expected end of line, found '=>'") }
