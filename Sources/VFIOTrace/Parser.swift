@@ -448,7 +448,7 @@ struct TraceParser {
         // whole, and the original destroyed, whatever the code said.
         let slot = statements.appendBlank(line: line.number, column: column)
         do throws(LineError) {
-            slot.pointee.kind = try s.parse(verb: verb, at: first, firstOperation: firstOperation, declared: &declared)
+            Statement.setKind(of: slot, try s.parse(verb: verb, at: first, firstOperation: firstOperation, declared: &declared))
             if let arrowIndex {
                 slot.pointee.expected = try parseAnswer(rule: s.rule, arrow: tokens[arrowIndex], tokens: tokens[(arrowIndex + 1)...])
             }
@@ -747,10 +747,15 @@ struct StatementParser {
     }
 
     /// `KEY= only with OTHER`: a word that needs another.
-    func only(_ word: Token?, with other: String) throws(LineError) {
-        if let word {
-            throw LineError(word.text.start, "expected \(firstPart(word)) only with \(other), found \(quoted(word.text))")
-        }
+    @inline(__always)
+    func only(_ word: Token?, with other: StaticString) throws(LineError) {
+        if let word { throw onlyError(word, other) }
+    }
+
+    /// (Apart from `only`, which is inlined into every statement and then
+    /// tests a word for nil and nothing else.)
+    func onlyError(_ word: Token, _ other: StaticString) -> LineError {
+        LineError(word.text.start, "expected \(firstPart(word)) only with \(other.string), found \(quoted(word.text))")
     }
 
     // MARK: Statements

@@ -95,6 +95,16 @@ public struct Statement: Sendable, Hashable {
         (raw + MemoryLayout<Statement>.offset(of: \.extras)!).initializeMemory(as: Extras?.self, to: nil)
     }
 
+    /// Sets the kind of the blank statement at `slot` (`initializeBlank`),
+    /// without destroying the `.blank` first: it holds nothing, and an
+    /// assignment went through the generic value witness.
+    @inline(__always)
+    static func setKind(of slot: UnsafeMutablePointer<Statement>, _ kind: consuming Kind) {
+        assert({ if case .blank = slot.pointee.kind { true } else { false } }(), "Statement.setKind on a statement that is not blank")
+        (UnsafeMutableRawPointer(slot) + MemoryLayout<Statement>.offset(of: \.kind)!)
+            .assumingMemoryBound(to: Kind.self).initialize(to: kind)
+    }
+
     /// Sets the three rarely set fields at once (the parser, once per line
     /// that has any).
     mutating func setExtras(comment: String?, repetition: Repetition?, spellings: [String: String]) {
