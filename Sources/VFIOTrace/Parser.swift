@@ -450,7 +450,7 @@ struct TraceParser {
         do throws(LineError) {
             Statement.setKind(of: slot, try s.parse(verb: verb, at: first, firstOperation: firstOperation, declared: &declared))
             if let arrowIndex {
-                slot.pointee.expected = try parseAnswer(rule: s.rule, arrow: tokens[arrowIndex], tokens: tokens[(arrowIndex + 1)...])
+                Statement.setExpected(of: slot, try parseAnswer(rule: s.rule, arrow: tokens[arrowIndex], tokens: tokens[(arrowIndex + 1)...]))
             }
         } catch {
             statements.removeLast()
@@ -876,14 +876,15 @@ struct StatementParser {
 
         case .map:
             let m = try map()
-            try repeatWords(size: m.size, iova: m.iova, vaddr: m.vaddr)
+            // Most lines have neither word: no call then.
+            if found & (Key.repeat.bit | Key.step.bit) != 0 { try repeatWords(size: m.size, iova: m.iova, vaddr: m.vaddr) }
             return (.map(m), .status(verb))
 
         case .unmap:
             var rule = AnswerRule.status(verb)
             let u = try unmap()
             rule.fields = AnswerKey.size.bit | (u.bitmap != nil ? AnswerKey.dirty.bit : 0)
-            try repeatWords(size: u.size, iova: u.iova, vaddr: nil)
+            if found & (Key.repeat.bit | Key.step.bit) != 0 { try repeatWords(size: u.size, iova: u.iova, vaddr: nil) }
             return (.unmap(u), rule)
 
         case .unmapAll:

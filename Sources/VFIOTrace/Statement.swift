@@ -105,6 +105,15 @@ public struct Statement: Sendable, Hashable {
             .assumingMemoryBound(to: Kind.self).initialize(to: kind)
     }
 
+    /// Sets the answer of the blank statement at `slot` (`initializeBlank`),
+    /// without destroying its nil answer first.
+    @inline(__always)
+    static func setExpected(of slot: UnsafeMutablePointer<Statement>, _ answer: consuming Answer) {
+        assert(slot.pointee.expected == nil, "Statement.setExpected on a statement with an answer")
+        (UnsafeMutableRawPointer(slot) + MemoryLayout<Statement>.offset(of: \.expected)!)
+            .assumingMemoryBound(to: Answer?.self).initialize(to: answer)
+    }
+
     /// Sets the three rarely set fields at once (the parser, once per line
     /// that has any).
     mutating func setExtras(comment: String?, repetition: Repetition?, spellings: [String: String]) {
