@@ -299,3 +299,21 @@ func keywordSwitchesAgainstNames() {
         #expect(withText(w) { rule.field($0) } == allowed, "\(w)")
     }
 }
+
+@Test("a statement's word list keeps its keys in the order given, for the messages")
+func wordListKeepsOrder() {
+    let lists: [[Key]] = [
+        [.iova, .vaddr, .size, .prot, .vaddrOnly, .argsz, .flags, .repeat, .step],
+        [.iova, .size, .vaddrOnly, .dirty, .pgsize, .bitmapSize, .argsz, .flags, .repeat, .step],
+        [.pgsizes, .leaves, .aperture, .reserved, .fgsp, .coherent, .emulated, .msiIsolated],
+        [.argsz], [], [.showIova, .showPtes, .showMappings, .showLocked],
+        Array(Key.allCases.suffix(10)), Array(Key.allCases.suffix(10).reversed()),
+    ]
+    for keys in lists {
+        let list = WordList(keys)
+        #expect(list.keys == keys)
+        #expect(list.allowed == keys.reduce(0) { $0 | $1.bit })
+    }
+    #expect(StatementParser.mapWords.oneOf == "one of iova=, vaddr=, size=, prot=, vaddr-only, argsz=, flags=, repeat=, step=")
+    #expect(StatementParser.infoWords.oneOf == "argsz=")
+}
