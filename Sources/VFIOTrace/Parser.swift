@@ -15,17 +15,26 @@ import VFIOCore
 public func parseTrace(bytes: [UInt8], file: String, keepingSpellings: Bool = false) -> Result<Trace, ParseFailure> {
     var parser = TraceParser()
     parser.keepsSpellings = keepingSpellings
-    // Most lines of a trace are 30 to 70 bytes: room for a statement per
-    // 64 bytes grows the array once or not at all on a typical file, and
-    // reserves no more than a few times the file's size on any file.
-    parser.statements.reserveCapacity(bytes.count / 64 + 16)
-    bytes.withUnsafeBufferPointer { buffer in
-        forEachLexedLine(buffer) { line, error in
-            // A buffer with a line is not empty, so it has an address.
-            parser.take(line, error, buffer.baseAddress!)
+    let statements = bytes.withUnsafeBufferPointer { buffer in
+        // A line gives at most one statement, and a file of k line feeds has
+        // at most k + 1 lines: statements are made right in the storage of
+        // the array returned, which then never grows (moving every statement
+        // into an array afterwards cost more than counting the line feeds).
+        // Room for one per 16 bytes at most, so a hostile file of short
+        // lines reserves no more than a few times its size; a file of
+        // shorter lines than that moves its statements to bigger storage.
+        let room = Swift.min(countLineFeeds(buffer) + 1, buffer.count / 16 + 64)
+        let inPlace = [Statement](unsafeUninitializedCapacity: room) { storage, initialized in
+            parser.statements = StatementBuffer(storage.baseAddress!, capacity: room)
+            forEachLexedLine(buffer) { line, error in
+                // A buffer with a line is not empty, so it has an address.
+                parser.take(line, error, buffer.baseAddress!)
+            }
+            initialized = parser.statements.isInPlace ? parser.statements.count : 0
         }
+        return parser.statements.isInPlace ? inPlace : parser.statements.moveToArray()
     }
-    if parser.errors.isEmpty { return .success(Trace(file: file, statements: parser.statements)) }
+    if parser.errors.isEmpty { return .success(Trace(file: file, statements: statements)) }
     return .failure(ParseFailure(diagnostics: parser.errors.map {
         Diagnostic(file: file, line: $0.line, column: $0.column, message: $0.message)
     }))
@@ -79,13 +88,67 @@ enum Verb: CaseIterable {
     static let spelled = Verb.allCases.map { ($0, Spelling($0.name)) }
 
     /// The verb spelled `text`, if any.
-    init?(_ text: Text) {
-        let spelling = Spelling(text)
-        for (verb, s) in Verb.spelled where s == spelling {
-            self = verb
-            return
+    @inline(__always) init?(_ text: Text) {
+        guard let verb = Verb.named(Spelling(text)) else { return nil }
+        self = verb
+    }
+
+    /// The verb spelled `s`, if any: a switch on the length and the
+    /// packed bytes (the constants are `Spelling(name)` of each verb, which
+    /// a test checks), instead of comparing with each verb in turn.
+    static func named(_ s: Spelling) -> Verb? {
+        switch s.count {
+        case 3:
+            switch s.low {
+            case 0x70616d: return .map // map
+            default: return nil
+            }
+        case 4:
+            switch s.low {
+            case 0x6f666e69: return .info // info
+            case 0x776f6873: return .show // show
+            default: return nil
+            }
+        case 5:
+            switch s.low {
+            case 0x756d6d6f69: return .iommu // iommu
+            case 0x70616d6e75: return .unmap // unmap
+            case 0x7974726964: return .dirty // dirty
+            case 0x6b63656863: return .check // check
+            default: return nil
+            }
+        case 6:
+            switch s.low {
+            case 0x6c656e72656b: return .kernel // kernel
+            case 0x6e69616d6f64: return .domain // domain
+            case 0x686361746564: return .detach // detach
+            case 0x79726f6d656d: return .memory // memory
+            default: return nil
+            }
+        case 7:
+            switch s.low {
+            case 0x6b636f6c6d656d: return .memlock // memlock
+            default: return nil
+            }
+        case 9:
+            switch s.low {
+            case 0x656e6961746e6f63: return s.high == 0x72 ? .container : nil // container
+            case 0x6c612d70616d6e75: return s.high == 0x6c ? .unmapAll : nil // unmap-all
+            case 0x6f69736e65747865: return s.high == 0x6e ? .`extension` : nil // extension
+            default: return nil
+            }
+        case 12:
+            switch s.low {
+            case 0x2d6370692d706163: return s.high == 0x6b636f6c ? .capIPCLock : nil // cap-ipc-lock
+            default: return nil
+            }
+        case 15:
+            switch s.low {
+            case 0x72746e652d616d64: return s.high == 0x74696d696c2d79 ? .dmaEntryLimit : nil // dma-entry-limit
+            default: return nil
+            }
+        default: return nil
         }
-        return nil
     }
 
     /// `iommu, kernel, ...`, for messages.
@@ -111,12 +174,42 @@ enum AnswerKey: Int, CaseIterable {
     var bit: UInt8 { 1 << UInt8(rawValue) }
 
     static let spelled = AnswerKey.allCases.map { ($0, Spelling($0.name)) }
+    /// The answer key spelled `s`, if any: a switch on the length and the
+    /// packed bytes (the constants are `Spelling(name)` of each key, which
+    /// a test checks).
+    static func named(_ s: Spelling) -> AnswerKey? {
+        switch s.count {
+        case 4:
+            switch s.low {
+            case 0x61766f69: return .iova // iova
+            case 0x657a6973: return .size // size
+            default: return nil
+            }
+        case 5:
+            switch s.low {
+            case 0x7a73677261: return .argsz // argsz
+            case 0x7974726964: return .dirty // dirty
+            default: return nil
+            }
+        case 7:
+            switch s.low {
+            case 0x73657a69736770: return .pgsizes // pgsizes
+            default: return nil
+            }
+        case 9:
+            switch s.low {
+            case 0x696176612d616d64: return s.high == 0x6c ? .dmaAvail : nil // dma-avail
+            default: return nil
+            }
+        default: return nil
+        }
+    }
 }
 
 /// What an answer after `=>` may hold on one statement.
 struct AnswerRule {
     /// Nil when the statement takes an answer; else why not (for the message).
-    var refusal: String?
+    var refusal: StaticString?
     /// The verb, for messages.
     var verb: Verb = .info
     /// Keys the answer may carry after `ok`: a set of `AnswerKey.bit`s (a
@@ -128,14 +221,15 @@ struct AnswerRule {
     /// Keys without `ok` (`info => dma-avail=3`).
     var fieldsAlone = false
 
-    static func none(_ why: String) -> AnswerRule { AnswerRule(refusal: why) }
+    /// (A literal, not a `String`: a rule is made per line, and a `String`
+    /// made the statement parser that holds it one to retain and release.)
+    static func none(_ why: StaticString) -> AnswerRule { AnswerRule(refusal: why) }
     static func status(_ verb: Verb) -> AnswerRule { AnswerRule(refusal: nil, verb: verb) }
 
     /// The key `text` names, if this answer may carry it.
     func field(_ text: Text) -> AnswerKey? {
-        let spelling = Spelling(text)
-        for (key, s) in AnswerKey.spelled where fields & key.bit != 0 && s == spelling { return key }
-        return nil
+        guard let key = AnswerKey.named(Spelling(text)), fields & key.bit != 0 else { return nil }
+        return key
     }
 
     /// `size=` or `pgsizes=, iova=, dma-avail=, argsz=`, for messages.
@@ -182,9 +276,112 @@ struct Declared {
     }
 }
 
+/// Where the parser puts its statements: the storage of the array
+/// `parseTrace` returns, or, when that is full, storage of its own.
+///
+/// Not `Array.append`: that copied each finished statement into the
+/// array's storage and then destroyed the original (a copy and a destroy
+/// of every field, per line), and growing moved them all again. Here a
+/// statement is made where it stays (`appendBlank`), and nothing moves
+/// unless the room `parseTrace` gave is full.
+struct StatementBuffer {
+    private var base: UnsafeMutablePointer<Statement>?
+    private var capacity: Int
+    private(set) var count = 0
+    /// Whether the statements are still in the caller's storage (else in
+    /// storage this buffer allocated, which `moveToArray` frees).
+    private(set) var isInPlace = true
+
+    init() { base = nil; capacity = 0 }
+    /// Uninitialized room for `capacity` statements, which the caller owns.
+    init(_ base: UnsafeMutablePointer<Statement>, capacity: Int) { self.base = base; self.capacity = capacity }
+
+    /// Where the next statement goes.
+    @inline(__always) private mutating func nextSlot() -> UnsafeMutablePointer<Statement> {
+        if count == capacity { grow() }
+        let slot = base.unsafelyUnwrapped + count
+        count &+= 1
+        return slot
+    }
+
+    /// Moves the statements to storage of twice the room (the caller's is
+    /// left uninitialized).
+    private mutating func grow() {
+        let new = UnsafeMutablePointer<Statement>.allocate(capacity: Swift.max(16, capacity &* 2))
+        if let base {
+            new.moveInitialize(from: base, count: count)
+            if !isInPlace { base.deallocate() }
+        }
+        base = new
+        capacity = Swift.max(16, capacity &* 2)
+        isInPlace = false
+    }
+
+    mutating func append(_ statement: consuming Statement) {
+        nextSlot().initialize(to: consume statement)
+    }
+
+    /// Appends a `.blank` statement, to be filled in through the pointer
+    /// returned (valid until the next append).
+    @inline(__always) mutating func appendBlank(line: Int, column: Int) -> UnsafeMutablePointer<Statement> {
+        let slot = nextSlot()
+        Statement.initializeBlank(slot, line: line, column: column)
+        return slot
+    }
+
+    /// Removes the statement the last `appendBlank` made (when its line
+    /// turned out wrong).
+    mutating func removeLast() {
+        precondition(count > 0, "StatementBuffer.removeLast without a statement")
+        count &-= 1
+        (base.unsafelyUnwrapped + count).deinitialize(count: 1)
+    }
+
+    /// The statements of storage this buffer allocated, as an array (only
+    /// when `isInPlace` is false); the buffer is left empty.
+    mutating func moveToArray() -> [Statement] {
+        precondition(!isInPlace, "StatementBuffer.moveToArray of the caller's storage")
+        let n = count, from = base.unsafelyUnwrapped
+        let out = [Statement](unsafeUninitializedCapacity: n) { storage, initialized in
+            if n > 0 { storage.baseAddress!.moveInitialize(from: from, count: n) }
+            initialized = n
+        }
+        from.deallocate()
+        base = nil
+        capacity = 0
+        count = 0
+        isInPlace = true
+        return out
+    }
+}
+
+/// How many line feeds (`\n`) `bytes` holds: eight bytes at a time, each
+/// byte equal to `\n` found exactly (no borrow between bytes).
+func countLineFeeds(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
+    guard let base = bytes.baseAddress else { return 0 }
+    let count = bytes.count
+    let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+    let feeds: UInt64 = 0x0A0A_0A0A_0A0A_0A0A
+    var n = 0
+    var i = 0
+    while i &+ 8 <= count {
+        let x = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)) ^ feeds
+        // A byte's high bit ends up set exactly when the byte is not 0: its
+        // low seven bits plus 0x7F reach 0x80 unless they are all 0.
+        let nonzero = (((x & low7) &+ low7) | x) & ~low7
+        n &+= 8 &- nonzero.nonzeroBitCount
+        i &+= 8
+    }
+    while i < count {
+        if base[i] == 0x0A { n &+= 1 }
+        i &+= 1
+    }
+    return n
+}
+
 /// The state carried from line to line.
 struct TraceParser {
-    var statements: [Statement] = []
+    var statements = StatementBuffer()
     var errors: [(line: Int, column: Int, message: String)] = []
     /// Line of the first operation: `iommu` and `kernel` must come before
     /// it; `domain` and `detach` after it are operations.
@@ -245,16 +442,25 @@ struct TraceParser {
         var s = StatementParser(words: words.dropFirst(), arrow: arrowIndex.map { tokens[$0] }, lineEnd: line.end)
         // An operation counts as the first one even when its words are wrong.
         if verb.isOperation && firstOperation == nil { firstOperation = line.number }
-        let (kind, rule) = try s.parse(verb: verb, at: first, firstOperation: firstOperation, declared: &declared)
-        var answer: Answer?
-        if let arrowIndex {
-            answer = try parseAnswer(rule: rule, arrow: tokens[arrowIndex], tokens: tokens[(arrowIndex + 1)...])
-        }
         let column = VFIOTrace.column(at: first.text.start, lineStart: line.start, in: base)
+        // The statement is made first (blank) and filled in where it lies:
+        // a statement built from its parts and then appended was copied
+        // whole, and the original destroyed, whatever the code said.
+        let slot = statements.appendBlank(line: line.number, column: column)
+        do throws(LineError) {
+            Statement.setKind(of: slot, try s.parse(verb: verb, at: first, firstOperation: firstOperation, declared: &declared))
+            if let arrowIndex {
+                Statement.setExpected(of: slot, try parseAnswer(rule: s.rule, arrow: tokens[arrowIndex], tokens: tokens[(arrowIndex + 1)...]))
+            }
+        } catch {
+            statements.removeLast()
+            throw error
+        }
         // Most lines have no comment: no retain of a nil string then.
-        let comment = line.hasComment ? line.comment : nil
-        statements.append(Statement(line: line.number, column: column, kind: consume kind, expected: consume answer, comment: consume comment,
-                                    repetition: s.repetition, spellings: keepsSpellings ? s.spellings() : [:]))
+        if line.hasComment || s.repetition != nil || keepsSpellings {
+            slot.pointee.setExtras(comment: line.hasComment ? line.comment : nil, repetition: s.repetition,
+                                   spellings: keepsSpellings ? s.spellings() : [:])
+        }
     }
 }
 
@@ -317,19 +523,97 @@ enum Key: UInt8, CaseIterable {
 
     /// The bit of this key in `StatementParser.found`.
     var bit: UInt64 { 1 << UInt64(rawValue) }
+
+    /// The key spelled `s` (`key=` of a `key=value` word, or a bare word),
+    /// if any: a switch on the length and the packed bytes (the constants
+    /// are `Spelling(name)` of each key, which a test checks).
+    static func named(_ s: Spelling) -> Key? {
+        switch s.count {
+        case 4:
+            switch s.low {
+            case 0x73657470: return .showPtes // ptes
+            case 0x61766f69: return .showIova // iova
+            default: return nil
+            }
+        case 5:
+            switch s.low {
+            case 0x3d61766f69: return .iova // iova=
+            case 0x3d657a6973: return .size // size=
+            case 0x3d70736766: return .fgsp // fgsp=
+            case 0x3d65676170: return .page // page=
+            case 0x3d73796870: return .phys // phys=
+            case 0x3d64656573: return .seed // seed=
+            case 0x3d746f7270: return .prot // prot=
+            case 0x3d70657473: return .step // step=
+            case 0x7974726964: return .dirty // dirty
+            case 0x3d73657470: return .ptes // ptes=
+            default: return nil
+            }
+        case 6:
+            switch s.low {
+            case 0x3d7a73677261: return .argsz // argsz=
+            case 0x3d7367616c66: return .flags // flags=
+            case 0x3d7264646176: return .vaddr // vaddr=
+            case 0x70616d6e6670: return .pfnmap // pfnmap
+            case 0x64656b636f6c: return .showLocked // locked
+            default: return nil
+            }
+        case 7:
+            switch s.low {
+            case 0x3d657a69736770: return .pgsize // pgsize=
+            case 0x3d73657661656c: return .leaves // leaves=
+            case 0x3d746165706572: return .`repeat` // repeat=
+            case 0x3d64656b636f6c: return .locked // locked=
+            case 0x3d6e69616d6f64: return .domain // domain=
+            default: return nil
+            }
+        case 8:
+            switch s.low {
+            case 0x3d73657a69736770: return .pgsizes // pgsizes=
+            case 0x73676e697070616d: return .showMappings // mappings
+            default: return nil
+            }
+        case 9:
+            switch s.low {
+            case 0x6572757472657061: return s.high == 0x3d ? .aperture : nil // aperture=
+            case 0x6465767265736572: return s.high == 0x3d ? .reserved : nil // reserved=
+            case 0x746e657265686f63: return s.high == 0x3d ? .coherent : nil // coherent=
+            case 0x646574616c756d65: return s.high == 0x3d ? .emulated : nil // emulated=
+            case 0x73676e697070616d: return s.high == 0x3d ? .mappings : nil // mappings=
+            default: return nil
+            }
+        case 10:
+            switch s.low {
+            case 0x6e6f2d7264646176: return s.high == 0x796c ? .vaddrOnly : nil // vaddr-only
+            default: return nil
+            }
+        case 12:
+            switch s.low {
+            case 0x732d70616d746962: return s.high == 0x3d657a69 ? .bitmapSize : nil // bitmap-size=
+            default: return nil
+            }
+        case 13:
+            switch s.low {
+            case 0x6c6f73692d69736d: return s.high == 0x3d64657461 ? .msiIsolated : nil // msi-isolated=
+            default: return nil
+            }
+        default: return nil
+        }
+    }
 }
 
 /// What one statement accepts after its operands, in the order messages
 /// list them, with the spellings `collect` compares words with.
 struct WordList {
     let keys: [Key]
-    let spellings: [Spelling]
-    init(_ keys: [Key]) { self.keys = keys; spellings = keys.map { Spelling($0.name) } }
+    /// The keys as `Key.bit`s.
+    let allowed: UInt64
+    init(_ keys: [Key]) { self.keys = keys; allowed = keys.reduce(0) { $0 | $1.bit } }
 
     /// The key spelled `spelling`, if the list has it.
     @inline(__always) func key(_ spelling: Spelling) -> Key? {
-        for i in spellings.indices where spellings[i] == spelling { return keys[i] }
-        return nil
+        guard let key = Key.named(spelling), allowed & key.bit != 0 else { return nil }
+        return key
     }
 
     /// `argsz=` or `one of iova=, size=`.
@@ -366,6 +650,8 @@ struct StatementParser {
     var slots = KeySlots()
     /// `repeat=` and `step=` of a `map` or `unmap`.
     var repetition: Statement.Repetition?
+    /// What the answer after `=>` may hold (set by `parse`).
+    var rule = AnswerRule.none("")
 
     /// How the collected `key=value` words spelled their values.
     func spellings() -> [String: String] {
@@ -431,35 +717,45 @@ struct StatementParser {
         return collected[slots[key]]
     }
 
+    @inline(__always)
     func required(_ key: Key) throws(LineError) -> KeyValue {
         guard let kv = keyed(key) else { throw missing("\(key.name)") }
         return kv
     }
 
+    @inline(__always)
     func number(_ key: Key) throws(LineError) -> UInt64? {
         guard let kv = keyed(key) else { return nil }
         return try VFIOTrace.number(kv.value)
     }
 
+    @inline(__always)
     func number32(_ key: Key) throws(LineError) -> UInt32? {
         guard let kv = keyed(key) else { return nil }
         return try VFIOTrace.number32(kv.value)
     }
 
+    @inline(__always)
     func requiredNumber(_ key: Key) throws(LineError) -> UInt64 {
         try VFIOTrace.number(try required(key).value)
     }
 
+    @inline(__always)
     func yesNo(_ key: Key, default value: Bool) throws(LineError) -> Bool {
         guard let kv = keyed(key) else { return value }
         return try VFIOTrace.yesNo(kv.value)
     }
 
     /// `KEY= only with OTHER`: a word that needs another.
-    func only(_ word: Token?, with other: String) throws(LineError) {
-        if let word {
-            throw LineError(word.text.start, "expected \(firstPart(word)) only with \(other), found \(quoted(word.text))")
-        }
+    @inline(__always)
+    func only(_ word: Token?, with other: StaticString) throws(LineError) {
+        if let word { throw onlyError(word, other) }
+    }
+
+    /// (Apart from `only`, which is inlined into every statement and then
+    /// tests a word for nil and nothing else.)
+    func onlyError(_ word: Token, _ other: StaticString) -> LineError {
+        LineError(word.text.start, "expected \(firstPart(word)) only with \(other.string), found \(quoted(word.text))")
     }
 
     // MARK: Statements
@@ -478,8 +774,17 @@ struct StatementParser {
     /// The keys of which a `check` takes exactly one.
     static let checkKinds: [Key] = [.locked, .mappings, .ptes]
 
+    /// The statement's kind; `rule` is then what its answer may hold.
     mutating func parse(verb: Verb, at verbToken: Token, firstOperation: Int?,
-                        declared: inout Declared) throws(LineError) -> (Statement.Kind, AnswerRule) {
+                        declared: inout Declared) throws(LineError) -> Statement.Kind {
+        let (kind, rule) = try parseKind(verb: verb, at: verbToken, firstOperation: firstOperation, declared: &declared)
+        self.rule = rule
+        return kind
+    }
+
+    @inline(__always)
+    mutating func parseKind(verb: Verb, at verbToken: Token, firstOperation: Int?,
+                            declared: inout Declared) throws(LineError) -> (Statement.Kind, AnswerRule) {
         switch verb {
         case .iommu:
             let w = try operand("one of type1, type1v2")
@@ -571,14 +876,15 @@ struct StatementParser {
 
         case .map:
             let m = try map()
-            try repeatWords(size: m.size, iova: m.iova, vaddr: m.vaddr)
+            // Most lines have neither word: no call then.
+            if found & (Key.repeat.bit | Key.step.bit) != 0 { try repeatWords(size: m.size, iova: m.iova, vaddr: m.vaddr) }
             return (.map(m), .status(verb))
 
         case .unmap:
             var rule = AnswerRule.status(verb)
             let u = try unmap()
             rule.fields = AnswerKey.size.bit | (u.bitmap != nil ? AnswerKey.dirty.bit : 0)
-            try repeatWords(size: u.size, iova: u.iova, vaddr: nil)
+            if found & (Key.repeat.bit | Key.step.bit) != 0 { try repeatWords(size: u.size, iova: u.iova, vaddr: nil) }
             return (.unmap(u), rule)
 
         case .unmapAll:
@@ -897,7 +1203,7 @@ func looksLikeErrno(_ text: Text) -> Bool {
 
 /// The answer after `=>`.
 func parseAnswer(rule: AnswerRule, arrow: Token, tokens: Tokens) throws(LineError) -> Answer {
-    if let why = rule.refusal { throw LineError(arrow.text.start, "expected end of line (\(why)), found '=>'") }
+    if let why = rule.refusal { throw LineError(arrow.text.start, "expected end of line (\(why.string)), found '=>'") }
     guard let first = tokens.first else { throw LineError(arrow.text.end, "expected an answer, found end of line") }
     if first.isArrow { throw LineError(first.text.start, "expected an answer, found '=>'") }
     if let second = tokens.first(where: \.isArrow) { throw LineError(second.text.start, "expected end of line, found '=>'") }

@@ -9,6 +9,13 @@ public struct Trace: Sendable, Hashable {
 }
 
 /// One line of a trace.
+///
+/// Laid out to be cheap to copy and destroy: a trace holds a statement per
+/// line, and parsing one moved each into the array (a copy and a destroy
+/// of every field) and freeing it destroyed each again. The fields most
+/// lines leave empty (`comment`, `repetition`, `spellings`) live behind
+/// one optional reference (`Extras`), nil on most lines; the big, rare
+/// payloads of `Kind` and `Check` are `indirect`.
 public struct Statement: Sendable, Hashable {
     /// 1-based line and column of the statement's first word.
     public var line: Int
@@ -16,26 +23,101 @@ public struct Statement: Sendable, Hashable {
     public var kind: Kind
     /// The answer written after `=>`, if any.
     public var expected: Answer?
+    /// `comment`, `repetition` and `spellings` when any is set; nil when
+    /// all three are empty (never an `Extras` with all three empty, so
+    /// equal statements have equal storage).
+    private var extras: Extras?
+
     /// A trailing `# comment` (without the `#`), kept by `fmt`.
-    public var comment: String?
+    public var comment: String? {
+        get { extras?.comment }
+        set { extras = Extras.make(comment: newValue, repetition: repetition, spellings: spellings) }
+    }
     /// `repeat=N [step=SIZE]` on `map` and `unmap`: the operation N times,
     /// iova (and vaddr) advancing by the step each time; nil = once.
-    public var repetition: Repetition?
+    public var repetition: Repetition? {
+        get { extras?.repetition }
+        set { extras = Extras.make(comment: comment, repetition: newValue, spellings: spellings) }
+    }
     /// How the trace spelled some values (`size=` → `0x200000`), so `fmt`
     /// keeps a spelling that still says the same value. Filled only when the
     /// parser is asked to keep spellings.
-    public var spellings: [String: String]
-
-    public init(line: Int, column: Int, kind: Kind, expected: Answer? = nil, comment: String? = nil) {
-        self.line = line; self.column = column; self.kind = kind; self.expected = expected; self.comment = comment
-        spellings = [:]
+    public var spellings: [String: String] {
+        get { extras?.spellings ?? [:] }
+        set { extras = Extras.make(comment: comment, repetition: repetition, spellings: newValue) }
     }
 
-    /// Every field at once (the parser builds each statement in place).
+    /// The rarely set fields, shared between copies and never changed (a
+    /// setter makes a new one), so a statement stays a value.
+    final class Extras: Sendable, Hashable {
+        let comment: String?
+        let repetition: Repetition?
+        let spellings: [String: String]
+
+        private init(comment: String?, repetition: Repetition?, spellings: [String: String]) {
+            self.comment = comment; self.repetition = repetition; self.spellings = spellings
+        }
+
+        /// Nil when all three are empty.
+        static func make(comment: String?, repetition: Repetition?, spellings: [String: String]) -> Extras? {
+            if comment == nil && repetition == nil && spellings.isEmpty { return nil }
+            return Extras(comment: comment, repetition: repetition, spellings: spellings)
+        }
+
+        static func == (lhs: Extras, rhs: Extras) -> Bool {
+            lhs === rhs || (lhs.comment == rhs.comment && lhs.repetition == rhs.repetition && lhs.spellings == rhs.spellings)
+        }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(comment)
+            hasher.combine(repetition)
+            hasher.combine(spellings)
+        }
+    }
+
+    public init(line: Int, column: Int, kind: Kind, expected: Answer? = nil, comment: String? = nil) {
+        self.line = line; self.column = column; self.kind = kind; self.expected = expected
+        extras = comment == nil ? nil : Extras.make(comment: comment, repetition: nil, spellings: [:])
+    }
+
+    /// Makes the uninitialized memory at `slot` a `.blank` statement at
+    /// `line` and `column`, every other field empty (the parser makes each
+    /// statement so, then fills it in where it lies). Field by field: a
+    /// whole `Statement` made and then stored was copied and destroyed by
+    /// the compiler, though it holds nothing to retain.
     @inline(__always)
-    init(line: Int, column: Int, kind: Kind, expected: Answer?, comment: String?, repetition: Repetition?, spellings: [String: String]) {
-        self.line = line; self.column = column; self.kind = kind; self.expected = expected; self.comment = comment
-        self.repetition = repetition; self.spellings = spellings
+    static func initializeBlank(_ slot: UnsafeMutablePointer<Statement>, line: Int, column: Int) {
+        let raw = UnsafeMutableRawPointer(slot)
+        (raw + MemoryLayout<Statement>.offset(of: \.line)!).initializeMemory(as: Int.self, to: line)
+        (raw + MemoryLayout<Statement>.offset(of: \.column)!).initializeMemory(as: Int.self, to: column)
+        (raw + MemoryLayout<Statement>.offset(of: \.kind)!).initializeMemory(as: Kind.self, to: .blank)
+        (raw + MemoryLayout<Statement>.offset(of: \.expected)!).initializeMemory(as: Answer?.self, to: nil)
+        (raw + MemoryLayout<Statement>.offset(of: \.extras)!).initializeMemory(as: Extras?.self, to: nil)
+    }
+
+    /// Sets the kind of the blank statement at `slot` (`initializeBlank`),
+    /// without destroying the `.blank` first: it holds nothing, and an
+    /// assignment went through the generic value witness.
+    @inline(__always)
+    static func setKind(of slot: UnsafeMutablePointer<Statement>, _ kind: consuming Kind) {
+        assert({ if case .blank = slot.pointee.kind { true } else { false } }(), "Statement.setKind on a statement that is not blank")
+        (UnsafeMutableRawPointer(slot) + MemoryLayout<Statement>.offset(of: \.kind)!)
+            .assumingMemoryBound(to: Kind.self).initialize(to: kind)
+    }
+
+    /// Sets the answer of the blank statement at `slot` (`initializeBlank`),
+    /// without destroying its nil answer first.
+    @inline(__always)
+    static func setExpected(of slot: UnsafeMutablePointer<Statement>, _ answer: consuming Answer) {
+        assert(slot.pointee.expected == nil, "Statement.setExpected on a statement with an answer")
+        (UnsafeMutableRawPointer(slot) + MemoryLayout<Statement>.offset(of: \.expected)!)
+            .assumingMemoryBound(to: Answer?.self).initialize(to: answer)
+    }
+
+    /// Sets the three rarely set fields at once (the parser, once per line
+    /// that has any).
+    mutating func setExtras(comment: String?, repetition: Repetition?, spellings: [String: String]) {
+        extras = Extras.make(comment: comment, repetition: repetition, spellings: spellings)
     }
 
     /// `repeat=N` and `step=`.
@@ -93,11 +175,11 @@ public struct Statement: Sendable, Hashable {
         /// `dma-entry-limit N` (module parameter, a u32).
         case dmaEntryLimit(UInt32)
         /// `domain NAME ...`: attach a group (an operation after the first one).
-        case domain(DomainSpec)
+        indirect case domain(DomainSpec)
         /// `detach NAME`
         case detach(String)
         /// `memory vaddr= size= ...`
-        case memory(MemorySpec)
+        indirect case memory(MemorySpec)
 
         // Operations.
         /// `map ...`: `VFIO_IOMMU_MAP_DMA` (with `vaddr-only`: the VADDR flag).
@@ -151,7 +233,7 @@ public enum Check: Sendable, Hashable {
     case mappings(UInt64)
     /// `check ptes=4K:N,2M:N [domain=NAME]`: leaf entries by page size.
     /// Sizes not listed must have no entries.
-    case ptes(PTECounts, domain: String?)
+    indirect case ptes(PTECounts, domain: String?)
 }
 
 /// What came back from an operation, or what a trace says must come back.

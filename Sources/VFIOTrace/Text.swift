@@ -67,7 +67,7 @@ struct Text {
         s.utf8CodeUnitCount <= count && prefix(upTo: start + s.utf8CodeUnitCount) == s
     }
 
-    static func == (lhs: Text, rhs: StaticString) -> Bool {
+    @inline(__always) static func == (lhs: Text, rhs: StaticString) -> Bool {
         guard lhs.count == rhs.utf8CodeUnitCount else { return false }
         let p = rhs.utf8Start
         for k in 0..<lhs.count where lhs.base[lhs.start + k] != p[k] { return false }

@@ -235,9 +235,15 @@ func powerOfTwo(_ text: Text) throws(LineError) -> UInt64 {
 }
 
 /// `4K:N,2M:N,...` or `none`.
+///
+/// The entries are gathered in an array, in the order written, and handed
+/// to `PTECounts(ascending:)` (which sorts them when they are not
+/// ascending): no dictionary per `check ptes=` line. A size is looked for
+/// among those before it, of which there are at most 64 (distinct powers
+/// of two).
 func pteCounts(_ text: Text) throws(LineError) -> PTECounts {
     if text == "none" { return PTECounts() }
-    var counts: [UInt64: UInt64] = [:]
+    var entries: [PTECounts.Entry] = []
     try forEachItem(text) { (item) throws(LineError) in
         guard let colon = item.firstOffset(of: UInt8(ascii: ":")),
               !item.suffix(from: colon + 1).contains(UInt8(ascii: ":")) else {
@@ -245,10 +251,12 @@ func pteCounts(_ text: Text) throws(LineError) -> PTECounts {
         }
         let size = try powerOfTwo(item.prefix(upTo: colon))
         let count = try number(item.suffix(from: colon + 1))
-        guard counts[size] == nil else { throw LineError(item.start, "expected each page size once, found \(quoted(item))") }
-        counts[size] = count
+        guard !entries.contains(where: { $0.size == size }) else {
+            throw LineError(item.start, "expected each page size once, found \(quoted(item))")
+        }
+        entries.append(PTECounts.Entry(size: size, count: count))
     }
-    return PTECounts(counts)
+    return PTECounts(ascending: entries)
 }
 
 /// NAME of a group: `[A-Za-z0-9_.-]+`.

@@ -172,15 +172,42 @@ func shortNumbersAgree() {
         for _ in 0..<Int(random.below(22)) { s.append(alphabet[Int(random.below(UInt64(alphabet.count)))]) }
         texts.append(s)
     }
+    // Hex of every length up to 17 digits, all digits valid, then with one
+    // byte next to a digit's range (or not ASCII) at each position: the
+    // digits are read eight at a time.
+    let hexAlphabet = Array("0123456789abcdefABCDEF")
+    let nearHex = ["/", ":", "@", "G", "`", "g", " ", "\u{7F}", "é", "\u{0}", "F", "0"]
+    for length in 1...17 {
+        for _ in 0..<40 {
+            let digits = (0..<length).map { _ in hexAlphabet[Int(random.below(UInt64(hexAlphabet.count)))] }
+            texts.append("0x" + String(digits))
+            // Up to 16 digits the fast path reads them (and gives the value).
+            if length <= 16 {
+                let bytes = Array(("0x" + String(digits)).utf8)
+                #expect(bytes.withUnsafeBufferPointer { parseShortNumber(Text(base: $0.baseAddress!, start: 0, end: $0.count)) }
+                        == UInt64(String(digits), radix: 16), "\(digits)")
+            }
+            for k in 0..<length {
+                var d = digits.map(String.init)
+                d[k] = nearHex[Int(random.below(UInt64(nearHex.count)))]
+                texts.append("0X" + d.joined())
+            }
+        }
+    }
     for s in texts {
         let bytes = Array(s.utf8)
         guard !bytes.isEmpty else { continue }
-        bytes.withUnsafeBufferPointer { b in
-            let text = Text(base: b.baseAddress!, start: 0, end: b.count)
-            if let short = parseShortNumber(text) {
-                #expect(parseNumberExactly(text) == .success(short), "\(s)")
+        // At the file's start, and after other bytes (so that eight-byte
+        // reads start inside the text or end at it).
+        for lead in [0, 3, 9] {
+            let file = Array(repeating: UInt8(ascii: "9"), count: lead) + bytes
+            file.withUnsafeBufferPointer { b in
+                let text = Text(base: b.baseAddress!, start: lead, end: b.count)
+                if let short = parseShortNumber(text) {
+                    #expect(parseNumberExactly(text) == .success(short), "\(s)")
+                }
+                #expect(parseNumber(text) == parseNumberExactly(text), "\(s)")
             }
-            #expect(parseNumber(text) == parseNumberExactly(text), "\(s)")
         }
     }
 }
@@ -216,4 +243,77 @@ func answerFields() {
     #expect(Set([built, AnswerFields([.size(4096), .dirty([])])]).count == 1)
     #expect(AnswerFields().isEmpty && AnswerFields([]).count == 0)
     #expect(built.first == .size(4096) && built.last == .dirty([]))
+}
+
+/// Words near each keyword: the keyword, each prefix and each extension by
+/// one byte, each byte changed, and the keyword doubled (past 16 bytes).
+private func nearWords(_ names: [String]) -> [String] {
+    var out: [String] = []
+    for name in names {
+        let b = Array(name.utf8)
+        out.append(name)
+        out.append(name + name)
+        out.append(name + "x")
+        out.append("x" + name)
+        for k in 0..<b.count {
+            out.append(String(decoding: b[..<k], as: UTF8.self))
+            var c = b
+            c[k] ^= 0x20
+            out.append(String(decoding: c, as: UTF8.self))
+            c[k] = UInt8(ascii: "=")
+            out.append(String(decoding: c, as: UTF8.self))
+        }
+    }
+    return out
+}
+
+private func withText<R>(_ s: String, _ body: (Text) -> R) -> R {
+    let bytes = Array(("........" + s).utf8)
+    return bytes.withUnsafeBufferPointer { body(Text(base: $0.baseAddress!, start: 8, end: $0.count)) }
+}
+
+@Test("verbs, statement keys and answer keys are found by a switch on their packed spelling exactly as by comparing with each name")
+func keywordSwitchesAgainstNames() {
+    let verbs = Verb.allCases.map(\.name.string)
+    for w in nearWords(verbs) {
+        let reference = Verb.allCases.first { $0.name.string == w }
+        #expect(withText(w) { Verb($0) } == reference, "\(w)")
+    }
+    let keys = Key.allCases.map(\.name.string)
+    for w in nearWords(keys) {
+        let reference = Key.allCases.first { $0.name.string == w }
+        #expect(withText(w) { Key.named(Spelling($0)) } == reference, "\(w)")
+        // Through a statement's list: only the keys it has.
+        for list in [StatementParser.mapWords, StatementParser.unmapWords, StatementParser.showWords, StatementParser.checkWords] {
+            let listed = list.keys.first { $0.name.string == w }
+            #expect(withText(w) { list.key(Spelling($0)) } == listed, "\(w)")
+        }
+    }
+    let answerKeys = AnswerKey.allCases.map(\.name.string)
+    for w in nearWords(answerKeys) {
+        let reference = AnswerKey.allCases.first { $0.name.string == w }
+        #expect(withText(w) { AnswerKey.named(Spelling($0)) } == reference, "\(w)")
+        var rule = AnswerRule.status(.info)
+        rule.fields = AnswerKey.size.bit | AnswerKey.argsz.bit
+        let allowed = reference.flatMap { $0 == .size || $0 == .argsz ? $0 : nil }
+        #expect(withText(w) { rule.field($0) } == allowed, "\(w)")
+    }
+}
+
+@Test("a statement's word list keeps its keys in the order given, for the messages")
+func wordListKeepsOrder() {
+    let lists: [[Key]] = [
+        [.iova, .vaddr, .size, .prot, .vaddrOnly, .argsz, .flags, .repeat, .step],
+        [.iova, .size, .vaddrOnly, .dirty, .pgsize, .bitmapSize, .argsz, .flags, .repeat, .step],
+        [.pgsizes, .leaves, .aperture, .reserved, .fgsp, .coherent, .emulated, .msiIsolated],
+        [.argsz], [], [.showIova, .showPtes, .showMappings, .showLocked],
+        Array(Key.allCases.suffix(10)), Array(Key.allCases.suffix(10).reversed()),
+    ]
+    for keys in lists {
+        let list = WordList(keys)
+        #expect(list.keys == keys)
+        #expect(list.allowed == keys.reduce(0) { $0 | $1.bit })
+    }
+    #expect(StatementParser.mapWords.oneOf == "one of iova=, vaddr=, size=, prot=, vaddr-only, argsz=, flags=, repeat=, step=")
+    #expect(StatementParser.infoWords.oneOf == "argsz=")
 }
