@@ -42,6 +42,12 @@ struct LexedLine {
     var commentStart = 0
     /// Offset just past the last token: where `end of line` is.
     var end = 0
+    /// Index in `tokens` of the first `=>`, or -1: recorded while lexing, so
+    /// the parser does not scan the tokens for it.
+    var firstArrow = -1
+    /// Index in `tokens` of the second `=>`, or -1 (an error after the
+    /// first; recorded so the answer need not scan for it either).
+    var secondArrow = -1
 
     init(storage: UnsafeMutablePointer<Token>) { self.storage = storage }
 
@@ -224,6 +230,8 @@ func lexLine(_ base: UnsafePointer<UInt8>, _ count: Int, from start: Int, number
     }
     line.commentStart = start
     line.end = start
+    line.firstArrow = -1
+    line.secondArrow = -1
     let tokens = line.storage
     var n = 0
     // The current word runs from `wordStart` to the next stop; `equals`
@@ -253,6 +261,7 @@ func lexLine(_ base: UnsafePointer<UInt8>, _ count: Int, from start: Int, number
                     if n == maxTokensPerLine { afterTokens = pos; break }
                 }
                 tokens[n] = Token(kind: .arrow, text: Text(base: base, start: pos, end: pos + 2), equals: pos + 2)
+                if line.firstArrow < 0 { line.firstArrow = n } else if line.secondArrow < 0 { line.secondArrow = n }
                 n += 1
                 wordStart = pos + 2
                 equals = -1

@@ -433,7 +433,7 @@ struct TraceParser {
     /// original.
     mutating func appendStatement(_ line: borrowing LexedLine, _ base: UnsafePointer<UInt8>) throws(LineError) {
         let tokens = line.tokens[...]
-        let arrowIndex = tokens.firstIndex(where: \.isArrow)
+        let arrowIndex: Int? = line.firstArrow >= 0 ? line.firstArrow : nil
         let words = tokens[..<(arrowIndex ?? tokens.endIndex)]
         let first = tokens[0]
         guard !first.isArrow, let verb = Verb(first.text) else {
@@ -442,7 +442,10 @@ struct TraceParser {
         var s = StatementParser(words: words.dropFirst(), arrow: arrowIndex.map { tokens[$0] }, lineEnd: line.end)
         // An operation counts as the first one even when its words are wrong.
         if verb.isOperation && firstOperation == nil { firstOperation = line.number }
-        let column = VFIOTrace.column(at: first.text.start, lineStart: line.start, in: base)
+        // Only blanks and tabs (one column each) come before a line's first
+        // word, so its column is its offset on the line, counted without
+        // looking at the bytes (`columnOfFirstWordAgreesWithColumn` checks).
+        let column = first.text.start &- line.start &+ 1
         // The statement is made first (blank) and filled in where it lies:
         // a statement built from its parts and then appended was copied
         // whole, and the original destroyed, whatever the code said.
@@ -450,7 +453,8 @@ struct TraceParser {
         do throws(LineError) {
             Statement.setKind(of: slot, try s.parse(verb: verb, at: first, firstOperation: firstOperation, declared: &declared))
             if let arrowIndex {
-                Statement.setExpected(of: slot, try parseAnswer(rule: s.rule, arrow: tokens[arrowIndex], tokens: tokens[(arrowIndex + 1)...]))
+                Statement.setExpected(of: slot, try parseAnswer(rule: s.rule, arrow: tokens[arrowIndex], tokens: tokens[(arrowIndex + 1)...],
+                                                             secondArrow: line.secondArrow >= 0 ? tokens[line.secondArrow] : nil))
             }
         } catch {
             statements.removeLast()
@@ -1201,12 +1205,13 @@ func looksLikeErrno(_ text: Text) -> Bool {
     }
 }
 
-/// The answer after `=>`.
-func parseAnswer(rule: AnswerRule, arrow: Token, tokens: Tokens) throws(LineError) -> Answer {
+/// The answer after `=>`; `secondArrow` is the line's next `=>` after
+/// `arrow`, if any (the lexer records it, so the tokens are not scanned).
+func parseAnswer(rule: AnswerRule, arrow: Token, tokens: Tokens, secondArrow: Token?) throws(LineError) -> Answer {
     if let why = rule.refusal { throw LineError(arrow.text.start, "expected end of line (\(why.string)), found '=>'") }
     guard let first = tokens.first else { throw LineError(arrow.text.end, "expected an answer, found end of line") }
     if first.isArrow { throw LineError(first.text.start, "expected an answer, found '=>'") }
-    if let second = tokens.first(where: \.isArrow) { throw LineError(second.text.start, "expected end of line, found '=>'") }
+    if let second = secondArrow { throw LineError(second.text.start, "expected end of line, found '=>'") }
     var rest = tokens.dropFirst()
     let status: Answer.Status
     if first.text == "ok" && !rule.value {

@@ -129,7 +129,7 @@ private func referenceTokens(_ b: [UInt8]) -> (tokens: [[Int]], comment: String?
     return (tokens, comment, tokens.last?[2] ?? 0)
 }
 
-@Test("the lexer cuts random lines of blanks, =, >, #, letters and scalars as the byte-at-a-time tokenizer did")
+@Test("the lexer cuts random lines of blanks, =, >, #, letters and scalars as the byte-at-a-time tokenizer did, and records their arrows")
 func tokensMatchReference() {
     var random = SeededRandom(seed: 7)
     let pieces: [[UInt8]] = [[0x20], [0x09], [0x3D], [0x3E], [0x23], [0x61], [0x62], [0x61, 0x61, 0x61, 0x61, 0x61, 0x61, 0x61],
@@ -150,6 +150,15 @@ func tokensMatchReference() {
                 #expect(got == want.tokens, "\(line)")
                 #expect(lexed.comment == want.comment, "\(line)")
                 #expect(lexed.end == want.end, "\(line)")
+                // The arrows the lexer records are the first two a scan finds.
+                let arrows = lexed.tokens.indices.filter { lexed.tokens[$0].isArrow }
+                #expect(lexed.firstArrow == (arrows.count > 0 ? arrows[0] : -1), "\(line)")
+                #expect(lexed.secondArrow == (arrows.count > 1 ? arrows[1] : -1), "\(line)")
+                // The first word's column, taken from its offset alone by
+                // appendStatement, is what counting the line's scalars gives.
+                if let first = lexed.tokens.first {
+                    #expect(first.text.start - lexed.start + 1 == column(at: first.text.start, lineStart: lexed.start, in: buffer.baseAddress!), "\(line)")
+                }
             }
             #expect(lines == 2)
         }
