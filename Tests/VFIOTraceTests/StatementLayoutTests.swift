@@ -186,3 +186,26 @@ func pteCountsAgainstReference() {
         #expect(outcome(pteCounts, c) == outcome(referencePTECounts, c), "\(c)")
     }
 }
+
+@Test("a file of lines shorter than 16 bytes outgrows the room parseTrace sizes from its bytes and keeps every statement", arguments: [1, 63, 64, 65, 100, 3000])
+func shortLinesOutgrowRoom(lines: Int) {
+    // Comments of one digit (3 bytes a line) and a blank after every tenth,
+    // against the statements each line gives parsed alone.
+    var text = ""
+    var want: [Statement] = []
+    for i in 0..<lines {
+        if i % 10 == 9 {
+            text += "\n"
+            want.append(Statement(line: i + 1, column: 1, kind: .blank))
+        } else {
+            text += "#\(i % 10)\n"
+            want.append(Statement(line: i + 1, column: 1, kind: .comment("\(i % 10)")))
+        }
+    }
+    #expect(Array(text.utf8).withUnsafeBufferPointer { countLineFeeds($0) } == lines)
+    guard case .success(let trace) = parseTrace(text, file: "t.trace") else {
+        Issue.record("short lines did not parse")
+        return
+    }
+    #expect(trace.statements == want)
+}
