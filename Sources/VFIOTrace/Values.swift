@@ -42,14 +42,10 @@ func parseShortNumber(_ text: Text) -> UInt64? {
         guard count <= 18 else { return nil }
         i &+= 2
         var value: UInt64 = 0
+        let digits = hexDigitValues.utf8Start
         while i < text.end {
-            let c = base[i]
-            var d = c &- UInt8(ascii: "0")
-            if d >= 10 {
-                d = (c | 0x20) &- UInt8(ascii: "a")
-                guard d < 6 else { return nil }
-                d &+= 10
-            }
+            let d = digits[Int(base[i])]
+            guard d < 16 else { return nil }
             value = value &<< 4 | UInt64(d)
             i &+= 1
         }
@@ -76,6 +72,31 @@ func parseShortNumber(_ text: Text) -> UInt64? {
     guard value <= UInt64.max &>> shift else { return nil }
     return value &<< shift
 }
+
+/// Each byte's value as a hex digit, or 16 when it is none: one load and
+/// one test a digit, where telling digits from letters took two ranges.
+/// A static string's bytes are a constant in the binary (a global array
+/// would be made lazily and checked on every use); every value is below
+/// 0x80, so each is one byte (each row ends in `\` so no line feed is
+/// part of it). `hexDigitTable` tests it against `hexValue`.
+let hexDigitValues: StaticString = """
+    \u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\
+    \u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\
+    \u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\
+    \u{0}\u{1}\u{2}\u{3}\u{4}\u{5}\u{6}\u{7}\u{8}\u{9}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\
+    \u{10}\u{A}\u{B}\u{C}\u{D}\u{E}\u{F}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\
+    \u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\
+    \u{10}\u{A}\u{B}\u{C}\u{D}\u{E}\u{F}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\
+    \u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\
+    \u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\
+    \u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\
+    \u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\
+    \u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\
+    \u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\
+    \u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\
+    \u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\
+    \u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}\u{10}
+    """
 
 /// `parseNumber` the long way: every text, with the problem named.
 func parseNumberExactly(_ text: Text) -> Result<UInt64, NumberProblem> {

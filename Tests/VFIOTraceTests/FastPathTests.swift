@@ -326,3 +326,18 @@ func wordListKeepsOrder() {
     #expect(StatementParser.mapWords.oneOf == "one of iova=, vaddr=, size=, prot=, vaddr-only, argsz=, flags=, repeat=, step=")
     #expect(StatementParser.infoWords.oneOf == "argsz=")
 }
+
+@Test("the hex digit table gives each byte's value as a hex digit, or 16")
+func hexDigitTable() {
+    #expect(hexDigitValues.utf8CodeUnitCount == 256)
+    for c in 0...255 {
+        let b = UInt8(c)
+        let want: UInt8 = switch b {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): b - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): b - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): b - UInt8(ascii: "A") + 10
+        default: 16
+        }
+        #expect(hexDigitValues.utf8Start[c] == want, "byte \(c)")
+    }
+}
