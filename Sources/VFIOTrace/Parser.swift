@@ -357,32 +357,6 @@ struct StatementBuffer {
     }
 }
 
-/// How many line feeds (`\n`) `bytes` holds: eight bytes at a time, each
-/// byte equal to `\n` found exactly (no borrow between bytes). `parseTrace`
-/// no longer sizes its statements by it (the byte count is cheaper); tests
-/// count a file's lines with it.
-func countLineFeeds(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
-    guard let base = bytes.baseAddress else { return 0 }
-    let count = bytes.count
-    let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
-    let feeds: UInt64 = 0x0A0A_0A0A_0A0A_0A0A
-    var n = 0
-    var i = 0
-    while i &+ 8 <= count {
-        let x = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)) ^ feeds
-        // A byte's high bit ends up set exactly when the byte is not 0: its
-        // low seven bits plus 0x7F reach 0x80 unless they are all 0.
-        let nonzero = (((x & low7) &+ low7) | x) & ~low7
-        n &+= 8 &- nonzero.nonzeroBitCount
-        i &+= 8
-    }
-    while i < count {
-        if base[i] == 0x0A { n &+= 1 }
-        i &+= 1
-    }
-    return n
-}
-
 /// The state carried from line to line.
 struct TraceParser {
     var statements = StatementBuffer()

@@ -134,18 +134,6 @@ func statementBufferKeepsOrder(lines: Int) {
     }
 }
 
-@Test("line feeds are counted eight bytes at a time as one at a time", arguments: [0, 1, 7, 8, 9, 63, 64, 65, 1000])
-func lineFeedsCounted(length: Int) {
-    var rng = SystemRandomNumberGenerator()
-    for _ in 0..<50 {
-        let bytes = (0..<length).map { _ in [0x0A, 0x0B, 0x09, 0x8A, 0x00, 0x0D, 0x61, 0xFF][Int.random(in: 0..<8, using: &rng)] as UInt8 }
-        let want = bytes.filter { $0 == 0x0A }.count
-        #expect(bytes.withUnsafeBufferPointer { countLineFeeds($0) } == want)
-    }
-    let all = [UInt8](repeating: 0x0A, count: length)
-    #expect(all.withUnsafeBufferPointer { countLineFeeds($0) } == length)
-}
-
 /// `pteCounts` as it was: a dictionary, then `PTECounts(_:)`.
 private func referencePTECounts(_ text: Text) throws(LineError) -> PTECounts {
     if text == "none" { return PTECounts() }
@@ -202,7 +190,7 @@ func shortLinesOutgrowRoom(lines: Int) {
             want.append(Statement(line: i + 1, column: 1, kind: .comment("\(i % 10)")))
         }
     }
-    #expect(Array(text.utf8).withUnsafeBufferPointer { countLineFeeds($0) } == lines)
+    #expect(text.utf8.filter { $0 == 0x0A }.count == lines)
     guard case .success(let trace) = parseTrace(text, file: "t.trace") else {
         Issue.record("short lines did not parse")
         return
