@@ -214,58 +214,80 @@ MEM_MB=2048
 [ "$HUGEPAGES_1G" = 0 ] || MEM_MB=$((2048 + 1024 * (HUGEPAGES_1G + 1)))
 
 LOG="$RUN/console.log"
-: > "$LOG"
-# TCG, not KVM: this machine's /dev/kvm cannot boot a stock Debian kernel
-# (see shared/KERNEL_LANE.md). kernel-irqchip=split is what intremap needs
-# under KVM; TCG ignores it, so the line stays valid for both. No NIC: it
-# would only cost an iPXE option ROM at every boot.
-# shellcheck disable=SC2054  # the commas belong to QEMU's option syntax
-QEMU=(qemu-system-x86_64 -accel tcg -cpu max
-      -machine q35,kernel-irqchip=split -m "$MEM_MB" -smp 2 -nic none
-      "${LANE_CFG_QEMU_IOMMU[@]}" "${LANE_QEMU_DEVICES[@]}"
-      -kernel "$KERNEL_IMAGE" -initrd "$RUN/initrd" -append "$CMDLINE"
-      -nographic -monitor none -serial "file:$LOG" -no-reboot
-      "${QEMU_EXTRA[@]}")
-
-START=$(date +%s.%N)
-timeout -k 5 "$TIMEOUT" "${QEMU[@]}" </dev/null >"$RUN/qemu.out" 2>&1 &
-QEMU_PID=$!
-if [ "$VERBOSE" = 1 ]; then
-  tail -n +1 -f "$LOG" --pid="$QEMU_PID" >&2 &
-fi
-QEMU_RC=0
-wait "$QEMU_PID" || QEMU_RC=$?
-QEMU_PID=""
-ELAPSED=$(echo "$(date +%s.%N) $START" | awk '{printf "%.1f", $1 - $2}')
-wait 2>/dev/null || true  # the tail, if any
-
-cp "$LOG" "$LANE_CACHE/logs/$CONFIG.last.log"
-[ -z "$LOGCOPY" ] || cp "$LOG" "$LOGCOPY"
-
-# ---------------------------------------------------------------------------
-# Split the console log: payload bytes to payload.out, marker lines to meta.
-# The guest ends the payload's output with one extra newline before END, so
-# lines are re-joined without a final newline. If the console still turned
-# \n into \r\n (stty unavailable), the BEGIN line shows it and \r is dropped.
-awk -v M="@@VFIOLANE-$TOKEN@@" -v out="$RUN/payload.out" -v meta="$RUN/meta" '
-  BEGIN { inp = 0; n = 0; printf "" > out; printf "" > meta }
-  {
-    line = $0
-    if (inp) {
-      bare = line; sub(/\r$/, "", bare)
-      if (bare == M " END") { inp = 0; print "END" > meta; next }
-      if (crlf) sub(/\r$/, "", line)
-      printf "%s%s", (n++ ? "\n" : ""), line > out
-      next
-    }
-    p = index(line, M " ")
-    if (p == 0) next
-    rest = substr(line, p + length(M) + 1); sub(/\r$/, "", rest)
-    if (rest == "BEGIN") { inp = 1; crlf = (line ~ /\r$/) }
-    print rest > meta
-  }' "$LOG"
-
 meta_has() { grep -q "^$1" "$RUN/meta"; }
+# A boot, start to power-off: the console log split into payload.out and
+# meta.
+boot_once() {
+  : > "$LOG"
+  # TCG, not KVM: this machine's /dev/kvm cannot boot a stock Debian kernel
+  # (see shared/KERNEL_LANE.md). kernel-irqchip=split is what intremap needs
+  # under KVM; TCG ignores it, so the line stays valid for both. No NIC: it
+  # would only cost an iPXE option ROM at every boot.
+  # shellcheck disable=SC2054  # the commas belong to QEMU's option syntax
+  QEMU=(qemu-system-x86_64 -accel tcg -cpu max
+        -machine q35,kernel-irqchip=split -m "$MEM_MB" -smp 2 -nic none
+        "${LANE_CFG_QEMU_IOMMU[@]}" "${LANE_QEMU_DEVICES[@]}"
+        -kernel "$KERNEL_IMAGE" -initrd "$RUN/initrd" -append "$CMDLINE"
+        -nographic -monitor none -serial "file:$LOG" -no-reboot
+        "${QEMU_EXTRA[@]}")
+
+  START=$(date +%s.%N)
+  timeout -k 5 "$TIMEOUT" "${QEMU[@]}" </dev/null >"$RUN/qemu.out" 2>&1 &
+  QEMU_PID=$!
+  if [ "$VERBOSE" = 1 ]; then
+    tail -n +1 -f "$LOG" --pid="$QEMU_PID" >&2 &
+  fi
+  QEMU_RC=0
+  wait "$QEMU_PID" || QEMU_RC=$?
+  QEMU_PID=""
+  ELAPSED=$(echo "$(date +%s.%N) $START" | awk '{printf "%.1f", $1 - $2}')
+  wait 2>/dev/null || true  # the tail, if any
+
+  cp "$LOG" "$LANE_CACHE/logs/$CONFIG.last.log"
+  [ -z "$LOGCOPY" ] || cp "$LOG" "$LOGCOPY"
+
+  # ---------------------------------------------------------------------------
+  # Split the console log: payload bytes to payload.out, marker lines to meta.
+  # The guest ends the payload's output with one extra newline before END, so
+  # lines are re-joined without a final newline. If the console still turned
+  # \n into \r\n (stty unavailable), the BEGIN line shows it and \r is dropped.
+  awk -v M="@@VFIOLANE-$TOKEN@@" -v out="$RUN/payload.out" -v meta="$RUN/meta" '
+    BEGIN { inp = 0; n = 0; printf "" > out; printf "" > meta }
+    {
+      line = $0
+      if (inp) {
+        bare = line; sub(/\r$/, "", bare)
+        if (bare == M " END") { inp = 0; print "END" > meta; next }
+        if (crlf) sub(/\r$/, "", line)
+        printf "%s%s", (n++ ? "\n" : ""), line > out
+        next
+      }
+      p = index(line, M " ")
+      if (p == 0) next
+      rest = substr(line, p + length(M) + 1); sub(/\r$/, "", rest)
+      if (rest == "BEGIN") { inp = 1; crlf = (line ~ /\r$/) }
+      print rest > meta
+    }' "$LOG"
+}
+
+# Under TCG a stock kernel now and then panics in its own boot, before any
+# of the lane's code ran (seen once on 7.3 with virtio-iommu: a BUG in
+# enqueue_timer from the RCU kthread, "Fatal exception in interrupt" at
+# 1.35 s). The payload never started, so booting again changes nothing it
+# reports; one more boot is tried, and only for a panic before BEGIN.
+ATTEMPT=1
+while :; do
+  boot_once
+  if [ "$ATTEMPT" -lt 2 ] && ! meta_has BEGIN && ! meta_has ERROR && grep -q "Kernel panic" "$LOG"; then
+    lane_log "$CONFIG: the guest kernel panicked while booting, before the payload ran; booting again"
+    tail -n 12 "$LOG" | tr -d '\r' | sed 's/^/kernel-lane:   /' >&2
+    cp "$LOG" "$LANE_CACHE/logs/$CONFIG.panic.log"
+    ATTEMPT=$((ATTEMPT + 1))
+    continue
+  fi
+  break
+done
+
 meta_get() { grep "^$1" "$RUN/meta" | head -n1 | cut -d' ' -f2-; }
 
 show_tail() {
@@ -285,7 +307,8 @@ if ! meta_has BEGIN; then
   elif [ "$QEMU_RC" = 124 ] || [ "$QEMU_RC" = 137 ]; then
     lane_log "$CONFIG: the guest did not reach the payload within ${TIMEOUT}s"
   else
-    lane_log "$CONFIG: the guest stopped before reaching the payload (QEMU exit $QEMU_RC)"
+    boots=""; [ "$ATTEMPT" = 1 ] || boots=", $ATTEMPT boots"
+    lane_log "$CONFIG: the guest stopped before reaching the payload (QEMU exit $QEMU_RC$boots)"
   fi
   show_tail
   exit 125
