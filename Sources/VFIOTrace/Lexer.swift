@@ -65,9 +65,7 @@ let maxTokensPerLine = 64
 func forEachLexedLine(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (_ line: borrowing LexedLine, _ error: LineError?) -> Void) {
     guard let base = bytes.baseAddress else { return }
     let count = bytes.count
-    var start = 0
-    // A UTF-8 byte order mark (some Windows editors write one) is not text.
-    if count >= 3 && base[0] == 0xEF && base[1] == 0xBB && base[2] == 0xBF { start = 3 }
+    var start = firstLineStart(base, count)
     withUnsafeTemporaryAllocation(of: Token.self, capacity: maxTokensPerLine) { storage in
         var line = LexedLine(storage: storage.baseAddress!)
         var number = 1
@@ -78,6 +76,12 @@ func forEachLexedLine(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (_ line: borr
             start = next
         }
     }
+}
+
+/// Where the first line starts: after a UTF-8 byte order mark (some
+/// Windows editors write one), which is not text.
+@inline(__always) func firstLineStart(_ base: UnsafePointer<UInt8>, _ count: Int) -> Int {
+    count >= 3 && base[0] == 0xEF && base[1] == 0xBB && base[2] == 0xBF ? 3 : 0
 }
 
 // MARK: Finding the bytes that matter

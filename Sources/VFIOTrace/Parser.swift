@@ -13,8 +13,21 @@ import VFIOCore
 /// With `keepingSpellings`, each statement records how its values were
 /// written (`Statement.spellings`), for `fmt`.
 public func parseTrace(bytes: [UInt8], file: String, keepingSpellings: Bool = false) -> Result<Trace, ParseFailure> {
+    parseTrace(bytes: bytes, file: file, keepingSpellings: keepingSpellings, takingCanonicalLines: true)
+}
+
+/// `parseTrace` with every line lexed and parsed by the general parser,
+/// none read by the canonical-line shortcut (`CanonicalLine.swift`): the
+/// reference the fuzz target `parse` compares the shortcut with.
+@_spi(Reference)
+public func parseTraceLexingEveryLine(bytes: [UInt8], file: String) -> Result<Trace, ParseFailure> {
+    parseTrace(bytes: bytes, file: file, keepingSpellings: false, takingCanonicalLines: false)
+}
+
+func parseTrace(bytes: [UInt8], file: String, keepingSpellings: Bool, takingCanonicalLines: Bool) -> Result<Trace, ParseFailure> {
     var parser = TraceParser()
     parser.keepsSpellings = keepingSpellings
+    parser.takesCanonicalLines = takingCanonicalLines
     let statements = bytes.withUnsafeBufferPointer { buffer in
         // Statements are made right in the storage of the array returned
         // (moving every statement into an array afterwards cost more), with
@@ -28,10 +41,7 @@ public func parseTrace(bytes: [UInt8], file: String, keepingSpellings: Bool = fa
         let room = buffer.count / 16 + 64
         let inPlace = [Statement](unsafeUninitializedCapacity: room) { storage, initialized in
             parser.statements = StatementBuffer(storage.baseAddress!, capacity: room)
-            forEachLexedLine(buffer) { line, error in
-                // A buffer with a line is not empty, so it has an address.
-                parser.take(line, error, buffer.baseAddress!)
-            }
+            parser.takeLines(buffer)
             initialized = parser.statements.isInPlace ? parser.statements.count : 0
         }
         return parser.statements.isInPlace ? inPlace : parser.statements.moveToArray()
@@ -369,6 +379,33 @@ struct TraceParser {
     var declared = Declared()
     /// Whether statements keep how values were written (`fmt`).
     var keepsSpellings = false
+    /// Whether lines of the canonical shapes (`CanonicalLine.swift`) are
+    /// read without the lexer; off only to test that shortcut against the
+    /// general parser, and when spellings are kept (it records none).
+    var takesCanonicalLines = true
+
+    /// Takes every line of `bytes`: a canonical line straight from its
+    /// bytes, any other lexed and parsed (as `forEachLexedLine` would).
+    mutating func takeLines(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard let base = bytes.baseAddress else { return }
+        let count = bytes.count
+        var start = firstLineStart(base, count)
+        let canonical = takesCanonicalLines && !keepsSpellings
+        withUnsafeTemporaryAllocation(of: Token.self, capacity: maxTokensPerLine) { storage in
+            var line = LexedLine(storage: storage.baseAddress!)
+            var number = 1
+            while start < count {
+                if canonical, let next = takeCanonicalLine(base, count, start, number: number) {
+                    start = next
+                } else {
+                    let (next, error) = lexLine(base, count, from: start, number: number, into: &line)
+                    take(line, error, base)
+                    start = next
+                }
+                number &+= 1
+            }
+        }
+    }
 
     /// Takes one lexed line (or its lexing error) of the file at `base`.
     mutating func take(_ line: borrowing LexedLine, _ lexError: LineError?, _ base: UnsafePointer<UInt8>) {

@@ -250,7 +250,7 @@ public struct Answer: Sendable, Hashable, CustomStringConvertible {
     /// the keys written are compared.
     public var fields: AnswerFields
 
-    public init(_ status: Status, fields: AnswerFields = []) { self.status = status; self.fields = fields }
+    public init(_ status: Status, fields: AnswerFields = AnswerFields()) { self.status = status; self.fields = fields }
     public init(_ status: Status, fields: [AnswerField]) { self.status = status; self.fields = AnswerFields(fields) }
 
     public var description: String {
@@ -270,32 +270,41 @@ public struct Answer: Sendable, Hashable, CustomStringConvertible {
 /// Not an array: most answers carry one key or none (`ok size=2M`), and an
 /// array would allocate for each such answer of a trace, and free it
 /// again. The first field is stored inline, the rest (`info` answers) in
-/// an array. The first field is always inline, so equal collections have
-/// equal storage and the derived `==` and hash are by elements.
+/// an array, which exists only once there is a second field (even an
+/// empty array is a reference to retain when an answer is copied and to
+/// release when it is destroyed). The first field is always inline and
+/// the array never empty, so equal collections have equal storage and
+/// the derived `==` and hash are by elements.
 public struct AnswerFields: RandomAccessCollection, MutableCollection, ExpressibleByArrayLiteral, Sendable, Hashable {
     private var head: AnswerField?
-    private var tail: [AnswerField] = []
+    private var tail: [AnswerField]?
 
     public init() {}
     public init(_ fields: some Sequence<AnswerField>) { for f in fields { append(f) } }
     public init(arrayLiteral fields: AnswerField...) { self.init(fields) }
 
     public var startIndex: Int { 0 }
-    public var endIndex: Int { head == nil ? 0 : 1 + tail.count }
+    public var endIndex: Int { head == nil ? 0 : 1 + (tail?.count ?? 0) }
 
     public subscript(i: Int) -> AnswerField {
         get {
             precondition(i >= 0 && i < endIndex, "AnswerFields index out of range")
-            return i == 0 ? head! : tail[i - 1]
+            return i == 0 ? head! : tail![i - 1]
         }
         set {
             precondition(i >= 0 && i < endIndex, "AnswerFields index out of range")
-            if i == 0 { head = newValue } else { tail[i - 1] = newValue }
+            if i == 0 { head = newValue } else { tail![i - 1] = newValue }
         }
     }
 
     public mutating func append(_ field: AnswerField) {
-        if head == nil { head = field } else { tail.append(field) }
+        if head == nil {
+            head = field
+        } else if tail == nil {
+            tail = [field]
+        } else {
+            tail!.append(field)
+        }
     }
 }
 
