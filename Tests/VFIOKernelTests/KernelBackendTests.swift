@@ -201,6 +201,12 @@ struct MachineParsingTests {
     func vmLck() {
         #expect(KernelBackend.vmLck(status: "Name:\tx\nVmLck:\t    1024 kB\nVmPin:\t0 kB") == 1 << 20)
         #expect(KernelBackend.vmLck(status: "Name:\tx\n") == nil)
+        #expect(KernelBackend.vmLck(status: "VmLck:\t0 kB\n") == 0)
+        #expect(KernelBackend.vmLck(status: "VmLck:\t kB\n") == nil)
+        #expect(KernelBackend.vmLck(status: "XVmLck:\t4 kB\nVmLck:\t8 kB") == 8192)
+        #expect(KernelBackend.vmLck(status: "VmLck:\t18014398509481983 kB") == UInt64(18014398509481983) * 1024)
+        #expect(KernelBackend.vmLck(status: "VmLck:\t18014398509481984 kB") == nil)
+        #expect(KernelBackend.vmLck(status: "VmLck:\t99999999999999999999 kB") == nil)
     }
 }
 
