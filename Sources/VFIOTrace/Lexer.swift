@@ -62,6 +62,10 @@ let maxTokensPerLine = 64
 /// error.
 ///
 /// - Complexity: O(n) in the number of bytes, whatever the line lengths.
+///
+/// The lexer alone, for its tests: `parseTrace` runs the same loop in
+/// `TraceParser.takeLines`, which first offers each line to the
+/// canonical-line shortcut.
 func forEachLexedLine(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (_ line: borrowing LexedLine, _ error: LineError?) -> Void) {
     guard let base = bytes.baseAddress else { return }
     let count = bytes.count

@@ -97,7 +97,7 @@ func statementBufferKeepsOrder(lines: Int) {
         let inPlace = [Statement](unsafeUninitializedCapacity: room) { storage, initialized in
             parser.statements = StatementBuffer(storage.baseAddress!, capacity: room)
             bytes.withUnsafeBufferPointer { buffer in
-                forEachLexedLine(buffer) { line, error in parser.take(line, error, buffer.baseAddress!) }
+                parser.takeLines(buffer)
             }
             initialized = parser.statements.isInPlace ? parser.statements.count : 0
         }
