@@ -386,10 +386,24 @@ func instructionSection(quick: Bool) -> (rows: [[String]], lines: [BenchLine], n
             measured = "not measured (\(why))"
             line = BenchLine(name: f.id, value: .nan, unit: f.unit, target: f.target, higherIsBetter: false, reason: why.message)
         }
-        rows.append([f.what, measured, "≤ \(sig(f.target))", line.verdict])
+        rows.append([f.what, measured, f.target.map { "≤ \(sig($0))" } ?? "", line.verdict])
         printErr("  \(f.what): \(measured)")
         lines.append(line)
     }
+    // O(log n) in instructions: per-op instructions ÷ log2(n) at 65,535
+    // live mappings against 1,024's. The time ratio beside it
+    // (`map_unmap_log_growth_ratio`) also counts the cache misses of a
+    // tree that no longer fits in the CPU's caches; this one counts only
+    // the work the code does.
+    let perOp = { (id: String) in lines.first { $0.name == id }?.value ?? .nan }
+    let (large, small) = (perOp("map_unmap_instructions_per_op_65535"), perOp("map_unmap_instructions_per_op_1024"))
+    let ratio = (large / log2(65535)) / (small / log2(1024))
+    let ratioLine = ratio.isNaN
+        ? BenchLine(name: "map_unmap_instructions_log_growth_ratio", value: .nan, unit: "ratio", target: 1.5, higherIsBetter: false,
+                    reason: "a map/unmap instruction figure was not measured")
+        : BenchLine(name: "map_unmap_instructions_log_growth_ratio", value: ratio, unit: "ratio", target: 1.5, higherIsBetter: false)
+    rows.append(["instructions/op ÷ log2(n), 65,535 against 1,024", ratio.isNaN ? "not measured" : sig(ratio), "≤ 1.5", ratioLine.verdict])
+    lines.append(ratioLine)
     if case .success(let (_, exe)) = counter, exe != executablePath() { unlink(exe) }
     if case .success(let (c, _)) = counter {
         notes.append("instructions: counted by \(c.name), each figure the difference of two whole runs "
@@ -398,7 +412,7 @@ func instructionSection(quick: Bool) -> (rows: [[String]], lines: [BenchLine], n
     return (rows, lines, notes)
 }
 
-/// `vfio-bench instructions`: the three instruction figures alone (a few
+/// `vfio-bench instructions`: the instruction figures alone (a few
 /// minutes under callgrind; no timing, so the machine may be busy).
 func instructionsCommand(quick: Bool) -> Int32 {
     print("vfio-bench instructions — instructions per operation or byte (release build)")
@@ -415,18 +429,20 @@ func instructionsCommand(quick: Bool) -> Int32 {
 
 /// `vfio-bench hot WHAT`: one figure's loop alone, for `perf record` or
 /// `valgrind --tool=callgrind` (map-unmap at 65,535 live mappings, parse
-/// or replay of the 1M-op trace).
-func hotCommand(_ what: String, _ count: Int, repeats: Int = 1) -> Int32 {
+/// or replay of the 1M-op trace). `second` is, for map-unmap, the live
+/// mappings (default 65,535), for parse and replay how many times the same
+/// trace is parsed (and replayed) (default 1).
+func hotCommand(_ what: String, _ count: Int, _ second: Int?) -> Int32 {
     switch what {
     case "map-unmap":
-        let s = mapUnmapThroughput(live: 65535, pairs: count, runs: 1)
+        let s = mapUnmapThroughput(live: max(second ?? 65535, 1), pairs: count, runs: 1)
         print("\(human(s.median)) ops/s")
     case "parse", "replay":
-        // The trace is generated once; with `repeats` > 1 the same bytes
+        // The trace is generated once; with a second number N > 1 the same bytes
         // are parsed (and replayed) again, so two runs that differ only in
-        // `repeats` differ by exactly that work (see InstructionCount.swift).
+        // N differ by exactly that work (see InstructionCount.swift).
         let trace = generatedTrace(operations: count, seed: 1)
-        for _ in 0..<max(repeats, 1) {
+        for _ in 0..<max(second ?? 1, 1) {
             let (r, ps) = timed { parseTrace(bytes: trace.bytes, file: "generated.trace") }
             guard case .success(let t) = r else { return 1 }
             print("parse \(duration(ps))")

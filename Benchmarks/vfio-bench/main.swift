@@ -21,7 +21,7 @@ usage: vfio-bench model [--costs FILE] [--quick]
        vfio-bench kernel-costs [--group /dev/vfio/N] [--quick] [--plans DIR] [--out FILE]
                         (in the kernel lane's guest, or as root on real hardware)
        vfio-bench instructions [--quick]
-       vfio-bench hot map-unmap|parse|replay [N [REPEATS]]
+       vfio-bench hot map-unmap [N [LIVE]] | parse|replay [N [REPEATS]]
 
   model         the model's speed: map+unmap throughput at 1K/16K/65,535 live
                 mappings, memory per mapping, one huge MAP_DMA, a 1M-operation
@@ -83,7 +83,7 @@ func run(_ args: [String]) throws(CLIError) -> Int32 {
     guard let command = args.first else { print(usage); return 2 }
     if command == "--help" || command == "-h" || command == "help" { print(usage); return 0 }
     if command == "hot", args.count >= 2 {
-        return hotCommand(args[1], Int(args.dropFirst(2).first ?? "") ?? 1_000_000, repeats: Int(args.dropFirst(3).first ?? "") ?? 1)
+        return hotCommand(args[1], Int(args.dropFirst(2).first ?? "") ?? 1_000_000, Int(args.dropFirst(3).first ?? ""))
     }
     if command == "rss-probe" { return rssProbe(Int(args.dropFirst().first ?? "") ?? 65535) }
 
