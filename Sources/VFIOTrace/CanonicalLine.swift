@@ -116,10 +116,8 @@ func canonicalNumber(_ base: UnsafePointer<UInt8>, _ count: Int, from i: Int,
 @inline(__always)
 func canonicalStatus(_ text: Text) -> Answer.Status? {
     if text == "ok" { return .ok }
-    guard text.count <= 16, text.first == UInt8(ascii: "E") else { return nil }
-    let spelling = Spelling(text)
-    for (s, e) in errnoSpellings where s == spelling { return .errno(e) }
-    return nil
+    guard text.first == UInt8(ascii: "E"), let e = knownErrno(text) else { return nil }
+    return .errno(e)
 }
 
 extension TraceParser {

@@ -1285,9 +1285,15 @@ let errnoSpellings: [(Spelling, Errno)] = Errno.allNames.compactMap { name in
 /// text (`hang`, which is no errno name but an answer, or a mistake) goes
 /// to `Errno(name:)`, which has the last word.
 func errno(named text: Text) -> Errno? {
-    if text.count <= 16 {
-        let spelling = Spelling(text)
-        for (s, e) in errnoSpellings where s == spelling { return e }
-    }
-    return Errno(name: text.string)
+    knownErrno(text) ?? Errno(name: text.string)
+}
+
+/// The errno of `Errno.allNames` spelled `text`, found by spelling without
+/// making a `String`; nil for any other text.
+@inline(__always)
+func knownErrno(_ text: Text) -> Errno? {
+    guard text.count <= 16 else { return nil }
+    let spelling = Spelling(text)
+    for (s, e) in errnoSpellings where s == spelling { return e }
+    return nil
 }
