@@ -45,7 +45,7 @@ public struct ContainerComparison: Sendable {
         // A kernel before 6.2 has no iommufd: say so rather than compare
         // against the wrong kernel.
         for st in trace.statements {
-            if case .kernel(let v) = st.kind, let p = KernelProfile.resolve(v)?.profile, !p.hasIOMMUFD {
+            if case .kernel(let v) = st.kind, let p = KernelProfile.resolve(v), !p.hasIOMMUFD {
                 c.kernel = p.description
                 c.notComparable = "kernel \(v) has no iommufd (/dev/iommu came with 6.2): nothing to compare"
                 return c

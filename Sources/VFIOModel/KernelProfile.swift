@@ -1,44 +1,48 @@
 import VFIOCore
 
-/// The behaviours of `vfio_iommu_type1` that changed across kernel
-/// versions: one profile per kernel of the matrix the model is checked
-/// against (`KernelProfile.known`), each difference a flag whose doc names
-/// the version and the change (TYPE1_SPEC.md §10, KERNEL_LANE.md).
+/// The behaviours of `vfio_iommu_type1` (and iommufd's compat layer) that
+/// changed across kernel releases, for one release: each flag is a
+/// `ReleaseRule` (the release it came in, its stable backports, the
+/// commit) evaluated once for `version`.
 ///
-/// A version between two profiles gets the older one (`resolve(_:)` says
-/// whether that was a fallback); a version below the oldest is unknown.
+/// Any release from 5.10 on has a profile; one newer than the newest known
+/// release answers as that one. Only the series in `KernelVersion.booted`
+/// are checked against real kernels in the lane; reports say so for the
+/// others (`KernelVersion.provenanceNote`).
 public struct KernelProfile: Hashable, Sendable, CustomStringConvertible {
-    /// The profile's own version: one of `known`.
+    /// The release answered for (a release past `KernelVersion.newestKnown`
+    /// is kept as given; its rules are the newest's).
     public let version: KernelVersion
 
-    /// The kernels of the matrix, oldest first (`KernelVersion.matrix`, the
-    /// one place the list lives, so the parser can name them too).
-    public static let known: [KernelVersion] = KernelVersion.matrix
+    /// The series the lane boots, oldest first.
+    public static let known: [KernelVersion] = KernelVersion.booted
 
-    /// The newest profile of the matrix, the default.
-    public static let newest = KernelProfile(exactly: known[known.count - 1])
-    /// The oldest profile of the matrix.
-    public static let oldest = KernelProfile(exactly: known[0])
+    /// The newest known release, the default.
+    public static let newest = KernelProfile(KernelVersion.newestKnown)
+    /// The oldest release the model answers for.
+    public static let oldest = KernelProfile(KernelVersion.oldestKnown)
 
-    private init(exactly version: KernelVersion) { self.version = version }
-
-    /// The profile for `version`: the newest known one not newer than it,
-    /// and whether it is that version exactly. Nil below the oldest known
-    /// version (the model does not know such a kernel).
-    public static func resolve(_ version: KernelVersion) -> (profile: KernelProfile, exact: Bool)? {
-        guard let v = version.knownProfile else { return nil }
-        return (KernelProfile(exactly: v), v == version)
+    /// The profile for `version`, or nil below 5.10 (the model does not
+    /// know such a kernel).
+    public static func resolve(_ version: KernelVersion) -> KernelProfile? {
+        version.isKnown ? KernelProfile(version) : nil
     }
 
-    /// The profile `resolve` gives, or the oldest one for a version below it
+    /// The profile of `version`; a release below 5.10 gets 5.10's rules
     /// (callers that must have an answer, such as the running kernel's).
     public init(_ version: KernelVersion) {
-        self = Self.resolve(version)?.profile ?? .oldest
+        self.version = version
+        let r = version.isKnown ? version : KernelVersion.oldestKnown
+        hasUnmapAllAndVaddr = ReleaseRule.unmapAllAndVaddr.holds(in: r)
+        unmapWalksFromFirstNode = ReleaseRule.unmapWalkFromFirstNode.holds(in: r)
+        padsCapabilities = ReleaseRule.capabilityPadding.holds(in: r)
+        overflowSeries = ReleaseRule.overflowSeries.holds(in: r)
+        nestingExtension = !ReleaseRule.nestingRetired.holds(in: r)
+        hasIOMMUFD = ReleaseRule.iommufdCompat.holds(in: r)
+        iommufdUnmapsEmptyRange = ReleaseRule.iommufdEmptyUnmap.holds(in: r)
     }
 
     public var description: String { version.description }
-
-    func atLeast(_ major: Int, _ minor: Int) -> Bool { version >= KernelVersion(major, minor) }
 
     // MARK: The flags
 
@@ -48,20 +52,20 @@ public struct KernelProfile: Hashable, Sendable, CustomStringConvertible {
     /// 5.10 accepts only READ|WRITE on MAP and GET_DIRTY_BITMAP on UNMAP
     /// (`vfio_iommu_type1_map_dma`, `vfio_iommu_type1_unmap_dma`) and answers
     /// 0 for both extensions (`vfio_iommu_type1_check_extension`).
-    public var hasUnmapAllAndVaddr: Bool { atLeast(5, 12) }
+    public let hasUnmapAllAndVaddr: Bool
 
     /// The unmap loop starts at `vfio_find_dma_first_node` and walks on with
     /// `rb_next` (v5.12, "vfio/type1: massage unmap iteration"); 5.10 asks
     /// `vfio_find_dma` from the root again after each removal
     /// (`vfio_dma_do_unmap`).
-    public var unmapWalksFromFirstNode: Bool { atLeast(5, 12) }
+    public let unmapWalksFromFirstNode: Bool
 
-    /// `vfio_info_cap_add` pads each capability to 8 bytes ("vfio: align
-    /// capability structures", between 6.1 and 6.12). Debian's 6.1 did not
+    /// `vfio_info_cap_add` pads each capability to 8 bytes
+    /// (`ReleaseRule.capabilityPadding`). Debian's 6.1 did not
     /// (DMA_AVAIL next=68), 6.12 does (next=72): seen in the lane. 5.10 has
     /// the same three capabilities as 6.1, unpadded
     /// (`vfio_iommu_type1_get_info` v5.10: migration, DMA_AVAIL, IOVA range).
-    public var padsCapabilities: Bool { atLeast(6, 12) }
+    public let padsCapabilities: Bool
 
     /// Bytes of the fixed `vfio_iommu_type1_info` part that GET_INFO copies
     /// back: before the padding commit, 16 (argsz < 20) or 20 (up to
@@ -77,7 +81,7 @@ public struct KernelProfile: Hashable, Sendable, CustomStringConvertible {
     /// at 2^64-1 can be found, unmapped and replayed. Before it (5.10, 6.1,
     /// 6.12: seen in the lane) a wrap is EINVAL and `iova + size` wraps to 0
     /// at the top of the address space.
-    public var overflowSeries: Bool { atLeast(6, 18) }
+    public let overflowSeries: Bool
 
     /// A wrapping `iova + size - 1` or `vaddr + size - 1` gives EOVERFLOW
     /// since the overflow series (6.18); EINVAL before.
@@ -89,21 +93,20 @@ public struct KernelProfile: Hashable, Sendable, CustomStringConvertible {
     /// CHECK_EXTENSION(TYPE1_NESTING) answers 1 until the nesting type was
     /// retired (v6.13, "vfio: Remove VFIO_TYPE1_NESTING_IOMMU"); 5.10, 6.1
     /// and 6.12 answer 1 (the last two seen in the lane).
-    public var nestingExtension: Bool { !atLeast(6, 13) }
+    public let nestingExtension: Bool
 
     // MARK: iommufd's type1 compatibility (vfio_compat.c)
 
     /// iommufd and its VFIO compatibility exist (v6.2, "iommufd: Add a
     /// VFIO compatibility layer"): 5.10 and 6.1 have no `/dev/iommu`.
-    public var hasIOMMUFD: Bool { atLeast(6, 2) }
+    public let hasIOMMUFD: Bool
 
     /// An UNMAP_DMA over a range that holds no area answers 0 with size 0,
     /// as type1 does, instead of ENOENT (upstream afb47765f923, "iommufd:
     /// Make vfio_compat's unmap succeed if the range is already empty",
     /// November 2025, sent to stable). Debian's 6.12.118, the lane's 6.12,
-    /// has the backport (IOMMUFD_FACTS.md), so every profile with iommufd
-    /// has it; kernels 6.2 to 6.11, and a 6.12.y before the backport,
-    /// answered ENOENT, but the matrix has no profile for them (they answer
-    /// as 6.1, which has no iommufd).
-    public var iommufdUnmapsEmptyRange: Bool { atLeast(6, 12) }
+    /// has the backport (docs/IOMMUFD_FACTS.md); a 6.12.y before 6.12.59,
+    /// and 6.2 to 6.5 and 6.7 to 6.11, answer ENOENT
+    /// (`ReleaseRule.iommufdEmptyUnmap`).
+    public let iommufdUnmapsEmptyRange: Bool
 }

@@ -310,7 +310,7 @@ struct ContainerLog {
         if let path { add(.comment("container \(container): \(path)")) }
         for note in globalNotes + notes { add(.comment("note: \(note)")) }
         if let release = environment?.kernelRelease {
-            if let v = KernelVersion(parsing: release), v.knownProfile != nil {
+            if let v = KernelVersion(parsing: release), v.isKnown {
                 add(.kernel(v), comment: release)
             } else {
                 add(.comment("kernel \(release): not a version the model knows"))

@@ -328,12 +328,12 @@ public final class Replayer {
                 case .comment, .blank:
                     continue
                 case .kernel(let v):
-                    // A version between two known ones answers as the older.
-                    let known = v.knownProfile ?? v
-                    if known != v {
-                        report.problems.append(ReportProblem(line: st.line, .note("kernel \(v) answers as profile \(known) (known: \(KernelVersion.matrixList))")))
+                    // A release the lane does not boot is answered from
+                    // the release history; the report says so, once.
+                    if let note = v.provenanceNote {
+                        report.problems.append(ReportProblem(line: st.line, .note(note)))
                     }
-                    eachBackend(st) { b throws(BackendError) in try b.setKernel(known) }
+                    eachBackend(st) { b throws(BackendError) in try b.setKernel(v) }
                 case .iommu(let t):
                     iommuType = t
                     iommuStatement = st

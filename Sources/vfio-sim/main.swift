@@ -66,14 +66,15 @@ func merge(_ inputs: [Input], _ reports: [FileReport]) -> [FileReport] {
     return out
 }
 
-/// `--kernel V`: a version the matrix knows, or the one it answers as
-/// (with a note on standard error); below the oldest it is refused.
+/// `--kernel V`: any release from 5.10 on (`6.8`, `6.12.38+deb12-amd64`),
+/// with a note on standard error where its answers come from the release
+/// history rather than a kernel the lane boots; below 5.10 it is refused.
 func kernelOption(_ v: String) throws(UsageError) -> KernelVersion {
-    guard let k = KernelVersion(parsing: v), let known = k.knownProfile else {
-        throw UsageError(message: "--kernel takes a version \(KernelVersion.matrix.first!) … \(KernelVersion.matrix.last!) (known: \(KernelVersion.matrixList)), not '\(v)'")
+    guard let k = KernelVersion(parsing: v), k.isKnown else {
+        throw UsageError(message: "--kernel takes a release \(KernelVersion.oldestKnown) or newer (6.8, 6.12.38, 6.12.38+deb12-amd64; the lane boots \(KernelVersion.bootedList)), not '\(v)'")
     }
-    if known != k { printErr("note: kernel \(k) answers as profile \(known)") }
-    return known
+    if let note = k.provenanceNote { printErr("note: \(note)") }
+    return k
 }
 
 /// `--container type1|iommufd`: the kind for traces whose `container`

@@ -71,12 +71,18 @@ struct LanguageAdditionTests {
         #expect(diagnostics(line).isEmpty == accepted)
     }
 
-    @Test("a version between two known ones answers as the older; past the newest as the newest")
-    func knownProfile() {
-        #expect(KernelVersion(6, 5).knownProfile == KernelVersion(6, 1))
-        #expect(KernelVersion(6, 12).knownProfile == KernelVersion(6, 12))
-        #expect(KernelVersion(9, 0).knownProfile == KernelVersion.matrix.last)
-        #expect(KernelVersion(5, 4).knownProfile == nil)
+    @Test("a release parses with its patch level and uname suffix; the suffix does not make it another release")
+    func releaseParsing() throws {
+        let v = try #require(KernelVersion(parsing: "6.12.38+deb12-amd64"))
+        #expect(v.major == 6 && v.minor == 12 && v.patch == 38 && v.suffix == "+deb12-amd64")
+        #expect(v == KernelVersion(6, 12, 38))
+        #expect(v.series == KernelVersion(6, 12))
+        #expect(KernelVersion(6, 12, 38) < KernelVersion(6, 12, 118))
+        #expect(KernelVersion(6, 12, 118) < KernelVersion(6, 12), "a series without a patch level is its newest release")
+        #expect(KernelVersion(parsing: "5.15.0-91-generic")?.isDistributionBuild == true)
+        #expect(KernelVersion(parsing: "6.12.38+deb12-amd64")?.isDistributionBuild == false)
+        #expect(KernelVersion(parsing: "6.12.") == nil)
+        #expect(KernelVersion(parsing: "6.12+") == nil)
     }
 
     @Test("a group attached twice is an error; after detach, or with an answer written, it is an operation")
