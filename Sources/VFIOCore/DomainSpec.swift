@@ -24,6 +24,44 @@ public struct DomainSpec: Hashable, Sendable {
     public var emulated: Bool
     /// Whether the group's MSIs are isolated (interrupt remapping).
     public var msiIsolated: Bool
+    /// `iommu=`: the IOMMU whose values fill the keys not written
+    /// (`explicit`), for the kernel release answered (`resolved(for:)`).
+    public var preset: IOMMUPreset? = nil
+    /// The keys the trace wrote itself; a preset never overrides them.
+    public var explicit: Keys = .all
+    /// `instance=`: which IOMMU unit the group is behind. Groups behind
+    /// different units never share a domain (an SMMUv3 refuses a domain
+    /// of another SMMU: ENXIO, EINVAL from 6.2, f4a147735793).
+    public var instance: Int = 0
+
+    /// The keys a preset can fill.
+    public struct Keys: OptionSet, Hashable, Sendable {
+        public var rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+        public static let pgsizes = Keys(rawValue: 1 << 0)
+        public static let leaves = Keys(rawValue: 1 << 1)
+        public static let aperture = Keys(rawValue: 1 << 2)
+        public static let reserved = Keys(rawValue: 1 << 3)
+        public static let coherent = Keys(rawValue: 1 << 4)
+        public static let msiIsolated = Keys(rawValue: 1 << 5)
+        public static let all: Keys = [.pgsizes, .leaves, .aperture, .reserved, .coherent, .msiIsolated]
+    }
+
+    /// The spec with its preset's values for `release` in every key the
+    /// trace did not write, and the preset's note when those values are
+    /// inferred for that release. Without a preset, itself.
+    public func resolved(for release: KernelVersion) -> (spec: DomainSpec, note: String?) {
+        guard let preset else { return (self, nil) }
+        let v = preset.values(for: release)
+        var s = self
+        if !explicit.contains(.pgsizes) { s.pgsizes = v.pgsizes }
+        if !explicit.contains(.leaves) { s.leaves = explicit.contains(.pgsizes) ? nil : v.leaves }
+        if !explicit.contains(.aperture) { s.aperture = v.aperture }
+        if !explicit.contains(.reserved) { s.reserved = v.reserved }
+        if !explicit.contains(.coherent) { s.coherent = v.coherent }
+        if !explicit.contains(.msiIsolated) { s.msiIsolated = v.msiIsolated }
+        return (s, v.note)
+    }
 
     public init(name: String, pgsizes: PageSizes = DomainSpec.defaultPgsizes,
                 aperture: IOVARange = DomainSpec.defaultAperture,

@@ -6,7 +6,8 @@ extension IOMMUFDContainer {
     /// compatible `iommufd_hw_pagetable` in the IOAS (same IOMMU, same
     /// coherency), as the type1 model decides domain reuse.
     static func canShare(_ h: HWPagetable, _ g: DomainSpec) -> Bool {
-        h.spec.pgsizes == g.pgsizes && h.spec.leaves == g.leaves && h.spec.aperture == g.aperture && h.spec.coherent == g.coherent
+        h.spec.instance == g.instance && h.spec.pgsizes == g.pgsizes && h.spec.leaves == g.leaves
+            && h.spec.aperture == g.aperture && h.spec.coherent == g.coherent
     }
 
     /// `VFIO_GROUP_SET_CONTAINER` with an iommufd, then opening the group's

@@ -49,7 +49,7 @@ extension IOMMUFDContainer {
         switch r {
         case .success(let size):
             if u.flags.contains(.all) { return "iommufd: every area removed, \(formatSize(size)) (iopt_unmap_all)" }
-            if size == 0 { return "iommufd: no area in the range: 0 bytes, since the November 2025 fix (before it ENOENT) (iopt_unmap_iova_range)" }
+            if size == 0 { return "iommufd: no area in the range: 0 bytes, since the fix (afb47765f923: 6.18, 6.17.9, 6.12.59, 6.6.117; before it ENOENT) (iopt_unmap_iova_range)" }
             if disableLargePages && size != u.size {
                 return "iommufd v1: the areas were cut at both ends of the request, so exactly the mapped bytes inside it went: \(formatSize(size)) of \(formatSize(u.size)) asked (iopt_cut_iova, iopt_unmap_iova)"
             }
@@ -74,7 +74,7 @@ extension IOMMUFDContainer {
                     let a = areas[i]
                     return "iommufd: the area 0x\(String(a.iova, radix: 16)) + \(formatSize(a.length)) sticks out of the range; iommufd never splits an area (type1 v2: EINVAL) (iopt_unmap_iova_range)"
                 }
-                return "iommufd: no area in the range: ENOENT on kernels before the November 2025 fix (type1 answers 0 with size 0) (iopt_unmap_iova_range)"
+                return "iommufd: no area in the range: ENOENT on kernels before the fix (afb47765f923: 6.18, 6.17.9, 6.12.59, 6.6.117; type1 answers 0 with size 0) (iopt_unmap_iova_range)"
             default:
                 return "iommufd: \(e) (iommufd_vfio_unmap_dma)"
             }

@@ -39,6 +39,7 @@ public struct KernelProfile: Hashable, Sendable, CustomStringConvertible {
         overflowSeries = ReleaseRule.overflowSeries.holds(in: r)
         nestingExtension = !ReleaseRule.nestingRetired.holds(in: r)
         hasIOMMUFD = ReleaseRule.iommufdCompat.holds(in: r)
+        updateVaddrExcludesMdevs = ReleaseRule.updateVaddrExcludesMdevs.holds(in: r)
         iommufdUnmapsEmptyRange = ReleaseRule.iommufdEmptyUnmap.holds(in: r)
     }
 
@@ -59,6 +60,12 @@ public struct KernelProfile: Hashable, Sendable, CustomStringConvertible {
     /// `vfio_find_dma` from the root again after each removal
     /// (`vfio_dma_do_unmap`).
     public let unmapWalksFromFirstNode: Bool
+
+    /// CHECK_EXTENSION(UPDATE_VADDR) answers 0 before `VFIO_SET_IOMMU` and
+    /// while an emulated group is attached, and UNMAP with VADDR is EBUSY
+    /// while one is (`ReleaseRule.updateVaddrExcludesMdevs`, 6.3 and
+    /// 6.1.16); before, the extension answered 1 and the unmap went on.
+    public let updateVaddrExcludesMdevs: Bool
 
     /// `vfio_info_cap_add` pads each capability to 8 bytes
     /// (`ReleaseRule.capabilityPadding`). Debian's 6.1 did not

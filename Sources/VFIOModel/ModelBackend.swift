@@ -142,6 +142,8 @@ public final class ModelBackend: Backend {
     @exclusivity(unchecked) var lastAttach: DomainSpec? = nil
 
     public func attachGroup(_ spec: DomainSpec) -> Result<Void, Errno> {
+        // A preset (`iommu=`) takes the values of the release answered.
+        let spec = spec.preset == nil ? spec : spec.resolved(for: container.profile.version).spec
         let r = checked("attach", compat != nil ? compat!.groupSetContainer(spec) : container.groupSetContainer(spec))
         lastCall = .attach(r)
         lastAttach = spec

@@ -41,7 +41,17 @@ extension ReleaseRule {
         name: "unmap-all/update-vaddr",
         summary: "VFIO_UNMAP_ALL and VFIO_UPDATE_VADDR exist (before: EINVAL, extensions 0)",
         mainline: KernelVersion(5, 12), backports: [],
-        commits: "0f53afa12bae \"vfio/type1: unmap cleared vaddr\", c3cbab24db38 \"vfio/type1: implement interfaces to update vaddr\", 441e810f3bca \"vfio/type1: implement unmap all\" (Steve Sistare, v5.12-rc1)")
+        commits: "c19650995374 \"vfio/type1: implement unmap all\", c3cbab24db38 \"vfio/type1: implement interfaces to update vaddr\" (uapi c98fe7c2a203, 441e8106a238; Steve Sistare, v5.12-rc1)")
+
+    /// UPDATE_VADDR excludes emulated (mdev) groups: the extension answers
+    /// 0 before `VFIO_SET_IOMMU` and while an mdev group is attached, and
+    /// an UNMAP with VADDR is EBUSY while one is; before it the extension
+    /// answered 1 whenever the feature existed.
+    public static let updateVaddrExcludesMdevs = ReleaseRule(
+        name: "update-vaddr excludes mdevs",
+        summary: "extension update-vaddr is 0 before SET_IOMMU and with an emulated group; UNMAP with VADDR is EBUSY with an emulated group (before: 1, and allowed)",
+        mainline: KernelVersion(6, 3), backports: [KernelVersion(6, 1, 16)],
+        commits: "ef3a3f6a294b \"vfio/type1: exclude mdevs from VFIO_UPDATE_VADDR\" (6.1.y: 299b71ebca03)")
 
     /// The unmap loop starts at the first node of the range and walks on
     /// with `rb_next`; before, it searched from the root after each removal.
@@ -78,7 +88,7 @@ extension ReleaseRule {
         name: "overflow series",
         summary: "wrapping iova/vaddr ranges answer EOVERFLOW (before: EINVAL); searches use inclusive ends, so a range ending at 2^64-1 is found and unmapped",
         mainline: KernelVersion(6, 18), backports: [],
-        commits: "Alex Mastro's series, merged for v6.18-rc4: \"vfio/type1: sanitize for overflow using check_*_overflow()\" and \"vfio/type1: handle DMA map/unmap up to the addressable limit\"")
+        commits: "6012379ede6a \"vfio/type1: sanitize for overflow using check_*_overflow()\", 1196f1f897d4 \"vfio/type1: move iova increment to unmap_unpin_*() caller\", ef270ec44637 \"vfio/type1: handle DMA map/unmap up to the addressable limit\" (Alex Mastro, v6.18-rc4)")
 
     /// iommufd's compat UNMAP of a range holding nothing answers 0, size 0.
     public static let iommufdEmptyUnmap = ReleaseRule(
@@ -90,7 +100,7 @@ extension ReleaseRule {
 
     /// Every rule, oldest first (the table of `docs/RELEASES.md`).
     public static let all: [ReleaseRule] = [
-        unmapAllAndVaddr, unmapWalkFromFirstNode, iommufdCompat, capabilityPadding, nestingRetired,
+        unmapAllAndVaddr, unmapWalkFromFirstNode, iommufdCompat, updateVaddrExcludesMdevs, capabilityPadding, nestingRetired,
         overflowSeries, iommufdEmptyUnmap,
     ]
 }

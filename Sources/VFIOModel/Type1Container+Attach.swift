@@ -4,9 +4,11 @@ extension Type1Container {
     /// Whether two groups can share one IOMMU domain: the model's stand-in
     /// for "same `iommu_domain_ops` and same `enforce_cache_coherency`"
     /// (domain reuse in `vfio_iommu_type1_attach_group`). Groups behind the
-    /// same IOMMU report the same page sizes and aperture.
+    /// same IOMMU report the same page sizes and aperture; groups behind
+    /// different IOMMU units (`instance=`) never share one.
     static func canShareDomain(_ d: Domain, _ g: DomainSpec) -> Bool {
-        d.spec.pgsizes == g.pgsizes && d.spec.leaves == g.leaves && d.spec.aperture == g.aperture && d.spec.coherent == g.coherent
+        d.spec.instance == g.instance && d.spec.pgsizes == g.pgsizes && d.spec.leaves == g.leaves
+            && d.spec.aperture == g.aperture && d.spec.coherent == g.coherent
     }
 
     /// `vfio_iommu_type1_attach_group`: checks in the kernel's order, then

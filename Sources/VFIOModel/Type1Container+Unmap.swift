@@ -50,7 +50,7 @@ extension Type1Container {
         var iova = unmap.iova
         let size = unmap.size
 
-        if invalidateVaddr && !emulatedGroups.isEmpty { return .failure(.EBUSY) }
+        if invalidateVaddr && !emulatedGroups.isEmpty && profile.updateVaddrExcludesMdevs { return .failure(.EBUSY) }
         if iova & (pgsize - 1) != 0 { return .failure(.EINVAL) }
         let range: IOVARange
         if all {

@@ -204,7 +204,9 @@ public struct Type1Container: Sendable {
             guard isSet else { return 0 }
             return domains.allSatisfy { $0.spec.coherent } ? 1 : 0
         case .updateVaddr:
-            return profile.hasUnmapAllAndVaddr && isSet && emulatedGroups.isEmpty ? 1 : 0
+            guard profile.hasUnmapAllAndVaddr else { return 0 }
+            if !profile.updateVaddrExcludesMdevs { return 1 }
+            return isSet && emulatedGroups.isEmpty ? 1 : 0
         default:
             return 0
         }

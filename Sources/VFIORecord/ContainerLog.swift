@@ -311,7 +311,7 @@ struct ContainerLog {
         for note in globalNotes + notes { add(.comment("note: \(note)")) }
         if let release = environment?.kernelRelease {
             if let v = KernelVersion(parsing: release), v.isKnown {
-                add(.kernel(v), comment: release)
+                add(.kernel(v), comment: v.description == release ? nil : release)
             } else {
                 add(.comment("kernel \(release): not a version the model knows"))
             }

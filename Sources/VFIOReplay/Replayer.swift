@@ -254,6 +254,17 @@ public final class Replayer {
             return real
         }
 
+        // A preset whose values are inferred for the release answered says
+        // so, once per preset and trace.
+        var release = backends.first.flatMap { KernelVersion(parsing: $0.kernel) } ?? KernelVersion.newestKnown
+        var presetsNoted: Set<IOMMUPreset> = []
+        func notePreset(_ spec: DomainSpec, line: Int) {
+            guard let preset = spec.preset, !presetsNoted.contains(preset),
+                  let note = spec.resolved(for: release).note else { return }
+            presetsNoted.insert(preset)
+            report.problems.append(ReportProblem(line: line, .note(note)))
+        }
+
         func eachBackend(_ st: Statement, _ body: (Backend) throws(BackendError) -> Void) {
             for b in backends {
                 do throws(BackendError) { try body(b) } catch { setupError(st, b, error.message) }
@@ -334,6 +345,7 @@ public final class Replayer {
                         report.problems.append(ReportProblem(line: st.line, .note(note)))
                     }
                     eachBackend(st) { b throws(BackendError) in try b.setKernel(v) }
+                    release = v
                 case .iommu(let t):
                     iommuType = t
                     iommuStatement = st
@@ -360,6 +372,7 @@ public final class Replayer {
                     }
                 case .domain(let traceSpec) where !started:
                     declaredDomain = true
+                    notePreset(traceSpec, line: st.line)
                     let spec = adopt(traceSpec, line: st.line)
                     if !attached.contains(spec.name) { attached.append(spec.name) }
                     for b in backends {
@@ -372,6 +385,7 @@ public final class Replayer {
                         if case .failure(let e) = b.detachGroup(name) { setupError(st, b, "removing group \(name) failed with \(e)") }
                     }
                 case .domain(let traceSpec):
+                    notePreset(traceSpec, line: st.line)
                     var real = st
                     real.kind = .domain(adopt(traceSpec, line: st.line))
                     let outcome = execute(real)

@@ -497,7 +497,7 @@ struct KeyValue {
 /// `collect`); looking one up afterwards tests a bit and reads a slot.
 enum Key: UInt8, CaseIterable {
     case argsz, iova, size, pgsize, bitmapSize, flags
-    case pgsizes, leaves, aperture, reserved, fgsp, coherent, emulated, msiIsolated
+    case pgsizes, leaves, aperture, reserved, fgsp, coherent, emulated, msiIsolated, iommu, instance
     case vaddr, page, phys, seed, pfnmap
     case prot, vaddrOnly, `repeat`, step, dirty
     case locked, mappings, ptes, domain
@@ -519,6 +519,8 @@ enum Key: UInt8, CaseIterable {
         case .coherent: "coherent="
         case .emulated: "emulated="
         case .msiIsolated: "msi-isolated="
+        case .iommu: "iommu="
+        case .instance: "instance="
         case .vaddr: "vaddr="
         case .page: "page="
         case .phys: "phys="
@@ -571,6 +573,7 @@ enum Key: UInt8, CaseIterable {
         case 6:
             switch s.low {
             case 0x3d7a73677261: return .argsz // argsz=
+            case 0x3d756d6d6f69: return .iommu // iommu=
             case 0x3d7367616c66: return .flags // flags=
             case 0x3d7264646176: return .vaddr // vaddr=
             case 0x70616d6e6670: return .pfnmap // pfnmap
@@ -595,6 +598,7 @@ enum Key: UInt8, CaseIterable {
         case 9:
             switch s.low {
             case 0x6572757472657061: return s.high == 0x3d ? .aperture : nil // aperture=
+            case 0x65636e6174736e69: return s.high == 0x3d ? .instance : nil // instance=
             case 0x6465767265736572: return s.high == 0x3d ? .reserved : nil // reserved=
             case 0x746e657265686f63: return s.high == 0x3d ? .coherent : nil // coherent=
             case 0x646574616c756d65: return s.high == 0x3d ? .emulated : nil // emulated=
@@ -643,7 +647,7 @@ struct WordList {
 /// key, valid only where `StatementParser.found` has the key's bit (so it
 /// is never cleared).
 struct KeySlots {
-    var bytes: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    var bytes: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
     subscript(key: Key) -> Int {
         get { withUnsafeBytes(of: bytes) { Int($0[Int(key.rawValue)]) } }
         set { withUnsafeMutableBytes(of: &bytes) { $0[Int(key.rawValue)] = UInt8(truncatingIfNeeded: newValue) } }
@@ -783,7 +787,7 @@ struct StatementParser {
     static let infoWords = WordList([.argsz])
     static let dirtyGetWords = WordList([.iova, .size, .pgsize, .bitmapSize, .flags])
     static let dirtyWords = WordList([.flags])
-    static let domainWords = WordList([.pgsizes, .leaves, .aperture, .reserved, .fgsp, .coherent, .emulated, .msiIsolated])
+    static let domainWords = WordList([.iommu, .pgsizes, .leaves, .aperture, .reserved, .fgsp, .coherent, .emulated, .msiIsolated, .instance])
     static let memoryWords = WordList([.vaddr, .size, .page, .phys, .seed, .pfnmap])
     static let mapWords = WordList([.iova, .vaddr, .size, .prot, .vaddrOnly, .argsz, .flags, .repeat, .step])
     static let unmapWords = WordList([.iova, .size, .vaddrOnly, .dirty, .pgsize, .bitmapSize, .argsz, .flags, .repeat, .step])
@@ -1018,18 +1022,41 @@ struct StatementParser {
         if w.hasEquals { throw LineError(w.text.start, "expected a domain name, found \(quoted(w.text))") }
         let name = try domainName(w.text)
         try collect(Self.domainWords)
-        let p = try required(.pgsizes)
-        var spec = DomainSpec(name: name, pgsizes: try pageSizes(p.value))
-        if let l = keyed(.leaves) { spec.leaves = try pageSizes(l.value) }
-        if let a = keyed(.aperture) { spec.aperture = try range(a.value) }
-        if let r = keyed(.reserved) { spec.reserved = try r.value == "none" ? [] : ranges(r.value) }
+        var spec = DomainSpec(name: name)
+        var explicit: DomainSpec.Keys = []
+        if let i = keyed(.iommu) {
+            guard let preset = IOMMUPreset(rawValue: i.value.string) else {
+                throw LineError(i.value.start, "expected one of \(IOMMUPreset.list), found \(quoted(i.value))")
+            }
+            spec.preset = preset
+        } else {
+            // Without a preset the page sizes must be written.
+            _ = try required(.pgsizes)
+        }
+        if let p = keyed(.pgsizes) { spec.pgsizes = try pageSizes(p.value); explicit.insert(.pgsizes) }
+        if let l = keyed(.leaves) { spec.leaves = try pageSizes(l.value); explicit.insert(.leaves) }
+        if let a = keyed(.aperture) { spec.aperture = try range(a.value); explicit.insert(.aperture) }
+        if let r = keyed(.reserved) { spec.reserved = try r.value == "none" ? [] : ranges(r.value); explicit.insert(.reserved) }
         // Fine-grained superpages (vfio_test_domain_fgsp, v3.15–v6.15)
         // changed only how the kernel issued unmaps, never an answer: the
         // key stays valid for the traces that say it, and means nothing.
         _ = try yesNo(.fgsp, default: false)
+        if keyed(.coherent) != nil { explicit.insert(.coherent) }
+        if keyed(.msiIsolated) != nil { explicit.insert(.msiIsolated) }
         spec.coherent = try yesNo(.coherent, default: true)
-        spec.emulated = try yesNo(.emulated, default: false)
         spec.msiIsolated = try yesNo(.msiIsolated, default: true)
+        if let n = keyed(.instance) {
+            let v = try VFIOTrace.number(n.value)
+            guard v < 4096 else { throw LineError(n.value.start, "expected an IOMMU unit number below 4096, found \(quoted(n.value))") }
+            spec.instance = Int(v)
+        }
+        if spec.preset != nil {
+            spec.explicit = explicit
+            // Filled for the newest release here; the model fills them
+            // again for the release it answers (`DomainSpec.resolved`).
+            spec = spec.resolved(for: KernelVersion.newestKnown).spec
+        }
+        spec.emulated = try yesNo(.emulated, default: false)
         return spec
     }
 

@@ -75,15 +75,23 @@ func words(of kind: Statement.Kind) -> [String] {
     case .dmaEntryLimit(let n):
         return ["dma-entry-limit", String(n)]
     case .domain(let spec):
-        var w = ["domain", spec.name, "pgsizes=" + formatPageSizes(spec.pgsizes)]
-        if let leaves = spec.leaves { w.append("leaves=" + formatPageSizes(leaves)) }
-        if spec.aperture != DomainSpec.defaultAperture { w.append("aperture=" + formatRange(spec.aperture)) }
-        if spec.reserved != DomainSpec.defaultReserved {
+        // With a preset only the keys the trace wrote are printed (the
+        // preset fills the rest for the release replayed).
+        let written = spec.preset == nil ? DomainSpec.Keys.all : spec.explicit
+        var w = ["domain", spec.name]
+        if let preset = spec.preset { w.append("iommu=" + preset.rawValue) }
+        if written.contains(.pgsizes) { w.append("pgsizes=" + formatPageSizes(spec.pgsizes)) }
+        if written.contains(.leaves), let leaves = spec.leaves { w.append("leaves=" + formatPageSizes(leaves)) }
+        if written.contains(.aperture), spec.preset != nil || spec.aperture != DomainSpec.defaultAperture {
+            w.append("aperture=" + formatRange(spec.aperture))
+        }
+        if written.contains(.reserved), spec.preset != nil || spec.reserved != DomainSpec.defaultReserved {
             w.append("reserved=" + (spec.reserved.isEmpty ? "none" : spec.reserved.map(formatRange).joined(separator: ",")))
         }
-        if !spec.coherent { w.append("coherent=no") }
+        if written.contains(.coherent), spec.preset != nil || !spec.coherent { w.append("coherent=" + (spec.coherent ? "yes" : "no")) }
         if spec.emulated { w.append("emulated=yes") }
-        if !spec.msiIsolated { w.append("msi-isolated=no") }
+        if written.contains(.msiIsolated), spec.preset != nil || !spec.msiIsolated { w.append("msi-isolated=" + (spec.msiIsolated ? "yes" : "no")) }
+        if spec.instance != 0 { w.append("instance=\(spec.instance)") }
         return w
     case .detach(let name):
         return ["detach", name]

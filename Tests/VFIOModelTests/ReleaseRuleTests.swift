@@ -30,6 +30,16 @@ struct ReleaseRuleTests {
         #expect(b.unmapDMA(UnmapDMA(flags: .all, iova: 0, size: 0)).errno == (has ? nil : .EINVAL))
     }
 
+    @Test("update-vaddr answers 0 before SET_IOMMU from 6.3 and 6.1.16, 1 before them",
+          arguments: [("5.15", UInt32(1)), ("6.1.15", 1), ("6.1.16", 0), ("6.1", 0), ("6.2", 1), ("6.3", 0), ("6.8", 0)])
+    func updateVaddrBeforeSetIOMMU(text: String, answer: UInt32) {
+        let b = ModelBackend(profile: KernelProfile(Self.release(text)))
+        #expect(b.checkExtension(.updateVaddr) == .success(answer))
+        _ = b.attachGroup(.default)
+        _ = b.setIOMMU(.type1v2)
+        #expect(b.checkExtension(.updateVaddr) == .success(1), "after SET_IOMMU with no emulated group it is 1 everywhere")
+    }
+
     @Test("the unmap walk from the first node came with 5.12", arguments: [("5.11", false), ("5.12", true), ("6.8", true)])
     func unmapWalk(text: String, walks: Bool) {
         #expect(KernelProfile(Self.release(text)).unmapWalksFromFirstNode == walks)

@@ -55,7 +55,7 @@ let verbList = "iommu, container, kernel, memlock, cap-ipc-lock, dma-entry-limit
     ("domain d0 pgsizes=4K reserved=0-0xfff,0x1000-zz", "1:46: error: expected a number, found 'zz'"),
     ("domain d0 pgsizes=4K fgsp=maybe", "1:27: error: expected one of yes, no, found 'maybe'"),
     ("domain d0 pgsizes=4K color=red",
-     "1:22: error: expected one of pgsizes=, leaves=, aperture=, reserved=, fgsp=, coherent=, emulated=, msi-isolated=, found 'color=red'"),
+     "1:22: error: expected one of iommu=, pgsizes=, leaves=, aperture=, reserved=, fgsp=, coherent=, emulated=, msi-isolated=, instance=, found 'color=red'"),
     ("domain d0 pgsizes=4K pgsizes=2M", "1:22: error: expected at most one pgsizes=, found 'pgsizes=2M'"),
     ("domain d0 pgsizes=4K => ok", "1:22: error: expected end of line (domain before the first operation takes no answer), found '=>'"),
     ("detach d0 => ok", "1:11: error: expected end of line (detach before the first operation takes no answer), found '=>'"),

@@ -8,7 +8,7 @@ private let allDefaults = DomainSpec(name: "d0", pgsizes: PageSizes([4096, 2 << 
     ("iommu type1v2", Statement.Kind.iommu(.type1v2)),
     ("iommu type1", .iommu(.type1)),
     ("kernel 6.1", .kernel(KernelVersion(6, 1))),
-    ("kernel 6.12.38+deb12-amd64", .kernel(KernelVersion(6, 12))),
+    ("kernel 6.12.38+deb12-amd64", .kernel(KernelVersion(6, 12, 38, suffix: "+deb12-amd64"))),
     ("memlock 64M", .memlock(64 * mib)),
     ("memlock unlimited", .memlock(nil)),
     ("memlock 0", .memlock(0)),
