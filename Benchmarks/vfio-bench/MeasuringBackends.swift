@@ -20,6 +20,8 @@ extension ForwardingBackend {
     func setDMAEntryLimit(_ limit: UInt32) throws(BackendError) { try base.setDMAEntryLimit(limit) }
     func addMemory(_ spec: MemorySpec) throws(BackendError) -> MemoryRegion { try base.addMemory(spec) }
     func addObservedMemory(_ region: MemoryRegion) throws(BackendError) { try base.addObservedMemory(region) }
+    func useContainer(_ name: String, kind: ContainerKind) throws(BackendError) { try base.useContainer(name, kind: kind) }
+    func mlock(_ bytes: UInt64) throws(BackendError) { try base.mlock(bytes) }
     func attachGroup(_ spec: DomainSpec) -> Result<Void, Errno> { base.attachGroup(spec) }
     func detachGroup(_ name: String) -> Result<Void, Errno> { base.detachGroup(name) }
     func setIOMMU(_ type: Extension) -> Result<Void, Errno> { base.setIOMMU(type) }

@@ -21,6 +21,14 @@ public protocol Backend: AnyObject {
     /// `/dev/iommu`); called before the first group joins. A backend that
     /// has only type1 throws for `.iommufd` (the default below).
     func setContainer(_ kind: ContainerKind) throws(BackendError)
+    /// `container NAME KIND`: later calls go to the container named,
+    /// opened now (of `kind`) if the process has none of that name yet.
+    /// The process's first container is `c0`. A backend with one
+    /// container throws (the default below).
+    func useContainer(_ name: String, kind: ContainerKind) throws(BackendError)
+    /// `mlock SIZE`: the process already holds `bytes` locked (its own
+    /// `mlock`, QEMU's `mem-lock=on`), counted in `locked_vm`.
+    func mlock(_ bytes: UInt64) throws(BackendError)
     /// Makes `region` part of the process. Returns the region as it really
     /// is (a kernel backend reports the frames it got), so the replay can
     /// hand the observed layout to the model.
@@ -119,6 +127,15 @@ extension Backend {
     /// say (a real kernel gives only the errno). Built only when asked, so
     /// answering stays cheap.
     public func explainLastAnswer() -> String? { nil }
+
+    /// A backend with one container per process refuses a second.
+    public func useContainer(_ name: String, kind: ContainerKind) throws(BackendError) {
+        throw BackendError("the \(name) backend has one container per process")
+    }
+    /// A backend that cannot lock memory of the process refuses.
+    public func mlock(_ bytes: UInt64) throws(BackendError) {
+        throw BackendError("the \(name) backend cannot lock memory for the process")
+    }
 
     /// A backend that knows only type1 accepts type1 and refuses iommufd.
     public func setContainer(_ kind: ContainerKind) throws(BackendError) {

@@ -36,6 +36,11 @@ public final class KernelBackend: Backend {
     var containerFD: Int32 = -1
     /// Which node `containerFD` is: `/dev/vfio/vfio` or `/dev/iommu`.
     public private(set) var containerKind: ContainerKind = .type1
+    /// The trace's name for the container `containerFD` is (`c0` first).
+    var containerName = "c0"
+    /// The process's other containers, while another one is driven
+    /// (`container NAME`): their fds, released in `close()`.
+    var otherContainers: [String: (fd: Int32, kind: ContainerKind)] = [:]
     /// A PCI BAR's sysfs resource file, mapped for `pfnmap` memory.
     let barPath: String?
     var regions: [MemoryRegion] = []
@@ -155,6 +160,18 @@ public final class KernelBackend: Backend {
     public func close() -> [BackendProblem] {
         guard !closed else { return [] }
         closed = true
+        // Every other container first: unmap all, then close its fd.
+        for (_, c) in otherContainers where c.fd >= 0 {
+            var unmap = vfio_iommu_type1_dma_unmap()
+            unmap.argsz = UInt32(MemoryLayout<vfio_iommu_type1_dma_unmap>.size)
+            unmap.flags = UInt32(VFIO_DMA_UNMAP_FLAG_ALL)
+            _ = sys.ioctl(c.fd, VFIO.iommuUnmapDMA, &unmap)
+        }
+        for i in groups.indices { closeDevices(i) }
+        for g in groups where g.fd >= 0 && g.inContainer { _ = sys.ioctl(g.fd, VFIO.groupUnsetContainer, value: 0) }
+        for i in groups.indices { groups[i].inContainer = false }
+        for (_, c) in otherContainers where c.fd >= 0 { sys.close(c.fd) }
+        otherContainers = [:]
         if containerFD >= 0 {
             var unmap = vfio_iommu_type1_dma_unmap()
             unmap.argsz = UInt32(MemoryLayout<vfio_iommu_type1_dma_unmap>.size)
@@ -199,6 +216,31 @@ public final class KernelBackend: Backend {
         containerFD = fd
         containerKind = kind
         if armed { sys.armCleanup(container: containerFD, groups: groups.map(\.fd)) }
+    }
+
+    /// `container NAME KIND`: another container of this process, opened
+    /// when first named (`/dev/vfio/vfio` or `/dev/iommu`); later calls
+    /// go to it. Groups join whichever container is current.
+    public func useContainer(_ name: String, kind: ContainerKind) throws(BackendError) {
+        if name == containerName { return }
+        let saved = (fd: containerFD, kind: containerKind)
+        if let c = otherContainers.removeValue(forKey: name) {
+            if c.kind != kind { otherContainers[name] = c; throw BackendError("container \(name) is \(c.kind), not \(kind)") }
+            (containerFD, containerKind) = (c.fd, c.kind)
+        } else {
+            let node = kind.deviceNode
+            switch sys.open(node, O_RDWR) {
+            case .success(let fd): (containerFD, containerKind) = (fd, kind)
+            case .failure(let e): throw BackendError("cannot open \(node) for container \(name): \(e)")
+            }
+            if kind == .type1, case .success(let v) = sys.ioctl(containerFD, VFIO.getAPIVersion, value: 0), v != VFIO.apiVersion {
+                sys.close(containerFD)
+                (containerFD, containerKind) = saved
+                throw BackendError("unexpected VFIO API version \(v)")
+            }
+        }
+        otherContainers[containerName] = saved
+        containerName = name
     }
 
     public func setMemlock(_ bytes: UInt64?) throws(BackendError) {

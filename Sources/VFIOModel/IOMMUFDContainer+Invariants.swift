@@ -24,7 +24,7 @@ extension IOMMUFDContainer {
             chargedSum &+= a.chargedPages
             pinnedSum &+= a.pinnedPages
         }
-        if chargedSum != userLockedPages { return "user locked_vm \(userLockedPages) pages, areas hold \(chargedSum)" }
+        if chargedSum != ownUserLockedPages { return "user locked_vm \(userLockedPages) pages (\(otherUserLockedPages) other contexts'), areas hold \(chargedSum)" }
         if pinnedSum != pinnedVm { return "pinned_vm \(pinnedVm) pages, areas hold \(pinnedSum)" }
         return nil
     }

@@ -60,7 +60,7 @@ extension IOMMUFDContainer {
     /// Gives back what area `i` holds (`iopt_area_unfill_domains`,
     /// `decr_user_locked_vm`).
     mutating func unchargeArea(_ i: Int) {
-        userLockedPages -= min(areas[i].chargedPages, userLockedPages)
+        userLockedPages -= min(areas[i].chargedPages, ownUserLockedPages)
         pinnedVm -= min(areas[i].pinnedPages, pinnedVm)
         areas[i].chargedPages = 0
         areas[i].pinnedPages = 0

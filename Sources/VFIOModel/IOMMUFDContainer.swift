@@ -56,6 +56,13 @@ public struct IOMMUFDContainer: Sendable {
     /// `user->locked_vm` in pages: what the limit is checked against. The
     /// model's user runs nothing else.
     public internal(set) var userLockedPages: UInt64 = 0
+    /// Of `userLockedPages`, pages other iommufd contexts of the same user
+    /// charged (`ModelBackend` sets them); the limit counts them.
+    public var otherUserLockedPages: UInt64 = 0 {
+        didSet { userLockedPages = userLockedPages - oldValue + otherUserLockedPages }
+    }
+    /// Pages this context charged to `user->locked_vm`.
+    public var ownUserLockedPages: UInt64 { userLockedPages - otherUserLockedPages }
     /// `mm->pinned_vm` in pages (`VmPin`).
     public internal(set) var pinnedVm: UInt64 = 0
 

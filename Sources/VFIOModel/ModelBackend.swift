@@ -7,10 +7,33 @@ import VFIOCore
 /// two accesses never overlap, while checking each one at run time cost
 /// about 90 instructions, several times per operation (issue 15).
 public final class ModelBackend: Backend {
-    @exclusivity(unchecked) public private(set) var container: Type1Container
-    /// Set by `setContainer(.iommufd)`: every call then goes to iommufd's
-    /// compat layer instead of `container`.
-    @exclusivity(unchecked) public private(set) var compat: IOMMUFDContainer? = nil
+    /// One container of the process: the type1 model, or iommufd's compat
+    /// layer when `compat` is set (every call then goes there).
+    struct Slot {
+        var name: String
+        var container: Type1Container
+        var compat: IOMMUFDContainer?
+    }
+    /// The process's containers, in the order they were opened; the first
+    /// is the trace's implicit one (`c0`).
+    @exclusivity(unchecked) var slots: [Slot]
+    /// Which of `slots` the calls go to (`useContainer`).
+    @exclusivity(unchecked) var current = 0
+    /// Pages the process locked itself (`mlock`): in `mm->locked_vm`,
+    /// counted against the limit, never charged by a container.
+    @exclusivity(unchecked) public private(set) var mlockedPages: UInt64 = 0
+
+    /// The type1 model of the current container (yielded in place: a
+    /// copy of the container per call would copy its mappings).
+    public internal(set) var container: Type1Container {
+        get { slots[current].container }
+        _modify { yield &slots[current].container }
+    }
+    /// iommufd's compat layer when the current container is `/dev/iommu`.
+    public internal(set) var compat: IOMMUFDContainer? {
+        get { slots[current].compat }
+        _modify { yield &slots[current].compat }
+    }
     /// Which kernel code answers (`container iommufd` in a trace).
     public var containerKind: ContainerKind { compat == nil ? .type1 : .iommufd }
     /// Walk every structure after each call (`_checkInvariants`).
@@ -34,11 +57,11 @@ public final class ModelBackend: Backend {
     ///   - label: the name reports give this backend (default `model`).
     public init(profile: KernelProfile = .newest, checksInvariants: Bool = true, pinned: Bool = false,
                 container kind: ContainerKind = .type1, pinsContainer: Bool = false, label: String? = nil) {
-        container = Type1Container(profile: profile)
+        slots = [Slot(name: "c0", container: Type1Container(profile: profile), compat: nil)]
         self.checksInvariants = checksInvariants
         pinnedProfile = pinned ? profile : nil
         self.label = label
-        if kind == .iommufd { compat = IOMMUFDContainer(profile: profile) }
+        if kind == .iommufd { slots[0].compat = IOMMUFDContainer(profile: profile) }
         pinnedContainer = pinsContainer ? kind : nil
     }
 
@@ -72,28 +95,104 @@ public final class ModelBackend: Backend {
 
     /// Walks every invariant now and keeps the first broken one.
     public func verifyInvariants(after what: String) {
-        if checksInvariants, brokenInvariant == nil, let problem = compat?._checkInvariants() ?? container._checkInvariants() {
-            brokenInvariant = .invariantBroken(after: what, detail: problem)
+        guard checksInvariants, brokenInvariant == nil else { return }
+        for (i, slot) in slots.enumerated() {
+            if let problem = slot.compat?._checkInvariants() ?? slot.container._checkInvariants() {
+                let which = slots.count > 1 ? "container \(slots[i].name): " : ""
+                brokenInvariant = .invariantBroken(after: what, detail: which + problem)
+                return
+            }
         }
     }
 
     public func setKernel(_ version: KernelVersion) throws(BackendError) {
         let profile = pinnedProfile ?? KernelProfile(version)
         if compat != nil, !profile.hasIOMMUFD { throw BackendError("kernel \(profile) has no iommufd (/dev/iommu came with 6.2)") }
-        container.profile = profile
-        compat?.profile = profile
+        for i in slots.indices {
+            slots[i].container.profile = profile
+            slots[i].compat?.profile = profile
+        }
     }
-    public func setMemlock(_ bytes: UInt64?) throws(BackendError) { container.memlock = bytes; compat?.memlock = bytes }
-    public func setCapIPCLock(_ on: Bool) throws(BackendError) { container.capIPCLock = on; compat?.capIPCLock = on }
+    /// The process's limit: every container reads the same one.
+    public func setMemlock(_ bytes: UInt64?) throws(BackendError) {
+        for i in slots.indices { slots[i].container.memlock = bytes; slots[i].compat?.memlock = bytes }
+    }
+    public func setCapIPCLock(_ on: Bool) throws(BackendError) {
+        for i in slots.indices { slots[i].container.capIPCLock = on; slots[i].compat?.capIPCLock = on }
+    }
     /// iommufd has no `dma_entry_limit`: the parameter is kept for type1
     /// and ignored by the compat layer.
-    public func setDMAEntryLimit(_ limit: UInt32) throws(BackendError) { container.dmaEntryLimit = limit }
+    public func setDMAEntryLimit(_ limit: UInt32) throws(BackendError) {
+        for i in slots.indices { slots[i].container.dmaEntryLimit = limit }
+    }
+
+    /// `mlock`: the process holds `bytes` locked already. They count in
+    /// `mm->locked_vm` against `RLIMIT_MEMLOCK` for every type1 container
+    /// (`__account_locked_vm`), beside what the containers pin; iommufd
+    /// charges `user->locked_vm`, which an mlock does not touch.
+    public func mlock(_ bytes: UInt64) throws(BackendError) {
+        mlockedPages = (bytes &+ 4095) >> 12
+        shareProcess()
+    }
+
+    /// `container NAME [type1|iommufd]`: later calls go to the container
+    /// named, opened now if it is new, in the same process (one memory,
+    /// one limit, one `locked_vm`).
+    public func useContainer(_ name: String, kind: ContainerKind) throws(BackendError) {
+        if let i = slots.firstIndex(where: { $0.name == name }) {
+            let has: ContainerKind = slots[i].compat == nil ? .type1 : .iommufd
+            if has != kind { throw BackendError("container \(name) is \(has), not \(kind)") }
+            current = i
+        } else {
+            let model = slots[0]
+            var c = Type1Container(profile: model.container.profile)
+            c.memory = model.container.memory
+            c.memlock = model.container.memlock
+            c.capIPCLock = model.container.capIPCLock
+            c.dmaEntryLimit = model.container.dmaEntryLimit
+            var slot = Slot(name: name, container: c, compat: nil)
+            if kind == .iommufd {
+                if !c.profile.hasIOMMUFD { throw BackendError("kernel \(c.profile) has no iommufd (/dev/iommu came with 6.2)") }
+                var f = IOMMUFDContainer(profile: c.profile)
+                f.memory = c.memory
+                f.memlock = c.memlock
+                f.capIPCLock = c.capIPCLock
+                slot.compat = f
+            }
+            slots.append(slot)
+            current = slots.count - 1
+        }
+        shareProcess()
+    }
+
+    /// Gives each container the process's other charges: `locked_vm`
+    /// holds the mlocked pages and every type1 container's pins;
+    /// `user->locked_vm` every iommufd context's.
+    func shareProcess() {
+        let type1Own = slots.map { $0.compat == nil ? $0.container.ownLockedPages : 0 }
+        let userOwn = slots.map { $0.compat?.ownUserLockedPages ?? 0 }
+        let type1Total = type1Own.reduce(mlockedPages, &+), userTotal = userOwn.reduce(0, &+)
+        for i in slots.indices {
+            if slots[i].compat == nil {
+                slots[i].container.otherLockedPages = type1Total &- type1Own[i]
+            } else {
+                slots[i].compat!.otherUserLockedPages = userTotal &- userOwn[i]
+            }
+        }
+    }
+
+    /// `VmLck`: the mlocked pages and what every type1 container charged.
+    var processLockedBytes: UInt64 {
+        if slots.count == 1 && mlockedPages == 0 { return compat?.lockedBytes ?? container.lockedBytes }
+        let pages = slots.reduce(mlockedPages) { $0 &+ ($1.compat == nil ? $1.container.ownLockedPages : 0) }
+        return pages > UInt64.max >> 12 ? .max : pages << 12
+    }
 
     /// `container iommufd` (or `type1`): before the first group joins. The
     /// process facts set so far (memory, limit, capability, profile) carry over.
     public func setContainer(_ kind: ContainerKind) throws(BackendError) {
         if pinnedContainer != nil || kind == containerKind { return }
-        if !container.groups.isEmpty || !(compat?.groups.isEmpty ?? true) {
+        if !container.groups.isEmpty || !(compat?.groups.isEmpty ?? true) || slots.count > 1 {
             throw BackendError("the container kind must be chosen before the first group joins")
         }
         switch kind {
@@ -107,12 +206,13 @@ public final class ModelBackend: Backend {
             c.capIPCLock = container.capIPCLock
             compat = c
         }
+        shareProcess()
     }
 
     public func addMemory(_ spec: MemorySpec) throws(BackendError) -> MemoryRegion {
         switch container.memory.add(spec) {
         case .success(let region):
-            compat?.memory = container.memory
+            shareMemory()
             return region
         case .failure(let e): throw BackendError(e.message)
         }
@@ -120,7 +220,13 @@ public final class ModelBackend: Backend {
 
     public func addObservedMemory(_ region: MemoryRegion) throws(BackendError) {
         if case .failure(let e) = container.memory.add(exactly: region) { throw BackendError(e.message) }
-        compat?.memory = container.memory
+        shareMemory()
+    }
+
+    /// The process has one address space: every container sees it.
+    func shareMemory() {
+        let memory = container.memory
+        for i in slots.indices { slots[i].container.memory = memory; slots[i].compat?.memory = memory }
     }
 
     /// The last call and its answer, kept (not explained) so that
@@ -239,7 +345,7 @@ public final class ModelBackend: Backend {
 
     public func dirtyBitmap() -> [IOVARange]? { compat != nil ? nil : container.lastDirtyBitmap }
 
-    public func lockedMemory() -> Observation<UInt64> { .value(compat?.lockedBytes ?? container.lockedBytes) }
+    public func lockedMemory() -> Observation<UInt64> { .value(processLockedBytes) }
     public func mappingCount() -> Observation<UInt64> { .value(UInt64(compat?.mappingCount ?? container.mappingCount)) }
     public func pageTableEntries(domain: String?) -> Observation<PTECounts> {
         if let compat {

@@ -50,8 +50,19 @@ public struct Type1Container: Sendable {
     /// `RLIMIT_MEMLOCK` (soft) in bytes; nil = unlimited.
     public var memlock: UInt64? = nil
     public var capIPCLock = false
-    /// `mm->locked_vm`, in pages.
+    /// `mm->locked_vm`, in pages: the whole process's, so it includes
+    /// `otherLockedPages`.
     public internal(set) var lockedVm: UInt64 = 0
+    /// Of `lockedVm`, pages this container did not charge: memory the
+    /// process locked itself (`mlock`, QEMU `mem-lock=on`) and the pins of
+    /// its other type1 containers. Set by whoever shares the process
+    /// (`ModelBackend`); the limit counts them, this container's
+    /// accounting never touches them.
+    public var otherLockedPages: UInt64 = 0 {
+        didSet { lockedVm = lockedVm - oldValue + otherLockedPages }
+    }
+    /// Pages this container charged to `locked_vm`.
+    public var ownLockedPages: UInt64 { lockedVm - otherLockedPages }
     /// Of `lockedVm`, pages no mapping holds any more: before 6.18 a
     /// mapping ending at 2^64-1 is never uncharged (`vfio_unmap_unpin`).
     public internal(set) var leakedPages: UInt64 = 0
@@ -120,7 +131,7 @@ public struct Type1Container: Sendable {
     /// count). Charging happens chunk by chunk while pinning
     /// (`vfioPinPagesRemote`), where the limit is checked.
     mutating func unlockAcct(_ pages: UInt64) {
-        lockedVm -= min(pages, lockedVm)
+        lockedVm -= min(pages, ownLockedPages)
     }
 
     // MARK: Container (container.c)

@@ -221,6 +221,15 @@ public final class Replayer {
         var iommuType: IOMMUType = .type1v2
         var iommuStatement: Statement? = nil
         var declaredDomain = false
+        // Each container's progress, while another one is being driven
+        // (`container NAME`): whether its SET_IOMMU was issued, its
+        // `iommu` statement, its groups.
+        struct Progress {
+            var started = false, iommuType = IOMMUType.type1v2, iommuStatement: Statement? = nil
+            var declaredDomain = false, attached: [String] = []
+        }
+        var progress: [String: Progress] = [:]
+        var currentContainer = "c0"
         if let kind = pinnedContainer ?? defaultContainer {
             for b in backends {
                 do throws(BackendError) { try b.setContainer(kind) } catch {
@@ -349,6 +358,18 @@ public final class Replayer {
                 case .iommu(let t):
                     iommuType = t
                     iommuStatement = st
+                case .useContainer(let name, let kind):
+                    if name == currentContainer { continue }
+                    progress[currentContainer] = Progress(started: started, iommuType: iommuType, iommuStatement: iommuStatement,
+                                                          declaredDomain: declaredDomain, attached: attached)
+                    eachBackend(st) { b throws(BackendError) in try b.useContainer(name, kind: kind) }
+                    // Only the first container gets the implicit `d0`.
+                    let p = progress[name] ?? Progress(declaredDomain: true)
+                    (started, iommuType, iommuStatement, declaredDomain, attached) = (p.started, p.iommuType, p.iommuStatement, p.declaredDomain, p.attached)
+                    currentContainer = name
+                    leanNow = lean && started
+                case .mlock(let bytes):
+                    eachBackend(st) { b throws(BackendError) in try b.mlock(bytes) }
                 case .container(let kind):
                     if pinnedContainer == nil { eachBackend(st) { b throws(BackendError) in try b.setContainer(kind) } }
                 case .memlock(let bytes):

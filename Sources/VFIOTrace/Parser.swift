@@ -62,7 +62,7 @@ public func parseTrace(_ text: String, file: String, keepingSpellings: Bool = fa
 /// An enum rather than strings so that a line's verb is matched once, by
 /// comparing bytes, and then switched on without hashing or allocating.
 enum Verb: CaseIterable {
-    case iommu, container, kernel, memlock, capIPCLock, dmaEntryLimit, domain, detach, memory
+    case iommu, container, kernel, memlock, mlock, capIPCLock, dmaEntryLimit, domain, detach, memory
     case map, unmap, unmapAll, info, `extension`, dirty, check, show
 
     var name: StaticString {
@@ -71,6 +71,7 @@ enum Verb: CaseIterable {
         case .container: "container"
         case .kernel: "kernel"
         case .memlock: "memlock"
+        case .mlock: "mlock"
         case .capIPCLock: "cap-ipc-lock"
         case .dmaEntryLimit: "dma-entry-limit"
         case .domain: "domain"
@@ -127,6 +128,7 @@ enum Verb: CaseIterable {
             case 0x70616d6e75: return .unmap // unmap
             case 0x7974726964: return .dirty // dirty
             case 0x6b63656863: return .check // check
+            case 0x6b636f6c6d: return .mlock // mlock
             default: return nil
             }
         case 6:
@@ -260,6 +262,13 @@ struct Declared {
     var iommuLine: Int?
     /// Line of the `container` statement.
     var containerLine: Int?
+    /// Names of the containers `container NAME` opened (`c0` is the first).
+    var containers: [String: ContainerKind] = ["c0": .type1]
+    /// Set by `container NAME`: the container's operations start anew
+    /// (its `iommu` may follow); the trace parser clears it.
+    var switchedContainer = false
+    /// Line of the file's first operation (`kernel` comes before it).
+    var firstOperationInFile: Int?
     /// Line of the first `domain` statement (`container` must come before it).
     var firstDomainLine: Int?
     /// Groups attached now, with the line that attached each.
@@ -457,6 +466,7 @@ struct TraceParser {
         var s = StatementParser(words: words.dropFirst(), arrow: arrowIndex.map { tokens[$0] }, lineEnd: line.end)
         // An operation counts as the first one even when its words are wrong.
         if verb.isOperation && firstOperation == nil { firstOperation = line.number }
+        if verb.isOperation && declared.firstOperationInFile == nil { declared.firstOperationInFile = line.number }
         // Only blanks and tabs (one column each) come before a line's first
         // word, so its column is its offset on the line, counted without
         // looking at the bytes (`columnOfFirstWordAgreesWithColumn` checks).
@@ -467,6 +477,8 @@ struct TraceParser {
         let slot = statements.appendBlank(line: line.number, column: column)
         do throws(LineError) {
             Statement.setKind(of: slot, try s.parse(verb: verb, at: first, firstOperation: firstOperation, declared: &declared))
+            // Another container's operations start anew.
+            if declared.switchedContainer { firstOperation = nil; declared.switchedContainer = false }
             if let arrowIndex {
                 Statement.setExpected(of: slot, try parseAnswer(rule: s.rule, arrow: tokens[arrowIndex], tokens: tokens[(arrowIndex + 1)...],
                                                              secondArrow: line.secondArrow >= 0 ? tokens[line.secondArrow] : nil))
@@ -816,7 +828,7 @@ struct StatementParser {
                 throw LineError(w.text.start, "expected one of type1, type1v2, found \(quoted(w.text))")
             }
             try end()
-            try before(verb, verbToken, firstOperation)
+            try before(verb, verbToken, declared.firstOperationInFile)
             if let first = declared.iommuLine {
                 throw LineError(verbToken.text.start, "expected one iommu statement, found a second one (the first is on line \(first))")
             }
@@ -824,10 +836,27 @@ struct StatementParser {
             return (.iommu(type), .status(verb))
 
         case .container:
-            let w = try operand("one of type1, iommufd")
+            let w = try operand("one of type1, iommufd, or a container name")
             let kind: ContainerKind
             if w.text == "type1" { kind = .type1 } else if w.text == "iommufd" { kind = .iommufd } else {
-                throw LineError(w.text.start, "expected one of type1, iommufd, found \(quoted(w.text))")
+                // `container NAME [KIND]`: another container of the process.
+                if w.hasEquals { throw LineError(w.text.start, "expected one of type1, iommufd, or a container name, found \(quoted(w.text))") }
+                let name = try domainName(w.text)
+                var named: ContainerKind = declared.containers[name] ?? .type1
+                if let k = words.first {
+                    words = words.dropFirst()
+                    if k.text == "type1" { named = .type1 } else if k.text == "iommufd" { named = .iommufd } else {
+                        throw LineError(k.text.start, "expected one of type1, iommufd, found \(quoted(k.text))")
+                    }
+                    if let had = declared.containers[name], had != named {
+                        throw LineError(k.text.start, "expected \(had) (container \(name) was opened as \(had)), found \(quoted(k.text))")
+                    }
+                }
+                try end()
+                declared.containers[name] = named
+                declared.iommuLine = nil
+                declared.switchedContainer = true
+                return (.useContainer(name, named), .none("container takes no answer"))
             }
             try end()
             try before(verb, verbToken, firstOperation)
@@ -856,6 +885,12 @@ struct StatementParser {
             if w.text != "unlimited" { limit = try VFIOTrace.number(w.text, expected: "a number or unlimited") }
             try end()
             return (.memlock(limit), .none("memlock takes no answer"))
+
+        case .mlock:
+            let w = try operand("a size")
+            let bytes = try VFIOTrace.number(w.text, expected: "a size")
+            try end()
+            return (.mlock(bytes), .none("mlock takes no answer"))
 
         case .capIPCLock:
             let w = try operand("one of on, off")

@@ -64,6 +64,10 @@ func words(of kind: Statement.Kind) -> [String] {
         return []
     case .iommu(let type):
         return ["iommu", type.rawValue]
+    case .useContainer(let name, let kind):
+        return ["container", name, kind.description]
+    case .mlock(let bytes):
+        return ["mlock", formatSize(bytes)]
     case .container(let kind):
         return ["container", kind.rawValue]
     case .kernel(let version):

@@ -166,6 +166,13 @@ public struct Statement: Sendable, Hashable {
         /// ioctls (`/dev/vfio/vfio`, or iommufd's compat layer through
         /// `/dev/iommu`). Before the first `domain` and operation.
         case container(ContainerKind)
+        /// `container NAME [type1|iommufd]`: later statements go to the
+        /// container named, opened now if new, in the same process (one
+        /// memory, one limit, one `locked_vm`). The first is `c0`.
+        case useContainer(String, ContainerKind)
+        /// `mlock SIZE`: memory the process holds locked already (`mlock`,
+        /// QEMU `mem-lock=on`), in `locked_vm` before any container pins.
+        case mlock(UInt64)
         /// `kernel VERSION`: whose answers the model gives.
         case kernel(KernelVersion)
         /// `memlock SIZE|unlimited`: `RLIMIT_MEMLOCK` in bytes, nil = unlimited.
