@@ -66,6 +66,14 @@ int cvfio_set_memlock(uint64_t bytes, int unlimited) {
     return setrlimit(RLIMIT_MEMLOCK, &lim) < 0 ? -errno : 0;
 }
 
+int cvfio_get_memlock(uint64_t *bytes) {
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_MEMLOCK, &lim) < 0) return -errno;
+    if (lim.rlim_cur == RLIM_INFINITY) return 1;
+    *bytes = (uint64_t)lim.rlim_cur;
+    return 0;
+}
+
 int cvfio_mmap_fixed(uint64_t addr, uint64_t length, int page_shift, int order) {
     int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE;
     if (page_shift > 12) flags |= MAP_HUGETLB | (page_shift << MAP_HUGE_SHIFT);

@@ -25,6 +25,9 @@ public protocol SystemCalls: AnyObject {
     func setCapIPCLock(_ on: Bool) -> Errno?
     /// `setrlimit(RLIMIT_MEMLOCK)`; nil is unlimited.
     func setMemlock(_ bytes: UInt64?) -> Errno?
+    /// `getrlimit(RLIMIT_MEMLOCK)`: the soft limit, the one the kernel
+    /// checks a pin against; nil is unlimited.
+    func memlock() -> Result<UInt64?, Errno>
     /// Anonymous memory at exactly `addr` (`mmap` with `MAP_FIXED_NOREPLACE`),
     /// of `1 << pageShift` pages; `order` as `cvfio_mmap_fixed`.
     func mmapAnonymous(_ addr: UInt64, _ length: UInt64, pageShift: Int32, order: Int32) -> Errno?
@@ -155,6 +158,13 @@ public final class LinuxSystemCalls: SystemCalls {
     public func setCapIPCLock(_ on: Bool) -> Errno? { Self.errno(cvfio_set_cap_ipc_lock(on ? 1 : 0)) }
 
     public func setMemlock(_ bytes: UInt64?) -> Errno? { Self.errno(cvfio_set_memlock(bytes ?? 0, bytes == nil ? 1 : 0)) }
+
+    public func memlock() -> Result<UInt64?, Errno> {
+        var bytes: UInt64 = 0
+        let r = cvfio_get_memlock(&bytes)
+        if r < 0 { return .failure(Errno(rawValue: -r)) }
+        return .success(r == 1 ? nil : bytes)
+    }
 
     public func mmapAnonymous(_ addr: UInt64, _ length: UInt64, pageShift: Int32, order: Int32) -> Errno? {
         Self.errno(cvfio_mmap_fixed(addr, length, pageShift, order))

@@ -234,6 +234,7 @@ final class FaultInjection: SystemCalls {
     func close(_ fd: Int32) { base.close(fd) }
     func setCapIPCLock(_ on: Bool) -> Errno? { base.setCapIPCLock(on) }
     func setMemlock(_ bytes: UInt64?) -> Errno? { base.setMemlock(bytes) }
+    func memlock() -> Result<UInt64?, Errno> { base.memlock() }
     func mmapAnonymous(_ addr: UInt64, _ length: UInt64, pageShift: Int32, order: Int32) -> Errno? {
         base.mmapAnonymous(addr, length, pageShift: pageShift, order: order)
     }

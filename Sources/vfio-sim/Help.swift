@@ -19,7 +19,8 @@ enum Help {
         vfio-sim record [--out FILE] [--] COMMAND [ARGS...]   (or --pid PID)
         vfio-sim whatif [--kernel V] [--memlock SIZE] [--cap-ipc-lock on|off]
                         [--dma-entry-limit N] [--pgsizes LIST] FILE...
-        vfio-sim help [replay|plan|compare|fmt|explore|faults|record|whatif|trace|help]
+        vfio-sim host [--probe]
+        vfio-sim help [replay|plan|compare|fmt|explore|faults|record|whatif|host|trace|help]
 
     DESCRIPTION
         vfio-sim answers VFIO type1 ioctls (VFIO_IOMMU_MAP_DMA, UNMAP_DMA,
@@ -45,6 +46,9 @@ enum Help {
                  with the kernel's answers, as traces that replay.
         whatif   Replay traces with the kernel, memlock, CAP_IPC_LOCK,
                  dma_entry_limit or page sizes changed: which answers change.
+        host     Print the prologue of a trace for this machine: kernel,
+                 memlock, CAP_IPC_LOCK, dma_entry_limit, a domain per group
+                 bound to vfio-pci, each line saying where it was read.
         help     Show this page, the page of one command, or (help trace)
                  the trace format.
 
@@ -217,12 +221,60 @@ enum Help {
         vfio-sim compare --strict Fixtures/unmap-v2-empty-range.trace
     """
 
+    static let host = """
+    NAME
+        vfio-sim host - the prologue of a trace for this machine
+
+    SYNOPSIS
+        vfio-sim host [--probe]
+
+    DESCRIPTION
+        Prints the setup statements of a trace as this machine answers them,
+        each followed by a comment saying where it was read:
+
+            kernel RELEASE               uname(2) release
+            memlock SIZE|unlimited       getrlimit(RLIMIT_MEMLOCK), soft limit
+            cap-ipc-lock on|off          CapEff bit 14 of /proc/self/status
+            dma-entry-limit N            /sys/module/vfio_iommu_type1/parameters
+            domain gN iommu=PRESET ...   one per IOMMU group with a device
+                                         bound to vfio-pci and a /dev/vfio/N
+
+        PRESET comes from the device's sysfs iommu link: dmar* is VT-d,
+        intel (39-bit) or intel48 (48 bits or wider) by the width in
+        /sys/class/iommu/dmarN/intel-iommu/cap (MGAW, SAGAW); ivhd* is amd;
+        a virtio device is virtio; an arm-smmu-v3 unit is smmuv3. With more
+        than one IOMMU unit, instance=K tells the units apart (K: the unit's
+        index in /sys/class/iommu, names in numeric order). reserved= lists
+        every range of the group's reserved_regions.
+
+        What the format has no statement for is a comment: the transparent
+        hugepage mode and the hugetlb pools. So is what could not be read
+        (dma_entry_limit when vfio_iommu_type1 is not loaded) and why there
+        is no domain line (no IOMMU, nothing bound to vfio-pci). Without
+        --probe nothing is opened: no ioctl is made, nothing changes.
+
+    OPTIONS
+        --probe
+            Also attach each group alone to a scratch container (root, the
+            group free) and add what VFIO_IOMMU_GET_INFO measures:
+            pgsizes= and aperture= (leaves= for 5.10's VT-d, coherent=no
+            when DMA_CC is off), which override the preset's. A group that
+            cannot be probed keeps its preset and the comment says why.
+
+    EXIT STATUS
+        0 the prologue was printed (a machine without VFIO included); 2 the
+        command line is wrong.
+
+    EXAMPLE
+        vfio-sim host
+    """
+
     static let help = """
     NAME
         vfio-sim help - the manual
 
     SYNOPSIS
-        vfio-sim help [replay|plan|fmt|explore|faults|trace|help]
+        vfio-sim help [replay|plan|compare|fmt|explore|faults|record|whatif|host|trace|help]
 
     DESCRIPTION
         Without a topic: the main page. With a command: its page. `trace`:

@@ -58,7 +58,7 @@ struct DocumentationTests {
         #expect(String(doc[at.upperBound...]) == run.stdout)
     }
 
-    @Test("every help topic the main page lists has a page", arguments: ["replay", "plan", "compare", "fmt", "explore", "trace", "help"])
+    @Test("every help topic the main page lists has a page", arguments: ["replay", "plan", "compare", "fmt", "explore", "host", "trace", "help"])
     func helpTopics(topic: String) throws {
         let run = try runSim(["help", topic])
         #expect(run.status == 0)
@@ -75,7 +75,7 @@ struct DocumentationTests {
         }
     }
 
-    @Test("every example of the manual pages runs and exits 0", arguments: ["replay", "plan", "compare", "fmt", "explore", "help"])
+    @Test("every example of the manual pages runs and exits 0", arguments: ["replay", "plan", "compare", "fmt", "explore", "host", "help"])
     func helpExamples(topic: String) throws {
         let page = try runSim(["help", topic]).stdout
         guard let at = page.range(of: "EXAMPLE") else { return }

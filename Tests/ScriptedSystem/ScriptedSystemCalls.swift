@@ -11,6 +11,8 @@ public final class ScriptedSystemCalls: SystemCalls {
     public var env: [String: String] = [:]
     public var isRoot = true
     public var release = "6.12.38+deb12-amd64"
+    /// What `getrlimit(RLIMIT_MEMLOCK)` answers: nil is unlimited.
+    public var memlockLimit: Result<UInt64?, Errno> = .success(nil)
     /// Answers an ioctl: `(fd, request, buffer or nil for a value ioctl,
     /// value)`; may write into the buffer as the kernel would.
     public var ioctlAnswer: (Int32, UInt, UnsafeMutableRawBufferPointer?, UInt) -> Result<Int32, Errno> = { _, _, _, _ in .success(0) }
@@ -44,7 +46,12 @@ public final class ScriptedSystemCalls: SystemCalls {
         return ioctlAnswer(fd, request, nil, value)
     }
     public func setCapIPCLock(_ on: Bool) -> Errno? { log.append("capset \(on)"); return nil }
-    public func setMemlock(_ bytes: UInt64?) -> Errno? { log.append("setrlimit \(bytes.map(String.init) ?? "unlimited")"); return nil }
+    public func setMemlock(_ bytes: UInt64?) -> Errno? {
+        log.append("setrlimit \(bytes.map(String.init) ?? "unlimited")")
+        memlockLimit = .success(bytes)
+        return nil
+    }
+    public func memlock() -> Result<UInt64?, Errno> { memlockLimit }
     public func mmapAnonymous(_ addr: UInt64, _ length: UInt64, pageShift: Int32, order: Int32) -> Errno? {
         log.append("mmap 0x\(String(addr, radix: 16)) \(length)"); return nil
     }

@@ -33,6 +33,9 @@ int cvfio_set_cap_ipc_lock(int on);
 int cvfio_has_cap_ipc_lock(void);
 /* RLIMIT_MEMLOCK soft limit; unlimited when `unlimited` is nonzero. */
 int cvfio_set_memlock(uint64_t bytes, int unlimited);
+/* RLIMIT_MEMLOCK soft limit into *bytes: 0, or 1 when unlimited (*bytes
+ * untouched), or -errno. */
+int cvfio_get_memlock(uint64_t *bytes);
 /* Anonymous memory at exactly `addr` (never replacing a mapping), backed by
  * pages of 2^page_shift bytes (12: normal, 21/30: hugetlb), populated.
  * order (4K pages only): 0 populate at once (transparent hugepages allowed),
