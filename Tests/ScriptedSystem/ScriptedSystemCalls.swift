@@ -46,7 +46,7 @@ public final class ScriptedSystemCalls: SystemCalls {
     public func setCapIPCLock(_ on: Bool) -> Errno? { log.append("capset \(on)"); return nil }
     public func setMemlock(_ bytes: UInt64?) -> Errno? { log.append("setrlimit \(bytes.map(String.init) ?? "unlimited")"); return nil }
     public func mmapAnonymous(_ addr: UInt64, _ length: UInt64, pageShift: Int32, order: Int32) -> Errno? {
-        log.append("mmap 0x\(String(addr, radix: 16)) \(length)"); return nil
+        log.append("mmap 0x\(String(addr, radix: 16)) \(length)" + (order == 0 ? "" : " order \(order)")); return nil
     }
     public func mmapFile(_ path: String, _ addr: UInt64, _ length: UInt64) -> Errno? {
         log.append("mmap \(path) 0x\(String(addr, radix: 16)) \(length)"); return nil
