@@ -98,7 +98,8 @@ func kernelCostsCommand(groupPath: String?, quick: Bool, plansDir: String? = nil
         // maps it (hugetlbfs for 2M and 1G) and reads the frames it got.
         let region: MemoryRegion
         do throws(BackendError) {
-            region = try container.addMemory(MemorySpec(vaddr: 0x7E00_0000_0000 + UInt64(index) << 32, size: regionSize, pageSize: pageSize))
+            region = try container.addMemory(MemorySpec(vaddr: 0x7E00_0000_0000 + UInt64(index) << 32, size: regionSize, pageSize: pageSize,
+                                                         placement: .contiguous))
         } catch {
             notes.append("\(formatSize(pageSize)) pages: not measured (\(error.message))")
             continue

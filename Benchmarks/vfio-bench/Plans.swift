@@ -88,7 +88,7 @@ func planHeader(_ w: inout PlanWriter, _ setup: PlanSetup, name: String, summary
     if let l = setup.dmaEntryLimit { w.line("dma-entry-limit \(l)") }
     w.text += setup.domainLines
     var mem = "memory vaddr=\(formatAddress(vaddr)) size=\(formatSize(size)) page=\(formatSize(backing))"
-    if scattered { mem += " phys=scattered seed=\(seed)" }
+    mem += scattered ? " phys=scattered seed=\(seed)" : " phys=contiguous"
     w.line(mem)
 }
 

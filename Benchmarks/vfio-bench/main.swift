@@ -60,7 +60,8 @@ struct CLIError: Error { var message: String }
 
 func parseSizeArgument(_ text: String, _ flag: String) throws(CLIError) -> UInt64 {
     // The trace language's own numbers: 4G, 64M, 0x1000, 4096.
-    guard case .success(let t) = parseTrace("memory vaddr=0 size=\(text)", file: flag),
+    // (One contiguous run: a scattered region of more than 64 GiB is refused.)
+    guard case .success(let t) = parseTrace("memory vaddr=0 size=\(text) phys=contiguous", file: flag),
           case .memory(let spec) = t.statements.first?.kind else {
         throw CLIError(message: "\(flag) takes a size such as 4G or 64M, not '\(text)'")
     }

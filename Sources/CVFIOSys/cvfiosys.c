@@ -82,10 +82,11 @@ int cvfio_mmap_fixed(uint64_t addr, uint64_t length, int page_shift, int order) 
     if (p == MAP_FAILED) return -errno;
     if ((uint64_t)(uintptr_t)p != addr) { munmap(p, (size_t)length); return -EEXIST; }
     if (order != 0 && page_shift <= 12) {
-        /* 4K pages one by one, no transparent hugepages; faulting them in
-         * descending order tends to give frames that are not contiguous
-         * going up. */
-        madvise(p, (size_t)length, MADV_NOHUGEPAGE);
+        /* 4K pages one by one, no transparent hugepages (order 3: asked
+         * for, each aligned 2 MiB block then faulted in as one when the
+         * kernel has them); faulting them in descending order tends to
+         * give frames that are not contiguous going up. */
+        madvise(p, (size_t)length, order == 3 ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
         volatile char *c = p;
         uint64_t pages = length >> 12;
         for (uint64_t i = 0; i < pages; i++) {

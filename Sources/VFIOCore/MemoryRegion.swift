@@ -31,6 +31,12 @@ public enum PhysicalLayout: Hashable, Sendable {
     case reversed(base: UInt64)
     /// Runs of `chunk` bytes, each contiguous, with a gap between runs.
     case chunks(size: UInt64, base: UInt64)
+    /// 4K pages backed by transparent hugepages (`thp`): every 2 MiB block
+    /// of the region's virtual range that is 2 MiB-aligned lies on one
+    /// 2 MiB-aligned physical hugepage, each somewhere else (never next to
+    /// another); the pages before the first block and after the last are
+    /// scattered, never next to a neighbour or a block. Placed by a seed.
+    case thp(seed: UInt64)
     /// Frames as observed on a real machine (`/proc/self/pagemap`): runs of
     /// (offset into the region, physical address, length), ascending offset.
     case observed([PhysicalRun])

@@ -6,11 +6,54 @@ public struct MemorySpec: Hashable, Sendable {
     public var size: UInt64
     /// `page=`: 4K (default), 2M or 1G.
     public var pageSize: UInt64
-    /// `phys=` (with `seed=` for `scattered`); nil = the model's default,
-    /// contiguous memory placed after the regions declared before.
-    public var layout: PhysicalLayout?
+    /// Where the pages lie physically: `phys=`, `thp`, or the default.
+    public var placement: Placement
     public var pfnmap: Bool
-    public init(vaddr: UInt64, size: UInt64, pageSize: UInt64 = 4096, layout: PhysicalLayout? = nil, pfnmap: Bool = false) {
-        self.vaddr = vaddr; self.size = size; self.pageSize = pageSize; self.layout = layout; self.pfnmap = pfnmap
+
+    /// How a region's pages are placed in physical memory.
+    public enum Placement: Hashable, Sendable {
+        /// No `phys=` (and no `thp`): as the memory is really laid out.
+        /// Each page on its own frame, never next to its neighbour
+        /// (`scattered` with the vaddr as the seed): 4K anonymous pages
+        /// one by one, and hugetlb pages each contiguous in itself but
+        /// somewhere else from the one before. `pfnmap` memory (a BAR) is
+        /// one contiguous stretch, placed as `contiguous`.
+        case realistic
+        /// `phys=contiguous`: one physically contiguous run, placed after
+        /// the regions placed by rule before it with a 1 GiB gap (the
+        /// default before `realistic`).
+        case contiguous
+        /// `thp`: 4K pages backed by transparent hugepages: each 2 MiB
+        /// block of the virtual range that is 2 MiB-aligned is one
+        /// contiguous, 2 MiB-aligned hugepage somewhere else, and the pages
+        /// before the first block and after the last are scattered.
+        case thp
+        /// `phys=ADDR`, `scattered`, `reversed` or `chunks:SIZE`.
+        case layout(PhysicalLayout)
+    }
+
+    public init(vaddr: UInt64, size: UInt64, pageSize: UInt64 = 4096, placement: Placement = .realistic, pfnmap: Bool = false) {
+        self.vaddr = vaddr; self.size = size; self.pageSize = pageSize; self.placement = placement; self.pfnmap = pfnmap
+    }
+
+    /// A region with an explicit layout (`phys=` with an address or a name).
+    public init(vaddr: UInt64, size: UInt64, pageSize: UInt64 = 4096, layout: PhysicalLayout, pfnmap: Bool = false) {
+        self.init(vaddr: vaddr, size: size, pageSize: pageSize, placement: .layout(layout), pfnmap: pfnmap)
+    }
+
+    /// The explicit layout, if `phys=` gave one.
+    public var layout: PhysicalLayout? {
+        if case .layout(let l) = placement { return l }
+        return nil
+    }
+
+    /// The layout the model gives a region placed by rule (`realistic` or
+    /// `thp`), and nil where it is contiguous (placed by `ProcessMemory`).
+    public var ruleLayout: PhysicalLayout? {
+        switch placement {
+        case .realistic: return pfnmap ? nil : .scattered(seed: vaddr)
+        case .thp: return .thp(seed: vaddr)
+        case .contiguous, .layout: return nil
+        }
     }
 }

@@ -74,10 +74,12 @@ public struct SequenceGenerator: Sendable {
         for base in Self.regionBases where regions.isEmpty || rng.chance(60) {
             let page: UInt64 = rng.pick([4096, 4096, 2 << 20])
             let size = page * (1 + rng.below(page == 4096 ? 4096 : 8))
-            var spec = MemorySpec(vaddr: base, size: size, pageSize: page)
+            // One contiguous run unless a layout is picked (the placement
+            // the generator always meant; the trace default is scattered).
+            var spec = MemorySpec(vaddr: base, size: size, pageSize: page, placement: .contiguous)
             if modelOnly {
-                spec.layout = rng.pick([nil, .scattered(seed: rng.next() % 1000), .reversed(base: 1 << 32),
-                                        .chunks(size: page * 16, base: 1 << 32)])
+                spec.placement = rng.pick([.contiguous, .layout(.scattered(seed: rng.next() % 1000)), .layout(.reversed(base: 1 << 32)),
+                                           .layout(.chunks(size: page * 16, base: 1 << 32))])
                 spec.pfnmap = rng.chance(10)
             }
             regions.append(spec)

@@ -58,7 +58,7 @@ public struct Shrinker {
             for size in [4096, 0x20_0000] as [UInt64] where size < u.size { var n = u; n.size = size; out.append(.unmap(n)) }
             for iova in [0, 0x1000, 0x20_0000] as [UInt64] where iova < u.iova { var n = u; n.iova = iova; out.append(.unmap(n)) }
         case .memory(let m):
-            if m.layout != nil { var n = m; n.layout = nil; out.append(.memory(n)) }
+            if m.placement != .contiguous { var n = m; n.placement = .contiguous; out.append(.memory(n)) }
             if m.pfnmap { var n = m; n.pfnmap = false; out.append(.memory(n)) }
             if m.size > m.pageSize { var n = m; n.size = m.pageSize; out.append(.memory(n)) }
         case .domain(let d):

@@ -274,11 +274,15 @@ public final class KernelBackend: Backend {
         // is not physically contiguous gets 4K pages without transparent
         // hugepages, faulted in descending order: the closest the kernel
         // comes (the model is then given the frames really obtained).
+        // Plain 4K memory (no phys=) gets no transparent hugepages either,
+        // `thp` memory asks for them (madvise MADV_HUGEPAGE); hugetlb
+        // memory ignores the order.
         let order: Int32
-        switch spec.layout {
-        case .scattered?, .reversed?: order = 2
-        case .chunks?: order = 1
-        default: order = 0
+        switch spec.placement {
+        case .layout(.scattered), .layout(.reversed): order = 2
+        case .layout(.chunks), .realistic: order = 1
+        case .thp, .layout(.thp): order = 3
+        case .contiguous, .layout(.contiguous), .layout(.observed): order = 0
         }
         if let e = sys.mmapAnonymous(spec.vaddr, spec.size, pageShift: shift, order: order) {
             throw BackendError("mmap of \(formatSize(spec.size)) at \(formatAddress(spec.vaddr)) with \(formatSize(spec.pageSize)) pages: \(e)")

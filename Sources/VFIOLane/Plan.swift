@@ -29,6 +29,10 @@ public struct ScenarioPlan: Sendable {
     public var hazards: [Hazard] = []
     /// Answers that differed from the ones the trace wrote.
     public var answersDiffering = 0
+    /// For each memory region the trace placed without `phys=`, the
+    /// layout the model assumed: "0x7f0000000000 + 1 GiB: 4K pages
+    /// scattered (the default; ...)".
+    public var assumedLayouts: [String] = []
 
     public struct DomainPeak: Sendable {
         public var domain: String
@@ -105,6 +109,9 @@ public enum Planner {
         let report = replayer.run(trace)
         plan.kernel = model.kernel
         for st in trace.statements {
+            if case .memory(let spec) = st.kind, let text = assumedLayout(spec) {
+                plan.assumedLayouts.append("\(formatAddress(spec.vaddr)) + \(readableSize(spec.size)): \(text)")
+            }
             if case .memlock(let m) = st.kind { plan.memlock = m }
             if case .dmaEntryLimit(let n) = st.kind { plan.dmaEntryLimit = n }
         }
@@ -139,11 +146,29 @@ public enum Planner {
         return plan
     }
 
+    /// The layout the model assumes for a region without `phys=`; nil for
+    /// one with it.
+    static func assumedLayout(_ spec: MemorySpec) -> String? {
+        switch spec.placement {
+        case .realistic where spec.pfnmap:
+            return "device memory (pfnmap), one contiguous run (the default for pfnmap)"
+        case .realistic where spec.pageSize == PageSizes.pageSize:
+            return "4K pages scattered (the default; phys=contiguous for one run, thp for transparent hugepages)"
+        case .realistic:
+            return "\(formatSize(spec.pageSize)) hugepages, each contiguous and apart from the others (the default; phys=contiguous for one run)"
+        case .thp:
+            return "4K pages on transparent hugepages (thp): each 2 MiB-aligned 2 MiB block contiguous, the pages around them scattered"
+        case .contiguous, .layout:
+            return nil
+        }
+    }
+
     /// The plans as text for people.
     public static func render(_ plans: [ScenarioPlan]) -> String {
         var out = ""
         for p in plans {
             out += "\(p.file) (kernel \(p.kernel), \(p.operations) operations)\n"
+            for m in p.assumedLayouts { out += "  memory    \(m)\n" }
             let limit = p.memlock.map { "the trace sets \(readableSize($0))" } ?? "the trace sets no limit"
             out += "  memlock   \(readableSize(p.peakLocked)) at most, after line \(p.peakLockedLine): set RLIMIT_MEMLOCK to at least \(p.peakLocked) bytes (ulimit -l \((p.peakLocked + 1023) / 1024)); \(limit)\n"
             out += "  mappings  \(p.peakMappings) at most, after line \(p.peakMappingsLine), of dma_entry_limit \(p.dmaEntryLimit)\n"

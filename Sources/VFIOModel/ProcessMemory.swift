@@ -8,15 +8,21 @@ import VFIOCore
 public struct ProcessMemory: Sendable {
     /// Regions sorted by vaddr, disjoint.
     public private(set) var regions: [MemoryRegion] = []
-    /// Where the next region without `phys=` is placed.
+    /// Where the next region placed by rule (every placement but an
+    /// explicit `phys=` layout) would lie if it were contiguous.
     var nextDefaultPhys: UInt64 = 1 << 32
 
     public init() {}
 
     /// Adds a region; regions may not overlap (pinned pages would change
-    /// under existing mappings). `spec.layout == nil` places it contiguously
-    /// after the regions placed before, with a 1 GiB gap so two regions are
-    /// never accidentally contiguous.
+    /// under existing mappings).
+    ///
+    /// A region placed by rule takes the place a contiguous region would
+    /// have (after the regions placed by rule before it, with a 1 GiB gap
+    /// so two regions are never accidentally contiguous), whatever its
+    /// placement: `phys=contiguous` lies there, so a region lands where it
+    /// did before the default became `realistic`. `realistic` regions are
+    /// `scattered` by their vaddr (pfnmap ones contiguous), `thp` ones `thp`.
     public mutating func add(_ spec: MemorySpec) -> Result<MemoryRegion, MemoryError> {
         let range = IOVARange(start: spec.vaddr, size: spec.size)
         guard let range else { return .failure(MemoryError("memory at \(formatHex(spec.vaddr)) has no valid size")) }
@@ -24,7 +30,7 @@ public struct ProcessMemory: Sendable {
             return .failure(MemoryError("memory \(range) overlaps memory \(clash.range) declared before"))
         }
         let layout: PhysicalLayout
-        if let given = spec.layout {
+        if case .layout(let given) = spec.placement {
             layout = given
         } else {
             let gib: UInt64 = 1 << 30
@@ -33,7 +39,7 @@ public struct ProcessMemory: Sendable {
             let (next, o2) = end.addingReportingOverflow(2 * gib - 1)
             guard !o1, !o2 else { return .failure(MemoryError("no physical room left for memory at \(formatHex(spec.vaddr))")) }
             nextDefaultPhys = next & ~(gib - 1)
-            layout = .contiguous(base: base)
+            layout = spec.ruleLayout ?? .contiguous(base: base)
         }
         let region = MemoryRegion(vaddr: spec.vaddr, size: spec.size, pageSize: spec.pageSize, layout: layout, pfnmap: spec.pfnmap)
         insert(region)
@@ -155,14 +161,14 @@ func formatHex(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
 extension MemoryRegion {
     /// The frame of page `index` under a scattering rule: pages land on even
     /// page slots of a bijective shuffle, so no two pages are ever adjacent.
-    static func scatteredPhys(page index: UInt64, pages: UInt64, pageSize: UInt64, seed: UInt64) -> UInt64 {
+    static func scatteredPhys(page index: UInt64, pages: UInt64, pageSize: UInt64, seed: UInt64, base: UInt64 = 1 << 44) -> UInt64 {
         var bits: UInt64 = 1
         while (1 << bits) < pages && bits < 40 { bits += 1 }
         let mask: UInt64 = (1 << bits) - 1
         var x = (index &+ seed) & mask
         x = (x &* 0x9E37_79B9_7F4A_7C15) & mask   // odd multiplier: a bijection mod 2^bits
         x ^= x >> ((bits + 1) / 2)                 // xorshift: also a bijection
-        return (1 << 44) &+ (2 &* x &* pageSize)
+        return base &+ (2 &* x &* pageSize)
     }
 
     /// Calls `body` with the runs of `[offset, offset+length)` of this
@@ -195,6 +201,8 @@ extension MemoryRegion {
                 i += 1
             }
             return true
+        case .thp(let seed):
+            return thpRuns(offset: offset, length: length, vaddr: vaddr, seed: seed, body)
         case .scattered, .reversed, .chunks:
             // One run per page (or per chunk), partial at the ends.
             let unit: UInt64
@@ -222,5 +230,43 @@ extension MemoryRegion {
             }
             return true
         }
+    }
+
+    /// The 2 MiB-aligned blocks of a `thp` region: the offsets of the first
+    /// block and of the end of the last (equal when there is none).
+    var thpBlocks: (first: UInt64, end: UInt64) {
+        let huge: UInt64 = 2 << 20
+        let first = min(size, (huge &- vaddr % huge) % huge)
+        let end = first + (size - first) / huge * huge
+        return (first, end)
+    }
+
+    /// The runs of a `thp` region: each 2 MiB block one run on a 2 MiB
+    /// frame of its own (at 16 TiB and up, even slots), the loose pages
+    /// before and after the blocks each a 4K run on a frame of their own
+    /// (at 8 TiB and up, even slots: never next to a block or each other).
+    func thpRuns(offset: UInt64, length: UInt64, vaddr: UInt64, seed: UInt64, _ body: (PinnedRun) -> Bool) -> Bool {
+        let huge: UInt64 = 2 << 20, small: UInt64 = 4096
+        let (first, blocksEnd) = thpBlocks
+        let blocks = (blocksEnd - first) / huge
+        let loose = (first + (size - blocksEnd)) / small
+        var at = offset
+        let end = offset + length
+        while at < end {
+            let phys: UInt64, take: UInt64
+            if at >= first && at < blocksEnd {
+                let within = (at - first) % huge
+                phys = MemoryRegion.scatteredPhys(page: (at - first) / huge, pages: blocks, pageSize: huge, seed: seed) &+ within
+                take = min(huge - within, end - at)
+            } else {
+                let index = at < first ? at / small : (first + (at - blocksEnd)) / small
+                let within = at % small
+                phys = MemoryRegion.scatteredPhys(page: index, pages: loose, pageSize: small, seed: seed, base: 1 << 43) &+ within
+                take = min(small - within, end - at)
+            }
+            if !body(PinnedRun(vaddr: vaddr &+ (at - offset), phys: phys, length: take, reserved: pfnmap)) { return false }
+            at += take
+        }
+        return true
     }
 }

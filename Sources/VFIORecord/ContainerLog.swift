@@ -256,7 +256,9 @@ struct ContainerLog {
     mutating func emitMemory(_ region: ObservedRegion, piece: IOVARange) {
         let size = piece.last - piece.start + 1
         func memory(_ start: UInt64, _ length: UInt64, _ layout: PhysicalLayout?, comment: String? = nil, reserved: Bool = false) {
-            let spec = MemorySpec(vaddr: start, size: length, pageSize: region.pageSize, layout: layout, pfnmap: region.pfnmap || reserved)
+            // Without a layout (not readable), the trace's default: no phys=.
+            let spec = MemorySpec(vaddr: start, size: length, pageSize: region.pageSize,
+                                  placement: layout.map { .layout($0) } ?? .realistic, pfnmap: region.pfnmap || reserved)
             append(.memory(spec), nil, comment: comment)
         }
         let what = region.name.isEmpty ? nil : region.name

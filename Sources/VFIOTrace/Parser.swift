@@ -510,7 +510,7 @@ struct KeyValue {
 enum Key: UInt8, CaseIterable {
     case argsz, iova, size, pgsize, bitmapSize, flags
     case pgsizes, leaves, aperture, reserved, fgsp, coherent, emulated, msiIsolated, iommu, instance
-    case vaddr, page, phys, seed, pfnmap
+    case vaddr, page, phys, seed, pfnmap, thp
     case prot, vaddrOnly, `repeat`, step, dirty
     case locked, mappings, ptes, domain
     case showLocked, showMappings, showPtes, showIova
@@ -538,6 +538,7 @@ enum Key: UInt8, CaseIterable {
         case .phys: "phys="
         case .seed: "seed="
         case .pfnmap: "pfnmap"
+        case .thp: "thp"
         case .prot: "prot="
         case .vaddrOnly: "vaddr-only"
         case .repeat: "repeat="
@@ -562,6 +563,8 @@ enum Key: UInt8, CaseIterable {
     /// are `Spelling(name)` of each key, which a test checks).
     static func named(_ s: Spelling) -> Key? {
         switch s.count {
+        case 3:
+            return s.low == 0x706874 ? .thp : nil // thp
         case 4:
             switch s.low {
             case 0x73657470: return .showPtes // ptes
@@ -800,7 +803,7 @@ struct StatementParser {
     static let dirtyGetWords = WordList([.iova, .size, .pgsize, .bitmapSize, .flags])
     static let dirtyWords = WordList([.flags])
     static let domainWords = WordList([.iommu, .pgsizes, .leaves, .aperture, .reserved, .fgsp, .coherent, .emulated, .msiIsolated, .instance])
-    static let memoryWords = WordList([.vaddr, .size, .page, .phys, .seed, .pfnmap])
+    static let memoryWords = WordList([.vaddr, .size, .page, .phys, .seed, .pfnmap, .thp])
     static let mapWords = WordList([.iova, .vaddr, .size, .prot, .vaddrOnly, .argsz, .flags, .repeat, .step])
     static let unmapWords = WordList([.iova, .size, .vaddrOnly, .dirty, .pgsize, .bitmapSize, .argsz, .flags, .repeat, .step])
     static let showWords = WordList([.showLocked, .showMappings, .showPtes, .showIova])
@@ -1119,44 +1122,70 @@ struct StatementParser {
         guard !vaddr.addingReportingOverflow(size - 1).overflow else {
             throw LineError(sizeKV.value.start, "expected a size that ends the region at or below 0xffffffffffffffff, found \(quoted(sizeKV.value))")
         }
-        var layout: PhysicalLayout?
+        let pfnmap = bare(.pfnmap)
+        var placement = MemorySpec.Placement.realistic
         let phys = keyed(.phys)
         if let p = phys {
             let base: UInt64 = 0x1_0000_0000
-            if p.value == "scattered" {
-                layout = .scattered(seed: seed ?? vaddr)
+            if p.value == "contiguous" {
+                placement = .contiguous
+            } else if p.value == "scattered" {
+                placement = .layout(.scattered(seed: seed ?? vaddr))
             } else if p.value == "reversed" {
-                layout = .reversed(base: base)
+                placement = .layout(.reversed(base: base))
             } else if p.value.hasPrefix("chunks:") {
                 let text = p.value.dropFirst(7)
                 let chunk = try VFIOTrace.number(text)
                 guard chunk != 0 else { throw LineError(text.start, "expected a nonzero chunk size, found \(quoted(text))") }
                 try multiple(chunk, text)
-                layout = .chunks(size: chunk, base: base)
+                placement = .layout(.chunks(size: chunk, base: base))
             } else {
-                let address = try VFIOTrace.number(p.value, expected: "an address, scattered, reversed or chunks:SIZE")
+                let address = try VFIOTrace.number(p.value, expected: "an address, contiguous, scattered, reversed or chunks:SIZE")
                 try multiple(address, p.value)
                 guard !address.addingReportingOverflow(size - 1).overflow else {
                     throw LineError(p.value.start, "expected an address that ends the region at or below 0xffffffffffffffff, found \(quoted(p.value))")
                 }
-                layout = .contiguous(base: address)
+                placement = .layout(.contiguous(base: address))
             }
-            // A scattered, reversed or chunked region costs one page-table
-            // run per piece once mapped: cap the pieces so a hostile trace
-            // cannot ask for terabytes of runs (2^24 pieces = 64 GiB of 4K).
-            let pieces: UInt64
-            switch layout {
-            case .chunks(let chunk, _)?: pieces = size / chunk
-            case .contiguous?, nil, .observed?: pieces = 1
-            case .scattered?, .reversed?: pieces = size / page
+        }
+        if let t = bare(.thp) {
+            // Transparent hugepages back anonymous 4K memory only, and are
+            // themselves the layout.
+            if let p = phys {
+                let later = p.word.text.start > t.text.start ? p.word : t
+                throw LineError(later.text.start, "expected thp or phys=, not both, found \(quoted(later.text))")
             }
-            if pieces > Self.maxScatteredPieces {
+            if let f = pfnmap {
+                let later = f.text.start > t.text.start ? f : t
+                throw LineError(later.text.start, "expected thp or pfnmap, not both, found \(quoted(later.text))")
+            }
+            if page != PageSizes.pageSize, let p = keyed(.page) {
+                throw LineError(p.value.start, "expected page=4K with thp (transparent hugepages back 4K pages), found \(quoted(p.value))")
+            }
+            placement = .thp
+        }
+        // A scattered, reversed or chunked region costs one page-table
+        // run per piece once mapped: cap the pieces so a hostile trace
+        // cannot ask for terabytes of runs (2^24 pieces = 64 GiB of 4K).
+        // The default (`realistic`) scatters every page too.
+        let pieces: UInt64
+        switch placement {
+        case .layout(.chunks(let chunk, _)): pieces = size / chunk
+        case .contiguous, .layout(.contiguous), .layout(.observed): pieces = 1
+        case .layout(.scattered), .layout(.reversed): pieces = size / page
+        case .realistic: pieces = pfnmap != nil ? 1 : size / page
+        case .thp, .layout(.thp): pieces = size / (2 << 20) + 1024
+        }
+        if pieces > Self.maxScatteredPieces {
+            if let p = phys {
                 throw LineError(p.value.start, "expected at most \(Self.maxScatteredPieces) physically separate pieces, found \(pieces) with \(quoted(p.value))")
             }
+            let why = placement == .thp ? "thp" : "\(formatSize(page)) pages each apart (the default without phys=; phys=contiguous for one run)"
+            throw LineError(sizeKV.value.start, "expected at most \(Self.maxScatteredPieces) physically separate pieces, found \(pieces) with \(why)")
         }
         // `seed=` is accepted with every layout (traces written from user
         // reports carry it); only `scattered` places pages by it.
-        return MemorySpec(vaddr: vaddr, size: size, pageSize: page, layout: layout, pfnmap: bare(.pfnmap) != nil)
+        return MemorySpec(vaddr: vaddr, size: size, pageSize: page, placement: placement, pfnmap: pfnmap != nil)
     }
 
     /// The most physically separate pieces a `memory` statement may ask for.

@@ -102,17 +102,21 @@ func words(of kind: Statement.Kind) -> [String] {
     case .memory(let m):
         var w = ["memory", "vaddr=" + formatAddress(m.vaddr), "size=" + formatSize(m.size)]
         if m.pageSize != PageSizes.pageSize { w.append("page=" + formatSize(m.pageSize)) }
-        switch m.layout {
-        case nil: break
-        case .contiguous(let base)?: w.append("phys=" + formatAddress(base))
-        case .scattered(let seed)?:
+        switch m.placement {
+        case .realistic: break
+        case .contiguous: w.append("phys=contiguous")
+        case .thp: w.append("thp")
+        case .layout(.contiguous(let base)): w.append("phys=" + formatAddress(base))
+        case .layout(.scattered(let seed)):
             w.append("phys=scattered")
             if seed != m.vaddr { w.append("seed=\(seed)") }
         // The language has no base for these: a parsed trace always has 4G.
-        case .reversed?: w.append("phys=reversed")
-        case .chunks(let size, _)?: w.append("phys=chunks:" + formatSize(size))
+        case .layout(.reversed): w.append("phys=reversed")
+        case .layout(.chunks(let size, _)): w.append("phys=chunks:" + formatSize(size))
+        // The language places transparent hugepages by the vaddr alone.
+        case .layout(.thp): w.append("thp")
         // Observed frames come from a machine, never from a trace.
-        case .observed?: break
+        case .layout(.observed): break
         }
         if m.pfnmap { w.append("pfnmap") }
         return w

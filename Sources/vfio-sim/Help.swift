@@ -169,8 +169,10 @@ enum Help {
         end, and the hazards on the way, each with its line and reason: v1
         unmaps that removed nothing, less or more than asked; EEXIST, which a
         client may ignore; ENOSPC, ENOMEM and other errnos; mappings still
-        pinned at the end. Answers written in the trace are not compared
-        (replay does that); the plan says how many differed.
+        pinned at the end. For each memory region without phys= a "memory"
+        line says which layout the model assumed (4K pages scattered,
+        hugepages each apart, thp). Answers written in the trace are not
+        compared (replay does that); the plan says how many differed.
 
     EXIT STATUS
         0 every file planned; 2 a file could not be read or parsed (the

@@ -202,7 +202,7 @@ struct CLITests {
         defer { try? FileManager.default.removeItem(at: url.deletingLastPathComponent()) }
         let run = try runSim(["replay", url.path])
         #expect(run.status == 2)
-        let verbs = "iommu, container, kernel, memlock, cap-ipc-lock, dma-entry-limit, domain, detach, memory, map, unmap, unmap-all, info, extension, dirty, check, show"
+        let verbs = "iommu, container, kernel, memlock, mlock, cap-ipc-lock, dma-entry-limit, domain, detach, memory, map, unmap, unmap-all, info, extension, dirty, check, show"
         #expect(run.stderr == "\(url.path):1:1: error: expected one of \(verbs), found '\(String(repeating: "a", count: 60))...'\n")
     }
 

@@ -53,7 +53,7 @@ public final class ScriptedSystemCalls: SystemCalls {
     }
     public func memlock() -> Result<UInt64?, Errno> { memlockLimit }
     public func mmapAnonymous(_ addr: UInt64, _ length: UInt64, pageShift: Int32, order: Int32) -> Errno? {
-        log.append("mmap 0x\(String(addr, radix: 16)) \(length)"); return nil
+        log.append("mmap 0x\(String(addr, radix: 16)) \(length)" + (order == 0 ? "" : " order \(order)")); return nil
     }
     public func mmapFile(_ path: String, _ addr: UInt64, _ length: UInt64) -> Errno? {
         log.append("mmap \(path) 0x\(String(addr, radix: 16)) \(length)"); return nil

@@ -99,7 +99,7 @@ struct KernelHazardTests {
     func hang() {
         let (e, made) = explorer()
         let trace = parse("""
-            memory vaddr=0x7f0000000000 size=8M
+            memory vaddr=0x7f0000000000 size=8M phys=contiguous
             map iova=0xffffffffffc00000 vaddr=0x7f0000000000 size=3M prot=rw
             map iova=0xffffffffffe00000 vaddr=0x7f0000400000 size=2M prot=rw
             unmap iova=0xffffffffffc00000 size=3M

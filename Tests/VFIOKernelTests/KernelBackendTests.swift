@@ -111,6 +111,21 @@ struct KernelBackendTests {
         #expect(sys.log.contains("munmap 0x7e0000000000"))
     }
 
+    @Test("thp memory asks for transparent hugepages (order 3: MADV_HUGEPAGE), plain 4K memory refuses them (order 1: MADV_NOHUGEPAGE), phys=contiguous populates at once (order 0)")
+    func transparentHugepageAdvice() throws {
+        let sys = machine()
+        let kb = try KernelBackend(groupPaths: ["/dev/vfio/7"], sys: sys)
+        // The scripted machine has no pagemap: the frames cannot be read
+        // afterwards, the mmap is made all the same.
+        _ = try? kb.addMemory(MemorySpec(vaddr: 0x7f00_0000_0000, size: 4 << 20, placement: .thp))
+        _ = try? kb.addMemory(MemorySpec(vaddr: 0x7f10_0000_0000, size: 4 << 20))
+        _ = try? kb.addMemory(MemorySpec(vaddr: 0x7f20_0000_0000, size: 4 << 20, placement: .contiguous))
+        #expect(sys.log.contains("mmap 0x7f0000000000 \(4 << 20) order 3"))
+        #expect(sys.log.contains("mmap 0x7f1000000000 \(4 << 20) order 1"))
+        #expect(sys.log.contains("mmap 0x7f2000000000 \(4 << 20)"))
+        kb.close()
+    }
+
     @Test("pfnmap memory without a BAR is a setup the backend cannot honour")
     func noBAR() throws {
         let kb = try KernelBackend(groupPaths: ["/dev/vfio/7"], sys: machine())

@@ -54,7 +54,7 @@ struct CompareTests {
     func setupNote() throws {
         let c = try compare("""
             domain d0 pgsizes=64K,2M
-            memory vaddr=0x7f0000000000 size=64K
+            memory vaddr=0x7f0000000000 size=64K phys=contiguous
             map iova=0x100000 vaddr=0x7f0000000000 size=64K prot=rw
             check ptes=64K:1
             """)

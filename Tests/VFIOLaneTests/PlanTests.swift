@@ -25,6 +25,25 @@ struct PlanTests {
         #expect(p.peakPTEs.first?.counts == PTECounts([2 << 20: 32]))
     }
 
+    @Test("the plan says which layout it assumed for each memory region without phys=, and nothing for one with it")
+    func assumedLayouts() throws {
+        let p = try planOf("""
+            memory vaddr=0x7f0000000000 size=1G
+            memory vaddr=0x7f1000000000 size=64M page=2M
+            memory vaddr=0x7f2000000000 size=8M thp
+            memory vaddr=0x7f3000000000 size=8M phys=contiguous
+            memory vaddr=0x7f4000000000 size=8M phys=0x100000000
+            memory vaddr=0x7e0000000000 size=16M pfnmap
+            """)
+        #expect(p.assumedLayouts == [
+            "0x7f0000000000 + 1 GiB: 4K pages scattered (the default; phys=contiguous for one run, thp for transparent hugepages)",
+            "0x7f1000000000 + 64 MiB: 2M hugepages, each contiguous and apart from the others (the default; phys=contiguous for one run)",
+            "0x7f2000000000 + 8 MiB: 4K pages on transparent hugepages (thp): each 2 MiB-aligned 2 MiB block contiguous, the pages around them scattered",
+            "0x7e0000000000 + 16 MiB: device memory (pfnmap), one contiguous run (the default for pfnmap)",
+        ])
+        #expect(Planner.render([p]).contains("\n  memory    0x7f0000000000 + 1 GiB: 4K pages scattered (the default; phys=contiguous for one run, thp for transparent hugepages)\n"))
+    }
+
     @Test("hazards: a v1 unmap that removed nothing, EEXIST, ENOSPC, and mappings pinned at the end, each with its line")
     func hazards() throws {
         let p = try planOf("""

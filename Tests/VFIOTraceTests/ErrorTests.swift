@@ -1,7 +1,7 @@
 import Testing
 @testable import VFIOTrace
 
-let verbList = "iommu, container, kernel, memlock, cap-ipc-lock, dma-entry-limit, domain, detach, memory, map, unmap, unmap-all, info, extension, dirty, check, show"
+let verbList = "iommu, container, kernel, memlock, mlock, cap-ipc-lock, dma-entry-limit, domain, detach, memory, map, unmap, unmap-all, info, extension, dirty, check, show"
 
 @Test("a bad statement gives one exact FILE:LINE:COLUMN diagnostic", arguments: [
     // Unknown verbs.
@@ -21,8 +21,12 @@ let verbList = "iommu, container, kernel, memlock, cap-ipc-lock, dma-entry-limit
     ("iommu type1\niommu type1v2", "2:1: error: expected one iommu statement, found a second one (the first is on line 1)"),
     ("kernel 6.1 => ok", "1:12: error: expected end of line (kernel takes no answer), found '=>'"),
     // container.
-    ("container vfio", "1:11: error: expected one of type1, iommufd, found 'vfio'"),
-    ("container", "1:10: error: expected one of type1, iommufd, found end of line"),
+    ("container c1 vfio", "1:14: error: expected one of type1, iommufd, found 'vfio'"),
+    ("container c1 iommufd\ncontainer c1 type1", "2:14: error: expected iommufd (container c1 was opened as iommufd), found 'type1'"),
+    ("container c1 type1 extra", "1:20: error: expected end of line, found 'extra'"),
+    ("container iova=1", "1:11: error: expected one of type1, iommufd, or a container name, found 'iova=1'"),
+    ("container", "1:10: error: expected one of type1, iommufd, or a container name, found end of line"),
+    ("mlock lots", "1:7: error: expected a size, found 'lots'"),
     ("container iommufd extra", "1:19: error: expected end of line, found 'extra'"),
     ("container iommufd => ok", "1:19: error: expected end of line (container takes no answer), found '=>'"),
     ("container iommufd\ncontainer type1", "2:1: error: expected one container statement, found a second one (the first is on line 1)"),
@@ -73,7 +77,14 @@ let verbList = "iommu, container, kernel, memlock, cap-ipc-lock, dma-entry-limit
     ("memory vaddr=0x200000 size=2M page=2M phys=0x1000", "1:44: error: expected a multiple of the page size 2M, found '0x1000'"),
     ("memory vaddr=0 size=8K phys=0xfffffffffffff000",
      "1:29: error: expected an address that ends the region at or below 0xffffffffffffffff, found '0xfffffffffffff000'"),
-    ("memory vaddr=0 size=4K phys=elsewhere", "1:29: error: expected an address, scattered, reversed or chunks:SIZE, found 'elsewhere'"),
+    ("memory vaddr=0 size=4K phys=elsewhere", "1:29: error: expected an address, contiguous, scattered, reversed or chunks:SIZE, found 'elsewhere'"),
+    ("memory vaddr=0 size=4K thp phys=contiguous", "1:28: error: expected thp or phys=, not both, found 'phys=contiguous'"),
+    ("memory vaddr=0 size=4K phys=0x1000 thp", "1:36: error: expected thp or phys=, not both, found 'thp'"),
+    ("memory vaddr=0 size=4M page=2M thp", "1:29: error: expected page=4K with thp (transparent hugepages back 4K pages), found '2M'"),
+    ("memory vaddr=0 size=4K thp pfnmap", "1:28: error: expected thp or pfnmap, not both, found 'pfnmap'"),
+    ("memory vaddr=0 size=4K thp thp", "1:28: error: expected at most one thp, found 'thp'"),
+    ("memory vaddr=0 size=1T",
+     "1:21: error: expected at most 16777216 physically separate pieces, found 268435456 with 4K pages each apart (the default without phys=; phys=contiguous for one run)"),
     ("memory vaddr=0 size=8K phys=chunks:6K", "1:36: error: expected a multiple of the page size 4K, found '6K'"),
     ("memory vaddr=0 size=8K phys=chunks:0", "1:36: error: expected a nonzero chunk size, found '0'"),
     ("memory vaddr=0 size=4K\nmemory vaddr=0x1000 size=4K\nmemory vaddr=0 size=8K",

@@ -45,6 +45,10 @@ let everyForm = """
     memory vaddr=0x20000 size=8K phys=scattered seed=7
     memory vaddr=0x30000 size=8K page=4096 phys=reversed
     memory vaddr=0x40000000 size=2G page=1G phys=chunks:1G
+    memory vaddr=0x100000000 size=1G phys=contiguous
+    memory vaddr=0x140000000 size=1G page=1G phys=contiguous
+    memory vaddr=0x180001000 size=8M thp
+    memory vaddr=0x200000000 size=4M page=2M
 
 
     map iova=0x200000 vaddr=0x7f0000000000 size=2M prot=rw => ok  # a comment
@@ -137,6 +141,9 @@ func canonicalExample() {
     ("unmap-all vaddr-only size=4K", "unmap-all size=4K vaddr-only"),
     ("memory size=4M vaddr=0x200000 page=2M phys=scattered seed=2097152", "memory vaddr=0x200000 size=4M page=2M phys=scattered"),
     ("memory vaddr=0x1000 size=4096 page=4K", "memory vaddr=0x1000 size=4K"),
+    ("memory phys=contiguous size=1G vaddr=0x7f0000000000", "memory vaddr=0x7f0000000000 size=1G phys=contiguous"),
+    ("memory thp page=4K size=4M vaddr=0x7f0000000000", "memory vaddr=0x7f0000000000 size=4M thp"),
+    ("memory pfnmap size=4M vaddr=0x7f0000000000 page=2M", "memory vaddr=0x7f0000000000 size=4M page=2M pfnmap"),
     ("domain d0 msi-isolated=no pgsizes=2M,4K reserved=none", "domain d0 pgsizes=4K,2M reserved=none msi-isolated=no"),
     ("memlock 1073741824", "memlock 1G"),
     ("container   iommufd", "container iommufd"),

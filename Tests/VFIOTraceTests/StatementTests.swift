@@ -40,6 +40,12 @@ private let allDefaults = DomainSpec(name: "d0", pgsizes: PageSizes([4096, 2 << 
     ("memory vaddr=0x200000 size=8M page=2M phys=chunks:4M",
      .memory(MemorySpec(vaddr: 0x20_0000, size: 8 * mib, pageSize: 2 * mib, layout: .chunks(size: 4 * mib, base: 0x1_0000_0000)))),
     ("memory vaddr=0xe0000000 size=16M pfnmap", .memory(MemorySpec(vaddr: 0xe000_0000, size: 16 * mib, pfnmap: true))),
+    ("memory vaddr=0x7f0000000000 size=1G phys=contiguous",
+     .memory(MemorySpec(vaddr: 0x7f00_0000_0000, size: gib, placement: .contiguous))),
+    ("memory vaddr=0x7f0000000000 size=1G page=2M phys=contiguous",
+     .memory(MemorySpec(vaddr: 0x7f00_0000_0000, size: gib, pageSize: 2 * mib, placement: .contiguous))),
+    ("memory thp vaddr=0x7f0000001000 size=8M", .memory(MemorySpec(vaddr: 0x7f00_0000_1000, size: 8 * mib, placement: .thp))),
+    ("memory vaddr=0x7f0000000000 size=1T phys=contiguous", .memory(MemorySpec(vaddr: 0x7f00_0000_0000, size: 1024 * gib, placement: .contiguous))),
     ("memory vaddr=0xfffffffffffff000 size=4K", .memory(MemorySpec(vaddr: 0xffff_ffff_ffff_f000, size: 4096))),
 ])
 func setupStatement(text: String, expected: Statement.Kind) {

@@ -40,7 +40,8 @@ int cvfio_get_memlock(uint64_t *bytes);
  * pages of 2^page_shift bytes (12: normal, 21/30: hugetlb), populated.
  * order (4K pages only): 0 populate at once (transparent hugepages allowed),
  * 1 no transparent hugepages, pages faulted in ascending order, 2 the same
- * in descending order. */
+ * in descending order, 3 transparent hugepages asked for (MADV_HUGEPAGE),
+ * pages faulted in ascending order. */
 int cvfio_mmap_fixed(uint64_t addr, uint64_t length, int page_shift, int order);
 int cvfio_munmap(uint64_t addr, uint64_t length);
 /* A shared mapping of `length` bytes of the file at `path` (a PCI BAR's
