@@ -35,16 +35,21 @@ is the whole language; `vfio-sim help trace` prints it.
 ## Setup statements
 
 They take effect where they stand. `iommu`, `container` and `kernel` must
-come before the first operation; `container` also before the first `domain`.
+come before the first operation; `container` also before the first `domain`
+(`container NAME`, which opens another container, may come anywhere; the
+`iommu` after it is that container's).
 
 | statement | meaning | default |
 |---|---|---|
 | `iommu type1v2` / `iommu type1` | `VFIO_SET_IOMMU` with the v2 or v1 interface, issued when the first operation comes; may carry `=> ok` or an errno. At most one per trace | `type1v2` |
 | `container type1` / `container iommufd` | which kernel code answers the type1 ioctls: `type1`, a container opened from `/dev/vfio/vfio`; `iommufd`, iommufd's compatibility layer (`/dev/iommu` passed to `VFIO_GROUP_SET_CONTAINER`, each group's device opened as it joins, kernels 6.2 and later; see "Container kinds"). At most one per trace | `type1`, or `--container` |
-| `kernel VERSION` | whose answers the model gives (see "Kernel profiles"): `MAJOR.MINOR`, or a `uname -r` release (`6.12.38+deb12-amd64` is 6.12). A version between two known ones answers as the older, with a note; one past the newest as the newest, with a note; one below the oldest, or anything else (`6.1x`), is an error | the newest behaviour modelled, or `--kernel` |
+| `container NAME [type1\|iommufd]` | another container of the same process (QEMU with several address spaces, DPDK with several containers): later statements go to it, opened now if new; the first container is `c0`. The process has one memory, one `RLIMIT_MEMLOCK` and one `locked_vm`: every type1 container's pins count against the limit, the same page pinned by two containers counts twice. `check locked=` is the process's; `check mappings=`, `check ptes=`, `info` and `show` the current container's. The first container alone gets the implicit `d0` | |
+| `mlock SIZE` | memory the process holds locked already (its own `mlock`, QEMU `mem-lock=on`): in `locked_vm` and against the limit for type1 (not for iommufd, which charges the user's `locked_vm`). Model only: the kernel backend refuses it | `0` |
+| `kernel RELEASE` | whose answers the model gives (see "Kernel releases"): `MAJOR.MINOR`, `MAJOR.MINOR.PATCH`, or a whole `uname -r` (`6.12.38+deb12-amd64`). Any release from 5.10 on is answered by the release history; one the lane does not boot says so in a note, one past the newest known (7.3) answers as 7.3 with a note; below 5.10, or anything else (`6.1x`), is an error | the newest behaviour modelled, or `--kernel` |
 | `memlock SIZE` / `memlock unlimited` | the process's `RLIMIT_MEMLOCK` | `unlimited` |
 | `cap-ipc-lock on` / `off` | whether the process holds `CAP_IPC_LOCK`: exempt from the limit, still counted in `locked` | `off` |
 | `dma-entry-limit N` | the `dma_entry_limit` module parameter (read when the container opens) | `65535` |
+| `domain NAME iommu=PRESET [KEY=...] [instance=N]` | a group behind a known IOMMU: `intel` (VT-d, 39 bits), `intel48`, `amd`, `virtio`, `smmuv3` fill `pgsizes`, `leaves`, `aperture`, `reserved`, `coherent` and `msi-isolated` with what that IOMMU's driver reports on the trace's kernel release (the table in `docs/RELEASES.md`); keys written win. Where a release's values are inferred, or (smmuv3) never booted, a note says so. `instance=N`: which IOMMU unit the group is behind; groups behind different units never share a domain | `instance=0` |
 | `domain NAME pgsizes=LIST [leaves=LIST] [aperture=RANGE] [reserved=RANGE,...\|none] [coherent=yes\|no] [emulated=yes\|no] [msi-isolated=yes\|no] [fgsp=yes\|no]` | a group whose IOMMU domain has these page sizes, aperture and reserved regions; `leaves`: the page sizes its page table really holds when the driver advertises more (5.10's VT-d: every power of two advertised, 4K,2M,1G built), which decide `check ptes=`; `coherent`: the domain enforces cache coherency (decides `dma-cc` and whether groups share a domain); `emulated`: an mdev group with no IOMMU (nothing pinned until an IOMMU group comes); `msi-isolated=no`: attach fails with EPERM; `fgsp`: accepted and ignored (fine-grained superpages changed only how old kernels issued unmaps, never an answer). A name already in the container is an error (detach it first) unless the line carries an answer | one group `d0 pgsizes=4K,2M,1G aperture=0-0xffffffffffff reserved=0xfee00000-0xfeefffff` (48 bits, the x86 MSI window reserved), attached when no `domain` comes before the first operation; per key: `leaves=` the same as `pgsizes=`, `aperture=0-0xffffffffffff`, `reserved=0xfee00000-0xfeefffff`, `coherent=yes`, `emulated=no`, `msi-isolated=yes`, `fgsp=no` |
 | `detach NAME` | the group leaves the container; the last one out releases it (every mapping removed) | |
 | `memory vaddr=ADDR size=SIZE [page=4K\|2M\|1G] [phys=ADDR\|contiguous\|scattered\|reversed\|chunks:SIZE] [seed=N] [thp] [pfnmap]` | process memory that mappings may use: its page size and where its pages lie physically: contiguous from `phys=ADDR`; `contiguous`, one contiguous run placed 1 GiB apart from the regions before it (the default before issue 22: write it for memory that must be one run); `scattered`, each page away from its neighbours (placed by `seed=`, default the vaddr); `reversed`, pages in descending order; `chunks:SIZE`, physically contiguous chunks apart from each other. `seed=` is accepted with every layout. `thp` (4K pages only, not with `phys=` or `pfnmap`): anonymous memory on transparent hugepages, each 2 MiB-aligned 2 MiB block of the virtual range one contiguous hugepage apart from the others, the pages before the first block and after the last scattered. `pfnmap`: reserved frames, pinned but never charged: device memory (an mmap'd BAR), or (as `vfio-sim record` writes it) the shared zero page. Regions may not overlap (an error naming the other line) | `page=4K`; without `phys=` as Linux lays memory out: 4K pages `scattered` (seed the vaddr), hugepages (`page=2M`, `1G`) each contiguous and apart from the others, `pfnmap` one contiguous run; more than 2^24 separate pieces (64 GiB of scattered 4K pages) is an error: say `phys=contiguous` |
@@ -143,20 +148,30 @@ file.trace:12: show
   not be read or parsed (the others still ran) or the command line was
   wrong.
 
-## Kernel profiles
+## Kernel releases
 
-`kernel VERSION` in a trace, or `--kernel VERSION` for traces that do not
-say (the statement wins), chooses whose answers the model gives. The
-known versions are 5.10, 6.1, 6.12, 6.18 and 7.3 (each booted in the
-kernel lane); `kernel 6.5` answers as 6.1 and the report notes it
-(`note: kernel 6.5 answers as profile 6.1`). What differs:
+`kernel RELEASE` in a trace, or `--kernel RELEASE` for traces that do not
+say (the statement wins), chooses whose answers the model gives. Every
+behaviour that changed is a rule with the mainline release it came in and
+the stable releases it was backported to (`docs/RELEASES.md`, with commit
+ids), so any release from 5.10 on is answered: `kernel 5.15`, `kernel
+6.8`, `kernel 6.12.38+deb12-amd64`. A release without a patch level is the
+newest of its series, with every backport. The lane boots 5.10, 6.1, 6.12,
+6.18 and 7.3; for any other series the report notes `kernel 5.15: answered
+from the release history (not booted in the lane)`. A distribution's build
+number (`5.15.0-91-generic`, `5.14.0-362.el9`) is answered as the mainline
+release without stable backports, with a note (the distribution's own
+backports are not known). What differs:
 
 | behaviour | before | since |
 |---|---|---|
-| `unmap-all`, `vaddr-only` (map and unmap); `extension unmap-all` / `update-vaddr` | EINVAL; 0 (5.10) | 5.12 (6.1 on) |
-| capabilities in `info` padded to 8 bytes (`argsz` 84+16n unpadded, 88+16n padded, n = IOVA ranges) | not padded (5.10, 6.1) | 6.12, 6.18, 7.3 |
+| `unmap-all`, `vaddr-only` (map and unmap); `extension unmap-all` / `update-vaddr` | EINVAL; 0 | 5.12 |
+| `extension update-vaddr` before `VFIO_SET_IOMMU` or with an emulated group; `unmap ... vaddr-only` with an emulated group | 1; allowed | 0; EBUSY since 6.3 and 6.1.16 |
+| capabilities in `info` padded to 8 bytes (`argsz` 84+16n unpadded, 88+16n padded, n = IOVA ranges) | not padded | 6.6 |
+| iommufd's compatibility layer (`container iommufd`) | setup error | 6.2 |
 | a wrapping `iova+size` / `vaddr+size` on `map` or `unmap` | EINVAL | EOVERFLOW since the overflow series (6.18) |
-| `extension nesting` | 1 (5.10 … 6.12) | 0 since 6.13 (6.18, 7.3) |
+| `extension nesting` | 1 | 0 since 6.13 |
+| iommufd: `unmap` of a range holding nothing | ENOENT | ok size=0 since 6.18, 6.17.9, 6.12.59, 6.6.117 |
 | a range or mapping ending at 2^64-1 | every search computes `iova + size` = 0: unmap removes nothing (`size=0`) yet a v2 bisect is EINVAL; a map does not see what it overlaps; a top mapping can hide others from unmap; its pages are never uncharged; some overlaps make the kernel loop (`=> hang`) | found and removed, exactly (6.18) |
 
 A domain whose driver advertises more page sizes than its table holds
@@ -181,11 +196,11 @@ In short, under iommufd:
 | `map` a wrap (before 6.18) / `pfnmap` memory / past `dma-entry-limit` | EINVAL / ok, not charged / ENOSPC | EOVERFLOW / EFAULT / ok (no limit) |
 | `unmap` into a mapping (v2) | EINVAL | ENOENT |
 | `unmap` over several mappings, the last sticking out | EINVAL, nothing removed | ENOENT, the ones before it removed |
-| `unmap` of an empty range / size 0 / a wrap (before 6.18) | ok size=0 / ok size=0 / EINVAL | ok size=0 (since the Nov 2025 fix, in 6.12.118) / EINVAL / EOVERFLOW |
+| `unmap` of an empty range / size 0 / a wrap (before 6.18) | ok size=0 / ok size=0 / EINVAL | ok size=0 (ENOENT before 6.18, 6.17.9, 6.12.59, 6.6.117) / EINVAL / EOVERFLOW |
 | `unmap` unaligned ends that cover whole mappings (v2) | EINVAL | ok |
 | `unmap ... vaddr-only` / `unmap ... dirty` / `dirty start` | the vaddr invalidated / the bitmap while tracking (EINVAL before) / ok (v2), EACCES (v1) | EINVAL / EINVAL / ENOTTY |
 | `extension nesting` / `update-vaddr` | 1 before 6.13 / 1 | 0 / 0 |
-| `info` | migration, DMA_AVAIL (`dma_entry_limit` left), IOVA ranges; padded since 6.12 | DMA_AVAIL (always 4294967295) then IOVA ranges, each rounded up to 8 bytes: `argsz` 56+16n |
+| `info` | migration, DMA_AVAIL (`dma_entry_limit` left), IOVA ranges; padded since 6.6 | DMA_AVAIL (always 4294967295) then IOVA ranges, each rounded up to 8 bytes: `argsz` 56+16n |
 | `check locked=` (`VmLck`) | the pinned pages | 0: iommufd charges the user's `locked_vm` (against `RLIMIT_MEMLOCK`) and `VmPin`; with `cap-ipc-lock on` nothing |
 | `check mappings=` | `vfio_dma` entries | iopt areas (a v1 cut makes two) |
 | `detach` of the last group | every mapping removed | the mappings stay (unpinned) for the next group |
