@@ -258,7 +258,7 @@ func guestPlan(_ path: String, hardware: Hardware, domains: [DomainSpec], model:
     guard case .success(let trace) = parseTrace(bytes: bytes, file: path) else { return .failure(BenchFailure("does not parse")) }
     let running = KernelVersion(parsing: LinuxSystemCalls().release) ?? KernelProfile.newest.version
     if let reason = SkipPolicy(running: running, groups: hardware.groups.count, hasBAR: hardware.bar != nil,
-                               sameKernel: { KernelProfile($0) == KernelProfile($1) }).reason(trace) {
+                               sameKernel: { $0.series == $1.series }).reason(trace) {
         return .failure(BenchFailure(reason))
     }
     let kb: KernelBackend
