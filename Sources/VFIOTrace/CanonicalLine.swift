@@ -163,6 +163,7 @@ extension TraceParser {
         previousWasBlank = false
         declared.line = number
         if isOperation && firstOperation == nil { firstOperation = number }
+        if isOperation && declared.firstOperationInFile == nil { declared.firstOperationInFile = number }
         return statements.appendBlank(line: number, column: 1)
     }
 }

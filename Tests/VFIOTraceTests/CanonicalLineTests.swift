@@ -174,6 +174,26 @@ private let canonicalLines = [
         }
     }
 
+    @Test func aCanonicalOperationCountsAsTheFirstOperationForEveryRuleThatNeedsOne() {
+        // `iommu` must come before the first operation of the file, `memlock`
+        // and `domain ... => ok` before or after that of their container: a
+        // canonical map or unmap is that operation as much as a lexed one
+        // (found by the fuzz target `parse`: the shortcut once marked only
+        // the container's first operation).
+        for op in canonicalLines where !op.hasPrefix("check") {
+            for late in ["iommu type1v2", "iommu type1", "container iommufd", "memlock 1M", "kernel 6.12",
+                         "cap-ipc-lock", "dma-entry-limit 10", "domain d1 pgsizes=4K"] {
+                let text = "memory vaddr=0x7f0000000000 size=2M\n\(op)\n\(late)\n"
+                sameBothWays(Array(text.utf8), "\(late) after \(op)")
+            }
+        }
+        let late = "map iova=0x100000 vaddr=0x7f0000000000 size=4K prot=rw => ok\niommu type1v2\n"
+        guard case .failure(let failure) = parse(Array(late.utf8), canonical: true) else {
+            Issue.record("iommu after a canonical map parsed"); return
+        }
+        #expect(failure.diagnostics.map(\.description) == ["t.trace:2:1: error: expected iommu before the first operation, found it after the operation on line 1"])
+    }
+
     @Test func theStatementsOfTheShortcutAreThoseOfTheGeneralParser() throws {
         // What a canonical line means, spelled out: a check that both ways
         // agree would pass if both were wrong the same way.
