@@ -101,6 +101,14 @@ int cvfio_munmap(uint64_t addr, uint64_t length) {
     return munmap((void *)(uintptr_t)addr, (size_t)length) < 0 ? -errno : 0;
 }
 
+int cvfio_mmap_locked(uint64_t length, uint64_t *addr) {
+    void *p = mmap(NULL, (size_t)length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return -errno;
+    if (mlock(p, (size_t)length) < 0) { int e = errno; munmap(p, (size_t)length); return -e; }
+    *addr = (uint64_t)(uintptr_t)p;
+    return 0;
+}
+
 int cvfio_mmap_file_fixed(const char *path, uint64_t addr, uint64_t length) {
     int fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0) return -errno;

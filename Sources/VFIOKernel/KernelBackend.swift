@@ -44,6 +44,8 @@ public final class KernelBackend: Backend {
     /// A PCI BAR's sysfs resource file, mapped for `pfnmap` memory.
     let barPath: String?
     var regions: [MemoryRegion] = []
+    /// The memory `mlock` locked for the process (address, length).
+    var locked: (addr: UInt64, length: UInt64)?
     /// `dma_entry_limit` as this backend last saw or set it, and as the
     /// container copied it at `SET_IOMMU`.
     var entryLimitAtOpen: UInt32 = 65535
@@ -185,6 +187,7 @@ public final class KernelBackend: Backend {
         if walkerFD >= 0 { sys.close(walkerFD); walkerFD = -1 }
         for r in regions { sys.munmap(r.vaddr, r.size) }
         regions = []
+        if let l = locked { sys.munmap(l.addr, l.length); locked = nil }
         let hadContainer = containerFD >= 0
         containerFD = -1
         for i in groups.indices { groups[i].fd = -1 }
@@ -245,6 +248,22 @@ public final class KernelBackend: Backend {
 
     public func setMemlock(_ bytes: UInt64?) throws(BackendError) {
         if let e = sys.setMemlock(bytes) { throw BackendError("setrlimit(RLIMIT_MEMLOCK): \(e)") }
+    }
+
+    /// `mlock SIZE`: this process locks that much anonymous memory of its
+    /// own (rounded up to pages), which the kernel counts in `locked_vm` as
+    /// the model does; a second `mlock` replaces the first. Refused as
+    /// `mlock(2)` refuses it (over `RLIMIT_MEMLOCK` without CAP_IPC_LOCK).
+    public func mlock(_ bytes: UInt64) throws(BackendError) {
+        if let l = locked { sys.munmap(l.addr, l.length); locked = nil }
+        let pages = bytes / 4096 + (bytes % 4096 == 0 ? 0 : 1)
+        let (length, overflow) = pages.multipliedReportingOverflow(by: 4096)
+        if overflow { throw BackendError("mlock of \(formatSize(bytes)): more than the address space") }
+        if length == 0 { return }
+        switch sys.mmapLocked(length) {
+        case .success(let addr): locked = (addr, length)
+        case .failure(let e): throw BackendError("mlock of \(formatSize(length)): \(e)")
+        }
     }
 
     public func setCapIPCLock(_ on: Bool) throws(BackendError) {

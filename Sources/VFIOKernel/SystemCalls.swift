@@ -33,6 +33,9 @@ public protocol SystemCalls: AnyObject {
     func mmapAnonymous(_ addr: UInt64, _ length: UInt64, pageShift: Int32, order: Int32) -> Errno?
     /// `mmap` of a file (a PCI BAR's sysfs resource) at exactly `addr`, shared.
     func mmapFile(_ path: String, _ addr: UInt64, _ length: UInt64) -> Errno?
+    /// Anonymous memory wherever the kernel puts it, locked (`mlock`): it
+    /// counts in `mm->locked_vm` until unmapped. Its address.
+    func mmapLocked(_ length: UInt64) -> Result<UInt64, Errno>
     /// `munmap`.
     func munmap(_ addr: UInt64, _ length: UInt64)
     /// The whole of a small file (`/proc/self/status`, a sysfs attribute).
@@ -172,6 +175,12 @@ public final class LinuxSystemCalls: SystemCalls {
 
     public func mmapFile(_ path: String, _ addr: UInt64, _ length: UInt64) -> Errno? {
         Self.errno(path.withCString { cvfio_mmap_file_fixed($0, addr, length) })
+    }
+
+    public func mmapLocked(_ length: UInt64) -> Result<UInt64, Errno> {
+        var addr: UInt64 = 0
+        let r = cvfio_mmap_locked(length, &addr)
+        return r < 0 ? .failure(Errno(rawValue: -r)) : .success(addr)
     }
 
     public func munmap(_ addr: UInt64, _ length: UInt64) { _ = cvfio_munmap(addr, length) }

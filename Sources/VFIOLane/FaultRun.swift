@@ -239,6 +239,7 @@ final class FaultInjection: SystemCalls {
         base.mmapAnonymous(addr, length, pageShift: pageShift, order: order)
     }
     func mmapFile(_ path: String, _ addr: UInt64, _ length: UInt64) -> Errno? { base.mmapFile(path, addr, length) }
+    func mmapLocked(_ length: UInt64) -> Result<UInt64, Errno> { base.mmapLocked(length) }
     func munmap(_ addr: UInt64, _ length: UInt64) { base.munmap(addr, length) }
     func readText(_ path: String) -> String? { base.readText(path) }
     func writeText(_ path: String, _ text: String) -> Errno? { base.writeText(path, text) }

@@ -32,7 +32,8 @@ public struct SkipPolicy: Sendable {
     ///   must play the running kernel to be compared with it;
     /// - more groups than the machine has, an emulated (mdev) group, or
     ///   `pfnmap` memory without a BAR to map;
-    /// - `container iommufd` on a kernel without `/dev/iommu`.
+    /// - `container iommufd` or `container NAME iommufd` on a kernel without
+    ///   `/dev/iommu`.
     public func reason(_ trace: Trace) -> String? {
         for st in trace.statements {
             guard case .comment(let text) = st.kind else { continue }
@@ -55,7 +56,7 @@ public struct SkipPolicy: Sendable {
             case .domain(let d):
                 if d.emulated { return "an emulated (mdev) group cannot be made real" }
                 names.insert(d.name)
-            case .container(.iommufd) where !hasIOMMUFD:
+            case .container(.iommufd) where !hasIOMMUFD, .useContainer(_, .iommufd) where !hasIOMMUFD:
                 return "container iommufd needs /dev/iommu (CONFIG_IOMMUFD), and this kernel has none"
             case .memory(let m) where m.pfnmap && !hasBAR:
                 return "pfnmap memory needs a device BAR, and none is here"

@@ -131,7 +131,8 @@ public final class ModelBackend: Backend {
     /// (`__account_locked_vm`), beside what the containers pin; iommufd
     /// charges `user->locked_vm`, which an mlock does not touch.
     public func mlock(_ bytes: UInt64) throws(BackendError) {
-        mlockedPages = (bytes &+ 4095) >> 12
+        // Whole pages, rounded up without wrapping at 2^64-1.
+        mlockedPages = bytes >> 12 + (bytes & 4095 == 0 ? 0 : 1)
         shareProcess()
     }
 

@@ -58,6 +58,9 @@ public final class ScriptedSystemCalls: SystemCalls {
     public func mmapFile(_ path: String, _ addr: UInt64, _ length: UInt64) -> Errno? {
         log.append("mmap \(path) 0x\(String(addr, radix: 16)) \(length)"); return nil
     }
+    public func mmapLocked(_ length: UInt64) -> Result<UInt64, Errno> {
+        log.append("mmap locked \(length)"); return .success(0x7e00_0000_0000)
+    }
     public func munmap(_ addr: UInt64, _ length: UInt64) { log.append("munmap 0x\(String(addr, radix: 16))") }
     public func readText(_ path: String) -> String? { files[path] }
     public func writeText(_ path: String, _ text: String) -> Errno? {

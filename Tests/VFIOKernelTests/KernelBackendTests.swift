@@ -126,6 +126,20 @@ struct KernelBackendTests {
         kb.close()
     }
 
+    @Test("mlock locks the size rounded up to pages, replaces an earlier mlock, and is unlocked at close; a size past 2^64-4096 is refused")
+    func mlockHoldsMemoryLocked() throws {
+        let sys = machine()
+        let kb = try KernelBackend(groupPaths: ["/dev/vfio/7"], sys: sys)
+        try kb.mlock(6 << 20 | 1)
+        #expect(sys.log.last == "mmap locked \((6 << 20) + 4096)")
+        try kb.mlock(4096)
+        #expect(sys.log.suffix(2) == ["munmap 0x7e0000000000", "mmap locked 4096"])
+        #expect(throws: BackendError.self) { try kb.mlock(UInt64.max) }
+        try kb.mlock(8192)
+        kb.close()
+        #expect(Array(sys.log.suffix(from: sys.log.lastIndex(of: "mmap locked 8192")!)).contains("munmap 0x7e0000000000"))
+    }
+
     @Test("pfnmap memory without a BAR is a setup the backend cannot honour")
     func noBAR() throws {
         let kb = try KernelBackend(groupPaths: ["/dev/vfio/7"], sys: machine())

@@ -43,6 +43,17 @@ struct SkipPolicyTests {
         let withBAR = SkipPolicy(running: KernelVersion(6, 12), groups: 3, hasBAR: true)
         #expect(withBAR.reason(parse("memory vaddr=0x1000 size=4K pfnmap\n")) == nil)
     }
+
+    @Test("an iommufd container, the first or another one of the process, is skipped on a kernel without /dev/iommu")
+    func iommufd() {
+        var without = policy
+        without.hasIOMMUFD = false
+        let reason = "container iommufd needs /dev/iommu (CONFIG_IOMMUFD), and this kernel has none"
+        #expect(without.reason(parse("container iommufd\n")) == reason)
+        #expect(without.reason(parse("container c1 iommufd\n")) == reason)
+        #expect(without.reason(parse("container c1 type1\n")) == nil)
+        #expect(policy.reason(parse("container c1 iommufd\n")) == nil)
+    }
 }
 
 @Suite("A report's trip between processes")

@@ -44,6 +44,8 @@ int cvfio_get_memlock(uint64_t *bytes);
  * pages faulted in ascending order. */
 int cvfio_mmap_fixed(uint64_t addr, uint64_t length, int page_shift, int order);
 int cvfio_munmap(uint64_t addr, uint64_t length);
+/* Anonymous memory anywhere, locked with mlock(2); its address in *addr. */
+int cvfio_mmap_locked(uint64_t length, uint64_t *addr);
 /* A shared mapping of `length` bytes of the file at `path` (a PCI BAR's
  * sysfs resource file) at exactly `addr`: device memory, VM_PFNMAP. */
 int cvfio_mmap_file_fixed(const char *path, uint64_t addr, uint64_t length);
