@@ -63,6 +63,68 @@ public struct DomainSpec: Hashable, Sendable {
         return (s, v.note)
     }
 
+    /// One key on which two domains answer differently, with each one's
+    /// value as a trace writes it.
+    public struct Difference: Hashable, Sendable {
+        public var key: String
+        public var this: String
+        public var other: String
+        public init(key: String, this: String, other: String) { self.key = key; self.this = this; self.other = other }
+    }
+
+    /// Where `other` answers differently from this domain, in the terms of
+    /// the answers (not of how the keys were written): emulation, page
+    /// sizes, the valid IOVA ranges (aperture less reserved regions), the
+    /// leaves the table is built of (absent leaves are the page sizes),
+    /// coherency and, when `comparingMSI`, whether type1 takes the group's
+    /// MSI setup. Both already resolved (`resolved(for:)`).
+    public func differences(from other: DomainSpec, comparingMSI: Bool = true) -> [Difference] {
+        var out: [Difference] = []
+        func yesNo(_ b: Bool) -> String { b ? "yes" : "no" }
+        if emulated != other.emulated { out.append(Difference(key: "emulated", this: yesNo(emulated), other: yesNo(other.emulated))) }
+        if pgsizes != other.pgsizes {
+            out.append(Difference(key: "pgsizes", this: formatPageSizes(pgsizes), other: formatPageSizes(other.pgsizes)))
+        }
+        let (a, b) = (validRanges, other.validRanges)
+        if a != b {
+            out.append(Difference(key: "iova", this: a.map(formatRange).joined(separator: ","), other: b.map(formatRange).joined(separator: ",")))
+        }
+        let (l, m) = (leaves ?? pgsizes, other.leaves ?? other.pgsizes)
+        if l != m { out.append(Difference(key: "leaves", this: formatPageSizes(l), other: formatPageSizes(m))) }
+        if coherent != other.coherent { out.append(Difference(key: "coherent", this: yesNo(coherent), other: yesNo(other.coherent))) }
+        if comparingMSI && msiIsolated != other.msiIsolated {
+            out.append(Difference(key: "msi-isolated", this: yesNo(msiIsolated), other: yesNo(other.msiIsolated)))
+        }
+        return out
+    }
+
+    /// Why `leaves=` cannot be built with this domain's page sizes, or nil.
+    /// A table is built of leaves that are page sizes the driver advertises
+    /// (a piece the IOMMU core hands it is a run of leaves), and the
+    /// smallest page size must be a leaf, else a piece of that size has no
+    /// entry to be written as. With a preset whose page sizes the trace did
+    /// not write, on every release the preset knows.
+    public var leavesContradiction: String? {
+        guard let leaves else { return nil }
+        var each: [(pgsizes: PageSizes, source: String)] = [(pgsizes, "")]
+        if let preset, !explicit.contains(.pgsizes) {
+            each = IOMMUPreset.knownSeries.map { (preset.values(for: $0).pgsizes, ": iommu=\(preset.rawValue) on \($0)") }
+        }
+        for (p, source) in each {
+            if leaves.rawValue & ~p.rawValue != 0 {
+                return "expected leaves among the page sizes (\(formatPageSizes(p))\(source))"
+            }
+            if let smallest = p.smallest, !leaves.contains(smallest) {
+                return "expected leaves that include the smallest page size (\(formatSize(smallest))\(source))"
+            }
+        }
+        return nil
+    }
+
+    /// The IOVA ranges a map may use: the aperture less the reserved
+    /// regions (what GET_INFO's IOVA range capability lists).
+    public var validRanges: [IOVARange] { IOVARange.excluding(reserved, from: [aperture]) }
+
     public init(name: String, pgsizes: PageSizes = DomainSpec.defaultPgsizes,
                 aperture: IOVARange = DomainSpec.defaultAperture,
                 reserved: [IOVARange] = DomainSpec.defaultReserved,

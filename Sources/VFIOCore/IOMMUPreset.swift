@@ -95,6 +95,11 @@ public enum IOMMUPreset: String, CaseIterable, Sendable, Hashable {
         }
     }
 
+    /// Every series from 5.10 to the newest known, oldest first.
+    public static let knownSeries: [KernelVersion] =
+        (10...19).map { KernelVersion(5, $0) } + (0...19).map { KernelVersion(6, $0) }
+        + (0...KernelVersion.newestKnown.minor).map { KernelVersion(7, $0) }
+
     /// `intel, intel48, amd, virtio, smmuv3`, for messages.
     public static var list: String { allCases.map(\.rawValue).joined(separator: ", ") }
 }

@@ -18,6 +18,9 @@ public struct HostFacts: Sendable {
     /// no readable `CapEff`.
     public var capIPCLock: Bool?
     public var dmaEntryLimit: DMAEntryLimit
+    /// type1's `allow_unsafe_interrupts` (`Y`: a group whose MSIs are not
+    /// isolated is taken all the same); nil when not readable.
+    public var allowUnsafeInterrupts: Bool?
     /// The bracketed word of the THP `enabled` file; nil when it has none.
     public var transparentHugepages: String?
     /// The hugetlb pools, smallest page first; nil when the directory is missing.
@@ -82,6 +85,7 @@ public struct HostFacts: Sendable {
         public var type: String
     }
 
+    public static let allowUnsafeInterruptsPath = "/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts"
     public static let memlockSource = "getrlimit(RLIMIT_MEMLOCK), soft limit"
     public static let statusPath = "/proc/self/status"
     public static let thpPath = "/sys/kernel/mm/transparent_hugepage/enabled"
@@ -103,6 +107,13 @@ public struct HostFacts: Sendable {
             facts.dmaEntryLimit = UInt32(word).map { .value($0) } ?? .unreadable(word)
         }
         facts.transparentHugepages = sys.readText(thpPath).flatMap(bracketedWord)
+        facts.allowUnsafeInterrupts = sys.readText(allowUnsafeInterruptsPath).flatMap { text -> Bool? in
+            switch text.filter({ !$0.isWhitespace }) {
+            case "Y", "y", "1": true
+            case "N", "n", "0": false
+            default: nil
+            }
+        }
         facts.hugepagePools = sys.listDirectory(hugepagesPath).map { names in
             names.compactMap { name -> HugepagePool? in
                 guard name.hasPrefix("hugepages-"), name.hasSuffix("kB"),

@@ -56,8 +56,51 @@ extension HostFacts {
             lines.append("# no domain: no IOMMU group has a device bound to vfio-pci (\(Self.groupsPath): \(count) group\(count == 1 ? "" : "s"))")
         case .some(_, let bound):
             for g in bound { lines.append(domainLine(g)) }
+            let checks = bound.compactMap(presetCheck)
+            if !checks.isEmpty {
+                let agreeing = checks.filter(\.differences.isEmpty).count
+                lines.append("# presets: \(agreeing)/\(checks.count) agree with what was measured"
+                             + (agreeing == checks.count ? "" : " (" + checks.filter { !$0.differences.isEmpty }.map(\.group).joined(separator: ", ")
+                                + (checks.count - agreeing == 1 ? " differs)" : " differ)")))
+            }
         }
         return lines
+    }
+
+    /// A group's preset, for this release, beside what `--probe` measured.
+    public struct PresetCheck: Sendable {
+        public var group: String
+        public var preset: IOMMUPreset
+        /// Preset (`this`) against measured (`other`); empty when they agree.
+        public var differences: [DomainSpec.Difference]
+        /// The measured domain, to write where the preset differs.
+        public var measured: DomainSpec
+        /// Whether MSI isolation could be compared: not when type1's
+        /// `allow_unsafe_interrupts` is on (the group is taken either way).
+        public var comparedMSI: Bool
+    }
+
+    /// The release the presets answer for: the running one, or the newest
+    /// known when `uname -r` is not a version.
+    var presetRelease: KernelVersion { KernelVersion(parsing: release) ?? KernelVersion.newestKnown }
+
+    /// Nil unless the group's unit has a preset and `--probe` measured it.
+    func presetCheck(_ g: Group) -> PresetCheck? {
+        guard let name = g.unit?.preset?.name, let preset = IOMMUPreset(rawValue: name),
+              case .success(let measured)? = g.probe else { return nil }
+        var spec = DomainSpec(name: g.name)
+        spec.preset = preset
+        spec.explicit = []
+        let expected = spec.resolved(for: presetRelease).spec
+        if !measured.msiIsolated {
+            // SET_IOMMU refused the group: only MSI isolation was measured.
+            let differences = expected.msiIsolated
+                ? [DomainSpec.Difference(key: "msi-isolated", this: "yes", other: "no")] : []
+            return PresetCheck(group: g.name, preset: preset, differences: differences, measured: measured, comparedMSI: true)
+        }
+        let comparedMSI = allowUnsafeInterrupts != true
+        return PresetCheck(group: g.name, preset: preset, differences: expected.differences(from: measured, comparingMSI: comparedMSI),
+                           measured: measured, comparedMSI: comparedMSI)
     }
 
     /// The `domain` line of a group, or a comment saying why there is none.
@@ -83,17 +126,48 @@ extension HostFacts {
             words.append("instance=\(k)")
             notes.append("unit \(k) of \(units.joined(separator: ","))")
         }
+        let source = "\(g.deviceNode) (VFIO_IOMMU_GET_INFO, CHECK_EXTENSION)"
+        // Written from the measurement: every key without a preset, the
+        // keys where the preset differs with one. The reserved regions are
+        // GET_INFO's then, else sysfs's.
+        var measuredReserved = false
         switch g.probe {
         case .success(let spec)? where !spec.msiIsolated:
             // SET_IOMMU refused the group: nothing else was measured.
             words.append("msi-isolated=no")
             notes.append("VFIO_SET_IOMMU on \(g.deviceNode): EPERM, MSIs not isolated; pgsizes and aperture not measured")
         case .success(let spec)?:
-            words.append("pgsizes=" + formatPageSizes(spec.pgsizes))
-            if let leaves = spec.leaves { words.append("leaves=" + formatPageSizes(leaves)) }
-            words.append("aperture=" + formatRange(spec.aperture))
-            if !spec.coherent { words.append("coherent=no") }
-            notes.append("pgsizes, aperture\(spec.coherent ? "" : ", coherent") measured on \(g.deviceNode) (VFIO_IOMMU_GET_INFO, CHECK_EXTENSION)")
+            let keys: Set<String>
+            if let check = presetCheck(g) {
+                keys = Set(check.differences.map(\.key))
+                if keys.isEmpty {
+                    notes.append("preset \(check.preset.rawValue) agrees with what was measured on \(source)")
+                } else {
+                    let what = check.differences.map { "\($0.key) \($0.this) (measured \($0.other))" }.joined(separator: ", ")
+                    notes.append("preset \(check.preset.rawValue) differs from what was measured on \(source): \(what); the measured values are written")
+                }
+            } else {
+                keys = ["pgsizes", "leaves", "iova", "coherent"]
+                notes.append("pgsizes, aperture\(spec.coherent ? "" : ", coherent") measured on \(source)")
+            }
+            if keys.contains("pgsizes") { words.append("pgsizes=" + formatPageSizes(spec.pgsizes)) }
+            if keys.contains("leaves") || (keys.contains("pgsizes") && spec.leaves != nil) {
+                words.append("leaves=" + formatPageSizes(spec.leaves ?? spec.pgsizes))
+            }
+            if keys.contains("iova") {
+                words.append("aperture=" + formatRange(spec.aperture))
+                words.append("reserved=" + (spec.reserved.isEmpty ? "none" : spec.reserved.map(formatRange).joined(separator: ",")))
+                measuredReserved = true
+            }
+            if keys.contains("coherent") { words.append("coherent=\(spec.coherent ? "yes" : "no")") }
+            if allowUnsafeInterrupts == true {
+                // A preset without MSI isolation would be refused: say
+                // what this machine does.
+                if let p = presetCheck(g)?.preset, !p.values(for: presetRelease).msiIsolated { words.append("msi-isolated=yes") }
+                notes.append("allow_unsafe_interrupts=Y (\(Self.allowUnsafeInterruptsPath)): type1 takes the group whether or not its MSIs are isolated")
+            } else if keys.contains("msi-isolated") {
+                words.append("msi-isolated=\(spec.msiIsolated ? "yes" : "no")")
+            }
         case .failure(let e)?:
             notes.append("--probe: \(e.message)")
         case nil:
@@ -101,7 +175,9 @@ extension HostFacts {
         }
         let regionsFile = "\(g.directory)/reserved_regions"
         if let reserved = g.reserved {
-            words.append("reserved=" + (reserved.isEmpty ? "none" : reserved.map { formatRange($0.range) }.joined(separator: ",")))
+            if !measuredReserved && measured == nil {
+                words.append("reserved=" + (reserved.isEmpty ? "none" : reserved.map { formatRange($0.range) }.joined(separator: ",")))
+            }
             var types: [String] = []
             for r in reserved where !types.contains(r.type) { types.append(r.type) }
             notes.append(reserved.isEmpty ? "no reserved regions (\(regionsFile))" : "reserved: \(types.joined(separator: ", ")) (\(regionsFile))")

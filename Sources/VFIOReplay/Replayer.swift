@@ -709,27 +709,11 @@ public final class Replayer {
     /// in the answers' terms (page sizes, valid IOVA ranges, coherency,
     /// MSI isolation), or nil when it does not.
     public static func setupDifference(trace: DomainSpec, kernel: DomainSpec) -> String? {
-        func ranges(_ d: DomainSpec) -> [IOVARange] { IOVARange.excluding(d.reserved, from: [d.aperture]) }
-        var asked: [String] = [], has: [String] = []
-        if trace.emulated { asked.append("emulated=yes"); has.append("emulated=no") }
-        if trace.pgsizes != kernel.pgsizes {
-            asked.append("pgsizes=\(formatPageSizes(trace.pgsizes))"); has.append("pgsizes=\(formatPageSizes(kernel.pgsizes))")
-        }
-        let (a, k) = (ranges(trace), ranges(kernel))
-        if a != k {
-            asked.append("iova=\(a.map(formatRange).joined(separator: ","))"); has.append("iova=\(k.map(formatRange).joined(separator: ","))")
-        }
-        if trace.leaves != kernel.leaves {
-            asked.append("leaves=\(trace.leaves.map(formatPageSizes) ?? "pgsizes")"); has.append("leaves=\(kernel.leaves.map(formatPageSizes) ?? "pgsizes")")
-        }
-        if trace.coherent != kernel.coherent {
-            asked.append("coherent=\(trace.coherent ? "yes" : "no")"); has.append("coherent=\(kernel.coherent ? "yes" : "no")")
-        }
-        if trace.msiIsolated != kernel.msiIsolated {
-            asked.append("msi-isolated=\(trace.msiIsolated ? "yes" : "no")"); has.append("msi-isolated=\(kernel.msiIsolated ? "yes" : "no")")
-        }
-        if asked.isEmpty { return nil }
-        return "trace domain \(trace.name) \(asked.joined(separator: " ")), kernel has \(has.joined(separator: " ")) (the model follows the kernel)"
+        let differences = trace.differences(from: kernel)
+        if differences.isEmpty { return nil }
+        let asked = differences.map { "\($0.key)=\($0.this)" }.joined(separator: " ")
+        let has = differences.map { "\($0.key)=\($0.other)" }.joined(separator: " ")
+        return "trace domain \(trace.name) \(asked), kernel has \(has) (the model follows the kernel)"
     }
 
     /// The canonical text of a statement without its answer or comment.

@@ -1088,6 +1088,11 @@ struct StatementParser {
             guard v < 4096 else { throw LineError(n.value.start, "expected an IOMMU unit number below 4096, found \(quoted(n.value))") }
             spec.instance = Int(v)
         }
+        if let l = keyed(.leaves) {
+            var whole = spec
+            whole.explicit = explicit
+            if let problem = whole.leavesContradiction { throw LineError(l.value.start, "\(problem), found \(quoted(l.value))") }
+        }
         if spec.preset != nil {
             spec.explicit = explicit
             // Filled for the newest release here; the model fills them

@@ -223,13 +223,44 @@ struct HostFactsTests {
         return sys
     }
 
-    @Test("--probe adds the measured pgsizes= and aperture= to the preset, and gives the group back")
+    @Test("--probe checks the preset against the kernel: a preset that agrees is written alone, one that differs gets the measured keys; the presets line counts them; the group is given back")
     func probe() {
         let sys = probedMachine(coherent: false)
-        #expect(prologue(sys, probe: true).last == "domain g7 iommu=intel pgsizes=4K,2M,1G aperture=0x0-0x7fffffffff coherent=no reserved=0xfee00000-0xfeefffff  # group 7: 0000:00:03.0 (vfio-pci); dmar0: 39-bit (MGAW 39 bits, SAGAW 39 bits, from /sys/class/iommu/dmar0/intel-iommu/cap); pgsizes, aperture, coherent measured on /dev/vfio/7 (VFIO_IOMMU_GET_INFO, CHECK_EXTENSION); reserved: msi (/sys/kernel/iommu_groups/7/reserved_regions)")
+        let agreeing = prologue(sys, probe: true)
+        #expect(Array(agreeing.suffix(2)) == [
+            "domain g7 iommu=intel  # group 7: 0000:00:03.0 (vfio-pci); dmar0: 39-bit (MGAW 39 bits, SAGAW 39 bits, from /sys/class/iommu/dmar0/intel-iommu/cap); preset intel agrees with what was measured on /dev/vfio/7 (VFIO_IOMMU_GET_INFO, CHECK_EXTENSION); reserved: msi (/sys/kernel/iommu_groups/7/reserved_regions)",
+            "# presets: 1/1 agree with what was measured",
+        ])
         #expect(sys.log.contains("open /dev/vfio/7") && sys.log.contains("close /dev/vfio/7"))
         // The process's limits are left as they are.
         #expect(!sys.log.contains { $0.hasPrefix("setrlimit") || $0.hasPrefix("capset") || $0.hasPrefix("write") })
+
+        // QEMU's VT-d is not coherent; a unit that is differs from the preset.
+        let differing = prologue(probedMachine(coherent: true), probe: true)
+        #expect(Array(differing.suffix(2)) == [
+            "domain g7 iommu=intel coherent=yes  # group 7: 0000:00:03.0 (vfio-pci); dmar0: 39-bit (MGAW 39 bits, SAGAW 39 bits, from /sys/class/iommu/dmar0/intel-iommu/cap); preset intel differs from what was measured on /dev/vfio/7 (VFIO_IOMMU_GET_INFO, CHECK_EXTENSION): coherent no (measured yes); the measured values are written; reserved: msi (/sys/kernel/iommu_groups/7/reserved_regions)",
+            "# presets: 0/1 agree with what was measured (g7 differs)",
+        ])
+    }
+
+    @Test("with allow_unsafe_interrupts=Y MSI isolation is not compared, and a preset without it is written as taken (msi-isolated=yes)")
+    func unsafeInterrupts() throws {
+        let sys = probedMachine(coherent: false)
+        sys.files[HostFacts.allowUnsafeInterruptsPath] = "Y\n"
+        let facts = HostFacts.gather(sys, probe: true)
+        #expect(facts.allowUnsafeInterrupts == true)
+        guard case .some(_, let bound) = facts.groups, var group = bound.first else { Issue.record("no group"); return }
+        #expect(facts.presetCheck(group)?.comparedMSI == false)
+        #expect(facts.prologue.last == "# presets: 1/1 agree with what was measured")
+        // The same group behind a virtio-iommu: its preset isolates no MSI.
+        group.unit = IOMMUUnit(link: "../../devices/pci0000:00/0000:00:04.0/virtio1/iommu/virtio1")
+        let check = try #require(facts.presetCheck(group))
+        #expect(check.preset == .virtio && check.comparedMSI == false)
+        #expect(!check.differences.contains { $0.key == "msi-isolated" })
+        #expect(facts.domainLine(group).hasPrefix("domain g7 iommu=virtio pgsizes=4K,2M,1G "))
+        #expect(facts.domainLine(group).contains(" msi-isolated=yes  # "))
+        sys.files[HostFacts.allowUnsafeInterruptsPath] = "N\n"
+        #expect(HostFacts.gather(sys, probe: false).allowUnsafeInterrupts == false)
     }
 
     @Test("--probe that cannot open the group keeps the preset and says why")

@@ -32,11 +32,16 @@
 # .build-lane -Xswiftc -static-executable`), boots each configuration with
 # the fixtures in the guest and prints, per configuration,
 #
-#   kernel 6.12 intel-iommu: N/M operations agree, U not observable, S of F files skipped
+#   kernel 6.12 intel-iommu: N/M operations agree, U not observable, S of F files skipped, presets: P/P agree
 #
 # (the IOMMU word is the configuration's: intel-iommu, intel-iommu-48,
 # amd-iommu or virtio-iommu; the guest passes it as VFIO_LANE_IOMMU)
-# followed by every disagreement and error. Fixtures the guest cannot run
+# followed by every disagreement and error. In the same boot the guest runs
+# `vfio-sim host --probe`: P is the number of its groups whose `iommu=`
+# preset, answered for the running release, agrees with what GET_INFO and
+# CHECK_EXTENSION report there; then that prologue followed by
+# host-body.trace is replayed on both backends, and must agree with no
+# setup difference (the prologue's domains are the kernel's). Fixtures the guest cannot run
 # (a `# lane: skip REASON` comment, or a `kernel` line naming another
 # version) are counted as skipped with their reason; checks the guest cannot
 # observe are counted as not observable: `check ptes=` on virtio-iommu, whose
@@ -137,6 +142,7 @@ FAILED=0
 VERBOSE_ARG=""
 [ "$VERBOSE" = 0 ] || VERBOSE_ARG=--verbose
 cp "$BINARY" "$WORK/files/vfio-sim"
+cp "$LANE_DIR/host-body.trace" "$WORK/files/host-body.trace"
 PAYLOAD="$WORK/payload.sh"
 # A configuration whose container is not type1 (6.12-iommufd) passes it to
 # the replay (and the exploration) as --container KIND through
@@ -158,6 +164,14 @@ HAS_CONTAINER_REPLAY=0 HAS_CONTAINER_EXPLORE=0
     echo "/files/vfio-sim explore --backend both --allow-module-params $X --runs $runs --ops $ops --seed $seed"
     echo 'e=$?; [ "$rc" = 0 ] && rc=$e'
   fi
+  # The machine as `vfio-sim host --probe` sees it, then that prologue
+  # with a body of operations replayed on both backends.
+  echo "echo '== host'"
+  echo '/files/vfio-sim host --probe > /tmp/host.trace; h=$?; cat /tmp/host.trace'
+  echo 'cat /tmp/host.trace /files/host-body.trace > /tmp/host-prologue.trace'
+  echo "echo '== host replay'"
+  echo "/files/vfio-sim replay --backend both --allow-module-params $VERBOSE_ARG /tmp/host-prologue.trace"
+  echo 'e=$?; [ "$rc" = 0 ] && rc=$e; [ "$h" = 0 ] || rc=1'
   echo 'exit $rc'
 } > "$PAYLOAD"
 chmod 755 "$PAYLOAD"
@@ -197,7 +211,10 @@ for c in "${CONFIGS[@]}"; do
     wait "$WALK_PID" 2>/dev/null || true
     rm -rf "$sockets"
   fi
-  summary=$(grep -E '^kernel [^ ]+ [^ ]+: [0-9]+/[0-9]+ operations agree' "$REPORT" | tail -n1 || true)
+  # The report's sections: the fixtures (up to `== explore` or `== host`),
+  # the exploration, the host prologue and its replay.
+  section() { awk -v want="$1" '/^== (explore|host|host replay)$/ { s = substr($0, 4); next } { if ((s == "" ? "fixtures" : s) == want) print }' "$REPORT"; }
+  summary=$(section fixtures | grep -E '^kernel [^ ]+ [^ ]+: [0-9]+/[0-9]+ operations agree' | tail -n1 || true)
   # The IOMMU word is the configuration's (the report may name only what
   # sysfs shows, which cannot tell 39- from 48-bit VT-d).
   summary=$(echo "$summary" | sed -E "s/^(kernel [^ ]+ )[^ ]+:/\1$LANE_CFG_IOMMU_WORD:/")
@@ -210,22 +227,36 @@ for c in "${CONFIGS[@]}"; do
     sed 's/^/  /' "$REPORT" | tail -n 20
     continue
   fi
-  echo "$summary"
+  # Every preset the guest's groups play, against GET_INFO there.
+  presets=$(section host | grep -E '^# presets: [0-9]+/[0-9]+ agree' | tail -n1 | sed -E 's/^# (presets: [0-9]+\/[0-9]+ agree).*/\1/' || true)
+  echo "$summary, ${presets:-presets: no result}"
+  case $presets in
+    "presets: "*) n=${presets#presets: }; n=${n% agree}; [ "${n%/*}" = "${n#*/}" ] || FAILED=1 ;;
+    *) FAILED=1 ;;
+  esac
   [ -z "$CONTAINER_NOTE" ] || echo "$CONTAINER_NOTE"
   # Every disagreement, error and kernel leak; other notes only with --verbose.
-  sed '/^== explore$/,$d' "$REPORT" | grep -E ': (disagree|error|note: leak): ' | sed 's/^/  /' || true
+  section fixtures | grep -E ': (disagree|error|note: leak): ' | sed 's/^/  /' || true
   # The exploration: its one line, and every finding shrunk to a trace.
   if [ -n "$EXPLORE" ]; then
-    explored=$(sed -n '/^== explore$/,$p' "$REPORT" | grep -E '^explored [0-9]+ sequences' | tail -n1 || true)
+    explored=$(section explore | grep -E '^explored [0-9]+ sequences' | tail -n1 || true)
     echo "  ${explored:-exploration: no result}"
-    sed -n '/^== explore$/,$p' "$REPORT" | grep -vE '^(== explore|explored [0-9]+ sequences)' | sed 's/^/    /' || true
+    section explore | grep -vE '^explored [0-9]+ sequences' | sed 's/^/    /' || true
     case $explored in *": 0 with findings"*) ;; *) FAILED=1 ;; esac
   fi
+  # The host's prologue with a body: every operation agrees, and the
+  # prologue's domains are the kernel's (no setup difference).
+  hosted=$(section "host replay" | grep -E '^kernel [^ ]+ [^ ]+: [0-9]+/[0-9]+ operations agree' | tail -n1 | sed -E 's/^kernel [^:]*: //' || true)
+  n_diff=$(section "host replay" | grep -cE ': (disagree|error|note: setup): ' || true)
+  echo "  host prologue + body: ${hosted:-no result}, $n_diff disagreements or setup differences"
+  section "host replay" | grep -E ': (disagree|error|note: setup): ' | sed 's/^/    /' || true
+  section host | grep -E '^domain |^# presets:' | grep -E 'differ' | sed 's/^/    /' || true
+  [ -n "$hosted" ] && [ "$n_diff" = 0 ] || FAILED=1
   if [ "$VERBOSE" = 1 ]; then
-    grep -E ': (note|skipped): ' "$REPORT" | grep -v ': note: leak: ' | sed 's/^/  /' || true
+    section fixtures | grep -E ': (note|skipped): ' | grep -v ': note: leak: ' | sed 's/^/  /' || true
   else
-    n_setup=$(grep -c ': note: setup: ' "$REPORT" || true)
-    n_notes=$(grep -E ': note: ' "$REPORT" | grep -vcE ': note: (setup|leak): ' || true)
+    n_setup=$(section fixtures | grep -c ': note: setup: ' || true)
+    n_notes=$(section fixtures | grep -E ': note: ' | grep -vcE ': note: (setup|leak): ' || true)
     echo "  ($n_setup fixtures asked for another IOMMU setup, $n_notes written answers assume another IOMMU, kernel or physical layout: see $REPORT)"
   fi
   if [ "$rc" != 0 ]; then
