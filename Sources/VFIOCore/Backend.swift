@@ -25,7 +25,7 @@ public protocol Backend: AnyObject {
     /// opened now (of `kind`) if the process has none of that name yet.
     /// The process's first container is `c0`. A backend with one
     /// container throws (the default below).
-    func useContainer(_ name: String, kind: ContainerKind) throws(BackendError)
+    func useContainer(_ name: String, kind: ContainerKind?) throws(BackendError)
     /// `mlock SIZE`: the process already holds `bytes` locked (its own
     /// `mlock`, QEMU's `mem-lock=on`), counted in `locked_vm`.
     func mlock(_ bytes: UInt64) throws(BackendError)
@@ -129,7 +129,7 @@ extension Backend {
     public func explainLastAnswer() -> String? { nil }
 
     /// A backend with one container per process refuses a second.
-    public func useContainer(_ name: String, kind: ContainerKind) throws(BackendError) {
+    public func useContainer(_ name: String, kind: ContainerKind?) throws(BackendError) {
         throw BackendError("the \(name) backend has one container per process")
     }
     /// A backend that cannot lock memory of the process refuses.

@@ -89,8 +89,9 @@ public struct DomainSpec: Hashable, Sendable {
         if a != b {
             out.append(Difference(key: "iova", this: a.map(formatRange).joined(separator: ","), other: b.map(formatRange).joined(separator: ",")))
         }
+        // Absent leaves are the page sizes, whose difference says it all.
         let (l, m) = (leaves ?? pgsizes, other.leaves ?? other.pgsizes)
-        if l != m { out.append(Difference(key: "leaves", this: formatPageSizes(l), other: formatPageSizes(m))) }
+        if l != m && (leaves != nil || other.leaves != nil) { out.append(Difference(key: "leaves", this: formatPageSizes(l), other: formatPageSizes(m))) }
         if coherent != other.coherent { out.append(Difference(key: "coherent", this: yesNo(coherent), other: yesNo(other.coherent))) }
         if comparingMSI && msiIsolated != other.msiIsolated {
             out.append(Difference(key: "msi-isolated", this: yesNo(msiIsolated), other: yesNo(other.msiIsolated)))

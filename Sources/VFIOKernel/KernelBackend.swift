@@ -224,13 +224,17 @@ public final class KernelBackend: Backend {
     /// `container NAME KIND`: another container of this process, opened
     /// when first named (`/dev/vfio/vfio` or `/dev/iommu`); later calls
     /// go to it. Groups join whichever container is current.
-    public func useContainer(_ name: String, kind: ContainerKind) throws(BackendError) {
-        if name == containerName { return }
+    public func useContainer(_ name: String, kind: ContainerKind?) throws(BackendError) {
+        if name == containerName {
+            if let kind, kind != containerKind { throw BackendError("container \(name) is \(containerKind), not \(kind)") }
+            return
+        }
         let saved = (fd: containerFD, kind: containerKind)
         if let c = otherContainers.removeValue(forKey: name) {
-            if c.kind != kind { otherContainers[name] = c; throw BackendError("container \(name) is \(c.kind), not \(kind)") }
+            if let kind, c.kind != kind { otherContainers[name] = c; throw BackendError("container \(name) is \(c.kind), not \(kind)") }
             (containerFD, containerKind) = (c.fd, c.kind)
         } else {
+            let kind = kind ?? .type1
             let node = kind.deviceNode
             switch sys.open(node, O_RDWR) {
             case .success(let fd): (containerFD, containerKind) = (fd, kind)

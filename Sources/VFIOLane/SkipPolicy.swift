@@ -56,7 +56,7 @@ public struct SkipPolicy: Sendable {
             case .domain(let d):
                 if d.emulated { return "an emulated (mdev) group cannot be made real" }
                 names.insert(d.name)
-            case .container(.iommufd) where !hasIOMMUFD, .useContainer(_, .iommufd) where !hasIOMMUFD:
+            case .container(.iommufd) where !hasIOMMUFD, .useContainer(_, .iommufd?) where !hasIOMMUFD:
                 return "container iommufd needs /dev/iommu (CONFIG_IOMMUFD), and this kernel has none"
             case .memory(let m) where m.pfnmap && !hasBAR:
                 return "pfnmap memory needs a device BAR, and none is here"

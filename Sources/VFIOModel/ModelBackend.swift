@@ -139,12 +139,13 @@ public final class ModelBackend: Backend {
     /// `container NAME [type1|iommufd]`: later calls go to the container
     /// named, opened now if it is new, in the same process (one memory,
     /// one limit, one `locked_vm`).
-    public func useContainer(_ name: String, kind: ContainerKind) throws(BackendError) {
+    public func useContainer(_ name: String, kind: ContainerKind?) throws(BackendError) {
         if let i = slots.firstIndex(where: { $0.name == name }) {
             let has: ContainerKind = slots[i].compat == nil ? .type1 : .iommufd
-            if has != kind { throw BackendError("container \(name) is \(has), not \(kind)") }
+            if let kind, has != kind { throw BackendError("container \(name) is \(has), not \(kind)") }
             current = i
         } else {
+            let kind = kind ?? .type1
             let model = slots[0]
             var c = Type1Container(profile: model.container.profile)
             c.memory = model.container.memory

@@ -249,6 +249,9 @@ public final class Replayer {
         // group is detached (the kernel backend binds its groups the same way).
         var bound: [String?] = []
         var noted = false
+        // The release the model answers (a `kernel` line changes it): a
+        // preset's values are that release's.
+        var release = backends.first.flatMap { KernelVersion(parsing: $0.kernel) } ?? KernelVersion.newestKnown
         func adopt(_ spec: DomainSpec, line: Int) -> DomainSpec {
             if !bound.contains(spec.name) {
                 if let free = bound.firstIndex(of: nil) { bound[free] = spec.name } else { bound.append(spec.name) }
@@ -256,7 +259,7 @@ public final class Replayer {
             guard let index = bound.firstIndex(of: spec.name), index < hardwareDomains.count else { return spec }
             var real = hardwareDomains[index]
             real.name = spec.name
-            if !noted, let difference = Self.setupDifference(trace: spec, kernel: real) {
+            if !noted, let difference = Self.setupDifference(trace: spec.resolved(for: release).spec, kernel: real) {
                 report.problems.append(ReportProblem(line: line, .setupDifference(difference)))
                 noted = true
             }
@@ -265,7 +268,6 @@ public final class Replayer {
 
         // A preset whose values are inferred for the release answered says
         // so, once per preset and trace.
-        var release = backends.first.flatMap { KernelVersion(parsing: $0.kernel) } ?? KernelVersion.newestKnown
         var presetsNoted: Set<IOMMUPreset> = []
         func notePreset(_ spec: DomainSpec, line: Int) {
             guard let preset = spec.preset, !presetsNoted.contains(preset),

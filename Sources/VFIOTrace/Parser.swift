@@ -845,7 +845,9 @@ struct StatementParser {
                 // `container NAME [KIND]`: another container of the process.
                 if w.hasEquals { throw LineError(w.text.start, "expected one of type1, iommufd, or a container name, found \(quoted(w.text))") }
                 let name = try domainName(w.text)
-                var named: ContainerKind = declared.containers[name] ?? .type1
+                // Unwritten, the kind is the one the container was opened
+                // as (type1 for a new one; `c0`'s may come from the run).
+                var named: ContainerKind? = nil
                 if let k = words.first {
                     words = words.dropFirst()
                     if k.text == "type1" { named = .type1 } else if k.text == "iommufd" { named = .iommufd } else {
@@ -856,7 +858,7 @@ struct StatementParser {
                     }
                 }
                 try end()
-                declared.containers[name] = named
+                if let named { declared.containers[name] = named }
                 declared.iommuLine = nil
                 declared.switchedContainer = true
                 return (.useContainer(name, named), .none("container takes no answer"))

@@ -65,7 +65,7 @@ func words(of kind: Statement.Kind) -> [String] {
     case .iommu(let type):
         return ["iommu", type.rawValue]
     case .useContainer(let name, let kind):
-        return ["container", name, kind.description]
+        return ["container", name] + (kind.map { [$0.description] } ?? [])
     case .mlock(let bytes):
         return ["mlock", formatSize(bytes)]
     case .container(let kind):

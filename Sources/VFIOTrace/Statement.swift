@@ -168,8 +168,9 @@ public struct Statement: Sendable, Hashable {
         case container(ContainerKind)
         /// `container NAME [type1|iommufd]`: later statements go to the
         /// container named, opened now if new, in the same process (one
-        /// memory, one limit, one `locked_vm`). The first is `c0`.
-        case useContainer(String, ContainerKind)
+        /// memory, one limit, one `locked_vm`). The first is `c0`. No kind:
+        /// the one it was opened as, type1 for a new container.
+        case useContainer(String, ContainerKind?)
         /// `mlock SIZE`: memory the process holds locked already (`mlock`,
         /// QEMU `mem-lock=on`), in `locked_vm` before any container pins.
         case mlock(UInt64)

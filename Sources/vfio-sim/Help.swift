@@ -102,10 +102,13 @@ enum Help {
             has a written answer; a failure's message carries the reason; a
             file that did not parse is a suite of errors) to PATH.
         --kernel VERSION
-            The kernel whose answers the model gives (known: 5.10, 6.1, 6.12,
-            6.18, 7.3; a version between two answers as the older, with a
-            note) for traces that do not say with a `kernel` statement.
-            Default: the newest behaviour modelled.
+            The kernel release whose answers the model gives, for traces
+            that do not say with a `kernel` statement: any release from
+            5.10 on, with a patch level or a `uname -r` suffix
+            (6.12.38+deb12-amd64), answered by the release rules of
+            docs/RELEASES.md. One the lane does not boot (5.10, 6.1, 6.12,
+            6.18, 7.3) is noted as answered from the release history; one
+            past 7.3 answers as 7.3, with a note. Default: 7.3.
         --backend model|kernel|both
             model (default): the pure-Swift model. kernel: real ioctls on
             /dev/vfio (root, a device bound to vfio-pci, --group). both: model

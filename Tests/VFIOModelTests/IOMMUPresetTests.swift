@@ -21,8 +21,8 @@ struct IOMMUPresetTests {
     @Test("amd: 2^64-1 is mappable up to 6.16, the aperture ends at 2^48-1 from 6.17; page sizes per release",
           arguments: [("5.10", UInt64(0xffff_ff7f_ffff_f000), UInt64.max), ("6.12", 0xf_ff7f_ffff_f000, .max),
                       ("6.16", 0xf_ff7f_ffff_f000, .max), ("6.17", 0xf_ff7f_ffff_f000, 0xffff_ffff_ffff),
-                      ("6.18", 0xf_ff7f_ffff_f000, 0xffff_ffff_ffff), ("6.19", 0x7f_7fff_ffff_f000, 0xffff_ffff_ffff),
-                      ("7.3", 0x7f_7fff_ffff_f000, 0xffff_ffff_ffff)])
+                      ("6.18", 0xf_ff7f_ffff_f000, 0xffff_ffff_ffff), ("6.19", 0x7f7f_ffff_f000, 0xffff_ffff_ffff),
+                      ("7.3", 0x7f7f_ffff_f000, 0xffff_ffff_ffff)])
     func amd(release: String, pgsizes: UInt64, top: UInt64) {
         let c = Self.attached(.amd, release)
         #expect(c.pgsizeBitmap == pgsizes)

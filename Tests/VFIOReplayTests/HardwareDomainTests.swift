@@ -41,6 +41,25 @@ struct HardwareDomainTests {
         #expect(report.ok)
     }
 
+    @Test("a preset is compared with the hardware as the trace's release has it: 5.10's VT-d advertises every power of two and builds 4K, 2M and 1G leaves")
+    func presetComparedForTheTracesRelease() {
+        var old = Self.vtd
+        old.pgsizes = PageSizes(rawValue: 0xffff_ffff_ffff_f000)
+        old.leaves = PageSizes([4096, 2 << 20, 1 << 30])
+        let trace = parse("""
+            kernel 5.10
+            domain g2 iommu=intel
+            info
+
+            """)
+        let report = Replayer(backends: [ModelBackend()], hardwareDomains: [old]).run(trace)
+        #expect(report.notes.isEmpty, "\(report.notes.map(\.message))")
+        // The same preset on 6.12 advertises only its leaves: that differs.
+        let newer = parse("kernel 6.12\ndomain g2 iommu=intel\ninfo\n")
+        let notes = Replayer(backends: [ModelBackend()], hardwareDomains: [old]).run(newer).notes.map(\.message)
+        #expect(notes.contains { $0.hasPrefix("setup: trace domain g2 pgsizes=4K,2M,1G") })
+    }
+
     @Test("only the first domain is replaced; a second one is the trace's own")
     func secondDomainKept() {
         let trace = parse("""
