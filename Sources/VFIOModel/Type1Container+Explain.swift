@@ -23,6 +23,9 @@ extension Type1Container {
         if map.argsz < MapDMA.structSize || map.flags.rawValue & ~UInt32(7) != 0 {
             return "argsz below \(MapDMA.structSize) or a flag other than READ, WRITE, VADDR (vfio_iommu_type1_map_dma)"
         }
+        if map.flags.contains(.vaddr) && !profile.hasUnmapAllAndVaddr {
+            return "kernel \(profile) has no VFIO_DMA_MAP_FLAG_VADDR (VFIO_UPDATE_VADDR came with 5.12): an unknown flag (vfio_iommu_type1_map_dma)"
+        }
         if size == 0 { return "a mapping of size 0 is refused (vfio_dma_do_map)" }
         let wraps = iova.addingReportingOverflow(size - 1).overflow || vaddr.addingReportingOverflow(size - 1).overflow
         if e == .EOVERFLOW || (wraps && e == profile.overflowErrno) {
@@ -90,6 +93,10 @@ extension Type1Container {
         switch result {
         case .failure(let e):
             guard isSet else { return "no IOMMU is set on the container (VFIO_SET_IOMMU has not run or failed)" }
+            if !profile.hasUnmapAllAndVaddr && !unmap.flags.intersection([.all, .vaddr]).isEmpty {
+                let flag = unmap.flags.contains(.all) ? "VFIO_DMA_UNMAP_FLAG_ALL" : "VFIO_DMA_UNMAP_FLAG_VADDR"
+                return "kernel \(profile) has no \(flag) (came with 5.12): an unknown flag (vfio_iommu_type1_unmap_dma)"
+            }
             if e == .EBUSY { return "VFIO_DMA_UNMAP_FLAG_VADDR while an emulated (mdev) group is attached (vfio_dma_do_unmap)" }
             let pgsize = minPgsize
             if unmap.iova & (pgsize - 1) != 0 || (!all && (unmap.size == 0 || unmap.size & (pgsize - 1) != 0)) {

@@ -28,6 +28,14 @@ struct ReleaseRuleTests {
         #expect(b.mapDMA(MapDMA(flags: [.read, .write], vaddr: 0x7F00_0000_0000, iova: 0x10_0000, size: 2 << 20)).errno == nil)
         #expect(b.unmapDMA(UnmapDMA(flags: .vaddr, iova: 0x10_0000, size: 2 << 20)).errno == (has ? nil : .EINVAL))
         #expect(b.unmapDMA(UnmapDMA(flags: .all, iova: 0, size: 0)).errno == (has ? nil : .EINVAL))
+        // Before 5.12 the refusal is explained as the unknown flag it is.
+        if !has {
+            #expect(b.explainLastAnswer()?.hasPrefix("kernel \(KernelProfile(Self.release(text))) has no VFIO_DMA_UNMAP_FLAG_ALL (came with 5.12)") == true)
+            _ = b.unmapDMA(UnmapDMA(flags: .vaddr, iova: 0x10_0000, size: 2 << 20))
+            #expect(b.explainLastAnswer()?.contains("has no VFIO_DMA_UNMAP_FLAG_VADDR") == true)
+            _ = b.mapDMA(MapDMA(flags: .vaddr, vaddr: 0x7F00_0000_0000, iova: 0x10_0000, size: 2 << 20))
+            #expect(b.explainLastAnswer()?.contains("has no VFIO_DMA_MAP_FLAG_VADDR") == true)
+        }
     }
 
     @Test("update-vaddr answers 0 before SET_IOMMU from 6.3 and 6.1.16, 1 before them",
