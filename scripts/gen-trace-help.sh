@@ -10,5 +10,5 @@ cd "$(dirname "$0")/.."
     echo '/// The trace format reference, as `vfio-sim help trace` prints it.'
     echo 'let traceFormatText = #"""'
     cat docs/TRACE_FORMAT.md
-    echo '"""# + "\n"'
+    printf '%s\n' '"""# + "\n"'
 } > Sources/vfio-sim/TraceFormatText.swift

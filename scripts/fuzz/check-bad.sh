@@ -9,7 +9,7 @@
 # The same check runs in `swift test` (CLITests); this one needs no test
 # build and prints a diff when a message changes.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 export SWIFT_BACKTRACE=enable=no
 SIM=${1:-.build/debug/vfio-sim}
 [[ -x $SIM ]] || { echo "check-bad: $SIM is not built" >&2; exit 1; }

@@ -17,7 +17,7 @@
 # $FUZZ_DIR/crashes/TARGET-*, and the script exits 1. Reproduce one with
 #   SWIFT_BACKTRACE=enable=no .fuzz/build/fuzz-TARGET FILE
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 export PATH=/opt/swift/usr/bin:$PATH
 # Swift's backtracer can take minutes on a crash; libFuzzer and ASan report.
 export SWIFT_BACKTRACE=enable=no
@@ -27,7 +27,8 @@ FUZZ_DIR=${FUZZ_DIR:-.fuzz}
 TARGETS=${FUZZ_TARGETS:-parse replay}
 read -r -a EXTRA <<< "${FUZZ_ARGS:-}"
 
-scripts/fuzz/build.sh $TARGETS || { echo "fuzz: build failed" >&2; exit 1; }
+read -r -a TARGET_LIST <<< "$TARGETS"
+scripts/fuzz/build.sh "${TARGET_LIST[@]}" || { echo "fuzz: build failed" >&2; exit 1; }
 
 SEEDS=$FUZZ_DIR/seeds
 rm -rf "$SEEDS"
@@ -36,7 +37,7 @@ cp -f Fixtures/*.trace "$SEEDS"/ 2>/dev/null || true
 for f in Fixtures/bad/*.trace; do [[ -e $f ]] && cp -f "$f" "$SEEDS/bad-$(basename "$f")"; done
 
 status=0
-for t in $TARGETS; do
+for t in "${TARGET_LIST[@]}"; do
     bin=$FUZZ_DIR/build/fuzz-$t
     corpus=$FUZZ_DIR/corpus/$t
     log=$FUZZ_DIR/fuzz-$t.log
@@ -46,7 +47,7 @@ for t in $TARGETS; do
         *) max_len=4096 ;;
     esac
     echo "== fuzz $t for ${SECONDS_PER_TARGET}s (corpus $corpus, log $log)"
-    before=$(ls "$FUZZ_DIR/crashes" | wc -l)
+    before=$(find "$FUZZ_DIR/crashes" -mindepth 1 -maxdepth 1 | wc -l)
     "$bin" -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
         -max_len=$max_len -dict=scripts/fuzz/trace.dict -print_final_stats=1 \
         -artifact_prefix="$FUZZ_DIR/crashes/$t-" ${EXTRA[@]+"${EXTRA[@]}"} \
@@ -61,7 +62,7 @@ for t in $TARGETS; do
     ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<< "$last")
     corp=$(sed -n 's/.* corp: \([0-9]*\/[0-9a-zA-Z]*\).*/\1/p' <<< "$last")
     echo "fuzz $t: ${runs:-?} executions in ${secs:-?}s (${rate:-?} exec/s), cov: ${cov:-?} ft: ${ft:-?}, corpus ${corp:-?}"
-    after=$(ls "$FUZZ_DIR/crashes" | wc -l)
+    after=$(find "$FUZZ_DIR/crashes" -mindepth 1 -maxdepth 1 | wc -l)
     if [[ $rc -ne 0 || $after -gt $before ]]; then
         status=1
         echo "fuzz $t: FOUND A PROBLEM (libFuzzer exit $rc):"
@@ -69,7 +70,7 @@ for t in $TARGETS; do
         # Where: the first Swift frames of the stack, demangled.
         grep -E '^ +#[0-9]+ 0x[0-9a-f]+ in \$s' "$log" | head -6 \
             | sed -E 's/^ +(#[0-9]+) 0x[0-9a-f]+ in ([^ ]+).*/\2/' | swift demangle --simplified | sed 's/^/    at /'
-        for f in $(grep -oE "$FUZZ_DIR/crashes/[^ ]+" "$log" | sort -u); do
+        grep -oE "$FUZZ_DIR/crashes/[^ ]+" "$log" | sort -u | while read -r f; do
             [[ -f $f ]] || continue
             echo "--- $f ($(wc -c < "$f") bytes), first lines:"
             head -c 600 "$f" | cat -v | head -10

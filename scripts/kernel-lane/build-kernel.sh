@@ -158,11 +158,11 @@ cp "$SRC/.config" "$OUT.tmp/config"
 krel=$(cat "$SRC/include/config/kernel.release")
 echo "$krel" > "$OUT.tmp/release"
 echo "$SRC_PKG $VER $KEY" > "$OUT.tmp/package"
-echo "$(basename "$DEB")" > "$OUT.tmp/debs"
+basename "$DEB" > "$OUT.tmp/debs"
 declare -A files=()
 while IFS= read -r f; do files[$(basename "$f" .ko | tr - _)]=$f; done < <(find "$SRC" -name '*.ko')
 declare -A seen=()
-queue=($MODULES)
+read -r -a queue <<< "$MODULES"
 : > "$OUT.tmp/deps.txt"
 while [ ${#queue[@]} -gt 0 ]; do
   m=${queue[0]//-/_}; queue=("${queue[@]:1}")

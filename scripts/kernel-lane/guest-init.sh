@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# shellcheck shell=dash
 # /init of the kernel-lane guest (busybox ash, not bash).
 #
 # Files it expects, put into the initramfs by run-in-guest.sh:
@@ -121,6 +122,7 @@ for dev in $devs; do
      [ -e "/sys/bus/pci/devices/$dev/resource2" ]; then
     VFIO_IVSHMEM_BAR=/sys/bus/pci/devices/$dev/resource2
     # Line 3 of `resource` is BAR2: start end flags.
+    # shellcheck disable=SC2046  # the three words of the line
     set -- $(sed -n 3p "/sys/bus/pci/devices/$dev/resource")
     VFIO_IVSHMEM_BAR_SIZE=$(($2 - $1 + 1))
   fi
@@ -129,10 +131,8 @@ done
 # wants (each device its own container): say so on the console.
 [ -z "$shared" ] || say "WARN devices sharing an IOMMU group with an earlier one:$shared"
 VFIO_GROUPS=${VFIO_GROUPS# } VFIO_DEVICES=${VFIO_DEVICES# }
-set -- $devs
-dev=$1
-set -- $groups
-group=$1
+dev=${devs# }; dev=${dev%% *}
+group=${groups# }; group=${group%% *}
 
 export VFIO_GROUPS VFIO_DEVICES
 export VFIO_GROUP="/dev/vfio/$group"
@@ -145,7 +145,7 @@ export VFIO_KERNEL_RELEASE
 # A crashing Swift program would otherwise start its backtracer, which can
 # take minutes under TCG.
 export SWIFT_BACKTRACE="${SWIFT_BACKTRACE:-enable=no}"
-say "INFO config=$LANE_CONFIG kernel=$VFIO_KERNEL_RELEASE iommu=$LANE_IOMMU_WORD devices=$(echo $VFIO_DEVICES | tr ' ' ,) groups=$(echo $groups | tr ' ' ,) uptime=$(cut -d' ' -f1 /proc/uptime)"
+say "INFO config=$LANE_CONFIG kernel=$VFIO_KERNEL_RELEASE iommu=$LANE_IOMMU_WORD devices=$(echo "$VFIO_DEVICES" | tr ' ' ,) groups=$(echo "${groups# }" | tr ' ' ,) uptime=$(cut -d' ' -f1 /proc/uptime)"
 
 # Keep kernel messages out of the payload's output; they are shown after it.
 dmesg_lines=$(dmesg | wc -l)

@@ -81,7 +81,7 @@ done
 SERIES=()
 for i in "${!CONFIGS[@]}"; do
   lane_config "${CONFIGS[$i]}" >/dev/null || exit 2
-  CONFIGS[$i]=$LANE_CFG_NAME
+  CONFIGS[i]=$LANE_CFG_NAME
   case " ${SERIES[*]} " in *" $LANE_CFG_SERIES "*) ;; *) SERIES+=("$LANE_CFG_SERIES") ;; esac
 done
 if [ ${#FIXTURES[@]} -eq 0 ]; then

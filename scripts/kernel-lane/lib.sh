@@ -30,7 +30,8 @@ LANE_CONFIGS="5.10-intel 5.10-intel48 5.10-amd
 6.18-intel 6.18-amd 6.18-virtio
 7.x-intel 7.x-intel48 7.x-amd 7.x-virtio
 6.12-iommufd"
-LANE_CONFIGS=$(echo $LANE_CONFIGS)  # one line, single spaces
+# shellcheck disable=SC2086,SC2116  # split and joined again: one line, single spaces
+LANE_CONFIGS=$(echo $LANE_CONFIGS)
 
 # Kernels the lane builds itself (build-kernel.sh) rather than takes from a
 # Debian package: 6.12-iommufd is Debian's linux-source-6.12 with

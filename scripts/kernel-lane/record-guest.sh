@@ -13,9 +13,9 @@ R=/mnt/root
 
 die() { echo "record-guest: $*"; exit 3; }
 
-for m in $(cat /files/9p/order); do
+while read -r m; do
   insmod "/files/9p/$m.ko" || die "insmod $m failed"
-done
+done < /files/9p/order
 mkdir -p $R
 i=0
 until mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose laneroot $R 2>/dev/null; do
@@ -44,7 +44,7 @@ echo "$NIC" > /sys/bus/pci/drivers_probe 2>/dev/null
 g=$(basename "$(readlink "/sys/bus/pci/devices/$NIC/iommu_group")")
 i=0
 while [ ! -c "/dev/vfio/$g" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-export VFIO_NIC=$NIC VFIO_NIC_GROUP=/dev/vfio/$g
+export VFIO_NIC="$NIC" VFIO_NIC_GROUP="/dev/vfio/$g"
 
 cp /files/record-clients.sh $R/tmp/
 [ ! -f /files/vfio-sim ] || cp /files/vfio-sim $R/tmp/vfio-sim

@@ -48,7 +48,7 @@ done
 SERIES=()
 for i in "${!CONFIGS[@]}"; do
   lane_config "${CONFIGS[$i]}" >/dev/null || exit 2
-  CONFIGS[$i]=$LANE_CFG_NAME
+  CONFIGS[i]=$LANE_CFG_NAME
   case " ${SERIES[*]} " in *" $LANE_CFG_SERIES "*) ;; *) SERIES+=("$LANE_CFG_SERIES") ;; esac
 done
 
@@ -78,12 +78,12 @@ trap 'rm -rf "$WORK"' EXIT
 # left out), from the deps.txt setup.sh wrote.
 modules_9p() {
   local kdir=$1 name deps
-  declare -A DEPS=() DONE=()
+  declare -A DEPS=() VISITED=()
   while IFS=: read -r name deps; do DEPS[${name//-/_}]=${deps# }; done < "$kdir/deps.txt"
   visit() {
     local m=${1//-/_} d
-    [ -z "${DONE[$m]:-}" ] || return 0
-    DONE[$m]=1
+    [ -z "${VISITED[$m]:-}" ] || return 0
+    VISITED[$m]=1
     [ -n "${DEPS[$m]+set}" ] || lane_die "module $m is not collected for $kdir: run scripts/kernel-lane/setup.sh"
     [ "${DEPS[$m]}" = builtin ] && return 0
     for d in ${DEPS[$m]}; do visit "$d"; done

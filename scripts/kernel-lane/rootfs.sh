@@ -36,7 +36,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 LANE_APT_CONF="$LANE_CACHE/apt/apt.conf"
 LANE_SOURCES="$LANE_CACHE/apt/etc/sources.list.d/lane.sources"
-[ -f "$LANE_APT_CONF" ] && [ -f "$LANE_SOURCES" ] ||
+{ [ -f "$LANE_APT_CONF" ] && [ -f "$LANE_SOURCES" ]; } ||
   lane_die "the lane's apt configuration is missing ($LANE_SOURCES): run scripts/kernel-lane/setup.sh first"
 lapt() { APT_CONFIG=$LANE_APT_CONF "$@"; }
 
