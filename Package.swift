@@ -46,7 +46,7 @@ let package = Package(
         .testTarget(name: "VFIOReplayTests", dependencies: ["VFIOCore", "VFIOReplay", "VFIOTrace", "VFIOModel"]),
         // A machine made of tables, for tests of the kernel backend and the lane.
         .target(name: "ScriptedSystem", dependencies: ["VFIOCore", "VFIOKernel"], path: "Tests/ScriptedSystem"),
-        .testTarget(name: "VFIOKernelTests", dependencies: ["VFIOCore", "VFIOKernel", "ScriptedSystem"]),
+        .testTarget(name: "VFIOKernelTests", dependencies: ["VFIOCore", "VFIOKernel", "ScriptedSystem", "CVFIOSys"]),
         .testTarget(name: "VFIOLaneTests", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOKernel", "VFIOLane", "VFIOExplore", "ScriptedSystem"]),
         // The built vfio-sim as a user runs it.
         .testTarget(name: "CLITests", dependencies: []),

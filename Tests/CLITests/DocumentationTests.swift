@@ -102,3 +102,119 @@ struct DocumentationTests {
         #expect(run.stdout.contains("ptes      all domains: 1G:8 (8 entries) at most; groups with the same IOMMU share one domain"))
     }
 }
+
+// MARK: Citations stay inside the repository
+
+/// Where the repository's text lives: every file under these folders, and
+/// the README. Build products, fuzz corpora and git's own files are not
+/// the repository's text.
+let citingRoots = ["Sources", "Tests", "scripts", "Fixtures", "Benchmarks", "docs", ".ci"]
+
+/// Whether a folder is one a walk skips: `.build*` (SwiftPM, also
+/// `.build-linux` and friends), `.fuzz` and `.git`.
+func isSkippedFolder(_ name: String) -> Bool {
+    name.hasPrefix(".build") || name == ".fuzz" || name == ".git"
+}
+
+/// Paths relative to the package root of the regular files under `folder`
+/// (itself relative to the root), skipping `isSkippedFolder` folders.
+func filesUnder(_ folder: String) -> [String] {
+    let fm = FileManager.default
+    var found: [String] = []
+    var pending = [folder]
+    while let dir = pending.popLast() {
+        let url = packageRoot.appendingPathComponent(dir)
+        guard let names = try? fm.contentsOfDirectory(atPath: url.path) else { continue }
+        for name in names.sorted() {
+            let rel = dir.isEmpty ? name : dir + "/" + name
+            var isDir: ObjCBool = false
+            guard fm.fileExists(atPath: packageRoot.appendingPathComponent(rel).path, isDirectory: &isDir) else { continue }
+            if isDir.boolValue {
+                if !isSkippedFolder(name) { pending.append(rel) }
+            } else {
+                found.append(rel)
+            }
+        }
+    }
+    return found
+}
+
+/// The words ending in `.md` that `text` mentions (`docs/RELEASES.md`,
+/// `README.md`): a run of path characters (letters, digits, `_./-`)
+/// ending in a name character, then `.md`, not followed by another name
+/// character.
+func markdownCitations(in text: String) -> Set<String> {
+    let pathChar: (Character) -> Bool = { $0.isLetter || $0.isNumber || "_./-".contains($0) }
+    let nameChar: (Character) -> Bool = { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }
+    var found: Set<String> = []
+    var search = text.startIndex
+    while let hit = text.range(of: ".md", range: search..<text.endIndex) {
+        search = hit.upperBound
+        if hit.upperBound < text.endIndex, nameChar(text[hit.upperBound]) { continue }
+        var start = hit.lowerBound
+        while start > text.startIndex, pathChar(text[text.index(before: start)]) { start = text.index(before: start) }
+        guard start < hit.lowerBound, nameChar(text[text.index(before: hit.lowerBound)]) else { continue }
+        found.insert(String(text[start..<hit.upperBound]))
+    }
+    return found
+}
+
+/// Whether `citation`, written in the file `citingFile`, names a file of
+/// the repository: as a path from the root, as a path from the citing
+/// file's folder, or (a bare name) as any file of that name in `names`.
+func citationResolves(_ citation: String, from citingFile: String, names: Set<String>) -> Bool {
+    let fm = FileManager.default
+    let fromRoot = packageRoot.appendingPathComponent(citation).standardizedFileURL.path
+    let folder = (citingFile as NSString).deletingLastPathComponent
+    let fromFolder = packageRoot.appendingPathComponent(folder).appendingPathComponent(citation).standardizedFileURL.path
+    let root = packageRoot.standardizedFileURL.path
+    for path in [fromRoot, fromFolder] where path.hasPrefix(root + "/") && fm.fileExists(atPath: path) { return true }
+    return !citation.contains("/") && names.contains(citation)
+}
+
+@Suite("Documents the repository cites are in the repository (issue #26)")
+struct CitationTests {
+    /// Every text file of the repository that may cite a document.
+    static let citingFiles: [String] = ["README.md"] + citingRoots.flatMap(filesUnder)
+
+    static func text(of file: String) -> String {
+        let data = FileManager.default.contents(atPath: packageRoot.appendingPathComponent(file).path) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    @Test("markdownCitations finds paths and bare names, and nothing else")
+    func finder() {
+        #expect(markdownCitations(in: "see docs/RELEASES.md §6, README.md.") == ["docs/RELEASES.md", "README.md"])
+        // Spelt in pieces: this file's own text is checked by the test below.
+        let outside = "../x/NOTES" + ".md"
+        #expect(markdownCitations(in: "(`\(outside)`) and *.md and a.mdx and .md alone") == [outside])
+    }
+
+    @Test("every *.md file named anywhere in the repository's text exists in the repository")
+    func citationsResolve() {
+        let names = Set(filesUnder("").map { ($0 as NSString).lastPathComponent })
+        #expect(Self.citingFiles.count > 100)
+        var broken: [String] = []
+        for file in Self.citingFiles {
+            for citation in markdownCitations(in: Self.text(of: file)).sorted()
+            where !citationResolves(citation, from: file, names: names) {
+                broken.append("\(file): \(citation)")
+            }
+        }
+        #expect(broken.isEmpty, "cited but not in the repository:\n\(broken.joined(separator: "\n"))")
+    }
+
+    /// The names of documents that live outside the repository, spelt in
+    /// pieces so that this file does not mention them itself.
+    static let outsideNames = [".." + "/shared", "TYPE1" + "_SPEC", "KERNEL" + "_LANE"]
+
+    @Test("no file cites the starting documents kept outside the repository (docs/TYPE1_RULES.md and scripts/kernel-lane/README.md replace them)")
+    func noOutsideDocuments() {
+        var found: [String] = []
+        for file in Self.citingFiles {
+            let text = Self.text(of: file)
+            for name in Self.outsideNames where text.contains(name) { found.append("\(file): \(name)") }
+        }
+        #expect(found.isEmpty, "\(found.joined(separator: "\n"))")
+    }
+}

@@ -9,7 +9,7 @@ import VFIOCore
 // The expected answers come from two places:
 //
 // - `handMapCases` and `handUnmapCases` (below) are written by hand, one
-//   case at a time, from TYPE1_SPEC.md §3.1 and §4.2, with the step that
+//   case at a time, from docs/TYPE1_RULES.md §3.1 and §4.2, with the step that
 //   decides each one. They are the independent statement: in particular
 //   they pin the corners where the order of two checks decides the errno
 //   (a wrap before the alignment or the prot rule on the newest kernel).
@@ -117,7 +117,7 @@ let smallBitmapCases: [(UInt64, [UInt64: UInt64])] = [
 /// 48-bit aperture minus the MSI window 0xfee00000+1M; memory: 16 MiB at
 /// 0x7f0000000000 and the top MiB of the address space), with the kernel's
 /// answer on 6.1/6.12 and on the newest kernel, written by hand from
-/// TYPE1_SPEC.md §3.1 (the step that decides is in `rule`).
+/// docs/TYPE1_RULES.md §3.1 (the step that decides is in `rule`).
 struct HandMapCase: Sendable, CustomTestStringConvertible {
     var rule: String
     var flags: MapDMA.Flags
@@ -161,7 +161,7 @@ let handMapCases: [HandMapCase] = [
 
 /// One UNMAP on a fresh `hostileContainer` (no mappings), with the
 /// kernel's answer on 6.1/6.12 and on the newest kernel, written by hand
-/// from TYPE1_SPEC.md §4.2 and §4.4.
+/// from docs/TYPE1_RULES.md §4.2 and §4.4.
 struct HandUnmapCase: Sendable, CustomTestStringConvertible {
     var rule: String
     var iova: UInt64
@@ -191,7 +191,7 @@ struct HostileRequestTests {
     static let handVersions = [KernelVersion(6, 1), KernelVersion(6, 12), KernelVersion(6, 18), KernelVersion(7, 3)]
     static let overflowSeries = KernelVersion(6, 18)
 
-    @Test("MAP gets the answer written by hand from TYPE1_SPEC §3.1, on 6.1, 6.12 and the newest kernels", arguments: handMapCases)
+    @Test("MAP gets the answer written by hand from TYPE1_RULES §3.1, on 6.1, 6.12 and the newest kernels", arguments: handMapCases)
     func handWrittenMap(_ want: HandMapCase) {
         for version in Self.handVersions {
             var c = hostileContainer(version)
@@ -203,7 +203,7 @@ struct HostileRequestTests {
         }
     }
 
-    @Test("UNMAP gets the answer written by hand from TYPE1_SPEC §4.2, on 6.1, 6.12 and the newest kernels", arguments: handUnmapCases)
+    @Test("UNMAP gets the answer written by hand from TYPE1_RULES §4.2, on 6.1, 6.12 and the newest kernels", arguments: handUnmapCases)
     func handWrittenUnmap(_ want: HandUnmapCase) {
         for version in Self.handVersions {
             var c = hostileContainer(version)

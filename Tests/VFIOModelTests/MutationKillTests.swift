@@ -4,11 +4,11 @@ import VFIOCore
 
 // Rules that scripts/mutate.sh showed no test pinned: each test below kills
 // at least one mutation of scripts/mutate/mutations.txt (named in a comment)
-// and reads as the rule of TYPE1_SPEC.md it checks.
+// and reads as the rule of docs/TYPE1_RULES.md it checks.
 
 private let page: UInt64 = 4096
 
-@Suite("attach: the order of its checks and its corners (TYPE1_SPEC §7.1)")
+@Suite("attach: the order of its checks and its corners (TYPE1_RULES §7.1)")
 struct AttachOrderTests {
     // attach-msi-before-aperture
     @Test("attach checks the aperture before MSI isolation: a group whose aperture is too small for an existing mapping and that lacks MSI isolation gets EINVAL")
@@ -98,7 +98,7 @@ struct AttachOrderTests {
     }
 }
 
-@Suite("attach and SET_IOMMU: state after success and failure (TYPE1_SPEC §1.3, §7.1)")
+@Suite("attach and SET_IOMMU: state after success and failure (TYPE1_RULES §1.3, §7.1)")
 struct AttachStateTests {
     // reuse-domain-keeps-old-iova-list
     @Test("a group that joins an existing domain still cuts its own reserved regions out of the valid IOVA ranges")
@@ -153,7 +153,7 @@ struct AttachStateTests {
     }
 }
 
-@Suite("MAP: alignment to the container's smallest page (TYPE1_SPEC §3.1 step 7)")
+@Suite("MAP: alignment to the container's smallest page (TYPE1_RULES §3.1 step 7)")
 struct MapAlignmentTests {
     /// A container whose only domain has 64K as its smallest page; 1 MiB of
     /// memory whose vaddr is 4K- but not 64K-aligned over 64K-aligned frames,
@@ -185,7 +185,7 @@ struct MapAlignmentTests {
     }
 }
 
-@Suite("dirty bitmaps: the INT_MAX-bit limit (TYPE1_SPEC §3.1 step 15, §6.2)")
+@Suite("dirty bitmaps: the INT_MAX-bit limit (TYPE1_RULES §3.1 step 15, §6.2)")
 struct DirtyBitmapLimitTests {
     static let intMaxPages = UInt64(Int32.max)
 
@@ -226,7 +226,7 @@ struct DirtyBitmapLimitTests {
     }
 }
 
-@Suite("UNMAP: the order of its checks (TYPE1_SPEC §4.1, §4.2)")
+@Suite("UNMAP: the order of its checks (TYPE1_RULES §4.1, §4.2)")
 struct UnmapOrderTests {
     // unmap-align-before-ebusy
     @Test("a VADDR unmap with an emulated group attached is EBUSY before its iova is checked: a misaligned one is EBUSY too")
@@ -240,7 +240,7 @@ struct UnmapOrderTests {
     }
 }
 
-@Suite("dirty bitmaps with UNMAP and GET_BITMAP (TYPE1_SPEC §4.1, §6.3)")
+@Suite("dirty bitmaps with UNMAP and GET_BITMAP (TYPE1_RULES §4.1, §6.3)")
 struct DirtyBitmapRequestTests {
     /// makeContainer with one 2M mapping at 0x200000 and tracking on.
     func tracking() -> Type1Container {
@@ -278,7 +278,7 @@ struct DirtyBitmapRequestTests {
     }
 }
 
-@Suite("DIRTY_PAGES on a v1 container (TYPE1_SPEC §6.1)")
+@Suite("DIRTY_PAGES on a v1 container (TYPE1_RULES §6.1)")
 struct DirtyV1Tests {
     // dirty-eacces-after-flags
     @Test("a v1 container gets EACCES before the request is looked at: a short argsz or an unknown flag is EACCES too")
@@ -297,7 +297,7 @@ struct DirtyV1Tests {
     }
 }
 
-@Suite("GET_INFO capabilities (TYPE1_SPEC §2)")
+@Suite("GET_INFO capabilities (TYPE1_RULES §2)")
 struct InfoCapabilityTests {
     // info-migration-every-size
     @Test("the MIGRATION capability's pgsize_bitmap holds only the smallest IOMMU page, while iova_pgsizes holds every size",
@@ -315,7 +315,7 @@ struct InfoCapabilityTests {
     }
 }
 
-@Suite("MAP with VADDR: which mapping it updates (TYPE1_SPEC §5)")
+@Suite("MAP with VADDR: which mapping it updates (TYPE1_RULES §5)")
 struct MapVaddrTests {
     // map-vaddr-ignores-iova-mismatch
     @Test("a VADDR map must name the invalidated mapping's iova exactly: the same size at an iova inside it, or below it and overlapping, is EINVAL and leaves the vaddr invalid")
@@ -335,7 +335,7 @@ struct MapVaddrTests {
     }
 }
 
-@Suite("dirty bits: which pages a bitmap reports (TYPE1_SPEC §6.4, §7.2)")
+@Suite("dirty bits: which pages a bitmap reports (TYPE1_RULES §6.4, §7.2)")
 struct DirtyBitsTests {
     static func get(_ iova: UInt64, _ size: UInt64) -> DirtyPages {
         DirtyPages(flags: .getBitmap, iova: iova, size: size,

@@ -220,9 +220,10 @@ meta_has() { grep -q "^$1" "$RUN/meta"; }
 boot_once() {
   : > "$LOG"
   # TCG, not KVM: this machine's /dev/kvm cannot boot a stock Debian kernel
-  # (see shared/KERNEL_LANE.md). kernel-irqchip=split is what intremap needs
-  # under KVM; TCG ignores it, so the line stays valid for both. No NIC: it
-  # would only cost an iPXE option ROM at every boot.
+  # (scripts/kernel-lane/README.md, "Why TCG and not KVM").
+  # kernel-irqchip=split is what intremap needs under KVM; TCG ignores it,
+  # so the line stays valid for both. No NIC: it would only cost an iPXE
+  # option ROM at every boot.
   # shellcheck disable=SC2054  # the commas belong to QEMU's option syntax
   QEMU=(qemu-system-x86_64 -accel tcg -cpu max
         -machine q35,kernel-irqchip=split -m "$MEM_MB" -smp 2 -nic none
