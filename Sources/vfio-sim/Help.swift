@@ -261,9 +261,13 @@ enum Help {
     OPTIONS
         --probe
             Also attach each group alone to a scratch container (root, the
-            group free) and add what VFIO_IOMMU_GET_INFO measures:
-            pgsizes= and aperture= (leaves= for 5.10's VT-d, coherent=no
-            when DMA_CC is off), which override the preset's. A group that
+            group free), measure it (VFIO_IOMMU_GET_INFO, CHECK_EXTENSION
+            DMA_CC) and check its preset for the running release against
+            that: a preset that agrees is written alone; each key where it
+            differs is written as measured (pgsizes=, leaves=, aperture= and
+            reserved=, coherent=, msi-isolated=). MSI isolation is not
+            compared under allow_unsafe_interrupts=Y. A last comment counts
+            the presets that agree (# presets: A/P agree ...). A group that
             cannot be probed keeps its preset and the comment says why.
 
     EXIT STATUS
