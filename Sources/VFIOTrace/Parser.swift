@@ -267,6 +267,9 @@ struct Declared {
     /// Set by `container NAME`: the container's operations start anew
     /// (its `iommu` may follow); the trace parser clears it.
     var switchedContainer = false
+    /// The first `container NAME` line: `container type1|iommufd` (the
+    /// first container's kind) must come before it.
+    var firstNamedContainerLine: Int?
     /// Line of the file's first operation (`kernel` comes before it).
     var firstOperationInFile: Int?
     /// Line of the first `domain` statement (`container` must come before it).
@@ -859,6 +862,7 @@ struct StatementParser {
                 }
                 try end()
                 if let named { declared.containers[name] = named }
+                if declared.firstNamedContainerLine == nil { declared.firstNamedContainerLine = declared.line }
                 declared.iommuLine = nil
                 declared.switchedContainer = true
                 return (.useContainer(name, named), .none("container takes no answer"))
@@ -871,7 +875,11 @@ struct StatementParser {
             if let first = declared.containerLine {
                 throw LineError(verbToken.text.start, "expected one container statement, found a second one (the first is on line \(first))")
             }
+            if let named = declared.firstNamedContainerLine {
+                throw LineError(verbToken.text.start, "expected the first container's kind before `container NAME` on line \(named) (another container's kind is `container NAME \(kind)`), found `container \(kind)`")
+            }
             declared.containerLine = declared.line
+            declared.containers["c0"] = kind
             return (.container(kind), .none("container takes no answer"))
 
         case .kernel:
