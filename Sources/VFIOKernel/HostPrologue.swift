@@ -73,8 +73,6 @@ extension HostFacts {
         public var preset: IOMMUPreset
         /// Preset (`this`) against measured (`other`); empty when they agree.
         public var differences: [DomainSpec.Difference]
-        /// The measured domain, to write where the preset differs.
-        public var measured: DomainSpec
         /// Whether MSI isolation could be compared: not when type1's
         /// `allow_unsafe_interrupts` is on (the group is taken either way).
         public var comparedMSI: Bool
@@ -96,11 +94,11 @@ extension HostFacts {
             // SET_IOMMU refused the group: only MSI isolation was measured.
             let differences = expected.msiIsolated
                 ? [DomainSpec.Difference(key: "msi-isolated", this: "yes", other: "no")] : []
-            return PresetCheck(group: g.name, preset: preset, differences: differences, measured: measured, comparedMSI: true)
+            return PresetCheck(group: g.name, preset: preset, differences: differences, comparedMSI: true)
         }
         let comparedMSI = allowUnsafeInterrupts != true
         return PresetCheck(group: g.name, preset: preset, differences: expected.differences(from: measured, comparingMSI: comparedMSI),
-                           measured: measured, comparedMSI: comparedMSI)
+                           comparedMSI: comparedMSI)
     }
 
     /// The `domain` line of a group, or a comment saying why there is none.
@@ -128,17 +126,20 @@ extension HostFacts {
         }
         let source = "\(g.deviceNode) (VFIO_IOMMU_GET_INFO, CHECK_EXTENSION)"
         // Written from the measurement: every key without a preset, the
-        // keys where the preset differs with one. The reserved regions are
-        // GET_INFO's then, else sysfs's.
-        var measuredReserved = false
+        // keys where the preset differs with one. Once a domain was
+        // measured, the reserved regions are GET_INFO's (written where they
+        // differ from the preset's), else sysfs's.
+        var measuredDomain = false
         switch g.probe {
         case .success(let spec)? where !spec.msiIsolated:
             // SET_IOMMU refused the group: nothing else was measured.
             words.append("msi-isolated=no")
             notes.append("VFIO_SET_IOMMU on \(g.deviceNode): EPERM, MSIs not isolated; pgsizes and aperture not measured")
         case .success(let spec)?:
+            measuredDomain = true
+            let check = presetCheck(g)
             let keys: Set<String>
-            if let check = presetCheck(g) {
+            if let check {
                 keys = Set(check.differences.map(\.key))
                 if keys.isEmpty {
                     notes.append("preset \(check.preset.rawValue) agrees with what was measured on \(source)")
@@ -157,13 +158,12 @@ extension HostFacts {
             if keys.contains("iova") {
                 words.append("aperture=" + formatRange(spec.aperture))
                 words.append("reserved=" + (spec.reserved.isEmpty ? "none" : spec.reserved.map(formatRange).joined(separator: ",")))
-                measuredReserved = true
             }
             if keys.contains("coherent") { words.append("coherent=\(spec.coherent ? "yes" : "no")") }
             if allowUnsafeInterrupts == true {
                 // A preset without MSI isolation would be refused: say
                 // what this machine does.
-                if let p = presetCheck(g)?.preset, !p.values(for: presetRelease).msiIsolated { words.append("msi-isolated=yes") }
+                if let p = check?.preset, !p.values(for: presetRelease).msiIsolated { words.append("msi-isolated=yes") }
                 notes.append("allow_unsafe_interrupts=Y (\(Self.allowUnsafeInterruptsPath)): type1 takes the group whether or not its MSIs are isolated")
             } else if keys.contains("msi-isolated") {
                 words.append("msi-isolated=\(spec.msiIsolated ? "yes" : "no")")
@@ -175,7 +175,7 @@ extension HostFacts {
         }
         let regionsFile = "\(g.directory)/reserved_regions"
         if let reserved = g.reserved {
-            if !measuredReserved && measured == nil {
+            if !measuredDomain {
                 words.append("reserved=" + (reserved.isEmpty ? "none" : reserved.map { formatRange($0.range) }.joined(separator: ",")))
             }
             var types: [String] = []

@@ -243,6 +243,18 @@ struct HostFactsTests {
         ])
     }
 
+    @Test("a group SET_IOMMU refuses for unisolated MSIs gets msi-isolated=no and the sysfs reserved regions; the preset, which isolates them, differs")
+    func probeRefusedForMSI() {
+        let sys = probedMachine()
+        let answer = sys.ioctlAnswer
+        sys.ioctlAnswer = { fd, request, buffer, value in
+            request == VFIO.setIOMMU ? .failure(.EPERM) : answer(fd, request, buffer, value)
+        }
+        let lines = prologue(sys, probe: true)
+        #expect(lines.dropLast().last?.hasPrefix("domain g7 iommu=intel msi-isolated=no reserved=0xfee00000-0xfeefffff  # ") == true)
+        #expect(lines.last == "# presets: 0/1 agree with what was measured (g7 differs)")
+    }
+
     @Test("with allow_unsafe_interrupts=Y MSI isolation is not compared, and a preset without it is written as taken (msi-isolated=yes)")
     func unsafeInterrupts() throws {
         let sys = probedMachine(coherent: false)
