@@ -317,8 +317,13 @@ public final class ModelBackend: Backend {
         case .compatExtension, .compatInfo, .compatDirty: return nil
         case .setIOMMU(let t, .failure(let e)):
             if e == .ENODEV { return "the kernel does not offer \(t) (vfio_ioctl_set_iommu)" }
-            if e == .EINVAL { return "no group in the container, or an IOMMU already set (vfio_ioctl_set_iommu)" }
-            return "a group's attach failed while the IOMMU was set (vfio_iommu_type1_attach_group)"
+            if e == .EINVAL && container.groups.isEmpty { return "no group in the container (vfio_ioctl_set_iommu)" }
+            if e == .EINVAL && container.isSet { return "an IOMMU is already set on the container (vfio_ioctl_set_iommu)" }
+            // SET_IOMMU attaches every group; before it there is no
+            // mapping, so an attach can fail only for these.
+            if e == .EINVAL { return "attaching the groups left no valid IOVA range: every IOVA is reserved or outside an aperture (vfio_iommu_type1_attach_group)" }
+            if e == .EPERM { return "a group's IOMMU does not isolate MSI and allow_unsafe_interrupts is off (vfio_iommu_type1_attach_group)" }
+            return "a group's attach failed with \(e) while the IOMMU was set (vfio_iommu_type1_attach_group)"
         }
     }
 

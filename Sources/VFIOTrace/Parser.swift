@@ -1081,7 +1081,13 @@ struct StatementParser {
             // Without a preset the page sizes must be written.
             _ = try required(.pgsizes)
         }
-        if let p = keyed(.pgsizes) { spec.pgsizes = try pageSizes(p.value); explicit.insert(.pgsizes) }
+        if let p = keyed(.pgsizes) {
+            spec.pgsizes = try pageSizes(p.value)
+            explicit.insert(.pgsizes)
+            // Every IOMMU driver advertises at least one page size
+            // (iommu_domain's pgsize_bitmap): a domain without one cannot map.
+            if spec.pgsizes.isEmpty { throw LineError(p.value.start, "expected at least one page size, found \(quoted(p.value))") }
+        }
         if let l = keyed(.leaves) { spec.leaves = try pageSizes(l.value); explicit.insert(.leaves) }
         if let a = keyed(.aperture) { spec.aperture = try range(a.value); explicit.insert(.aperture) }
         if let r = keyed(.reserved) { spec.reserved = try r.value == "none" ? [] : ranges(r.value); explicit.insert(.reserved) }
