@@ -60,20 +60,24 @@ public enum IOMMUPreset: String, CaseIterable, Sendable, Hashable {
                           aperture: IOVARange(start: 0, last: top), reserved: [Self.x86MSI],
                           coherent: false, msiIsolated: true, note: nil)
         case .amd:
-            // Page sizes: 5.10 every power of two but 512G
-            // (0xffffff7ffffff000); by 6.12 clamped to 52 bits
-            // (0xfff7ffffff000, commit not found); 6.19 the generic page
-            // table limits them to the 48-bit VA (789a5913b29c,
-            // 0x7f7ffffff000). Aperture: 2^64-1 until 6.17 sets it from the
-            // levels the hardware has (025d1371cc8c; 2^48-1 on QEMU).
+            // Page sizes: every power of two but 512G (0xffffff7ffffff000)
+            // measured on 5.10 and 6.1; clamped to 52 bits (0xfff7ffffff000)
+            // measured on 6.12, most likely by 7a41dcb52f9d "iommu/amd: Set
+            // the pgsize_bitmap correctly" (v6.12-rc1: the domain takes the
+            // io-pgtable's bitmap), not confirmed on 6.2 to 6.11; 6.19 the
+            // generic page table limits them to the 48-bit VA (789a5913b29c,
+            // 0x7f7ffffff000, measured on 7.3). Aperture: 2^64-1 until 6.17
+            // sets it from the levels the hardware has (025d1371cc8c;
+            // 2^48-1 on QEMU).
             var note: String? = nil
             let pgsizes: UInt64
             if r >= KernelVersion(6, 19) { pgsizes = 0x7f7f_ffff_f000 }
             else if r >= KernelVersion(6, 12) { pgsizes = 0xf_ff7f_ffff_f000 }
-            else if r == KernelVersion(5, 10) { pgsizes = 0xffff_ff7f_ffff_f000 }
             else {
-                pgsizes = 0xf_ff7f_ffff_f000
-                note = "iommu=amd on \(release): the page sizes of releases between 5.10 and 6.12 are not known (the change to 52 bits was not found); 6.12's are used (inferred)"
+                pgsizes = 0xffff_ff7f_ffff_f000
+                if r > KernelVersion(6, 1) {
+                    note = "iommu=amd on \(release): page sizes of 6.1 (measured) assumed; the clamp to 52 bits measured on 6.12 is placed at 7a41dcb52f9d (v6.12-rc1) from the kernel's history, not measured on 6.2 to 6.11 (inferred)"
+                }
             }
             let top: UInt64 = r >= KernelVersion(6, 17) ? 0xffff_ffff_ffff : .max
             return Values(pgsizes: PageSizes(rawValue: pgsizes), leaves: nil, aperture: IOVARange(start: 0, last: top),

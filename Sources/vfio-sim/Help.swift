@@ -1,5 +1,14 @@
+import VFIOCore
+
 /// The manual pages `vfio-sim --help` and `vfio-sim help COMMAND` print.
 enum Help {
+    /// Raised with each submission that changes what the model answers.
+    static let versionNumber = "0.22.0"
+
+    /// `vfio-sim --version`: the tool's version and the kernels it answers for.
+    static let version = "vfio-sim \(versionNumber): answers Linux \(KernelVersion.oldestKnown) to \(KernelVersion.newestKnown) by release rules; "
+        + "checked on \(KernelVersion.booted.map(\.description).joined(separator: ", ")) (the kernel lane)"
+
     static let main = """
     NAME
         vfio-sim - simulate and verify the Linux VFIO IOMMU type1 interface
@@ -21,6 +30,7 @@ enum Help {
                         [--dma-entry-limit N] [--pgsizes LIST] FILE...
         vfio-sim host [--probe]
         vfio-sim help [replay|plan|compare|fmt|explore|faults|record|whatif|host|trace|help]
+        vfio-sim --version
 
     DESCRIPTION
         vfio-sim answers VFIO type1 ioctls (VFIO_IOMMU_MAP_DMA, UNMAP_DMA,

@@ -258,6 +258,9 @@ func run(_ argv: [String]) -> Int32 {
                 printOut(Help.main + "\n")
             }
             return 0
+        case "--version", "version":
+            printOut(Help.version + "\n")
+            return 0
         case "replay": return try replayCommand(Array(args.dropFirst()))
         case "plan": return try planCommand(Array(args.dropFirst()))
         case "compare": return try compareCommand(Array(args.dropFirst()))

@@ -58,7 +58,15 @@ struct DocumentationTests {
         #expect(String(doc[at.upperBound...]) == run.stdout)
     }
 
-    @Test("every help topic the main page lists has a page", arguments: ["replay", "plan", "compare", "fmt", "explore", "host", "trace", "help"])
+    @Test("--version names the tool's version and the kernel releases it answers for, and the ones the lane boots")
+    func version() throws {
+        let run = try runSim(["--version"])
+        #expect(run.status == 0)
+        #expect(run.stdout.hasPrefix("vfio-sim 0."))
+        #expect(run.stdout.contains("answers Linux 5.10 to 7.3") && run.stdout.contains("checked on 5.10, 6.1, 6.12, 6.18, 7.3"))
+    }
+
+    @Test("every help topic the main page lists has a page", arguments: ["replay", "plan", "compare", "fmt", "explore", "faults", "record", "whatif", "host", "trace", "help"])
     func helpTopics(topic: String) throws {
         let run = try runSim(["help", topic])
         #expect(run.status == 0)

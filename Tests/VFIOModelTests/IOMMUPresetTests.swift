@@ -19,7 +19,7 @@ struct IOMMUPresetTests {
     }
 
     @Test("amd: 2^64-1 is mappable up to 6.16, the aperture ends at 2^48-1 from 6.17; page sizes per release",
-          arguments: [("5.10", UInt64(0xffff_ff7f_ffff_f000), UInt64.max), ("6.12", 0xf_ff7f_ffff_f000, .max),
+          arguments: [("5.10", UInt64(0xffff_ff7f_ffff_f000), UInt64.max), ("6.1", 0xffff_ff7f_ffff_f000, .max), ("6.12", 0xf_ff7f_ffff_f000, .max),
                       ("6.16", 0xf_ff7f_ffff_f000, .max), ("6.17", 0xf_ff7f_ffff_f000, 0xffff_ffff_ffff),
                       ("6.18", 0xf_ff7f_ffff_f000, 0xffff_ffff_ffff), ("6.19", 0x7f7f_ffff_f000, 0xffff_ffff_ffff),
                       ("7.3", 0x7f7f_ffff_f000, 0xffff_ffff_ffff)])
@@ -30,14 +30,17 @@ struct IOMMUPresetTests {
         #expect(!c.iovaList.contains { $0.overlaps(IOVARange(start: 0xfd_0000_0000, last: 0xff_ffff_ffff)) }, "the HyperTransport hole is reserved")
     }
 
-    @Test("amd between 5.10 and 6.12 is inferred, and says so")
+    @Test("amd between 6.1 and 6.12 (both measured) is inferred, and says so; 5.11 to 6.1 lie between two equal measurements")
     func amdInferred() {
         var spec = DomainSpec(name: "d0")
         spec.preset = .amd
         spec.explicit = []
-        let note = spec.resolved(for: KernelVersion(6, 1)).note
-        #expect(note?.contains("not known") == true)
-        #expect(IOMMUPreset.amd.values(for: KernelVersion(6, 12)).note == nil)
+        let note = spec.resolved(for: KernelVersion(6, 8)).note
+        #expect(note?.contains("not measured on 6.2 to 6.11") == true)
+        #expect(IOMMUPreset.amd.values(for: KernelVersion(6, 8)).pgsizes.rawValue == 0xffff_ff7f_ffff_f000)
+        for measured in [KernelVersion(5, 10), KernelVersion(5, 15), KernelVersion(6, 1), KernelVersion(6, 12)] {
+            #expect(IOMMUPreset.amd.values(for: measured).note == nil)
+        }
     }
 
     @Test("intel reports every power of two before 5.15 (its table has 4K, 2M and 1G leaves), 4K, 2M and 1G from 5.15",
