@@ -26,19 +26,25 @@ extension IOMMUFDContainer {
             if let range = IOVARange(start: m.iova, size: m.size), reservedIntersects(range) {
                 return "iommufd: the range meets a reserved IOVA range (a group's reserved region or outside a domain's aperture) (iopt_check_iova)"
             }
-            if !m.flags.contains(.read) && !m.flags.contains(.write) && !hwpts.isEmpty {
-                return "iommufd: neither READ nor WRITE: the compat layer passes it, the domain's iommu_map refuses it (VT-d __domain_mapping) (iopt_fill_domains_pages)"
+            if (m.vaddr % Self.pageSize) & (align - 1) != 0 {
+                return "iommufd: vaddr not aligned to the IOAS alignment \(formatSize(align)) (iopt_insert_area)"
             }
-            return "iommufd: vaddr not aligned to the IOAS alignment \(formatSize(align)) (iopt_insert_area)"
+            if !m.flags.contains(.read) && !m.flags.contains(.write) && !hwpts.isEmpty {
+                return "iommufd: neither READ nor WRITE: the compat layer passes it, the domain's iommu_map refuses it when the first batch of pinned pages is mapped, before any charge (VT-d __domain_mapping) (iopt_area_fill_domains, batch_to_domain)"
+            }
+            return "iommufd: the domain's iommu_map refused the mapping (iopt_area_fill_domains, batch_to_domain)"
         case .EOVERFLOW:
             if m.vaddr.addingReportingOverflow(m.size).overflow { return "iommufd: vaddr + size passes 2^64 (iopt_alloc_pages)" }
             return "iommufd: iova + size - 1 passes 2^64-1 (iopt_check_iova)"
         case .EEXIST:
             return "iommufd: an area already covers part of the range (iopt_check_iova)"
         case .EFAULT:
-            return "iommufd: pin_user_pages cannot pin the memory: not mapped in the process, or device memory (pfnmap/BAR), which iommufd never maps (pfn_reader_user_pin)"
+            if !m.flags.contains(.read) && !m.flags.contains(.write) && !hwpts.isEmpty {
+                return "iommufd: pin_user_pages reached memory it cannot pin (not mapped in the process, or device memory) while the first batch was still filling, before any page was mapped, so the domain never saw prot=none; checked before the charge (pfn_reader_user_pin, pfn_reader_next)"
+            }
+            return "iommufd: pin_user_pages cannot pin the memory: not mapped in the process, or device memory (pfnmap/BAR), which iommufd never maps; pinning comes before the charge, so this wins over a full RLIMIT_MEMLOCK (pfn_reader_user_pin)"
         case .ENOMEM:
-            return "iommufd: the user's locked_vm would pass RLIMIT_MEMLOCK (\(formatSize(userLockedBytes)) locked by this user) (incr_user_locked_vm)"
+            return "iommufd: every page was pinned and mapped, then the charge failed: the user's locked_vm would pass RLIMIT_MEMLOCK (\(formatSize(userLockedBytes)) locked by this user); all of it undone (pfn_reader_update_pinned, incr_user_locked_vm)"
         default:
             return "iommufd: \(e) (iopt_map_user_pages)"
         }
