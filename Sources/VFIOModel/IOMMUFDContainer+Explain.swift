@@ -111,7 +111,16 @@ extension IOMMUFDContainer {
         switch e {
         case .EPERM: return "iommufd: the device's MSIs are not isolated (iommufd_device_bind)"
         case .EADDRINUSE: return "iommufd: the group's reserved regions or the domain's aperture would cover an existing area (type1: EINVAL) (iopt_reserve_iova)"
-        case .EINVAL: return "iommufd: a domain whose smallest page is above PAGE_SIZE, or a group already in the container (iopt_table_add_domain)"
+        case .EINVAL:
+            if !groups.contains(where: { $0.name == g.name }) && Self.smallestPage(g.pgsizes.rawValue) <= Self.pageSize
+                && areas.contains(where: { $0.prot.isEmpty }) {
+                return "iommufd: an area with neither READ nor WRITE, mapped while no domain was attached: the new domain's iommu_map refuses it as the area is filled (iopt_fill_domain, batch_to_domain)"
+            }
+            return "iommufd: a domain whose smallest page is above PAGE_SIZE, or a group already in the container (iopt_table_add_domain)"
+        case .EFAULT:
+            return "iommufd: the new domain pins and maps every area in IOVA order; one runs over memory that cannot be pinned (not mapped, or device memory), mapped while no domain was attached (iopt_fill_domain, pfn_reader_user_pin)"
+        case .ENOMEM:
+            return "iommufd: the new domain pins, maps and then charges every area in IOVA order; the user's locked_vm would pass RLIMIT_MEMLOCK, and every area filled so far is undone (iopt_fill_domain, pfn_reader_update_pinned, incr_user_locked_vm)"
         default: return "iommufd: attaching \(g.name): \(e) (iommufd_device_attach)"
         }
     }
