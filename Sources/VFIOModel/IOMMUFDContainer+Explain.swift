@@ -42,7 +42,11 @@ extension IOMMUFDContainer {
             if !m.flags.contains(.read) && !m.flags.contains(.write) && !hwpts.isEmpty {
                 return "iommufd: pin_user_pages reached memory it cannot pin (not mapped in the process, or device memory) while the first batch was still filling, before any page was mapped, so the domain never saw prot=none; checked before the charge (pfn_reader_user_pin, pfn_reader_next)"
             }
-            return "iommufd: pin_user_pages cannot pin the memory: not mapped in the process, or device memory (pfnmap/BAR), which iommufd never maps; pinning comes before the charge, so this wins over a full RLIMIT_MEMLOCK (pfn_reader_user_pin)"
+            let pages = (m.size >> Self.pageShift)
+            let (sum, o) = userLockedPages.addingReportingOverflow(pages)
+            let overLimit = !capIPCLock && (o || sum > lockLimitPages)
+            return "iommufd: pin_user_pages cannot pin the memory: not mapped in the process, or device memory (pfnmap/BAR), which iommufd never maps"
+                + (overLimit ? "; pinning comes before the charge, so this wins over RLIMIT_MEMLOCK, which the map would pass" : "") + " (pfn_reader_user_pin)"
         case .ENOMEM:
             return "iommufd: every page was pinned and mapped, then the charge failed: the user's locked_vm would pass RLIMIT_MEMLOCK (\(formatSize(userLockedBytes)) locked by this user); all of it undone (pfn_reader_update_pinned, incr_user_locked_vm)"
         default:
