@@ -26,19 +26,29 @@ extension IOMMUFDContainer {
             if let range = IOVARange(start: m.iova, size: m.size), reservedIntersects(range) {
                 return "iommufd: the range meets a reserved IOVA range (a group's reserved region or outside a domain's aperture) (iopt_check_iova)"
             }
-            if !m.flags.contains(.read) && !m.flags.contains(.write) && !hwpts.isEmpty {
-                return "iommufd: neither READ nor WRITE: the compat layer passes it, the domain's iommu_map refuses it (VT-d __domain_mapping) (iopt_fill_domains_pages)"
+            if (m.vaddr % Self.pageSize) & (align - 1) != 0 {
+                return "iommufd: vaddr not aligned to the IOAS alignment \(formatSize(align)) (iopt_insert_area)"
             }
-            return "iommufd: vaddr not aligned to the IOAS alignment \(formatSize(align)) (iopt_insert_area)"
+            if !m.flags.contains(.read) && !m.flags.contains(.write) && !hwpts.isEmpty {
+                return "iommufd: neither READ nor WRITE: the compat layer passes it, the domain's iommu_map refuses it when the first batch of pinned pages is mapped, before any charge (VT-d __domain_mapping) (iopt_area_fill_domains, batch_to_domain)"
+            }
+            return "iommufd: the domain's iommu_map refused the mapping (iopt_area_fill_domains, batch_to_domain)"
         case .EOVERFLOW:
             if m.vaddr.addingReportingOverflow(m.size).overflow { return "iommufd: vaddr + size passes 2^64 (iopt_alloc_pages)" }
             return "iommufd: iova + size - 1 passes 2^64-1 (iopt_check_iova)"
         case .EEXIST:
             return "iommufd: an area already covers part of the range (iopt_check_iova)"
         case .EFAULT:
-            return "iommufd: pin_user_pages cannot pin the memory: not mapped in the process, or device memory (pfnmap/BAR), which iommufd never maps (pfn_reader_user_pin)"
+            if !m.flags.contains(.read) && !m.flags.contains(.write) && !hwpts.isEmpty {
+                return "iommufd: pin_user_pages reached memory it cannot pin (not mapped in the process, or device memory) while the first batch was still filling, before any page was mapped, so the domain never saw prot=none; checked before the charge (pfn_reader_user_pin, pfn_reader_next)"
+            }
+            let pages = (m.size >> Self.pageShift)
+            let (sum, o) = userLockedPages.addingReportingOverflow(pages)
+            let overLimit = !capIPCLock && (o || sum > lockLimitPages)
+            return "iommufd: pin_user_pages cannot pin the memory: not mapped in the process, or device memory (pfnmap/BAR), which iommufd never maps"
+                + (overLimit ? "; pinning comes before the charge, so this wins over RLIMIT_MEMLOCK, which the map would pass" : "") + " (pfn_reader_user_pin)"
         case .ENOMEM:
-            return "iommufd: the user's locked_vm would pass RLIMIT_MEMLOCK (\(formatSize(userLockedBytes)) locked by this user) (incr_user_locked_vm)"
+            return "iommufd: every page was pinned and mapped, then the charge failed: the user's locked_vm would pass RLIMIT_MEMLOCK (\(formatSize(userLockedBytes)) locked by this user); all of it undone (pfn_reader_update_pinned, incr_user_locked_vm)"
         default:
             return "iommufd: \(e) (iopt_map_user_pages)"
         }
@@ -105,7 +115,16 @@ extension IOMMUFDContainer {
         switch e {
         case .EPERM: return "iommufd: the device's MSIs are not isolated (iommufd_device_bind)"
         case .EADDRINUSE: return "iommufd: the group's reserved regions or the domain's aperture would cover an existing area (type1: EINVAL) (iopt_reserve_iova)"
-        case .EINVAL: return "iommufd: a domain whose smallest page is above PAGE_SIZE, or a group already in the container (iopt_table_add_domain)"
+        case .EINVAL:
+            if !groups.contains(where: { $0.name == g.name }) && Self.smallestPage(g.pgsizes.rawValue) <= Self.pageSize
+                && areas.contains(where: { $0.prot.isEmpty }) {
+                return "iommufd: an area with neither READ nor WRITE, mapped while no domain was attached: the new domain's iommu_map refuses it as the area is filled (iopt_fill_domain, batch_to_domain)"
+            }
+            return "iommufd: a domain whose smallest page is above PAGE_SIZE, or a group already in the container (iopt_table_add_domain)"
+        case .EFAULT:
+            return "iommufd: the new domain pins and maps every area in IOVA order; one runs over memory that cannot be pinned (not mapped, or device memory), mapped while no domain was attached (iopt_fill_domain, pfn_reader_user_pin)"
+        case .ENOMEM:
+            return "iommufd: the new domain pins, maps and then charges every area in IOVA order; the user's locked_vm would pass RLIMIT_MEMLOCK, and every area filled so far is undone (iopt_fill_domain, pfn_reader_update_pinned, incr_user_locked_vm)"
         default: return "iommufd: attaching \(g.name): \(e) (iommufd_device_attach)"
         }
     }

@@ -20,7 +20,12 @@ extension IOMMUFDContainer {
     /// `iopt_check_iova` (iova off the alignment: EINVAL; `iova + length -
     /// 1` wraps: EOVERFLOW; a reserved range: EINVAL; an area already
     /// there: EEXIST), `iopt_insert_area` (vaddr off the alignment:
-    /// EINVAL), then pinning into every domain (`iopt_fill_domains_pages`).
+    /// EINVAL), then pinning into every domain (`iopt_fill_domains_pages`):
+    /// every check on the range comes before a page is pinned, so a
+    /// reserved range, an overlap or a bad alignment wins over memory that
+    /// cannot be pinned, a `prot=none` or a full `RLIMIT_MEMLOCK`; among
+    /// those three `pinAndMap` gives the kernel's order (EFAULT or EINVAL
+    /// as the batches go, ENOMEM last).
     mutating func ioptMapUserPages(iova: UInt64, vaddr: UInt64, length: UInt64, prot: MapDMA.Flags) -> Result<Void, Errno> {
         if let e = Self.ioptAllocPagesCheck(vaddr: vaddr, length: length) { return .failure(e) }
         let align = iovaAlignment

@@ -1,23 +1,51 @@
 import VFIOCore
 
 extension IOMMUFDContainer {
+    /// `TEMP_MEMORY_LIMIT`: the most bytes a `pfn_batch` array may take.
+    static let batchMemoryLimit: UInt64 = 65536
+    /// One `pfn_batch` entry: a pfn (8 bytes) and its count (a `u32`).
+    static let batchEntryBytes: UInt64 = 12
+    /// The longest run one batch entry holds (`npfns` is a `u32`).
+    static let batchEntryMaxPages: UInt64 = UInt64(UInt32.max)
+
+    /// Entries of the `pfn_batch` that `pfn_reader_init` sizes for an area
+    /// of `pages` pages (`batch_init`, `temp_kmalloc`): one per page, at
+    /// most `TEMP_MEMORY_LIMIT / 12` = 5461. A physically contiguous run
+    /// takes one entry (`batch_add_pfn`), so a batch ends at its 5462nd
+    /// run, never earlier; an area of up to 5461 pages is one batch.
+    static func batchCapacity(pages: UInt64) -> UInt64 {
+        max(1, min(pages, batchMemoryLimit / batchEntryBytes))
+    }
+
     /// Pins `[vaddr, vaddr+length)` and maps it at `iova` into each of
-    /// `domains` (`iopt_area_fill_domains`, `pfn_reader_user_pin`,
-    /// `batch_to_domain`): each physically contiguous run with the
-    /// domain's page sizes (`iommu_map`), or page by page with large pages
-    /// off (`batch_iommu_map_small`, `VFIO_TYPE1_IOMMU`).
+    /// `domains`, in the order and with the errors of
+    /// `iopt_area_fill_domains` (a map) and `iopt_area_fill_domain` (a
+    /// new domain), which read the range batch by batch (`pfn_reader`):
     ///
-    /// The charge (`iopt_pages_update_pinned`): with `CAP_IPC_LOCK` none
-    /// (`IOPT_PAGES_ACCOUNT_NONE`); else the user's `locked_vm` against
-    /// `RLIMIT_MEMLOCK` (`incr_user_locked_vm`: ENOMEM past it). Device
-    /// memory (`pfnmap`) cannot be pinned by `pin_user_pages`: EFAULT, as
-    /// an address with no memory behind it.
+    /// 1. Pinning (`pfn_reader_user_pin`, `pin_user_pages_fast`) fills
+    ///    the batch; it stops at the first page it cannot pin, an address
+    ///    with no memory behind it or device memory (`pfnmap`): EFAULT,
+    ///    raised while the batch that page would join is still filling,
+    ///    so that batch is never mapped.
+    /// 2. A full batch (`batchCapacity` runs) is mapped into every domain
+    ///    (`batch_to_domain`: each physically contiguous run with the
+    ///    domain's page sizes, or page by page with large pages off,
+    ///    `batch_iommu_map_small`, `VFIO_TYPE1_IOMMU`), then the next one
+    ///    fills. A domain refuses a mapping with neither READ nor WRITE
+    ///    (VT-d's `__domain_mapping`: EINVAL; seen on 6.12.118), so
+    ///    `prot=none` is EINVAL when the first batch fills before an
+    ///    unpinnable page, EFAULT when that page comes within it.
+    /// 3. Only once every page is pinned and mapped are they charged
+    ///    (`pfn_reader_update_pinned`, `do_update_pinned`): with
+    ///    `CAP_IPC_LOCK` nothing (`IOPT_PAGES_ACCOUNT_NONE`), else the
+    ///    user's `locked_vm` against `RLIMIT_MEMLOCK`
+    ///    (`incr_user_locked_vm`: ENOMEM past it). So a full limit gives
+    ///    ENOMEM only for a map that could otherwise be made.
     ///
-    /// A mapping with neither READ nor WRITE is refused by the domain's
-    /// `iommu_map` with EINVAL, after the run is pinned (VT-d's
-    /// `__domain_mapping`; seen on 6.12.118 under VT-d: `map prot=none`
-    /// EINVAL once the device is attached). With no domain nothing is
-    /// mapped, so nothing refuses it.
+    /// Any failure unmaps and unpins what was done
+    /// (`pfn_reader_release_pins`, `iopt_area_unfill_partial_domain`), so
+    /// nothing is mapped, pinned or charged after it. With no domain
+    /// nothing is read at all (`iopt_area_fill_domains` returns at once).
     ///
     /// Returns the pages charged, the pages pinned and each domain's runs;
     /// commits nothing.
@@ -25,35 +53,52 @@ extension IOMMUFDContainer {
                    prot: MapDMA.Flags, charge: Bool, alreadyCharged: UInt64 = 0) -> Result<(UInt64, UInt64, [ContiguousArray<PTERun>]), Errno> {
         var perDomain = [ContiguousArray<PTERun>](repeating: [], count: domains.count)
         guard charge || !domains.isEmpty else { return .success((0, 0, perDomain)) }
-        var failure: Errno? = nil
+        // iopt_alloc_pages' npages: the area's pages, a partial first page included.
+        let pages = ((vaddr % Self.pageSize) &+ length &+ (Self.pageSize - 1)) >> Self.pageShift
+        let capacity = Self.batchCapacity(pages: pages)
+        let refused = !domains.isEmpty && prot.intersection([.read, .write]).isEmpty
+        // Batch entries read before the walk stopped, the first mapping
+        // error and the entry it came at, whether pinning failed.
+        var entries: UInt64 = 0
+        var mapError: (entry: UInt64, errno: Errno)? = nil
+        var unpinnable = false
         var offset: UInt64 = 0
         var pinned: UInt64 = 0
-        let limit = lockLimitPages
         let hole = memory.forEachRun(vaddr: vaddr, size: length, splitOnClass: true) { run in
-            if run.reserved { failure = .EFAULT; return false }
-            let pages = run.length >> Self.pageShift
-            if charge && !capIPCLock {
-                let (sum, o) = userLockedPages.addingReportingOverflow(alreadyCharged + pinned + pages)
-                if o || sum > limit { failure = .ENOMEM; return false }
-            }
-            pinned += pages
-            if !domains.isEmpty && prot.intersection([.read, .write]).isEmpty { failure = .EINVAL; return false }
-            for i in domains.indices {
-                let e: Errno?
-                if disableLargePages {
-                    e = iommuMap(iova: iova &+ offset, phys: run.phys, size: run.length, bitmap: Self.pageSize, into: &perDomain[i])
+            if run.reserved { unpinnable = true; return false }
+            if let m = mapError, entries > (m.entry / capacity + 1) * capacity { return false }
+            if mapError == nil {
+                if refused {
+                    mapError = (entries, .EINVAL)
                 } else {
-                    e = iommuMap(iova: iova &+ offset, phys: run.phys, size: run.length, bitmap: domains[i].pgsizes.rawValue,
-                                 leaves: domains[i].leaves?.rawValue, into: &perDomain[i])
+                    for i in domains.indices {
+                        let e: Errno?
+                        if disableLargePages {
+                            e = iommuMap(iova: iova &+ offset, phys: run.phys, size: run.length, bitmap: Self.pageSize, into: &perDomain[i])
+                        } else {
+                            e = iommuMap(iova: iova &+ offset, phys: run.phys, size: run.length, bitmap: domains[i].pgsizes.rawValue,
+                                         leaves: domains[i].leaves?.rawValue, into: &perDomain[i])
+                        }
+                        if let e { mapError = (entries, e); break }
+                    }
                 }
-                if let e { failure = e; return false }
             }
+            let runPages = run.length >> Self.pageShift
+            entries += max(1, (runPages + Self.batchEntryMaxPages - 1) / Self.batchEntryMaxPages)
+            pinned += runPages
             offset += run.length
             return true
         }
-        if let failure { return .failure(failure) }
-        if hole != nil { return .failure(.EFAULT) }
+        if hole != nil { unpinnable = true }
+        // The batch holding the failing entry is mapped only once an entry
+        // past it was pinned (the batch filled before the unpinnable page).
+        if let m = mapError, !unpinnable || entries > (m.entry / capacity + 1) * capacity { return .failure(m.errno) }
+        if unpinnable { return .failure(.EFAULT) }
         if !charge { return .success((0, 0, perDomain)) }
+        if !capIPCLock {
+            let (sum, o) = userLockedPages.addingReportingOverflow(alreadyCharged &+ pinned)
+            if o || sum > lockLimitPages { return .failure(.ENOMEM) }
+        }
         return .success((capIPCLock ? 0 : pinned, pinned, perDomain))
     }
 

@@ -165,6 +165,65 @@ struct IOMMUFDRuleTests {
         #expect(bare.mapDMA(map(0x20_0000, 2 << 20, flags: [])).errno == nil, "no domain: nothing maps, nothing refuses")
     }
 
+    // MARK: The walk of a map: iopt_area_fill_domains, pfn_reader, pfn_reader_update_pinned
+
+    /// iommufd's compat IOAS with the default group and 4K memory laid out
+    /// by `layout` at 0x7f0000000000.
+    func walkCompat(size: UInt64, layout: PhysicalLayout, memlock: UInt64?) -> IOMMUFDContainer {
+        var c = IOMMUFDContainer(profile: KernelProfile(KernelVersion(6, 12)))
+        _ = c.memory.add(Spec(vaddr: 0x7F00_0000_0000, size: size, pageSize: 4096, layout: layout))
+        _ = c.groupSetContainer(.default)
+        _ = c.setIOMMU(.type1v2)
+        c.memlock = memlock
+        return c
+    }
+
+    @Test("pages are pinned before they are charged: a range running past the memory is EFAULT even with the limit full, and nothing stays charged (pfn_reader_user_pin, pfn_reader_update_pinned)")
+    func unbackedBeforeMemlock() {
+        var c = walkCompat(size: 4096, layout: .scattered(seed: 1), memlock: 4096)
+        #expect(c.mapDMA(map(0x10_0000, 4096)).errno == nil)
+        #expect(c.mapDMA(map(0x20_0000, 16 << 10)).errno == .EFAULT)
+        #expect(c.userLockedPages == 1)
+        #expect(c.pinnedVm == 1)
+        #expect(c.mappingCount == 1)
+        #expect(c.mapDMA(map(0x30_0000, 4096)).errno == .ENOMEM)
+        #expect(c._checkInvariants() == nil)
+    }
+
+    @Test("prot=none is refused by the domain when the first batch is mapped, before the charge: EINVAL, not ENOMEM (batch_to_domain, pfn_reader_update_pinned)")
+    func protNoneBeforeMemlock() {
+        var c = walkCompat(size: 64 << 10, layout: .scattered(seed: 1), memlock: 4096)
+        #expect(c.mapDMA(map(0x10_0000, 64 << 10, flags: [])).errno == .EINVAL)
+        #expect(c.mapDMA(map(0x10_0000, 64 << 10)).errno == .ENOMEM)
+        #expect(c.userLockedPages == 0)
+        #expect(c.pinnedVm == 0)
+        #expect(c.mapDMA(map(0x10_0000, 4096)).errno == nil, "nothing was left charged")
+    }
+
+    @Test("prot=none over memory that ends early: EFAULT while the first batch holds every run before the hole, EINVAL once it fills first (batch_init, batch_add_pfn, pfn_reader_next)")
+    func protNoneBatchOrder() {
+        #expect(IOMMUFDContainer.batchCapacity(pages: 5121) == 5121)
+        #expect(IOMMUFDContainer.batchCapacity(pages: 8193) == 5461)
+        var small = walkCompat(size: 20 << 20, layout: .scattered(seed: 1), memlock: nil)
+        #expect(small.mapDMA(map(0x1000_0000, (20 << 20) + 4096, flags: [])).errno == .EFAULT)
+        var large = walkCompat(size: 32 << 20, layout: .scattered(seed: 1), memlock: nil)
+        #expect(large.mapDMA(map(0x1000_0000, (32 << 20) + 4096, flags: [])).errno == .EINVAL)
+        #expect(large.mapDMA(map(0x1000_0000, (32 << 20) + 4096)).errno == .EFAULT)
+        // Contiguous memory is one run, one entry: the batch never fills.
+        var runs = walkCompat(size: 32 << 20, layout: .contiguous(base: 1 << 32), memlock: nil)
+        #expect(runs.mapDMA(map(0x1000_0000, (32 << 20) + 4096, flags: [])).errno == .EFAULT)
+        #expect(large.pinnedVm == 0 && small.pinnedVm == 0 && runs.pinnedVm == 0)
+    }
+
+    @Test("device memory after pinnable pages is EFAULT with the limit full too (pfn_reader_user_pin)")
+    func pfnmapBeforeMemlock() {
+        var c = walkCompat(size: 4096, layout: .scattered(seed: 1), memlock: 4096)
+        _ = c.memory.add(Spec(vaddr: 0x7F00_0000_1000, size: 16 << 20, pageSize: 4096, layout: .contiguous(base: 0x38_0000_0000), pfnmap: true))
+        #expect(c.mapDMA(map(0x10_0000, 4096)).errno == nil)
+        #expect(c.mapDMA(map(0x20_0000, 8192)).errno == .EFAULT)
+        #expect(c.userLockedPages == 1)
+    }
+
     @Test("there is no dma_entry_limit: with the parameter at 2, four mappings are accepted and DMA_AVAIL reads U32_MAX (iommufd_vfio_map_dma, iommufd_fill_cap_dma_avail)")
     func noEntryLimit() throws {
         let model = ModelBackend(container: .iommufd)
