@@ -153,6 +153,7 @@ func printShrunk(_ shrunk: ExploreRun.Shrunk, out: String?) {
 
 func summaryLine(_ result: ExploreRun, backend: String) -> String {
     var line = "explored \(result.sequences) sequences, \(result.operations) operations on \(backend == "both" ? "model and kernel" : "the model"): \(result.findings) with findings"
+    if result.hung > 0 { line += " (\(result.hung) end in a predicted hang: a hazard, not a finding)" }
     if result.notRunOnKernel > 0 { line += " (\(result.notRunOnKernel) not run on the kernel: they would hang it, leave hugepages pinned, or overlap mappings in the IOMMU)" }
     return line
 }
