@@ -50,7 +50,8 @@ func exploreCommand(_ args: [String]) throws(UsageError) -> Int32 {
         case "--per-process": perProcess = Int(try arguments.number(for: a, in: 1...10_000) as UInt32)
         case "--report": reportPath = try arguments.value(for: a)
         case "--merge":
-            while let f = arguments.pop() { merge.append(f) }
+            // The files, up to the next option (`--merge A B --out DIR`).
+            while let f = arguments.popOperand() { merge.append(f) }
             if merge.isEmpty { throw UsageError(message: "--merge needs report files") }
         case "--help", "-h": printOut(Help.explore + "\n"); return 0
         default: throw UsageError(message: "unknown option '\(a)'")
