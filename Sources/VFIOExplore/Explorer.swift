@@ -127,6 +127,9 @@ public struct Explorer {
         var report = replayer.run(trace)
         checker.checkUnmapAllEmpties()
         report.problems += replayer.close()
+        if let line = checker.hungAt {
+            report.problems.append(ReportProblem(line: line, .note(Self.hangPrefix + (checker.hangReason ?? "vfio_unmap_unpin"))))
+        }
         for v in checker.violations {
             report.problems.append(ReportProblem(line: v.line, .property(name: v.property, detail: v.detail)))
         }
@@ -149,6 +152,13 @@ public struct Explorer {
     }
 
     static let notRunPrefix = "not run on the kernel: "
+    static let hangPrefix = "the sequence ends in a predicted hang (the process stays in this ioctl, every later call hangs): "
+
+    /// Whether the model says the sequence of `report` hangs the kernel
+    /// (a hazard, noted, never a finding).
+    public static func endsInHang(_ report: FileReport) -> Bool {
+        report.problems.contains { if case .note(let text) = $0.kind { text.hasPrefix(hangPrefix) } else { false } }
+    }
 
     /// Why the sequence must not run on a real kernel, as the model
     /// (playing the same IOMMU at the same version) answers it: it, or

@@ -60,16 +60,30 @@ public struct Violation: Sendable, CustomStringConvertible {
 /// - a failed operation changes nothing;
 /// - a v2 unmap of exactly one mapping reports its size;
 /// - a successful unmap reports the sizes of the mappings that left.
+///
+/// An operation the model answers `hang` ends the sequence: the state it
+/// leaves (that of a process stuck in the ioctl) must keep the invariants,
+/// nothing after it is checked, and the explorer notes it, never as a
+/// finding.
 public final class PropertyChecker {
     public let model: ModelBackend
     public private(set) var violations: [Violation] = []
     var before: Snapshot? = nil
+    /// The line whose operation the model says never returns (it answered
+    /// `hang`): the process is stuck there, so nothing after it is checked.
+    public private(set) var hungAt: Int? = nil
+    /// Why, as the model says.
+    public private(set) var hangReason: String? = nil
 
     public init(model: ModelBackend) { self.model = model }
 
     /// Installs the checks on `replayer`, which must drive `model`.
     public func watch(_ replayer: Replayer) {
-        replayer.willRun = { [unowned self] _ in self.before = Snapshot(self.model.container) }
+        replayer.willRun = { [unowned self] _ in
+            // After a predicted hang the process is stuck in that ioctl:
+            // later statements (all answered hang) are not checked.
+            self.before = self.hungAt == nil ? Snapshot(self.model.container) : nil
+        }
         replayer.didRun = { [unowned self] st, outcome in self.check(st, outcome) }
     }
 
@@ -81,6 +95,15 @@ public final class PropertyChecker {
         guard let before, let index = model.index(in: outcome) else { return }
         let answer = outcome.answers[index]
         let c = model.container
+        // The operation that hung: the state checked is the one the
+        // process is stuck in (the invariants say what it may be); it is
+        // not a failed operation, and what it removed is not reported.
+        if c.hang != nil {
+            hungAt = st.line
+            hangReason = c.hang
+            if let broken = c._checkInvariants() { record("invariant", st, broken) }
+            return
+        }
         if let broken = c._checkInvariants() {
             record("invariant", st, broken)
             return

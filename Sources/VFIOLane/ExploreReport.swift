@@ -8,7 +8,10 @@ import VFIOExplore
 ///
 ///     vfio-sim explore report 1
 ///     range   SEED  RUNS  OPS  BACKEND          (model or both)
-///     counts  SEQUENCES  OPERATIONS  FINDINGS  NOT-RUN-ON-KERNEL  SECONDS
+///     counts  SEQUENCES  OPERATIONS  FINDINGS  NOT-RUN-ON-KERNEL  SECONDS  [HUNG]
+///
+/// (HUNG, the sequences that end in a predicted hang, may be missing in
+/// reports of older versions: 0.)
 ///     shrunk  SEED  TRIED  STATEMENTS  FIXTURE  KIND  FIELDS...
 ///     END
 public struct ExploreReport {
@@ -33,7 +36,7 @@ public struct ExploreReport {
         let r = result
         var out = Self.header + "\n"
         out += rec(["range", String(seed), String(runs), String(ops), backend])
-        out += rec(["counts", String(r.sequences), String(r.operations), String(r.findings), String(r.notRunOnKernel), String(r.seconds)])
+        out += rec(["counts", String(r.sequences), String(r.operations), String(r.findings), String(r.notRunOnKernel), String(r.seconds), String(r.hung)])
         for s in r.shrunk {
             let finding: [String] = switch s.finding {
             case .property(let v): ["property", String(v.line), v.property, v.detail]
@@ -61,12 +64,13 @@ public struct ExploreReport {
             case "range" where f.count == 5 && report == nil:
                 guard let seed = UInt64(f[1]), let runs = Int(f[2]), let ops = Int(f[3]), runs >= 0 else { return bad("line \(n): a bad range") }
                 report = ExploreReport(seed: seed, runs: runs, ops: ops, backend: f[4], result: ExploreRun())
-            case "counts" where f.count == 6 && report != nil:
-                guard let a = Int(f[1]), let b = Int(f[2]), let c = Int(f[3]), let d = Int(f[4]), let t = Double(f[5]) else {
+            case "counts" where (f.count == 6 || f.count == 7) && report != nil:
+                guard let a = Int(f[1]), let b = Int(f[2]), let c = Int(f[3]), let d = Int(f[4]), let t = Double(f[5]),
+                      let h = f.count == 7 ? Int(f[6]) : 0 else {
                     return bad("line \(n): bad counts")
                 }
                 report!.result.sequences = a; report!.result.operations = b; report!.result.findings = c
-                report!.result.notRunOnKernel = d; report!.result.seconds = t
+                report!.result.notRunOnKernel = d; report!.result.seconds = t; report!.result.hung = h
             case "shrunk" where f.count >= 7 && report != nil:
                 guard let seed = UInt64(f[1]), let tried = Int(f[2]), let statements = Int(f[3]), let line = Int(f[6]) else {
                     return bad("line \(n): a bad finding")

@@ -26,6 +26,9 @@ public struct ExploreRun {
     /// Sequences not run on the kernel because the model says they would
     /// hang it or leave hugepages pinned for good.
     public var notRunOnKernel = 0
+    /// Sequences the model says hang the kernel (an ioctl that never
+    /// returns): each ends there, a hazard noted, not a finding.
+    public var hung = 0
     /// The first sequence of each kind of finding, shrunk.
     public var shrunk: [Shrunk] = []
     /// Whether the kernel took part.
@@ -67,6 +70,7 @@ public struct ExploreRun {
                 let s = batch[i]
                 result.sequences += 1
                 if Explorer.notRunOnKernel(report) { result.notRunOnKernel += 1 }
+                if Explorer.endsInHang(report) { result.hung += 1 }
                 result.operations += report.outcomes.count
                 guard let finding else { continue }
                 result.findings += 1

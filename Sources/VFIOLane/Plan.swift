@@ -56,6 +56,10 @@ public struct ScenarioPlan: Sendable {
             case otherErrno = "errno"
             /// Mappings still pinned when the trace ends.
             case pinnedAtEnd = "pinned at end"
+            /// An ioctl the kernel would never return from (before 6.18,
+            /// `vfio_unmap_unpin` at the top of the address space): the
+            /// scenario ends there, every later call hangs too.
+            case hang = "hang"
         }
         public var kind: Kind
         /// 0 for the end of the trace.
@@ -119,13 +123,22 @@ public enum Planner {
         if case .value(let v) = model.lockedMemory() { plan.endLocked = model.compat?.userLockedBytes ?? v }
         if case .value(let v) = model.mappingCount() { plan.endMappings = v }
 
+        var hung = false
         for o in report.outcomes where !o.isShow && !o.answers.isEmpty {
             plan.operations += 1
             if o.failed { plan.answersDiffering += 1 }
             guard let got = o.got.first, let answer = o.answers.first else { continue }
+            // After a hang the process is stuck: later answers (all hang)
+            // say nothing more.
+            if hung { continue }
             let why = got.reason.map { ": " + $0 } ?? ""
             let said = "\(o.statement) => \(got.peopleText)\(why)"
             switch answer.status {
+            case .errno(.hang):
+                hung = true
+                let reason = model.container.hang.map { ": " + $0 } ?? ""
+                plan.hazards.append(.init(kind: .hang, line: o.line, text: "\(o.statement) => hang\(reason); the process never returns from "
+                                          + "this ioctl (the container's lock stays held), every later call hangs too: the scenario ends here"))
             case .errno(.EEXIST):
                 plan.hazards.append(.init(kind: .exists, line: o.line, text: said + "; a client that ignores EEXIST keeps the old mapping, not the new memory"))
             case .errno(.ENOSPC): plan.hazards.append(.init(kind: .noSpace, line: o.line, text: said))
@@ -139,7 +152,7 @@ public enum Planner {
                 }
             }
         }
-        if plan.endMappings > 0 {
+        if plan.endMappings > 0 && !hung {
             plan.hazards.append(.init(kind: .pinnedAtEnd, line: 0, text: "\(plan.endMappings) mapping\(plan.endMappings == 1 ? "" : "s") still in the container at the end, \(readableSize(plan.endLocked)) locked: pinned and DMA-able until unmapped or the container closes"))
         }
         _ = model.close()

@@ -269,6 +269,9 @@ public final class ModelBackend: Backend {
     public func checkExtension(_ ext: Extension) -> Result<UInt32, Errno> {
         lastCall = .none
         if let compat { lastCall = .compatExtension(ext); return compat.checkExtension(ext) }
+        // A process stuck in an ioctl makes no other call (and a detach
+        // stuck with the container's group_lock held would block this one).
+        if container.hang != nil { return .failure(.hang) }
         return .success(container.checkExtension(ext))
     }
     public func getInfo(argsz: UInt32) -> Result<IOMMUInfo, Errno> {

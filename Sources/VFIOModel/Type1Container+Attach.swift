@@ -168,6 +168,15 @@ extension Type1Container {
     /// freed; with it the last one, the mappings go (or, when emulated
     /// groups remain, are unpinned but kept). The aperture widens and the
     /// valid ranges are rebuilt from the groups that remain.
+    ///
+    /// Where `vfio_iommu_unmap_unpin_all` would loop forever (before 6.18,
+    /// at the top of the address space; `hang` is set), the process stays
+    /// in the ioctl at that moment: the group is already off the domain's
+    /// list (`iommu_detach_group`, `list_del` come first), the mappings
+    /// before the stuck one are gone, and the stuck one, the ones after it
+    /// and the domain itself (never freed: `iommu_domain_free` comes after)
+    /// stay, with the old valid ranges and page sizes. The group is still
+    /// in the container (`__vfio_group_unset_container` never returns).
     mutating func vfioIommuType1DetachGroup(_ name: String) {
         if let e = emulatedGroups.firstIndex(of: name) {
             emulatedGroups.remove(at: e)
@@ -180,6 +189,8 @@ extension Type1Container {
         if domains[di].groups.isEmpty {
             if domains.count == 1 {
                 if emulatedGroups.isEmpty { vfioIommuUnmapUnpinAll() } else { vfioIommuUnmapUnpinReaccount() }
+                // Stuck in vfio_unmap_unpin: nothing after it happens.
+                if hang != nil { return }
             }
             domains.remove(at: di)
             Self.vfioIommuAperExpand(&copy, domains)

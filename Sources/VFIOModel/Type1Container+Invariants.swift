@@ -128,8 +128,17 @@ extension Type1Container {
             if held != d.pageTable.mappings { return "page table of \(d.groups) counts \(d.pageTable.mappings) mappings, holds \(held)" }
             if sum != d.pageTable.entries { return "page table of \(d.groups): per-size counts disagree with its runs" }
         }
-        if domains.isEmpty, !dmaList.isEmpty, emulatedGroups.isEmpty {
-            return "mappings remain with no group attached"
+        // A detach stuck in vfio_unmap_unpin (`hang`) leaves its domain
+        // with no group and the mappings it had not reached yet; otherwise
+        // an emptied domain is freed at once, and the last one takes every
+        // mapping with it unless emulated groups remain.
+        if hang == nil {
+            if let empty = domains.first(where: { $0.groups.isEmpty }) {
+                return "a domain (created by \(empty.spec.name)) remains with no group"
+            }
+            if domains.isEmpty, !dmaList.isEmpty, emulatedGroups.isEmpty {
+                return "mappings remain with no group attached"
+            }
         }
         return nil
     }

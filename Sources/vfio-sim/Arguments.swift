@@ -13,6 +13,13 @@ struct Arguments {
         return words[next]
     }
 
+    /// The next word unless it is an option (`--...`), which stays next.
+    mutating func popOperand() -> String? {
+        guard next < words.count, !words[next].hasPrefix("--") else { return nil }
+        defer { next += 1 }
+        return words[next]
+    }
+
     /// The value after `flag`.
     mutating func value(for flag: String) throws(UsageError) -> String {
         guard let v = pop() else { throw UsageError(message: "\(flag) needs a value") }

@@ -50,7 +50,8 @@ func exploreCommand(_ args: [String]) throws(UsageError) -> Int32 {
         case "--per-process": perProcess = Int(try arguments.number(for: a, in: 1...10_000) as UInt32)
         case "--report": reportPath = try arguments.value(for: a)
         case "--merge":
-            while let f = arguments.pop() { merge.append(f) }
+            // The files, up to the next option (`--merge A B --out DIR`).
+            while let f = arguments.popOperand() { merge.append(f) }
             if merge.isEmpty { throw UsageError(message: "--merge needs report files") }
         case "--help", "-h": printOut(Help.explore + "\n"); return 0
         default: throw UsageError(message: "unknown option '\(a)'")
@@ -153,6 +154,7 @@ func printShrunk(_ shrunk: ExploreRun.Shrunk, out: String?) {
 
 func summaryLine(_ result: ExploreRun, backend: String) -> String {
     var line = "explored \(result.sequences) sequences, \(result.operations) operations on \(backend == "both" ? "model and kernel" : "the model"): \(result.findings) with findings"
+    if result.hung > 0 { line += " (\(result.hung) end in a predicted hang: a hazard, not a finding)" }
     if result.notRunOnKernel > 0 { line += " (\(result.notRunOnKernel) not run on the kernel: they would hang it, leave hugepages pinned, or overlap mappings in the IOMMU)" }
     return line
 }

@@ -181,8 +181,9 @@ enum Help {
         size per domain at their peak, what is still mapped and locked at the
         end, and the hazards on the way, each with its line and reason: v1
         unmaps that removed nothing, less or more than asked; EEXIST, which a
-        client may ignore; ENOSPC, ENOMEM and other errnos; mappings still
-        pinned at the end. For each memory region without phys= a "memory"
+        client may ignore; ENOSPC, ENOMEM and other errnos; a call the kernel
+        would never return from (hang: the scenario ends there, every later
+        call hangs too); mappings still pinned at the end. For each memory region without phys= a "memory"
         line says which layout the model assumed (4K pages scattered,
         hugepages each apart, thp). Answers written in the trace are not
         compared (replay does that); the plan says how many differed.
@@ -339,7 +340,10 @@ enum Help {
         model's invariants, that a failed operation changed nothing, that an
         unmap reports what it removed and a v2 unmap of exactly one mapping
         its size; after the sequence, that UNMAP_ALL empties the container.
-        With --backend both every sequence also runs on the kernel (--group)
+        A call the model answers hang (the kernel would never return) ends
+        the sequence: the state it leaves must keep the invariants, nothing
+        after it is checked, and the summary counts it as a hazard, never
+        as a finding. With --backend both every sequence also runs on the kernel (--group)
         and every disagreement is a finding (sequences then use one group and
         memory the kernel backend can allocate).
 

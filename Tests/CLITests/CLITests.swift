@@ -124,6 +124,21 @@ struct CLITests {
         #expect(fits.stdout.contains("explored 10 sequences"))
     }
 
+    @Test("explore: two shards' reports merge into one exploration, with --out and --report after the files, as the help writes them")
+    func exploreShardsMerge() throws {
+        let dir = NSTemporaryDirectory() + "vfio-sim-merge-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for i in 1...2 {
+            let run = try runSim(["explore", "--seed", "7", "--runs", "40", "--ops", "20", "--jobs", "1", "--shard", "\(i)/2", "--report", "\(dir)/r\(i).txt"])
+            #expect(run.status == 0, "\(run.stderr)")
+        }
+        let merged = try runSim(["explore", "--merge", "\(dir)/r1.txt", "\(dir)/r2.txt", "--out", "\(dir)/out", "--report", "\(dir)/all.txt"])
+        #expect(merged.status == 0, "\(merged.stderr)")
+        #expect(merged.stdout.contains("explored 40 sequences") && merged.stdout.contains("2 reports merged: seeds 7-46"))
+        #expect(FileManager.default.fileExists(atPath: "\(dir)/all.txt"))
+    }
+
     @Test("a bad file among good ones: exit 2, its diagnostics, and the good files still run")
     func badAmongGood() throws {
         let run = try runSim(["replay", "Fixtures/memlock-limit.trace", "Fixtures/bad/unknown-errno.trace", "Fixtures/map-misaligned.trace"])

@@ -31,6 +31,28 @@ struct ExploreTests {
         #expect(report.outcomes.count >= 30)
     }
 
+    @Test("a sequence that hangs the kernel ends there with a note, never a finding (issue 29: the last detach hung, then the invariants assumed it had finished)")
+    func hangEndsTheSequence() throws {
+        let trace = try parseTrace("""
+            kernel 6.12
+            domain d0 pgsizes=mask:0xfffffffffffff000 aperture=0x0-0xffffffffffffffff coherent=no
+            memory vaddr=0x7f0000000000 size=9900K phys=contiguous
+            map iova=0xfffffffffff00000 vaddr=0x7f0000815000 size=1M prot=rw
+            map iova=0xffffffffffe01000 vaddr=0x7f000013a000 size=1M prot=rw
+            detach d0
+            map iova=0x100000 vaddr=0x7f0000000000 size=4K prot=rw
+            unmap-all
+            info
+            """, file: "hang.trace").get()
+        let explorer = Explorer()
+        let (finding, report) = explorer.check(trace)
+        #expect(finding.map { "\($0)" } == nil)
+        #expect(Explorer.endsInHang(report))
+        #expect(report.notes.contains { $0.line == 6 && $0.message.contains("predicted hang") })
+        // Every call after it hangs too.
+        #expect(report.outcomes.suffix(3).allSatisfy { $0.answers.first?.status == .errno(.hang) })
+    }
+
     @Test("the same seed generates the same sequence")
     func deterministic() {
         let g = SequenceGenerator()

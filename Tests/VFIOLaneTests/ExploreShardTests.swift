@@ -33,7 +33,7 @@ struct ExploreShardTests {
 
     func sampleRun() -> ExploreRun {
         var r = ExploreRun()
-        r.sequences = 10; r.operations = 321; r.findings = 2; r.notRunOnKernel = 1; r.seconds = 1.5
+        r.sequences = 10; r.operations = 321; r.findings = 2; r.notRunOnKernel = 1; r.hung = 4; r.seconds = 1.5
         r.shrunk = [
             ExploreRun.Shrunk(seed: 12, finding: .disagreement(line: 4, statement: "map iova=0x0", answers: ["kernel ok", "model\tEINVAL"]),
                               tried: 30, statements: 3, fixture: "# found\nmap iova=0x0 => ok\n"),
@@ -52,6 +52,13 @@ struct ExploreShardTests {
         #expect(back.result.shrunk.map(\.fixture) == report.result.shrunk.map(\.fixture))
         #expect(back.result.shrunk.map { "\($0.finding)" } == report.result.shrunk.map { "\($0.finding)" })
         #expect(back.result.shrunk.map(\.finding.key) == report.result.shrunk.map(\.finding.key))
+        #expect(back.result.hung == 4)
+        // A report without the hung count (before issue 29) reads as 0.
+        let old = report.encode().split(separator: "\n").map { line -> String in
+            line.hasPrefix("counts\t") ? line.split(separator: "\t").dropLast().joined(separator: "\t") : String(line)
+        }.joined(separator: "\n") + "\n"
+        let oldBack = try ExploreReport.decode(old, path: "old.txt").get()
+        #expect(oldBack.result.hung == 0 && oldBack.result.notRunOnKernel == 1)
     }
 
     @Test("a truncated or foreign report is refused with the file's name")

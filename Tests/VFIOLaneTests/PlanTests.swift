@@ -62,6 +62,24 @@ struct PlanTests {
         #expect(p.hazards[2].text.contains("dma_entry_limit was 2"))
     }
 
+    @Test("a hang is a hazard and ends the scenario: the calls after it and the mappings it leaves are not listed")
+    func hangHazard() throws {
+        let p = try planOf("""
+            kernel 6.12
+            domain d0 pgsizes=mask:0xfffffffffffff000 aperture=0x0-0xffffffffffffffff coherent=no
+            memory vaddr=0x7f0000000000 size=4M phys=contiguous
+            map iova=0xfffffffffff00000 vaddr=0x7f0000000000 size=1M prot=rw
+            map iova=0xffffffffffe01000 vaddr=0x7f0000100000 size=1M prot=rw
+            detach d0
+            info
+            map iova=0x100000 vaddr=0x7f0000200000 size=4K prot=rw
+            """)
+        #expect(p.hazards.map(\.kind) == [.hang])
+        #expect(p.hazards.map(\.line) == [6])
+        #expect(p.hazards[0].text.contains("vfio_unmap_unpin"))
+        #expect(p.endMappings == 2)
+    }
+
     @Test("two groups behind the same IOMMU share one domain: the total counts its table once")
     func sharedDomain() throws {
         let p = try planOf("""
