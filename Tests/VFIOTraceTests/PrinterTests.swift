@@ -38,7 +38,7 @@ let everyForm = """
     domain d0 pgsizes=4K,2M,1G aperture=0-0xffffffffffff reserved=0xfee00000-0xfeefffff coherent=yes emulated=no msi-isolated=yes
     domain d1 pgsizes=mask:0xfffffffffffff000 aperture=0x1000-0xffffffff reserved=none coherent=no emulated=yes msi-isolated=no
     domain d2 pgsizes=512,4K reserved=0x0+4K,0xfee00000+1M
-    domain d3 pgsizes=mask:0
+    domain d3 pgsizes=mask:0x1000
     memory vaddr=0x1000 size=8K
     memory vaddr=0x200000 size=4M page=2M phys=0x40000000 pfnmap
     memory vaddr=0x10000 size=8K phys=scattered
