@@ -54,7 +54,9 @@ extension IOMMUFDContainer {
         var perDomain = [ContiguousArray<PTERun>](repeating: [], count: domains.count)
         guard charge || !domains.isEmpty else { return .success((0, 0, perDomain)) }
         // iopt_alloc_pages' npages: the area's pages, a partial first page included.
-        let pages = ((vaddr % Self.pageSize) &+ length &+ (Self.pageSize - 1)) >> Self.pageShift
+        // (Without wrapping: a span past 2^64-1 has more pages than a batch.)
+        let (span, past) = (vaddr % Self.pageSize).addingReportingOverflow(length)
+        let pages = past ? UInt64.max : span >> Self.pageShift + (span & (Self.pageSize - 1) == 0 ? 0 : 1)
         let capacity = Self.batchCapacity(pages: pages)
         let refused = !domains.isEmpty && prot.intersection([.read, .write]).isEmpty
         // Batch entries read before the walk stopped, the first mapping
