@@ -11,6 +11,12 @@ public struct PageSizes: RawRepresentable, Hashable, Sendable {
     /// The container reports this before any domain is attached.
     public static let pageMask = PageSizes(rawValue: ~(pageSize - 1))
 
+    /// How many host pages `bytes` take, the last one partly filled
+    /// counted whole, without wrapping at 2^64-1 (what `mlock` locks).
+    public static func hostPages(covering bytes: UInt64) -> UInt64 {
+        bytes / pageSize + (bytes % pageSize == 0 ? 0 : 1)
+    }
+
     /// The sizes, smallest first.
     public var sizes: [UInt64] {
         var out: [UInt64] = []

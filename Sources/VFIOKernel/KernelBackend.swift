@@ -260,8 +260,7 @@ public final class KernelBackend: Backend {
     /// `mlock(2)` refuses it (over `RLIMIT_MEMLOCK` without CAP_IPC_LOCK).
     public func mlock(_ bytes: UInt64) throws(BackendError) {
         if let l = locked { sys.munmap(l.addr, l.length); locked = nil }
-        let pages = bytes / 4096 + (bytes % 4096 == 0 ? 0 : 1)
-        let (length, overflow) = pages.multipliedReportingOverflow(by: 4096)
+        let (length, overflow) = PageSizes.hostPages(covering: bytes).multipliedReportingOverflow(by: PageSizes.pageSize)
         if overflow { throw BackendError("mlock of \(formatSize(bytes)): more than the address space") }
         if length == 0 { return }
         switch sys.mmapLocked(length) {

@@ -131,8 +131,7 @@ public final class ModelBackend: Backend {
     /// (`__account_locked_vm`), beside what the containers pin; iommufd
     /// charges `user->locked_vm`, which an mlock does not touch.
     public func mlock(_ bytes: UInt64) throws(BackendError) {
-        // Whole pages, rounded up without wrapping at 2^64-1.
-        mlockedPages = bytes >> 12 + (bytes & 4095 == 0 ? 0 : 1)
+        mlockedPages = PageSizes.hostPages(covering: bytes)
         shareProcess()
     }
 

@@ -62,6 +62,16 @@ struct IOMMUPresetTests {
         _ = b.attachGroup(spec)
         guard case .failure(let e) = b.setIOMMU(.type1v2) else { Issue.record("SET_IOMMU succeeded"); return }
         #expect(e == .EPERM)
+        // With MSI isolation written (allow_unsafe_interrupts on the host),
+        // the group is taken, and DMA_CC answers 0: the driver cannot
+        // enforce coherency (CHECK_EXTENSION measured 0 on 6.12, 6.18, 7.3).
+        let taken = ModelBackend(profile: KernelProfile(KernelVersion(6, 12)))
+        var isolated = spec
+        isolated.msiIsolated = true
+        isolated.explicit = [.msiIsolated]
+        _ = taken.attachGroup(isolated)
+        #expect(taken.setIOMMU(.type1v2).errno == nil)
+        #expect(taken.checkExtension(.dmaCC) == .success(0))
     }
 
     @Test("smmuv3 reserves the software MSI window at 128 MiB, not the x86 one")

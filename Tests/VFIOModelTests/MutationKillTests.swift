@@ -100,6 +100,29 @@ struct AttachOrderTests {
 
 @Suite("attach and SET_IOMMU: state after success and failure (TYPE1_RULES §1.3, §7.1)")
 struct AttachStateTests {
+    @Test("a failed SET_IOMMU is explained by its cause: no group, an IOMMU already set, no valid IOVA left after the attach, MSIs not isolated")
+    func setIOMMUFailuresExplained() {
+        let empty = ModelBackend()
+        #expect(empty.setIOMMU(.type1v2).errno == .EINVAL)
+        #expect(empty.explainLastAnswer()?.hasPrefix("no group in the container") == true)
+
+        let set = ModelBackend()
+        _ = set.attachGroup(.default)
+        #expect(set.setIOMMU(.type1v2).errno == nil)
+        #expect(set.setIOMMU(.type1v2).errno == .EINVAL)
+        #expect(set.explainLastAnswer()?.hasPrefix("an IOMMU is already set") == true)
+
+        let covered = ModelBackend()
+        _ = covered.attachGroup(DomainSpec(name: "d0", reserved: [IOVARange(start: 0, last: .max)]))
+        #expect(covered.setIOMMU(.type1v2).errno == .EINVAL)
+        #expect(covered.explainLastAnswer()?.hasPrefix("attaching the groups left no valid IOVA range") == true)
+
+        let unisolated = ModelBackend()
+        _ = unisolated.attachGroup(DomainSpec(name: "d0", msiIsolated: false))
+        #expect(unisolated.setIOMMU(.type1v2).errno == .EPERM)
+        #expect(unisolated.explainLastAnswer()?.contains("does not isolate MSI") == true)
+    }
+
     // reuse-domain-keeps-old-iova-list
     @Test("a group that joins an existing domain still cuts its own reserved regions out of the valid IOVA ranges")
     func reusedDomainCutsReservedRegions() {

@@ -37,6 +37,38 @@ struct ContainerKindTests {
         #expect(r2.run(try trace("container type1\n" + Self.cutInto)).outcomes.last?.got[0].text == "EINVAL")
     }
 
+    @Test("`container c0` without a kind goes back to the first container as the run opened it (iommufd under --container iommufd); with a kind that differs it is a setup error")
+    func backToTheFirstContainer() throws {
+        let text = """
+            memory vaddr=0x7f0000000000 size=4M page=2M
+            map iova=0x200000 vaddr=0x7f0000000000 size=4M prot=rw => ok
+            container c1 type1
+            domain g1 pgsizes=4K,2M,1G
+            container c0
+            unmap iova=0x200000 size=2M
+            """
+        let r = Replayer(backends: [ModelBackend()])
+        r.defaultContainer = .iommufd
+        let report = r.run(try trace(text))
+        #expect(report.errors.isEmpty, "\(report.errors.map(\.message))")
+        #expect(report.outcomes.last?.got[0].text == "ENOENT")  // c0's iommufd rules
+        let r2 = Replayer(backends: [ModelBackend()])
+        r2.defaultContainer = .iommufd
+        let wrong = r2.run(try trace(text.replacingOccurrences(of: "container c0", with: "container c0 type1")))
+        #expect(wrong.errors.contains { $0.message.contains("container c0 is iommufd, not type1") })
+    }
+
+    @Test("mlock counts whole pages, the last partly filled one included, in the process's locked memory")
+    func mlockRoundsUpToPages() throws {
+        let report = Replayer(backends: [ModelBackend()]).run(try trace("mlock 4097\ncheck locked=8K\n"))
+        #expect(report.ok, "\(report.outcomes.map { $0.got.map(\.text) })")
+        let model = ModelBackend()
+        try model.mlock(UInt64.max)
+        #expect(model.mlockedPages == 1 << 52)
+        try model.mlock(4097)
+        #expect(model.mlockedPages == 2)
+    }
+
     @Test("a pinned kind ignores the trace's container line (compare runs both kinds on every trace)")
     func pinned() throws {
         let r = Replayer(backends: [ModelBackend()])
