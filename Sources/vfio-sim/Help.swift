@@ -169,24 +169,45 @@ enum Help {
 
     static let plan = """
     NAME
-        vfio-sim plan - what a scenario needs and what it risks
+        vfio-sim plan - what a scenario needs, then what it risks
 
     SYNOPSIS
-        vfio-sim plan [--kernel VERSION] FILE...
+        vfio-sim plan [--kernel VERSION] [--format text|json] FILE...
 
     DESCRIPTION
-        Replays each trace on the model and prints, per trace: the most
-        memory locked at once (the RLIMIT_MEMLOCK to set), the most mappings
-        at once against dma_entry_limit, the IOMMU page-table entries by page
-        size per domain at their peak, what is still mapped and locked at the
-        end, and the hazards on the way, each with its line and reason: v1
-        unmaps that removed nothing, less or more than asked; EEXIST, which a
-        client may ignore; ENOSPC, ENOMEM and other errnos; a call the kernel
-        would never return from (hang: the scenario ends there, every later
-        call hangs too); mappings still pinned at the end. For each memory region without phys= a "memory"
-        line says which layout the model assumed (4K pages scattered,
-        hugepages each apart, thp). Answers written in the trace are not
-        compared (replay does that); the plan says how many differed.
+        Replays each trace on the model with its limits lifted (memlock
+        unlimited, dma-entry-limit at its largest) and prints what it needs:
+        the most memory locked at once (the RLIMIT_MEMLOCK to set, and the
+        `ulimit -l` value in KiB), the most mappings at once (vfio_dma
+        entries against dma_entry_limit), the IOMMU page-table entries by
+        page size per domain at their peak and at the end. Then, against the
+        trace's own memlock and dma-entry-limit, whether they allow it, and
+        where not, the first operation refused (with the iteration of a
+        repeat= line) and how many were:
+
+            memlock   needs 4 GiB locked (ulimit -l 4194304; 4294967296 bytes), at most after line 8;
+                      the trace allows 1 GiB: maps from line 8 (iteration 513 of 2048) fail with ENOMEM, 1536 in all
+
+        Then the hazards, each class once per line with its first occurrence,
+        its reason and how many more met it: v1 unmaps that removed nothing,
+        less or more than asked; v2 unmaps refused because they would cut a
+        mapping; EEXIST, which a client may ignore; ENOSPC, ENOMEM and other
+        errnos; mappings ending at 2^64-1 before 6.18 (the kernel's searches
+        cannot see them); UNMAP_ALL that left mappings behind; pages still
+        charged with no mapping after a teardown or the last group's detach;
+        a call the kernel would never return from (hang: the scenario ends
+        there); mappings still pinned at the end. For each memory region
+        without phys= a "memory" line says which layout the model assumed.
+        Answers written in the trace are not compared (replay does that);
+        the plan says how many differed.
+
+    OPTIONS
+        --format text|json
+            json prints an array with one object per file, schema
+            "vfiosim.plan/1" (docs/REPORTS.md): bytes and counts as integers.
+        --kernel VERSION
+            The release whose answers the model gives, for traces without a
+            `kernel` line.
 
     EXIT STATUS
         0 every file planned; 2 a file could not be read or parsed (the
@@ -194,6 +215,7 @@ enum Help {
 
     EXAMPLE
         vfio-sim plan docs/examples/dpdk-v1-hugepages.trace docs/examples/qemu-8g-1g-pages.trace
+        vfio-sim plan --format json docs/examples/dpdk-2048-memlock-1g.trace
     """
 
     static let compare = """

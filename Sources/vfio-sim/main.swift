@@ -213,14 +213,22 @@ func fmtCommand(_ args: [String]) throws(UsageError) -> Int32 {
     return 0
 }
 
+/// `--format text|json` of the reports.
+func formatOption(_ v: String) throws(UsageError) -> String {
+    guard v == "text" || v == "json" else { throw UsageError(message: "--format takes text or json, not '\(v)'") }
+    return v
+}
+
 func planCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var kernel: KernelVersion? = nil
+    var format = "text"
     var files: [String] = []
     var arguments = Arguments(args)
     while let a = arguments.pop() {
         switch a {
         case "--help", "-h": printOut(Help.plan + "\n"); return 0
         case "--kernel": kernel = try kernelOption(try arguments.value(for: a))
+        case "--format": format = try formatOption(try arguments.value(for: a))
         default:
             if a.hasPrefix("-") && a != "-" { throw UsageError(message: "unknown option '\(a)'") }
             files.append(a)
@@ -229,7 +237,11 @@ func planCommand(_ args: [String]) throws(UsageError) -> Int32 {
     if files.isEmpty { throw UsageError(message: "plan needs at least one trace file") }
     let inputs = parseFiles(files)
     let plans = traces(inputs).map { Planner.plan($0, profile: kernel.map(KernelProfile.init) ?? .newest) }
-    if !plans.isEmpty { printOut(Planner.render(plans)) }
+    if format == "json" {
+        printOut(Planner.json(plans))
+    } else if !plans.isEmpty {
+        printOut(Planner.render(plans))
+    }
     return plans.count < inputs.count ? 2 : 0
 }
 

@@ -97,8 +97,8 @@ struct DocumentationTests {
     func planDPDK() throws {
         let run = try runSim(["plan", "docs/examples/dpdk-v1-hugepages.trace"])
         #expect(run.status == 0)
-        #expect(run.stdout.contains("memlock   144 MiB at most"))
-        #expect(run.stdout.contains("mappings  65 at most"))
+        #expect(run.stdout.contains("memlock   needs 144 MiB locked (ulimit -l 147456; 150994944 bytes), at most after line 22; the trace allows 256 MiB: enough"))
+        #expect(run.stdout.contains("entries   needs 65 entries (vfio_dma) at once, after line 22; dma-entry-limit 65535: enough"))
         #expect(run.stdout.contains("=> ok size=0: v1: the first mapping the range touches starts before iova"))
     }
 
@@ -106,7 +106,7 @@ struct DocumentationTests {
     func planQEMU() throws {
         let run = try runSim(["plan", "docs/examples/qemu-8g-1g-pages.trace"])
         #expect(run.status == 0)
-        #expect(run.stdout.contains("memlock   8 GiB at most"))
+        #expect(run.stdout.contains("memlock   needs 8 GiB locked (ulimit -l 8388608; 8589934592 bytes)"))
         #expect(run.stdout.contains("ptes      all domains: 1G:8 (8 entries) at most; groups with the same IOMMU share one domain"))
     }
 }
