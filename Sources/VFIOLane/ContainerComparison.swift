@@ -122,3 +122,41 @@ public struct ContainerComparison: Sendable {
         return out
     }
 }
+
+// MARK: JSON
+
+extension ContainerComparison {
+    /// The schema name and version every comparison object carries.
+    public static let schema = "vfiosim.compare/1"
+
+    /// The comparisons as JSON (`vfiosim.compare/1`, docs/REPORTS.md): an
+    /// array with one object per file.
+    public static func json(_ comparisons: [ContainerComparison]) -> String {
+        JSONValue.array(comparisons.map(\.json)).pretty
+    }
+
+    var json: JSONValue {
+        func side(_ answer: String, _ reason: String?) -> JSONValue {
+            .object([("answer", .string(answer)), ("reason", .optional(reason))])
+        }
+        return .object([
+            ("schema", .string(Self.schema)),
+            ("file", .string(file)),
+            ("kernel", .string(kernel)),
+            ("comparable", .bool(notComparable == nil)),
+            ("notComparable", .optional(notComparable)),
+            ("compared", .int(UInt64(compared))),
+            ("differing", .int(UInt64(rows.count))),
+            ("notes", .array(notes.map { .string($0) })),
+            ("rows", .array(rows.map { r in
+                .object([
+                    ("line", .int(UInt64(r.line))),
+                    ("statement", .string(r.statement)),
+                    ("expected", .optional(r.expected)),
+                    ("type1", side(r.type1, r.type1Reason)),
+                    ("iommufd", side(r.iommufd, r.iommufdReason)),
+                ])
+            })),
+        ])
+    }
+}

@@ -77,8 +77,10 @@ public struct ReplayRun {
     /// no reason and are counted rather than kept (for reports that do not
     /// print them).
     /// `container`: the kind for traces whose `container` line does not say.
+    /// `keepsHeld`: whether held answers are kept as outcomes (a JUnit
+    /// report lists them); by default when `heldReasons`.
     public static func model(_ traces: [Trace], profile: KernelProfile, invariants: Bool = true, explain: Bool = false,
-                             heldReasons: Bool = true, container: ContainerKind? = nil) -> ReplayRun {
+                             heldReasons: Bool = true, keepsHeld: Bool? = nil, container: ContainerKind? = nil) -> ReplayRun {
         var run = ReplayRun()
         run.kernel = profile.description
         for trace in traces {
@@ -87,7 +89,7 @@ public struct ReplayRun {
             replayer.explainsEveryAnswer = explain
             replayer.explainsHeldAnswers = heldReasons
             // A report that prints no held answer need not keep them.
-            replayer.keepsHeldOutcomes = heldReasons
+            replayer.keepsHeldOutcomes = keepsHeld ?? heldReasons
             replayer.defaultContainer = container
             run.reports.append(replayer.run(trace))
         }

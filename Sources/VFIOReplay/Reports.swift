@@ -181,7 +181,10 @@ func jsonState(_ st: ContainerState) -> String {
     return "{" + f.joined(separator: ",") + "}"
 }
 
-/// JSON: an array with one object per file, every operation with what was
+/// The schema name and version every file object of `replay --format json` carries.
+public let replaySchema = "vfiosim.replay/1"
+
+/// JSON (`vfiosim.replay/1`, docs/REPORTS.md): an array with one object per file, every operation with what was
 /// expected, what each backend answered (structured: errno by name, sizes
 /// and counts as numbers, and the trace's text) and why, whether it held;
 /// each `show` with the state it read; the errors (a file that could not
@@ -212,34 +215,75 @@ public func jsonReport(_ reports: [FileReport]) -> String {
             return "{\"line\":\(p.line)\(column),\"message\":\(jsonString(p.message)),\"text\":\(jsonString(p.located(in: r.file)))}"
         }
         let kernels = r.kernels.map { "{\"backend\":\(jsonString($0.backend)),\"kernel\":\(jsonString($0.kernel))}" }
-        files.append("{\"file\":\(jsonString(r.file)),\"ok\":\(r.ok),\"ran\":\(r.ran),\"backends\":[\(kernels.joined(separator: ","))],\"operations\":[\(ops.joined(separator: ",\n  "))],\"errors\":[\(r.errors.map(problem).joined(separator: ","))],\"notes\":[\(r.notes.map(problem).joined(separator: ","))]}")
+        files.append("{\"file\":\(jsonString(r.file)),\"ok\":\(r.ok),\"ran\":\(r.ran),\"backends\":[\(kernels.joined(separator: ","))],\"operations\":[\(ops.joined(separator: ",\n  "))],\"errors\":[\(r.errors.map(problem).joined(separator: ","))],\"notes\":[\(r.notes.map(problem).joined(separator: ","))],\"schema\":\"\(replaySchema)\"}")
     }
     return "[\n" + files.joined(separator: ",\n") + "\n]\n"
 }
 
-/// JUnit XML: a test suite per file, a test case per operation that has a
-/// written answer; a failure's message carries the reason. A file that
-/// could not be read or parsed is a suite with one error per diagnostic.
-public func junitReport(_ reports: [FileReport]) -> String {
-    let t = Totals(reports)
-    var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-    out += "<testsuites name=\"vfio-sim replay\" tests=\"\(t.passed + t.failed + t.skipped)\" failures=\"\(t.failed)\" errors=\"\(t.errors)\">\n"
-    for r in reports {
-        let cases = r.outcomes.filter { $0.expected != nil && !$0.isShow }
-        let failures = cases.filter(\.failed).count
-        out += "  <testsuite name=\"\(xmlEscape(r.file))\" tests=\"\(cases.count)\" failures=\"\(failures)\" errors=\"\(r.errors.count)\">\n"
-        for e in r.errors {
-            let name = e.isInput ? "line \(e.line): \(e.line == 0 ? "read" : "parse")" : "line \(e.line): setup"
-            out += "    <testcase classname=\"\(xmlEscape(r.file))\" name=\"\(name)\"><error message=\"\(xmlEscape(e.located(in: r.file)))\"/></testcase>\n"
+/// One checked statement of a file: every operation of a `repeat=` line
+/// together (they share the line), or one operation or check.
+struct CheckedStatement {
+    var outcomes: [Outcome]
+    var first: Outcome { outcomes[0] }
+    var failed: [Outcome] { outcomes.filter(\.failed) }
+    var skipped: Bool { outcomes.allSatisfy(\.skipped) }
+
+    /// The statements of `r` that have a written answer or are checks, in
+    /// file order; the iterations of a `repeat=` line are one statement.
+    static func of(_ r: FileReport) -> [CheckedStatement] {
+        var out: [CheckedStatement] = []
+        for o in r.outcomes where o.expected != nil && !o.isShow {
+            // The implicit `iommu` answer shares the first operation's line.
+            if let last = out.last, last.first.line == o.line, verb(last.first.statement) == verb(o.statement) {
+                out[out.count - 1].outcomes.append(o)
+            } else {
+                out.append(CheckedStatement(outcomes: [o]))
+            }
         }
-        for o in cases {
-            out += "    <testcase classname=\"\(xmlEscape(r.file))\" name=\"line \(o.line): \(xmlEscape(o.statement))\""
-            if o.failed {
+        return out
+    }
+
+    static func verb(_ s: String) -> Substring { s.split(separator: " ", maxSplits: 1).first ?? "" }
+
+    /// "map iova=… size=2M prot=rw", with "(repeat: 2048 operations)" for a repeated line.
+    var name: String {
+        outcomes.count > 1 ? "\(first.statement) (repeat: \(outcomes.count) operations)" : first.statement
+    }
+}
+
+/// JUnit XML: a test suite per file, a test case per statement with a
+/// written answer or check, passing or failing (a `repeat=` line is one
+/// case; its failure names the first failing iteration and how many
+/// failed), named `FILE:LINE: STATEMENT`; a failure's message carries the
+/// reason. A file that could not be read or parsed is a suite with one
+/// error per diagnostic. Needs the held outcomes kept
+/// (`Replayer.keepsHeldOutcomes`): counted ones cannot be listed.
+public func junitReport(_ reports: [FileReport]) -> String {
+    let statements = reports.map(CheckedStatement.of)
+    let tests = statements.map(\.count).reduce(0, +)
+    let failures = statements.map { $0.filter { !$0.failed.isEmpty }.count }.reduce(0, +)
+    let errors = reports.map(\.errors.count).reduce(0, +)
+    var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    out += "<testsuites name=\"vfio-sim replay\" tests=\"\(tests + errors)\" failures=\"\(failures)\" errors=\"\(errors)\">\n"
+    for (r, cases) in zip(reports, statements) {
+        let failed = cases.filter { !$0.failed.isEmpty }.count
+        out += "  <testsuite name=\"\(xmlEscape(r.file))\" tests=\"\(cases.count + r.errors.count)\" failures=\"\(failed)\" errors=\"\(r.errors.count)\">\n"
+        for e in r.errors {
+            let name = e.isInput ? "\(r.file):\(e.line): \(e.line == 0 ? "read" : "parse")" : "\(r.file):\(e.line): setup"
+            out += "    <testcase classname=\"\(xmlEscape(r.file))\" name=\"\(xmlEscape(name))\"><error message=\"\(xmlEscape(e.located(in: r.file)))\"/></testcase>\n"
+        }
+        for c in cases {
+            out += "    <testcase classname=\"\(xmlEscape(r.file))\" name=\"\(xmlEscape("\(r.file):\(c.first.line): \(c.name)"))\""
+            if let o = c.failed.first {
                 let got = o.got.map { "\($0.backend) \($0.peopleText)" }.joined(separator: ", ")
                 let why = o.got.compactMap(\.reason).first.map { "; why: " + $0 } ?? ""
-                out += "><failure message=\"expected \(xmlEscape(o.expected ?? "")), got \(xmlEscape(got))\(xmlEscape(why))\"/></testcase>\n"
-            } else if o.skipped {
-                out += "><skipped message=\"\(xmlEscape(o.got.first?.text ?? ""))\"/></testcase>\n"
+                var which = ""
+                if c.outcomes.count > 1, let i = c.outcomes.firstIndex(where: \.failed) {
+                    which = " (iteration \(i + 1) of \(c.outcomes.count), \(o.statement); \(c.failed.count) of \(c.outcomes.count) failed)"
+                }
+                out += "><failure message=\"expected \(xmlEscape(o.expected ?? "")), got \(xmlEscape(got))\(xmlEscape(which))\(xmlEscape(why))\"/></testcase>\n"
+            } else if c.skipped {
+                out += "><skipped message=\"\(xmlEscape(c.first.got.first?.text ?? ""))\"/></testcase>\n"
             } else {
                 out += "/>\n"
             }

@@ -18,8 +18,8 @@ enum Help {
                         [--backend model|kernel|both] [--group /dev/vfio/N]
                         [--verbose] [--explain] [--no-invariants] [--allow-module-params]
                         [--container type1|iommufd] FILE...
-        vfio-sim plan [--kernel VERSION] FILE...
-        vfio-sim compare [--kernel VERSION] [--markdown] [--strict] FILE...
+        vfio-sim plan [--kernel VERSION] [--format text|json] FILE...
+        vfio-sim compare [--kernel VERSION] [--markdown | --format text|json] [--strict] FILE...
         vfio-sim fmt FILE
         vfio-sim explore [--seed N] [--ops M] [--runs K] [--backend model|both]
                          [--group /dev/vfio/N] [--out DIR] [--allow-module-params]
@@ -27,7 +27,7 @@ enum Help {
                         [--group /dev/vfio/N] [--verbose] FILE...
         vfio-sim record [--out FILE] [--] COMMAND [ARGS...]   (or --pid PID)
         vfio-sim whatif [--kernel V] [--memlock SIZE] [--cap-ipc-lock on|off]
-                        [--dma-entry-limit N] [--pgsizes LIST] FILE...
+                        [--dma-entry-limit N] [--pgsizes LIST] [--format text|json] FILE...
         vfio-sim host [--probe]
         vfio-sim help [replay|plan|compare|fmt|explore|faults|record|whatif|host|trace|help]
         vfio-sim --version
@@ -108,9 +108,12 @@ enum Help {
             text and the reason, whether it held; each show's state; the
             file's errors (a file that did not parse: "ran":false) and notes.
         --junit PATH
-            Also write a JUnit XML report (one test case per operation that
-            has a written answer; a failure's message carries the reason; a
-            file that did not parse is a suite of errors) to PATH.
+            Also write a JUnit XML report to PATH: a suite per file, a test
+            case per statement with a written answer or check, passing or
+            failing, named FILE:LINE: STATEMENT (a repeat= line is one case;
+            its failure names the first failing iteration and how many
+            failed); a failure's message carries the reason; a file that did
+            not parse is a suite of errors.
         --kernel VERSION
             The kernel release whose answers the model gives, for traces
             that do not say with a `kernel` statement: any release from
@@ -223,7 +226,7 @@ enum Help {
         vfio-sim compare - what changes when a trace moves from type1 to iommufd
 
     SYNOPSIS
-        vfio-sim compare [--kernel VERSION] [--markdown] [--strict] FILE...
+        vfio-sim compare [--kernel VERSION] [--markdown | --format text|json] [--strict] FILE...
 
     DESCRIPTION
         Replays each trace on the model twice side by side, once with the
@@ -242,9 +245,10 @@ enum Help {
         state until their first difference, so later rows may follow from
         earlier ones. A trace pinned to a kernel before 6.2 (no iommufd) is
         reported as not comparable. Written answers are not checked (replay
-        does that). --markdown prints one Markdown table instead. --strict
-        makes a difference fail (for CI: "does my mapping plan behave the
-        same under iommufd?").
+        does that). --markdown prints one Markdown table instead;
+        --format json an array with one object per file, schema
+        "vfiosim.compare/1" (docs/REPORTS.md). --strict makes a difference
+        fail (for CI: "does my mapping plan behave the same under iommufd?").
 
     EXIT STATUS
         0 every file was compared (the differences are the answer; with

@@ -136,7 +136,8 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var run: ReplayRun
     if backend == "model" {
         run = ReplayRun.model(runnable, profile: kernel.map(KernelProfile.init) ?? .newest, invariants: invariants, explain: explain,
-                             heldReasons: verbose || format == "json", container: container)
+                             heldReasons: verbose || format == "json", keepsHeld: verbose || format == "json" || junit != nil,
+                             container: container)
     } else {
         switch ReplayRun.kernel(runnable, hardware: hardware!, withModel: backend == "both", invariants: invariants,
                                 allowModuleParams: allowModuleParams, say: { printErr($0) }, sys: sys, container: container) {
@@ -175,6 +176,7 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
 func compareCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var kernel: KernelVersion? = nil
     var markdown = false
+    var format = "text"
     var strict = false
     var files: [String] = []
     var arguments = Arguments(args)
@@ -183,6 +185,7 @@ func compareCommand(_ args: [String]) throws(UsageError) -> Int32 {
         case "--help", "-h": printOut(Help.compare + "\n"); return 0
         case "--kernel": kernel = try kernelOption(try arguments.value(for: a))
         case "--markdown": markdown = true
+        case "--format": format = try formatOption(try arguments.value(for: a))
         case "--strict": strict = true
         default:
             if a.hasPrefix("-") && a != "-" { throw UsageError(message: "unknown option '\(a)'") }
@@ -193,7 +196,10 @@ func compareCommand(_ args: [String]) throws(UsageError) -> Int32 {
     let inputs = parseFiles(files)
     let runnable = traces(inputs)
     let comparisons = runnable.map { ContainerComparison.run($0, profile: kernel.map(KernelProfile.init) ?? .newest) }
-    if markdown {
+    if markdown && format == "json" { throw UsageError(message: "compare takes --markdown or --format json, not both") }
+    if format == "json" {
+        printOut(ContainerComparison.json(comparisons))
+    } else if markdown {
         printOut(ContainerComparison.markdown(comparisons))
     } else {
         printOut(comparisons.map(\.text).joined())
