@@ -50,7 +50,7 @@ let package = Package(
         // A machine made of tables, for tests of the kernel backend and the lane.
         .target(name: "ScriptedSystem", dependencies: ["VFIOCore", "VFIOKernel"], path: "Tests/ScriptedSystem"),
         .testTarget(name: "VFIOKernelTests", dependencies: ["VFIOCore", "VFIOKernel", "ScriptedSystem", "CVFIOSys"]),
-        .testTarget(name: "VFIOLaneTests", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOKernel", "VFIOLane", "VFIOExplore", "ScriptedSystem", "VFIOScenario"]),
+        .testTarget(name: "VFIOLaneTests", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOLane", "VFIOExplore", "ScriptedSystem", "VFIOScenario"]),
         // The built vfio-sim as a user runs it.
         .testTarget(name: "CLITests", dependencies: []),
         // Package.swift declares exactly what each module imports.

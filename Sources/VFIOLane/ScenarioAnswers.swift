@@ -19,12 +19,18 @@ public enum ScenarioAnswers {
     }
 
     public static func answer(_ scenario: Scenario, file: String) -> Result<Trace, Failure> {
-        guard case .success(var trace) = parseTrace(scenario.text, file: file) else {
-            let why: String
-            if case .failure(let f) = parseTrace(scenario.text, file: file) { why = f.diagnostics.map(\.description).joined(separator: "\n") } else { why = "" }
-            return .failure(.unparsed(why))
+        answer(text: scenario.text, checkpoints: scenario.checkpoints, file: file)
+    }
+
+    /// `text` answered, with checks after each operation count in
+    /// `checkpoints` (a benchmark's plan, a scenario's text).
+    public static func answer(text: String, checkpoints: [Int], file: String) -> Result<Trace, Failure> {
+        var trace: Trace
+        switch parseTrace(text, file: file) {
+        case .success(let t): trace = t
+        case .failure(let f): return .failure(.unparsed(f.diagnostics.map(\.description).joined(separator: "\n")))
         }
-        trace.statements = withPlaceholderChecks(trace.statements, at: Set(scenario.checkpoints))
+        trace.statements = withPlaceholderChecks(trace.statements, at: Set(checkpoints))
         let model = ModelBackend(checksInvariants: false)
         let replayer = Replayer(backends: [model])
         var answers: [Int: Answer] = [:]

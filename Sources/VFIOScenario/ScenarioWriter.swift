@@ -16,6 +16,8 @@ public struct ScenarioWriter: Sendable {
 
     public mutating func line(_ s: String) { text += s + "\n" }
     public mutating func comment(_ s: String) { text += "# " + s + "\n" }
+    /// Text of whole lines, as it is.
+    public mutating func append(_ lines: String) { text += lines }
     public mutating func reserve(lines: Int) { text.reserveCapacity(text.utf8.count + lines * 64) }
 
     public mutating func map(iova: UInt64, vaddr: UInt64, size: UInt64, prot: String = "rw") {

@@ -62,8 +62,9 @@ extension Help {
         --seed N            placement of scattered pages and SPDK buffers; 1
 
     EXAMPLES
-        vfio-sim new qemu --memory 16G --backing 1G -o guest.trace
-        vfio-sim new dpdk --memory 4G --iova-mode pa --kernel 6.8 | vfio-sim plan -
-        vfio-sim new qemu --memory 8G --devices 2 --containers 2 --memlock 9G -o two.trace
+        vfio-sim new qemu --memory 16G --backing 1G -o /tmp/guest.trace
+        vfio-sim plan /tmp/guest.trace
+        vfio-sim new dpdk --memory 4G --iova-mode pa --kernel 6.8 --cap-ipc-lock off -o /tmp/dpdk.trace
+        vfio-sim new qemu --memory 8G --devices 2 --containers 2 --memlock 18G -o /tmp/two.trace
     """
 }
