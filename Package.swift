@@ -21,6 +21,9 @@ let package = Package(
         .target(name: "VFIOModel", dependencies: ["VFIOCore"]),
         // Lexer, parser, diagnostics and printer for `.trace` files.
         .target(name: "VFIOTrace", dependencies: ["VFIOCore"]),
+        // Mapping plans of real programs (DPDK, QEMU, SPDK, ...) as trace
+        // text: `vfio-sim new` and the benchmark's plans.
+        .target(name: "VFIOScenario", dependencies: ["VFIOCore"]),
         // The replay engine (drives `any Backend`), comparison and reports.
         .target(name: "VFIOReplay", dependencies: ["VFIOCore", "VFIOTrace"]),
         // The few system calls Swift's Glibc module does not import.
@@ -34,12 +37,12 @@ let package = Package(
         .target(name: "VFIOKernel", dependencies: ["VFIOCore", "CVFIOSys"]),
         // Orchestration: replays and explorations on the model or a real
         // kernel, a process per trace, the skip policy, the lane's report.
-        .target(name: "VFIOLane", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOExplore"]),
+        .target(name: "VFIOLane", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOExplore", "VFIOScenario"]),
         // `vfio-sim record`: a program under ptrace, its VFIO ioctls as traces.
         .target(name: "VFIORecord", dependencies: ["VFIOCore", "VFIOTrace", "VFIOKernel", "CVFIOSys"]),
-        .executableTarget(name: "vfio-sim", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOExplore", "VFIOLane", "VFIOFileIO", "VFIORecord"]),
+        .executableTarget(name: "vfio-sim", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOExplore", "VFIOLane", "VFIOFileIO", "VFIORecord", "VFIOScenario"]),
         // Benchmarks print numbers; they are never timed tests.
-        .executableTarget(name: "vfio-bench", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOLane", "VFIOFileIO"],
+        .executableTarget(name: "vfio-bench", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOLane", "VFIOFileIO", "VFIOScenario"],
                           path: "Benchmarks/vfio-bench"),
         .testTarget(name: "VFIOTraceTests", dependencies: ["VFIOCore", "VFIOTrace"]),
         .testTarget(name: "VFIOModelTests", dependencies: ["VFIOCore", "VFIOModel"]),
@@ -47,7 +50,7 @@ let package = Package(
         // A machine made of tables, for tests of the kernel backend and the lane.
         .target(name: "ScriptedSystem", dependencies: ["VFIOCore", "VFIOKernel"], path: "Tests/ScriptedSystem"),
         .testTarget(name: "VFIOKernelTests", dependencies: ["VFIOCore", "VFIOKernel", "ScriptedSystem", "CVFIOSys"]),
-        .testTarget(name: "VFIOLaneTests", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOKernel", "VFIOLane", "VFIOExplore", "ScriptedSystem"]),
+        .testTarget(name: "VFIOLaneTests", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOLane", "VFIOExplore", "ScriptedSystem", "VFIOScenario"]),
         // The built vfio-sim as a user runs it.
         .testTarget(name: "CLITests", dependencies: []),
         // Package.swift declares exactly what each module imports.

@@ -5,6 +5,7 @@
 import VFIOFileIO
 import VFIOCore
 import VFIOModel
+import VFIOLane
 import VFIOReplay
 import VFIOTrace
 
@@ -33,8 +34,6 @@ struct PlanResult {
     var failedCalls = 0
     /// Seconds the model took (parse, replay).
     var parseSeconds = 0.0, replaySeconds = 0.0
-    /// The typed answer of each operation, by line (for `--emit-traces`).
-    var answers: [Int: Answer] = [:]
 
     /// Microseconds the kernel would take, by the cost model.
     func predictedMicros(_ m: CostModel) -> Double {
@@ -47,7 +46,7 @@ struct PlanResult {
 func pteTotal(_ d: Domain) -> UInt64 { UInt64(clamping: d.pageTable.entries.reduce(0, +)) }
 
 /// Replays `plan` on the model and measures it.
-func runPlan(_ plan: Plan, keepAnswers: Bool = false) -> Result<PlanResult, BenchFailure> {
+func runPlan(_ plan: Plan) -> Result<PlanResult, BenchFailure> {
     var result = PlanResult(plan: plan)
     let bytes = Array(plan.text.utf8)
     let (parsed, parseSeconds) = timed { parseTrace(bytes: bytes, file: plan.id + ".trace") }
@@ -88,7 +87,6 @@ func runPlan(_ plan: Plan, keepAnswers: Bool = false) -> Result<PlanResult, Benc
         guard let answer = outcome.answers.first else { return }
         opIndex += 1
         result.ioctls += 1
-        if keepAnswers { result.answers[st.line] = answer }
         let locked = backend.container.lockedBytes, ptes = firstDomainPTEs()
         switch (st.kind, answer.status) {
         case (.map, .ok):
@@ -297,25 +295,8 @@ func emitTraces(_ plans: [Plan], to dir: String, setup: PlanSetup) -> String? {
     let singles = Dictionary(allPlans(laneSetup).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
     for plan in plans {
         guard let single = singles[plan.id] else { continue }
-        guard case .success(let r) = runPlan(single, keepAnswers: true) else { return "plan \(plan.id) failed on the model" }
-        guard case .success(var trace) = parseTrace(single.text, file: single.id) else { return "plan \(plan.id) did not parse" }
-        var out: [Statement] = []
-        var ops = 0
-        for var st in trace.statements {
-            if let a = r.answers[st.line] {
-                st.expected = a
-                ops += 1
-            }
-            out.append(st)
-            if ops == single.mapPhaseOps && r.answers[st.line] != nil {
-                let line = st.line
-                out.append(Statement(line: line, column: 1, kind: .check(.mappings(r.peakMappings))))
-                out.append(Statement(line: line, column: 1, kind: .check(.locked(r.peakLocked))))
-                let counts = r.ptes.first?.counts ?? [:]
-                out.append(Statement(line: line, column: 1, kind: .check(.ptes(PTECounts(counts), domain: nil))))
-            }
-        }
-        trace.statements = out
+        let answered = ScenarioAnswers.answer(text: single.text, checkpoints: [single.mapPhaseOps], file: single.id)
+        guard case .success(let trace) = answered else { return "plan \(plan.id) failed on the model" }
         let path = dir + "/" + plan.id + ".trace"
         if let e = writeFile(path, printTrace(trace)) { return e }
         written += 1

@@ -2,9 +2,12 @@
 // given memory size: DPDK (legacy memsegs, contiguous memseg lists,
 // external memory), QEMU guest RAM, SPDK registrations, and a userspace
 // driver's single pool. Each plan comes with physically scattered and
-// physically contiguous backing.
+// physically contiguous backing. The programs' layouts (memseg lists, the
+// guest's RAM sections, SPDK's buffers) come from VFIOScenario, which
+// `vfio-sim new` writes whole plans from.
 
 import VFIOCore
+import VFIOScenario
 import VFIOTrace
 
 let kib: UInt64 = 1 << 10, mib: UInt64 = 1 << 20, gib: UInt64 = 1 << 30
@@ -53,19 +56,8 @@ let defaultPlanDomains = [
     DomainSpec(name: "d1", pgsizes: PageSizes([4 * kib])),
 ]
 
-struct PlanWriter {
-    var text = ""
-    var ops = 0
-    mutating func line(_ s: String) { text += s + "\n" }
-    mutating func map(iova: UInt64, vaddr: UInt64, size: UInt64, prot: String = "rw") {
-        text += "map iova=\(formatAddress(iova)) vaddr=\(formatAddress(vaddr)) size=\(formatSize(size)) prot=\(prot)\n"
-        ops += 1
-    }
-    mutating func unmap(iova: UInt64, size: UInt64) {
-        text += "unmap iova=\(formatAddress(iova)) size=\(formatSize(size))\n"
-        ops += 1
-    }
-}
+/// The bench writes its plans with the scenarios' writer.
+typealias PlanWriter = ScenarioWriter
 
 /// The guest lane has 2 GiB of ordinary memory, 64 hugepages of 2 MiB and
 /// one of 1 GiB: a plan that needs more is marked to be skipped there.
@@ -86,7 +78,7 @@ func planHeader(_ w: inout PlanWriter, _ setup: PlanSetup, name: String, summary
     w.line("iommu type1v2")
     if let m = setup.memlock { w.line("memlock \(formatSize(m))") }
     if let l = setup.dmaEntryLimit { w.line("dma-entry-limit \(l)") }
-    w.text += setup.domainLines
+    w.append(setup.domainLines)
     var mem = "memory vaddr=\(formatAddress(vaddr)) size=\(formatSize(size)) page=\(formatSize(backing))"
     mem += scattered ? " phys=scattered seed=\(seed)" : " phys=contiguous"
     w.line(mem)
@@ -122,25 +114,25 @@ func dpdkLegacy(_ setup: PlanSetup, scattered: Bool) -> Plan {
     var w = PlanWriter()
     planHeader(&w, setup, name: "dpdk-legacy", summary: summary, vaddr: base, size: size, backing: page, scattered: scattered, seed: setup.seed)
     for off in stride(from: 0, to: size, by: Int(page)) { w.map(iova: base + UInt64(off), vaddr: base + UInt64(off), size: page) }
-    return Plan(name: "dpdk-legacy", backing: page, scattered: scattered, summary: summary, text: w.text, mapPhaseOps: w.ops)
+    return Plan(name: "dpdk-legacy", backing: page, scattered: scattered, summary: summary, text: w.text, mapPhaseOps: w.operations)
 }
 
 /// DPDK dynamic memory with contiguous memseg lists: one MAP_DMA per list
 /// (`rte_memseg_contig_walk`); a 2 MiB list holds at most 8192 segments
 /// (16 GiB).
 func dpdkContig(_ setup: PlanSetup, scattered: Bool) -> Plan {
-    let base: UInt64 = 0x1_0000_0000, page = 2 * mib, list = 8192 * page
+    let base: UInt64 = 0x1_0000_0000, page = 2 * mib
     let size = roundUp(setup.memory, page)
     let summary = "DPDK contiguous memseg lists, one map per list (8192 × 2M)"
     var w = PlanWriter()
     planHeader(&w, setup, name: "dpdk-contig", summary: summary, vaddr: base, size: size, backing: page, scattered: scattered, seed: setup.seed)
+    // One map per memseg list; the bench maps the lists back to back.
     var off: UInt64 = 0
-    while off < size {
-        let n = min(list, size - off)
-        w.map(iova: base + off, vaddr: base + off, size: n)
-        off += n
+    for l in DPDKScenario.memsegLists(size: size, page: page) {
+        w.map(iova: base + off, vaddr: base + off, size: l.size)
+        off += l.size
     }
-    return Plan(name: "dpdk-contig", backing: page, scattered: scattered, summary: summary, text: w.text, mapPhaseOps: w.ops)
+    return Plan(name: "dpdk-contig", backing: page, scattered: scattered, summary: summary, text: w.text, mapPhaseOps: w.operations)
 }
 
 /// DPDK external memory (`rte_extmem_register` of anonymous 4 KiB pages)
@@ -151,21 +143,9 @@ func dpdkExternal(_ setup: PlanSetup, scattered: Bool) -> Plan {
     let summary = "DPDK external memory of 4K pages, mapped page by page"
     var w = PlanWriter()
     planHeader(&w, setup, name: "dpdk-external", summary: summary, vaddr: base, size: size, backing: page, scattered: scattered, seed: setup.seed)
-    w.text.reserveCapacity(w.text.utf8.count + Int(size / page) * 64)
+    w.reserve(lines: Int(size / page))
     for off in stride(from: 0, to: size, by: Int(page)) { w.map(iova: base + UInt64(off), vaddr: base + UInt64(off), size: page) }
-    return Plan(name: "dpdk-external", backing: page, scattered: scattered, summary: summary, text: w.text, mapPhaseOps: w.ops)
-}
-
-/// Guest-physical RAM sections of a q35 machine with `memory` bytes: below
-/// 4 GiB up to 2 GiB (all of it below 2.75 GiB), the rest from 4 GiB; the
-/// legacy VGA/ROM hole at 640K–1M is not RAM.
-func q35Sections(_ memory: UInt64) -> [(gpa: UInt64, offset: UInt64, size: UInt64)] {
-    let lowmem = memory >= 0xB000_0000 ? 0x8000_0000 : memory
-    var s: [(UInt64, UInt64, UInt64)] = []
-    s.append((0, 0, min(lowmem, 0xA0000)))
-    if lowmem > 0x10_0000 { s.append((0x10_0000, 0x10_0000, lowmem - 0x10_0000)) }
-    if memory > lowmem { s.append((1 << 32, lowmem, memory - lowmem)) }
-    return s.map { (gpa: $0.0, offset: $0.1, size: $0.2) }
+    return Plan(name: "dpdk-external", backing: page, scattered: scattered, summary: summary, text: w.text, mapPhaseOps: w.operations)
 }
 
 /// QEMU's vfio memory listener: one MAP_DMA per RAM section, below and
@@ -176,8 +156,8 @@ func qemuRAM(_ setup: PlanSetup, backing: UInt64, scattered: Bool) -> Plan {
     let summary = "QEMU q35 guest RAM, one map per RAM section below and above the 4G hole"
     var w = PlanWriter()
     planHeader(&w, setup, name: "qemu-ram", summary: summary, vaddr: vaddr, size: size, backing: backing, scattered: scattered, seed: setup.seed)
-    for s in q35Sections(size) { w.map(iova: s.gpa, vaddr: vaddr + s.offset, size: s.size) }
-    return Plan(name: "qemu-ram", backing: backing, scattered: scattered, summary: summary, text: w.text, mapPhaseOps: w.ops)
+    for s in QEMUScenario.ramSections(.q35, memory: size) { w.map(iova: s.gpa, vaddr: vaddr + s.offset, size: s.size, prot: s.prot) }
+    return Plan(name: "qemu-ram", backing: backing, scattered: scattered, summary: summary, text: w.text, mapPhaseOps: w.operations)
 }
 
 /// The same guest mapped naively as one range from 0: fails with EINVAL
@@ -189,7 +169,7 @@ func qemuOneMap(_ setup: PlanSetup) -> Plan {
     var w = PlanWriter()
     planHeader(&w, setup, name: "qemu-one-map", summary: summary, vaddr: vaddr, size: size, backing: backing, scattered: false, seed: setup.seed)
     w.map(iova: 0, vaddr: vaddr, size: size)
-    return Plan(name: "qemu-one-map", backing: backing, scattered: false, summary: summary, text: w.text, mapPhaseOps: w.ops)
+    return Plan(name: "qemu-one-map", backing: backing, scattered: false, summary: summary, text: w.text, mapPhaseOps: w.operations)
 }
 
 /// SPDK: buffers of 1–4 hugepages are allocated until the memory is used
@@ -210,22 +190,8 @@ func spdk(_ setup: PlanSetup, coalesced: Bool, scattered: Bool) -> Plan {
         : "SPDK, 2M registrations as buffers are allocated, buffers freed in another order"
     var w = PlanWriter()
     planHeader(&w, setup, name: name, summary: summary, vaddr: base, size: size, backing: page, scattered: scattered, seed: setup.seed)
-    var rng = SeededRandom(seed: setup.seed &+ 17)
-    var buffers: [(UInt64, UInt64)] = []
-    var off: UInt64 = 0
-    while off < size {
-        let n = min((1 + rng.below(4)) * page, size - off)
-        buffers.append((base + off, n))
-        if coalesced { w.map(iova: base + off, vaddr: base + off, size: n) }
-        else { for p in stride(from: 0, to: n, by: Int(page)) { w.map(iova: base + off + UInt64(p), vaddr: base + off + UInt64(p), size: page) } }
-        off += n
-    }
-    let mapOps = w.ops
-    rng.shuffle(&buffers)
-    for (start, n) in buffers {
-        if coalesced { for p in stride(from: 0, to: n, by: Int(page)) { w.unmap(iova: start + UInt64(p), size: page) } }
-        else { w.unmap(iova: start, size: n) }
-    }
+    SPDKScenario.writeOperations(&w, size: size, coalesced: coalesced, seed: setup.seed)
+    let mapOps = w.checkpoints.first ?? w.operations
     return Plan(name: name, backing: page, scattered: scattered, summary: summary, text: w.text, mapPhaseOps: mapOps)
 }
 
@@ -237,5 +203,5 @@ func pool(_ setup: PlanSetup, backing: UInt64, scattered: Bool) -> Plan {
     var w = PlanWriter()
     planHeader(&w, setup, name: "pool", summary: summary, vaddr: vaddr, size: size, backing: backing, scattered: scattered, seed: setup.seed)
     w.map(iova: 0x1_0000_0000, vaddr: vaddr, size: size)
-    return Plan(name: "pool", backing: backing, scattered: scattered, summary: summary, text: w.text, mapPhaseOps: w.ops)
+    return Plan(name: "pool", backing: backing, scattered: scattered, summary: summary, text: w.text, mapPhaseOps: w.operations)
 }

@@ -264,9 +264,9 @@ struct Declared {
     var containerLine: Int?
     /// Names of the containers `container NAME` opened (`c0` is the first).
     var containers: [String: ContainerKind] = ["c0": .type1]
-    /// Set by `container NAME`: the container's operations start anew
-    /// (its `iommu` may follow); the trace parser clears it.
-    var switchedContainer = false
+    /// Set by `container NAME` to the container now driven; the trace
+    /// parser clears it once it has swapped the first-operation lines.
+    var switchedTo: String?
     /// The first `container NAME` line: `container type1|iommufd` (the
     /// first container's kind) must come before it.
     var firstNamedContainerLine: Int?
@@ -386,6 +386,11 @@ struct TraceParser {
     /// Line of the first operation: `iommu` and `kernel` must come before
     /// it; `domain` and `detach` after it are operations.
     var firstOperation: Int?
+    /// The container statements go to, and each other container's first
+    /// operation: a container's operations start anew when it is new and
+    /// go on where they were when statements come back to it.
+    var currentContainer = "c0"
+    var firstOperationOf: [String: Int] = [:]
     var previousWasBlank = false
     /// What earlier lines declared, for the rules that span lines.
     var declared = Declared()
@@ -480,8 +485,12 @@ struct TraceParser {
         let slot = statements.appendBlank(line: line.number, column: column)
         do throws(LineError) {
             Statement.setKind(of: slot, try s.parse(verb: verb, at: first, firstOperation: firstOperation, declared: &declared))
-            // Another container's operations start anew.
-            if declared.switchedContainer { firstOperation = nil; declared.switchedContainer = false }
+            if let next = declared.switchedTo {
+                firstOperationOf[currentContainer] = firstOperation
+                currentContainer = next
+                firstOperation = firstOperationOf[next]
+                declared.switchedTo = nil
+            }
             if let arrowIndex {
                 Statement.setExpected(of: slot, try parseAnswer(rule: s.rule, arrow: tokens[arrowIndex], tokens: tokens[(arrowIndex + 1)...],
                                                              secondArrow: line.secondArrow >= 0 ? tokens[line.secondArrow] : nil))
@@ -864,7 +873,7 @@ struct StatementParser {
                 if let named { declared.containers[name] = named }
                 if declared.firstNamedContainerLine == nil { declared.firstNamedContainerLine = declared.line }
                 declared.iommuLine = nil
-                declared.switchedContainer = true
+                declared.switchedTo = name
                 return (.useContainer(name, named), .none("container takes no answer"))
             }
             try end()

@@ -306,3 +306,9 @@ func parseNumberString(_ s: String) -> Result<UInt64, NumberProblem> {
     if bytes.isEmpty { return .failure(.notANumber) }
     return bytes.withUnsafeBufferPointer { b in parseNumber(Text(base: b.baseAddress!, start: 0, end: b.count)) }
 }
+
+/// A number as a trace writes it (`4G`, `0x1000`, `4096`), for command
+/// lines that take the trace's sizes; nil when it is not one or wraps.
+public func traceNumber(_ s: String) -> UInt64? {
+    if case .success(let v) = parseNumberString(s) { v } else { nil }
+}

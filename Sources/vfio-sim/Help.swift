@@ -29,7 +29,9 @@ enum Help {
         vfio-sim whatif [--kernel V] [--memlock SIZE] [--cap-ipc-lock on|off]
                         [--dma-entry-limit N] [--pgsizes LIST] [--format text|json] FILE...
         vfio-sim host [--probe]
-        vfio-sim help [replay|plan|compare|fmt|explore|faults|record|whatif|host|trace|help]
+        vfio-sim new dpdk|qemu|spdk|cloud-hypervisor|pool [--memory SIZE]
+                     [--backing 4K|thp|2M|1G] [OPTIONS] [-o FILE]
+        vfio-sim help [replay|plan|compare|fmt|explore|faults|record|whatif|host|new|trace|help]
         vfio-sim --version
 
     DESCRIPTION
@@ -59,6 +61,9 @@ enum Help {
         host     Print the prologue of a trace for this machine: kernel,
                  memlock, CAP_IPC_LOCK, dma_entry_limit, a domain per group
                  bound to vfio-pci, each line saying where it was read.
+        new      Write the DMA mapping plan DPDK, QEMU, SPDK, cloud-hypervisor
+                 or a userspace driver makes for a described setup, as a
+                 trace with the model's answers.
         help     Show this page, the page of one command, or (help trace)
                  the trace format.
 
@@ -320,7 +325,7 @@ enum Help {
         vfio-sim help - the manual
 
     SYNOPSIS
-        vfio-sim help [replay|plan|compare|fmt|explore|faults|record|whatif|host|trace|help]
+        vfio-sim help [replay|plan|compare|fmt|explore|faults|record|whatif|host|new|trace|help]
 
     DESCRIPTION
         Without a topic: the main page. With a command: its page. `trace`:

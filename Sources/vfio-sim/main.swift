@@ -268,9 +268,10 @@ func run(_ argv: [String]) -> Int32 {
                 case "record": printOut(RecordHelp.record + "\n")
                 case "whatif": printOut(RecordHelp.whatif + "\n")
                 case "host": printOut(Help.host + "\n")
+                case "new": printOut(Help.new + "\n")
                 case "trace": printOut(traceFormatText)
                 case "help": printOut(Help.help + "\n")
-                default: throw UsageError(message: "no help for '\(args[1])'; try replay, plan, compare, fmt, explore, faults, record, whatif, host, trace or help")
+                default: throw UsageError(message: "no help for '\(args[1])'; try replay, plan, compare, fmt, explore, faults, record, whatif, host, new, trace or help")
                 }
             } else {
                 printOut(Help.main + "\n")
@@ -288,6 +289,7 @@ func run(_ argv: [String]) -> Int32 {
         case "record": return try recordCommand(Array(args.dropFirst()))
         case "whatif": return try whatifCommand(Array(args.dropFirst()))
         case "host": return try hostCommand(Array(args.dropFirst()))
+        case "new": return try newCommand(Array(args.dropFirst()))
         default: throw UsageError(message: "unknown command '\(command)'; see vfio-sim --help")
         }
     } catch {

@@ -83,7 +83,7 @@ struct DocumentationTests {
         }
     }
 
-    @Test("every example of the manual pages runs and exits 0", arguments: ["replay", "plan", "compare", "fmt", "explore", "host", "help"])
+    @Test("every example of the manual pages runs and exits 0", arguments: ["replay", "plan", "compare", "fmt", "explore", "host", "new", "help"])
     func helpExamples(topic: String) throws {
         let page = try runSim(["help", topic]).stdout
         guard let at = page.range(of: "EXAMPLE") else { return }

@@ -85,6 +85,17 @@ struct LanguageAdditionTests {
         #expect(KernelVersion(parsing: "6.12+") == nil)
     }
 
+    @Test("a container's operations go on where they were when statements come back to it: detach after them takes an answer, iommu is too late")
+    func containerComesBack() {
+        let start = "memory vaddr=0x10000 size=64K\ndomain a pgsizes=4K\nmap iova=0 vaddr=0x10000 size=4K prot=rw\ncontainer c1\ndomain b pgsizes=4K\n"
+        // c1 is new: its domain before its first operation is setup.
+        #expect(diagnostics(start + "container c0\ndetach a => ok\n") == [])
+        #expect(diagnostics(start + "container c0\niommu type1v2\n")
+            == ["t.trace:7:1: error: expected iommu before the first operation, found it after the operation on line 3"])
+        #expect(diagnostics(start + "detach b => ok\n")
+            == ["t.trace:6:10: error: expected end of line (detach before the first operation takes no answer), found '=>'"])
+    }
+
     @Test("a group attached twice is an error; after detach, or with an answer written, it is an operation")
     func duplicateDomain() {
         #expect(diagnostics("domain d0 pgsizes=4K\ndomain d0 pgsizes=4K\n")

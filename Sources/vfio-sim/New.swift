@@ -1,0 +1,94 @@
+import VFIOFileIO
+import VFIOCore
+import VFIOLane
+import VFIOScenario
+import VFIOTrace
+
+/// `vfio-sim new PROGRAM [options]`: the DMA mapping plan a program makes
+/// for the setup described, as a trace with the model's answers written
+/// (standard output, or `-o FILE`).
+func newCommand(_ args: [String]) throws(UsageError) -> Int32 {
+    var arguments = Arguments(args)
+    guard let first = arguments.pop() else { throw UsageError(message: "new needs a program: \(ScenarioProgram.list)") }
+    if first == "--help" || first == "-h" { printOut(Help.new + "\n"); return 0 }
+    guard let program = ScenarioProgram(rawValue: first) else {
+        throw UsageError(message: "new: no template for '\(first)'; try \(ScenarioProgram.list)")
+    }
+    var o = ScenarioOptions()
+    o.commandLine = (["vfio-sim", "new"] + args).joined(separator: " ")
+    var out: String? = nil
+    while let a = arguments.pop() {
+        switch a {
+        case "--help", "-h": printOut(Help.new + "\n"); return 0
+        case "--memory": o.memory = try size(&arguments, a)
+        case "--backing":
+            let v = try arguments.value(for: a)
+            guard let b = Backing(rawValue: v) else { throw UsageError(message: "--backing takes \(Backing.list), not '\(v)'") }
+            o.backing = b
+        case "--phys":
+            let v = try arguments.value(for: a)
+            guard v == "scattered" || v == "contiguous" else { throw UsageError(message: "--phys takes scattered or contiguous, not '\(v)'") }
+            o.contiguous = v == "contiguous"
+        case "--iova-mode":
+            let v = try arguments.value(for: a)
+            guard let m = IOVAMode(rawValue: v) else { throw UsageError(message: "--iova-mode takes va or pa, not '\(v)'") }
+            o.iovaMode = m
+        case "--machine":
+            let v = try arguments.value(for: a)
+            guard let m = QEMUMachine(rawValue: v) else { throw UsageError(message: "--machine takes q35 or pc, not '\(v)'") }
+            o.machine = m
+        case "--devices": o.devices = try arguments.number(for: a, in: 1...64)
+        case "--containers": o.containers = try arguments.number(for: a, in: 1...16)
+        case "--bar": o.barSize = try size(&arguments, a)
+        case "--coalesced": o.coalesced = true
+        case "--iommu":
+            let v = try arguments.value(for: a)
+            guard let p = IOMMUPreset(rawValue: v) else { throw UsageError(message: "--iommu takes \(IOMMUPreset.list), not '\(v)'") }
+            o.iommu = p
+        case "--kernel":
+            let v = try arguments.value(for: a)
+            _ = try kernelOption(v)
+            o.kernel = v
+        case "--memlock":
+            let v = try arguments.value(for: a)
+            if v == "unlimited" { o.memlock = .unlimited } else {
+                guard let n = traceNumber(v) else { throw UsageError(message: "--memlock takes a size (64M, 0x1000) or unlimited, not '\(v)'") }
+                o.memlock = .bytes(n)
+            }
+        case "--cap-ipc-lock":
+            let v = try arguments.value(for: a)
+            guard v == "on" || v == "off" else { throw UsageError(message: "--cap-ipc-lock takes on or off, not '\(v)'") }
+            o.capIPCLock = v == "on"
+        case "--dma-entry-limit": o.dmaEntryLimit = try arguments.number(for: a)
+        case "--seed": o.seed = try arguments.number(for: a)
+        case "-o", "--out": out = try arguments.value(for: a)
+        default: throw UsageError(message: "new: unknown option '\(a)'")
+        }
+    }
+    let scenario: Scenario
+    do throws(ScenarioError) { scenario = try Scenario.make(program, o) } catch { throw UsageError(message: error.message) }
+    switch ScenarioAnswers.answer(scenario, file: out ?? "\(program.rawValue).trace") {
+    case .failure(.unparsed(let why)):
+        printErr("vfio-sim: internal error: the \(program.rawValue) template wrote a trace that does not parse:\n\(why)")
+        return 2
+    case .failure(.refused(let why)):
+        printErr("vfio-sim: error: \(why)")
+        return 2
+    case .success(let trace):
+        let text = printTrace(trace)
+        if let out {
+            if let problem = writeFile(out, text) { printErr("vfio-sim: error: \(problem)"); return 2 }
+            printErr("wrote \(out): \(scenario.summary), \(scenario.mapPhaseOperations) operations before teardown")
+        } else {
+            printOut(text)
+        }
+        return 0
+    }
+}
+
+/// A size after `flag`, in the trace's spelling (`4G`, `512M`, `0x1000`).
+private func size(_ arguments: inout Arguments, _ flag: String) throws(UsageError) -> UInt64 {
+    let v = try arguments.value(for: flag)
+    guard let n = traceNumber(v) else { throw UsageError(message: "\(flag) takes a size such as 4G or 512M, not '\(v)'") }
+    return n
+}

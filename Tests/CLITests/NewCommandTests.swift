@@ -1,0 +1,53 @@
+import Foundation
+import Testing
+
+@Suite("vfio-sim new, as a user runs it")
+struct NewCommandTests {
+    @Test("a QEMU guest on 2M pages: the trace written with -o replays with exit 0 and plan reads it")
+    func qemuToFileReplays() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("new-\(UUID().uuidString).trace").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let made = try runSim(["new", "qemu", "--memory", "3G", "--backing", "2M", "--kernel", "6.12", "-o", path])
+        #expect(made.status == 0, "\(made.stderr)")
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text.contains("kernel 6.12\n"))
+        #expect(text.contains("map iova=0x100000000 vaddr=0x7f0080000000 size=1G prot=rw => ok"))
+        let replayed = try runSim(["replay", path])
+        #expect(replayed.status == 0, "\(replayed.stdout)")
+        let plan = try runSim(["plan", path])
+        #expect(plan.status == 0)
+        #expect(plan.stdout.contains("memlock"))
+    }
+
+    @Test("without -o the trace goes to standard output; DPDK IOVA as PA writes one map per hugepage")
+    func dpdkToStdout() throws {
+        let r = try runSim(["new", "dpdk", "--memory", "32M", "--iova-mode", "pa"])
+        #expect(r.status == 0)
+        #expect(r.stdout.components(separatedBy: "\n").filter { $0.hasPrefix("map ") && $0.hasSuffix("=> ok") }.count == 16)
+        #expect(r.stdout.contains("iommu type1\n"))
+    }
+
+    @Test("a program without a template, a bad option value and a setup the program cannot have: exit 2 naming what is wrong")
+    func usageErrors() throws {
+        let none = try runSim(["new", "vpp"])
+        #expect(none.status == 2)
+        #expect(none.stderr.contains("no template for 'vpp'; try dpdk, qemu, spdk, cloud-hypervisor, pool"))
+        let backing = try runSim(["new", "qemu", "--backing", "3M"])
+        #expect(backing.status == 2)
+        #expect(backing.stderr.contains("--backing takes 4K, thp, 2M, 1G, not '3M'"))
+        let setup = try runSim(["new", "dpdk", "--devices", "2", "--containers", "2"])
+        #expect(setup.status == 2)
+        #expect(setup.stderr.contains("--containers is for qemu and cloud-hypervisor"))
+        let kernel = try runSim(["new", "qemu", "--kernel", "4.19"])
+        #expect(kernel.status == 2)
+    }
+
+    @Test("help new prints the page, and the main page lists the command")
+    func help() throws {
+        let page = try runSim(["help", "new"])
+        #expect(page.status == 0)
+        #expect(page.stdout.contains("vfio-sim new - write the DMA mapping plan"))
+        let main = try runSim(["--help"])
+        #expect(main.stdout.contains("vfio-sim new dpdk|qemu|spdk|cloud-hypervisor|pool"))
+    }
+}

@@ -1,0 +1,144 @@
+import Testing
+import VFIOCore
+import VFIOLane
+import VFIOModel
+import VFIOReplay
+import VFIOScenario
+import VFIOTrace
+
+/// The plan `program` makes for `options`, answered by the model.
+func scenarioTrace(_ program: ScenarioProgram, _ configure: (inout ScenarioOptions) -> Void = { _ in }) throws -> Trace {
+    var o = ScenarioOptions()
+    configure(&o)
+    return try ScenarioAnswers.answer(try Scenario.make(program, o), file: "\(program.rawValue).trace").get()
+}
+
+/// The trace printed and parsed again, replayed on the model: its report.
+func replayPrinted(_ trace: Trace) throws -> FileReport {
+    let again = try parseTrace(printTrace(trace), file: trace.file).get()
+    return Replayer(backends: [ModelBackend()]).run(again)
+}
+
+func maps(_ t: Trace) -> [MapDMA] { t.statements.compactMap { if case .map(let m) = $0.kind { m } else { nil } } }
+func unmaps(_ t: Trace) -> [UnmapDMA] { t.statements.compactMap { if case .unmap(let u) = $0.kind { u } else { nil } } }
+func checks(_ t: Trace) -> [Check] { t.statements.compactMap { if case .check(let c) = $0.kind { c } else { nil } } }
+func memories(_ t: Trace) -> [MemorySpec] { t.statements.compactMap { if case .memory(let m) = $0.kind { m } else { nil } } }
+let GiB: UInt64 = 1 << 30, MiB: UInt64 = 1 << 20
+
+@Suite("vfio-sim new: program templates")
+struct ScenarioTests {
+    static let cases: [(ScenarioProgram, String)] = [
+        (.dpdk, ""), (.dpdk, "pa"), (.dpdk, "1G"), (.dpdk, "4K"),
+        (.qemu, ""), (.qemu, "4K pc"), (.qemu, "2M"), (.qemu, "1G 2 containers bars"),
+        (.spdk, ""), (.spdk, "coalesced"), (.cloudHypervisor, ""), (.cloudHypervisor, "2M"), (.pool, ""),
+    ]
+
+    @Test("every template's trace replays on the model with every answer and check it wrote holding", arguments: cases.indices)
+    func replaysWithItsAnswers(_ i: Int) throws {
+        let (program, variant) = Self.cases[i]
+        let t = try scenarioTrace(program) { o in
+            o.memory = 3 * GiB
+            if variant.contains("pa") { o.iovaMode = .pa }
+            if variant.contains("1G") { o.backing = .hugetlb1G }
+            if variant.contains("2M") { o.backing = .hugetlb2M }
+            if variant.contains("4K") { o.backing = .pages4K }
+            if variant.contains("pc") { o.machine = .pc }
+            if variant.contains("coalesced") { o.coalesced = true }
+            if variant.contains("containers") { o.devices = 2; o.containers = 2; o.memlock = .unlimited }
+            if variant.contains("bars") { o.barSize = 16 * GiB }
+        }
+        let answered = t.statements.filter { $0.expected != nil }.count
+        #expect(answered >= maps(t).count && !maps(t).isEmpty)
+        #expect(checks(t).count >= 4)
+        let report = try replayPrinted(t)
+        #expect(report.errors.isEmpty, "\(report.errors.map(\.message))")
+        #expect(report.ok)
+        #expect(report.outcomes.allSatisfy { !$0.failed })
+    }
+
+    @Test("DPDK with IOVA as PA maps each hugepage on its own, at its physical address (rte_memseg_walk)")
+    func dpdkPA() throws {
+        let t = try scenarioTrace(.dpdk) { $0.memory = 64 * MiB; $0.iovaMode = .pa }
+        let m = maps(t), mem = memories(t)
+        #expect(m.count == 32)
+        for (map, region) in zip(m, mem) {
+            #expect(map.size == 2 * MiB)
+            #expect(map.vaddr == region.vaddr)
+            if case .contiguous(let phys)? = region.layout { #expect(map.iova == phys) } else { Issue.record("no phys= for \(region)") }
+        }
+    }
+
+    @Test("DPDK with IOVA as VA maps each memseg list's pages in one call: 40G of 2M pages is three lists of at most 16G")
+    func dpdkVA() throws {
+        let t = try scenarioTrace(.dpdk) { $0.memory = 40 * GiB }
+        #expect(maps(t).map(\.size) == [16 * GiB, 16 * GiB, 8 * GiB])
+        #expect(maps(t).allSatisfy { $0.iova == $0.vaddr })
+        #expect(t.statements.contains { if case .iommu(.type1) = $0.kind { true } else { false } }, "DPDK asks for VFIO_TYPE1_IOMMU")
+    }
+
+    @Test("QEMU q35 keeps 2G of a 4G guest below 4G, i440fx 3G; the BIOS maps read-only below 4G")
+    func qemuLayout() throws {
+        for (machine, low) in [(QEMUMachine.q35, 2 * GiB), (.pc, 3 * GiB)] {
+            let t = try scenarioTrace(.qemu) { $0.memory = 4 * GiB; $0.machine = machine }
+            let m = maps(t)
+            #expect(m.first?.iova == 0 && m.first?.size == low)
+            #expect(m.contains { $0.iova == 4 * GiB && $0.size == 4 * GiB - low })
+            #expect(m.contains { $0.iova == 4 * GiB - 256 * 1024 && $0.flags == [.read] })
+            // The firmware's shadowing: the low RAM unmapped whole, then mapped
+            // again with 768K-1M read-only.
+            #expect(unmaps(t).first?.iova == 0 && unmaps(t).first?.size == low)
+            #expect(m.contains { $0.iova == 0xc0000 && $0.size == 0x40000 && $0.flags == [.read] })
+        }
+    }
+
+    @Test("each QEMU container pins guest RAM again: two containers lock twice the RAM, and libvirt's RAM + 1G refuses the second")
+    func qemuContainers() throws {
+        let unlimited = try scenarioTrace(.qemu) { $0.memory = 2 * GiB; $0.backing = .hugetlb2M; $0.devices = 2; $0.containers = 2; $0.memlock = .unlimited }
+        let locked: [UInt64] = checks(unlimited).compactMap { if case .locked(let v) = $0 { v } else { nil } }
+        let peak = locked.max() ?? 0
+        #expect(peak == 2 * (2 * GiB + 256 * 1024))
+        let libvirt = try scenarioTrace(.qemu) { $0.memory = 2 * GiB; $0.backing = .hugetlb2M; $0.devices = 2; $0.containers = 2 }
+        #expect(libvirt.statements.contains { $0.expected?.status == .errno(.ENOMEM) })
+    }
+
+    @Test("SPDK's coalesced buffers under the v1 interface go whole at their first 2M unregistration; the rest find nothing")
+    func spdkCoalescedV1() throws {
+        let t = try scenarioTrace(.spdk) { $0.memory = 64 * MiB; $0.coalesced = true }
+        let sizes = t.statements.compactMap { st -> UInt64? in
+            guard case .unmap = st.kind, case .ok = st.expected?.status else { return nil }
+            guard case .size(let v)? = st.expected?.fields.first else { return nil }
+            return v
+        }
+        #expect(sizes.contains { $0 > 2 * MiB })
+        #expect(sizes.contains(0))
+        #expect(sizes.reduce(0, +) == 64 * MiB)
+    }
+
+    @Test("cloud-hypervisor keeps at most 3G below 4G")
+    func cloudHypervisorLayout() throws {
+        let t = try scenarioTrace(.cloudHypervisor) { $0.memory = 8 * GiB }
+        #expect(maps(t).map(\.size) == [3 * GiB, 5 * GiB])
+        #expect(maps(t).map(\.iova) == [0, 4 * GiB])
+    }
+
+    @Test("setups a program cannot have are errors that name the option")
+    func refusedSetups() {
+        var o = ScenarioOptions()
+        o.containers = 2; o.devices = 2
+        #expect(throws: ScenarioError.self) { try Scenario.make(.dpdk, o) }
+        o = ScenarioOptions(); o.backing = .thp
+        #expect(throws: ScenarioError.self) { try Scenario.make(.dpdk, o) }
+        o = ScenarioOptions(); o.memory = 0
+        #expect(throws: ScenarioError("--memory must not be 0")) { try Scenario.make(.qemu, o) }
+        o = ScenarioOptions(); o.barSize = 3 << 20
+        #expect(throws: ScenarioError.self) { try Scenario.make(.qemu, o) }
+        o = ScenarioOptions(); o.memory = UInt64.max
+        #expect(throws: ScenarioError.self) { try Scenario.make(.pool, o) }
+    }
+
+    @Test("the kernel a user names answers the plan: 5.10's QEMU trace says kernel 5.10")
+    func kernelLine() throws {
+        let t = try scenarioTrace(.qemu) { $0.kernel = "5.10" }
+        #expect(t.statements.contains { if case .kernel(let k) = $0.kind { k.description.hasPrefix("5.10") } else { false } })
+    }
+}
