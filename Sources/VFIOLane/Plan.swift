@@ -124,8 +124,10 @@ public struct ScenarioPlan: Sendable {
         /// The first time, 1-based, for a `repeat=` line.
         public var iteration: UInt64?
         public var iterations: UInt64 = 1
-        /// How many operations of this line met it.
+        /// How many operations met it, on any line.
         public var count = 1
+        /// The line of the last one (the first's `line` when all were there).
+        public var lastLine: Int = 0
         /// The first one: the operation, its answer, why.
         public var text: String
     }

@@ -45,12 +45,14 @@ extension Planner {
         return c.entries.map { "\(formatSize($0.size)):\($0.count)" }.joined(separator: " ") + " (\(c.entries.reduce(0) { $0 &+ $1.count }) entries)"
     }
 
-    /// "line 4", "line 4, iteration 513 of 2048, and 1535 more", "at end".
+    /// "line 4", "line 4, iteration 513 of 2048, and 1535 more the same
+    /// way", "line 1036, and 1535 more the same way up to line 4106",
+    /// "at end".
     static func hazardPlace(_ h: ScenarioPlan.Hazard) -> String {
         if h.line == 0 { return "at end" }
         var place = "line \(h.line)"
         if let i = h.iteration { place += ", iteration \(i) of \(h.iterations)" }
-        if h.count > 1 { place += ", and \(h.count - 1) more the same way" }
+        if h.count > 1 { place += ", and \(h.count - 1) more the same way" + (h.lastLine != h.line ? " up to line \(h.lastLine)" : "") }
         return place
     }
 
@@ -117,6 +119,7 @@ extension Planner {
                     ("iteration", .optional(h.iteration)),
                     ("iterations", .int(h.iterations)),
                     ("count", .int(UInt64(h.count))),
+                    ("lastLine", .int(UInt64(h.lastLine))),
                     ("text", .string(h.text)),
                 ])
             })),

@@ -133,12 +133,16 @@ struct PlanWatch {
                                                 statement: o.statement, count: 1)
     }
 
-    /// Adds one occurrence of a hazard: the first at a line keeps its text.
-    mutating func add(_ kind: ScenarioPlan.Hazard.Kind, line: Int, at: (UInt64?, UInt64), _ text: @autoclosure () -> String) {
-        let key = "\(kind.rawValue)@\(line)"
-        if let i = hazardAt[key] { hazards[i].count += 1; return }
+    /// Adds one occurrence of a hazard: each class (each errno for other
+    /// errnos) is listed once, the first occurrence keeping its text, with
+    /// how many there were and the last line (a plan of 2048 one-line maps
+    /// that fail alike is one hazard, not 1,536).
+    mutating func add(_ kind: ScenarioPlan.Hazard.Kind, line: Int, at: (UInt64?, UInt64), errno: Errno? = nil,
+                      _ text: @autoclosure () -> String) {
+        let key = kind == .otherErrno ? "\(kind.rawValue):\(errno.map { "\($0)" } ?? "")" : kind.rawValue
+        if let i = hazardAt[key] { hazards[i].count += 1; hazards[i].lastLine = line; return }
         hazardAt[key] = hazards.count
-        hazards.append(.init(kind: kind, line: line, iteration: at.0, iterations: at.1, text: text()))
+        hazards.append(.init(kind: kind, line: line, iteration: at.0, iterations: at.1, lastLine: line, text: text()))
     }
 
     /// Sorts one answer into the hazard classes it belongs to.
@@ -159,7 +163,7 @@ struct PlanWatch {
         case .errno(.ENOMEM): add(.noMemory, line: st.line, at: at, said)
         case .errno where cuts:
             add(.partialUnmap, line: st.line, at: at, said + "; the whole mapping stays: unmap it whole, or map in pieces you will unmap")
-        case .errno: add(.otherErrno, line: st.line, at: at, said)
+        case .errno(let e): add(.otherErrno, line: st.line, at: at, errno: e, said)
         default: classifySuccess(st, o, said, model, at: at)
         }
         guard model.compat == nil, model.container.leakedPages > leakedBefore else { return }

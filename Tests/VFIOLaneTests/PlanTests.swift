@@ -217,3 +217,19 @@ struct PlanTests {
         #expect(p.hazards[0].text.hasPrefix("unmap iova=0x200000 size=4K => EINVAL: "))
     }
 }
+
+@Suite("vfio-sim plan: hazards once per class")
+struct PlanHazardGroupingTests {
+    @Test("maps on many lines failing alike are one hazard with a count and the first and last lines, not one per line")
+    func oneHazardAcrossLines() throws {
+        var text = "memlock 8K\nmemory vaddr=0x7f0000000000 size=64K\n"
+        for i in 0..<8 { text += "map iova=\(formatAddress(UInt64(i) << 12)) vaddr=\(formatAddress(0x7f00_0000_0000 + UInt64(i) << 12)) size=4K prot=rw\n" }
+        let p = try planOf(text)
+        let noMemory = p.hazards.filter { $0.kind == .noMemory }
+        #expect(noMemory.count == 1)
+        #expect(noMemory.first?.line == 5)
+        #expect(noMemory.first?.count == 6)
+        #expect(noMemory.first?.lastLine == 10)
+        #expect(Planner.render([p]).contains("line 5, and 5 more the same way up to line 10: map iova=0x2000"))
+    }
+}
