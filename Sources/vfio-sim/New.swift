@@ -15,7 +15,16 @@ func newCommand(_ args: [String]) throws(UsageError) -> Int32 {
         throw UsageError(message: "new: no template for '\(first)'; try \(ScenarioProgram.list)")
     }
     var o = ScenarioOptions()
-    o.commandLine = (["vfio-sim", "new"] + args).joined(separator: " ")
+    // The command as the trace's comment gives it, without where it was
+    // written: running it again writes the same trace.
+    var shown: [String] = []
+    var skipNext = false
+    for a in args {
+        if skipNext { skipNext = false; continue }
+        if a == "-o" || a == "--out" { skipNext = true; continue }
+        shown.append(a)
+    }
+    o.commandLine = (["vfio-sim", "new"] + shown).joined(separator: " ")
     var out: String? = nil
     while let a = arguments.pop() {
         switch a {

@@ -51,3 +51,26 @@ struct NewCommandTests {
         #expect(main.stdout.contains("vfio-sim new dpdk|qemu|spdk|cloud-hypervisor|pool"))
     }
 }
+
+@Suite("Fixtures/new-*.trace are what vfio-sim new writes")
+struct NewFixtureTests {
+    static let files: [String] = ((try? FileManager.default.contentsOfDirectory(atPath: packageRoot.appendingPathComponent("Fixtures").path)) ?? [])
+        .filter { $0.hasPrefix("new-") && $0.hasSuffix(".trace") }.sorted()
+
+    @Test("each template fixture is its own command's output: the command in its 'Written by' line writes the same statements", arguments: files)
+    func regenerates(_ name: String) throws {
+        let text = try String(contentsOf: packageRoot.appendingPathComponent("Fixtures/" + name), encoding: .utf8)
+        let marker = "# Written by: vfio-sim "
+        let line = try #require(text.split(separator: "\n").first { $0.hasPrefix(marker) })
+        let args = line.dropFirst(marker.count).split(separator: " ").map(String.init)
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("regen-\(UUID().uuidString).trace").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let run = try runSim(args + ["-o", out])
+        #expect(run.status == 0, "\(run.stderr)")
+        func statements(_ t: String) -> [Substring] { t.split(separator: "\n").filter { !$0.hasPrefix("#") } }
+        #expect(statements(try String(contentsOfFile: out, encoding: .utf8)) == statements(text))
+    }
+
+    @Test("the template fixtures exist (so the test above runs)")
+    func present() { #expect(Self.files.count >= 4) }
+}
