@@ -50,8 +50,14 @@ extension WhatIfComparison {
             out += "  first after line \(d.line)\(iteration): \(d.statement)\n"
             for c in Self.changes(d.own, d.whatIf) { out += "    \(c)\n" }
         }
-        out += "  at end\n"
-        for c in endChanges { out += "    \(c)\n" }
+        let peak = Self.changes(ownPeak, whatIfPeak)
+        if !peak.isEmpty {
+            out += "  at most\n"
+            for c in peak { out += "    \(c)\n" }
+        }
+        let end = endChanges
+        out += end.isEmpty ? "  at end     the same\n" : "  at end\n"
+        for c in end { out += "    \(c)\n" }
         return out
     }
 
@@ -91,6 +97,7 @@ extension WhatIfComparison {
                     ("whatIf", Self.json(d.whatIf)),
                 ])
             }),
+            ("peak", .object([("own", Self.json(ownPeak)), ("whatIf", Self.json(whatIfPeak))])),
             ("end", .object([("own", Self.json(ownEnd)), ("whatIf", Self.json(whatIfEnd))])),
             ("differences", .array(endChanges.map { .string($0) })),
             ("errors", .array(report.errors.map { .string($0.located(in: file)) })),

@@ -21,6 +21,11 @@ public struct WhatIfComparison: Sendable {
     /// The state at the end under the trace's own setup, and under the what-if.
     public var ownEnd = EndState()
     public var whatIfEnd = EndState()
+    /// The most each setup reached on the way: locked memory, mappings,
+    /// and the page-table entries when they were most (a plan torn down at
+    /// its end is the same at the end under both, not at its peak).
+    public var ownPeak = Snapshot()
+    public var whatIfPeak = Snapshot()
 
     /// What the model holds at one point (the current container; locked is
     /// the process's, iommufd's the user's locked_vm).
@@ -31,6 +36,16 @@ public struct WhatIfComparison: Sendable {
         public var ptes = PTECounts()
         /// nil before the container is set up, and under iommufd while running.
         public var dmaAvail: UInt32? = nil
+
+        /// Each count raised to `s`'s where that is more; the entries are
+        /// those of the snapshot with the most in all; `dma_avail` the least.
+        mutating func raise(to s: Snapshot) {
+            locked = max(locked, s.locked)
+            mappings = max(mappings, s.mappings)
+            func total(_ c: PTECounts) -> UInt64 { c.entries.reduce(0) { $0 &+ $1.count } }
+            if total(s.ptes) > total(ptes) { ptes = s.ptes }
+            if let a = s.dmaAvail { dmaAvail = min(dmaAvail ?? a, a) }
+        }
     }
 
     /// The state at the end, with the mappings' ranges and each domain's entries.
@@ -57,7 +72,7 @@ public struct WhatIfComparison: Sendable {
 
     /// Answers that differ from the written ones.
     public var answersChanged: Int { report.outcomes.filter { $0.failed || !$0.agree }.count }
-    public var stateDiffers: Bool { firstDivergence != nil || ownEnd != whatIfEnd }
+    public var stateDiffers: Bool { firstDivergence != nil || ownEnd != whatIfEnd || ownPeak != whatIfPeak }
     /// Nothing changed: every written answer held and the state is the same.
     public var unchanged: Bool { report.ok && !stateDiffers }
 
@@ -65,7 +80,12 @@ public struct WhatIfComparison: Sendable {
     public static func run(_ trace: Trace, change: WhatIf, profile: KernelProfile = .newest, explain: Bool = false) -> WhatIfComparison {
         let names = PlanWatch.groupNames(trace)
         var own: [Snapshot] = []
-        let (_, ownEnd) = replay(trace, profile: profile, names: names, explain: false) { _, _, s in own.append(s); return true }
+        var ownPeak = Snapshot(), whatIfPeak = Snapshot()
+        let (_, ownEnd) = replay(trace, profile: profile, names: names, explain: false) { _, _, s in
+            own.append(s)
+            ownPeak.raise(to: s)
+            return true
+        }
         var iterations: [Int: UInt64] = [:]
         for st in trace.statements where st.repetition != nil { iterations[st.line] = st.count }
         var runs: [Int: UInt64] = [:]
@@ -73,18 +93,21 @@ public struct WhatIfComparison: Sendable {
         var divergence: Divergence? = nil
         let (report, whatIfEnd) = replay(change.apply(to: trace), profile: profile, names: names, explain: explain) { st, o, s in
             defer { index += 1 }
+            whatIfPeak.raise(to: s)
             let n = (runs[st.line] ?? 0) + 1
             runs[st.line] = n
-            guard divergence == nil, index < own.count, own[index] != s else { return divergence == nil }
+            guard divergence == nil, index < own.count, own[index] != s else { return true }
             let of = iterations[st.line]
             divergence = Divergence(line: st.line, iteration: of.map { _ in n }, iterations: of ?? 1, statement: o.statement,
                                     own: own[index], whatIf: s)
-            return false
+            return true
         }
         var c = WhatIfComparison(file: trace.file, changes: change.statements, report: report)
         c.firstDivergence = divergence
         c.ownEnd = ownEnd
         c.whatIfEnd = whatIfEnd
+        c.ownPeak = ownPeak
+        c.whatIfPeak = whatIfPeak
         return c
     }
 

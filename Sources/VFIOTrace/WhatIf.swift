@@ -80,8 +80,10 @@ public struct WhatIf: Sendable, Hashable {
             for i in out.statements.indices {
                 guard case .domain(var spec) = out.statements[i].kind else { continue }
                 spec.pgsizes = pgsizes
-                // The page table holds what the domain now advertises.
+                // The page table holds what the domain now advertises; a
+                // preset (`iommu=intel`) no longer fills either key.
                 spec.leaves = nil
+                spec.explicit.formUnion([.pgsizes, .leaves])
                 out.statements[i].kind = .domain(spec)
                 out.statements[i].spellings = [:]
                 any = true

@@ -33,6 +33,22 @@ struct WhatIfStateTests {
         #expect(c.endChanges == ["ptes       2M:2048 (2048 entries) → 4K:1048576 (1048576 entries)"])
     }
 
+    @Test("a plan torn down at its end is the same at the end; what differs is the most it reached, and the report says so")
+    func peakOfATornDownPlan() throws {
+        let c = try whatIf("""
+            domain dev0 iommu=intel
+            memory vaddr=0x7f0000000000 size=64M page=2M
+            map iova=0 vaddr=0x7f0000000000 size=64M prot=rw
+            unmap iova=0 size=64M
+            """, "pgsizes", "4K")
+        #expect(c.stateDiffers)
+        #expect(c.ownEnd == c.whatIfEnd)
+        #expect(c.ownPeak.ptes == PTECounts([2 << 20: 32]))
+        #expect(c.whatIfPeak.ptes == PTECounts([4096: 16384]))
+        #expect(c.ownPeak.locked == 64 << 20 && c.whatIfPeak.locked == 64 << 20)
+        #expect(c.stateText.contains("  at most\n    ptes       2M:32 (32 entries) → 4K:16384 (16384 entries)\n  at end     the same\n"))
+    }
+
     @Test("a smaller memlock: locked memory, the mappings and their ranges differ, from the 513th map on")
     func memlockChangesLockedAndRanges() throws {
         let c = try whatIf(dpdkPlan, "memlock", "1G")

@@ -38,6 +38,18 @@ struct WhatIfTests {
         #expect(domains.allSatisfy { $0.leaves == nil })
     }
 
+    @Test("pgsizes wins over a domain's preset: iommu=intel on any release answers with the page sizes asked")
+    func pgsizesOverPreset() throws {
+        let t = try parseTrace("kernel 6.12\ndomain dev0 iommu=intel\n", file: "p.trace").get()
+        var w = WhatIf()
+        try w.set("pgsizes", "4K").get()
+        guard case .domain(let spec) = w.apply(to: t).statements[1].kind else { Issue.record("no domain"); return }
+        let resolved = spec.resolved(for: KernelVersion(6, 12)).spec
+        #expect(resolved.pgsizes == PageSizes([4096]))
+        #expect(resolved.leaves == nil)
+        #expect(resolved.aperture == IOMMUPreset.intel.values(for: KernelVersion(6, 12)).aperture)
+    }
+
     @Test("a value is read as the trace language reads it, and a bad one fails with the language's message")
     func values() {
         var w = WhatIf()
