@@ -1,5 +1,5 @@
-// vfio-bench: the model's speed, and DMA mapping plans compared (see the
-// Benchmarks section of README.md). Benchmarks print numbers; they are
+// vfio-bench: the model's speed, and DMA mapping plans compared (see
+// docs/BENCHMARKS.md). Benchmarks print numbers; they are
 // never timed tests.
 
 import VFIOFileIO
