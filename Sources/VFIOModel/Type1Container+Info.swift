@@ -7,7 +7,7 @@ extension Type1Container {
     public func getInfo(argsz: UInt32) -> Result<IOMMUInfo, Errno> {
         guard isSet else { return .failure(.EINVAL) }
         if hang != nil { return .failure(.hang) }
-        if argsz < 16 { return .failure(.EINVAL) }
+        if argsz < IOMMUInfo.minimumArgsz { return .failure(.EINVAL) }
         var caps: [InfoCapability] = [
             // vfio_iommu_migration_build_caps: the smallest page only.
             .migration(flags: 0, pgsizeBitmap: minPgsize, maxDirtyBitmapSize: 1 << 28),
