@@ -72,6 +72,9 @@ public protocol Backend: AnyObject {
 
     /// Why the last ioctl got its answer (see the default in the extension).
     func explainLastAnswer() -> String?
+    /// The line the kernel writes to its log (`dmesg`) for the last ioctl's
+    /// answer, if it writes one (see the default in the extension).
+    func kernelLogOfLastAnswer() -> String?
 
     /// Ends the run: gives back what the backend holds (a kernel backend
     /// unmaps everything and releases its container, groups and memory)
@@ -127,6 +130,11 @@ extension Backend {
     /// say (a real kernel gives only the errno). Built only when asked, so
     /// answering stays cheap.
     public func explainLastAnswer() -> String? { nil }
+    /// What the kernel logs for the last answer (a `pr_warn` such as the
+    /// RLIMIT_MEMLOCK one), without its timestamp, so a user can find it
+    /// in `dmesg`; nil when it logs nothing or the backend cannot say (a
+    /// real kernel's log is read by the lane, not by the backend).
+    public func kernelLogOfLastAnswer() -> String? { nil }
 
     /// A backend with one container per process refuses a second.
     public func useContainer(_ name: String, kind: ContainerKind?) throws(BackendError) {

@@ -347,6 +347,17 @@ public final class ModelBackend: Backend {
         }
     }
 
+    /// What the kernel logs for the last answer: type1's `pr_warn`s on the
+    /// paths the model answers (iommufd's compat layer logs none of them).
+    public func kernelLogOfLastAnswer() -> String? {
+        if compat != nil { return nil }
+        switch lastCall {
+        case .map(_, .failure(let e)): return container.kernelLogMap(e)
+        case .attach(.failure(let e)), .setIOMMU(_, .failure(let e)): return container.kernelLogAttach(e)
+        default: return nil
+        }
+    }
+
     /// The reasons of iommufd's compat layer (`IOMMUFDContainer+Explain.swift`).
     func explainCompat(_ c: IOMMUFDContainer) -> String? {
         switch lastCall {
