@@ -400,6 +400,14 @@ public final class ModelBackend: Backend {
         return .value(counts)
     }
 
+    public func leafPageSize(iova: UInt64, domain: String?) -> Observation<UInt64?> {
+        let r = compat.map { $0.leafSize(iova: iova, group: domain) } ?? container.leafSize(iova: iova, group: domain)
+        switch r {
+        case .success(let leaf): return .value(leaf)
+        case .failure(let e): return .notObservable(e.description)
+        }
+    }
+
     /// The model holds nothing real; closing walks the invariants once more
     /// and reports the first broken one.
     @discardableResult

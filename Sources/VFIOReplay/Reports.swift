@@ -194,6 +194,7 @@ func jsonAnswer(_ a: Answer) -> String {
     case .ok: fields.append("\"status\":\"ok\"")
     case .errno(let e): fields += ["\"status\":\"errno\"", "\"errno\":\(jsonString(e.description))", "\"errnoValue\":\(e.rawValue)"]
     case .value(let v): fields += ["\"status\":\"value\"", "\"value\":\(v)"]
+    case .anyError: fields.append("\"status\":\"error\"")
     }
     for f in a.fields {
         switch f {
@@ -219,6 +220,7 @@ func jsonObservation(_ o: CheckObservation) -> String {
     case .locked(let v): "{\"locked\":\(v)}"
     case .mappings(let v): "{\"mappings\":\(v)}"
     case .ptes(let c): "{\"ptes\":\(jsonPTEs(c))}"
+    case .pte(let leaf): "{\"pte\":\(leaf.map(String.init) ?? "null")}"
     }
 }
 
