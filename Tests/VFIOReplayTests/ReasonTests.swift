@@ -24,6 +24,14 @@ func namesKernelFunction(_ reason: String) -> Bool {
     return false
 }
 
+/// A fallback says no more than the answer: the errno (or value) and a
+/// function, as in `iommufd: EINVAL (iopt_map_user_pages)`.
+func isFallback(_ reason: String, for answer: Answer) -> Bool {
+    var text = Substring(reason)
+    if text.hasPrefix("iommufd: ") { text = text.dropFirst("iommufd: ".count) }
+    return text.hasPrefix(answer.description + " (")
+}
+
 /// Replays `trace` on the model with every answer explained and calls
 /// `body` with each operation's outcome and the model right after it.
 func replayExplained(_ trace: Trace, container: ContainerKind? = nil, _ body: @escaping (Outcome, ModelBackend) -> Void) {
@@ -47,6 +55,7 @@ struct ReasonTests {
                 #expect(!reason.isEmpty, "\(name):\(o.line) (\(container)): \(o.statement) => \(a) has no reason")
                 #expect(reason.isEmpty || namesKernelFunction(reason),
                         "\(name):\(o.line) (\(container)): \(o.statement) => \(a): '\(reason)' names no kernel function")
+                #expect(!isFallback(reason, for: a), "\(name):\(o.line) (\(container)): '\(reason)' only repeats the answer")
             }
         }
     }
@@ -156,6 +165,15 @@ struct ReasonTests {
         // Iteration 513 is the first over 1 GiB: iova 4 GiB + 512 x 2 MiB.
         #expect(lines.first?.contains("map iova=0x140000000 vaddr=0x7f0040000000") == true, "\(lines)")
         #expect(lines.first?.contains("iteration 513 of 2048; 1535 more failed the same way") == true, "\(lines)")
+    }
+
+    @Test("a reason that only repeats the errno is a fallback, not a reason")
+    func fallbackRejected() {
+        #expect(isFallback("iommufd: EINVAL (iopt_map_user_pages)", for: Answer(.errno(.EINVAL))))
+        #expect(isFallback("ENOMEM (vfio_dma_do_map)", for: Answer(.errno(.ENOMEM))))
+        #expect(!isFallback("iommufd: size 0 (iopt_alloc_pages)", for: Answer(.errno(.EINVAL))))
+        #expect(!namesKernelFunction("EINVAL"))
+        #expect(namesKernelFunction("x (vfio_iommu_replay → vfio_pin_pages_remote)"))
     }
 
     @Test("=> error holds for any errno, not for ok, a value or hang")
