@@ -150,7 +150,9 @@ file.trace:12: show
   `locked=0x1fffa0000 (8 GiB - 384 KiB)`.
 - `--format json`: one object per file; each answer structured
   (`{"status":"errno","errno":"EEXIST","errnoValue":17}`,
-  `{"status":"ok","size":2097152}`), with its text and reason; `show`
+  `{"status":"ok","size":2097152}`), with its text, reason and
+  `kernelLog` (the line the kernel logs, or null); a run of a `repeat=`
+  line has `iteration` and `iterations`; `show`
   states with numbers; errors with line and column (a file that did not
   parse has `"ran":false`).
 - `--junit PATH`: a test case per answered operation, the reason in a
