@@ -69,9 +69,16 @@ public protocol Backend: AnyObject {
     /// Leaf IOMMU page-table entries in the domain of group `domain`, or in
     /// every domain when nil.
     func pageTableEntries(domain: String?) -> Observation<PTECounts>
+    /// The page size of the leaf entry that translates `iova` in the domain
+    /// of group `domain` (nil: the only domain), nil when no entry does
+    /// (see the default in the extension).
+    func leafPageSize(iova: UInt64, domain: String?) -> Observation<UInt64?>
 
     /// Why the last ioctl got its answer (see the default in the extension).
     func explainLastAnswer() -> String?
+    /// The line the kernel writes to its log (`dmesg`) for the last ioctl's
+    /// answer, if it writes one (see the default in the extension).
+    func kernelLogOfLastAnswer() -> String?
 
     /// Ends the run: gives back what the backend holds (a kernel backend
     /// unmaps everything and releases its container, groups and memory)
@@ -127,6 +134,15 @@ extension Backend {
     /// say (a real kernel gives only the errno). Built only when asked, so
     /// answering stays cheap.
     public func explainLastAnswer() -> String? { nil }
+    /// What the kernel logs for the last answer (a `pr_warn` such as the
+    /// RLIMIT_MEMLOCK one), without its timestamp, so a user can find it
+    /// in `dmesg`; nil when it logs nothing or the backend cannot say (a
+    /// real kernel's log is read by the lane, not by the backend).
+    public func kernelLogOfLastAnswer() -> String? { nil }
+    /// A backend that cannot read one IOMMU entry says so.
+    public func leafPageSize(iova: UInt64, domain: String?) -> Observation<UInt64?> {
+        .notObservable("the \(name) backend cannot read one IOMMU page-table entry")
+    }
 
     /// A backend with one container per process refuses a second.
     public func useContainer(_ name: String, kind: ContainerKind?) throws(BackendError) {

@@ -11,6 +11,9 @@ public struct IOMMUInfo: Hashable, Sendable {
     public static let flagCaps: UInt32 = 1 << 1
     /// Size of the fixed part: argsz, flags, iova_pgsizes, cap_offset, pad.
     public static let headerSize: UInt32 = 24
+    /// The smallest `argsz` the kernel takes: up to the end of
+    /// `iova_pgsizes` (`vfio_iommu_type1_get_info`'s minsz).
+    public static let minimumArgsz: UInt32 = 16
 
     public var argsz: UInt32
     public var flags: UInt32

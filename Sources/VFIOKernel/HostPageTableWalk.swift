@@ -13,6 +13,11 @@ import VFIOCore
 ///     host:  OK 4096:<n> 2097152:<n> ...     (leaf entries by page size)
 ///        or  ERR <why>
 ///
+/// and for `check pte iova=X`, the one entry translating an IOVA:
+///
+///     guest: PTE <DMAR register base, hex> <bus> <devfn> <iova, hex>
+///     host:  OK <page size> | OK none | ERR <why>
+///
 /// The guest program waits for the answer, so the tables do not change
 /// while they are walked.
 enum HostPageTableWalk {
@@ -45,27 +50,55 @@ enum HostPageTableWalk {
         return .value(PTECounts(counts))
     }
 
+    /// The walker's answer to `PTE`: `OK SIZE`, `OK none` or `ERR why`.
+    static func parseLeafReply(_ reply: String) -> Observation<UInt64?> {
+        let words = reply.split(separator: " ")
+        guard words.first == "OK" else {
+            return .notObservable("the host's page-table walker: \(reply.hasPrefix("ERR ") ? String(reply.dropFirst(4)) : reply)")
+        }
+        if words.count == 2, words[1] == "none" { return .value(nil) }
+        guard words.count == 2, let size = UInt64(words[1]) else { return .notObservable("the host's page-table walker answered '\(reply)'") }
+        return .value(size)
+    }
+
     /// Leaf entries in the domain `device` is attached to, asked of the
     /// host over `port` (opened once and kept in `fd`).
     static func entries(sys: SystemCalls, port: String, fd: inout Int32, device: String) -> Observation<PTECounts> {
-        guard let (bus, devfn) = busDevfn(device) else { return .notObservable("cannot walk the page table of device \(device)") }
+        switch ask(sys: sys, port: port, fd: &fd, device: device, request: "PTES", extra: "") {
+        case .failure(let why): return .notObservable(why.message)
+        case .success(let reply): return parseReply(reply)
+        }
+    }
+
+    /// The page size of the entry translating `iova` in the domain
+    /// `device` is attached to, nil when none does.
+    static func leaf(sys: SystemCalls, port: String, fd: inout Int32, device: String, iova: UInt64) -> Observation<UInt64?> {
+        switch ask(sys: sys, port: port, fd: &fd, device: device, request: "PTE", extra: " " + String(iova, radix: 16)) {
+        case .failure(let why): return .notObservable(why.message)
+        case .success(let reply): return parseLeafReply(reply)
+        }
+    }
+
+    /// Sends `request` for `device`'s VT-d unit and returns the reply line.
+    static func ask(sys: SystemCalls, port: String, fd: inout Int32, device: String, request: String, extra: String) -> Result<String, BackendError> {
+        guard let (bus, devfn) = busDevfn(device) else { return .failure(BackendError("cannot walk the page table of device \(device)")) }
         // The VT-d unit's register base, as the guest's driver found it.
         guard let text = sys.readText("/sys/bus/pci/devices/\(device)/iommu/intel-iommu/address"),
               let base = UInt64(text.filter(\.isHexDigit), radix: 16) else {
-            return .notObservable("device \(device) is not behind a VT-d unit (no intel-iommu/address)")
+            return .failure(BackendError("device \(device) is not behind a VT-d unit (no intel-iommu/address)"))
         }
         if fd < 0 {
             switch sys.openRawTTY(port) {
             case .success(let f): fd = f
-            case .failure(let e): return .notObservable("cannot open \(port): \(e)")
+            case .failure(let e): return .failure(BackendError("cannot open \(port): \(e)"))
             }
         }
-        if sys.writeAll(fd, Array("PTES \(String(base, radix: 16)) \(bus) \(devfn)\n".utf8)) != nil {
-            return .notObservable("cannot write to \(port)")
+        if sys.writeAll(fd, Array("\(request) \(String(base, radix: 16)) \(bus) \(devfn)\(extra)\n".utf8)) != nil {
+            return .failure(BackendError("cannot write to \(port)"))
         }
         switch sys.readLine(fd, timeoutMs: 60_000) {
-        case .failure(let e): return .notObservable("no answer from the host's page-table walker on \(port): \(e)")
-        case .success(let reply): return parseReply(reply)
+        case .failure(let e): return .failure(BackendError("no answer from the host's page-table walker on \(port): \(e)"))
+        case .success(let reply): return .success(reply)
         }
     }
 }

@@ -567,20 +567,36 @@ public final class KernelBackend: Backend {
     }
 
     public func pageTableEntries(domain: String?) -> Observation<PTECounts> {
+        switch walkTarget(domain: domain) {
+        case .failure(let why): return .notObservable(why.message)
+        case .success(let (port, device)): return HostPageTableWalk.entries(sys: sys, port: port, fd: &walkerFD, device: device)
+        }
+    }
+
+    public func leafPageSize(iova: UInt64, domain: String?) -> Observation<UInt64?> {
+        switch walkTarget(domain: domain) {
+        case .failure(let why): return .notObservable(why.message)
+        case .success(let (port, device)): return HostPageTableWalk.leaf(sys: sys, port: port, fd: &walkerFD, device: device, iova: iova)
+        }
+    }
+
+    /// The host walker's port and the device whose page table is walked
+    /// for the domain of group `domain` (nil: the only one attached).
+    func walkTarget(domain: String?) -> Result<(port: String, device: String), BackendError> {
         guard let port = sys.environment(HostPageTableWalk.portVariable) else {
-            return .notObservable("the IOMMU page table cannot be read from inside this machine")
+            return .failure(BackendError("the IOMMU page table cannot be read from inside this machine"))
         }
         let index: Int
         if let domain {
-            guard let i = group(named: domain, binding: false) else { return .notObservable("no real group is bound to \(domain)") }
+            guard let i = group(named: domain, binding: false) else { return .failure(BackendError("no real group is bound to \(domain)")) }
             index = i
         } else {
-            guard let i = groups.firstIndex(where: { $0.name != nil }) else { return .notObservable("no group is attached") }
-            if groups.filter({ $0.name != nil }).count > 1 { return .notObservable("several domains: name one with domain=") }
+            guard let i = groups.firstIndex(where: { $0.name != nil }) else { return .failure(BackendError("no group is attached")) }
+            if groups.filter({ $0.name != nil }).count > 1 { return .failure(BackendError("several domains: name one with domain=")) }
             index = i
         }
-        guard let device = devices(of: groups[index].path).first else { return .notObservable("group \(groups[index].path) has no device") }
-        return HostPageTableWalk.entries(sys: sys, port: port, fd: &walkerFD, device: device)
+        guard let device = devices(of: groups[index].path).first else { return .failure(BackendError("group \(groups[index].path) has no device")) }
+        return .success((port, device))
     }
 
     /// The PCI addresses of the devices in a group.

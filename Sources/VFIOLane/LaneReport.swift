@@ -49,6 +49,9 @@ public enum KernelLane {
                 out += e.line > 0 ? "\(r.file):\(e.line): error: \(e.message)\n" : "\(r.file): error: \(e.message)\n"
             }
             for o in r.outcomes {
+                // The lines the model says the kernel logged, for the lane
+                // to find in the guest's dmesg.
+                for log in o.got.compactMap(\.kernelLog) { out += "\(r.file):\(o.line): kernel log: \(log)\n" }
                 let answers = o.got.map { "\($0.backend) \($0.text)" }.joined(separator: ", ")
                 if !o.compared {
                     if o.got.contains(where: { !$0.observed }) { s.unobservable += 1 }

@@ -68,7 +68,8 @@ public enum ReportCodec {
         for o in r.outcomes {
             out += rec("O", [String(o.line), String(o.column), o.statement, o.expected.map { "=" + $0 } ?? "-"])
             for g in o.got {
-                out += rec("G", [g.backend, g.text, g.held.map { $0 ? "1" : "0" } ?? "-", g.observed ? "1" : "0", g.reason.map { "=" + $0 } ?? "-"])
+                out += rec("G", [g.backend, g.text, g.held.map { $0 ? "1" : "0" } ?? "-", g.observed ? "1" : "0", g.reason.map { "=" + $0 } ?? "-",
+                                  g.kernelLog.map { "=" + $0 } ?? "-"])
             }
         }
         for p in r.problems { out += rec("P", [String(p.line)] + fields(p)) }
@@ -89,10 +90,11 @@ public enum ReportCodec {
                 guard let l = Int(f[1]), let c = Int(f[2]) else { return nil }
                 report?.outcomes.append(Outcome(line: l, column: c, statement: f[3],
                                                 expected: f[4] == "-" ? nil : String(f[4].dropFirst()), got: []))
-            case "G" where f.count == 5 || f.count == 6:
+            case "G" where (5...7).contains(f.count):
                 guard var r = report, !r.outcomes.isEmpty else { return nil }
                 var got = Outcome.Got(backend: f[1], text: f[2], held: f[3] == "-" ? nil : f[3] == "1", observed: f[4] == "1")
-                if f.count == 6, f[5] != "-" { got.reason = String(f[5].dropFirst()) }
+                if f.count >= 6, f[5] != "-" { got.reason = String(f[5].dropFirst()) }
+                if f.count == 7, f[6] != "-" { got.kernelLog = String(f[6].dropFirst()) }
                 r.outcomes[r.outcomes.count - 1].got.append(got)
                 report = r
             case "P" where f.count >= 3:

@@ -4,7 +4,7 @@ import VFIOCore
 /// asks, from the request and the state the call left (as
 /// `Type1Container+Explain.swift` does for type1).
 extension IOMMUFDContainer {
-    func explainMap(_ m: MapDMA, _ r: Result<Void, Errno>) -> String {
+    func explainMap(_ m: MapDMA, _ r: Result<Void, Errno>) -> String? {
         guard case .failure(let e) = r else {
             if !m.flags.contains(.read) && !m.flags.contains(.write) {
                 return "iommufd: a mapping with neither READ nor WRITE is accepted while no domain is attached (nothing is mapped into an IOMMU yet); once one is, its iommu_map refuses it (iopt_map_user_pages)"
@@ -50,11 +50,12 @@ extension IOMMUFDContainer {
         case .ENOMEM:
             return "iommufd: every page was pinned and mapped, then the charge failed: the user's locked_vm would pass RLIMIT_MEMLOCK (\(formatSize(userLockedBytes)) locked by this user); all of it undone (pfn_reader_update_pinned, incr_user_locked_vm)"
         default:
-            return "iommufd: \(e) (iopt_map_user_pages)"
+            // Nothing else is known to fail here: no reason rather than a guess.
+            return nil
         }
     }
 
-    func explainUnmap(_ u: UnmapDMA, _ r: Result<UInt64, Errno>) -> String {
+    func explainUnmap(_ u: UnmapDMA, _ r: Result<UInt64, Errno>) -> String? {
         let removed = lastUnmapRemoved
         switch r {
         case .success(let size):
@@ -86,7 +87,7 @@ extension IOMMUFDContainer {
                 }
                 return "iommufd: no area in the range: ENOENT on kernels before the fix (afb47765f923: 6.18, 6.17.9, 6.12.59, 6.6.117; type1 answers 0 with size 0) (iopt_unmap_iova_range)"
             default:
-                return "iommufd: \(e) (iommufd_vfio_unmap_dma)"
+                return nil
             }
         }
     }
@@ -103,7 +104,7 @@ extension IOMMUFDContainer {
         case .failure(.ENODEV):
             return "iommufd: no group, so no compat IOAS (type1: EINVAL) (iommufd_vfio_set_iommu)"
         case .failure(let e):
-            return "iommufd: \(e) (iommufd_vfio_set_iommu)"
+            return nil
         }
     }
 
@@ -125,7 +126,7 @@ extension IOMMUFDContainer {
             return "iommufd: the new domain pins and maps every area in IOVA order; one runs over memory that cannot be pinned (not mapped, or device memory), mapped while no domain was attached (iopt_fill_domain, pfn_reader_user_pin)"
         case .ENOMEM:
             return "iommufd: the new domain pins, maps and then charges every area in IOVA order; the user's locked_vm would pass RLIMIT_MEMLOCK, and every area filled so far is undone (iopt_fill_domain, pfn_reader_update_pinned, incr_user_locked_vm)"
-        default: return "iommufd: attaching \(g.name): \(e) (iommufd_device_attach)"
+        default: return nil
         }
     }
 }

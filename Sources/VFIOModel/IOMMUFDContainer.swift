@@ -158,4 +158,36 @@ public struct IOMMUFDContainer: Sendable {
         }
         return out
     }
+
+    /// The page size of the leaf entry translating `iova` in the domain of
+    /// `group` (nil: the only one): `.success(nil)` when none does,
+    /// `.failure` saying why no domain can be read.
+    public func leafSize(iova: UInt64, group: String?) -> Result<UInt64?, LeafLookupError> {
+        let h: Int
+        if let group {
+            if emulatedGroups.contains(group) { return .success(nil) }
+            guard let i = hwpts.firstIndex(where: { $0.groups.contains(group) }) else { return .failure(.noGroup(group)) }
+            h = i
+        } else {
+            if hwpts.isEmpty { return .success(nil) }
+            if hwpts.count > 1 { return .failure(.severalDomains) }
+            h = 0
+        }
+        for area in areas where h < area.runs.count {
+            for r in area.runs[h] { if let size = r.leafSize(at: iova) { return .success(size) } }
+        }
+        return .success(nil)
+    }
+}
+
+/// Why a leaf entry could not be looked up.
+public enum LeafLookupError: Error, Sendable, CustomStringConvertible {
+    case noGroup(String)
+    case severalDomains
+    public var description: String {
+        switch self {
+        case .noGroup(let name): "no group named \(name)"
+        case .severalDomains: "several domains: name one with domain="
+        }
+    }
 }

@@ -238,8 +238,12 @@ public final class ModelBackend: Backend {
         case none
         case attach(Result<Void, Errno>)
         case map(MapDMA, Result<Void, Errno>)
-        case unmap(UnmapDMA, Result<UInt64, Errno>, mappingsBefore: Int)
+        case unmap(UnmapDMA, Result<UInt64, Errno>, mappingsBefore: Int, leakedBefore: UInt64)
         case setIOMMU(Extension, Result<Void, Errno>)
+        case detach(String, Result<Void, Errno>, wasInContainer: Bool)
+        case checkExtension(Extension, Result<UInt32, Errno>)
+        case info(argsz: UInt32, Result<IOMMUInfo, Errno>)
+        case dirty(DirtyPages, Result<Void, Errno>)
         case compatExtension(Extension)
         case compatInfo
         case compatDirty
@@ -257,8 +261,10 @@ public final class ModelBackend: Backend {
         return r
     }
     public func detachGroup(_ name: String) -> Result<Void, Errno> {
-        lastCall = .none
-        return checked("detach", compat != nil ? compat!.groupUnsetContainer(name) : container.groupUnsetContainer(name))
+        let wasIn = compat?.groups.contains { $0.name == name } ?? container.groups.contains { $0.name == name }
+        let r = checked("detach", compat != nil ? compat!.groupUnsetContainer(name) : container.groupUnsetContainer(name))
+        lastCall = .detach(name, r, wasInContainer: wasIn)
+        return r
     }
     public func setIOMMU(_ type: Extension) -> Result<Void, Errno> {
         let r = checked("SET_IOMMU", compat != nil ? compat!.setIOMMU(type) : container.setIOMMU(type))
@@ -270,13 +276,16 @@ public final class ModelBackend: Backend {
         if let compat { lastCall = .compatExtension(ext); return compat.checkExtension(ext) }
         // A process stuck in an ioctl makes no other call (and a detach
         // stuck with the container's group_lock held would block this one).
-        if container.hang != nil { return .failure(.hang) }
-        return .success(container.checkExtension(ext))
+        let r: Result<UInt32, Errno> = container.hang != nil ? .failure(.hang) : .success(container.checkExtension(ext))
+        lastCall = .checkExtension(ext, r)
+        return r
     }
     public func getInfo(argsz: UInt32) -> Result<IOMMUInfo, Errno> {
         lastCall = .none
         if let compat { lastCall = .compatInfo; return compat.getInfo(argsz: argsz) }
-        return container.getInfo(argsz: argsz)
+        let r = container.getInfo(argsz: argsz)
+        lastCall = .info(argsz: argsz, r)
+        return r
     }
     public func mapDMA(_ request: MapDMA) -> Result<Void, Errno> {
         let r: Result<Void, Errno>
@@ -287,6 +296,7 @@ public final class ModelBackend: Backend {
     }
     public func unmapDMA(_ request: UnmapDMA) -> Result<UInt64, Errno> {
         let before: Int, r: Result<UInt64, Errno>
+        let leakedBefore = container.leakedPages
         if compat == nil {
             before = container.mappingCount
             r = container.unmapDMA(request)
@@ -295,7 +305,7 @@ public final class ModelBackend: Backend {
             r = compat!.unmapDMA(request)
         }
         afterCall("UNMAP_DMA")
-        lastCall = .unmap(request, r, mappingsBefore: before)
+        lastCall = .unmap(request, r, mappingsBefore: before, leakedBefore: leakedBefore)
         return r
     }
     public func dirtyPages(_ request: DirtyPages) -> Result<Void, Errno> {
@@ -303,7 +313,9 @@ public final class ModelBackend: Backend {
         // iommufd_vfio_ioctl has no VFIO_IOMMU_DIRTY_PAGES: -ENOIOCTLCMD,
         // which userspace sees as ENOTTY.
         if compat != nil { lastCall = .compatDirty; return .failure(.ENOTTY) }
-        return checked("DIRTY_PAGES", container.dirtyPages(request))
+        let r = checked("DIRTY_PAGES", container.dirtyPages(request))
+        lastCall = .dirty(request, r)
+        return r
     }
 
     /// Why the last call got its answer, worked out now from the request
@@ -314,9 +326,15 @@ public final class ModelBackend: Backend {
         case .none: return nil
         case .attach(let r): return lastAttach.flatMap { container.explainAttach($0, r) }
         case .map(let m, let r): return container.explainMap(m, r)
-        case .unmap(let u, let r, let before): return container.explainUnmap(u, r, mappingsBefore: before)
+        case .unmap(let u, let r, let before, let leaked): return container.explainUnmap(u, r, mappingsBefore: before, leakedBefore: leaked)
+        case .detach(_, .success, _), .info(_, .success), .dirty(_, .success): return nil
+        case .detach(let name, .failure(let e), let wasIn): return container.explainDetach(name, e, wasInContainer: wasIn)
+        case .checkExtension(let ext, let r): return container.explainExtension(ext, r)
+        case .info(let argsz, .failure(let e)): return container.explainInfo(argsz: argsz, e)
+        case .dirty(let d, .failure(let e)): return container.explainDirty(d, e)
         case .setIOMMU(_, .success): return nil
         case .compatExtension, .compatInfo, .compatDirty: return nil
+        case .setIOMMU(_, .failure(.hang)): return container.explainHang()
         case .setIOMMU(let t, .failure(let e)):
             if e == .ENODEV { return "the kernel does not offer \(t) (vfio_ioctl_set_iommu)" }
             if e == .EINVAL && container.groups.isEmpty { return "no group in the container (vfio_ioctl_set_iommu)" }
@@ -329,21 +347,36 @@ public final class ModelBackend: Backend {
         }
     }
 
+    /// What the kernel logs for the last answer: type1's `pr_warn`s on the
+    /// paths the model answers (iommufd's compat layer logs none of them).
+    public func kernelLogOfLastAnswer() -> String? {
+        if compat != nil { return nil }
+        switch lastCall {
+        case .map(_, .failure(let e)): return container.kernelLogMap(e)
+        case .attach(.failure(let e)), .setIOMMU(_, .failure(let e)): return container.kernelLogAttach(e)
+        default: return nil
+        }
+    }
+
     /// The reasons of iommufd's compat layer (`IOMMUFDContainer+Explain.swift`).
     func explainCompat(_ c: IOMMUFDContainer) -> String? {
         switch lastCall {
         case .none: return nil
         case .attach(let r): return lastAttach.flatMap { c.explainAttach($0, r) }
         case .map(let m, let r): return c.explainMap(m, r)
-        case .unmap(let u, let r, _): return c.explainUnmap(u, r)
+        case .unmap(let u, let r, _, _): return c.explainUnmap(u, r)
         case .setIOMMU(let t, let r): return c.explainSetIOMMU(t, r)
+        case .detach(let name, .failure, let wasIn):
+            return wasIn ? nil : "iommufd: group \(name) is not in the container (vfio_group_ioctl_unset_container)"
+        case .detach(_, .success, _), .checkExtension, .info, .dirty: return nil
         case .compatExtension(let ext):
             switch ext {
             case .nesting: return "iommufd: nesting is 0, the type was never supported (iommufd_vfio_check_extension)"
             case .updateVaddr: return "iommufd: update-vaddr is 0, iommufd cannot update a vaddr (iommufd_vfio_check_extension)"
             case .unmapAll: return "iommufd: unmap-all is 1 (iommufd_vfio_check_extension)"
+            case .type1, .type1v2: return "iommufd: the compat layer offers type1 and type1v2 (iommufd_vfio_check_extension)"
             case .dmaCC: return c.groups.isEmpty ? "iommufd: no group, no compat IOAS: ENODEV (iommufd_vfio_cc_iommu)" : "iommufd: 1 when every domain enforces cache coherency (iommufd_vfio_cc_iommu)"
-            default: return nil
+            default: return "iommufd: 0, not an extension the compat layer knows (iommufd_vfio_check_extension)"
             }
         case .compatInfo:
             return "iommufd: only DMA_AVAIL (always U32_MAX, no dma_entry_limit) and IOVA_RANGE, no migration capability (iommufd_vfio_iommu_get_info)"
@@ -365,6 +398,14 @@ public final class ModelBackend: Backend {
             return .notObservable("no group named \(domain ?? "")")
         }
         return .value(counts)
+    }
+
+    public func leafPageSize(iova: UInt64, domain: String?) -> Observation<UInt64?> {
+        let r = compat.map { $0.leafSize(iova: iova, group: domain) } ?? container.leafSize(iova: iova, group: domain)
+        switch r {
+        case .success(let leaf): return .value(leaf)
+        case .failure(let e): return .notObservable(e.description)
+        }
     }
 
     /// The model holds nothing real; closing walks the invariants once more

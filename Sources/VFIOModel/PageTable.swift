@@ -37,6 +37,11 @@ public enum RunList: Sendable {
 }
 
 extension PTERun {
+    /// The run's page size when one of its entries translates `iova`.
+    func leafSize(at iova: UInt64) -> UInt64? {
+        iova >= self.iova && (iova - self.iova) >> UInt64(pageShift) < count ? pageSize : nil
+    }
+
     /// Whether `run` goes on where this one ends: the same page size, the
     /// next IOVA and the next frame. A run ending at 2^64 (its end wraps to
     /// 0) is never continued.
@@ -98,6 +103,8 @@ public struct PageTable: Sendable {
     /// 6.18, removing a mapping that ends at 2^64-1 never unmaps it from
     /// the first domain: `vfio_unmap_unpin` loops to an end that wrapped).
     public internal(set) var leaked = [UInt128](repeating: 0, count: 64)
+    /// The runs behind `leaked`, still translating their IOVAs.
+    public internal(set) var leakedRuns: ContiguousArray<PTERun> = []
 
     public init() {}
 
@@ -132,7 +139,19 @@ public struct PageTable: Sendable {
     /// Forgets which mapping owned the runs of `slot` but keeps them counted.
     mutating func leak(slot: Int32) {
         guard let list = take(slot: slot) else { return }
-        list.forEachRun { r in leaked[Int(r.pageShift)] += UInt128(r.count) }
+        list.forEachRun { r in
+            leaked[Int(r.pageShift)] += UInt128(r.count)
+            leakedRuns.append(r)
+        }
+    }
+
+    /// The page size of the leaf entry that translates `iova`, nil when no
+    /// entry does. A walk over every mapping: for a `check`, not a hot path.
+    public func leafSize(at iova: UInt64) -> UInt64? {
+        var found: UInt64? = nil
+        for list in bySlot where found == nil { list?.forEachRun { r in if found == nil { found = r.leafSize(at: iova) } } }
+        for r in leakedRuns where found == nil { found = r.leafSize(at: iova) }
+        return found
     }
 
     /// Page size → entries, sizes with none left out; a count past

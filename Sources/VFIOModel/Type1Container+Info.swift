@@ -1,13 +1,31 @@
 import VFIOCore
 
 extension Type1Container {
+    /// The page size of the leaf entry translating `iova` in the domain of
+    /// `group` (nil: the only one), `.success(nil)` when none does (also
+    /// for an emulated group, which has no domain).
+    public func leafSize(iova: UInt64, group: String?) -> Result<UInt64?, LeafLookupError> {
+        let domain: Domain
+        if let group {
+            guard let d = domains.first(where: { $0.groups.contains(group) }) else {
+                return groups.contains(where: { $0.name == group }) || emulatedGroups.contains(group) ? .success(nil) : .failure(.noGroup(group))
+            }
+            domain = d
+        } else {
+            if domains.isEmpty { return .success(nil) }
+            if domains.count > 1 { return .failure(.severalDomains) }
+            domain = domains[0]
+        }
+        return .success(domain.pageTable.leafSize(at: iova))
+    }
+
     /// `VFIO_IOMMU_GET_INFO` (`vfio_iommu_type1_get_info`): the bytes of an
     /// `argsz`-byte user buffer after the call (at most `argsz`, capped at a
     /// size that holds the whole chain).
     public func getInfo(argsz: UInt32) -> Result<IOMMUInfo, Errno> {
         guard isSet else { return .failure(.EINVAL) }
         if hang != nil { return .failure(.hang) }
-        if argsz < 16 { return .failure(.EINVAL) }
+        if argsz < IOMMUInfo.minimumArgsz { return .failure(.EINVAL) }
         var caps: [InfoCapability] = [
             // vfio_iommu_migration_build_caps: the smallest page only.
             .migration(flags: 0, pgsizeBitmap: minPgsize, maxDirtyBitmapSize: 1 << 28),

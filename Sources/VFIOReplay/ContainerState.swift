@@ -88,4 +88,6 @@ public enum CheckObservation: Sendable, Hashable {
     case locked(UInt64)
     case mappings(UInt64)
     case ptes(PTECounts)
+    /// `check pte`: the leaf's page size, nil for none.
+    case pte(UInt64?)
 }

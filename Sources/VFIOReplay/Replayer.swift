@@ -15,6 +15,9 @@ public struct Outcome: Sendable {
     public var got: [Got]
     /// The typed answers behind `got` (empty for checks).
     public var answers: [Answer] = []
+    /// For one run of a `repeat=N` statement: which (1-based) and of how
+    /// many; nil for a statement run once.
+    public var iteration: (index: UInt64, of: UInt64)? = nil
     /// For a `show`: the state each backend reported, in backend order
     /// (nil for every other statement).
     public var state: [ContainerState]? = nil
@@ -61,6 +64,9 @@ public struct Outcome: Sendable {
         /// Why the backend gave this answer (the rule and the kernel
         /// function), when it can say and the report needs it.
         public var reason: String? = nil
+        /// The line the kernel logs for this answer (`dmesg`), when the
+        /// backend can say and the report asks for the reason.
+        public var kernelLog: String? = nil
         /// What a check read, typed (nil for operations, and when it could
         /// not be observed).
         public var observation: CheckObservation? = nil
@@ -291,19 +297,19 @@ public final class Replayer {
                     if case .failure(let e) = b.attachGroup(d0) { setupError(st, b, "attaching d0 failed with \(e)") }
                 }
             }
-            var reasons: [String?] = []
+            var reasons: [(String?, String?)] = []
             let answers = backends.map { b -> Answer in
                 let a: Answer
                 switch b.setIOMMU(iommuType.ext) {
                 case .success: a = Answer(.ok)
                 case .failure(let e): a = Answer(.errno(e))
                 }
-                reasons.append(explainsEveryAnswer || a.status != .ok ? b.explainLastAnswer() : nil)
+                reasons.append(explainsEveryAnswer || a.status != .ok ? Self.why(b) : (nil, nil))
                 return a
             }
             func withReasons(_ o: Outcome) -> Outcome {
                 var o = o
-                for i in o.got.indices where i < reasons.count { o.got[i].reason = reasons[i] }
+                for i in o.got.indices where i < reasons.count { (o.got[i].reason, o.got[i].kernelLog) = reasons[i] }
                 return o
             }
             if var ist = iommuStatement {
@@ -429,7 +435,10 @@ public final class Replayer {
                         if let o = executeKeeping(st) { report.outcomes.append(o) } else { report.heldNotKept += 1 }
                     } else {
                         for i in 0..<st.count {
-                            if let o = executeKeeping(st.repeated(i)) { report.outcomes.append(o) } else { report.heldNotKept += 1 }
+                            if var o = executeKeeping(st.repeated(i)) {
+                                o.iteration = (i + 1, st.count)
+                                report.outcomes.append(o)
+                            } else { report.heldNotKept += 1 }
                         }
                     }
                 }
@@ -460,14 +469,14 @@ public final class Replayer {
             outcome = observe(st, check)
         default:
             willRun?(st)
-            var reasons: [String?] = []
+            var reasons: [(String?, String?)] = []
             let answers = backends.map { b -> Answer in
                 let a = answer(st.kind, on: b)
-                reasons.append(wantsReason(st, a) ? b.explainLastAnswer() : nil)
+                reasons.append(wantsReason(st, a) ? Self.why(b) : (nil, nil))
                 return a
             }
             var o = compare(st, answers)
-            for i in o.got.indices { o.got[i].reason = reasons[i] }
+            for i in o.got.indices { (o.got[i].reason, o.got[i].kernelLog) = reasons[i] }
             outcome = o
         }
         didRun?(st, outcome)
@@ -494,7 +503,7 @@ public final class Replayer {
             case .success: status = .ok
             case .failure(let e): status = .errno(e)
             }
-            if p.pointee.expected!.status == status && p.pointee.expected!.fields.isEmpty { return true }
+            if p.pointee.expected!.status.accepts(status) && p.pointee.expected!.fields.isEmpty { return true }
             return keep(p, Answer(status), p.pointee.expected!, on: b, &kept)
         case .unmap(let u) where u.bitmap == nil:
             guard p.pointee.expected != nil else { return nil }
@@ -503,7 +512,7 @@ public final class Replayer {
                 if p.pointee.expected!.status == .ok, p.pointee.expected!.fields.allSatisfy({ $0 == .size(size) }) { return true }
                 return keep(p, Answer(.ok, fields: [.size(size)]), p.pointee.expected!, on: b, &kept)
             case .failure(let e):
-                if p.pointee.expected!.status == .errno(e) && p.pointee.expected!.fields.isEmpty { return true }
+                if p.pointee.expected!.status.accepts(.errno(e)) && p.pointee.expected!.fields.isEmpty { return true }
                 return keep(p, Answer(.errno(e)), p.pointee.expected!, on: b, &kept)
             }
         case .check(let check):
@@ -520,7 +529,7 @@ public final class Replayer {
     private func keep(_ p: UnsafePointer<Statement>, _ answer: Answer, _ expected: Answer, on b: Backend, _ kept: inout [Outcome]) -> Bool {
         if Self.matches(expected: expected, got: answer) { return true }
         var o = compare(p.pointee, [answer])
-        o.got[0].reason = b.explainLastAnswer()
+        (o.got[0].reason, o.got[0].kernelLog) = Self.why(b)
         kept.append(o)
         return false
     }
@@ -543,9 +552,14 @@ public final class Replayer {
             let wants = wantsReason(st, a)
             if !wants && Self.matches(expected: expected, got: a) { return nil }
             var o = compare(st, [a])
-            if wants { o.got[0].reason = b.explainLastAnswer() }
+            if wants { (o.got[0].reason, o.got[0].kernelLog) = Self.why(b) }
             return o
         }
+    }
+
+    /// Why `b`'s last call got its answer, and what the kernel logged for it.
+    static func why(_ b: Backend) -> (reason: String?, kernelLog: String?) {
+        (b.explainLastAnswer(), b.kernelLogOfLastAnswer())
     }
 
     /// Whether `b` observes what `check` names with the value it names (an
@@ -558,6 +572,8 @@ public final class Replayer {
             if case .value(let v) = b.mappingCount() { return v == want }
         case .ptes(let want, let domain):
             if case .value(let v) = b.pageTableEntries(domain: domain) { return v == want }
+        case .pte(let iova, let want, let domain):
+            if case .value(let v) = b.leafPageSize(iova: iova, domain: domain) { return v == want }
         }
         return false
     }
@@ -643,7 +659,7 @@ public final class Replayer {
     }
 
     static func matches(expected: Answer, got: Answer) -> Bool {
-        guard expected.status == got.status else { return false }
+        guard expected.status.accepts(got.status) else { return false }
         for field in expected.fields {
             guard let g = got.fields.first(where: { $0.key == field.key }), g == field else { return false }
         }
@@ -669,6 +685,11 @@ public final class Replayer {
                 var g = Self.got(b, o, want) { "ptes=\($0)" }
                 if case .value(let v) = o { g.observation = .ptes(v) }
                 return g
+            case .pte(let iova, let want, let domain):
+                let o = b.leafPageSize(iova: iova, domain: domain)
+                var g = Self.got(b, o, want) { $0.map(formatSize) ?? "none" }
+                if case .value(let v) = o { g.observation = .pte(v) }
+                return g
             }
         }
         let expected: String
@@ -676,6 +697,7 @@ public final class Replayer {
         case .locked(let v): expected = "locked=\(formatSize(v))"
         case .mappings(let v): expected = "mappings=\(v)"
         case .ptes(let v, _): expected = "ptes=\(v)"
+        case .pte(_, let v, _): expected = v.map(formatSize) ?? "none"
         }
         return Outcome(st, expected: .text(expected), got: got)
     }
@@ -723,6 +745,10 @@ public final class Replayer {
         var bare = st
         bare.expected = nil
         bare.comment = nil
+        // `check pte`'s answer is part of its kind: printed as the expected one.
+        if case .check(.pte(let iova, _, let domain)) = st.kind {
+            return "check pte iova=\(formatAddress(iova))" + (domain.map { " domain=" + $0 } ?? "")
+        }
         var out = printTrace(Trace(file: "", statements: [bare]))
         while out.last == "\n" { out.removeLast() }
         return out

@@ -63,49 +63,111 @@ extension Outcome.Got {
 
 /// The plain report: one line per differing answer, per operation written
 /// without an answer, per error, note and `show`; each answer a user may
-/// not expect followed by its reason (`    why: …`); then the totals.
+/// not expect followed by its reason (`    why: …`) and the line the kernel
+/// logs for it (`    kernel log: …`); then the totals.
 /// With `explain`, every operation is printed with its reason. Files that
 /// could not be read or parsed are only counted: their diagnostics go to
 /// standard error, where the caller printed them.
+///
+/// The runs of a `repeat=N` statement are summarised: for each different
+/// answer, the first run that gave it (its iteration, iova and vaddr) with
+/// its reason, and how many more gave the same answer.
 public func textReport(_ reports: [FileReport], verbose: Bool = false, explain: Bool = false) -> String {
     var out = ""
     for r in reports {
         for p in r.problems where !p.isInput {
             out += p.located(in: r.file) + "\n"
         }
-        for o in r.outcomes {
-            if let states = o.state {
-                out += "\(r.file):\(o.line): \(o.statement)\n"
-                for st in states {
-                    let prefix = states.count > 1 ? "    \(st.backend) " : "    "
-                    for line in st.lines { out += prefix + line + "\n" }
-                }
+        var i = 0
+        while i < r.outcomes.count {
+            let o = r.outcomes[i]
+            guard o.iteration != nil else {
+                out += outcomeText(o, file: r.file, verbose: verbose, explain: explain)
+                i += 1
                 continue
             }
-            let many = o.got.count > 1
-            let gotText = many ? o.got.map { "\($0.backend) \($0.peopleText)" }.joined(separator: ", ") : (o.got.first?.peopleText ?? "")
-            var printed = true
-            if let expected = o.expected {
-                if o.failed {
-                    out += "\(r.file):\(o.line): \(o.statement): expected \(expected), got \(gotText)\n"
-                } else if !o.agree {
-                    out += "\(r.file):\(o.line): \(o.statement): \(gotText)\n"
-                } else if verbose || explain {
-                    out += "\(r.file):\(o.line): \(o.statement) => \(gotText) (held)\n"
-                } else {
-                    printed = false
-                }
-            } else {
-                out += "\(r.file):\(o.line): \(o.statement) => \(gotText)\n"
-            }
-            if printed {
-                for g in o.got {
-                    if let why = g.reason { out += "    why" + (many ? " (\(g.backend))" : "") + ": \(why)\n" }
-                }
-            }
+            // The runs of one repeat= statement follow each other.
+            var end = i + 1
+            while end < r.outcomes.count, r.outcomes[end].line == o.line, r.outcomes[end].iteration != nil,
+                  r.outcomes[end].iteration!.index > r.outcomes[end - 1].iteration!.index { end += 1 }
+            out += repeatedText(r.outcomes[i..<end], file: r.file, verbose: verbose, explain: explain)
+            i = end
         }
     }
     out += summary(reports)
+    return out
+}
+
+/// The answers of one outcome as the report writes them.
+private func gotText(_ o: Outcome) -> String {
+    o.got.count > 1 ? o.got.map { "\($0.backend) \($0.peopleText)" }.joined(separator: ", ") : (o.got.first?.peopleText ?? "")
+}
+
+/// The lines of one outcome (empty when the report leaves it out);
+/// `note` follows the first line's answer.
+private func outcomeText(_ o: Outcome, file: String, verbose: Bool, explain: Bool, note: String = "") -> String {
+    var out = ""
+    if let states = o.state {
+        out += "\(file):\(o.line): \(o.statement)\n"
+        for st in states {
+            let prefix = states.count > 1 ? "    \(st.backend) " : "    "
+            for line in st.lines { out += prefix + line + "\n" }
+        }
+        return out
+    }
+    let many = o.got.count > 1
+    let got = gotText(o)
+    if let expected = o.expected {
+        if o.failed {
+            out += "\(file):\(o.line): \(o.statement): expected \(expected), got \(got)\(note)\n"
+        } else if !o.agree {
+            out += "\(file):\(o.line): \(o.statement): \(got)\(note)\n"
+        } else if verbose || explain {
+            out += "\(file):\(o.line): \(o.statement) => \(got) (held)\(note)\n"
+        } else {
+            return ""
+        }
+    } else {
+        out += "\(file):\(o.line): \(o.statement) => \(got)\(note)\n"
+    }
+    for g in o.got {
+        if let why = g.reason { out += "    why" + (many ? " (\(g.backend))" : "") + ": \(why)\n" }
+        if let log = g.kernelLog { out += "    kernel log" + (many ? " (\(g.backend))" : "") + ": \(log)\n" }
+    }
+    return out
+}
+
+/// The runs of one `repeat=N` statement: per different answer (at most
+/// three, then a count of the rest), the first run that gave it, named by
+/// its iteration, with how many more gave the same answer.
+private func repeatedText(_ runs: ArraySlice<Outcome>, file: String, verbose: Bool, explain: Bool) -> String {
+    // Only the runs the report prints, grouped by what they gave.
+    var groups: [(first: Outcome, more: Int, last: UInt64)] = []
+    var keys: [String] = []
+    for o in runs where !outcomeText(o, file: file, verbose: verbose, explain: explain).isEmpty {
+        let key = (o.failed ? "failed " : "") + gotText(o)
+        if let k = keys.firstIndex(of: key) {
+            groups[k].more += 1
+            groups[k].last = o.iteration!.index
+        } else {
+            keys.append(key)
+            groups.append((o, 0, o.iteration!.index))
+        }
+    }
+    var out = ""
+    for g in groups.prefix(3) {
+        let (index, count) = g.first.iteration!
+        var note = " (iteration \(index) of \(count))"
+        if g.more > 0 {
+            let how = g.first.failed ? "failed the same way" : "gave the same answer"
+            note = " (iteration \(index) of \(count); \(g.more) more \(how), the last iteration \(g.last))"
+        }
+        out += outcomeText(g.first, file: file, verbose: verbose, explain: explain, note: note)
+    }
+    if groups.count > 3 {
+        let rest = groups.dropFirst(3).reduce(0) { $0 + 1 + $1.more }
+        out += "    \(rest) more iterations gave \(groups.count - 3) other answers\n"
+    }
     return out
 }
 
@@ -132,6 +194,7 @@ func jsonAnswer(_ a: Answer) -> String {
     case .ok: fields.append("\"status\":\"ok\"")
     case .errno(let e): fields += ["\"status\":\"errno\"", "\"errno\":\(jsonString(e.description))", "\"errnoValue\":\(e.rawValue)"]
     case .value(let v): fields += ["\"status\":\"value\"", "\"value\":\(v)"]
+    case .anyError: fields.append("\"status\":\"error\"")
     }
     for f in a.fields {
         switch f {
@@ -157,6 +220,7 @@ func jsonObservation(_ o: CheckObservation) -> String {
     case .locked(let v): "{\"locked\":\(v)}"
     case .mappings(let v): "{\"mappings\":\(v)}"
     case .ptes(let c): "{\"ptes\":\(jsonPTEs(c))}"
+    case .pte(let leaf): "{\"pte\":\(leaf.map(String.init) ?? "null")}"
     }
 }
 
@@ -202,12 +266,13 @@ public func jsonReport(_ reports: [FileReport]) -> String {
                 let g = o.got[i]
                 var answer = "null"
                 if i < o.answers.count { answer = jsonAnswer(o.answers[i]) } else if let obs = g.observation { answer = jsonObservation(obs) }
-                return "{\"backend\":\(jsonString(g.backend)),\"answer\":\(answer),\"text\":\(jsonString(g.text)),\"held\":\(g.held.map { String($0) } ?? "null"),\"reason\":\(g.reason.map(jsonString) ?? "null")}"
+                return "{\"backend\":\(jsonString(g.backend)),\"answer\":\(answer),\"text\":\(jsonString(g.text)),\"held\":\(g.held.map { String($0) } ?? "null"),\"reason\":\(g.reason.map(jsonString) ?? "null"),\"kernelLog\":\(g.kernelLog.map(jsonString) ?? "null")}"
             }
             var expected = "null"
             if case .value(let a)? = o.expectedSource { expected = jsonAnswer(a) }
             let held: String = o.expected == nil ? "null" : (o.failed ? "false" : (o.skipped ? "null" : "true"))
-            ops.append("{\"line\":\(o.line),\"column\":\(o.column),\"statement\":\(jsonString(o.statement)),\"expected\":\(expected),\"expectedText\":\(o.expected.map(jsonString) ?? "null"),\"got\":[\(got.joined(separator: ","))],\"held\":\(held),\"agree\":\(o.agree)}")
+            let iteration = o.iteration.map { ",\"iteration\":\($0.index),\"iterations\":\($0.of)" } ?? ""
+            ops.append("{\"line\":\(o.line),\"column\":\(o.column)\(iteration),\"statement\":\(jsonString(o.statement)),\"expected\":\(expected),\"expectedText\":\(o.expected.map(jsonString) ?? "null"),\"got\":[\(got.joined(separator: ","))],\"held\":\(held),\"agree\":\(o.agree)}")
         }
         func problem(_ p: ReportProblem) -> String {
             var column = ""

@@ -234,6 +234,8 @@ struct AnswerRule {
     var value = false
     /// Keys without `ok` (`info => dma-avail=3`).
     var fieldsAlone = false
+    /// `check pte`: the answer is a page size or `none`, and required.
+    var leafSize = false
 
     /// (A literal, not a `String`: a rule is made per line, and a `String`
     /// made the statement parser that holds it one to retain and release.)
@@ -484,14 +486,24 @@ struct TraceParser {
         // whole, and the original destroyed, whatever the code said.
         let slot = statements.appendBlank(line: line.number, column: column)
         do throws(LineError) {
-            Statement.setKind(of: slot, try s.parse(verb: verb, at: first, firstOperation: firstOperation, declared: &declared))
+            let kind = try s.parse(verb: verb, at: first, firstOperation: firstOperation, declared: &declared)
+            if s.rule.leafSize, case .check(.pte(let iova, _, let domain)) = kind {
+                // `check pte`'s answer, the leaf size, is part of the check.
+                let leaf = try parseLeafAnswer(arrow: arrowIndex.map { tokens[$0] }, tokens: arrowIndex.map { tokens[($0 + 1)...] } ?? tokens[tokens.endIndex...],
+                                               lineEnd: line.end, secondArrow: line.secondArrow >= 0 ? tokens[line.secondArrow] : nil)
+                Statement.setKind(of: slot, .check(.pte(iova: iova, leaf: leaf, domain: domain)))
+            } else {
+                Statement.setKind(of: slot, kind)
+            }
             if let next = declared.switchedTo {
                 firstOperationOf[currentContainer] = firstOperation
                 currentContainer = next
                 firstOperation = firstOperationOf[next]
                 declared.switchedTo = nil
             }
-            if let arrowIndex {
+            if s.rule.leafSize {
+                // Taken above.
+            } else if let arrowIndex {
                 Statement.setExpected(of: slot, try parseAnswer(rule: s.rule, arrow: tokens[arrowIndex], tokens: tokens[(arrowIndex + 1)...],
                                                              secondArrow: line.secondArrow >= 0 ? tokens[line.secondArrow] : nil))
             }
@@ -524,7 +536,7 @@ enum Key: UInt8, CaseIterable {
     case pgsizes, leaves, aperture, reserved, fgsp, coherent, emulated, msiIsolated, iommu, instance
     case vaddr, page, phys, seed, pfnmap, thp
     case prot, vaddrOnly, `repeat`, step, dirty
-    case locked, mappings, ptes, domain
+    case locked, mappings, ptes, domain, pte
     case showLocked, showMappings, showPtes, showIova
 
     var name: StaticString {
@@ -560,6 +572,7 @@ enum Key: UInt8, CaseIterable {
         case .mappings: "mappings="
         case .ptes: "ptes="
         case .domain: "domain="
+        case .pte: "pte"
         case .showLocked: "locked"
         case .showMappings: "mappings"
         case .showPtes: "ptes"
@@ -576,7 +589,11 @@ enum Key: UInt8, CaseIterable {
     static func named(_ s: Spelling) -> Key? {
         switch s.count {
         case 3:
-            return s.low == 0x706874 ? .thp : nil // thp
+            switch s.low {
+            case 0x706874: return .thp // thp
+            case 0x657470: return .pte // pte
+            default: return nil
+            }
         case 4:
             switch s.low {
             case 0x73657470: return .showPtes // ptes
@@ -820,7 +837,7 @@ struct StatementParser {
     static let unmapWords = WordList([.iova, .size, .vaddrOnly, .dirty, .pgsize, .bitmapSize, .argsz, .flags, .repeat, .step])
     static let showWords = WordList([.showLocked, .showMappings, .showPtes, .showIova])
     static let unmapAllWords = WordList([.iova, .size, .vaddrOnly, .argsz, .flags])
-    static let checkWords = WordList([.locked, .mappings, .ptes, .domain])
+    static let checkWords = WordList([.locked, .mappings, .ptes, .pte, .iova, .domain])
     /// The keys of which a `check` takes exactly one.
     static let checkKinds: [Key] = [.locked, .mappings, .ptes]
 
@@ -1024,12 +1041,15 @@ struct StatementParser {
 
         case .check:
             let c = try check()
-            if case .ptes(_, let domain?) = c, !declared.named.contains(domain),
+            var named: String? = nil
+            if case .ptes(_, let d) = c { named = d } else if case .pte(_, _, let d) = c { named = d }
+            if let domain = named, !declared.named.contains(domain),
                declared.domainBeforeStart || domain != DomainSpec.default.name, let d = keyed(.domain) {
                 let names = (declared.domainBeforeStart ? [] : [DomainSpec.default.name]) + declared.named.sorted()
                 let known = names.isEmpty ? "no domain is declared" : "declared: \(names.joined(separator: ", "))"
                 throw LineError(d.value.start, "expected the name of a domain of this trace (\(known)), found \(quoted(d.value))")
             }
+            if case .pte = c { return (.check(c), AnswerRule(refusal: nil, verb: verb, leafSize: true)) }
             return (.check(c), .none("check takes no answer"))
 
         case .show:
@@ -1279,6 +1299,16 @@ struct StatementParser {
 
     mutating func check() throws(LineError) -> Check {
         try collect(Self.checkWords)
+        if bare(.pte) != nil {
+            // `check pte iova=X`: the leaf size comes after `=>` (filled
+            // in by `parseLeafAnswer`).
+            for key in Self.checkKinds { if let other = keyed(key) { throw LineError(other.word.text.start, "expected only one of locked=, mappings=, ptes=, pte, found \(quoted(other.word.text))") } }
+            guard let iova = keyed(.iova) else { throw missing("iova= after pte") }
+            var domain: String?
+            if let d = keyed(.domain) { domain = try domainName(d.value) }
+            return .pte(iova: try VFIOTrace.number(iova.value), leaf: nil, domain: domain)
+        }
+        try only(keyed(.iova)?.word, with: "pte")
         // The first of locked=, mappings=, ptes= in the line is the check;
         // a second one is the error. `collected` is in line order.
         var given: Key?, second: Key?
@@ -1293,8 +1323,8 @@ struct StatementParser {
         if let second, let w = bare(second) {
             throw LineError(w.text.start, "expected only one of locked=, mappings=, ptes=, found \(quoted(w.text))")
         }
-        guard let given, let kv = keyed(given) else { throw missing("one of locked=, mappings=, ptes=") }
-        if keyed(.ptes) == nil { try only(keyed(.domain)?.word, with: "ptes=") }
+        guard let given, let kv = keyed(given) else { throw missing("one of locked=, mappings=, ptes=, pte") }
+        if keyed(.ptes) == nil { try only(keyed(.domain)?.word, with: "ptes= or pte") }
         if given == .locked { return .locked(try VFIOTrace.number(kv.value)) }
         if given == .mappings { return .mappings(try VFIOTrace.number(kv.value)) }
         let counts = try pteCounts(kv.value)
@@ -1335,6 +1365,25 @@ func looksLikeErrno(_ text: Text) -> Bool {
     }
 }
 
+/// The answer of `check pte`: `=> SIZE` (a power of two: the leaf's page
+/// size) or `=> none`; nil for none.
+func parseLeafAnswer(arrow: Token?, tokens: Tokens, lineEnd: Int, secondArrow: Token?) throws(LineError) -> UInt64? {
+    guard let arrow else { throw LineError(lineEnd, "expected '=> SIZE' or '=> none' (check pte answers the leaf's page size), found end of line") }
+    guard let first = tokens.first else { throw LineError(arrow.text.end, "expected a page size or none, found end of line") }
+    if first.isArrow { throw LineError(first.text.start, "expected a page size or none, found '=>'") }
+    if let second = secondArrow { throw LineError(second.text.start, "expected end of line, found '=>'") }
+    if let w = tokens.dropFirst().first { throw LineError(w.text.start, "expected end of line, found \(quoted(w.text))") }
+    if first.text == "none" { return nil }
+    guard let d = first.text.first, d >= UInt8(ascii: "0") && d <= UInt8(ascii: "9") else {
+        throw LineError(first.text.start, "expected a page size or none, found \(quoted(first.text))")
+    }
+    let size = try number(first.text)
+    guard size != 0, size & (size - 1) == 0 else {
+        throw LineError(first.text.start, "expected a page size (a power of two) or none, found \(quoted(first.text))")
+    }
+    return size
+}
+
 /// The answer after `=>`; `secondArrow` is the line's next `=>` after
 /// `arrow`, if any (the lexer records it, so the tokens are not scanned).
 func parseAnswer(rule: AnswerRule, arrow: Token, tokens: Tokens, secondArrow: Token?) throws(LineError) -> Answer {
@@ -1353,10 +1402,12 @@ func parseAnswer(rule: AnswerRule, arrow: Token, tokens: Tokens, secondArrow: To
         status = .value(try number(first.text))
     } else if let e = errno(named: first.text) {
         status = .errno(e)
+    } else if first.text == "error" {
+        status = .anyError
     } else if looksLikeErrno(first.text) {
         throw LineError(first.text.start, "expected a Linux errno name, found \(quoted(first.text))")
     } else {
-        let what = rule.value ? "a number or an errno" : rule.fieldsAlone ? "ok, an errno or key=value fields" : "ok or an errno"
+        let what = rule.value ? "a number, an errno or error" : rule.fieldsAlone ? "ok, an errno, error or key=value fields" : "ok, an errno or error"
         throw LineError(first.text.start, "expected \(what), found \(quoted(first.text))")
     }
     if case .ok = status {} else if let w = rest.first {

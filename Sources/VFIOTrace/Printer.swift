@@ -187,6 +187,9 @@ func words(of kind: Statement.Kind) -> [String] {
         case .mappings(let n): return ["check", "mappings=\(n)"]
         case .ptes(let counts, let domain):
             return ["check", "ptes=\(counts)"] + (domain.map { ["domain=" + $0] } ?? [])
+        case .pte(let iova, let leaf, let domain):
+            return ["check", "pte", "iova=" + formatAddress(iova)] + (domain.map { ["domain=" + $0] } ?? [])
+                + ["=>", leaf.map(formatSize) ?? "none"]
         }
     }
 }

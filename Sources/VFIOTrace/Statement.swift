@@ -242,6 +242,11 @@ public enum Check: Sendable, Hashable {
     /// `check ptes=4K:N,2M:N [domain=NAME]`: leaf entries by page size.
     /// Sizes not listed must have no entries.
     indirect case ptes(PTECounts, domain: String?)
+    /// `check pte iova=X [domain=NAME] => SIZE|none`: the page size of the
+    /// leaf entry that translates `iova` in the domain's IOMMU page table,
+    /// nil (`none`) when no entry does (what the kernel selftests read from
+    /// the IOMMU's debugfs).
+    indirect case pte(iova: UInt64, leaf: UInt64?, domain: String?)
 }
 
 /// What came back from an operation, or what a trace says must come back.
@@ -252,6 +257,15 @@ public struct Answer: Sendable, Hashable, CustomStringConvertible {
         case errno(Errno)
         /// `extension`: the ioctl's return value.
         case value(UInt64)
+        /// `=> error`, written only: any errno (the kernel selftests'
+        /// "the call failed"), but not `hang`, which never returns.
+        case anyError
+
+        /// Whether an answer with status `got` meets this written one.
+        public func accepts(_ got: Status) -> Bool {
+            if self == .anyError, case .errno(let e) = got { return e != .hang }
+            return self == got
+        }
     }
     public var status: Status
     /// Keys of the answer, in the order written. For an expected answer only
@@ -267,6 +281,7 @@ public struct Answer: Sendable, Hashable, CustomStringConvertible {
         case .ok: words.append("ok")
         case .errno(let e): words.append(e.description)
         case .value(let v): words.append(String(v))
+        case .anyError: words.append("error")
         }
         words += fields.map(\.description)
         return words.joined(separator: " ")

@@ -99,6 +99,14 @@ enum Help {
 
                 why: v2 may not split a mapping: ... (vfio_dma_do_unmap)
 
+        and, where the kernel writes a line to its log for that answer, the
+        line to look for in dmesg:
+
+                kernel log: vfio_pin_pages_remote: RLIMIT_MEMLOCK (1073741824) exceeded
+
+        The runs of a repeat=N line are summarised: per different answer,
+        the first run with its iteration, iova and vaddr, then "(iteration
+        513 of 2048; 1535 more failed the same way, ...)".
         A `show` line prints the container's state there. Sizes are exact
         and readable (`0x1fffa0000 (8 GiB - 384 KiB)`). It ends with the
         totals and a line `N passed, N failed`. A file that cannot be read

@@ -103,7 +103,10 @@ map iova=0x100000000 vaddr=0x7f0000000000 size=2M prot=rw repeat=64 => ok
 
 An errno is written by its C name: `EINVAL`, `EEXIST`, `ENOSPC`,
 `ENOMEM`, `ENOENT`, `EBUSY`, `EFAULT`, `EPERM`, `E2BIG`, `EOVERFLOW`, …
-(every Linux name). An operation without `=>` still runs; replay prints
+(every Linux name). `=> error` holds for any errno but `hang` (a call
+that never returns is no error return): the kernel selftests' "the call
+failed" (`ASSERT_NE(rc, 0)`), for any operation, `extension` and `info`
+too; it takes no keys. An operation without `=>` still runs; replay prints
 what it got. An expected answer may leave keys out
 (`info => dma-avail=65534`): only the keys written are compared.
 
@@ -114,6 +117,7 @@ what it got. An expected answer may leave keys out
 | `check locked=SIZE` | the process's locked memory (`VmLck`) | holds or fails |
 | `check mappings=N` | the number of DMA mappings (`vfio_dma`) in the container | holds or fails |
 | `check ptes=4K:N,2M:N,1G:N [domain=NAME]` | IOMMU leaf page-table entries by page size in the domain of group NAME, or in every domain together; sizes not listed must have none (`ptes=none`). NAME must be a group of this trace (`d0` when the trace declares none) | holds or fails |
+| `check pte iova=ADDR [domain=NAME] => SIZE\|none` | the page size of the IOMMU leaf entry that translates ADDR in the domain of group NAME (the only domain when no NAME; with several, name one), `none` when no entry does (what the kernel selftests read from the IOMMU's debugfs). SIZE is a power of two; the answer is required. A group without a domain (emulated) has no entries. On a real kernel observable where `check ptes=` is (the lane's intel-iommu) | holds or fails |
 | `show [locked] [mappings] [ptes] [iova]` | prints the state here, never fails: locked memory against `RLIMIT_MEMLOCK`, mappings against `dma_entry_limit` and `dma_avail`, PTEs by size per domain, the valid IOVA ranges and page sizes; `show` alone prints all of them | prints |
 
 `show` takes no answer and does not start the container: before the
@@ -134,12 +138,21 @@ file.trace:12: show
   differs, `FILE:LINE: STATEMENT => Y` for one written without an answer,
   each followed by `    why: RULE (kernel_function)` when the answer may
   surprise (an errno; an unmap that removed nothing, less or more than
-  asked). `--explain` prints every operation with its reason. Sizes are
+  asked), and by `    kernel log: TEXT` where the kernel writes a line
+  to its log for that answer (the RLIMIT_MEMLOCK warning of
+  `vfio_pin_pages_remote`, the unsafe-interrupts warning of
+  `vfio_iommu_type1_attach_group`), without dmesg's timestamp, to find it
+  there. The runs of a `repeat=N` line are summarised: for each different
+  answer the first run that gave it, with its iteration, iova and vaddr,
+  `(iteration 513 of 2048; 1535 more failed the same way, the last
+  iteration 2048)`. `--explain` prints every operation with its reason. Sizes are
   written as a trace reads them and, when that is not plain, for people:
   `locked=0x1fffa0000 (8 GiB - 384 KiB)`.
 - `--format json`: one object per file; each answer structured
   (`{"status":"errno","errno":"EEXIST","errnoValue":17}`,
-  `{"status":"ok","size":2097152}`), with its text and reason; `show`
+  `{"status":"ok","size":2097152}`), with its text, reason and
+  `kernelLog` (the line the kernel logs, or null); a run of a `repeat=`
+  line has `iteration` and `iterations`; `show`
   states with numbers; errors with line and column (a file that did not
   parse has `"ran":false`).
 - `--junit PATH`: a test case per answered operation, the reason in a

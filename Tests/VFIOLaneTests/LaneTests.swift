@@ -63,6 +63,8 @@ struct ReportCodecTests {
         r.outcomes.append(Outcome(line: 3, column: 1, statement: "map iova=0 vaddr=0x1000 size=4K prot=rw", expected: "ok",
                                   got: [Outcome.Got(backend: "kernel", text: "ok", held: true),
                                         Outcome.Got(backend: "model", text: "EINVAL\\n", held: false)]))
+        r.outcomes[0].got[1].reason = "why\tso"
+        r.outcomes[0].got[1].kernelLog = "vfio_pin_pages_remote: RLIMIT_MEMLOCK (4194304) exceeded"
         r.outcomes.append(Outcome(line: 4, column: 1, statement: "check ptes=4K:1", expected: nil,
                                   got: [Outcome.Got(backend: "kernel", text: "not observable (x)", held: nil, observed: false)]))
         r.problems = [
@@ -87,6 +89,8 @@ struct ReportCodecTests {
         #expect(back.outcomes.flatMap(\.got).map(\.text) == r.outcomes.flatMap(\.got).map(\.text))
         #expect(back.outcomes.flatMap(\.got).map(\.held) == r.outcomes.flatMap(\.got).map(\.held))
         #expect(back.outcomes.flatMap(\.got).map(\.observed) == r.outcomes.flatMap(\.got).map(\.observed))
+        #expect(back.outcomes.flatMap(\.got).map(\.reason) == r.outcomes.flatMap(\.got).map(\.reason))
+        #expect(back.outcomes.flatMap(\.got).map(\.kernelLog) == r.outcomes.flatMap(\.got).map(\.kernelLog))
         #expect(back.problems == r.problems)
         #expect(back.errors.count == 4 && back.notes.count == 2)
     }
@@ -214,5 +218,20 @@ struct GroupCountTests {
         let trace = parse("map iova=0 vaddr=0x1000 size=4K prot=rw\ndomain a pgsizes=4K\ndomain b pgsizes=4K\ndomain c pgsizes=4K\n")
         #expect(policy.reason(trace) == "4 groups, and this machine has 3")
         #expect(SkipPolicy(running: KernelVersion(6, 12), groups: 4).reason(trace) == nil)
+    }
+}
+
+@Suite("The lane's report of the kernel's log")
+struct KernelLogReportTests {
+    @Test("a model-versus-kernel report lists each line the model says the kernel logged, with file and line, for the lane to find in dmesg")
+    func listsPredictedLines() {
+        var r = FileReport(file: "/files/memlock-limit.trace", kernels: [("kernel", "6.12.118"), ("model", "6.12")])
+        var o = Outcome(line: 9, column: 1, statement: "map iova=0x400000 vaddr=0x7f0000200000 size=4M prot=rw", expected: "ENOMEM",
+                        got: [Outcome.Got(backend: "kernel", text: "ENOMEM", held: true), Outcome.Got(backend: "model", text: "ENOMEM", held: true)])
+        o.got[1].kernelLog = "vfio_pin_pages_remote: RLIMIT_MEMLOCK (4194304) exceeded"
+        r.outcomes.append(o)
+        let (text, summary) = KernelLane.report([r], skipped: [], kernel: "6.12", iommu: "intel-iommu")
+        #expect(text.contains("/files/memlock-limit.trace:9: kernel log: vfio_pin_pages_remote: RLIMIT_MEMLOCK (4194304) exceeded\n"))
+        #expect(summary.ok)
     }
 }

@@ -231,7 +231,7 @@ func keywordsAnywhere() {
     // Near-misses of keywords are errors naming the word.
     #expect(diagnostics("info argsz8") == ["t.trace:1:6: error: expected argsz=, found 'argsz8'"])
     #expect(diagnostics("info argsz==8") == ["t.trace:1:12: error: expected a number, found '=8'"])
-    #expect(diagnostics("check lockedd=1") == ["t.trace:1:7: error: expected one of locked=, mappings=, ptes=, domain=, found 'lockedd=1'"])
+    #expect(diagnostics("check lockedd=1") == ["t.trace:1:7: error: expected one of locked=, mappings=, ptes=, pte, iova=, domain=, found 'lockedd=1'"])
     #expect(diagnostics("map iova=0 vaddr=0 size=4K prot=rw bitmap-size=8") ==
         ["t.trace:1:36: error: expected one of iova=, vaddr=, size=, prot=, vaddr-only, argsz=, flags=, repeat=, step=, found 'bitmap-size=8'"])
     #expect(diagnostics("mapp") == ["t.trace:1:1: error: expected one of \(Verb.list), found 'mapp'"])

@@ -90,6 +90,13 @@ let everyForm = """
     check ptes=none
     check ptes=4K:0,2M:1,1G:3 domain=d1
     check ptes=512:3  # sub-K pages
+    check pte iova=0x200000 => 2M
+    check pte iova=0x3ff000 domain=d1 => 4K  # one leaf
+    check pte iova=0 => none
+    map iova=0 vaddr=0 size=4K prot=rw => error
+    unmap iova=0 size=4K => error
+    extension 99 => error
+    info argsz=1 => error
     """
 
 private func shapes(_ text: String) -> [Shape]? { statements(text)?.map(Shape.init) }

@@ -33,7 +33,11 @@
 # the fixtures in the guest and prints, per configuration,
 #
 #   kernel 6.12 intel-iommu: N/M operations agree, U not observable, S of F files skipped, presets: P/P agree
+#     kernel log: K/L predicted lines found
 #
+# (the second line: each line the model says the kernel logs for the
+# fixtures' answers, such as the RLIMIT_MEMLOCK warning, found in the
+# guest's dmesg; a missing one fails the configuration)
 # (the IOMMU word is the configuration's: intel-iommu, intel-iommu-48,
 # amd-iommu or virtio-iommu; the guest passes it as VFIO_LANE_IOMMU)
 # followed by every disagreement and error. In the same boot the guest runs
@@ -155,8 +159,16 @@ HAS_CONTAINER_REPLAY=0 HAS_CONTAINER_EXPLORE=0
   echo '#!/bin/busybox sh'
   echo 'C=""; [ -z "$VFIO_LANE_CONTAINER" ] || C="--container $VFIO_LANE_CONTAINER"'
   if [ "$HAS_CONTAINER_REPLAY" = 1 ]; then R='$C'; else R=""; fi
-  echo "/files/vfio-sim replay --backend both --allow-module-params $R $VERBOSE_ARG ${GUEST_FILES[*]}"
-  echo 'rc=$?'
+  echo "/files/vfio-sim replay --backend both --allow-module-params $R $VERBOSE_ARG ${GUEST_FILES[*]} > /tmp/fixtures.out"
+  echo 'rc=$?; cat /tmp/fixtures.out'
+  # The lines the model says the kernel logged (`FILE:LINE: kernel log:
+  # TEXT`), each looked for in the guest's dmesg as often as predicted.
+  echo "echo '== kernel log'"
+  echo "sed -n 's/^[^ ]*:[0-9]*: kernel log: //p' /tmp/fixtures.out | sort > /tmp/predicted; dmesg > /tmp/dmesg"
+  echo 'found=0; total=0'
+  echo 'while IFS= read -r l; do total=$((total + 1)); n=$(grep -cxF -- "$l" /tmp/predicted); m=$(grep -cF -- "$l" /tmp/dmesg)'
+  echo '  if [ "$m" -ge "$n" ]; then found=$((found + 1)); else echo "missing ($m of $n in dmesg): $l"; fi; done < /tmp/predicted'
+  echo 'echo "kernel log: $found/$total predicted lines found"'
   if [ -n "$EXPLORE" ]; then
     read -r runs ops seed <<< "$EXPLORE"
     echo "echo '== explore'"
@@ -213,7 +225,7 @@ for c in "${CONFIGS[@]}"; do
   fi
   # The report's sections: the fixtures (up to `== explore` or `== host`),
   # the exploration, the host prologue and its replay.
-  section() { awk -v want="$1" '/^== (explore|host|host replay)$/ { s = substr($0, 4); next } { if ((s == "" ? "fixtures" : s) == want) print }' "$REPORT"; }
+  section() { awk -v want="$1" '/^== (kernel log|explore|host|host replay)$/ { s = substr($0, 4); next } { if ((s == "" ? "fixtures" : s) == want) print }' "$REPORT"; }
   summary=$(section fixtures | grep -E '^kernel [^ ]+ [^ ]+: [0-9]+/[0-9]+ operations agree' | tail -n1 || true)
   # The IOMMU word is the configuration's (the report may name only what
   # sysfs shows, which cannot tell 39- from 48-bit VT-d).
@@ -237,6 +249,15 @@ for c in "${CONFIGS[@]}"; do
   [ -z "$CONTAINER_NOTE" ] || echo "$CONTAINER_NOTE"
   # Every disagreement, error and kernel leak; other notes only with --verbose.
   section fixtures | grep -E ': (disagree|error|note: leak): ' | sed 's/^/  /' || true
+  # The kernel's log: every line the model predicted is in the guest's
+  # dmesg (the RLIMIT_MEMLOCK warning of a memlock fixture, ...).
+  logged=$(section "kernel log" | grep -E '^kernel log: [0-9]+/[0-9]+ predicted lines found' | tail -n1 || true)
+  echo "  ${logged:-kernel log: no result}"
+  section "kernel log" | grep -E '^missing ' | sed 's/^/    /' || true
+  case $logged in
+    "kernel log: "*) n=${logged#kernel log: }; n=${n%% *}; [ "${n%/*}" = "${n#*/}" ] || FAILED=1 ;;
+    *) FAILED=1 ;;
+  esac
   # The exploration: its one line, and every finding shrunk to a trace.
   if [ -n "$EXPLORE" ]; then
     explored=$(section explore | grep -E '^explored [0-9]+ sequences' | tail -n1 || true)

@@ -14,7 +14,12 @@ The guest (KernelBackend.pageTableEntries) writes on its serial port
     PTES <DMAR register base, hex> <bus> <devfn>
 
 and gets back `OK 4096:N 2097152:N 1073741824:N` (sizes with no entries
-left out) or `ERR why`. The walk is the one in the VT-d specification for
+left out) or `ERR why`; for `check pte iova=X` it writes
+
+    PTE <DMAR register base, hex> <bus> <devfn> <iova, hex>
+
+and gets back `OK <page size>` for the leaf entry that translates the IOVA,
+`OK none` when no entry does, or `ERR why`. The walk is the one in the VT-d specification for
 legacy (non-scalable) mode, the mode QEMU's intel-iommu runs by default:
 RTADDR_REG (register base + 0x20) -> root entry of the bus -> context entry
 of devfn -> second-level table (3 levels for a 39-bit address width, 4 for
@@ -66,22 +71,50 @@ class Monitor:
         return values
 
 
-def walk(mon, base, bus, devfn):
+def second_level(mon, base, bus, devfn):
+    """(table address, levels) of the device's second-level page table, or
+    None when the device translates nothing (no context, or blocked)."""
     rtaddr = mon.qwords(base + 0x20, 1)[0]
     if rtaddr & (1 << 11):
         raise WalkError("the root table is in scalable mode; only legacy mode is walked")
     root = mon.qwords((rtaddr & ADDR) + bus * 16, 2)
-    counts = {}
     if not root[0] & 1:
-        return counts  # no context table for the bus: nothing translated
+        return None  # no context table for the bus: nothing translated
     ctx = mon.qwords((root[0] & ADDR) + devfn * 16, 2)
     if not ctx[0] & 1:
-        return counts  # the device is blocked: no page table
+        return None  # the device is blocked: no page table
     if (ctx[0] >> 2) & 3 == 2:
         raise WalkError("the device is in pass-through mode")
     levels = {1: 3, 2: 4, 3: 5}.get(ctx[1] & 7)
     if levels is None:
         raise WalkError(f"unknown address width {ctx[1] & 7}")
+    return ctx[0] & ADDR, levels
+
+
+def leaf(mon, base, bus, devfn, iova):
+    """The page size of the leaf entry translating `iova`, or None."""
+    top = second_level(mon, base, bus, devfn)
+    if top is None:
+        return None
+    addr, levels = top
+    if iova >> (12 + 9 * levels):
+        return None  # above the address width: never translated
+    for level in range(levels, 0, -1):
+        e = mon.qwords(addr + ((iova >> (12 + 9 * (level - 1))) & 511) * 8, 1)[0]
+        if not e & 3:
+            return None
+        if level == 1 or (level <= 3 and e & 0x80):
+            return 4096 << (9 * (level - 1))
+        addr = e & ADDR
+    return None
+
+
+def walk(mon, base, bus, devfn):
+    counts = {}
+    top = second_level(mon, base, bus, devfn)
+    if top is None:
+        return counts
+    addr, levels = top
 
     def table(addr, level):
         for e in mon.qwords(addr, 512):
@@ -95,7 +128,7 @@ def walk(mon, base, bus, devfn):
             else:
                 table(e & ADDR, level - 1)
 
-    table(ctx[0] & ADDR, levels)
+    table(addr, levels)
     return counts
 
 
@@ -145,12 +178,17 @@ def main():
         while b"\n" in pending:
             raw, pending = pending.split(b"\n", 1)
             words = raw.decode("ascii", "replace").strip().split()
-            if len(words) != 4 or words[0] != "PTES":
+            if not ((len(words) == 4 and words[0] == "PTES") or (len(words) == 5 and words[0] == "PTE")):
                 continue  # noise on the line (e.g. before the guest set raw mode)
             start = time.time()
             try:
-                counts = walk(mon, int(words[1], 16), int(words[2]), int(words[3]))
-                reply = "OK" + "".join(f" {size}:{n}" for size, n in sorted(counts.items()))
+                unit = (int(words[1], 16), int(words[2]), int(words[3]))
+                if words[0] == "PTE":
+                    size = leaf(mon, *unit, int(words[4], 16))
+                    reply = f"OK {size if size is not None else 'none'}"
+                else:
+                    counts = walk(mon, *unit)
+                    reply = "OK" + "".join(f" {size}:{n}" for size, n in sorted(counts.items()))
             except (WalkError, OSError, ValueError) as e:
                 reply = f"ERR {e}"
             note(f"{' '.join(words)} -> {reply} ({(time.time() - start) * 1000:.0f} ms)")
