@@ -13,7 +13,7 @@ struct ScenarioHeader {
     var capIPCLock: Bool
 
     func write(_ w: inout ScenarioWriter, _ o: ScenarioOptions) {
-        w.comment(title)
+        w.comment("Scenario: " + title)
         if let c = o.commandLine { w.comment("Written by: \(c)") }
         for line in about { w.comment(line) }
         w.comment("The answers after => are the model's for this kernel; replay the plan on a real one with vfio-sim replay --backend both.")
