@@ -21,6 +21,9 @@ let package = Package(
         .target(name: "VFIOModel", dependencies: ["VFIOCore"]),
         // Lexer, parser, diagnostics and printer for `.trace` files.
         .target(name: "VFIOTrace", dependencies: ["VFIOCore"]),
+        // The cost model: counts of the kernel's work (pages, chunks, PTEs)
+        // into seconds, by a profile of named constants. Standard library only.
+        .target(name: "VFIOCost", dependencies: ["VFIOCore"]),
         // Mapping plans of real programs (DPDK, QEMU, SPDK, ...) as trace
         // text: `vfio-sim new` and the benchmark's plans.
         .target(name: "VFIOScenario", dependencies: ["VFIOCore"]),
@@ -37,12 +40,12 @@ let package = Package(
         .target(name: "VFIOKernel", dependencies: ["VFIOCore", "CVFIOSys"]),
         // Orchestration: replays and explorations on the model or a real
         // kernel, a process per trace, the skip policy, the lane's report.
-        .target(name: "VFIOLane", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOExplore", "VFIOScenario"]),
+        .target(name: "VFIOLane", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOExplore", "VFIOScenario", "VFIOCost"]),
         // `vfio-sim record`: a program under ptrace, its VFIO ioctls as traces.
         .target(name: "VFIORecord", dependencies: ["VFIOCore", "VFIOTrace", "VFIOKernel", "CVFIOSys"]),
-        .executableTarget(name: "vfio-sim", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOExplore", "VFIOLane", "VFIOFileIO", "VFIORecord", "VFIOScenario"]),
+        .executableTarget(name: "vfio-sim", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOExplore", "VFIOLane", "VFIOFileIO", "VFIORecord", "VFIOScenario", "VFIOCost"]),
         // Benchmarks print numbers; they are never timed tests.
-        .executableTarget(name: "vfio-bench", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOLane", "VFIOFileIO", "VFIOScenario"],
+        .executableTarget(name: "vfio-bench", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOLane", "VFIOFileIO", "VFIOScenario", "VFIOCost"],
                           path: "Benchmarks/vfio-bench"),
         .testTarget(name: "VFIOTraceTests", dependencies: ["VFIOCore", "VFIOTrace"]),
         .testTarget(name: "VFIOModelTests", dependencies: ["VFIOCore", "VFIOModel"]),
@@ -50,7 +53,7 @@ let package = Package(
         // A machine made of tables, for tests of the kernel backend and the lane.
         .target(name: "ScriptedSystem", dependencies: ["VFIOCore", "VFIOKernel"], path: "Tests/ScriptedSystem"),
         .testTarget(name: "VFIOKernelTests", dependencies: ["VFIOCore", "VFIOKernel", "ScriptedSystem", "CVFIOSys"]),
-        .testTarget(name: "VFIOLaneTests", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOLane", "VFIOExplore", "ScriptedSystem", "VFIOScenario"]),
+        .testTarget(name: "VFIOLaneTests", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOLane", "VFIOExplore", "ScriptedSystem", "VFIOScenario", "VFIOCost"]),
         // The built vfio-sim as a user runs it.
         .testTarget(name: "CLITests", dependencies: []),
         // Package.swift declares exactly what each module imports.

@@ -4,6 +4,7 @@
 
 import VFIOFileIO
 import VFIOCore
+import VFIOCost
 import VFIOTrace
 
 #if canImport(Glibc)
@@ -20,6 +21,7 @@ usage: vfio-bench model [--costs FILE] [--quick]
        vfio-bench all   [the options of both]
        vfio-bench kernel-costs [--group /dev/vfio/N] [--quick] [--plans DIR] [--out FILE]
                         (in the kernel lane's guest, or as root on real hardware)
+       vfio-bench published [--dir DIR] [--cost-profile FILE]
        vfio-bench instructions [--quick]
        vfio-bench hot map-unmap [N [LIVE]] | parse|replay [N [REPEATS]]
 
@@ -42,6 +44,11 @@ usage: vfio-bench model [--costs FILE] [--quick]
                 with --plans DIR it also runs the plan traces there for real
                 and prints measured against predicted time
 
+  published     each published bare-metal figure (Benchmarks/published: a
+                trace per figure, its source in its comments) planned with
+                the cost model (vfio-sim plan --time): published value,
+                estimate, ratio, the fit's residuals (docs/COSTS.md); exit 1
+                when an estimate is outside 1.5x of its figure
   instructions  the instruction counts of model alone (callgrind, or perf
                 stat where the counter exists): stable on a busy machine
   hot           one figure's loop alone, N times (default 1,000,000), to
@@ -91,6 +98,7 @@ func run(_ args: [String]) throws(CLIError) -> Int32 {
     var costsPath: String? = nil, quick = false, group: String? = nil, plansDir: String? = nil, outPath: String? = nil
     var setup = PlanSetup(memory: 4 * gib, memlock: nil, dmaEntryLimit: nil, domains: defaultPlanDomains)
     var svg = ".build-bench/vfio-bench-plans.svg", emit: String? = nil, only: String? = nil
+    var publishedDir = "Benchmarks/published", profilePath: String? = nil
     var i = 1
     func value(_ flag: String) throws(CLIError) -> String {
         i += 1
@@ -115,6 +123,8 @@ func run(_ args: [String]) throws(CLIError) -> Int32 {
         case "--only": only = try value(a)
         case "--plans": plansDir = try value(a)
         case "--out": outPath = try value(a)
+        case "--dir": publishedDir = try value(a)
+        case "--cost-profile": profilePath = try value(a)
         case "--help", "-h": print(usage); return 0
         default: throw CLIError(message: "unknown argument '\(a)'")
         }
@@ -137,6 +147,16 @@ func run(_ args: [String]) throws(CLIError) -> Int32 {
         return max(a, b)
     case "instructions":
         return instructionsCommand(quick: quick)
+    case "published":
+        var costs = CostProfile.published
+        if let profilePath {
+            guard let text = readSmallFile(profilePath) else { throw CLIError(message: "cannot read \(profilePath)") }
+            switch CostProfile.parse(text, file: profilePath) {
+            case .success(let p): costs = p
+            case .failure(let e): throw CLIError(message: e.message)
+            }
+        }
+        return publishedCommand(dir: publishedDir, costs: costs)
     case "kernel-costs":
         return kernelCostsCommand(groupPath: group, quick: quick, plansDir: plansDir, outPath: outPath)
     default:

@@ -9,6 +9,12 @@ public struct MemorySpec: Hashable, Sendable {
     /// Where the pages lie physically: `phys=`, `thp`, or the default.
     public var placement: Placement
     public var pfnmap: Bool
+    /// `populated=no`: the pages are not there yet (no `MAP_POPULATE`, no
+    /// QEMU `prealloc`), so the first pin faults each one in and zeroes it.
+    /// Only the cost of a MAP_DMA depends on it, never an answer: the
+    /// kernel pins the same pages either way (`vaddr_get_pfns` faults them
+    /// in through `pin_user_pages_remote`).
+    public var populated: Bool
 
     /// How a region's pages are placed in physical memory.
     public enum Placement: Hashable, Sendable {
@@ -32,8 +38,10 @@ public struct MemorySpec: Hashable, Sendable {
         case layout(PhysicalLayout)
     }
 
-    public init(vaddr: UInt64, size: UInt64, pageSize: UInt64 = 4096, placement: Placement = .realistic, pfnmap: Bool = false) {
+    public init(vaddr: UInt64, size: UInt64, pageSize: UInt64 = 4096, placement: Placement = .realistic, pfnmap: Bool = false,
+                populated: Bool = true) {
         self.vaddr = vaddr; self.size = size; self.pageSize = pageSize; self.placement = placement; self.pfnmap = pfnmap
+        self.populated = populated
     }
 
     /// A region with an explicit layout (`phys=` with an address or a name).

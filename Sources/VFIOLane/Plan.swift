@@ -1,4 +1,5 @@
 import VFIOCore
+import VFIOCost
 import VFIOModel
 import VFIOReplay
 import VFIOTrace
@@ -41,6 +42,12 @@ public struct ScenarioPlan: Sendable {
     /// layout the model assumed: "0x7f0000000000 + 1 GiB: 4K pages
     /// scattered (the default; ...)".
     public var assumedLayouts: [String] = []
+    /// The kernel time of the MAP_DMA and UNMAP_DMA calls under the trace's
+    /// limits (`plan --time`): refused calls are charged an ioctl each and
+    /// listed apart, as hazards.
+    public var kernelTime: KernelTime? = nil
+    /// The counts the time was made of.
+    public var mapWork = KernelWork(), unmapWork = KernelWork()
 
     public init(file: String, kernel: String) { self.file = file; self.kernel = kernel }
 
@@ -139,7 +146,9 @@ public enum Planner {
     /// The most `dma_entry_limit` can be (a module parameter of type uint).
     public static let largestEntryLimit = UInt32.max
 
-    public static func plan(_ trace: Trace, profile: KernelProfile = .newest) -> ScenarioPlan {
+    /// With `costs`, also the kernel time of the replay under the trace's
+    /// limits by that profile, for the release the model answered as.
+    public static func plan(_ trace: Trace, profile: KernelProfile = .newest, costs: CostProfile? = nil) -> ScenarioPlan {
         var plan = ScenarioPlan(file: trace.file, kernel: profile.description)
         for st in trace.statements {
             if case .memory(let spec) = st.kind, let text = assumedLayout(spec) {
@@ -149,7 +158,13 @@ public enum Planner {
             if case .capIPCLock(let on) = st.kind { plan.capIPCLock = on }
             if case .dmaEntryLimit(let n) = st.kind { plan.dmaEntryLimit = n }
         }
-        let limited = PlanWatch.run(trace, profile: profile, hazards: true)
+        let work = costs.map { _ in KernelWorkWatch(trace) }
+        let limited = PlanWatch.run(trace, profile: profile, hazards: true, work: work)
+        if let costs, let work {
+            plan.mapWork = work.map
+            plan.unmapWork = work.unmap
+            plan.kernelTime = costs.estimate(map: work.map, unmap: work.unmap, release: limited.release)
+        }
         plan.kernel = limited.kernel
         plan.container = limited.container
         plan.operations = limited.operations

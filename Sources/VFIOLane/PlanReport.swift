@@ -1,4 +1,5 @@
 import VFIOCore
+import VFIOCost
 import VFIOReplay
 
 /// `vfio-sim plan`'s reports: text for people, JSON for machines
@@ -33,11 +34,53 @@ extension Planner {
             out += "  reached   under the trace's limits: \(readableSize(r.peakLocked)) locked and \(r.peakMappings) mappings at most; "
                 + "at end \(r.endMappings) mappings, \(readableSize(r.endLocked)) locked\n"
         }
+        if let t = p.kernelTime { out += kernelTimeText(t, p) }
         if p.answersDiffering > 0 { out += "  note      \(p.answersDiffering) answers differ from the ones the trace writes (vfio-sim replay shows them)\n" }
         if p.hazards.isEmpty { return out + "  hazards   none\n" }
         out += "  hazards\n"
         for h in p.hazards { out += "    " + hazardPlace(h) + ": " + h.text + "\n" }
         return out
+    }
+
+    /// `kernel time: map 0.03 s, unmap 0.044 s (profile ..., release 6.18)`,
+    /// then what the map and unmap time is mostly made of.
+    static func kernelTimeText(_ t: KernelTime, _ p: ScenarioPlan) -> String {
+        var out = "  kernel time: map \(seconds(t.map)) s, unmap \(seconds(t.unmap)) s (profile \(t.profile), \(t.release))\n"
+        func terms(_ list: [(term: CostTerm, seconds: Double)]) -> String {
+            list.prefix(3).map { "\($0.term.rawValue) \(seconds($0.seconds)) s" }.joined(separator: ", ")
+        }
+        func work(_ w: KernelWork) -> String {
+            let pages = Backing.allCases.compactMap { b in w.pages[b].flatMap { $0 > 0 ? "\(b.rawValue) \($0)" : nil } }
+            var s = "\(w.calls) calls, pages " + (pages.isEmpty ? "0" : pages.joined(separator: ", ")) + ", \(w.chunks) chunks, \(w.ptes) PTEs"
+            if w.faults > 0 { s += ", \(w.faults) first-touch faults (\(readableSize(w.faultedBytes)) zeroed)" }
+            if w.failedCalls > 0 { s += "; \(w.failedCalls) refused (an ioctl each; see hazards)" }
+            return s
+        }
+        if t.map > 0 { out += "    map     \(work(p.mapWork)): \(terms(t.mapTerms))\n" }
+        if t.unmap > 0 { out += "    unmap   \(work(p.unmapWork)): \(terms(t.unmapTerms))\n" }
+        return out
+    }
+
+    /// Three significant digits: 0.0305, 26.6, 0.0000121.
+    static func seconds(_ s: Double) -> String {
+        guard s > 0, s.isFinite else { return "0" }
+        var digits = 2, x = s
+        while x >= 10 { x /= 10; digits -= 1 }
+        while x < 1 { x *= 10; digits += 1 }
+        return fixedDigits(s, max(digits, 0))
+    }
+
+    /// `value` with `digits` decimals, trailing zeros dropped.
+    static func fixedDigits(_ value: Double, _ digits: Int) -> String {
+        var scale = 1.0
+        for _ in 0..<digits { scale *= 10 }
+        let n = UInt64((value * scale).rounded())
+        let whole = n / UInt64(scale), frac = n % UInt64(scale)
+        guard digits > 0 else { return String(whole) }
+        var f = String(frac)
+        while f.count < digits { f = "0" + f }
+        while f.hasSuffix("0") { f.removeLast() }
+        return f.isEmpty ? String(whole) : String(whole) + "." + f
     }
 
     static func ptesText(_ c: PTECounts) -> String {
@@ -112,6 +155,7 @@ extension Planner {
                 ("entryFailure", .optional(p.entryFailure, json)),
             ])),
             ("reached", json(p.reached)),
+            ("kernelTime", .optional(p.kernelTime) { json($0, p) }),
             ("hazards", .array(p.hazards.map { h in
                 .object([
                     ("kind", .string(h.kind.rawValue)),
@@ -123,6 +167,26 @@ extension Planner {
                     ("text", .string(h.text)),
                 ])
             })),
+        ])
+    }
+
+    static func json(_ t: KernelTime, _ p: ScenarioPlan) -> JSONValue {
+        func terms(_ list: [(term: CostTerm, seconds: Double)]) -> JSONValue {
+            .object(list.map { ($0.term.rawValue, .double($0.seconds)) })
+        }
+        func work(_ w: KernelWork) -> JSONValue {
+            .object([
+                ("calls", .int(w.calls)), ("failedCalls", .int(w.failedCalls)),
+                ("pages", .object(Backing.allCases.compactMap { b in w.pages[b].map { (b.rawValue, .int($0)) } })),
+                ("folioSteps", .int(w.folioSteps.values.reduce(0, +))), ("pfnmapHugeSteps", .int(w.pfnmapHugeSteps)),
+                ("faults", .int(w.faults)), ("faultedBytes", .int(w.faultedBytes)),
+                ("chunks", .int(w.chunks)), ("ptes", .int(w.ptes)), ("iotlbSyncs", .int(w.iotlbSyncs)),
+            ])
+        }
+        return .object([
+            ("map", .double(t.map)), ("unmap", .double(t.unmap)), ("profile", .string(t.profile)), ("release", .string(t.release)),
+            ("mapTerms", terms(t.mapTerms)), ("unmapTerms", terms(t.unmapTerms)),
+            ("mapWork", work(p.mapWork)), ("unmapWork", work(p.unmapWork)),
         ])
     }
 

@@ -23,7 +23,10 @@ struct PlanWatch {
     private var runs: [Int: UInt64] = [:]
     private var hung = false
 
-    static func run(_ trace: Trace, profile: KernelProfile, hazards wanted: Bool) -> PlanWatch {
+    /// The release the model answered as (the trace's `kernel` line wins).
+    var release = KernelVersion.newestKnown
+
+    static func run(_ trace: Trace, profile: KernelProfile, hazards wanted: Bool, work: KernelWorkWatch? = nil) -> PlanWatch {
         let model = ModelBackend(profile: profile, checksInvariants: false)
         let replayer = Replayer(backends: [model])
         replayer.closesBackends = false
@@ -39,8 +42,10 @@ struct PlanWatch {
         replayer.willRun = { st in
             leakedBefore = model.compat == nil ? model.container.leakedPages : 0
             cuts = wanted && Self.cutsAMapping(st, model)
+            work?.willRun(st, model)
         }
         replayer.didRun = { st, outcome in
+            if !outcome.isShow { work?.didRun(st, outcome, model) }
             w.observeUsage(model, line: st.line)
             if case .value(let c) = model.pageTableEntries(domain: nil) {
                 let total = c.entries.reduce(0) { $0 &+ $1.count }
@@ -64,6 +69,7 @@ struct PlanWatch {
         }
         _ = replayer.run(trace)
         w.kernel = model.kernel
+        w.release = model.compat?.profile.version ?? model.container.profile.version
         w.container = model.containerKind
         w.usage.ptes = names.compactMap { name in
             guard let p = peaks[name] else { return nil }

@@ -9,6 +9,9 @@ public indirect enum JSONValue: Sendable, Hashable {
     case null
     case bool(Bool)
     case int(UInt64)
+    /// A finite number that need not be whole (seconds); written as Swift
+    /// prints a `Double` (`0.03`, `5e-06`), which JSON reads.
+    case double(Double)
     case string(String)
     case array([JSONValue])
     case object([(String, JSONValue)])
@@ -51,6 +54,7 @@ public indirect enum JSONValue: Sendable, Hashable {
         case .null: out += "null"
         case .bool(let b): out += b ? "true" : "false"
         case .int(let n): out += String(n)
+        case .double(let d): out += d.isFinite ? String(d) : "null"
         case .string(let s): out += jsonString(s)
         case .array(let items):
             writeList(items.map { (nil, $0) }, open: "[", close: "]", to: &out, indent: indent)

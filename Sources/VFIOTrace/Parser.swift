@@ -535,6 +535,7 @@ enum Key: UInt8, CaseIterable {
     case argsz, iova, size, pgsize, bitmapSize, flags
     case pgsizes, leaves, aperture, reserved, fgsp, coherent, emulated, msiIsolated, iommu, instance
     case vaddr, page, phys, seed, pfnmap, thp
+    case populated
     case prot, vaddrOnly, `repeat`, step, dirty
     case locked, mappings, ptes, domain, pte
     case showLocked, showMappings, showPtes, showIova
@@ -563,6 +564,7 @@ enum Key: UInt8, CaseIterable {
         case .seed: "seed="
         case .pfnmap: "pfnmap"
         case .thp: "thp"
+        case .populated: "populated="
         case .prot: "prot="
         case .vaddrOnly: "vaddr-only"
         case .repeat: "repeat="
@@ -652,6 +654,7 @@ enum Key: UInt8, CaseIterable {
         case 10:
             switch s.low {
             case 0x6e6f2d7264646176: return s.high == 0x796c ? .vaddrOnly : nil // vaddr-only
+            case 0x6574616c75706f70: return s.high == 0x3d64 ? .populated : nil // populated=
             default: return nil
             }
         case 12:
@@ -832,7 +835,7 @@ struct StatementParser {
     static let dirtyGetWords = WordList([.iova, .size, .pgsize, .bitmapSize, .flags])
     static let dirtyWords = WordList([.flags])
     static let domainWords = WordList([.iommu, .pgsizes, .leaves, .aperture, .reserved, .fgsp, .coherent, .emulated, .msiIsolated, .instance])
-    static let memoryWords = WordList([.vaddr, .size, .page, .phys, .seed, .pfnmap, .thp])
+    static let memoryWords = WordList([.vaddr, .size, .page, .phys, .seed, .pfnmap, .thp, .populated])
     static let mapWords = WordList([.iova, .vaddr, .size, .prot, .vaddrOnly, .argsz, .flags, .repeat, .step])
     static let unmapWords = WordList([.iova, .size, .vaddrOnly, .dirty, .pgsize, .bitmapSize, .argsz, .flags, .repeat, .step])
     static let showWords = WordList([.showLocked, .showMappings, .showPtes, .showIova])
@@ -1235,7 +1238,13 @@ struct StatementParser {
         }
         // `seed=` is accepted with every layout (traces written from user
         // reports carry it); only `scattered` places pages by it.
-        return MemorySpec(vaddr: vaddr, size: size, pageSize: page, placement: placement, pfnmap: pfnmap != nil)
+        // Device memory is never faulted in by a pin: it has no pages.
+        let populated = try yesNo(.populated, default: true)
+        if !populated, let f = pfnmap, let p = keyed(.populated) {
+            let later = p.word.text.start > f.text.start ? p.word : f
+            throw LineError(later.text.start, "expected populated=no or pfnmap, not both (device memory is never faulted in), found \(quoted(later.text))")
+        }
+        return MemorySpec(vaddr: vaddr, size: size, pageSize: page, placement: placement, pfnmap: pfnmap != nil, populated: populated)
     }
 
     /// The most physically separate pieces a `memory` statement may ask for.

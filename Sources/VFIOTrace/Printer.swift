@@ -119,6 +119,7 @@ func words(of kind: Statement.Kind) -> [String] {
         case .layout(.observed): break
         }
         if m.pfnmap { w.append("pfnmap") }
+        if !m.populated { w.append("populated=no") }
         return w
     case .map(let m):
         var w = ["map", "iova=" + formatAddress(m.iova), "vaddr=" + formatAddress(m.vaddr), "size=" + formatSize(m.size)]

@@ -18,7 +18,7 @@ enum Help {
                         [--backend model|kernel|both] [--group /dev/vfio/N]
                         [--verbose] [--explain] [--no-invariants] [--allow-module-params]
                         [--container type1|iommufd] FILE...
-        vfio-sim plan [--kernel VERSION] [--format text|json] FILE...
+        vfio-sim plan [--kernel VERSION] [--format text|json] [--time] [--cost-profile FILE] FILE...
         vfio-sim compare [--kernel VERSION] [--markdown | --format text|json] [--strict] FILE...
         vfio-sim fmt FILE
         vfio-sim explore [--seed N] [--ops M] [--runs K] [--backend model|both]
@@ -224,6 +224,24 @@ enum Help {
         --kernel VERSION
             The release whose answers the model gives, for traces without a
             `kernel` line.
+        --time
+            Also the kernel time of the MAP_DMA and UNMAP_DMA calls, made
+            under the trace's limits, by the cost model (docs/COSTS.md):
+
+                kernel time: map 0.0301 s, unmap 0.0443 s (profile published-bare-metal, release 7.3)
+
+            with the counts it comes from (pages by backing, physically
+            contiguous chunks, IOMMU entries, first-touch faults of
+            populated=no memory) and its largest terms. Refused calls are
+            charged one ioctl each and listed under hazards. The default
+            profile is fitted to published bare-metal figures; how far to
+            trust it is in docs/COSTS.md. JSON: kernelTime.map and
+            kernelTime.unmap, seconds.
+        --cost-profile FILE
+            The cost profile to use (implies --time): a file of
+            `BENCH name=cost_TERM value=NS unit=ns` lines, or what
+            `vfio-bench kernel-costs --out FILE` writes on a host (its
+            constants hold for the release it was measured on).
 
     EXIT STATUS
         0 every file planned; 2 a file could not be read or parsed (the
@@ -232,6 +250,7 @@ enum Help {
     EXAMPLE
         vfio-sim plan docs/examples/dpdk-v1-hugepages.trace docs/examples/qemu-8g-1g-pages.trace
         vfio-sim plan --format json docs/examples/dpdk-2048-memlock-1g.trace
+        vfio-sim plan --time Benchmarks/published/lizhe-16g-hugetlb-6.18.trace
     """
 
     static let compare = """

@@ -1,5 +1,6 @@
 import VFIOFileIO
 import VFIOCore
+import VFIOCost
 import VFIOKernel
 import VFIOLane
 import VFIOModel
@@ -229,12 +230,24 @@ func planCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var kernel: KernelVersion? = nil
     var format = "text"
     var files: [String] = []
+    var costs: CostProfile? = nil
     var arguments = Arguments(args)
     while let a = arguments.pop() {
         switch a {
         case "--help", "-h": printOut(Help.plan + "\n"); return 0
         case "--kernel": kernel = try kernelOption(try arguments.value(for: a))
         case "--format": format = try formatOption(try arguments.value(for: a))
+        case "--time": costs = costs ?? .published
+        case "--cost-profile":
+            let path = try arguments.value(for: a)
+            switch readFile(path) {
+            case .failure(let e): printErr("vfio-sim: \(e.message)"); return 2
+            case .success(let bytes):
+                switch CostProfile.parse(String(decoding: bytes, as: UTF8.self), file: path) {
+                case .success(let p): costs = p
+                case .failure(let e): printErr(e.message); return 2
+                }
+            }
         default:
             if a.hasPrefix("-") && a != "-" { throw UsageError(message: "unknown option '\(a)'") }
             files.append(a)
@@ -242,7 +255,7 @@ func planCommand(_ args: [String]) throws(UsageError) -> Int32 {
     }
     if files.isEmpty { throw UsageError(message: "plan needs at least one trace file") }
     let inputs = parseFiles(files)
-    let plans = traces(inputs).map { Planner.plan($0, profile: kernel.map(KernelProfile.init) ?? .newest) }
+    let plans = traces(inputs).map { Planner.plan($0, profile: kernel.map(KernelProfile.init) ?? .newest, costs: costs) }
     if format == "json" {
         printOut(Planner.json(plans))
     } else if !plans.isEmpty {

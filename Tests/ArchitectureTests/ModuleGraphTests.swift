@@ -65,7 +65,7 @@ struct ModuleGraphTests {
     @Test("VFIOModel and the libraries below the command line use no Foundation")
     func noFoundation() throws {
         let targets = try declaredTargets()
-        for name in ["VFIOCore", "VFIOModel", "VFIOTrace", "VFIOReplay", "VFIOKernel", "VFIOLane", "VFIOExplore"] {
+        for name in ["VFIOCore", "VFIOModel", "VFIOTrace", "VFIOReplay", "VFIOKernel", "VFIOLane", "VFIOExplore", "VFIOCost"] {
             let t = try #require(targets[name])
             #expect(try !imports(in: t.path, projectModules: []).contains("Foundation"), "\(name) imports Foundation")
         }

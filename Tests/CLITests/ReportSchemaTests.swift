@@ -56,7 +56,9 @@ struct ReportSchemaTests {
     /// Each schema and the runs whose output, together, shows every field it documents.
     static let runs: [(schema: String, args: [[String]])] = [
         ("vfiosim.plan/1", [["plan", "--format", "json", "docs/examples/dpdk-2048-memlock-1g.trace", "docs/examples/dpdk-2048-entry-limit-1000.trace",
-                             "docs/examples/qemu-8g-1g-pages.trace", "Fixtures/lane-virtio-top-release-6.12.trace"]]),
+                             "docs/examples/qemu-8g-1g-pages.trace", "Fixtures/lane-virtio-top-release-6.12.trace"],
+                            ["plan", "--time", "--format", "json", "Benchmarks/published/jordan-thp-128g-not-prealloc.trace",
+                             "Benchmarks/published/lizhe-16g-hugetlb-6.18.trace"]]),
         ("vfiosim.compare/1", [["compare", "--format", "json", "Fixtures/unmap-v2-bisect.trace", "Fixtures/lane-virtio-top-release-6.12.trace"]]),
         ("vfiosim.whatif/1", [["whatif", "--format", "json", "--pgsizes", "4K", "docs/examples/qemu-8g-1g-pages.trace"],
                               ["whatif", "--format", "json", "--memlock", "16M", "docs/examples/dpdk-v1-hugepages.trace"]]),

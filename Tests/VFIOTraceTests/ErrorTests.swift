@@ -92,6 +92,9 @@ let verbList = "iommu, container, kernel, memlock, mlock, cap-ipc-lock, dma-entr
     ("domain d0 pgsizes=4K\ndomain d0 pgsizes=4K", "2:8: error: expected a group name not in the container, found 'd0' (attached on line 1; detach it first)"),
     ("check ptes=none domain=d9", "1:24: error: expected the name of a domain of this trace (declared: d0), found 'd9'"),
     ("memory vaddr=0 size=4K pfnmap pfnmap", "1:31: error: expected at most one pfnmap, found 'pfnmap'"),
+    ("memory vaddr=0 size=4K populated=maybe", "1:34: error: expected one of yes, no, found 'maybe'"),
+    ("memory vaddr=0 size=4K pfnmap populated=no",
+     "1:31: error: expected populated=no or pfnmap, not both (device memory is never faulted in), found 'populated=no'"),
     // map.
     ("map iova=zz vaddr=0 size=4K prot=rw", "1:10: error: expected a number, found 'zz'"),
     ("map iova= vaddr=0 size=4K prot=rw", "1:10: error: expected a number, found nothing"),

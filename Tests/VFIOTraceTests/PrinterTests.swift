@@ -150,6 +150,9 @@ func canonicalExample() {
     ("memory vaddr=0x1000 size=4096 page=4K", "memory vaddr=0x1000 size=4K"),
     ("memory phys=contiguous size=1G vaddr=0x7f0000000000", "memory vaddr=0x7f0000000000 size=1G phys=contiguous"),
     ("memory thp page=4K size=4M vaddr=0x7f0000000000", "memory vaddr=0x7f0000000000 size=4M thp"),
+    // Populated is the default; only `no` is written.
+    ("memory populated=no thp size=4M vaddr=0x7f0000000000", "memory vaddr=0x7f0000000000 size=4M thp populated=no"),
+    ("memory vaddr=0x7f0000000000 size=2M page=2M populated=yes", "memory vaddr=0x7f0000000000 size=2M page=2M"),
     ("memory pfnmap size=4M vaddr=0x7f0000000000 page=2M", "memory vaddr=0x7f0000000000 size=4M page=2M pfnmap"),
     ("domain d0 msi-isolated=no pgsizes=2M,4K reserved=none", "domain d0 pgsizes=4K,2M reserved=none msi-isolated=no"),
     ("memlock 1073741824", "memlock 1G"),

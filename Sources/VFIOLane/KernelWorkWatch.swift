@@ -1,0 +1,184 @@
+import VFIOCore
+import VFIOCost
+import VFIOModel
+import VFIOReplay
+import VFIOTrace
+
+/// Counts the kernel's work in each MAP_DMA and UNMAP_DMA of a replay on
+/// the model (`KernelWork`): the pages the model pinned, by what backs
+/// them (the trace's `memory` statements), the physically contiguous
+/// chunks its `vfio_pin_pages_remote` walk found, the IOMMU entries its
+/// page tables gained or lost, the first touches of `populated=no`
+/// memory. Read before and after each operation; it changes nothing.
+final class KernelWorkWatch {
+    private(set) var map = KernelWork()
+    private(set) var unmap = KernelWork()
+    /// The trace's memory, by vaddr.
+    private let specs: [MemorySpec]
+    /// Per `populated=no` region (index in `specs`), the fault blocks
+    /// already touched, as sorted disjoint [start, end) block numbers.
+    private var touched: [Int: [(UInt64, UInt64)]] = [:]
+    private var ptesBefore: UInt64 = 0
+    /// The mappings an unmap may remove: (iova, size, the vaddr pinned).
+    private var candidates: [(iova: UInt64, size: UInt64, vaddr: UInt64)] = []
+
+    init(_ trace: Trace) {
+        specs = trace.statements.compactMap { st -> MemorySpec? in
+            if case .memory(let m) = st.kind { return m }
+            return nil
+        }.sorted { $0.vaddr < $1.vaddr }
+    }
+
+    func willRun(_ st: Statement, _ model: ModelBackend) {
+        guard case .unmap(let u) = st.kind else {
+            if case .map = st.kind { ptesBefore = Self.totalPTEs(model) }
+            return
+        }
+        ptesBefore = Self.totalPTEs(model)
+        candidates = Self.overlapping(u, model)
+    }
+
+    func didRun(_ st: Statement, _ outcome: Outcome, _ model: ModelBackend) {
+        guard let answer = outcome.answers.first else { return }
+        let ok: Bool
+        switch answer.status {
+        case .ok: ok = true
+        case .errno: ok = false
+        default: return
+        }
+        let domains = UInt64(model.compat?.hwpts.count ?? model.container.domains.count)
+        switch st.kind {
+        case .map(let m):
+            guard ok else { map.failedCalls += 1; return }
+            map.calls += 1
+            guard !m.flags.contains(.vaddr), domains > 0 else { return }
+            count(&map, model, vaddr: m.vaddr, size: m.size, domains: domains, faulting: true)
+            map.ptes += Self.totalPTEs(model) &- ptesBefore
+        case .unmap(let u):
+            guard ok else { unmap.failedCalls += 1; return }
+            unmap.calls += 1
+            let chunksBefore = unmap.chunks
+            for c in removed(u, model) {
+                count(&unmap, model, vaddr: c.vaddr, size: c.size, domains: domains, faulting: false)
+            }
+            let chunks = (unmap.chunks - chunksBefore) / max(domains, 1)
+            if chunks > 0 { unmap.iotlbSyncs += domains * ((chunks + 511) / 512) }
+            unmap.ptes += ptesBefore &- Self.totalPTEs(model)
+        default: return
+        }
+    }
+
+    /// Every domain's leaf entries together.
+    static func totalPTEs(_ model: ModelBackend) -> UInt64 {
+        guard case .value(let c) = model.pageTableEntries(domain: nil) else { return 0 }
+        return c.entries.reduce(0) { $0 &+ $1.count }
+    }
+
+    /// The mappings `u` may remove, read before it runs.
+    static func overlapping(_ u: UnmapDMA, _ model: ModelBackend) -> [(iova: UInt64, size: UInt64, vaddr: UInt64)] {
+        let all = u.flags.contains(.all)
+        let last = u.size == 0 ? UInt64.max : u.iova &+ (u.size - 1)
+        if let compat = model.compat {
+            return compat.areas.filter { all || ($0.iova <= last && $0.last >= u.iova) }.map { (($0.iova, $0.length, $0.vaddr)) }
+        }
+        let tree = model.container.dmaList
+        var out: [(iova: UInt64, size: UInt64, vaddr: UInt64)] = []
+        var slot = all ? tree.first : (tree.floor(u.iova) ?? tree.first)
+        while let s = slot, all || tree.key(s) <= last {
+            let v = tree.value(s)
+            if all || tree.key(s) &+ (tree.size(s) &- 1) >= u.iova { out.append((tree.key(s), tree.size(s), v.pinnedVaddr)) }
+            slot = tree.next(s)
+        }
+        return out
+    }
+
+    /// What of the candidates the unmap removed: type1 removes whole
+    /// mappings; iommufd may cut an area, so the part in the range.
+    func removed(_ u: UnmapDMA, _ model: ModelBackend) -> [(vaddr: UInt64, size: UInt64)] {
+        if model.compat != nil {
+            guard !u.flags.contains(.all) else { return candidates.map { ($0.vaddr, $0.size) } }
+            let last = u.iova &+ (u.size &- 1)
+            return candidates.compactMap { c in
+                let a = max(c.iova, u.iova), b = min(c.iova &+ (c.size - 1), last)
+                return b >= a ? (c.vaddr &+ (a - c.iova), b - a + 1) : nil
+            }
+        }
+        let tree = model.container.dmaList
+        return candidates.filter { tree.slot(at: $0.iova) == nil }.map { ($0.vaddr, $0.size) }
+    }
+
+    /// Adds the pages, folio steps, BAR lookups, chunks (once per domain)
+    /// and first touches of `[vaddr, vaddr+size)` as the model lays it out.
+    /// (Sums per backing in an array and the last region kept: a 16 GiB
+    /// map of scattered 4K pages is four million runs.)
+    private func count(_ work: inout KernelWork, _ model: ModelBackend, vaddr: UInt64, size: UInt64, domains: UInt64, faulting: Bool) {
+        let all = Backing.allCases
+        var pages = [UInt64](repeating: 0, count: all.count), steps = pages
+        var runs: UInt64 = 0, hugeSteps: UInt64 = 0
+        var last = -1
+        _ = model.container.memory.forEachRun(vaddr: vaddr, size: size) { run in
+            runs += 1
+            var at = run.vaddr
+            let end = run.vaddr &+ run.length
+            while at < end {
+                if last < 0 || at < specs[last].vaddr || at - specs[last].vaddr >= specs[last].size {
+                    guard let i = regionIndex(at) else { break }
+                    last = i
+                }
+                let spec = specs[last], regionEnd = spec.vaddr &+ spec.size
+                let length = min(end, regionEnd) - at
+                let backing = Backing(spec), k = all.firstIndex(of: backing)!
+                pages[k] += length / 4096
+                steps[k] += WorkCount.folioSteps(backing, start: at, length: length, regionStart: spec.vaddr, regionEnd: regionEnd)
+                if backing == .pfnmap {
+                    hugeSteps += WorkCount.pfnmapSteps(vaddr: at, phys: run.phys &+ (at - run.vaddr), length: length)
+                }
+                if faulting, !spec.populated { touch(&work, region: last, backing: backing, start: at, length: length) }
+                at += length
+            }
+            return true
+        }
+        work.chunks += runs * domains
+        work.pfnmapHugeSteps += hugeSteps
+        for (k, b) in all.enumerated() where pages[k] > 0 || steps[k] > 0 {
+            work.pages[b, default: 0] += pages[k]
+            work.folioSteps[b, default: 0] += steps[k]
+        }
+    }
+
+    private func regionIndex(_ vaddr: UInt64) -> Int? {
+        var lo = 0, hi = specs.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if specs[mid].vaddr <= vaddr { lo = mid + 1 } else { hi = mid }
+        }
+        let i = lo - 1
+        guard i >= 0, vaddr - specs[i].vaddr < specs[i].size else { return nil }
+        return i
+    }
+
+    /// The first pin of a page of `populated=no` memory faults its folio in
+    /// and zeroes it; a later pin of the same memory finds it there.
+    private func touch(_ work: inout KernelWork, region: Int, backing: Backing, start: UInt64, length: UInt64) {
+        let unit = backing.faultSize
+        var a = start / unit
+        let b = (start + length - 1) / unit + 1
+        var list = touched[region] ?? []
+        var fresh: UInt64 = 0
+        var merged: [(UInt64, UInt64)] = []
+        var lo = a, hi = b
+        for (s, e) in list {
+            if e < a || s > b { merged.append((s, e)); continue }
+            // Overlapping or adjacent: the part of [a, b) before it is new.
+            if s > a { fresh += min(s, b) - a }
+            a = max(a, e)
+            lo = min(lo, s); hi = max(hi, e)
+        }
+        if b > a { fresh += b - a }
+        merged.append((lo, hi))
+        list = merged.sorted { $0.0 < $1.0 }
+        touched[region] = list
+        work.faults += fresh
+        work.faultedBytes += fresh * unit
+    }
+}
