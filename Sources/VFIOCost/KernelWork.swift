@@ -8,6 +8,9 @@ public struct KernelWork: Sendable, Equatable {
     public var calls: UInt64 = 0
     /// Calls refused (charged one ioctl each).
     public var failedCalls: UInt64 = 0
+    /// Unmaps: containers released by their last group's detach, which
+    /// unmap and unpin every mapping left (no ioctl of their own).
+    public var releases: UInt64 = 0
     /// 4 KiB pages pinned (or unpinned), by backing; for `pfnmap`, pfns
     /// looked up (never pinned).
     public var pages: [Backing: UInt64] = [:]
@@ -36,7 +39,7 @@ public struct KernelWork: Sendable, Equatable {
     public var totalPages: UInt64 { pages.values.reduce(0, +) }
 
     public mutating func add(_ other: KernelWork) {
-        calls += other.calls; failedCalls += other.failedCalls
+        calls += other.calls; failedCalls += other.failedCalls; releases += other.releases
         for (b, n) in other.pages { pages[b, default: 0] += n }
         for (b, n) in other.folioSteps { folioSteps[b, default: 0] += n }
         pfnmapHugeSteps += other.pfnmapHugeSteps

@@ -19,6 +19,8 @@ final class KernelWorkWatch {
     /// already touched, as sorted disjoint [start, end) block numbers.
     private var touched: [Int: [(UInt64, UInt64)]] = [:]
     private var ptesBefore: UInt64 = 0
+    /// The domains before a detach (the last group's leaves none after).
+    private var domainsBefore: UInt64 = 0
     /// The mappings an unmap may remove: (iova, size, the vaddr pinned).
     private var candidates: [(iova: UInt64, size: UInt64, vaddr: UInt64)] = []
 
@@ -30,12 +32,20 @@ final class KernelWorkWatch {
     }
 
     func willRun(_ st: Statement, _ model: ModelBackend) {
-        guard case .unmap(let u) = st.kind else {
-            if case .map = st.kind { ptesBefore = Self.totalPTEs(model) }
-            return
+        switch st.kind {
+        case .map: ptesBefore = Self.totalPTEs(model)
+        case .unmap(let u):
+            ptesBefore = Self.totalPTEs(model)
+            candidates = Self.overlapping(u, model)
+        case .detach where model.compat == nil:
+            // The last group out releases the container: every mapping is
+            // unmapped and unpinned then (vfio_iommu_unmap_unpin_all), the
+            // time a VMM's exit takes.
+            ptesBefore = Self.totalPTEs(model)
+            domainsBefore = UInt64(model.container.domains.count)
+            candidates = Self.overlapping(UnmapDMA(flags: .all, iova: 0, size: 0), model)
+        default: return
         }
-        ptesBefore = Self.totalPTEs(model)
-        candidates = Self.overlapping(u, model)
     }
 
     func didRun(_ st: Statement, _ outcome: Outcome, _ model: ModelBackend) {
@@ -63,6 +73,16 @@ final class KernelWorkWatch {
             }
             let chunks = (unmap.chunks - chunksBefore) / max(domains, 1)
             if chunks > 0 { unmap.iotlbSyncs += domains * ((chunks + 511) / 512) }
+            unmap.ptes += ptesBefore &- Self.totalPTEs(model)
+        case .detach where ok && model.compat == nil:
+            let gone = removed(UnmapDMA(flags: .all, iova: 0, size: 0), model)
+            guard !gone.isEmpty else { return }
+            unmap.releases += 1
+            let chunksBefore = unmap.chunks
+            let held = max(domainsBefore, 1)
+            for c in gone { count(&unmap, model, vaddr: c.vaddr, size: c.size, domains: held, faulting: false) }
+            let chunks = (unmap.chunks - chunksBefore) / held
+            if chunks > 0 { unmap.iotlbSyncs += held * ((chunks + 511) / 512) }
             unmap.ptes += ptesBefore &- Self.totalPTEs(model)
         default: return
         }

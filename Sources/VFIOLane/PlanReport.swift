@@ -51,7 +51,8 @@ extension Planner {
         }
         func work(_ w: KernelWork) -> String {
             let pages = Backing.allCases.compactMap { b in w.pages[b].flatMap { $0 > 0 ? "\(b.rawValue) \($0)" : nil } }
-            var s = "\(w.calls) calls, pages " + (pages.isEmpty ? "0" : pages.joined(separator: ", ")) + ", \(w.chunks) chunks, \(w.ptes) PTEs"
+            var s = "\(w.calls) calls" + (w.releases > 0 ? " and \(w.releases) container release\(w.releases == 1 ? "" : "s") at the last detach" : "")
+                + ", pages " + (pages.isEmpty ? "0" : pages.joined(separator: ", ")) + ", \(w.chunks) chunks, \(w.ptes) PTEs"
             if w.faults > 0 { s += ", \(w.faults) first-touch faults (\(readableSize(w.faultedBytes)) zeroed)" }
             if w.failedCalls > 0 { s += "; \(w.failedCalls) refused (an ioctl each; see hazards)" }
             return s
@@ -176,7 +177,7 @@ extension Planner {
         }
         func work(_ w: KernelWork) -> JSONValue {
             .object([
-                ("calls", .int(w.calls)), ("failedCalls", .int(w.failedCalls)),
+                ("calls", .int(w.calls)), ("failedCalls", .int(w.failedCalls)), ("releases", .int(w.releases)),
                 ("pages", .object(Backing.allCases.compactMap { b in w.pages[b].map { (b.rawValue, .int($0)) } })),
                 ("folioSteps", .int(w.folioSteps.values.reduce(0, +))), ("pfnmapHugeSteps", .int(w.pfnmapHugeSteps)),
                 ("faults", .int(w.faults)), ("faultedBytes", .int(w.faultedBytes)),

@@ -114,6 +114,23 @@ struct KernelWorkTests {
         #expect(p.unmapWork.iotlbSyncs == 1)
     }
 
+    @Test("the last group's detach releases the container: its unmapping and unpinning is unmap work without an ioctl (a VMM's exit)")
+    func releaseAtLastDetach() throws {
+        let p = try plan("""
+            domain a pgsizes=4K,2M,1G
+            domain b pgsizes=4K,2M,1G
+            memory vaddr=0x7f0000000000 size=64M page=2M
+            map iova=0 vaddr=0x7f0000000000 size=64M prot=rw
+            detach a
+            detach b
+            """)
+        #expect(p.unmapWork.calls == 0)
+        #expect(p.unmapWork.releases == 1)
+        #expect(p.unmapWork.pages[.hugetlb2M] == 16384)
+        #expect(p.unmapWork.ptes == 32)
+        #expect(p.kernelTime.map(\.unmap) ?? 0 > 0)
+    }
+
     @Test("two domains: the chunks and entries twice, the pages once")
     func twoDomains() throws {
         let p = try plan("""
