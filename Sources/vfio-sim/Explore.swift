@@ -74,6 +74,16 @@ func exploreCommand(_ args: [String]) throws(UsageError) -> Int32 {
             throw UsageError(message: "--backend both runs a job per group: --jobs \(jobs) needs \(jobs) groups, there \(hardware.groups.count == 1 ? "is 1" : "are \(hardware.groups.count)") (VFIO_GROUPS or --group)")
         }
         jobs = min(jobs, hardware.groups.count)
+        // iommufd charges user->locked_vm, one counter for every process
+        // of the user (incr_user_locked_vm): two workers side by side would
+        // see each other's charges against their RLIMIT_MEMLOCK, which no
+        // sequence's model can know (the lane saw kernel ENOMEM, model ok).
+        if container == .iommufd {
+            if jobsGiven && jobs > 1 {
+                throw UsageError(message: "--container iommufd --backend both runs one job: iommufd charges the user's locked_vm, which parallel jobs of one user would share")
+            }
+            jobs = 1
+        }
     }
     if let shard { (seed, runs) = ExploreShards.slice(seed: seed, runs: runs, index: shard.index, count: shard.count) }
 

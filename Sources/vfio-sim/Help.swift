@@ -360,7 +360,9 @@ enum Help {
         exactly its area and charges every page it pins to the user's
         locked_vm within the limit (none with CAP_IPC_LOCK), no entry limit,
         only 4K IOMMU entries after VFIO_TYPE1_IOMMU, and UNMAP_ALL leaves
-        nothing. Shrinking keeps the container line.
+        nothing. Shrinking keeps the container line. With --backend both it
+        runs one job: iommufd charges the user's locked_vm, shared by every
+        process of the user, so parallel jobs would see each other's charges.
 
         Each kind of finding is shrunk (operations dropped, numbers made
         simple) and printed as a trace with the answers the first backend
