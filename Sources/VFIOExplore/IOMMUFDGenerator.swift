@@ -8,6 +8,14 @@ struct StatementList {
     mutating func add(_ kind: Statement.Kind) {
         statements.append(Statement(line: statements.count + 1, column: 1, kind: kind))
     }
+
+    /// Whether an operation (not a group joining or leaving) comes at or
+    /// after `index`: before one, `domain` and `detach` are setup.
+    func hasOperation(after index: Int) -> Bool {
+        statements[min(index, statements.count)...].contains {
+            switch $0.kind { case .domain, .detach: false; default: true }
+        }
+    }
 }
 
 extension SequenceGenerator {
@@ -64,6 +72,7 @@ extension SequenceGenerator {
             list.add(.memory(spec))
         }
         var mapped: [(iova: UInt64, size: UInt64)] = []
+        let firstOperation = list.statements.count
         // A limit filled by the first map: the next pinning map is over it.
         if let limit, limit >= 4096, rng.chance(35) {
             let size = min(limit & ~0xFFF, regions[0].size)
@@ -71,7 +80,6 @@ extension SequenceGenerator {
             mapped.append((0x10_0000, size))
         }
         var extra = 0
-        let firstOperation = list.statements.count
         for _ in 0..<operations {
             switch rng.below(100) {
             case 0..<45:
@@ -97,12 +105,13 @@ extension SequenceGenerator {
             case 85..<92 where modelOnly:
                 // After an operation: a group joining then is an answer
                 // (the setup's groups must join).
-                if list.statements.count == firstOperation { list.add(.info(argsz: nil)) }
+                if !list.hasOperation(after: firstOperation) { list.add(.info(argsz: nil)) }
                 extra += 1
                 let d = randomDomain(name: "x\(extra)", index: extra, overflowSeries: overflowSeries, rng: &rng)
                 list.add(.domain(d))
                 domains.append(d)
             case 92..<96 where modelOnly && !domains.isEmpty:
+                if !list.hasOperation(after: firstOperation) { list.add(.info(argsz: nil)) }
                 let d = domains.remove(at: Int(rng.below(UInt64(domains.count))))
                 list.add(.detach(d.name))
             default:
