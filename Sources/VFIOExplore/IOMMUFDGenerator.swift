@@ -51,20 +51,9 @@ extension SequenceGenerator {
         // iommufd has no dma_entry_limit: setting it must change nothing.
         if rng.chance(10) { list.add(.dmaEntryLimit(UInt32(rng.below(4)))) }
 
-        var domains: [DomainSpec] = []
         let overflowSeries = KernelProfile(version).overflowSeries
-        for i in 0..<(modelOnly ? 1 + Int(rng.below(2)) : 1) {
-            var d = randomDomain(name: "d\(i)", index: i, overflowSeries: overflowSeries, rng: &rng)
-            // A group the setup attaches must join (a refusal there is an
-            // error of the replay, not an answer): MSIs isolated
-            // (`iommufd_device_bind`), a smallest page of at most 4K
-            // (`iopt_table_add_domain`).
-            d.msiIsolated = true
-            let raw = d.pgsizes.rawValue
-            if raw & (~raw &+ 1) > 4096 { d.pgsizes = DomainSpec.defaultPgsizes }
-            domains.append(d)
-            list.add(.domain(d))
-        }
+        var domains = iommufdDomains(overflowSeries: overflowSeries, rng: &rng)
+        for d in domains { list.add(.domain(d)) }
         var regions: [MemorySpec] = []
         for base in Self.regionBases where regions.isEmpty || rng.chance(50) {
             let spec = randomRegion(at: base, rng: &rng)
@@ -119,6 +108,22 @@ extension SequenceGenerator {
             }
         }
         return Trace(file: "seed-\(seed).trace", statements: list.statements)
+    }
+
+    /// The setup's groups: one beside a kernel, one or two on the model.
+    /// Each must join (a refusal in the setup is an error of the replay,
+    /// not an answer): MSIs isolated (`iommufd_device_bind`), a smallest
+    /// page of at most 4K (`iopt_table_add_domain`).
+    func iommufdDomains(overflowSeries: Bool, rng: inout SeededRandom) -> [DomainSpec] {
+        var domains: [DomainSpec] = []
+        for i in 0..<(modelOnly ? 1 + Int(rng.below(2)) : 1) {
+            var d = randomDomain(name: "d\(i)", index: i, overflowSeries: overflowSeries, rng: &rng)
+            d.msiIsolated = true
+            let raw = d.pgsizes.rawValue
+            if raw & (~raw &+ 1) > 4096 { d.pgsizes = DomainSpec.defaultPgsizes }
+            domains.append(d)
+        }
+        return domains
     }
 
     /// One map: an IOVA that overlaps an earlier request, a reserved or
