@@ -11,7 +11,14 @@ public struct SequenceGenerator: Sendable {
     /// Whether a sequence may use what only the model can do (several
     /// groups, emulated groups, pfnmap memory, chosen physical layouts).
     public var modelOnly: Bool
-    public init(modelOnly: Bool = true) { self.modelOnly = modelOnly }
+    /// Which kernel code the sequences are for: type1's (`/dev/vfio/vfio`)
+    /// or iommufd's compat layer (`container iommufd`, its own setup and
+    /// operations: `generateIOMMUFD`).
+    public var container: ContainerKind
+    public init(modelOnly: Bool = true, container: ContainerKind = .type1) {
+        self.modelOnly = modelOnly
+        self.container = container
+    }
 
     static let regionBases: [UInt64] = [0x7F00_0000_0000, 0x7F00_0100_0000, 0x7F00_0400_0000]
     static let iovaBases: [UInt64] = [0, 0x10_0000, 0x20_0000, 0x40_0000, 0x800_0000, 0xFED0_0000, 0xFEE0_0000,
@@ -19,6 +26,7 @@ public struct SequenceGenerator: Sendable {
     static let sizes: [UInt64] = [4096, 8192, 0x10000, 0x10_0000, 0x20_0000, 0x40_0000, 0x3000]
 
     public func generate(seed: UInt64, operations: Int) -> Trace {
+        if container == .iommufd { return generateIOMMUFD(seed: seed, operations: operations) }
         var rng = SeededRandom(seed: seed)
         var out: [Statement] = []
         var line = 0
@@ -39,49 +47,14 @@ public struct SequenceGenerator: Sendable {
         var domains: [DomainSpec] = []
         let domainCount = modelOnly ? 1 + Int(rng.below(3)) : 1
         for i in 0..<domainCount {
-            var d = DomainSpec(name: "d\(i)")
-            d.pgsizes = rng.pick([DomainSpec.defaultPgsizes, PageSizes([4096, 65536, 2 << 20, 512 << 20]),
-                                  PageSizes.pageMask, PageSizes([4096]), PageSizes([65536, 2 << 20])])
-            d.aperture = rng.pick([DomainSpec.defaultAperture, IOVARange(start: 0, last: 0x7F_FFFF_FFFF),
-                                   IOVARange(start: 0x10_0000, last: 0xFFFF_FFFF_FFFF), .all])
-            d.reserved = rng.pick([DomainSpec.defaultReserved, [IOVARange(start: 0x800_0000, last: 0x80F_FFFF)], []])
-            switch rng.below(10) {
-            case 0..<3:
-                // AMD-Vi as QEMU's amd-iommu reports it: every power of two
-                // but a few, the HyperTransport hole and the MSI window
-                // reserved, IOVAs to 2^64-1 until 6.18 and 2^48-1 from it.
-                d.pgsizes = PageSizes(rawValue: 0x000F_7FFF_FFFF_F000)
-                d.aperture = IOVARange(start: 0, last: overflowSeries ? 0xFFFF_FFFF_FFFF : .max)
-                d.reserved = [IOVARange(start: 0xFEE0_0000, last: 0xFEEF_FFFF), IOVARange(start: 0xFD_0000_0000, last: 0xFF_FFFF_FFFF)]
-            case 3..<6:
-                // virtio-iommu: every power of two from 4K, IOVAs to 2^64-1.
-                d.pgsizes = PageSizes(rawValue: 0xFFFF_FFFF_FFFF_F000)
-                d.aperture = .all
-                d.reserved = DomainSpec.defaultReserved
-            default:
-                break
-            }
-            d.coherent = rng.chance(50)
-            if modelOnly {
-                d.emulated = i > 0 && rng.chance(15)
-                d.msiIsolated = !rng.chance(3)
-            }
+            let d = randomDomain(name: "d\(i)", index: i, overflowSeries: overflowSeries, rng: &rng)
             domains.append(d)
             add(.domain(d))
         }
 
         var regions: [MemorySpec] = []
         for base in Self.regionBases where regions.isEmpty || rng.chance(60) {
-            let page: UInt64 = rng.pick([4096, 4096, 2 << 20])
-            let size = page * (1 + rng.below(page == 4096 ? 4096 : 8))
-            // One contiguous run unless a layout is picked (the placement
-            // the generator always meant; the trace default is scattered).
-            var spec = MemorySpec(vaddr: base, size: size, pageSize: page, placement: .contiguous)
-            if modelOnly {
-                spec.placement = rng.pick([.contiguous, .layout(.scattered(seed: rng.next() % 1000)), .layout(.reversed(base: 1 << 32)),
-                                           .layout(.chunks(size: page * 16, base: 1 << 32))])
-                spec.pfnmap = rng.chance(10)
-            }
+            let spec = randomRegion(at: base, rng: &rng)
             regions.append(spec)
             add(.memory(spec))
         }
@@ -160,5 +133,56 @@ public struct SequenceGenerator: Sendable {
             }
         }
         return Trace(file: "seed-\(seed).trace", statements: out)
+    }
+
+    /// A group's IOMMU as the generator picks it: one of a few page size
+    /// sets, apertures and reserved ranges, or the AMD-Vi or virtio-iommu
+    /// shape; beside a kernel the hardware's replaces it.
+    func randomDomain(name: String, index i: Int, overflowSeries: Bool, rng: inout SeededRandom) -> DomainSpec {
+        var d = DomainSpec(name: name)
+        d.pgsizes = rng.pick([DomainSpec.defaultPgsizes, PageSizes([4096, 65536, 2 << 20, 512 << 20]),
+                              PageSizes.pageMask, PageSizes([4096]), PageSizes([65536, 2 << 20])])
+        d.aperture = rng.pick([DomainSpec.defaultAperture, IOVARange(start: 0, last: 0x7F_FFFF_FFFF),
+                               IOVARange(start: 0x10_0000, last: 0xFFFF_FFFF_FFFF), .all])
+        d.reserved = rng.pick([DomainSpec.defaultReserved, [IOVARange(start: 0x800_0000, last: 0x80F_FFFF)], []])
+        switch rng.below(10) {
+        case 0..<3:
+            // AMD-Vi as QEMU's amd-iommu reports it: every power of two
+            // but a few, the HyperTransport hole and the MSI window
+            // reserved, IOVAs to 2^64-1 until 6.18 and 2^48-1 from it.
+            d.pgsizes = PageSizes(rawValue: 0x000F_7FFF_FFFF_F000)
+            d.aperture = IOVARange(start: 0, last: overflowSeries ? 0xFFFF_FFFF_FFFF : .max)
+            d.reserved = [IOVARange(start: 0xFEE0_0000, last: 0xFEEF_FFFF), IOVARange(start: 0xFD_0000_0000, last: 0xFF_FFFF_FFFF)]
+        case 3..<6:
+            // virtio-iommu: every power of two from 4K, IOVAs to 2^64-1.
+            d.pgsizes = PageSizes(rawValue: 0xFFFF_FFFF_FFFF_F000)
+            d.aperture = .all
+            d.reserved = DomainSpec.defaultReserved
+        default:
+            break
+        }
+        d.coherent = rng.chance(50)
+        if modelOnly {
+            d.emulated = i > 0 && rng.chance(15)
+            d.msiIsolated = !rng.chance(3)
+        }
+        return d
+    }
+
+    /// A region of process memory at `base`: 4K or 2M pages, up to 16 MiB,
+    /// one contiguous run (on the model only: a chosen physical layout,
+    /// sometimes device memory).
+    func randomRegion(at base: UInt64, rng: inout SeededRandom) -> MemorySpec {
+        let page: UInt64 = rng.pick([4096, 4096, 2 << 20])
+        let size = page * (1 + rng.below(page == 4096 ? 4096 : 8))
+        // One contiguous run unless a layout is picked (the placement
+        // the generator always meant; the trace default is scattered).
+        var spec = MemorySpec(vaddr: base, size: size, pageSize: page, placement: .contiguous)
+        if modelOnly {
+            spec.placement = rng.pick([.contiguous, .layout(.scattered(seed: rng.next() % 1000)), .layout(.reversed(base: 1 << 32)),
+                                       .layout(.chunks(size: page * 16, base: 1 << 32))])
+            spec.pfnmap = rng.chance(10)
+        }
+        return spec
     }
 }

@@ -53,7 +53,8 @@ public struct Violation: Sendable, CustomStringConvertible {
 }
 
 /// Watches a replay on the model and checks, after every operation, the
-/// properties that must hold whatever the answer:
+/// properties that must hold whatever the answer (type1's, below; while
+/// the model is iommufd's compat layer, `IOMMUFDProperties`):
 /// - the model's `_checkInvariants()` (tree ordered and disjoint, PTE runs
 ///   cover exactly the mapped IOVAs over the pinned frames, locked pages
 ///   equal the normal pages pinned, `dma_avail` + mappings = limit);
@@ -69,6 +70,9 @@ public final class PropertyChecker {
     public let model: ModelBackend
     public private(set) var violations: [Violation] = []
     var before: Snapshot? = nil
+    /// The same for iommufd's compat IOAS (`container iommufd`), whose
+    /// properties are `IOMMUFDProperties`'.
+    var beforeIOMMUFD: IOMMUFDSnapshot? = nil
     /// The line whose operation the model says never returns (it answered
     /// `hang`): the process is stuck there, so nothing after it is checked.
     public private(set) var hungAt: Int? = nil
@@ -83,6 +87,7 @@ public final class PropertyChecker {
             // After a predicted hang the process is stuck in that ioctl:
             // later statements (all answered hang) are not checked.
             self.before = self.hungAt == nil ? Snapshot(self.model.container) : nil
+            self.beforeIOMMUFD = self.model.compat.map(IOMMUFDSnapshot.init)
         }
         replayer.didRun = { [unowned self] st, outcome in self.check(st, outcome) }
     }
@@ -92,6 +97,11 @@ public final class PropertyChecker {
     }
 
     func check(_ st: Statement, _ outcome: Outcome) {
+        if let compat = model.compat {
+            guard let before = beforeIOMMUFD, let index = model.index(in: outcome) else { return }
+            IOMMUFDProperties.check(st, answer: outcome.answers[index], before: before, compat) { record($0, st, $1) }
+            return
+        }
         guard let before, let index = model.index(in: outcome) else { return }
         let answer = outcome.answers[index]
         let c = model.container
@@ -130,6 +140,11 @@ public final class PropertyChecker {
     /// After the sequence: UNMAP_ALL must leave an empty container with
     /// nothing locked.
     public func checkUnmapAllEmpties() {
+        if model.compat != nil {
+            let st = Statement(line: 0, column: 1, kind: .unmap(UnmapDMA(flags: [.all], iova: 0, size: 0)))
+            IOMMUFDProperties.unmapAllEmpties(model) { record($0, st, $1) }
+            return
+        }
         guard model.container.isSet, model.container.hang == nil else { return }
         // Before 6.18 a mapping ending at 2^64-1 can hide others from the
         // walk (vfio_find_dma_first_node), depending on the tree's shape.

@@ -5,6 +5,9 @@ import VFIOTrace
 /// operations (in halves, then quarters, … then one by one), drops setup
 /// statements, then moves numbers toward simple values (sizes to one page,
 /// addresses to low aligned ones), repeating until nothing more can go.
+/// A `container` statement is never dropped: the shrunk trace is for the
+/// same kernel code as the one that failed (without it, an iommufd
+/// sequence would become a type1 one and could fail otherwise).
 ///
 /// `fails` replays a candidate and says whether it still shows the failure;
 /// `budget` caps how many candidates are tried.
@@ -28,9 +31,12 @@ public struct Shrinker {
             while chunk >= 1 && tried < budget {
                 var start = 0
                 while start < current.count && tried < budget {
+                    let end = min(current.count, start + chunk)
+                    let kept = current[start..<end].filter(Self.isKept)
+                    if kept.count == end - start { start += chunk; continue }
                     var candidate = current
-                    candidate.removeSubrange(start..<min(current.count, start + chunk))
-                    if attempt(candidate) { current = candidate; progress = true } else { start += chunk }
+                    candidate.replaceSubrange(start..<end, with: kept)
+                    if attempt(candidate) { current = candidate; progress = true; start += kept.count } else { start += chunk }
                 }
                 chunk /= 2
             }
@@ -44,6 +50,12 @@ public struct Shrinker {
             }
         }
         return Trace(file: trace.file, statements: current)
+    }
+
+    /// Statements shrinking keeps: which container kind the trace is for.
+    static func isKept(_ st: Statement) -> Bool {
+        if case .container = st.kind { return true }
+        return false
     }
 
     /// Simpler versions of one statement, most simple first.

@@ -1,3 +1,4 @@
+import VFIOCore
 import VFIOExplore
 
 /// What `vfio-sim explore --report FILE` writes and `explore --merge`
@@ -7,7 +8,7 @@ import VFIOExplore
 /// One record per line, tab-separated fields escaped as in `ReportCodec`:
 ///
 ///     vfio-sim explore report 1
-///     range   SEED  RUNS  OPS  BACKEND          (model or both)
+///     range   SEED  RUNS  OPS  BACKEND  [CONTAINER]   (model or both; type1 or iommufd, type1 when missing)
 ///     counts  SEQUENCES  OPERATIONS  FINDINGS  NOT-RUN-ON-KERNEL  SECONDS  [HUNG]
 ///
 /// (HUNG, the sequences that end in a predicted hang, may be missing in
@@ -20,13 +21,16 @@ public struct ExploreReport {
     public var ops: Int
     public var backend: String
     public var result: ExploreRun
+    /// The kind the sequences were generated for (`--container`).
+    public var container: ContainerKind
 
-    public init(seed: UInt64, runs: Int, ops: Int, backend: String, result: ExploreRun) {
+    public init(seed: UInt64, runs: Int, ops: Int, backend: String, result: ExploreRun, container: ContainerKind = .type1) {
         self.seed = seed
         self.runs = runs
         self.ops = ops
         self.backend = backend
         self.result = result
+        self.container = container
     }
 
     static let header = "vfio-sim explore report 1"
@@ -35,7 +39,7 @@ public struct ExploreReport {
         func rec(_ fields: [String]) -> String { fields.map(ReportCodec.escape).joined(separator: "\t") + "\n" }
         let r = result
         var out = Self.header + "\n"
-        out += rec(["range", String(seed), String(runs), String(ops), backend])
+        out += rec(["range", String(seed), String(runs), String(ops), backend] + (container == .type1 ? [] : [container.rawValue]))
         out += rec(["counts", String(r.sequences), String(r.operations), String(r.findings), String(r.notRunOnKernel), String(r.seconds), String(r.hung)])
         for s in r.shrunk {
             let finding: [String] = switch s.finding {
@@ -61,9 +65,10 @@ public struct ExploreReport {
             let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(ReportCodec.unescape)
             let n = i + 2
             switch f[0] {
-            case "range" where f.count == 5 && report == nil:
-                guard let seed = UInt64(f[1]), let runs = Int(f[2]), let ops = Int(f[3]), runs >= 0 else { return bad("line \(n): a bad range") }
-                report = ExploreReport(seed: seed, runs: runs, ops: ops, backend: f[4], result: ExploreRun())
+            case "range" where (f.count == 5 || f.count == 6) && report == nil:
+                guard let seed = UInt64(f[1]), let runs = Int(f[2]), let ops = Int(f[3]), runs >= 0,
+                      let kind = f.count == 6 ? ContainerKind(rawValue: f[5]) : .type1 else { return bad("line \(n): a bad range") }
+                report = ExploreReport(seed: seed, runs: runs, ops: ops, backend: f[4], result: ExploreRun(), container: kind)
             case "counts" where (f.count == 6 || f.count == 7) && report != nil:
                 guard let a = Int(f[1]), let b = Int(f[2]), let c = Int(f[3]), let d = Int(f[4]), let t = Double(f[5]),
                       let h = f.count == 7 ? Int(f[6]) : 0 else {
@@ -96,8 +101,8 @@ public struct ExploreReport {
     /// same backend, seed ranges that do not overlap) as one.
     public static func merge(_ reports: [ExploreReport]) -> Result<ExploreReport, LaneError> {
         guard let first = reports.first else { return .failure(LaneError("nothing to merge")) }
-        for r in reports.dropFirst() where r.ops != first.ops || r.backend != first.backend {
-            return .failure(LaneError("the reports differ in --ops or --backend (\(first.ops) on \(first.backend), \(r.ops) on \(r.backend))"))
+        for r in reports.dropFirst() where r.ops != first.ops || r.backend != first.backend || r.container != first.container {
+            return .failure(LaneError("the reports differ in --ops, --backend or --container (\(first.ops) on \(first.backend) \(first.container), \(r.ops) on \(r.backend) \(r.container))"))
         }
         let sorted = reports.sorted { $0.seed < $1.seed }
         // Sorted, so b starts at or after a: they overlap when b starts
@@ -113,7 +118,7 @@ public struct ExploreReport {
             runs = sum
         }
         return .success(ExploreReport(seed: low, runs: runs, ops: first.ops, backend: first.backend,
-                                      result: ExploreShards.merge(sorted.map(\.result))))
+                                      result: ExploreShards.merge(sorted.map(\.result)), container: first.container))
     }
 
     /// The seed ranges of `reports` as `A-B` words, joined (gaps show).

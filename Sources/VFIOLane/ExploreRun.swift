@@ -90,11 +90,12 @@ public struct ExploreRun {
     /// on one group of its own (a generated sequence attaches one group on
     /// a kernel): `jobs` of them, at most one per group.
     public static func kernelExplorers(hardware: Hardware, jobs: Int, parameters: ModuleParameterGuard,
-                                       sys: SystemCalls = LinuxSystemCalls(), sequencesPerProcess: Int = 50) -> Result<[Explorer], LaneError> {
+                                       sys: SystemCalls = LinuxSystemCalls(), sequencesPerProcess: Int = 50,
+                                       container: ContainerKind = .type1) -> Result<[Explorer], LaneError> {
         var out: [Explorer] = []
         for group in hardware.groups.prefix(max(1, jobs)) {
             switch kernelExplorer(hardware: Hardware(groups: [group], bar: hardware.bar), parameters: parameters,
-                                  sys: sys, sequencesPerProcess: sequencesPerProcess) {
+                                  sys: sys, sequencesPerProcess: sequencesPerProcess, container: container) {
             case .success(let e): out.append(e)
             case .failure(let e): return .failure(e)
             }
@@ -111,9 +112,12 @@ public struct ExploreRun {
     ///
     /// `sequencesPerProcess` is the most sequences one child runs (1: a
     /// process per sequence, as before batching; kept to measure the gain).
+    /// `container` is the kind the sequences are generated for (iommufd's
+    /// need /dev/iommu on the kernel).
     public static func kernelExplorer(hardware: Hardware, parameters: ModuleParameterGuard,
-                                      sys: SystemCalls = LinuxSystemCalls(), sequencesPerProcess: Int = 50) -> Result<Explorer, LaneError> {
-        var explorer = Explorer(generator: SequenceGenerator(modelOnly: false))
+                                      sys: SystemCalls = LinuxSystemCalls(), sequencesPerProcess: Int = 50,
+                                      container: ContainerKind = .type1) -> Result<Explorer, LaneError> {
+        var explorer = Explorer(generator: SequenceGenerator(modelOnly: false, container: container))
         do throws(BackendError) {
             let probe = try KernelBackend(groupPaths: hardware.groups, barPath: hardware.bar, sys: sys, traceDefaults: false)
             defer { _ = probe.close() }

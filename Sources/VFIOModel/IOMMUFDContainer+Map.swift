@@ -15,7 +15,8 @@ extension IOMMUFDContainer {
 
     /// `iopt_map_user_pages`, checks in the kernel's order:
     /// `iopt_alloc_pages` (a length of 0 or past `SIZE_MAX - PAGE_SIZE`:
-    /// EINVAL; `vaddr + length` past 2^64: EOVERFLOW), then
+    /// EINVAL; `vaddr + length` past 2^64: EOVERFLOW; from 6.13 the other
+    /// way round, `iopt_alloc_user_pages`), then
     /// `iopt_alloc_area_pages` (a length off the IOAS alignment: EINVAL),
     /// `iopt_check_iova` (iova off the alignment: EINVAL; `iova + length -
     /// 1` wraps: EOVERFLOW; a reserved range: EINVAL; an area already
@@ -27,7 +28,9 @@ extension IOMMUFDContainer {
     /// those three `pinAndMap` gives the kernel's order (EFAULT or EINVAL
     /// as the batches go, ENOMEM last).
     mutating func ioptMapUserPages(iova: UInt64, vaddr: UInt64, length: UInt64, prot: MapDMA.Flags) -> Result<Void, Errno> {
-        if let e = Self.ioptAllocPagesCheck(vaddr: vaddr, length: length) { return .failure(e) }
+        if let e = Self.ioptAllocPagesCheck(vaddr: vaddr, length: length, overflowFirst: profile.iommufdChecksOverflowFirst) {
+            return .failure(e)
+        }
         let align = iovaAlignment
         if length & (align - 1) != 0 { return .failure(.EINVAL) }
         if let e = ioptCheckIOVA(iova: iova, length: length, alignment: align) { return .failure(e) }
@@ -46,10 +49,17 @@ extension IOMMUFDContainer {
         }
     }
 
-    /// `iopt_alloc_pages`' checks on the user range.
-    static func ioptAllocPagesCheck(vaddr: UInt64, length: UInt64) -> Errno? {
-        if length == 0 || length > UInt64.max - pageSize { return .EINVAL }
-        if vaddr.addingReportingOverflow(length).overflow { return .EOVERFLOW }
+    /// The checks on the user range: up to 6.12 `iopt_alloc_pages` checks
+    /// the length, then that the range does not wrap; from 6.13
+    /// `iopt_alloc_user_pages` checks the wrap first and then calls
+    /// `iopt_alloc_pages` (`overflowFirst`,
+    /// `ReleaseRule.iommufdOverflowBeforeLength`).
+    static func ioptAllocPagesCheck(vaddr: UInt64, length: UInt64, overflowFirst: Bool) -> Errno? {
+        let badLength = length == 0 || length > UInt64.max - pageSize
+        let wraps = vaddr.addingReportingOverflow(length).overflow
+        if overflowFirst && wraps { return .EOVERFLOW }
+        if badLength { return .EINVAL }
+        if wraps { return .EOVERFLOW }
         return nil
     }
 

@@ -41,6 +41,7 @@ public struct KernelProfile: Hashable, Sendable, CustomStringConvertible {
         hasIOMMUFD = ReleaseRule.iommufdCompat.holds(in: r)
         updateVaddrExcludesMdevs = ReleaseRule.updateVaddrExcludesMdevs.holds(in: r)
         iommufdUnmapsEmptyRange = ReleaseRule.iommufdEmptyUnmap.holds(in: r)
+        iommufdChecksOverflowFirst = ReleaseRule.iommufdOverflowBeforeLength.holds(in: r)
     }
 
     public var description: String { version.description }
@@ -116,4 +117,13 @@ public struct KernelProfile: Hashable, Sendable, CustomStringConvertible {
     /// and 6.2 to 6.5 and 6.7 to 6.11, answer ENOENT
     /// (`ReleaseRule.iommufdEmptyUnmap`).
     public let iommufdUnmapsEmptyRange: Bool
+
+    /// A compat MAP checks that `vaddr + length` does not wrap (EOVERFLOW)
+    /// before it checks the length (EINVAL for 0 or past `SIZE_MAX -
+    /// PAGE_SIZE`): `iopt_alloc_user_pages` before `iopt_alloc_pages`
+    /// (v6.13, 99ff06dcca20 "iommufd: Generalize iopt_pages address");
+    /// 6.2 to 6.12 check the length first (`iopt_alloc_pages`), so a
+    /// length of 2^64-4K from a high vaddr answers EINVAL there and
+    /// EOVERFLOW from 6.13 (`ReleaseRule.iommufdOverflowBeforeLength`).
+    public let iommufdChecksOverflowFirst: Bool
 }

@@ -98,9 +98,20 @@ extension ReleaseRule {
         backports: [KernelVersion(6, 17, 9), KernelVersion(6, 12, 59), KernelVersion(6, 6, 117)],
         commits: "afb47765f923 \"iommufd: Make vfio_compat's unmap succeed if the range is already empty\" (6.12.y: df21a2be8a47)")
 
+    /// iommufd's map checks that the user range does not wrap before it
+    /// checks the length: `iopt_alloc_user_pages` (EOVERFLOW) now runs
+    /// before `iopt_alloc_pages` (EINVAL for a length of 0 or past
+    /// `SIZE_MAX - PAGE_SIZE`), where 6.12's `iopt_alloc_pages` did both in
+    /// the other order. Seen in the 6.12.118 and 7.3.4 sources.
+    public static let iommufdOverflowBeforeLength = ReleaseRule(
+        name: "iommufd map: overflow before length",
+        summary: "iommufd's MAP of a length past SIZE_MAX - PAGE_SIZE whose vaddr + length wraps answers EOVERFLOW (before: EINVAL)",
+        mainline: KernelVersion(6, 13), backports: [],
+        commits: "99ff06dcca20 \"iommufd: Generalize iopt_pages address\" (Steve Sistare, v6.13-rc1, the IOMMU_IOAS_MAP_FILE series)")
+
     /// Every rule, oldest first (the table of `docs/RELEASES.md`).
     public static let all: [ReleaseRule] = [
         unmapAllAndVaddr, unmapWalkFromFirstNode, iommufdCompat, updateVaddrExcludesMdevs, capabilityPadding, nestingRetired,
-        overflowSeries, iommufdEmptyUnmap,
+        iommufdOverflowBeforeLength, overflowSeries, iommufdEmptyUnmap,
     ]
 }

@@ -27,6 +27,7 @@ func exploreCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var reportPath: String? = nil
     var merge: [String] = []
     var perProcess = 50
+    var container = ContainerKind.type1
     var arguments = Arguments(args)
     while let a = arguments.pop() {
         switch a {
@@ -37,6 +38,7 @@ func exploreCommand(_ args: [String]) throws(UsageError) -> Int32 {
             backend = try arguments.value(for: a)
             guard backend == "model" || backend == "both" else { throw UsageError(message: "--backend takes model or both") }
         case "--group": group = try arguments.value(for: a)
+        case "--container": container = try containerOption(try arguments.value(for: a))
         case "--out": out = try arguments.value(for: a)
         case "--allow-module-params": allowModuleParams = true
         case "--jobs": jobs = Int(try arguments.number(for: a, in: 1...1024) as UInt32); jobsGiven = true
@@ -72,10 +74,21 @@ func exploreCommand(_ args: [String]) throws(UsageError) -> Int32 {
             throw UsageError(message: "--backend both runs a job per group: --jobs \(jobs) needs \(jobs) groups, there \(hardware.groups.count == 1 ? "is 1" : "are \(hardware.groups.count)") (VFIO_GROUPS or --group)")
         }
         jobs = min(jobs, hardware.groups.count)
+        // iommufd charges user->locked_vm, one counter for every process
+        // of the user (incr_user_locked_vm): two workers side by side would
+        // see each other's charges against their RLIMIT_MEMLOCK, which no
+        // sequence's model can know (the lane saw kernel ENOMEM, model ok).
+        if container == .iommufd {
+            if jobsGiven && jobs > 1 {
+                throw UsageError(message: "--container iommufd --backend both runs one job: iommufd charges the user's locked_vm, which parallel jobs of one user would share")
+            }
+            jobs = 1
+        }
     }
     if let shard { (seed, runs) = ExploreShards.slice(seed: seed, runs: runs, index: shard.index, count: shard.count) }
 
-    var explorer = Explorer(generator: SequenceGenerator(modelOnly: true))
+    let generator = SequenceGenerator(modelOnly: true, container: container)
+    var explorer = Explorer(generator: generator)
     var workers: [Explorer] = []
     var parameters: ModuleParameterGuard? = nil
     defer { parameters?.end() }
@@ -84,12 +97,14 @@ func exploreCommand(_ args: [String]) throws(UsageError) -> Int32 {
         case .success(let g): parameters = g
         case .failure(let e): printErr("vfio-sim: error: \(e.message)"); return 2
         }
-        switch ExploreRun.kernelExplorer(hardware: hardware, parameters: parameters!, sys: sys, sequencesPerProcess: perProcess) {
+        switch ExploreRun.kernelExplorer(hardware: hardware, parameters: parameters!, sys: sys, sequencesPerProcess: perProcess,
+                                             container: container) {
         case .success(let e): explorer = e
         case .failure(let e): printErr("vfio-sim: error: \(e.message)"); return 2
         }
         if jobs > 1 {
-            switch ExploreRun.kernelExplorers(hardware: hardware, jobs: jobs, parameters: parameters!, sys: sys, sequencesPerProcess: perProcess) {
+            switch ExploreRun.kernelExplorers(hardware: hardware, jobs: jobs, parameters: parameters!, sys: sys, sequencesPerProcess: perProcess,
+                                              container: container) {
             case .success(let w): workers = w
             case .failure(let e): printErr("vfio-sim: error: \(e.message)"); return 2
             }
@@ -106,14 +121,14 @@ func exploreCommand(_ args: [String]) throws(UsageError) -> Int32 {
         result = ExploreRun.run(seed: seed, runs: runs, ops: ops, explorer: explorer) { printShrunk($0, out: out) }
     } else {
         // Model only: each thread makes its own explorer (and model).
-        result = ExploreShards.run(seed: seed, runs: runs, ops: ops, jobs: jobs) { Explorer(generator: SequenceGenerator(modelOnly: true)) }
+        result = ExploreShards.run(seed: seed, runs: runs, ops: ops, jobs: jobs) { Explorer(generator: generator) }
         for s in result.shrunk { printShrunk(s, out: out) }
     }
     result.seconds = monotonicSeconds() - started
-    let report = ExploreReport(seed: seed, runs: runs, ops: ops, backend: backend, result: result)
+    let report = ExploreReport(seed: seed, runs: runs, ops: ops, backend: backend, result: result, container: container)
     if let reportPath, let problem = writeFile(reportPath, report.encode()) { printErr("error: \(problem)"); return 2 }
     let shardWords = shard.map { " (shard \($0.index)/\($0.count): seeds \(seed)-\(seed &+ UInt64(max(runs, 1)) &- 1))" } ?? ""
-    printOut(summaryLine(result, backend: backend) + shardWords + "\n")
+    printOut(summaryLine(result, backend: backend, container: container) + shardWords + "\n")
     printOut(rateLine(result, jobs: jobs) + "\n")
     return result.findings == 0 ? 0 : 1
 }
@@ -139,7 +154,7 @@ func mergeReports(_ paths: [String], out: String?, reportPath: String?) -> Int32
     if let out { mkdir(out, 0o755) }
     for s in merged.result.shrunk { printShrunk(s, out: out) }
     if let reportPath, let problem = writeFile(reportPath, merged.encode()) { printErr("error: \(problem)"); return 2 }
-    printOut(summaryLine(merged.result, backend: merged.backend) + " (\(reports.count) reports merged: seeds \(ExploreReport.coverage(reports)))\n")
+    printOut(summaryLine(merged.result, backend: merged.backend, container: merged.container) + " (\(reports.count) reports merged: seeds \(ExploreReport.coverage(reports)))\n")
     return merged.result.findings == 0 ? 0 : 1
 }
 
@@ -152,8 +167,12 @@ func printShrunk(_ shrunk: ExploreRun.Shrunk, out: String?) {
     }
 }
 
-func summaryLine(_ result: ExploreRun, backend: String) -> String {
-    var line = "explored \(result.sequences) sequences, \(result.operations) operations on \(backend == "both" ? "model and kernel" : "the model"): \(result.findings) with findings"
+/// `explored N sequences, M operations on the model: F with findings`
+/// (`on the model (container iommufd)` for `--container iommufd`).
+func summaryLine(_ result: ExploreRun, backend: String, container: ContainerKind = .type1) -> String {
+    let on = backend == "both" ? "model and kernel" : "the model"
+    let what = container == .iommufd ? "\(on) (container iommufd)" : on
+    var line = "explored \(result.sequences) sequences, \(result.operations) operations on \(what): \(result.findings) with findings"
     if result.hung > 0 { line += " (\(result.hung) end in a predicted hang: a hazard, not a finding)" }
     if result.notRunOnKernel > 0 { line += " (\(result.notRunOnKernel) not run on the kernel: they would hang it, leave hugepages pinned, or overlap mappings in the IOMMU)" }
     return line

@@ -386,7 +386,8 @@ enum Help {
     SYNOPSIS
         vfio-sim explore [--seed N] [--ops M] [--runs K] [--jobs J] [--shard I/S]
                          [--backend model|both] [--group /dev/vfio/N] [--out DIR]
-                         [--allow-module-params] [--per-process P] [--report FILE]
+                         [--container type1|iommufd] [--allow-module-params]
+                         [--per-process P] [--report FILE]
         vfio-sim explore --merge FILE... [--out DIR] [--report FILE]
 
     DESCRIPTION
@@ -404,6 +405,22 @@ enum Help {
         as a finding. With --backend both every sequence also runs on the kernel (--group)
         and every disagreement is a finding (sequences then use one group and
         memory the kernel backend can allocate).
+
+        --container iommufd generates sequences for iommufd's type1
+        compatibility (`container iommufd`, kernels 6.2 on; on a kernel it
+        needs /dev/iommu): RLIMIT_MEMLOCK of a few pages, unaligned or
+        filled by the first map, maps that overlap, run past the process's
+        memory, ask for no access or meet reserved and out-of-aperture IOVAs,
+        unmaps that cut, span several areas or meet none. Its properties are
+        iommufd's: the IOAS's invariants (areas, their pins and charges), a
+        failed operation other than an unmap changes nothing (iommufd's unmap
+        is not atomic: what it removed must be what it reports), a map adds
+        exactly its area and charges every page it pins to the user's
+        locked_vm within the limit (none with CAP_IPC_LOCK), no entry limit,
+        only 4K IOMMU entries after VFIO_TYPE1_IOMMU, and UNMAP_ALL leaves
+        nothing. Shrinking keeps the container line. With --backend both it
+        runs one job: iommufd charges the user's locked_vm, shared by every
+        process of the user, so parallel jobs would see each other's charges.
 
         Each kind of finding is shrunk (operations dropped, numbers made
         simple) and printed as a trace with the answers the first backend

@@ -139,6 +139,22 @@ struct CLITests {
         #expect(FileManager.default.fileExists(atPath: "\(dir)/all.txt"))
     }
 
+    @Test("explore --container iommufd: its summary names the container, its report keeps it, and a merge with a type1 report is refused")
+    func exploreIOMMUFD() throws {
+        let dir = NSTemporaryDirectory() + "vfio-sim-iommufd-explore-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let run = try runSim(["explore", "--container", "iommufd", "--seed", "5", "--runs", "60", "--ops", "20", "--jobs", "2", "--report", "\(dir)/fd.txt"])
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        #expect(run.stdout.contains("explored 60 sequences") && run.stdout.contains("on the model (container iommufd): 0 with findings"))
+        let type1 = try runSim(["explore", "--seed", "65", "--runs", "10", "--ops", "20", "--jobs", "1", "--report", "\(dir)/t1.txt"])
+        #expect(type1.status == 0)
+        let merged = try runSim(["explore", "--merge", "\(dir)/fd.txt", "\(dir)/t1.txt"])
+        #expect(merged.status == 2 && merged.stderr.contains("--container"), "\(merged.stderr)")
+        let bad = try runSim(["explore", "--container", "vfio"])
+        #expect(bad.status == 2 && bad.stderr.contains("--container takes type1 or iommufd"))
+    }
+
     @Test("a bad file among good ones: exit 2, its diagnostics, and the good files still run")
     func badAmongGood() throws {
         let run = try runSim(["replay", "Fixtures/memlock-limit.trace", "Fixtures/bad/unknown-errno.trace", "Fixtures/map-misaligned.trace"])

@@ -91,6 +91,16 @@ struct ReleaseRuleTests {
         #expect(b.unmapDMA(UnmapDMA(flags: [], iova: 0x10_0000, size: 4096)).errno == (fixed ? nil : .ENOENT))
     }
 
+    @Test("iommufd's map of 2^64-4K bytes from a high vaddr: EINVAL (the length, iopt_alloc_pages) up to 6.12, EOVERFLOW (the wrap, iopt_alloc_user_pages) from 6.13",
+          arguments: [("6.2", Errno.EINVAL), ("6.12", .EINVAL), ("6.12.118", .EINVAL), ("6.13", .EOVERFLOW), ("7.3", .EOVERFLOW)])
+    func iommufdOverflowBeforeLength(text: String, errno: Errno) throws {
+        let b = try Self.backend(text, iommufd: true)
+        let huge = MapDMA(flags: [.read, .write], vaddr: 0x7F00_0000_0000, iova: 0x10_0000, size: 0xFFFF_FFFF_FFFF_F000)
+        #expect(b.mapDMA(huge).errno == errno)
+        // A length past SIZE_MAX - PAGE_SIZE that does not wrap is EINVAL on every release.
+        #expect(b.mapDMA(MapDMA(flags: [.read, .write], vaddr: 0x800, iova: 0x10_0000, size: 0xFFFF_FFFF_FFFF_F000)).errno == .EINVAL)
+    }
+
     @Test("a rule holds from its mainline release, and in a backported series from the backport's patch level on")
     func holds() {
         let rule = ReleaseRule.iommufdEmptyUnmap

@@ -21,7 +21,12 @@
 #                   exploration of RUNS generated sequences of OPS operations
 #                   from SEED (default "$LANE_EXPLORE" or "100 30 1"; CI runs
 #                   these fixed seeds, more can be run offline)
-#   --no-explore    fixtures only
+#   --explore-iommufd "RUNS OPS SEED..."
+#                   the iommufd configuration's own exploration (explore
+#                   --container iommufd, one run per SEED) after the common
+#                   one; default lib.sh's LANE_IOMMUFD_EXPLORE_DEFAULT, ""
+#                   for none
+#   --no-explore    fixtures only (neither exploration)
 #   --verbose       print every note (setup differences, answers the trace
 #                   wrote for another IOMMU or kernel, skipped fixtures); the
 #                   report in $VFIOSIM_LANE_CACHE/logs also lists every agreement
@@ -73,7 +78,8 @@ while [ $# -gt 0 ]; do
     --verbose) VERBOSE=1; shift ;;
     --no-ptes) PTES=0; shift ;;
     --explore) EXPLORE=${2?}; shift 2 ;;
-    --no-explore) EXPLORE=""; shift ;;
+    --explore-iommufd) export LANE_IOMMUFD_EXPLORE=${2?}; shift 2 ;;
+    --no-explore) EXPLORE=""; export LANE_IOMMUFD_EXPLORE=""; shift ;;
     -h|--help) usage ;;
     -*) echo "unknown option: $1" >&2; usage ;;
     *) FIXTURES+=("$1"); shift ;;
@@ -176,6 +182,16 @@ HAS_CONTAINER_REPLAY=0 HAS_CONTAINER_EXPLORE=0
     echo "/files/vfio-sim explore --backend both --allow-module-params $X --runs $runs --ops $ops --seed $seed"
     echo 'e=$?; [ "$rc" = 0 ] && rc=$e'
   fi
+  # The configuration's own exploration (VFIO_LANE_EXPLORE_MORE: RUNS OPS
+  # SEED...), with its container, one run per seed.
+  echo 'if [ -n "$VFIO_LANE_EXPLORE_MORE" ]; then'
+  echo '  echo "== explore"; set -- $VFIO_LANE_EXPLORE_MORE; runs=$1; ops=$2; shift 2'
+  echo '  for s in "$@"; do'
+  echo '    /files/vfio-sim explore --backend both --allow-module-params $C --runs $runs --ops $ops --seed $s'
+  echo '    e=$?; [ "$rc" = 0 ] && rc=$e'
+  echo '  done'
+  echo 'fi'
+
   # The machine as `vfio-sim host --probe` sees it, then that prologue
   # with a body of operations replayed on both backends.
   echo "echo '== host'"
@@ -198,6 +214,9 @@ for c in "${CONFIGS[@]}"; do
   if [ "$LANE_CFG_CONTAINER" != type1 ]; then
     if [ "$HAS_CONTAINER_REPLAY" = 1 ]; then
       CONTAINER_ARGS=(--env "VFIO_LANE_CONTAINER=$LANE_CFG_CONTAINER")
+      if [ "$HAS_CONTAINER_EXPLORE" = 1 ] && [ -n "$LANE_CFG_EXPLORE_MORE" ]; then
+        CONTAINER_ARGS+=(--env "VFIO_LANE_EXPLORE_MORE=$LANE_CFG_EXPLORE_MORE")
+      fi
     else
       CONTAINER_NOTE="  (this vfio-sim has no replay --container: the fixtures ran with type1's container on this kernel, not $LANE_CFG_CONTAINER)"
     fi
@@ -258,12 +277,20 @@ for c in "${CONFIGS[@]}"; do
     "kernel log: "*) n=${logged#kernel log: }; n=${n%% *}; [ "${n%/*}" = "${n#*/}" ] || FAILED=1 ;;
     *) FAILED=1 ;;
   esac
-  # The exploration: its one line, and every finding shrunk to a trace.
-  if [ -n "$EXPLORE" ]; then
-    explored=$(section explore | grep -E '^explored [0-9]+ sequences' | tail -n1 || true)
-    echo "  ${explored:-exploration: no result}"
+  # The explorations: a line each, and every finding shrunk to a trace.
+  # Each must have run and found nothing.
+  n_wanted=0
+  [ -z "$EXPLORE" ] || n_wanted=1
+  if [ "$HAS_CONTAINER_EXPLORE" = 1 ] && [ "$HAS_CONTAINER_REPLAY" = 1 ] && [ -n "$LANE_CFG_EXPLORE_MORE" ]; then
+    read -r -a more <<< "$LANE_CFG_EXPLORE_MORE"
+    n_wanted=$(( n_wanted + ${#more[@]} - 2 ))
+  fi
+  if [ "$n_wanted" -gt 0 ]; then
+    explored=$(section explore | grep -E '^explored [0-9]+ sequences' || true)
+    n_clean=$(printf '%s\n' "$explored" | grep -c ': 0 with findings' || true)
+    if [ -n "$explored" ]; then printf '%s\n' "$explored" | sed 's/^/  /'; else echo "  exploration: no result"; fi
     section explore | grep -vE '^explored [0-9]+ sequences' | sed 's/^/    /' || true
-    case $explored in *": 0 with findings"*) ;; *) FAILED=1 ;; esac
+    [ "$n_clean" = "$n_wanted" ] || { FAILED=1; echo "  ($n_clean of $n_wanted explorations ran without a finding)"; }
   fi
   # The host's prologue with a body: every operation agrees, and the
   # prologue's domains are the kernel's (no setup difference).

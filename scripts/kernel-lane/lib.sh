@@ -33,6 +33,9 @@ LANE_CONFIGS="5.10-intel 5.10-intel48 5.10-amd
 # shellcheck disable=SC2086,SC2116  # split and joined again: one line, single spaces
 LANE_CONFIGS=$(echo $LANE_CONFIGS)
 
+# The 6.12-iommufd configuration's own exploration: RUNS OPS SEED...
+LANE_IOMMUFD_EXPLORE_DEFAULT="700 40 1796672326 1796672326000"
+
 # Kernels the lane builds itself (build-kernel.sh) rather than takes from a
 # Debian package: 6.12-iommufd is Debian's linux-source-6.12 with
 # CONFIG_IOMMUFD (Debian's kernels have it unset). Its cache key is the
@@ -105,6 +108,9 @@ lane_resolve_series() {
 #   LANE_CFG_MODULES    modules to load (dependencies added automatically)
 #   LANE_CFG_MODPARAMS  MODULE.PARAM=VALUE words applied at insmod time
 #   LANE_CFG_CONTAINER  type1 | iommufd: the container the replay uses
+#   LANE_CFG_EXPLORE_MORE  "RUNS OPS SEED..." a further exploration of the
+#                       container's own (one per seed) after the common one;
+#                       empty for most configurations
 lane_config() {
   local series kind
   series=$(lane_resolve_series "${1%-*}") || series=""
@@ -114,6 +120,7 @@ lane_config() {
   LANE_CFG_IOMMU=$kind
   LANE_CFG_MODPARAMS=""
   LANE_CFG_CONTAINER=type1
+  LANE_CFG_EXPLORE_MORE=""
   case " $LANE_CONFIGS " in
     *" $LANE_CFG_NAME "*) ;;
     *) echo "unknown config '$1' (known: $LANE_CONFIGS)" >&2; return 1 ;;
@@ -165,6 +172,11 @@ lane_config() {
       LANE_CFG_MODULES="iommufd $(lane_vfio_modules "$series")"
       LANE_CFG_IOMMU_WORD=iommufd
       LANE_CFG_CONTAINER=iommufd
+      # iommufd's own exploration (explore --container iommufd --backend
+      # both): seeds derived from `date +%s` when it was added (issue 28),
+      # not chosen; sized to about 4 minutes of guest time (measured: see
+      # docs/IOMMUFD.md). LANE_IOMMUFD_EXPLORE overrides it ("" = none).
+      LANE_CFG_EXPLORE_MORE=${LANE_IOMMUFD_EXPLORE-"$LANE_IOMMUFD_EXPLORE_DEFAULT"}
       ;;
   esac
 }
