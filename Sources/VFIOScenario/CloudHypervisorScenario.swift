@@ -25,7 +25,11 @@ public enum CloudHypervisorScenario {
             about: ["Guest RAM at its guest-physical addresses: \(formatSize(low)) below 3G, \(formatSize(size - low)) from 4G, one MAP_DMA per region.",
                     "cloud-hypervisor needs RLIMIT_MEMLOCK raised for VFIO; the plan assumes it is unlimited (say --memlock to try a limit)."],
             interface: "type1v2", memlock: .unlimited, capIPCLock: false).write(&w, o)
-        w.line(memoryLine(vaddr: ramVaddr, size: size, backing: backing, o, seed: o.seed, note: "guest RAM"))
+        // `prefault=off` is cloud-hypervisor's default: the first MAP_DMA
+        // faults guest RAM in.
+        w.line(memoryLine(vaddr: ramVaddr, size: size, backing: backing, o, seed: o.seed,
+                          note: "guest RAM" + ((o.prealloc ?? false) ? "" : ", not prefaulted: the first MAP_DMA faults it in"),
+                          prealloc: false))
         let bars = o.barSize == 0 ? [] : QEMUScenario.barAddresses(count: o.devices, size: o.barSize, highEnd: 4 * gib + (size - low))
         for (i, _) in bars.enumerated() {
             w.line("memory vaddr=\(formatAddress(barVaddr + UInt64(i) * o.barSize)) size=\(formatSize(o.barSize)) pfnmap  # \(deviceName(i))'s BAR, mmap'd")

@@ -44,6 +44,9 @@ public enum DPDKScenario {
         try o.checkCounts()
         guard o.containers == 1 else { throw ScenarioError("dpdk: every device joins the default container; --containers is for qemu and cloud-hypervisor") }
         guard o.barSize == 0 else { throw ScenarioError("dpdk: --bar is for qemu and cloud-hypervisor") }
+        guard o.prealloc != false else {
+            throw ScenarioError("dpdk: the EAL touches every hugepage as it allocates it (it reads its physical address); --prealloc no is for qemu, cloud-hypervisor and pool")
+        }
         let backing = o.backing ?? .hugetlb2M
         guard backing == .hugetlb2M || backing == .hugetlb1G || (backing == .pages4K && o.iovaMode == .va) else {
             throw ScenarioError("dpdk: --backing takes 2M or 1G (hugepages), or 4K with --iova-mode va (--no-huge), not \(backing.rawValue)")

@@ -73,7 +73,12 @@ public enum QEMUScenario {
                     "RLIMIT_MEMLOCK as libvirt sets it for a guest with host devices: RAM + 1 GiB; every container pins the RAM again."],
             interface: "type1v2", memlock: .bytes(size + gib), capIPCLock: false).write(&w, o)
         let bars = o.barSize == 0 ? [] : barAddresses(count: o.devices, size: o.barSize, highEnd: 4 * gib + (size - low))
-        w.line(memoryLine(vaddr: ramVaddr, size: size, backing: backing, o, seed: o.seed, note: "guest RAM"))
+        // libvirt preallocates a guest on hugetlbfs; anonymous RAM is not
+        // (QEMU's default): the first MAP_DMA faults it in.
+        let prealloc = backing == .hugetlb2M || backing == .hugetlb1G
+        w.line(memoryLine(vaddr: ramVaddr, size: size, backing: backing, o, seed: o.seed,
+                          note: "guest RAM" + ((o.prealloc ?? prealloc) ? "" : ", not preallocated: the first MAP_DMA faults it in"),
+                          prealloc: prealloc))
         w.line("memory vaddr=\(formatAddress(biosVaddr)) size=\(formatSize(biosSize))  # the BIOS image")
         for (i, _) in bars.enumerated() {
             w.line("memory vaddr=\(formatAddress(barVaddr + UInt64(i) * o.barSize)) size=\(formatSize(o.barSize)) pfnmap  # \(deviceName(i))'s BAR, mmap'd")

@@ -56,6 +56,9 @@ public enum SPDKScenario {
     public static func make(_ o: ScenarioOptions) throws(ScenarioError) -> Scenario {
         try o.checkCounts()
         guard o.containers == 1, o.barSize == 0 else { throw ScenarioError("spdk: --containers and --bar are for qemu and cloud-hypervisor") }
+        guard o.prealloc != false else {
+            throw ScenarioError("spdk: its memory is DPDK's hugepages, touched as they are allocated; --prealloc no is for qemu, cloud-hypervisor and pool")
+        }
         guard o.backing == nil || o.backing == .hugetlb2M else { throw ScenarioError("spdk: its registrations are 2M hugepages; --backing takes 2M only") }
         let size = try o.memorySize(granule: 2 * mib)
         var w = ScenarioWriter()

@@ -44,13 +44,17 @@ func physKey(_ o: ScenarioOptions, seed: UInt64) -> String {
     }
 }
 
-/// A `memory` line for `size` bytes at `vaddr` on `backing`.
-func memoryLine(vaddr: UInt64, size: UInt64, backing: Backing, _ o: ScenarioOptions, seed: UInt64, note: String) -> String {
+/// A `memory` line for `size` bytes at `vaddr` on `backing`;
+/// `populated=no` when the program does not preallocate it (`prealloc`
+/// is the program's default, `--prealloc` wins).
+func memoryLine(vaddr: UInt64, size: UInt64, backing: Backing, _ o: ScenarioOptions, seed: UInt64, note: String,
+                prealloc: Bool = true) -> String {
     var s = "memory vaddr=\(formatAddress(vaddr)) size=\(formatSize(size))"
     switch backing {
     case .pages4K: s += physKey(o, seed: seed)
     case .thp: s += " thp"
     case .hugetlb2M, .hugetlb1G: s += " page=\(formatSize(backing.pageSize))" + physKey(o, seed: seed)
     }
+    if !(o.prealloc ?? prealloc) { s += " populated=no" }
     return s + "  # " + note
 }

@@ -76,6 +76,11 @@ public struct ScenarioOptions: Sendable {
     public var barSize: UInt64 = 0
     /// SPDK: one registration per buffer rather than per 2 MiB page.
     public var coalesced = false
+    /// Whether the memory is there before the first MAP_DMA (QEMU
+    /// `prealloc=on`, `MAP_POPULATE`); nil: what the program does by
+    /// default. Not preallocated, the first pin faults in and zeroes every
+    /// page: no answer changes, the kernel time does (`plan --time`).
+    public var prealloc: Bool? = nil
     /// The IOMMU preset every group sits behind (`domain NAME iommu=`).
     public var iommu: IOMMUPreset = .intel
     /// `kernel RELEASE`; nil writes none (the newest modelled).

@@ -50,6 +50,10 @@ func newCommand(_ args: [String]) throws(UsageError) -> Int32 {
         case "--containers": o.containers = try arguments.number(for: a, in: 1...16)
         case "--bar": o.barSize = try size(&arguments, a)
         case "--coalesced": o.coalesced = true
+        case "--prealloc":
+            let v = try arguments.value(for: a)
+            guard v == "yes" || v == "no" else { throw UsageError(message: "--prealloc takes yes or no, not '\(v)'") }
+            o.prealloc = v == "yes"
         case "--iommu":
             let v = try arguments.value(for: a)
             guard let p = IOMMUPreset(rawValue: v) else { throw UsageError(message: "--iommu takes \(IOMMUPreset.list), not '\(v)'") }

@@ -7,7 +7,7 @@ extension Help {
         vfio-sim new dpdk|qemu|spdk|cloud-hypervisor|pool [--memory SIZE]
                      [--backing 4K|thp|2M|1G] [--phys scattered|contiguous]
                      [--iova-mode va|pa] [--machine q35|pc] [--devices N]
-                     [--containers N] [--bar SIZE] [--coalesced]
+                     [--containers N] [--bar SIZE] [--coalesced] [--prealloc yes|no]
                      [--iommu intel|intel48|amd|virtio|smmuv3] [--kernel RELEASE]
                      [--memlock SIZE|unlimited] [--cap-ipc-lock on|off]
                      [--dma-entry-limit N] [--seed N] [-o FILE]
@@ -55,6 +55,13 @@ extension Help {
         --containers N      qemu, cloud-hypervisor: devices spread over N
                             containers, each mapping all RAM
         --bar SIZE          qemu, cloud-hypervisor: a BAR per device, mapped
+                            (a GPU's: `plan --time` on 6.14 and 6.15 shows what
+                            huge pfnmap changed)
+        --prealloc yes|no   whether the memory is there before the first map;
+                            not, the first MAP_DMA faults it in (`populated=no`:
+                            no answer changes, `plan --time` does); qemu: yes
+                            on hugetlbfs (libvirt), no on 4K and thp;
+                            cloud-hypervisor: no; dpdk, spdk: always yes
         --iommu P           the preset every group sits behind; intel
         --kernel RELEASE    `kernel` line: whose answers (6.8, 5.15.0-91-generic)
         --memlock, --cap-ipc-lock, --dma-entry-limit

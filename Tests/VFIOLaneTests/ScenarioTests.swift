@@ -1,5 +1,6 @@
 import Testing
 import VFIOCore
+import VFIOCost
 import VFIOLane
 import VFIOModel
 import VFIOReplay
@@ -140,5 +141,41 @@ struct ScenarioTests {
     func kernelLine() throws {
         let t = try scenarioTrace(.qemu) { $0.kernel = "5.10" }
         #expect(t.statements.contains { if case .kernel(let k) = $0.kind { k.description.hasPrefix("5.10") } else { false } })
+    }
+}
+
+@Suite("vfio-sim new: memory not preallocated, GPU BARs")
+struct ScenarioMemoryTests {
+    @Test("QEMU's anonymous RAM is not preallocated (populated=no), hugetlbfs RAM is (libvirt), and --prealloc wins")
+    func qemuPrealloc() throws {
+        func ram(_ configure: (inout ScenarioOptions) -> Void) throws -> MemorySpec {
+            try #require(memories(try scenarioTrace(.qemu, configure)).first)
+        }
+        #expect(try ram { $0.backing = .thp }.populated == false)
+        #expect(try ram { $0.backing = .pages4K }.populated == false)
+        #expect(try ram { $0.backing = .hugetlb2M }.populated == true)
+        #expect(try ram { $0.backing = .thp; $0.prealloc = true }.populated == true)
+        #expect(try ram { $0.backing = .hugetlb1G; $0.prealloc = false }.populated == false)
+    }
+
+    @Test("DPDK and SPDK touch their hugepages as they allocate them: --prealloc no is refused")
+    func hugepagesArePopulated() {
+        var o = ScenarioOptions()
+        o.prealloc = false
+        #expect(throws: ScenarioError.self) { try Scenario.make(.dpdk, o) }
+        #expect(throws: ScenarioError.self) { try Scenario.make(.spdk, o) }
+    }
+
+    @Test("a guest with four 64G GPU BARs: from 6.15 (huge pfnmap) mapping them costs a small part of what it did on 6.14")
+    func gpuBars() throws {
+        func mapSeconds(_ kernel: String) throws -> Double {
+            let t = try scenarioTrace(.qemu) { o in
+                o.memory = 4 * GiB; o.backing = .hugetlb1G; o.devices = 4; o.barSize = 64 * GiB; o.iommu = .intel48; o.kernel = kernel
+            }
+            return try #require(Planner.plan(t, costs: .published).kernelTime).map
+        }
+        let before = try mapSeconds("6.14"), after = try mapSeconds("6.15")
+        #expect(before > 5)
+        #expect(after * 20 < before)
     }
 }
