@@ -1,0 +1,131 @@
+import VFIOCore
+
+/// `MAJOR.MINOR` (`6.12`), optionally `.PATCH` and a release suffix after
+/// `-` or `+` as `uname -r` prints (`6.12.38+deb12-amd64`); nil for
+/// anything else (`6.1x`, `6`, `v6.1`).
+func strictVersion(_ text: Text) -> KernelVersion? {
+    KernelVersion(parsing: text.string)
+}
+
+/// The bitmap a `dirty` unmap gets when no `bitmap-size=` is written: enough
+/// bits for every page of the range (none when `pgsize` is 0).
+func defaultBitmapSize(size: UInt64, pgsize: UInt64) -> UInt64 {
+    pgsize == 0 ? 0 : DMABitmap.bytesNeeded(pages: size / pgsize)
+}
+
+/// `pgsize=4K` → `pgsize=`; `dirty` → `dirty`.
+func firstPart(_ word: Token) -> String {
+    word.hasEquals ? word.text.prefix(upTo: word.equals + 1).string : word.text.string
+}
+
+/// `argsz=` or `one of iova=, size=`.
+func oneOf(_ items: [StaticString]) -> String {
+    items.count == 1 ? items[0].string : "one of " + items.map(\.string).joined(separator: ", ")
+}
+
+/// Whether `text` looks like an errno name that is not one: `E` then
+/// capitals and digits.
+func looksLikeErrno(_ text: Text) -> Bool {
+    text.count > 1 && text.first == UInt8(ascii: "E") && text.allSatisfy {
+        ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z")) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9"))
+    }
+}
+
+/// The answer of `check pte`: `=> SIZE` (a power of two: the leaf's page
+/// size) or `=> none`; nil for none.
+func parseLeafAnswer(arrow: Token?, tokens: Tokens, lineEnd: Int, secondArrow: Token?) throws(LineError) -> UInt64? {
+    guard let arrow else { throw LineError(lineEnd, "expected '=> SIZE' or '=> none' (check pte answers the leaf's page size), found end of line") }
+    guard let first = tokens.first else { throw LineError(arrow.text.end, "expected a page size or none, found end of line") }
+    if first.isArrow { throw LineError(first.text.start, "expected a page size or none, found '=>'") }
+    if let second = secondArrow { throw LineError(second.text.start, "expected end of line, found '=>'") }
+    if let w = tokens.dropFirst().first { throw LineError(w.text.start, "expected end of line, found \(quoted(w.text))") }
+    if first.text == "none" { return nil }
+    guard let d = first.text.first, d >= UInt8(ascii: "0") && d <= UInt8(ascii: "9") else {
+        throw LineError(first.text.start, "expected a page size or none, found \(quoted(first.text))")
+    }
+    let size = try number(first.text)
+    guard size != 0, size & (size - 1) == 0 else {
+        throw LineError(first.text.start, "expected a page size (a power of two) or none, found \(quoted(first.text))")
+    }
+    return size
+}
+
+/// The answer after `=>`; `secondArrow` is the line's next `=>` after
+/// `arrow`, if any (the lexer records it, so the tokens are not scanned).
+func parseAnswer(rule: AnswerRule, arrow: Token, tokens: Tokens, secondArrow: Token?) throws(LineError) -> Answer {
+    if let why = rule.refusal { throw LineError(arrow.text.start, "expected end of line (\(why.string)), found '=>'") }
+    guard let first = tokens.first else { throw LineError(arrow.text.end, "expected an answer, found end of line") }
+    if first.isArrow { throw LineError(first.text.start, "expected an answer, found '=>'") }
+    if let second = secondArrow { throw LineError(second.text.start, "expected end of line, found '=>'") }
+    var rest = tokens.dropFirst()
+    let status: Answer.Status
+    if first.text == "ok" && !rule.value {
+        status = .ok
+    } else if rule.fieldsAlone && first.hasEquals {
+        status = .ok
+        rest = tokens
+    } else if rule.value, let d = first.text.first, d >= UInt8(ascii: "0") && d <= UInt8(ascii: "9") {
+        status = .value(try number(first.text))
+    } else if let e = errno(named: first.text) {
+        status = .errno(e)
+    } else if first.text == "error" {
+        status = .anyError
+    } else if looksLikeErrno(first.text) {
+        throw LineError(first.text.start, "expected a Linux errno name, found \(quoted(first.text))")
+    } else {
+        let what = rule.value ? "a number, an errno or error" : rule.fieldsAlone ? "ok, an errno, error or key=value fields" : "ok, an errno or error"
+        throw LineError(first.text.start, "expected \(what), found \(quoted(first.text))")
+    }
+    if case .ok = status {} else if let w = rest.first {
+        throw LineError(w.text.start, "expected end of line, found \(quoted(w.text))")
+    }
+    var fields = AnswerFields()
+    // Keys already given, as `AnswerKey.bit`s.
+    var seen: UInt8 = 0
+    for w in rest {
+        guard w.hasEquals, let key = rule.field(w.key) else {
+            if rule.fields == 0 {
+                throw LineError(w.text.start, "expected end of line (the \(rule.verb.name) answer takes no keys), found \(quoted(w.text))")
+            }
+            throw LineError(w.text.start, "expected a key of the \(rule.verb.name) answer (\(rule.fieldList)), found \(quoted(w.text))")
+        }
+        let value = w.value
+        guard seen & key.bit == 0 else {
+            throw LineError(w.text.start, "expected at most one \(key.name)=, found \(quoted(w.text))")
+        }
+        seen |= key.bit
+        switch key {
+        case .size: fields.append(.size(try number(value)))
+        case .pgsizes: fields.append(.pgsizes(try pageSizes(value)))
+        case .iova: fields.append(.iova(try value == "none" ? nil : ranges(value)))
+        case .dmaAvail: fields.append(.dmaAvail(try value == "none" ? nil : number32(value)))
+        case .argsz: fields.append(.argsz(try number32(value)))
+        case .dirty: fields.append(.dirty(try value == "none" ? [] : ranges(value)))
+        }
+    }
+    return Answer(status, fields: fields)
+}
+
+/// Every errno name (`Errno.allNames`) with its spelling, in numeric order.
+let errnoSpellings: [(Spelling, Errno)] = Errno.allNames.compactMap { name in
+    guard let s = Spelling(name: name), let e = Errno(name: name) else { return nil }
+    return (s, e)
+}
+
+/// `Errno(name:)`, without making a `String` for the errno names a trace
+/// writes most: those of `Errno.allNames` are found by spelling; any other
+/// text (`hang`, which is no errno name but an answer, or a mistake) goes
+/// to `Errno(name:)`, which has the last word.
+func errno(named text: Text) -> Errno? {
+    knownErrno(text) ?? Errno(name: text.string)
+}
+
+/// The errno of `Errno.allNames` spelled `text`, found by spelling without
+/// making a `String`; nil for any other text.
+@inline(__always)
+func knownErrno(_ text: Text) -> Errno? {
+    guard text.count <= 16 else { return nil }
+    let spelling = Spelling(text)
+    for (s, e) in errnoSpellings where s == spelling { return e }
+    return nil
+}

@@ -1,0 +1,643 @@
+import VFIOCore
+
+/// The words of one statement after its verb.
+///
+/// `collect` checks the words once, in line order, and notes where each
+/// accepted key is; every later look-up (`keyed`, `bare`) is then a bit
+/// test and a read, without comparing bytes again or allocating.
+struct StatementParser {
+    var words: Tokens
+    var arrow: Token?
+    /// Offset of `end of line` when no `=>` follows the words.
+    var lineEnd: Int
+
+    /// The words sorted out by `collect`: each accepted, each once.
+    var collected: Tokens
+    /// The keys among `collected`, as `Key.bit`s.
+    var found: UInt64 = 0
+    /// Where each key of `found` is (an index of `collected`).
+    var slots = KeySlots()
+    /// `repeat=` and `step=` of a `map` or `unmap`.
+    var repetition: Statement.Repetition?
+    /// What the answer after `=>` may hold (set by `parse`).
+    var rule = AnswerRule.none("")
+
+    /// How the collected `key=value` words spelled their values.
+    func spellings() -> [String: String] {
+        var out: [String: String] = [:]
+        for w in collected where w.hasEquals { out[w.key.string] = w.value.string }
+        return out
+    }
+
+    init(words: Tokens, arrow: Token?, lineEnd: Int) {
+        self.words = words; self.arrow = arrow; self.lineEnd = lineEnd; self.collected = words[words.startIndex..<words.startIndex]
+    }
+
+    // MARK: Words
+
+    /// An error for something missing at the end of the statement.
+    func missing(_ what: String) -> LineError {
+        if let arrow { return LineError(arrow.text.start, "expected \(what), found '=>'") }
+        return LineError(lineEnd, "expected \(what), found end of line")
+    }
+
+    /// The next bare word (a verb's operand), or an error naming `what`.
+    mutating func operand(_ what: @autoclosure () -> String) throws(LineError) -> Token {
+        guard let w = words.popFirst() else { throw missing(what()) }
+        return w
+    }
+
+    /// No more words.
+    func end() throws(LineError) {
+        if let w = words.first { throw LineError(w.text.start, "expected end of line, found \(quoted(w.text))") }
+    }
+
+    /// Checks the remaining words, in line order: each `key=value` or bare
+    /// word must be in `list` and appear once. They are then looked up
+    /// with `keyed` and `bare`.
+    ///
+    /// - Complexity: O(k·a) for k words and a accepted keys.
+    mutating func collect(_ list: WordList) throws(LineError) {
+        for k in words.startIndex..<words.endIndex {
+            let w = words[k]
+            guard let key = list.key(Spelling(w.name)) else {
+                throw LineError(w.text.start, "expected \(list.oneOf), found \(quoted(w.text))")
+            }
+            guard found & key.bit == 0 else {
+                throw LineError(w.text.start, "expected at most one \(key.name), found \(quoted(w.text))")
+            }
+            found |= key.bit
+            slots[key] = k
+        }
+        collected = words
+        words = words[words.endIndex...]
+    }
+
+    /// The collected `key=value` word of `key`, if any.
+    @inline(__always) func keyed(_ key: Key) -> KeyValue? {
+        guard found & key.bit != 0 else { return nil }
+        let w = collected[slots[key]]
+        return KeyValue(word: w, value: w.value)
+    }
+
+    /// The collected bare word `key`, if any.
+    @inline(__always) func bare(_ key: Key) -> Token? {
+        guard found & key.bit != 0 else { return nil }
+        return collected[slots[key]]
+    }
+
+    @inline(__always)
+    func required(_ key: Key) throws(LineError) -> KeyValue {
+        guard let kv = keyed(key) else { throw missing("\(key.name)") }
+        return kv
+    }
+
+    @inline(__always)
+    func number(_ key: Key) throws(LineError) -> UInt64? {
+        guard let kv = keyed(key) else { return nil }
+        return try VFIOTrace.number(kv.value)
+    }
+
+    @inline(__always)
+    func number32(_ key: Key) throws(LineError) -> UInt32? {
+        guard let kv = keyed(key) else { return nil }
+        return try VFIOTrace.number32(kv.value)
+    }
+
+    @inline(__always)
+    func requiredNumber(_ key: Key) throws(LineError) -> UInt64 {
+        try VFIOTrace.number(try required(key).value)
+    }
+
+    @inline(__always)
+    func yesNo(_ key: Key, default value: Bool) throws(LineError) -> Bool {
+        guard let kv = keyed(key) else { return value }
+        return try VFIOTrace.yesNo(kv.value)
+    }
+
+    /// `KEY= only with OTHER`: a word that needs another.
+    @inline(__always)
+    func only(_ word: Token?, with other: StaticString) throws(LineError) {
+        if let word { throw onlyError(word, other) }
+    }
+
+    /// (Apart from `only`, which is inlined into every statement and then
+    /// tests a word for nil and nothing else.)
+    func onlyError(_ word: Token, _ other: StaticString) -> LineError {
+        LineError(word.text.start, "expected \(firstPart(word)) only with \(other.string), found \(quoted(word.text))")
+    }
+
+    // MARK: Statements
+
+    // What each statement accepts after its operands (`collect`).
+    static let infoWords = WordList([.argsz])
+    static let dirtyGetWords = WordList([.iova, .size, .pgsize, .bitmapSize, .flags])
+    static let dirtyWords = WordList([.flags])
+    static let domainWords = WordList([.iommu, .pgsizes, .leaves, .aperture, .reserved, .fgsp, .coherent, .emulated, .msiIsolated, .instance])
+    static let memoryWords = WordList([.vaddr, .size, .page, .phys, .seed, .pfnmap, .thp, .populated])
+    static let mapWords = WordList([.iova, .vaddr, .size, .prot, .vaddrOnly, .argsz, .flags, .repeat, .step])
+    static let unmapWords = WordList([.iova, .size, .vaddrOnly, .dirty, .pgsize, .bitmapSize, .argsz, .flags, .repeat, .step])
+    static let showWords = WordList([.showLocked, .showMappings, .showPtes, .showIova])
+    static let unmapAllWords = WordList([.iova, .size, .vaddrOnly, .argsz, .flags])
+    static let checkWords = WordList([.locked, .mappings, .ptes, .pte, .iova, .domain])
+    /// The keys of which a `check` takes exactly one.
+    static let checkKinds: [Key] = [.locked, .mappings, .ptes]
+
+    /// The statement's kind; `rule` is then what its answer may hold.
+    mutating func parse(verb: Verb, at verbToken: Token, firstOperation: Int?,
+                        declared: inout Declared) throws(LineError) -> Statement.Kind {
+        let (kind, rule) = try parseKind(verb: verb, at: verbToken, firstOperation: firstOperation, declared: &declared)
+        self.rule = rule
+        return kind
+    }
+
+    @inline(__always)
+    mutating func parseKind(verb: Verb, at verbToken: Token, firstOperation: Int?,
+                            declared: inout Declared) throws(LineError) -> (Statement.Kind, AnswerRule) {
+        switch verb {
+        case .iommu:
+            let w = try operand("one of type1, type1v2")
+            let type: IOMMUType
+            if w.text == "type1" { type = .type1 } else if w.text == "type1v2" { type = .type1v2 } else {
+                throw LineError(w.text.start, "expected one of type1, type1v2, found \(quoted(w.text))")
+            }
+            try end()
+            try before(verb, verbToken, declared.firstOperationInFile)
+            if let first = declared.iommuLine {
+                throw LineError(verbToken.text.start, "expected one iommu statement, found a second one (the first is on line \(first))")
+            }
+            declared.iommuLine = declared.line
+            return (.iommu(type), .status(verb))
+
+        case .container:
+            let w = try operand("one of type1, iommufd, or a container name")
+            let kind: ContainerKind
+            if w.text == "type1" { kind = .type1 } else if w.text == "iommufd" { kind = .iommufd } else {
+                // `container NAME [KIND]`: another container of the process.
+                if w.hasEquals { throw LineError(w.text.start, "expected one of type1, iommufd, or a container name, found \(quoted(w.text))") }
+                let name = try domainName(w.text)
+                // Unwritten, the kind is the one the container was opened
+                // as (type1 for a new one; `c0`'s may come from the run).
+                var named: ContainerKind? = nil
+                if let k = words.first {
+                    words = words.dropFirst()
+                    if k.text == "type1" { named = .type1 } else if k.text == "iommufd" { named = .iommufd } else {
+                        throw LineError(k.text.start, "expected one of type1, iommufd, found \(quoted(k.text))")
+                    }
+                    if let had = declared.containers[name], had != named {
+                        throw LineError(k.text.start, "expected \(had) (container \(name) was opened as \(had)), found \(quoted(k.text))")
+                    }
+                }
+                try end()
+                if let named { declared.containers[name] = named }
+                if declared.firstNamedContainerLine == nil { declared.firstNamedContainerLine = declared.line }
+                declared.iommuLine = nil
+                declared.switchedTo = name
+                return (.useContainer(name, named), .none("container takes no answer"))
+            }
+            try end()
+            try before(verb, verbToken, firstOperation)
+            if let first = declared.firstDomainLine {
+                throw LineError(verbToken.text.start, "expected container before the first domain, found it after the domain on line \(first)")
+            }
+            if let first = declared.containerLine {
+                throw LineError(verbToken.text.start, "expected one container statement, found a second one (the first is on line \(first))")
+            }
+            if let named = declared.firstNamedContainerLine {
+                throw LineError(verbToken.text.start, "expected the first container's kind before `container NAME` on line \(named) (another container's kind is `container NAME \(kind)`), found `container \(kind)`")
+            }
+            declared.containerLine = declared.line
+            declared.containers["c0"] = kind
+            return (.container(kind), .none("container takes no answer"))
+
+        case .kernel:
+            let known = "a kernel version \(KernelVersion.oldestKnown) or newer (6.8, 6.12.38, 6.12.38+deb12-amd64)"
+            let w = try operand(known)
+            guard let version = strictVersion(w.text), version.isKnown else {
+                throw LineError(w.text.start, "expected \(known), found \(quoted(w.text))")
+            }
+            try end()
+            try before(verb, verbToken, firstOperation)
+            return (.kernel(version), .none("kernel takes no answer"))
+
+        case .memlock:
+            let w = try operand("a number or unlimited")
+            var limit: UInt64?
+            if w.text != "unlimited" { limit = try VFIOTrace.number(w.text, expected: "a number or unlimited") }
+            try end()
+            return (.memlock(limit), .none("memlock takes no answer"))
+
+        case .mlock:
+            let w = try operand("a size")
+            let bytes = try VFIOTrace.number(w.text, expected: "a size")
+            try end()
+            return (.mlock(bytes), .none("mlock takes no answer"))
+
+        case .capIPCLock:
+            let w = try operand("one of on, off")
+            guard w.text == "on" || w.text == "off" else {
+                throw LineError(w.text.start, "expected one of on, off, found \(quoted(w.text))")
+            }
+            try end()
+            return (.capIPCLock(w.text == "on"), .none("cap-ipc-lock takes no answer"))
+
+        case .dmaEntryLimit:
+            let w = try operand("a number")
+            let limit = try VFIOTrace.number32(w.text)
+            try end()
+            return (.dmaEntryLimit(limit), .none("dma-entry-limit takes no answer"))
+
+        case .domain:
+            let nameToken = words.first
+            let spec = try domain()
+            if let taken = declared.attached.first(where: { $0.name == spec.name }), arrow == nil, let nameToken {
+                throw LineError(nameToken.text.start, "expected a group name not in the container, found \(quoted(nameToken.text)) (attached on line \(taken.line); detach it first)")
+            }
+            declared.attached.append((spec.name, declared.line))
+            declared.named.insert(spec.name)
+            if declared.firstDomainLine == nil { declared.firstDomainLine = declared.line }
+            if firstOperation == nil { declared.domainBeforeStart = true }
+            return (.domain(spec), firstOperation == nil ? .none("domain before the first operation takes no answer") : .status(verb))
+
+        case .detach:
+            let w = try operand("a domain name")
+            let group = try domainName(w.text)
+            try end()
+            declared.attached.removeAll { $0.name == group }
+            return (.detach(group), firstOperation == nil ? .none("detach before the first operation takes no answer") : .status(verb))
+
+        case .memory:
+            let m = try memory()
+            if let other = declared.addMemory(start: m.vaddr, last: m.vaddr + (m.size - 1)), let v = keyed(.vaddr) {
+                throw LineError(v.word.text.start, "expected memory apart from the region on line \(other.line) (\(formatAddress(other.start))-\(formatAddress(other.last))), found \(quoted(v.word.text)) size=\(formatSize(m.size))")
+            }
+            return (.memory(m), .none("memory takes no answer"))
+
+        case .map:
+            let m = try map()
+            // Most lines have neither word: no call then.
+            if found & (Key.repeat.bit | Key.step.bit) != 0 { try repeatWords(size: m.size, iova: m.iova, vaddr: m.vaddr) }
+            return (.map(m), .status(verb))
+
+        case .unmap:
+            var rule = AnswerRule.status(verb)
+            let u = try unmap()
+            rule.fields = AnswerKey.size.bit | (u.bitmap != nil ? AnswerKey.dirty.bit : 0)
+            if found & (Key.repeat.bit | Key.step.bit) != 0 { try repeatWords(size: u.size, iova: u.iova, vaddr: nil) }
+            return (.unmap(u), rule)
+
+        case .unmapAll:
+            var rule = AnswerRule.status(verb)
+            rule.fields = AnswerKey.size.bit
+            return (.unmap(try unmapAll()), rule)
+
+        case .info:
+            try collect(Self.infoWords)
+            var rule = AnswerRule.status(verb)
+            rule.fields = AnswerKey.pgsizes.bit | AnswerKey.iova.bit | AnswerKey.dmaAvail.bit | AnswerKey.argsz.bit
+            rule.fieldsAlone = true
+            return (.info(argsz: try number32(.argsz)), rule)
+
+        case .extension:
+            let names = Extension.byName.map(\.0).joined(separator: ", ")
+            let w = try operand("one of \(names), or a number")
+            let ext: Extension
+            if let e = Extension(name: w.text.string) {
+                ext = e
+            } else {
+                ext = Extension(rawValue: try VFIOTrace.number32(w.text, expected: "one of \(names), or a number"))
+            }
+            try end()
+            var rule = AnswerRule.status(verb)
+            rule.value = true
+            return (.extension(ext), rule)
+
+        case .dirty:
+            // `dirty flags=N` alone sends raw flags (for testing bad ones).
+            var flags: DirtyPages.Flags = []
+            if let first = words.first, first.text.hasPrefix("flags=") {
+            } else {
+                let w = try operand("one of start, stop, get")
+                if w.text == "start" {
+                    flags = .start
+                } else if w.text == "stop" {
+                    flags = .stop
+                } else if w.text == "get" {
+                    // `dirty get iova= size= pgsize= [bitmap-size=]`: GET_BITMAP.
+                    try collect(Self.dirtyGetWords)
+                    let iova = try requiredNumber(.iova), size = try requiredNumber(.size)
+                    let pgsize = try requiredNumber(.pgsize)
+                    let bytes = try number(.bitmapSize) ?? defaultBitmapSize(size: size, pgsize: pgsize)
+                    var get = DirtyPages(flags: .getBitmap, iova: iova, size: size, bitmap: DMABitmap(pgsize: pgsize, size: bytes))
+                    if let raw = try number32(.flags) { get.flags = DirtyPages.Flags(rawValue: raw) }
+                    var rule = AnswerRule.status(verb)
+                    rule.fields = AnswerKey.dirty.bit
+                    return (.dirty(get), rule)
+                } else {
+                    throw LineError(w.text.start, "expected one of start, stop, get, found \(quoted(w.text))")
+                }
+            }
+            try collect(Self.dirtyWords)
+            if let raw = try number32(.flags) { flags = DirtyPages.Flags(rawValue: raw) }
+            return (.dirty(DirtyPages(flags: flags)), .status(verb))
+
+        case .check:
+            let c = try check()
+            var named: String? = nil
+            if case .ptes(_, let d) = c { named = d } else if case .pte(_, _, let d) = c { named = d }
+            if let domain = named, !declared.named.contains(domain),
+               declared.domainBeforeStart || domain != DomainSpec.default.name, let d = keyed(.domain) {
+                let names = (declared.domainBeforeStart ? [] : [DomainSpec.default.name]) + declared.named.sorted()
+                let known = names.isEmpty ? "no domain is declared" : "declared: \(names.joined(separator: ", "))"
+                throw LineError(d.value.start, "expected the name of a domain of this trace (\(known)), found \(quoted(d.value))")
+            }
+            if case .pte = c { return (.check(c), AnswerRule(refusal: nil, verb: verb, leafSize: true)) }
+            return (.check(c), .none("check takes no answer"))
+
+        case .show:
+            var items: ShowItems = []
+            try collect(Self.showWords)
+            for (key, item) in [(Key.showLocked, ShowItems.locked), (.showMappings, .mappings), (.showPtes, .ptes), (.showIova, .iova)]
+            where bare(key) != nil {
+                items.insert(item)
+            }
+            return (.show(items.isEmpty ? .all : items), .none("show takes no answer; it prints the state"))
+        }
+    }
+
+    /// `repeat=N` and `step=SIZE` of `map` and `unmap` (collected with the
+    /// statement's words): at most `maxRepeat` times, and no advance may
+    /// take an address past 2^64-1.
+    mutating func repeatWords(size: UInt64, iova: UInt64, vaddr: UInt64?) throws(LineError) {
+        guard let r = keyed(.repeat) else {
+            try only(keyed(.step)?.word, with: "repeat=")
+            return
+        }
+        let count = try VFIOTrace.number(r.value)
+        guard count >= 1, count <= Self.maxRepeat else {
+            throw LineError(r.value.start, "expected a repeat count from 1 to \(Self.maxRepeat), found \(quoted(r.value))")
+        }
+        let step = try number(.step)
+        let (advance, o) = (step ?? size).multipliedReportingOverflow(by: count - 1)
+        if o || iova.addingReportingOverflow(advance).overflow || (vaddr ?? 0).addingReportingOverflow(advance).overflow {
+            let at = keyed(.step)?.value ?? r.value
+            throw LineError(at.start, "expected a repeat that keeps every address at or below 0xffffffffffffffff, found \(quoted(at))")
+        }
+        repetition = Statement.Repetition(count: count, step: step)
+    }
+
+    /// The most operations one `repeat=` may stand for.
+    static let maxRepeat: UInt64 = 1 << 20
+
+    /// `iommu` and `kernel` come before the first operation.
+    func before(_ verb: Verb, _ verbToken: Token, _ firstOperation: Int?) throws(LineError) {
+        if let firstOperation {
+            throw LineError(verbToken.text.start, "expected \(verb.name) before the first operation, found it after the operation on line \(firstOperation)")
+        }
+    }
+
+    mutating func domain() throws(LineError) -> DomainSpec {
+        let w = try operand("a domain name")
+        if w.hasEquals { throw LineError(w.text.start, "expected a domain name, found \(quoted(w.text))") }
+        let name = try domainName(w.text)
+        try collect(Self.domainWords)
+        var spec = DomainSpec(name: name)
+        var explicit: DomainSpec.Keys = []
+        if let i = keyed(.iommu) {
+            guard let preset = IOMMUPreset(rawValue: i.value.string) else {
+                throw LineError(i.value.start, "expected one of \(IOMMUPreset.list), found \(quoted(i.value))")
+            }
+            spec.preset = preset
+        } else {
+            // Without a preset the page sizes must be written.
+            _ = try required(.pgsizes)
+        }
+        if let p = keyed(.pgsizes) {
+            spec.pgsizes = try pageSizes(p.value)
+            explicit.insert(.pgsizes)
+            // Every IOMMU driver advertises at least one page size
+            // (iommu_domain's pgsize_bitmap): a domain without one cannot map.
+            if spec.pgsizes.isEmpty { throw LineError(p.value.start, "expected at least one page size, found \(quoted(p.value))") }
+        }
+        if let l = keyed(.leaves) { spec.leaves = try pageSizes(l.value); explicit.insert(.leaves) }
+        if let a = keyed(.aperture) { spec.aperture = try range(a.value); explicit.insert(.aperture) }
+        if let r = keyed(.reserved) { spec.reserved = try r.value == "none" ? [] : ranges(r.value); explicit.insert(.reserved) }
+        // Fine-grained superpages (vfio_test_domain_fgsp, v3.15–v6.15)
+        // changed only how the kernel issued unmaps, never an answer: the
+        // key stays valid for the traces that say it, and means nothing.
+        _ = try yesNo(.fgsp, default: false)
+        if keyed(.coherent) != nil { explicit.insert(.coherent) }
+        if keyed(.msiIsolated) != nil { explicit.insert(.msiIsolated) }
+        spec.coherent = try yesNo(.coherent, default: true)
+        spec.msiIsolated = try yesNo(.msiIsolated, default: true)
+        if let n = keyed(.instance) {
+            let v = try VFIOTrace.number(n.value)
+            guard v < 4096 else { throw LineError(n.value.start, "expected an IOMMU unit number below 4096, found \(quoted(n.value))") }
+            spec.instance = Int(v)
+        }
+        if let l = keyed(.leaves) {
+            var whole = spec
+            whole.explicit = explicit
+            if let problem = whole.leavesContradiction { throw LineError(l.value.start, "\(problem), found \(quoted(l.value))") }
+        }
+        if spec.preset != nil {
+            spec.explicit = explicit
+            // Filled for the newest release here; the model fills them
+            // again for the release it answers (`DomainSpec.resolved`).
+            spec = spec.resolved(for: KernelVersion.newestKnown).spec
+        }
+        spec.emulated = try yesNo(.emulated, default: false)
+        return spec
+    }
+
+    mutating func memory() throws(LineError) -> MemorySpec {
+        try collect(Self.memoryWords)
+        let vaddrKV = try required(.vaddr), sizeKV = try required(.size)
+        let vaddr = try VFIOTrace.number(vaddrKV.value)
+        let size = try VFIOTrace.number(sizeKV.value)
+        var page = PageSizes.pageSize
+        if let p = keyed(.page) {
+            guard case .success(let v) = parseNumber(p.value), v == 4096 || v == 2 << 20 || v == 1 << 30 else {
+                throw LineError(p.value.start, "expected one of 4K, 2M, 1G, found \(quoted(p.value))")
+            }
+            page = v
+        }
+        let seed = try number(.seed)
+        func multiple(_ value: UInt64, _ text: Text) throws(LineError) {
+            if value % page != 0 {
+                throw LineError(text.start, "expected a multiple of the page size \(formatSize(page)), found \(quoted(text))")
+            }
+        }
+        try multiple(vaddr, vaddrKV.value)
+        guard size != 0 else { throw LineError(sizeKV.value.start, "expected a nonzero size, found \(quoted(sizeKV.value))") }
+        try multiple(size, sizeKV.value)
+        guard !vaddr.addingReportingOverflow(size - 1).overflow else {
+            throw LineError(sizeKV.value.start, "expected a size that ends the region at or below 0xffffffffffffffff, found \(quoted(sizeKV.value))")
+        }
+        let pfnmap = bare(.pfnmap)
+        var placement = MemorySpec.Placement.realistic
+        let phys = keyed(.phys)
+        if let p = phys {
+            let base: UInt64 = 0x1_0000_0000
+            if p.value == "contiguous" {
+                placement = .contiguous
+            } else if p.value == "scattered" {
+                placement = .layout(.scattered(seed: seed ?? vaddr))
+            } else if p.value == "reversed" {
+                placement = .layout(.reversed(base: base))
+            } else if p.value.hasPrefix("chunks:") {
+                let text = p.value.dropFirst(7)
+                let chunk = try VFIOTrace.number(text)
+                guard chunk != 0 else { throw LineError(text.start, "expected a nonzero chunk size, found \(quoted(text))") }
+                try multiple(chunk, text)
+                placement = .layout(.chunks(size: chunk, base: base))
+            } else {
+                let address = try VFIOTrace.number(p.value, expected: "an address, contiguous, scattered, reversed or chunks:SIZE")
+                try multiple(address, p.value)
+                guard !address.addingReportingOverflow(size - 1).overflow else {
+                    throw LineError(p.value.start, "expected an address that ends the region at or below 0xffffffffffffffff, found \(quoted(p.value))")
+                }
+                placement = .layout(.contiguous(base: address))
+            }
+        }
+        if let t = bare(.thp) {
+            // Transparent hugepages back anonymous 4K memory only, and are
+            // themselves the layout.
+            if let p = phys {
+                let later = p.word.text.start > t.text.start ? p.word : t
+                throw LineError(later.text.start, "expected thp or phys=, not both, found \(quoted(later.text))")
+            }
+            if let f = pfnmap {
+                let later = f.text.start > t.text.start ? f : t
+                throw LineError(later.text.start, "expected thp or pfnmap, not both, found \(quoted(later.text))")
+            }
+            if page != PageSizes.pageSize, let p = keyed(.page) {
+                throw LineError(p.value.start, "expected page=4K with thp (transparent hugepages back 4K pages), found \(quoted(p.value))")
+            }
+            placement = .thp
+        }
+        // A scattered, reversed or chunked region costs one page-table
+        // run per piece once mapped: cap the pieces so a hostile trace
+        // cannot ask for terabytes of runs (2^24 pieces = 64 GiB of 4K).
+        // The default (`realistic`) scatters every page too.
+        let pieces: UInt64
+        switch placement {
+        case .layout(.chunks(let chunk, _)): pieces = size / chunk
+        case .contiguous, .layout(.contiguous), .layout(.observed): pieces = 1
+        case .layout(.scattered), .layout(.reversed): pieces = size / page
+        case .realistic: pieces = pfnmap != nil ? 1 : size / page
+        case .thp, .layout(.thp): pieces = size / (2 << 20) + 1024
+        }
+        if pieces > Self.maxScatteredPieces {
+            if let p = phys {
+                throw LineError(p.value.start, "expected at most \(Self.maxScatteredPieces) physically separate pieces, found \(pieces) with \(quoted(p.value))")
+            }
+            let why = placement == .thp ? "thp" : "\(formatSize(page)) pages each apart (the default without phys=; phys=contiguous for one run)"
+            throw LineError(sizeKV.value.start, "expected at most \(Self.maxScatteredPieces) physically separate pieces, found \(pieces) with \(why)")
+        }
+        // `seed=` is accepted with every layout (traces written from user
+        // reports carry it); only `scattered` places pages by it.
+        // Device memory is never faulted in by a pin: it has no pages.
+        let populated = try yesNo(.populated, default: true)
+        if !populated, let f = pfnmap, let p = keyed(.populated) {
+            let later = p.word.text.start > f.text.start ? p.word : f
+            throw LineError(later.text.start, "expected populated=no or pfnmap, not both (device memory is never faulted in), found \(quoted(later.text))")
+        }
+        return MemorySpec(vaddr: vaddr, size: size, pageSize: page, placement: placement, pfnmap: pfnmap != nil, populated: populated)
+    }
+
+    /// The most physically separate pieces a `memory` statement may ask for.
+    static let maxScatteredPieces: UInt64 = 1 << 24
+
+    mutating func map() throws(LineError) -> MapDMA {
+        try collect(Self.mapWords)
+        let iova = try requiredNumber(.iova), vaddr = try requiredNumber(.vaddr), size = try requiredNumber(.size)
+        var flags: MapDMA.Flags
+        switch (keyed(.prot), bare(.vaddrOnly)) {
+        case (nil, nil):
+            // Raw flags= stand in for prot= (for testing bad flags).
+            guard keyed(.flags) != nil else { throw missing("prot= or vaddr-only") }
+            flags = []
+        case (let p?, let v?):
+            let later = p.word.text.start > v.text.start ? p.word : v
+            throw LineError(later.text.start, "expected prot= or vaddr-only, not both, found \(quoted(later.text))")
+        case (nil, _?):
+            flags = .vaddr
+        case (let p?, nil):
+            if p.value == "rw" {
+                flags = [.read, .write]
+            } else if p.value == "r" {
+                flags = .read
+            } else if p.value == "w" {
+                flags = .write
+            } else if p.value == "none" {
+                flags = []
+            } else {
+                throw LineError(p.value.start, "expected one of r, w, rw, none, found \(quoted(p.value))")
+            }
+        }
+        if let raw = try number32(.flags) { flags = MapDMA.Flags(rawValue: raw) }
+        return MapDMA(argsz: try number32(.argsz) ?? MapDMA.structSize, flags: flags, vaddr: vaddr, iova: iova, size: size)
+    }
+
+    mutating func unmap() throws(LineError) -> UnmapDMA {
+        try collect(Self.unmapWords)
+        let iova = try requiredNumber(.iova), size = try requiredNumber(.size)
+        var flags: UnmapDMA.Flags = bare(.vaddrOnly) != nil ? .vaddr : []
+        var bitmap: DMABitmap?
+        if bare(.dirty) != nil {
+            flags.insert(.getDirtyBitmap)
+            let pgsize = try requiredNumber(.pgsize)
+            let bytes = try number(.bitmapSize) ?? defaultBitmapSize(size: size, pgsize: pgsize)
+            bitmap = DMABitmap(pgsize: pgsize, size: bytes)
+        } else {
+            try only(keyed(.pgsize)?.word, with: "dirty")
+            try only(keyed(.bitmapSize)?.word, with: "dirty")
+        }
+        if let raw = try number32(.flags) { flags = UnmapDMA.Flags(rawValue: raw) }
+        return UnmapDMA(argsz: try number32(.argsz), flags: flags, iova: iova, size: size, bitmap: bitmap)
+    }
+
+    mutating func unmapAll() throws(LineError) -> UnmapDMA {
+        try collect(Self.unmapAllWords)
+        var flags: UnmapDMA.Flags = bare(.vaddrOnly) != nil ? [.all, .vaddr] : .all
+        if let raw = try number32(.flags) { flags = UnmapDMA.Flags(rawValue: raw) }
+        return UnmapDMA(argsz: try number32(.argsz), flags: flags, iova: try number(.iova) ?? 0, size: try number(.size) ?? 0)
+    }
+
+    mutating func check() throws(LineError) -> Check {
+        try collect(Self.checkWords)
+        if bare(.pte) != nil {
+            // `check pte iova=X`: the leaf size comes after `=>` (filled
+            // in by `parseLeafAnswer`).
+            for key in Self.checkKinds { if let other = keyed(key) { throw LineError(other.word.text.start, "expected only one of locked=, mappings=, ptes=, pte, found \(quoted(other.word.text))") } }
+            guard let iova = keyed(.iova) else { throw missing("iova= after pte") }
+            var domain: String?
+            if let d = keyed(.domain) { domain = try domainName(d.value) }
+            return .pte(iova: try VFIOTrace.number(iova.value), leaf: nil, domain: domain)
+        }
+        try only(keyed(.iova)?.word, with: "pte")
+        // The first of locked=, mappings=, ptes= in the line is the check;
+        // a second one is the error. `collected` is in line order.
+        var given: Key?, second: Key?
+        for key in Self.checkKinds where found & key.bit != 0 {
+            if let g = given, slots[g] < slots[key] {
+                if second.map({ slots[key] < slots[$0] }) ?? true { second = key }
+            } else {
+                second = given
+                given = key
+            }
+        }
+        if let second, let w = bare(second) {
+            throw LineError(w.text.start, "expected only one of locked=, mappings=, ptes=, found \(quoted(w.text))")
+        }
+        guard let given, let kv = keyed(given) else { throw missing("one of locked=, mappings=, ptes=, pte") }
+        if keyed(.ptes) == nil { try only(keyed(.domain)?.word, with: "ptes= or pte") }
+        if given == .locked { return .locked(try VFIOTrace.number(kv.value)) }
+        if given == .mappings { return .mappings(try VFIOTrace.number(kv.value)) }
+        let counts = try pteCounts(kv.value)
+        var domain: String?
+        if let d = keyed(.domain) { domain = try domainName(d.value) }
+        return .ptes(counts, domain: domain)
+    }
+}
