@@ -321,6 +321,14 @@ enum Key: UInt8, CaseIterable {
             case 0x73676e697070616d: return .showMappings // mappings
             default: return nil
             }
+        default: return longNamed(s)
+        }
+    }
+
+    /// `named` for the spellings of 9 bytes or more (their second word,
+    /// `high`, is compared too).
+    static func longNamed(_ s: Spelling) -> Key? {
+        switch s.count {
         case 9:
             switch s.low {
             case 0x6572757472657061: return s.high == 0x3d ? .aperture : nil // aperture=

@@ -79,91 +79,15 @@ func words(of kind: Statement.Kind) -> [String] {
     case .dmaEntryLimit(let n):
         return ["dma-entry-limit", String(n)]
     case .domain(let spec):
-        // With a preset only the keys the trace wrote are printed (the
-        // preset fills the rest for the release replayed).
-        let written = spec.preset == nil ? DomainSpec.Keys.all : spec.explicit
-        var w = ["domain", spec.name]
-        if let preset = spec.preset { w.append("iommu=" + preset.rawValue) }
-        if written.contains(.pgsizes) { w.append("pgsizes=" + formatPageSizes(spec.pgsizes)) }
-        if written.contains(.leaves), let leaves = spec.leaves { w.append("leaves=" + formatPageSizes(leaves)) }
-        if written.contains(.aperture), spec.preset != nil || spec.aperture != DomainSpec.defaultAperture {
-            w.append("aperture=" + formatRange(spec.aperture))
-        }
-        if written.contains(.reserved), spec.preset != nil || spec.reserved != DomainSpec.defaultReserved {
-            w.append("reserved=" + (spec.reserved.isEmpty ? "none" : spec.reserved.map(formatRange).joined(separator: ",")))
-        }
-        if written.contains(.coherent), spec.preset != nil || !spec.coherent { w.append("coherent=" + (spec.coherent ? "yes" : "no")) }
-        if spec.emulated { w.append("emulated=yes") }
-        if written.contains(.msiIsolated), spec.preset != nil || !spec.msiIsolated { w.append("msi-isolated=" + (spec.msiIsolated ? "yes" : "no")) }
-        if spec.instance != 0 { w.append("instance=\(spec.instance)") }
-        return w
+        return domainWords(spec)
     case .detach(let name):
         return ["detach", name]
     case .memory(let m):
-        var w = ["memory", "vaddr=" + formatAddress(m.vaddr), "size=" + formatSize(m.size)]
-        if m.pageSize != PageSizes.pageSize { w.append("page=" + formatSize(m.pageSize)) }
-        switch m.placement {
-        case .realistic: break
-        case .contiguous: w.append("phys=contiguous")
-        case .thp: w.append("thp")
-        case .layout(.contiguous(let base)): w.append("phys=" + formatAddress(base))
-        case .layout(.scattered(let seed)):
-            w.append("phys=scattered")
-            if seed != m.vaddr { w.append("seed=\(seed)") }
-        // The language has no base for these: a parsed trace always has 4G.
-        case .layout(.reversed): w.append("phys=reversed")
-        case .layout(.chunks(let size, _)): w.append("phys=chunks:" + formatSize(size))
-        // The language places transparent hugepages by the vaddr alone.
-        case .layout(.thp): w.append("thp")
-        // Observed frames come from a machine, never from a trace.
-        case .layout(.observed): break
-        }
-        if m.pfnmap { w.append("pfnmap") }
-        if !m.populated { w.append("populated=no") }
-        return w
+        return memoryWords(m)
     case .map(let m):
-        var w = ["map", "iova=" + formatAddress(m.iova), "vaddr=" + formatAddress(m.vaddr), "size=" + formatSize(m.size)]
-        var derived: MapDMA.Flags
-        if m.flags == .vaddr {
-            w.append("vaddr-only")
-            derived = .vaddr
-        } else {
-            derived = m.flags.intersection([.read, .write])
-            switch derived {
-            case .read: w.append("prot=r")
-            case .write: w.append("prot=w")
-            case [.read, .write]: w.append("prot=rw")
-            default: w.append("prot=none")
-            }
-        }
-        if m.argsz != MapDMA.structSize { w.append("argsz=\(m.argsz)") }
-        if m.flags != derived { w.append("flags=" + formatAddress(UInt64(m.flags.rawValue))) }
-        return w
+        return mapWords(m)
     case .unmap(let u):
-        var w: [String]
-        var derived: UnmapDMA.Flags
-        let defaultArgsz = UnmapDMA(flags: [], iova: 0, size: 0, bitmap: u.bitmap).argsz
-        if u.flags.contains(.all) && u.bitmap == nil {
-            w = ["unmap-all"]
-            if u.iova != 0 { w.append("iova=" + formatAddress(u.iova)) }
-            if u.size != 0 { w.append("size=" + formatSize(u.size)) }
-            derived = .all
-        } else {
-            w = ["unmap", "iova=" + formatAddress(u.iova), "size=" + formatSize(u.size)]
-            derived = []
-        }
-        if u.flags.contains(.vaddr) {
-            w.append("vaddr-only")
-            derived.insert(.vaddr)
-        }
-        if let b = u.bitmap {
-            w += ["dirty", "pgsize=" + formatSize(b.pgsize)]
-            if b.size != defaultBitmapSize(size: u.size, pgsize: b.pgsize) { w.append("bitmap-size=\(b.size)") }
-            derived.insert(.getDirtyBitmap)
-        }
-        if u.argsz != defaultArgsz { w.append("argsz=\(u.argsz)") }
-        if u.flags != derived { w.append("flags=" + formatAddress(UInt64(u.flags.rawValue))) }
-        return w
+        return unmapWords(u)
     case .info(let argsz):
         return ["info"] + (argsz.map { ["argsz=\($0)"] } ?? [])
     case .extension(let ext):
@@ -193,4 +117,100 @@ func words(of kind: Statement.Kind) -> [String] {
                 + ["=>", leaf.map(formatSize) ?? "none"]
         }
     }
+}
+
+/// `domain NAME ...`: with a preset, only the keys the trace wrote.
+private func domainWords(_ spec: DomainSpec) -> [String] {
+    // With a preset only the keys the trace wrote are printed (the
+    // preset fills the rest for the release replayed).
+    let written = spec.preset == nil ? DomainSpec.Keys.all : spec.explicit
+    var w = ["domain", spec.name]
+    if let preset = spec.preset { w.append("iommu=" + preset.rawValue) }
+    if written.contains(.pgsizes) { w.append("pgsizes=" + formatPageSizes(spec.pgsizes)) }
+    if written.contains(.leaves), let leaves = spec.leaves { w.append("leaves=" + formatPageSizes(leaves)) }
+    if written.contains(.aperture), spec.preset != nil || spec.aperture != DomainSpec.defaultAperture {
+        w.append("aperture=" + formatRange(spec.aperture))
+    }
+    if written.contains(.reserved), spec.preset != nil || spec.reserved != DomainSpec.defaultReserved {
+        w.append("reserved=" + (spec.reserved.isEmpty ? "none" : spec.reserved.map(formatRange).joined(separator: ",")))
+    }
+    if written.contains(.coherent), spec.preset != nil || !spec.coherent { w.append("coherent=" + (spec.coherent ? "yes" : "no")) }
+    if spec.emulated { w.append("emulated=yes") }
+    if written.contains(.msiIsolated), spec.preset != nil || !spec.msiIsolated { w.append("msi-isolated=" + (spec.msiIsolated ? "yes" : "no")) }
+    if spec.instance != 0 { w.append("instance=\(spec.instance)") }
+    return w
+}
+
+/// `memory ...`: the placement as `phys=` or `thp`.
+private func memoryWords(_ m: MemorySpec) -> [String] {
+    var w = ["memory", "vaddr=" + formatAddress(m.vaddr), "size=" + formatSize(m.size)]
+    if m.pageSize != PageSizes.pageSize { w.append("page=" + formatSize(m.pageSize)) }
+    switch m.placement {
+    case .realistic: break
+    case .contiguous: w.append("phys=contiguous")
+    case .thp: w.append("thp")
+    case .layout(.contiguous(let base)): w.append("phys=" + formatAddress(base))
+    case .layout(.scattered(let seed)):
+        w.append("phys=scattered")
+        if seed != m.vaddr { w.append("seed=\(seed)") }
+    // The language has no base for these: a parsed trace always has 4G.
+    case .layout(.reversed): w.append("phys=reversed")
+    case .layout(.chunks(let size, _)): w.append("phys=chunks:" + formatSize(size))
+    // The language places transparent hugepages by the vaddr alone.
+    case .layout(.thp): w.append("thp")
+    // Observed frames come from a machine, never from a trace.
+    case .layout(.observed): break
+    }
+    if m.pfnmap { w.append("pfnmap") }
+    if !m.populated { w.append("populated=no") }
+    return w
+}
+
+/// `map ...`: flags beyond what `prot=`/`vaddr-only` say as `flags=`.
+private func mapWords(_ m: MapDMA) -> [String] {
+    var w = ["map", "iova=" + formatAddress(m.iova), "vaddr=" + formatAddress(m.vaddr), "size=" + formatSize(m.size)]
+    var derived: MapDMA.Flags
+    if m.flags == .vaddr {
+        w.append("vaddr-only")
+        derived = .vaddr
+    } else {
+        derived = m.flags.intersection([.read, .write])
+        switch derived {
+        case .read: w.append("prot=r")
+        case .write: w.append("prot=w")
+        case [.read, .write]: w.append("prot=rw")
+        default: w.append("prot=none")
+        }
+    }
+    if m.argsz != MapDMA.structSize { w.append("argsz=\(m.argsz)") }
+    if m.flags != derived { w.append("flags=" + formatAddress(UInt64(m.flags.rawValue))) }
+    return w
+}
+
+/// `unmap ...` or `unmap-all ...`: flags beyond the words as `flags=`.
+private func unmapWords(_ u: UnmapDMA) -> [String] {
+    var w: [String]
+    var derived: UnmapDMA.Flags
+    let defaultArgsz = UnmapDMA(flags: [], iova: 0, size: 0, bitmap: u.bitmap).argsz
+    if u.flags.contains(.all) && u.bitmap == nil {
+        w = ["unmap-all"]
+        if u.iova != 0 { w.append("iova=" + formatAddress(u.iova)) }
+        if u.size != 0 { w.append("size=" + formatSize(u.size)) }
+        derived = .all
+    } else {
+        w = ["unmap", "iova=" + formatAddress(u.iova), "size=" + formatSize(u.size)]
+        derived = []
+    }
+    if u.flags.contains(.vaddr) {
+        w.append("vaddr-only")
+        derived.insert(.vaddr)
+    }
+    if let b = u.bitmap {
+        w += ["dirty", "pgsize=" + formatSize(b.pgsize)]
+        if b.size != defaultBitmapSize(size: u.size, pgsize: b.pgsize) { w.append("bitmap-size=\(b.size)") }
+        derived.insert(.getDirtyBitmap)
+    }
+    if u.argsz != defaultArgsz { w.append("argsz=\(u.argsz)") }
+    if u.flags != derived { w.append("flags=" + formatAddress(UInt64(u.flags.rawValue))) }
+    return w
 }

@@ -156,69 +156,13 @@ struct StatementParser {
                             declared: inout Declared) throws(LineError) -> (Statement.Kind, AnswerRule) {
         switch verb {
         case .iommu:
-            let w = try operand("one of type1, type1v2")
-            let type: IOMMUType
-            if w.text == "type1" { type = .type1 } else if w.text == "type1v2" { type = .type1v2 } else {
-                throw LineError(w.text.start, "expected one of type1, type1v2, found \(quoted(w.text))")
-            }
-            try end()
-            try before(verb, verbToken, declared.firstOperationInFile)
-            if let first = declared.iommuLine {
-                throw LineError(verbToken.text.start, "expected one iommu statement, found a second one (the first is on line \(first))")
-            }
-            declared.iommuLine = declared.line
-            return (.iommu(type), .status(verb))
+            return try iommuStatement(verb: verb, at: verbToken, declared: &declared)
 
         case .container:
-            let w = try operand("one of type1, iommufd, or a container name")
-            let kind: ContainerKind
-            if w.text == "type1" { kind = .type1 } else if w.text == "iommufd" { kind = .iommufd } else {
-                // `container NAME [KIND]`: another container of the process.
-                if w.hasEquals { throw LineError(w.text.start, "expected one of type1, iommufd, or a container name, found \(quoted(w.text))") }
-                let name = try domainName(w.text)
-                // Unwritten, the kind is the one the container was opened
-                // as (type1 for a new one; `c0`'s may come from the run).
-                var named: ContainerKind? = nil
-                if let k = words.first {
-                    words = words.dropFirst()
-                    if k.text == "type1" { named = .type1 } else if k.text == "iommufd" { named = .iommufd } else {
-                        throw LineError(k.text.start, "expected one of type1, iommufd, found \(quoted(k.text))")
-                    }
-                    if let had = declared.containers[name], had != named {
-                        throw LineError(k.text.start, "expected \(had) (container \(name) was opened as \(had)), found \(quoted(k.text))")
-                    }
-                }
-                try end()
-                if let named { declared.containers[name] = named }
-                if declared.firstNamedContainerLine == nil { declared.firstNamedContainerLine = declared.line }
-                declared.iommuLine = nil
-                declared.switchedTo = name
-                return (.useContainer(name, named), .none("container takes no answer"))
-            }
-            try end()
-            try before(verb, verbToken, firstOperation)
-            if let first = declared.firstDomainLine {
-                throw LineError(verbToken.text.start, "expected container before the first domain, found it after the domain on line \(first)")
-            }
-            if let first = declared.containerLine {
-                throw LineError(verbToken.text.start, "expected one container statement, found a second one (the first is on line \(first))")
-            }
-            if let named = declared.firstNamedContainerLine {
-                throw LineError(verbToken.text.start, "expected the first container's kind before `container NAME` on line \(named) (another container's kind is `container NAME \(kind)`), found `container \(kind)`")
-            }
-            declared.containerLine = declared.line
-            declared.containers["c0"] = kind
-            return (.container(kind), .none("container takes no answer"))
+            return try containerStatement(verb: verb, at: verbToken, firstOperation: firstOperation, declared: &declared)
 
         case .kernel:
-            let known = "a kernel version \(KernelVersion.oldestKnown) or newer (6.8, 6.12.38, 6.12.38+deb12-amd64)"
-            let w = try operand(known)
-            guard let version = strictVersion(w.text), version.isKnown else {
-                throw LineError(w.text.start, "expected \(known), found \(quoted(w.text))")
-            }
-            try end()
-            try before(verb, verbToken, firstOperation)
-            return (.kernel(version), .none("kernel takes no answer"))
+            return try kernelStatement(verb: verb, at: verbToken, firstOperation: firstOperation)
 
         case .memlock:
             let w = try operand("a number or unlimited")
@@ -234,12 +178,7 @@ struct StatementParser {
             return (.mlock(bytes), .none("mlock takes no answer"))
 
         case .capIPCLock:
-            let w = try operand("one of on, off")
-            guard w.text == "on" || w.text == "off" else {
-                throw LineError(w.text.start, "expected one of on, off, found \(quoted(w.text))")
-            }
-            try end()
-            return (.capIPCLock(w.text == "on"), .none("cap-ipc-lock takes no answer"))
+            return try capIPCLockStatement()
 
         case .dmaEntryLimit:
             let w = try operand("a number")
@@ -248,30 +187,13 @@ struct StatementParser {
             return (.dmaEntryLimit(limit), .none("dma-entry-limit takes no answer"))
 
         case .domain:
-            let nameToken = words.first
-            let spec = try domain()
-            if let taken = declared.attached.first(where: { $0.name == spec.name }), arrow == nil, let nameToken {
-                throw LineError(nameToken.text.start, "expected a group name not in the container, found \(quoted(nameToken.text)) (attached on line \(taken.line); detach it first)")
-            }
-            declared.attached.append((spec.name, declared.line))
-            declared.named.insert(spec.name)
-            if declared.firstDomainLine == nil { declared.firstDomainLine = declared.line }
-            if firstOperation == nil { declared.domainBeforeStart = true }
-            return (.domain(spec), firstOperation == nil ? .none("domain before the first operation takes no answer") : .status(verb))
+            return try domainStatement(verb: verb, firstOperation: firstOperation, declared: &declared)
 
         case .detach:
-            let w = try operand("a domain name")
-            let group = try domainName(w.text)
-            try end()
-            declared.attached.removeAll { $0.name == group }
-            return (.detach(group), firstOperation == nil ? .none("detach before the first operation takes no answer") : .status(verb))
+            return try detachStatement(verb: verb, firstOperation: firstOperation, declared: &declared)
 
         case .memory:
-            let m = try memory()
-            if let other = declared.addMemory(start: m.vaddr, last: m.vaddr + (m.size - 1)), let v = keyed(.vaddr) {
-                throw LineError(v.word.text.start, "expected memory apart from the region on line \(other.line) (\(formatAddress(other.start))-\(formatAddress(other.last))), found \(quoted(v.word.text)) size=\(formatSize(m.size))")
-            }
-            return (.memory(m), .none("memory takes no answer"))
+            return try memoryStatement(declared: &declared)
 
         case .map:
             let m = try map()
@@ -292,77 +214,215 @@ struct StatementParser {
             return (.unmap(try unmapAll()), rule)
 
         case .info:
-            try collect(Self.infoWords)
-            var rule = AnswerRule.status(verb)
-            rule.fields = AnswerKey.pgsizes.bit | AnswerKey.iova.bit | AnswerKey.dmaAvail.bit | AnswerKey.argsz.bit
-            rule.fieldsAlone = true
-            return (.info(argsz: try number32(.argsz)), rule)
+            return try infoStatement(verb: verb)
 
         case .extension:
-            let names = Extension.byName.map(\.0).joined(separator: ", ")
-            let w = try operand("one of \(names), or a number")
-            let ext: Extension
-            if let e = Extension(name: w.text.string) {
-                ext = e
-            } else {
-                ext = Extension(rawValue: try VFIOTrace.number32(w.text, expected: "one of \(names), or a number"))
-            }
-            try end()
-            var rule = AnswerRule.status(verb)
-            rule.value = true
-            return (.extension(ext), rule)
+            return try extensionStatement(verb: verb)
 
         case .dirty:
-            // `dirty flags=N` alone sends raw flags (for testing bad ones).
-            var flags: DirtyPages.Flags = []
-            if let first = words.first, first.text.hasPrefix("flags=") {
-            } else {
-                let w = try operand("one of start, stop, get")
-                if w.text == "start" {
-                    flags = .start
-                } else if w.text == "stop" {
-                    flags = .stop
-                } else if w.text == "get" {
-                    // `dirty get iova= size= pgsize= [bitmap-size=]`: GET_BITMAP.
-                    try collect(Self.dirtyGetWords)
-                    let iova = try requiredNumber(.iova), size = try requiredNumber(.size)
-                    let pgsize = try requiredNumber(.pgsize)
-                    let bytes = try number(.bitmapSize) ?? defaultBitmapSize(size: size, pgsize: pgsize)
-                    var get = DirtyPages(flags: .getBitmap, iova: iova, size: size, bitmap: DMABitmap(pgsize: pgsize, size: bytes))
-                    if let raw = try number32(.flags) { get.flags = DirtyPages.Flags(rawValue: raw) }
-                    var rule = AnswerRule.status(verb)
-                    rule.fields = AnswerKey.dirty.bit
-                    return (.dirty(get), rule)
-                } else {
-                    throw LineError(w.text.start, "expected one of start, stop, get, found \(quoted(w.text))")
-                }
-            }
-            try collect(Self.dirtyWords)
-            if let raw = try number32(.flags) { flags = DirtyPages.Flags(rawValue: raw) }
-            return (.dirty(DirtyPages(flags: flags)), .status(verb))
+            return try dirtyStatement(verb: verb)
 
         case .check:
-            let c = try check()
-            var named: String? = nil
-            if case .ptes(_, let d) = c { named = d } else if case .pte(_, _, let d) = c { named = d }
-            if let domain = named, !declared.named.contains(domain),
-               declared.domainBeforeStart || domain != DomainSpec.default.name, let d = keyed(.domain) {
-                let names = (declared.domainBeforeStart ? [] : [DomainSpec.default.name]) + declared.named.sorted()
-                let known = names.isEmpty ? "no domain is declared" : "declared: \(names.joined(separator: ", "))"
-                throw LineError(d.value.start, "expected the name of a domain of this trace (\(known)), found \(quoted(d.value))")
-            }
-            if case .pte = c { return (.check(c), AnswerRule(refusal: nil, verb: verb, leafSize: true)) }
-            return (.check(c), .none("check takes no answer"))
+            return try checkStatement(verb: verb, declared: declared)
 
         case .show:
-            var items: ShowItems = []
-            try collect(Self.showWords)
-            for (key, item) in [(Key.showLocked, ShowItems.locked), (.showMappings, .mappings), (.showPtes, .ptes), (.showIova, .iova)]
-            where bare(key) != nil {
-                items.insert(item)
-            }
-            return (.show(items.isEmpty ? .all : items), .none("show takes no answer; it prints the state"))
+            return try showStatement()
         }
+    }
+
+    /// `iommu TYPE`: once per trace, before the first operation.
+    mutating func iommuStatement(verb: Verb, at verbToken: Token, declared: inout Declared) throws(LineError) -> (Statement.Kind, AnswerRule) {
+        let w = try operand("one of type1, type1v2")
+        let type: IOMMUType
+        if w.text == "type1" { type = .type1 } else if w.text == "type1v2" { type = .type1v2 } else {
+            throw LineError(w.text.start, "expected one of type1, type1v2, found \(quoted(w.text))")
+        }
+        try end()
+        try before(verb, verbToken, declared.firstOperationInFile)
+        if let first = declared.iommuLine {
+            throw LineError(verbToken.text.start, "expected one iommu statement, found a second one (the first is on line \(first))")
+        }
+        declared.iommuLine = declared.line
+        return (.iommu(type), .status(verb))
+    }
+
+    /// `container KIND` (the first container's kind) or `container NAME [KIND]` (switch to another container).
+    mutating func containerStatement(verb: Verb, at verbToken: Token, firstOperation: Int?, declared: inout Declared) throws(LineError) -> (Statement.Kind, AnswerRule) {
+        let w = try operand("one of type1, iommufd, or a container name")
+        let kind: ContainerKind
+        if w.text == "type1" { kind = .type1 } else if w.text == "iommufd" { kind = .iommufd } else {
+            // `container NAME [KIND]`: another container of the process.
+            if w.hasEquals { throw LineError(w.text.start, "expected one of type1, iommufd, or a container name, found \(quoted(w.text))") }
+            let name = try domainName(w.text)
+            // Unwritten, the kind is the one the container was opened
+            // as (type1 for a new one; `c0`'s may come from the run).
+            var named: ContainerKind? = nil
+            if let k = words.first {
+                words = words.dropFirst()
+                if k.text == "type1" { named = .type1 } else if k.text == "iommufd" { named = .iommufd } else {
+                    throw LineError(k.text.start, "expected one of type1, iommufd, found \(quoted(k.text))")
+                }
+                if let had = declared.containers[name], had != named {
+                    throw LineError(k.text.start, "expected \(had) (container \(name) was opened as \(had)), found \(quoted(k.text))")
+                }
+            }
+            try end()
+            if let named { declared.containers[name] = named }
+            if declared.firstNamedContainerLine == nil { declared.firstNamedContainerLine = declared.line }
+            declared.iommuLine = nil
+            declared.switchedTo = name
+            return (.useContainer(name, named), .none("container takes no answer"))
+        }
+        try end()
+        try before(verb, verbToken, firstOperation)
+        if let first = declared.firstDomainLine {
+            throw LineError(verbToken.text.start, "expected container before the first domain, found it after the domain on line \(first)")
+        }
+        if let first = declared.containerLine {
+            throw LineError(verbToken.text.start, "expected one container statement, found a second one (the first is on line \(first))")
+        }
+        if let named = declared.firstNamedContainerLine {
+            throw LineError(verbToken.text.start, "expected the first container's kind before `container NAME` on line \(named) (another container's kind is `container NAME \(kind)`), found `container \(kind)`")
+        }
+        declared.containerLine = declared.line
+        declared.containers["c0"] = kind
+        return (.container(kind), .none("container takes no answer"))
+    }
+
+    /// `kernel VERSION`: a known version, before the first operation.
+    mutating func kernelStatement(verb: Verb, at verbToken: Token, firstOperation: Int?) throws(LineError) -> (Statement.Kind, AnswerRule) {
+        let known = "a kernel version \(KernelVersion.oldestKnown) or newer (6.8, 6.12.38, 6.12.38+deb12-amd64)"
+        let w = try operand(known)
+        guard let version = strictVersion(w.text), version.isKnown else {
+            throw LineError(w.text.start, "expected \(known), found \(quoted(w.text))")
+        }
+        try end()
+        try before(verb, verbToken, firstOperation)
+        return (.kernel(version), .none("kernel takes no answer"))
+    }
+
+    /// `cap-ipc-lock on|off`.
+    mutating func capIPCLockStatement() throws(LineError) -> (Statement.Kind, AnswerRule) {
+        let w = try operand("one of on, off")
+        guard w.text == "on" || w.text == "off" else {
+            throw LineError(w.text.start, "expected one of on, off, found \(quoted(w.text))")
+        }
+        try end()
+        return (.capIPCLock(w.text == "on"), .none("cap-ipc-lock takes no answer"))
+    }
+
+    /// `domain NAME ...`: a group attached once until detached.
+    mutating func domainStatement(verb: Verb, firstOperation: Int?, declared: inout Declared) throws(LineError) -> (Statement.Kind, AnswerRule) {
+        let nameToken = words.first
+        let spec = try domain()
+        if let taken = declared.attached.first(where: { $0.name == spec.name }), arrow == nil, let nameToken {
+            throw LineError(nameToken.text.start, "expected a group name not in the container, found \(quoted(nameToken.text)) (attached on line \(taken.line); detach it first)")
+        }
+        declared.attached.append((spec.name, declared.line))
+        declared.named.insert(spec.name)
+        if declared.firstDomainLine == nil { declared.firstDomainLine = declared.line }
+        if firstOperation == nil { declared.domainBeforeStart = true }
+        return (.domain(spec), firstOperation == nil ? .none("domain before the first operation takes no answer") : .status(verb))
+    }
+
+    /// `detach NAME`.
+    mutating func detachStatement(verb: Verb, firstOperation: Int?, declared: inout Declared) throws(LineError) -> (Statement.Kind, AnswerRule) {
+        let w = try operand("a domain name")
+        let group = try domainName(w.text)
+        try end()
+        declared.attached.removeAll { $0.name == group }
+        return (.detach(group), firstOperation == nil ? .none("detach before the first operation takes no answer") : .status(verb))
+    }
+
+    /// `memory ...`: a region apart from every earlier one.
+    mutating func memoryStatement(declared: inout Declared) throws(LineError) -> (Statement.Kind, AnswerRule) {
+        let m = try memory()
+        if let other = declared.addMemory(start: m.vaddr, last: m.vaddr + (m.size - 1)), let v = keyed(.vaddr) {
+            throw LineError(v.word.text.start, "expected memory apart from the region on line \(other.line) (\(formatAddress(other.start))-\(formatAddress(other.last))), found \(quoted(v.word.text)) size=\(formatSize(m.size))")
+        }
+        return (.memory(m), .none("memory takes no answer"))
+    }
+
+    /// `info [argsz=N]`: its answer's fields stand alone (no status needed).
+    mutating func infoStatement(verb: Verb) throws(LineError) -> (Statement.Kind, AnswerRule) {
+        try collect(Self.infoWords)
+        var rule = AnswerRule.status(verb)
+        rule.fields = AnswerKey.pgsizes.bit | AnswerKey.iova.bit | AnswerKey.dmaAvail.bit | AnswerKey.argsz.bit
+        rule.fieldsAlone = true
+        return (.info(argsz: try number32(.argsz)), rule)
+    }
+
+    /// `extension NAME|N`: its answer is a value.
+    mutating func extensionStatement(verb: Verb) throws(LineError) -> (Statement.Kind, AnswerRule) {
+        let names = Extension.byName.map(\.0).joined(separator: ", ")
+        let w = try operand("one of \(names), or a number")
+        let ext: Extension
+        if let e = Extension(name: w.text.string) {
+            ext = e
+        } else {
+            ext = Extension(rawValue: try VFIOTrace.number32(w.text, expected: "one of \(names), or a number"))
+        }
+        try end()
+        var rule = AnswerRule.status(verb)
+        rule.value = true
+        return (.extension(ext), rule)
+    }
+
+    /// `dirty start|stop|get ...` or `dirty flags=N` (raw flags).
+    mutating func dirtyStatement(verb: Verb) throws(LineError) -> (Statement.Kind, AnswerRule) {
+        // `dirty flags=N` alone sends raw flags (for testing bad ones).
+        var flags: DirtyPages.Flags = []
+        if let first = words.first, first.text.hasPrefix("flags=") {
+        } else {
+            let w = try operand("one of start, stop, get")
+            if w.text == "start" {
+                flags = .start
+            } else if w.text == "stop" {
+                flags = .stop
+            } else if w.text == "get" {
+                // `dirty get iova= size= pgsize= [bitmap-size=]`: GET_BITMAP.
+                try collect(Self.dirtyGetWords)
+                let iova = try requiredNumber(.iova), size = try requiredNumber(.size)
+                let pgsize = try requiredNumber(.pgsize)
+                let bytes = try number(.bitmapSize) ?? defaultBitmapSize(size: size, pgsize: pgsize)
+                var get = DirtyPages(flags: .getBitmap, iova: iova, size: size, bitmap: DMABitmap(pgsize: pgsize, size: bytes))
+                if let raw = try number32(.flags) { get.flags = DirtyPages.Flags(rawValue: raw) }
+                var rule = AnswerRule.status(verb)
+                rule.fields = AnswerKey.dirty.bit
+                return (.dirty(get), rule)
+            } else {
+                throw LineError(w.text.start, "expected one of start, stop, get, found \(quoted(w.text))")
+            }
+        }
+        try collect(Self.dirtyWords)
+        if let raw = try number32(.flags) { flags = DirtyPages.Flags(rawValue: raw) }
+        return (.dirty(DirtyPages(flags: flags)), .status(verb))
+    }
+
+    /// `check ...`: a named domain must be one of the trace's.
+    mutating func checkStatement(verb: Verb, declared: Declared) throws(LineError) -> (Statement.Kind, AnswerRule) {
+        let c = try check()
+        var named: String? = nil
+        if case .ptes(_, let d) = c { named = d } else if case .pte(_, _, let d) = c { named = d }
+        if let domain = named, !declared.named.contains(domain),
+           declared.domainBeforeStart || domain != DomainSpec.default.name, let d = keyed(.domain) {
+            let names = (declared.domainBeforeStart ? [] : [DomainSpec.default.name]) + declared.named.sorted()
+            let known = names.isEmpty ? "no domain is declared" : "declared: \(names.joined(separator: ", "))"
+            throw LineError(d.value.start, "expected the name of a domain of this trace (\(known)), found \(quoted(d.value))")
+        }
+        if case .pte = c { return (.check(c), AnswerRule(refusal: nil, verb: verb, leafSize: true)) }
+        return (.check(c), .none("check takes no answer"))
+    }
+
+    /// `show [locked] [mappings] [ptes] [iova]`: everything when none is named.
+    mutating func showStatement() throws(LineError) -> (Statement.Kind, AnswerRule) {
+        var items: ShowItems = []
+        try collect(Self.showWords)
+        for (key, item) in [(Key.showLocked, ShowItems.locked), (.showMappings, .mappings), (.showPtes, .ptes), (.showIova, .iova)]
+        where bare(key) != nil {
+            items.insert(item)
+        }
+        return (.show(items.isEmpty ? .all : items), .none("show takes no answer; it prints the state"))
     }
 
     /// `repeat=N` and `step=SIZE` of `map` and `unmap` (collected with the
@@ -463,20 +523,34 @@ struct StatementParser {
             page = v
         }
         let seed = try number(.seed)
-        func multiple(_ value: UInt64, _ text: Text) throws(LineError) {
-            if value % page != 0 {
-                throw LineError(text.start, "expected a multiple of the page size \(formatSize(page)), found \(quoted(text))")
-            }
-        }
-        try multiple(vaddr, vaddrKV.value)
+        try Self.multiple(vaddr, vaddrKV.value, page: page)
         guard size != 0 else { throw LineError(sizeKV.value.start, "expected a nonzero size, found \(quoted(sizeKV.value))") }
-        try multiple(size, sizeKV.value)
+        try Self.multiple(size, sizeKV.value, page: page)
         guard !vaddr.addingReportingOverflow(size - 1).overflow else {
             throw LineError(sizeKV.value.start, "expected a size that ends the region at or below 0xffffffffffffffff, found \(quoted(sizeKV.value))")
         }
         let pfnmap = bare(.pfnmap)
-        var placement = MemorySpec.Placement.realistic
         let phys = keyed(.phys)
+        var placement = try physPlacement(phys, seed: seed, vaddr: vaddr, size: size, page: page)
+        if let t = bare(.thp) {
+            try thpAlone(t, phys: phys, pfnmap: pfnmap, page: page)
+            placement = .thp
+        }
+        try checkPieces(placement, size: size, page: page, pfnmap: pfnmap, phys: phys, sizeText: sizeKV.value)
+        // `seed=` is accepted with every layout (traces written from user
+        // reports carry it); only `scattered` places pages by it.
+        // Device memory is never faulted in by a pin: it has no pages.
+        let populated = try yesNo(.populated, default: true)
+        if !populated, let f = pfnmap, let p = keyed(.populated) {
+            let later = p.word.text.start > f.text.start ? p.word : f
+            throw LineError(later.text.start, "expected populated=no or pfnmap, not both (device memory is never faulted in), found \(quoted(later.text))")
+        }
+        return MemorySpec(vaddr: vaddr, size: size, pageSize: page, placement: placement, pfnmap: pfnmap != nil, populated: populated)
+    }
+
+    /// Where `phys=` puts the region's pages (`realistic` without it).
+    func physPlacement(_ phys: KeyValue?, seed: UInt64?, vaddr: UInt64, size: UInt64, page: UInt64) throws(LineError) -> MemorySpec.Placement {
+        var placement = MemorySpec.Placement.realistic
         if let p = phys {
             let base: UInt64 = 0x1_0000_0000
             if p.value == "contiguous" {
@@ -489,33 +563,38 @@ struct StatementParser {
                 let text = p.value.dropFirst(7)
                 let chunk = try VFIOTrace.number(text)
                 guard chunk != 0 else { throw LineError(text.start, "expected a nonzero chunk size, found \(quoted(text))") }
-                try multiple(chunk, text)
+                try Self.multiple(chunk, text, page: page)
                 placement = .layout(.chunks(size: chunk, base: base))
             } else {
                 let address = try VFIOTrace.number(p.value, expected: "an address, contiguous, scattered, reversed or chunks:SIZE")
-                try multiple(address, p.value)
+                try Self.multiple(address, p.value, page: page)
                 guard !address.addingReportingOverflow(size - 1).overflow else {
                     throw LineError(p.value.start, "expected an address that ends the region at or below 0xffffffffffffffff, found \(quoted(p.value))")
                 }
                 placement = .layout(.contiguous(base: address))
             }
         }
-        if let t = bare(.thp) {
-            // Transparent hugepages back anonymous 4K memory only, and are
-            // themselves the layout.
-            if let p = phys {
-                let later = p.word.text.start > t.text.start ? p.word : t
-                throw LineError(later.text.start, "expected thp or phys=, not both, found \(quoted(later.text))")
-            }
-            if let f = pfnmap {
-                let later = f.text.start > t.text.start ? f : t
-                throw LineError(later.text.start, "expected thp or pfnmap, not both, found \(quoted(later.text))")
-            }
-            if page != PageSizes.pageSize, let p = keyed(.page) {
-                throw LineError(p.value.start, "expected page=4K with thp (transparent hugepages back 4K pages), found \(quoted(p.value))")
-            }
-            placement = .thp
+        return placement
+    }
+
+    /// `thp` stands alone: transparent hugepages back anonymous 4K memory
+    /// only, and are themselves the layout.
+    func thpAlone(_ t: Token, phys: KeyValue?, pfnmap: Token?, page: UInt64) throws(LineError) {
+        if let p = phys {
+            let later = p.word.text.start > t.text.start ? p.word : t
+            throw LineError(later.text.start, "expected thp or phys=, not both, found \(quoted(later.text))")
         }
+        if let f = pfnmap {
+            let later = f.text.start > t.text.start ? f : t
+            throw LineError(later.text.start, "expected thp or pfnmap, not both, found \(quoted(later.text))")
+        }
+        if page != PageSizes.pageSize, let p = keyed(.page) {
+            throw LineError(p.value.start, "expected page=4K with thp (transparent hugepages back 4K pages), found \(quoted(p.value))")
+        }
+    }
+
+    /// At most `maxScatteredPieces` physically separate pieces.
+    func checkPieces(_ placement: MemorySpec.Placement, size: UInt64, page: UInt64, pfnmap: Token?, phys: KeyValue?, sizeText: Text) throws(LineError) {
         // A scattered, reversed or chunked region costs one page-table
         // run per piece once mapped: cap the pieces so a hostile trace
         // cannot ask for terabytes of runs (2^24 pieces = 64 GiB of 4K).
@@ -533,19 +612,16 @@ struct StatementParser {
                 throw LineError(p.value.start, "expected at most \(Self.maxScatteredPieces) physically separate pieces, found \(pieces) with \(quoted(p.value))")
             }
             let why = placement == .thp ? "thp" : "\(formatSize(page)) pages each apart (the default without phys=; phys=contiguous for one run)"
-            throw LineError(sizeKV.value.start, "expected at most \(Self.maxScatteredPieces) physically separate pieces, found \(pieces) with \(why)")
+            throw LineError(sizeText.start, "expected at most \(Self.maxScatteredPieces) physically separate pieces, found \(pieces) with \(why)")
         }
-        // `seed=` is accepted with every layout (traces written from user
-        // reports carry it); only `scattered` places pages by it.
-        // Device memory is never faulted in by a pin: it has no pages.
-        let populated = try yesNo(.populated, default: true)
-        if !populated, let f = pfnmap, let p = keyed(.populated) {
-            let later = p.word.text.start > f.text.start ? p.word : f
-            throw LineError(later.text.start, "expected populated=no or pfnmap, not both (device memory is never faulted in), found \(quoted(later.text))")
-        }
-        return MemorySpec(vaddr: vaddr, size: size, pageSize: page, placement: placement, pfnmap: pfnmap != nil, populated: populated)
     }
 
+    /// A `memory` address or size must be a multiple of its page size.
+    static func multiple(_ value: UInt64, _ text: Text, page: UInt64) throws(LineError) {
+        if value % page != 0 {
+            throw LineError(text.start, "expected a multiple of the page size \(formatSize(page)), found \(quoted(text))")
+        }
+    }
     /// The most physically separate pieces a `memory` statement may ask for.
     static let maxScatteredPieces: UInt64 = 1 << 24
 
