@@ -10,10 +10,9 @@ import Glibc
 import Musl
 #endif
 
-/// `vfio-sim explore`: generated sequences on the model (and the kernel),
-/// each finding shrunk and saved as a trace; `--jobs`, `--shard` and
-/// `--merge` spread one exploration over cores and machines.
-func exploreCommand(_ args: [String]) throws(UsageError) -> Int32 {
+/// `vfio-sim explore`'s options, as written and then settled
+/// (`settle`: the seed range, the groups and the jobs they allow).
+struct ExploreOptions {
     var seed: UInt64 = 1
     var ops = 40
     var runs = 1000
@@ -28,88 +27,113 @@ func exploreCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var merge: [String] = []
     var perProcess = 50
     var container = ContainerKind.type1
-    var arguments = Arguments(args)
-    while let a = arguments.pop() {
-        switch a {
-        case "--seed": seed = try arguments.number(for: a)
-        case "--ops": ops = Int(min(try arguments.number(for: a) as UInt64, 100_000))
-        case "--runs": runs = Int(min(try arguments.number(for: a) as UInt64, 100_000_000))
-        case "--backend":
-            backend = try arguments.value(for: a)
-            guard backend == "model" || backend == "both" else { throw UsageError(message: "--backend takes model or both") }
-        case "--group": group = try arguments.value(for: a)
-        case "--container": container = try containerOption(try arguments.value(for: a))
-        case "--out": out = try arguments.value(for: a)
-        case "--allow-module-params": allowModuleParams = true
-        case "--jobs": jobs = Int(try arguments.number(for: a, in: 1...1024) as UInt32); jobsGiven = true
-        case "--shard":
-            let v = try arguments.value(for: a)
-            let parts = v.split(separator: "/", omittingEmptySubsequences: false)
-            guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n >= 1, n <= 1_000_000, (1...n).contains(i) else {
-                throw UsageError(message: "--shard takes I/N with 1 ≤ I ≤ N, such as 2/8, not '\(v)'")
-            }
-            shard = (i, n)
-        case "--per-process": perProcess = Int(try arguments.number(for: a, in: 1...10_000) as UInt32)
-        case "--report": reportPath = try arguments.value(for: a)
-        case "--merge":
-            // The files, up to the next option (`--merge A B --out DIR`).
-            while let f = arguments.popOperand() { merge.append(f) }
-            if merge.isEmpty { throw UsageError(message: "--merge needs report files") }
-        case "--help", "-h": printOut(Help.explore + "\n"); return 0
-        default: throw UsageError(message: "unknown option '\(a)'")
-        }
-    }
-    if !merge.isEmpty { return mergeReports(merge, out: out, reportPath: reportPath) }
-    // Seeds run from --seed to --seed + runs - 1: that range must fit in a u64.
-    if runs > 0, seed > UInt64.max - UInt64(runs - 1) {
-        throw UsageError(message: "--seed \(seed) with --runs \(runs) would pass 2^64-1; the largest seed for \(runs) runs is \(UInt64.max - UInt64(runs - 1))")
-    }
-    let sys = LinuxSystemCalls()
-    var hardware = Hardware.fromEnvironment(sys)
-    if let group { hardware = Hardware(groups: [group], bar: hardware?.bar) }
-    if backend == "both" && hardware == nil { throw UsageError(message: "--backend both needs --group /dev/vfio/N") }
-    // Beside a kernel each job drives a group of its own.
-    if backend == "both", let hardware {
-        if jobsGiven && jobs > hardware.groups.count {
-            throw UsageError(message: "--backend both runs a job per group: --jobs \(jobs) needs \(jobs) groups, there \(hardware.groups.count == 1 ? "is 1" : "are \(hardware.groups.count)") (VFIO_GROUPS or --group)")
-        }
-        jobs = min(jobs, hardware.groups.count)
-        // iommufd charges user->locked_vm, one counter for every process
-        // of the user (incr_user_locked_vm): two workers side by side would
-        // see each other's charges against their RLIMIT_MEMLOCK, which no
-        // sequence's model can know (the lane saw kernel ENOMEM, model ok).
-        if container == .iommufd {
-            if jobsGiven && jobs > 1 {
-                throw UsageError(message: "--container iommufd --backend both runs one job: iommufd charges the user's locked_vm, which parallel jobs of one user would share")
-            }
-            jobs = 1
-        }
-    }
-    if let shard { (seed, runs) = ExploreShards.slice(seed: seed, runs: runs, index: shard.index, count: shard.count) }
 
-    let generator = SequenceGenerator(modelOnly: true, container: container)
+    /// The options of `args`; nil after printing the help (`--help`).
+    init?(parsing args: [String]) throws(UsageError) {
+        var arguments = Arguments(args)
+        while let a = arguments.pop() {
+            switch a {
+            case "--seed": seed = try arguments.number(for: a)
+            case "--ops": ops = Int(min(try arguments.number(for: a) as UInt64, 100_000))
+            case "--runs": runs = Int(min(try arguments.number(for: a) as UInt64, 100_000_000))
+            case "--backend":
+                backend = try arguments.value(for: a)
+                guard backend == "model" || backend == "both" else { throw UsageError(message: "--backend takes model or both") }
+            case "--group": group = try arguments.value(for: a)
+            case "--container": container = try containerOption(try arguments.value(for: a))
+            case "--out": out = try arguments.value(for: a)
+            case "--allow-module-params": allowModuleParams = true
+            case "--jobs": jobs = Int(try arguments.number(for: a, in: 1...1024) as UInt32); jobsGiven = true
+            case "--shard":
+                let v = try arguments.value(for: a)
+                let parts = v.split(separator: "/", omittingEmptySubsequences: false)
+                guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n >= 1, n <= 1_000_000, (1...n).contains(i) else {
+                    throw UsageError(message: "--shard takes I/N with 1 ≤ I ≤ N, such as 2/8, not '\(v)'")
+                }
+                shard = (i, n)
+            case "--per-process": perProcess = Int(try arguments.number(for: a, in: 1...10_000) as UInt32)
+            case "--report": reportPath = try arguments.value(for: a)
+            case "--merge":
+                // The files, up to the next option (`--merge A B --out DIR`).
+                while let f = arguments.popOperand() { merge.append(f) }
+                if merge.isEmpty { throw UsageError(message: "--merge needs report files") }
+            case "--help", "-h": printOut(Help.explore + "\n"); return nil
+            default: throw UsageError(message: "unknown option '\(a)'")
+            }
+        }
+    }
+
+    /// Checks the seed range, finds the hardware for `--backend both`, fits
+    /// the jobs to its groups and takes this shard's seeds.
+    mutating func settle(sys: LinuxSystemCalls) throws(UsageError) -> Hardware? {
+        // Seeds run from --seed to --seed + runs - 1: that range must fit in a u64.
+        if runs > 0, seed > UInt64.max - UInt64(runs - 1) {
+            throw UsageError(message: "--seed \(seed) with --runs \(runs) would pass 2^64-1; the largest seed for \(runs) runs is \(UInt64.max - UInt64(runs - 1))")
+        }
+        var hardware = Hardware.fromEnvironment(sys)
+        if let group { hardware = Hardware(groups: [group], bar: hardware?.bar) }
+        if backend == "both" && hardware == nil { throw UsageError(message: "--backend both needs --group /dev/vfio/N") }
+        // Beside a kernel each job drives a group of its own.
+        if backend == "both", let hardware {
+            if jobsGiven && jobs > hardware.groups.count {
+                throw UsageError(message: "--backend both runs a job per group: --jobs \(jobs) needs \(jobs) groups, there \(hardware.groups.count == 1 ? "is 1" : "are \(hardware.groups.count)") (VFIO_GROUPS or --group)")
+            }
+            jobs = min(jobs, hardware.groups.count)
+            // iommufd charges user->locked_vm, one counter for every process
+            // of the user (incr_user_locked_vm): two workers side by side would
+            // see each other's charges against their RLIMIT_MEMLOCK, which no
+            // sequence's model can know (the lane saw kernel ENOMEM, model ok).
+            if container == .iommufd {
+                if jobsGiven && jobs > 1 {
+                    throw UsageError(message: "--container iommufd --backend both runs one job: iommufd charges the user's locked_vm, which parallel jobs of one user would share")
+                }
+                jobs = 1
+            }
+        }
+        if let shard { (seed, runs) = ExploreShards.slice(seed: seed, runs: runs, index: shard.index, count: shard.count) }
+        return hardware
+    }
+}
+
+/// `vfio-sim explore`: generated sequences on the model (and the kernel),
+/// each finding shrunk and saved as a trace; `--jobs`, `--shard` and
+/// `--merge` spread one exploration over cores and machines.
+func exploreCommand(_ args: [String]) throws(UsageError) -> Int32 {
+    guard var o = try ExploreOptions(parsing: args) else { return 0 }
+    if !o.merge.isEmpty { return mergeReports(o.merge, out: o.out, reportPath: o.reportPath) }
+    let sys = LinuxSystemCalls()
+    let hardware = try o.settle(sys: sys)
+
+    let generator = SequenceGenerator(modelOnly: true, container: o.container)
     var explorer = Explorer(generator: generator)
     var workers: [Explorer] = []
     var parameters: ModuleParameterGuard? = nil
     defer { parameters?.end() }
-    if backend == "both", let hardware {
-        switch HostSafety.begin(sys: sys, allowModuleParams: allowModuleParams, say: { printErr($0) }) {
+    if o.backend == "both", let hardware {
+        switch HostSafety.begin(sys: sys, allowModuleParams: o.allowModuleParams, say: { printErr($0) }) {
         case .success(let g): parameters = g
         case .failure(let e): printErr("vfio-sim: error: \(e.message)"); return 2
         }
-        switch ExploreRun.kernelExplorer(hardware: hardware, parameters: parameters!, sys: sys, sequencesPerProcess: perProcess,
-                                             container: container) {
+        switch ExploreRun.kernelExplorer(hardware: hardware, parameters: parameters!, sys: sys, sequencesPerProcess: o.perProcess,
+                                             container: o.container) {
         case .success(let e): explorer = e
         case .failure(let e): printErr("vfio-sim: error: \(e.message)"); return 2
         }
-        if jobs > 1 {
-            switch ExploreRun.kernelExplorers(hardware: hardware, jobs: jobs, parameters: parameters!, sys: sys, sequencesPerProcess: perProcess,
-                                              container: container) {
+        if o.jobs > 1 {
+            switch ExploreRun.kernelExplorers(hardware: hardware, jobs: o.jobs, parameters: parameters!, sys: sys, sequencesPerProcess: o.perProcess,
+                                              container: o.container) {
             case .success(let w): workers = w
             case .failure(let e): printErr("vfio-sim: error: \(e.message)"); return 2
             }
         }
     }
+    return explore(o, explorer: explorer, workers: workers, generator: generator, sys: sys)
+}
+
+/// Runs the settled exploration, saves its findings and report and prints
+/// its summary; 1 when something was found.
+func explore(_ o: ExploreOptions, explorer: Explorer, workers: [Explorer], generator: SequenceGenerator, sys: LinuxSystemCalls) -> Int32 {
+    let (seed, runs, ops, backend, out, jobs, container) = (o.seed, o.runs, o.ops, o.backend, o.out, o.jobs, o.container)
     if let out { mkdir(out, 0o755) }
     let started = monotonicSeconds()
     var result: ExploreRun
@@ -126,8 +150,8 @@ func exploreCommand(_ args: [String]) throws(UsageError) -> Int32 {
     }
     result.seconds = monotonicSeconds() - started
     let report = ExploreReport(seed: seed, runs: runs, ops: ops, backend: backend, result: result, container: container)
-    if let reportPath, let problem = writeFile(reportPath, report.encode()) { printErr("error: \(problem)"); return 2 }
-    let shardWords = shard.map { " (shard \($0.index)/\($0.count): seeds \(seed)-\(seed &+ UInt64(max(runs, 1)) &- 1))" } ?? ""
+    if let reportPath = o.reportPath, let problem = writeFile(reportPath, report.encode()) { printErr("error: \(problem)"); return 2 }
+    let shardWords = o.shard.map { " (shard \($0.index)/\($0.count): seeds \(seed)-\(seed &+ UInt64(max(runs, 1)) &- 1))" } ?? ""
     printOut(summaryLine(result, backend: backend, container: container) + shardWords + "\n")
     printOut(rateLine(result, jobs: jobs) + "\n")
     return result.findings == 0 ? 0 : 1

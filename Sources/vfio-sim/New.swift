@@ -26,9 +26,34 @@ func newCommand(_ args: [String]) throws(UsageError) -> Int32 {
     }
     o.commandLine = (["vfio-sim", "new"] + shown).joined(separator: " ")
     var out: String? = nil
+    guard try parseNewOptions(&arguments, into: &o, out: &out) else { return 0 }
+    let scenario: Scenario
+    do throws(ScenarioError) { scenario = try Scenario.make(program, o) } catch { throw UsageError(message: error.message) }
+    switch ScenarioAnswers.answer(scenario, file: out ?? "\(program.rawValue).trace") {
+    case .failure(.unparsed(let why)):
+        printErr("vfio-sim: internal error: the \(program.rawValue) template wrote a trace that does not parse:\n\(why)")
+        return 2
+    case .failure(.refused(let why)):
+        printErr("vfio-sim: error: \(why)")
+        return 2
+    case .success(let trace):
+        let text = printTrace(trace)
+        if let out {
+            if let problem = writeFile(out, text) { printErr("vfio-sim: error: \(problem)"); return 2 }
+            printErr("wrote \(out): \(scenario.summary), \(scenario.mapPhaseOperations) operations before teardown")
+        } else {
+            printOut(text)
+        }
+        return 0
+    }
+}
+
+/// `new`'s options after the program, into `o` (and `-o FILE` into
+/// `out`); false after printing the help (`--help`).
+func parseNewOptions(_ arguments: inout Arguments, into o: inout ScenarioOptions, out: inout String?) throws(UsageError) -> Bool {
     while let a = arguments.pop() {
         switch a {
-        case "--help", "-h": printOut(Help.new + "\n"); return 0
+        case "--help", "-h": printOut(Help.new + "\n"); return false
         case "--memory": o.memory = try size(&arguments, a)
         case "--backing":
             let v = try arguments.value(for: a)
@@ -78,25 +103,7 @@ func newCommand(_ args: [String]) throws(UsageError) -> Int32 {
         default: throw UsageError(message: "new: unknown option '\(a)'")
         }
     }
-    let scenario: Scenario
-    do throws(ScenarioError) { scenario = try Scenario.make(program, o) } catch { throw UsageError(message: error.message) }
-    switch ScenarioAnswers.answer(scenario, file: out ?? "\(program.rawValue).trace") {
-    case .failure(.unparsed(let why)):
-        printErr("vfio-sim: internal error: the \(program.rawValue) template wrote a trace that does not parse:\n\(why)")
-        return 2
-    case .failure(.refused(let why)):
-        printErr("vfio-sim: error: \(why)")
-        return 2
-    case .success(let trace):
-        let text = printTrace(trace)
-        if let out {
-            if let problem = writeFile(out, text) { printErr("vfio-sim: error: \(problem)"); return 2 }
-            printErr("wrote \(out): \(scenario.summary), \(scenario.mapPhaseOperations) operations before teardown")
-        } else {
-            printOut(text)
-        }
-        return 0
-    }
+    return true
 }
 
 /// A size after `flag`, in the trace's spelling (`4G`, `512M`, `0x1000`).

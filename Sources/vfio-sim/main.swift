@@ -85,7 +85,8 @@ func containerOption(_ v: String) throws(UsageError) -> ContainerKind {
     return kind
 }
 
-func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
+/// `vfio-sim replay`'s options and files.
+struct ReplayOptions {
     var format = "text"
     var junit: String? = nil
     var kernel: KernelVersion? = nil
@@ -97,51 +98,59 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var allowModuleParams = false
     var container: ContainerKind? = nil
     var files: [String] = []
-    var arguments = Arguments(args)
-    while let a = arguments.pop() {
-        switch a {
-        case "--container": container = try containerOption(try arguments.value(for: a))
-        case "--format":
-            format = try arguments.value(for: a)
-            guard format == "text" || format == "json" else { throw UsageError(message: "--format takes text or json, not '\(format)'") }
-        case "--junit": junit = try arguments.value(for: a)
-        case "--kernel":
-            kernel = try kernelOption(try arguments.value(for: a))
-        case "--backend":
-            backend = try arguments.value(for: a)
-            guard ["model", "kernel", "both"].contains(backend) else { throw UsageError(message: "--backend takes model, kernel or both, not '\(backend)'") }
-        case "--group": group = try arguments.value(for: a)
-        case "--verbose", "-v": verbose = true
-        case "--explain": explain = true
-        case "--no-invariants": invariants = false
-        case "--allow-module-params": allowModuleParams = true
-        case "--help", "-h": printOut(Help.replay + "\n"); return 0
-        default:
-            if a.hasPrefix("-") && a != "-" { throw UsageError(message: "unknown option '\(a)'") }
-            files.append(a)
+
+    /// The options of `args`; nil after printing the help (`--help`).
+    init?(parsing args: [String]) throws(UsageError) {
+        var arguments = Arguments(args)
+        while let a = arguments.pop() {
+            switch a {
+            case "--container": container = try containerOption(try arguments.value(for: a))
+            case "--format":
+                format = try arguments.value(for: a)
+                guard format == "text" || format == "json" else { throw UsageError(message: "--format takes text or json, not '\(format)'") }
+            case "--junit": junit = try arguments.value(for: a)
+            case "--kernel":
+                kernel = try kernelOption(try arguments.value(for: a))
+            case "--backend":
+                backend = try arguments.value(for: a)
+                guard ["model", "kernel", "both"].contains(backend) else { throw UsageError(message: "--backend takes model, kernel or both, not '\(backend)'") }
+            case "--group": group = try arguments.value(for: a)
+            case "--verbose", "-v": verbose = true
+            case "--explain": explain = true
+            case "--no-invariants": invariants = false
+            case "--allow-module-params": allowModuleParams = true
+            case "--help", "-h": printOut(Help.replay + "\n"); return nil
+            default:
+                if a.hasPrefix("-") && a != "-" { throw UsageError(message: "unknown option '\(a)'") }
+                files.append(a)
+            }
         }
     }
-    if files.isEmpty { throw UsageError(message: "replay needs at least one trace file") }
+}
+
+func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
+    guard let o = try ReplayOptions(parsing: args) else { return 0 }
+    if o.files.isEmpty { throw UsageError(message: "replay needs at least one trace file") }
     let sys = LinuxSystemCalls()
     // The kernel lane's guest names its groups in VFIO_GROUPS / VFIO_GROUP.
     var hardware = Hardware.fromEnvironment(sys)
-    if let group { hardware = Hardware(groups: [group], bar: hardware?.bar) }
-    if backend != "model" && hardware == nil { throw UsageError(message: "--backend \(backend) needs --group /dev/vfio/N") }
+    if let group = o.group { hardware = Hardware(groups: [group], bar: hardware?.bar) }
+    if o.backend != "model" && hardware == nil { throw UsageError(message: "--backend \(o.backend) needs --group /dev/vfio/N") }
 
     // Each file on its own: one that cannot be read or parsed is reported
     // (exit 2), the others still run, and every report names it.
-    let inputs = parseFiles(files)
+    let inputs = parseFiles(o.files)
     let runnable = traces(inputs)
     let inputFailed = runnable.count < inputs.count
 
     var run: ReplayRun
-    if backend == "model" {
-        run = ReplayRun.model(runnable, profile: kernel.map(KernelProfile.init) ?? .newest, invariants: invariants, explain: explain,
-                             heldReasons: verbose || format == "json", keepsHeld: verbose || format == "json" || junit != nil,
-                             container: container)
+    if o.backend == "model" {
+        run = ReplayRun.model(runnable, profile: o.kernel.map(KernelProfile.init) ?? .newest, invariants: o.invariants, explain: o.explain,
+                             heldReasons: o.verbose || o.format == "json", keepsHeld: o.verbose || o.format == "json" || o.junit != nil,
+                             container: o.container)
     } else {
-        switch ReplayRun.kernel(runnable, hardware: hardware!, withModel: backend == "both", invariants: invariants,
-                                allowModuleParams: allowModuleParams, say: { printErr($0) }, sys: sys, container: container) {
+        switch ReplayRun.kernel(runnable, hardware: hardware!, withModel: o.backend == "both", invariants: o.invariants,
+                                allowModuleParams: o.allowModuleParams, say: { printErr($0) }, sys: sys, container: o.container) {
         case .success(let r): run = r
         case .failure(let e): printErr("error: \(e.message)"); return 2
         }
@@ -149,13 +158,13 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
     let ranReports = run.reports
     run.reports = merge(inputs, run.reports)
     var ok = ranReports.allSatisfy(\.ok)
-    if format == "json" {
+    if o.format == "json" {
         printOut(jsonReport(run.reports))
-    } else if backend == "both" {
+    } else if o.backend == "both" {
         // Model against kernel: disagreements and errors fail; answers the
         // trace wrote for another IOMMU or kernel version are notes.
         let (text, summary) = KernelLane.report(ranReports, skipped: run.skipped, kernel: run.kernel,
-                                                iommu: run.iommu, verbose: verbose)
+                                                iommu: run.iommu, verbose: o.verbose)
         if !runnable.isEmpty { printOut(text) }
         ok = summary.ok
     } else if !runnable.isEmpty {
@@ -163,9 +172,9 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
         // standard error are the whole answer.
         var text = ""
         for (file, reason) in run.skipped { text += "\(file): skipped: \(reason)\n" }
-        printOut(text + textReport(run.reports, verbose: verbose, explain: explain))
+        printOut(text + textReport(run.reports, verbose: o.verbose, explain: o.explain))
     }
-    if let junit, let problem = writeFile(junit, junitReport(run.reports)) { printErr("error: \(problem)"); return 2 }
+    if let junit = o.junit, let problem = writeFile(junit, junitReport(run.reports)) { printErr("error: \(problem)"); return 2 }
     if inputFailed { return 2 }
     return ok ? 0 : 1
 }
