@@ -137,42 +137,55 @@ extension HostFacts {
             notes.append("VFIO_SET_IOMMU on \(g.deviceNode): EPERM, MSIs not isolated; pgsizes and aperture not measured")
         case .success(let spec)?:
             measuredDomain = true
-            let check = presetCheck(g)
-            let keys: Set<String>
-            if let check {
-                keys = Set(check.differences.map(\.key))
-                if keys.isEmpty {
-                    notes.append("preset \(check.preset.rawValue) agrees with what was measured on \(source)")
-                } else {
-                    let what = check.differences.map { "\($0.key) \($0.this) (measured \($0.other))" }.joined(separator: ", ")
-                    notes.append("preset \(check.preset.rawValue) differs from what was measured on \(source): \(what); the measured values are written")
-                }
-            } else {
-                keys = ["pgsizes", "leaves", "iova", "coherent"]
-                notes.append("pgsizes, aperture\(spec.coherent ? "" : ", coherent") measured on \(source)")
-            }
-            if keys.contains("pgsizes") { words.append("pgsizes=" + formatPageSizes(spec.pgsizes)) }
-            if keys.contains("leaves") || (keys.contains("pgsizes") && spec.leaves != nil) {
-                words.append("leaves=" + formatPageSizes(spec.leaves ?? spec.pgsizes))
-            }
-            if keys.contains("iova") {
-                words.append("aperture=" + formatRange(spec.aperture))
-                words.append("reserved=" + (spec.reserved.isEmpty ? "none" : spec.reserved.map(formatRange).joined(separator: ",")))
-            }
-            if keys.contains("coherent") { words.append("coherent=\(spec.coherent ? "yes" : "no")") }
-            if allowUnsafeInterrupts == true {
-                // A preset without MSI isolation would be refused: say
-                // what this machine does.
-                if let p = check?.preset, !p.values(for: presetRelease).msiIsolated { words.append("msi-isolated=yes") }
-                notes.append("allow_unsafe_interrupts=Y (\(Self.allowUnsafeInterruptsPath)): type1 takes the group whether or not its MSIs are isolated")
-            } else if keys.contains("msi-isolated") {
-                words.append("msi-isolated=\(spec.msiIsolated ? "yes" : "no")")
-            }
+            measuredWords(g, spec, source: source, words: &words, notes: &notes)
         case .failure(let e)?:
             notes.append("--probe: \(e.message)")
         case nil:
             break
         }
+        reservedWords(g, measuredDomain: measuredDomain, words: &words, notes: &notes)
+        return words.joined(separator: " ") + "  # " + notes.joined(separator: "; ")
+    }
+
+    /// The keys of a measured domain (GET_INFO): every one without a
+    /// preset, the ones where the preset differs with one.
+    func measuredWords(_ g: Group, _ spec: DomainSpec, source: String, words: inout [String], notes: inout [String]) {
+        let check = presetCheck(g)
+        let keys: Set<String>
+        if let check {
+            keys = Set(check.differences.map(\.key))
+            if keys.isEmpty {
+                notes.append("preset \(check.preset.rawValue) agrees with what was measured on \(source)")
+            } else {
+                let what = check.differences.map { "\($0.key) \($0.this) (measured \($0.other))" }.joined(separator: ", ")
+                notes.append("preset \(check.preset.rawValue) differs from what was measured on \(source): \(what); the measured values are written")
+            }
+        } else {
+            keys = ["pgsizes", "leaves", "iova", "coherent"]
+            notes.append("pgsizes, aperture\(spec.coherent ? "" : ", coherent") measured on \(source)")
+        }
+        if keys.contains("pgsizes") { words.append("pgsizes=" + formatPageSizes(spec.pgsizes)) }
+        if keys.contains("leaves") || (keys.contains("pgsizes") && spec.leaves != nil) {
+            words.append("leaves=" + formatPageSizes(spec.leaves ?? spec.pgsizes))
+        }
+        if keys.contains("iova") {
+            words.append("aperture=" + formatRange(spec.aperture))
+            words.append("reserved=" + (spec.reserved.isEmpty ? "none" : spec.reserved.map(formatRange).joined(separator: ",")))
+        }
+        if keys.contains("coherent") { words.append("coherent=\(spec.coherent ? "yes" : "no")") }
+        if allowUnsafeInterrupts == true {
+            // A preset without MSI isolation would be refused: say
+            // what this machine does.
+            if let p = check?.preset, !p.values(for: presetRelease).msiIsolated { words.append("msi-isolated=yes") }
+            notes.append("allow_unsafe_interrupts=Y (\(Self.allowUnsafeInterruptsPath)): type1 takes the group whether or not its MSIs are isolated")
+        } else if keys.contains("msi-isolated") {
+            words.append("msi-isolated=\(spec.msiIsolated ? "yes" : "no")")
+        }
+    }
+
+    /// The reserved regions from sysfs (written when no domain was
+    /// measured) and what they are.
+    func reservedWords(_ g: Group, measuredDomain: Bool, words: inout [String], notes: inout [String]) {
         let regionsFile = "\(g.directory)/reserved_regions"
         if let reserved = g.reserved {
             if !measuredDomain {
@@ -187,7 +200,6 @@ extension HostFacts {
         } else {
             notes.append("\(regionsFile) unreadable: the preset's reserved regions")
         }
-        return words.joined(separator: " ") + "  # " + notes.joined(separator: "; ")
     }
 
     /// Where the preset came from: for VT-d, the width read and from where.
