@@ -107,20 +107,7 @@ public struct FaultRun {
             let after = 1 + Int(rng.below(UInt64(counts[t])))
             let r = supervise(traces[t], hardware: hardware, fault: fault, after: after, sys: sys)
             var kill = Kill(file: traces[t].file, fault: fault, afterIoctl: after, ended: "", problems: [])
-            // Did the fault fire? The supervisor's own end, or its report of
-            // how the replay ended.
-            switch r {
-            case .failure(let why):
-                switch why {
-                case .signalled(let sig): kill.ended = "the supervisor died of signal \(sig)"
-                case .exited(let code): kill.ended = "the supervisor exited with status \(code)"
-                case .couldNotStart(let reason): kill.ended = "the supervisor could not start: \(reason)"
-                }
-                if !fault.hitsSupervisor { kill.problems.append("the supervisor died, not the replay") }
-            case .success(let bytes):
-                kill.ended = String(decoding: bytes, as: UTF8.self)
-                if fault.hitsSupervisor || !kill.ended.hasPrefix("replay: ") { kill.problems.append("the fault did not fire") }
-            }
+            noteEnd(r, of: fault, kill: &kill)
             // Whatever killed what, the supervisor's handler or its restore
             // after the child has put the value back, except after its own
             // SIGKILL: then the next run does.
@@ -131,20 +118,7 @@ public struct FaultRun {
                 if now != original { kill.problems.append("\(p.rawValue) is \(now ?? "unreadable"), not \(original)") }
                 if recordLeft { kill.problems.append("\(ModuleParameterGuard.recordPath) is still there") }
             }
-            // Nothing pinned: the dead replay's container is gone (the group
-            // is free and has none). Its process may take a moment to die.
-            var status = KernelBackend.groupStatus(hardware.groups[0], sys: sys)
-            for _ in 0..<60 {
-                if case .success(let flags) = status, !KernelBackend.hasContainer(flags) { break }
-                sys.pause(milliseconds: 50)
-                status = KernelBackend.groupStatus(hardware.groups[0], sys: sys)
-            }
-            switch status {
-            case .success(let flags) where KernelBackend.hasContainer(flags):
-                kill.problems.append("\(hardware.groups[0]) still has a container (pages stay pinned)")
-            case .failure(let e): kill.problems.append("\(hardware.groups[0]) cannot be opened: \(e)")
-            default: break
-            }
+            checkReleased(hardware.groups[0], sys: sys, kill: &kill)
             // The next run: restores what a killed supervisor left (and says
             // so), then uses the group.
             said = []
@@ -170,6 +144,40 @@ public struct FaultRun {
             onKill(kill)
         }
         return .success(result)
+    }
+
+    /// Did the fault fire? The supervisor's own end, or its report of
+    /// how the replay ended.
+    static func noteEnd(_ r: Result<[UInt8], ChildFailure>, of fault: Fault, kill: inout Kill) {
+        switch r {
+        case .failure(let why):
+            switch why {
+            case .signalled(let sig): kill.ended = "the supervisor died of signal \(sig)"
+            case .exited(let code): kill.ended = "the supervisor exited with status \(code)"
+            case .couldNotStart(let reason): kill.ended = "the supervisor could not start: \(reason)"
+            }
+            if !fault.hitsSupervisor { kill.problems.append("the supervisor died, not the replay") }
+        case .success(let bytes):
+            kill.ended = String(decoding: bytes, as: UTF8.self)
+            if fault.hitsSupervisor || !kill.ended.hasPrefix("replay: ") { kill.problems.append("the fault did not fire") }
+        }
+    }
+
+    /// Nothing pinned: the dead replay's container is gone (the group
+    /// is free and has none). Its process may take a moment to die.
+    static func checkReleased(_ group: String, sys: SystemCalls, kill: inout Kill) {
+        var status = KernelBackend.groupStatus(group, sys: sys)
+        for _ in 0..<60 {
+            if case .success(let flags) = status, !KernelBackend.hasContainer(flags) { break }
+            sys.pause(milliseconds: 50)
+            status = KernelBackend.groupStatus(group, sys: sys)
+        }
+        switch status {
+        case .success(let flags) where KernelBackend.hasContainer(flags):
+            kill.problems.append("\(group) still has a container (pages stay pinned)")
+        case .failure(let e): kill.problems.append("\(group) cannot be opened: \(e)")
+        default: break
+        }
     }
 
     /// One supervised replay: a process that, as `vfio-sim replay` does,
