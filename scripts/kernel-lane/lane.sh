@@ -22,6 +22,20 @@
 #                   from SEED (default "$LANE_EXPLORE" or "100 30 1"; CI runs
 #                   these fixed seeds, more can be run offline)
 #   --no-explore    fixtures only
+#   --kernel PATH   your kernel instead of Debian's: a built tree
+#                   (arch/x86/boot/bzImage, .config, the modules in the
+#                   tree), a bzImage with --modules DIR (`make modules_install
+#                   INSTALL_MOD_PATH=DIR`; --kernel-config FILE its .config),
+#                   or a kernel directory of the lane's cache. Its .config is
+#                   checked for every option the guest needs (each missing
+#                   one is named); the model answers as its release. Runs
+#                   the configurations dev-IOMMU (docs/KERNEL_DEVELOPER.md)
+#   --kernel-source TREE
+#                   configure TREE with the lane's fragment
+#                   (kernel-iommufd.config on allnoconfig), build it
+#                   (build-kernel.sh --source), then as --kernel TREE
+#   --iommu LIST    with --kernel: intel, intel48, amd, virtio, iommufd
+#                   (comma separated; default: each the kernel's options allow)
 #   --verbose       print every note (setup differences, answers the trace
 #                   wrote for another IOMMU or kernel, skipped fixtures); the
 #                   report in $VFIOSIM_LANE_CACHE/logs also lists every agreement
@@ -32,7 +46,7 @@
 # .build-lane -Xswiftc -static-executable`), boots each configuration with
 # the fixtures in the guest and prints, per configuration,
 #
-#   kernel 6.12 intel-iommu: N/M operations agree, U not observable, S of F files skipped, presets: P/P agree
+#   kernel 6.12 intel-iommu: N/M operations agree, U not observable, S of F files skipped, presets: P/P agree, accel tcg
 #
 # (the IOMMU word is the configuration's: intel-iommu, intel-iommu-48,
 # amd-iommu or virtio-iommu; the guest passes it as VFIO_LANE_IOMMU)
@@ -60,6 +74,7 @@ LANE_DIE_CODE=125
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
+DEV_KERNEL="" DEV_SOURCE="" DEV_MODULES="" DEV_KCONFIG="" DEV_IOMMUS=""
 CONFIGS=() BINARY="" SETUP=1 VERBOSE=0 PTES=1 FIXTURES=() EXPLORE=${LANE_EXPLORE-"100 30 1"}
 while [ $# -gt 0 ]; do
   case $1 in
@@ -70,11 +85,23 @@ while [ $# -gt 0 ]; do
     --no-ptes) PTES=0; shift ;;
     --explore) EXPLORE=${2?}; shift 2 ;;
     --no-explore) EXPLORE=""; shift ;;
+    --kernel) DEV_KERNEL=${2:?}; shift 2 ;;
+    --kernel-source) DEV_SOURCE=${2:?}; shift 2 ;;
+    --modules) DEV_MODULES=${2:?}; shift 2 ;;
+    --kernel-config) DEV_KCONFIG=${2:?}; shift 2 ;;
+    --iommu) DEV_IOMMUS=${2:?}; shift 2 ;;
     -h|--help) usage ;;
     -*) echo "unknown option: $1" >&2; usage ;;
     *) FIXTURES+=("$1"); shift ;;
   esac
 done
+# A kernel of one's own (kernel-dev.sh): its configurations are dev-IOMMU.
+if [ -n "$DEV_KERNEL$DEV_SOURCE" ]; then
+  . "$LANE_DIR/kernel-dev.sh"
+  lane_dev_prepare
+elif [ -n "$DEV_MODULES$DEV_KCONFIG$DEV_IOMMUS" ]; then
+  echo "--modules, --kernel-config and --iommu go with --kernel" >&2; exit 2
+fi
 [ ${#CONFIGS[@]} -gt 0 ] || read -r -a CONFIGS <<< "$LANE_CONFIGS"
 # Canonical names (7.3-amd -> 7.x-amd; needs the 7.x kernel already set up)
 # and the kernel series setup.sh must prepare.
@@ -98,6 +125,7 @@ elapsed() { echo "$(( $(date +%s) - START ))s"; }
 if [ "$SETUP" = 1 ]; then
   DEBIAN_SERIES=() BUILT=()
   for s in "${SERIES[@]}"; do
+    [ "$s" != dev ] || continue  # a developer's kernel: nothing to fetch
     case " $LANE_BUILT_SERIES " in
       *" $s "*) BUILT+=("$s") ;;
       *) DEBIAN_SERIES+=("$s") ;;
@@ -201,8 +229,10 @@ for c in "${CONFIGS[@]}"; do
                --env VFIO_LANE_PTES=/dev/ttyS1)
   fi
   rc=0
+  # KVM where a test boot of this kernel under it works (cached), else TCG.
+  ACCEL=$("$LANE_DIR/kvm-probe.sh" "$c") || ACCEL=tcg
   # Two 1G hugepages: a fixture maps 2G of them.
-  "$LANE_DIR/run-in-guest.sh" --config "$c" --binary "$PAYLOAD" --files "$WORK/files" --timeout 600 --hugepages-1g 2 "${WALK_ARGS[@]}" "${CONTAINER_ARGS[@]}" \
+  "$LANE_DIR/run-in-guest.sh" --config "$c" --accel "$ACCEL" --binary "$PAYLOAD" --files "$WORK/files" --timeout 600 --hugepages-1g 2 "${WALK_ARGS[@]}" "${CONTAINER_ARGS[@]}" \
     > "$REPORT" 2> "$WORK/stderr" || rc=$?
   if [ -n "$WALK_PID" ]; then
     # It ends when QEMU closes the serial socket; it is never needed after.
@@ -229,7 +259,7 @@ for c in "${CONFIGS[@]}"; do
   fi
   # Every preset the guest's groups play, against GET_INFO there.
   presets=$(section host | grep -E '^# presets: [0-9]+/[0-9]+ agree' | tail -n1 | sed -E 's/^# (presets: [0-9]+\/[0-9]+ agree).*/\1/' || true)
-  echo "$summary, ${presets:-presets: no result}"
+  echo "$summary, ${presets:-presets: no result}, accel $ACCEL"
   case $presets in
     "presets: "*) n=${presets#presets: }; n=${n% agree}; [ "${n%/*}" = "${n#*/}" ] || FAILED=1 ;;
     *) FAILED=1 ;;
