@@ -189,8 +189,11 @@ HAS_CONTAINER_REPLAY=0 HAS_CONTAINER_EXPLORE=0
     read -r runs ops seed <<< "$EXPLORE"
     echo "echo '== explore'"
     if [ "$HAS_CONTAINER_EXPLORE" = 1 ]; then X='$C'; else X=""; fi
-    echo "/files/vfio-sim explore --backend both --allow-module-params $X --runs $runs --ops $ops --seed $seed"
+    # Its report (ExploreReport) comes back too: job.sh keeps it, and
+    # merge.sh adds the shards of one configuration with `explore --merge`.
+    echo "/files/vfio-sim explore --backend both --allow-module-params $X --runs $runs --ops $ops --seed $seed --report /tmp/explore.report"
     echo 'e=$?; [ "$rc" = 0 ] && rc=$e'
+    echo "echo '== explore report'; cat /tmp/explore.report 2>/dev/null"
   fi
   # The machine as `vfio-sim host --probe` sees it, then that prologue
   # with a body of operations replayed on both backends.
@@ -243,7 +246,7 @@ for c in "${CONFIGS[@]}"; do
   fi
   # The report's sections: the fixtures (up to `== explore` or `== host`),
   # the exploration, the host prologue and its replay.
-  section() { awk -v want="$1" '/^== (explore|host|host replay)$/ { s = substr($0, 4); next } { if ((s == "" ? "fixtures" : s) == want) print }' "$REPORT"; }
+  section() { awk -v want="$1" '/^== (explore|explore report|host|host replay)$/ { s = substr($0, 4); next } { if ((s == "" ? "fixtures" : s) == want) print }' "$REPORT"; }
   summary=$(section fixtures | grep -E '^kernel [^ ]+ [^ ]+: [0-9]+/[0-9]+ operations agree' | tail -n1 || true)
   # The IOMMU word is the configuration's (the report may name only what
   # sysfs shows, which cannot tell 39- from 48-bit VT-d).
@@ -298,18 +301,8 @@ done
 # Skipped fixtures and why, once (the version-pinned ones differ per config).
 echo "skipped fixtures:"
 for c in "${CONFIGS[@]}"; do
-  grep -E ': skipped: ' "$LANE_CACHE/logs/lane-$c.txt" 2>/dev/null \
-    | sed -E -e "s|^/files/([^:]+): skipped: (.*)\$|\\1: \\2\t$c|" -e 's/ \(this is [^)]*\)//' || true
-done | awk -F'\t' -v n="${#CONFIGS[@]}" -v all="${CONFIGS[*]}" '
-  { if (!($1 in cfg)) order[++k] = $1; cfg[$1] = cfg[$1] (cfg[$1] != "" ? "," : "") $2; cnt[$1]++ }
-  # Skipped everywhere: no list; on most configs: the ones it ran on.
-  function ran(f,   m, c, i, r) { m = split(all, c, " "); r = ""
-    for (i = 1; i <= m; i++) if (index("," cfg[f] ",", "," c[i] ",") == 0) r = r (r != "" ? "," : "") c[i]
-    return r }
-  END { for (i = 1; i <= k; i++) { f = order[i]
-          if (cnt[f] == n) print "  " f
-          else if (2 * cnt[f] > n) print "  " f " [ran on " ran(f) "]"
-          else print "  " f " [" cfg[f] "]" } }'
+  lane_skipped_lines "$c" < "$LANE_CACHE/logs/lane-$c.txt" 2>/dev/null || true
+done | lane_skipped_summary "${CONFIGS[*]}"
 
 lane_log "done in $(elapsed)"
 exit "$FAILED"
