@@ -18,8 +18,9 @@
 #                    intel48, amd, virtio, iommufd; the default is every one
 #                    whose options the kernel has (those left out are named)
 #
-# Prints on stdout `dir=DIR` (the imported kernel: $LANE_CACHE/kernels/
-# dev-KEY, KEY a hash of the image and the modules), `release=REL` and
+# Prints on stdout `dir=DIR` (the imported kernel: $LANE_CACHE/dev/KEY,
+# KEY a hash of the image and the modules; outside kernels/, which
+# setup.sh prunes), `release=REL` and
 # `iommus=LIST`; on stderr each missing option with what needs it. Exit 1
 # when an option every configuration needs is missing, or one an IOMMU
 # named in --iommu needs; 2 on usage.
@@ -47,7 +48,7 @@ for i in $IOMMUS; do
   case $i in intel|intel48|amd|virtio|iommufd) ;; *) echo "unknown IOMMU '$i' (intel, intel48, amd, virtio, iommufd)" >&2; exit 2 ;; esac
 done
 
-mkdir -p "$LANE_CACHE/tmp" "$LANE_CACHE/kernels"
+mkdir -p "$LANE_CACHE/tmp" "$LANE_CACHE/dev"
 WORK=$(mktemp -d "$LANE_CACHE/tmp/import.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
@@ -161,7 +162,7 @@ else
   lane_collect_modules "$STAGE" "$WORK/ko-files" "$BUILTIN" "vfio vfio_iommu_type1 vfio_pci" \
     "vfio_pci_core iommufd virtio_pci virtio_iommu"
   KEY=$( { sha256sum "$IMAGE" | cut -d' ' -f1; echo "$RELEASE"; cat "$STAGE/deps.txt"; sha256sum "$STAGE"/modules/*.ko | cut -d' ' -f1; } | sha256sum | cut -c1-12)
-  OUT="$LANE_CACHE/kernels/dev-$KEY"
+  OUT="$LANE_CACHE/dev/$KEY"
   if [ ! -f "$OUT/.complete" ]; then
     cp "$IMAGE" "$STAGE/vmlinuz"
     [ -z "$KCONFIG" ] || [ ! -f "$KCONFIG" ] || cp "$KCONFIG" "$STAGE/config"
@@ -172,7 +173,7 @@ else
     mv "$STAGE" "$OUT"
   fi
   # Older imports are dead weight (a tree rebuilt makes a new key).
-  for d in "$LANE_CACHE"/kernels/dev-*; do
+  for d in "$LANE_CACHE"/dev/*; do
     [ "$d" = "$OUT" ] || [ ! -d "$d" ] || rm -rf "$d"
   done
 fi
