@@ -47,7 +47,7 @@ let package = Package(
         // A machine made of tables, for tests of the kernel backend and the lane.
         .target(name: "ScriptedSystem", dependencies: ["VFIOCore", "VFIOKernel"], path: "Tests/ScriptedSystem"),
         .testTarget(name: "VFIOKernelTests", dependencies: ["VFIOCore", "VFIOKernel", "ScriptedSystem", "CVFIOSys"]),
-        .testTarget(name: "VFIOLaneTests", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOKernel", "VFIOLane", "VFIOExplore", "ScriptedSystem"]),
+        .testTarget(name: "VFIOLaneTests", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOKernel", "VFIOLane", "VFIOExplore", "VFIOModel", "ScriptedSystem"]),
         // The built vfio-sim as a user runs it.
         .testTarget(name: "CLITests", dependencies: []),
         // Package.swift declares exactly what each module imports.
