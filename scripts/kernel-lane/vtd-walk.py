@@ -146,7 +146,14 @@ def serve(args, note, deadline):
     if monsock is None:
         note("no QEMU monitor socket")
         return False
-    mon = Monitor(monsock)
+    try:
+        mon = Monitor(monsock)
+    except (WalkError, OSError) as e:
+        # This QEMU went away before its monitor spoke: wait for the next.
+        note(f"the QEMU monitor did not answer: {e}")
+        serial.close()
+        monsock.close()
+        return True
     pending = b""
     while True:
         chunk = serial.recv(4096)
