@@ -146,7 +146,10 @@ public struct Explorer {
             return .error(line: e.line, message: e.message)
         }
         if let o = report.outcomes.first(where: { !$0.agree }) {
-            return .disagreement(line: o.line, statement: o.statement, answers: o.got.map { "\($0.backend) \($0.text)" })
+            // Each answer with its reason where the backend gives one (the
+            // model's rule), so a finding names the rule a kernel broke.
+            return .disagreement(line: o.line, statement: o.statement,
+                                 answers: o.got.map { g in "\(g.backend) \(g.text)" + (g.reason.map { " (\($0))" } ?? "") })
         }
         return nil
     }

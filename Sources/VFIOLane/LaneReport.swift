@@ -40,6 +40,9 @@ public enum KernelLane {
         var out = ""
         for (file, reason) in skipped { out += "\(file): skipped: \(reason)\n" }
         for r in reports {
+            // The first disagreement of a file is the one its rule decides;
+            // later ones may only follow from the state it left.
+            var firstDisagreement: Int? = nil
             for n in r.notes {
                 if case .backend(_, .lockedAfterRelease) = n.kind { s.leaks += 1 } else if case .setupDifference = n.kind { s.setupDifferences += 1 }
                 out += n.line > 0 ? "\(r.file):\(n.line): note: \(n.message)\n" : "\(r.file): note: \(n.message)\n"
@@ -61,7 +64,9 @@ public enum KernelLane {
                 s.compared += 1
                 if !o.agree {
                     let expected = o.expected.map { " (trace: \($0))" } ?? ""
-                    out += "\(r.file):\(o.line): disagree: \(o.statement): \(answers)\(expected)\n"
+                    let after = firstDisagreement.map { " (after the disagreement at line \($0))" } ?? ""
+                    firstDisagreement = firstDisagreement ?? o.line
+                    out += "\(r.file):\(o.line): disagree: \(o.statement): \(answers)\(expected)\(Self.reasons(o))\(after)\n"
                     continue
                 }
                 s.agreed += 1
@@ -79,5 +84,12 @@ public enum KernelLane {
         if s.leaks > 0 { line += ", \(s.leaks) kernel leaks" }
         out += line + "\n"
         return (out, s)
+    }
+
+    /// Why each backend that can say gave its answer, as `; model: RULE
+    /// (kernel function)`: on a disagreement this names the rule the
+    /// model applied, the one a kernel patch changed.
+    static func reasons(_ o: Outcome) -> String {
+        o.got.compactMap { g in g.reason.map { "; \(g.backend): \($0)" } }.joined()
     }
 }

@@ -244,6 +244,11 @@ public final class Replayer {
             }
             var o = compare(st, answers)
             for i in o.got.indices { (o.got[i].reason, o.got[i].kernelLog) = reasons[i] }
+            // Backends that disagree each say why, whatever they answered:
+            // the model's reason names the rule the other backend broke.
+            if !o.agree {
+                for i in o.got.indices where o.got[i].reason == nil { o.got[i].reason = backends[i].explainLastAnswer() }
+            }
             outcome = o
         }
         didRun?(st, outcome)

@@ -6,8 +6,16 @@
 # CONFIG_IOMMUFD unset.
 #
 # Usage: scripts/kernel-lane/build-kernel.sh [--force] [--jobs N]
-#   --force    build again even when the cache has this kernel
-#   --jobs N   make -jN (default: the number of CPUs)
+#        scripts/kernel-lane/build-kernel.sh --source TREE [--jobs N]
+#   --force        build again even when the cache has this kernel
+#   --jobs N       make -jN (default: the number of CPUs)
+#   --source TREE  configure and build a developer's kernel tree in place
+#                  instead (lane.sh --kernel-source): the same fragment on
+#                  allnoconfig, the same check that every line took, then
+#                  `make bzImage modules` (incremental when the tree was
+#                  built before); the tree's old .config is kept as
+#                  .config.lane-saved. Nothing is cached: lane.sh --kernel
+#                  TREE takes the result.
 #
 # The source package is the one of Debian's lane kernel 6.12 (same version
 # as $LANE_CACHE/kernels/6.12, so the two kernels' answers can be compared;
@@ -27,11 +35,12 @@ set -euo pipefail
 set -E
 trap 'lane_log "build-kernel failed at line $LINENO: $BASH_COMMAND"' ERR
 
-FORCE=0 JOBS=$(nproc)
+FORCE=0 JOBS=$(nproc) TREE=""
 while [ $# -gt 0 ]; do
   case $1 in
     --force) FORCE=1; shift ;;
     --jobs) JOBS=${2:?}; shift 2 ;;
+    --source) TREE=${2:?}; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) lane_die "unknown argument: $1" ;;
   esac
@@ -48,20 +57,70 @@ BUILD_PACKAGES="gcc make flex bison bc libelf-dev xz-utils kmod"
 [ -f "$FRAGMENT" ] || lane_die "missing $FRAGMENT"
 export DEBIAN_FRONTEND=noninteractive
 
-# 1. Host tools, the lane's apt configuration and Debian's 6.12 (the
-#    version to build), all from setup.sh.
-"$LANE_DIR/setup.sh" "$BASE_SERIES" >&2 || lane_die "setup.sh $BASE_SERIES failed"
-missing=()
-for p in $BUILD_PACKAGES; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
+# Configuration: allnoconfig + the fragment, then every line of the
+# fragment must have stuck (a symbol whose dependencies fail is dropped
+# silently by kconfig). $1: the tree.
+configure_tree() {
+  local src=$1 bad="" line sym
+  mk() { nice make -C "$src" -s ARCH=x86_64 "$@"; }
+  mk allnoconfig >/dev/null
+  (cd "$src" && KCONFIG_CONFIG=.config scripts/kconfig/merge_config.sh -m .config "$FRAGMENT" >/dev/null)
+  mk olddefconfig
+  while IFS= read -r line; do
+    case $line in
+      CONFIG_*=*) grep -qxF "$line" "$src/.config" || bad="$bad ${line%%=*}" ;;
+      "# CONFIG_"*" is not set")
+        sym=${line#\# }; sym=${sym%% *}
+        ! grep -q "^$sym=" "$src/.config" || bad="$bad $sym" ;;
+    esac
+  done < "$FRAGMENT"
+  [ -z "$bad" ] || lane_die "the configuration did not take:$bad (see $src/.config)"
+}
+
+# Build: bzImage and the modules, nice; the log in $2, kept in the cache's
+# logs on failure. Sets BUILD_SECS.
+build_tree() {
+  local src=$1 log=$2 tb
+  lane_log "building $src with $(basename "$FRAGMENT") (make -j$JOBS, nice)"
+  tb=$(date +%s)
+  if ! nice make -C "$src" -s ARCH=x86_64 -j"$JOBS" bzImage modules > "$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    mkdir -p "$LANE_CACHE/logs"
+    cp "$log" "$LANE_CACHE/logs/build-kernel.log" 2>/dev/null || true
+    lane_die "kernel build failed (log: $LANE_CACHE/logs/build-kernel.log)"
+  fi
+  BUILD_SECS=$(( $(date +%s) - tb ))
+}
+
+install_build_packages() {
+  local p missing=()
+  for p in $BUILD_PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -gt 0 ] || return 0
   [ "$(id -u)" = 0 ] || lane_die "need root to install: ${missing[*]}"
   lane_log "installing ${missing[*]}"
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
     { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } ||
     lane_die "cannot install ${missing[*]}"
+}
+
+# A developer's tree: configured and built in place, nothing cached.
+if [ -n "$TREE" ]; then
+  if [ ! -f "$TREE/Makefile" ] || [ ! -f "$TREE/scripts/kconfig/merge_config.sh" ]; then lane_die "$TREE is not a kernel source tree"; fi
+  TREE=$(cd "$TREE" && pwd)
+  install_build_packages
+  [ ! -f "$TREE/.config" ] || [ -f "$TREE/.config.lane-saved" ] || cp "$TREE/.config" "$TREE/.config.lane-saved"
+  configure_tree "$TREE"
+  build_tree "$TREE" "$TREE/.lane-build.log"
+  lane_log "built $TREE: $(cat "$TREE/include/config/kernel.release") in ${BUILD_SECS}s (make; log $TREE/.lane-build.log)"
+  exit 0
 fi
+
+# 1. Host tools, the lane's apt configuration and Debian's 6.12 (the
+#    version to build), all from setup.sh.
+"$LANE_DIR/setup.sh" "$BASE_SERIES" >&2 || lane_die "setup.sh $BASE_SERIES failed"
+install_build_packages
 
 LANE_APT_CONF="$LANE_CACHE/apt/apt.conf"
 [ -f "$LANE_APT_CONF" ] || lane_die "no lane apt configuration at $LANE_APT_CONF (setup.sh should have made it)"
@@ -122,33 +181,9 @@ dpkg-deb --fsys-tarfile "$DEB" | tar -xO "./usr/src/$SRC_PKG.tar.xz" | nice xz -
 SRC="$WORK/$SRC_PKG"
 [ -f "$SRC/Makefile" ] || lane_die "$DEB holds no $SRC_PKG tree"
 
-# 4. Configuration: allnoconfig + the fragment, then every line of the
-#    fragment must have stuck (a symbol whose dependencies fail is dropped
-#    silently by kconfig).
-mk() { nice make -C "$SRC" -s ARCH=x86_64 "$@"; }
-mk allnoconfig >/dev/null
-(cd "$SRC" && KCONFIG_CONFIG=.config scripts/kconfig/merge_config.sh -m .config "$FRAGMENT" >/dev/null)
-mk olddefconfig
-bad=""
-while IFS= read -r line; do
-  case $line in
-    CONFIG_*=*) grep -qxF "$line" "$SRC/.config" || bad="$bad ${line%%=*}" ;;
-    "# CONFIG_"*" is not set")
-      sym=${line#\# }; sym=${sym%% *}
-      ! grep -q "^$sym=" "$SRC/.config" || bad="$bad $sym" ;;
-  esac
-done < "$FRAGMENT"
-[ -z "$bad" ] || lane_die "the configuration did not take:$bad (see $SRC/.config)"
-
-# 5. Build.
-lane_log "building $SRC_PKG $VER with $(basename "$FRAGMENT") (make -j$JOBS, nice)"
-TB=$(date +%s)
-if ! mk -j"$JOBS" bzImage modules > "$WORK/build.log" 2>&1; then
-  tail -n 40 "$WORK/build.log" >&2
-  cp "$WORK/build.log" "$LANE_CACHE/logs/build-kernel.log" 2>/dev/null || true
-  lane_die "kernel build failed (log: $LANE_CACHE/logs/build-kernel.log)"
-fi
-BUILD_SECS=$(( $(date +%s) - TB ))
+# 4. Configuration (configure_tree), 5. build (build_tree).
+configure_tree "$SRC"
+build_tree "$SRC" "$WORK/build.log"
 
 # 6. The result, laid out as setup.sh lays out Debian's kernels.
 rm -rf "$OUT.tmp"
@@ -159,27 +194,10 @@ krel=$(cat "$SRC/include/config/kernel.release")
 echo "$krel" > "$OUT.tmp/release"
 echo "$SRC_PKG $VER $KEY" > "$OUT.tmp/package"
 basename "$DEB" > "$OUT.tmp/debs"
-declare -A files=()
-while IFS= read -r f; do files[$(basename "$f" .ko | tr - _)]=$f; done < <(find "$SRC" -name '*.ko')
-declare -A seen=()
-read -r -a queue <<< "$MODULES"
-: > "$OUT.tmp/deps.txt"
-while [ ${#queue[@]} -gt 0 ]; do
-  m=${queue[0]//-/_}; queue=("${queue[@]:1}")
-  [ -n "${seen[$m]:-}" ] && continue
-  seen[$m]=1
-  if [ -z "${files[$m]:-}" ]; then
-    if grep -qE "(^|/)${m}\.ko\$|(^|/)${m//_/-}\.ko\$" "$SRC/modules.builtin"; then
-      echo "$m: builtin" >> "$OUT.tmp/deps.txt"; continue
-    fi
-    lane_die "module $m is neither built nor built in"
-  fi
-  cp "${files[$m]}" "$OUT.tmp/modules/$m.ko"
-  echo "$m ${files[$m]#"$SRC"/}" >> "$OUT.tmp/module-files"
-  deps=$(modinfo -F depends "$OUT.tmp/modules/$m.ko" | tr ',' ' ')
-  echo "$m: $deps" | sed 's/ *$//' >> "$OUT.tmp/deps.txt"
-  for d in $deps; do queue+=("$d"); done
-done
+find "$SRC" -name '*.ko' > "$WORK/ko-files"
+lane_collect_modules "$OUT.tmp" "$WORK/ko-files" "$SRC/modules.builtin" "$MODULES" ""
+# module-files names them relative to the tree.
+sed -i "s| $SRC/| |" "$OUT.tmp/module-files"
 echo "$BUILD_SECS" > "$OUT.tmp/build-seconds"
 touch "$OUT.tmp/.complete"
 rm -rf "$OUT"

@@ -27,6 +27,20 @@
 #                   one; default lib.sh's LANE_IOMMUFD_EXPLORE_DEFAULT, ""
 #                   for none
 #   --no-explore    fixtures only (neither exploration)
+#   --kernel PATH   your kernel instead of Debian's: a built tree
+#                   (arch/x86/boot/bzImage, .config, the modules in the
+#                   tree), a bzImage with --modules DIR (`make modules_install
+#                   INSTALL_MOD_PATH=DIR`; --kernel-config FILE its .config),
+#                   or a kernel directory of the lane's cache. Its .config is
+#                   checked for every option the guest needs (each missing
+#                   one is named); the model answers as its release. Runs
+#                   the configurations dev-IOMMU (docs/KERNEL_DEVELOPER.md)
+#   --kernel-source TREE
+#                   configure TREE with the lane's fragment
+#                   (kernel-iommufd.config on allnoconfig), build it
+#                   (build-kernel.sh --source), then as --kernel TREE
+#   --iommu LIST    with --kernel: intel, intel48, amd, virtio, iommufd
+#                   (comma separated; default: each the kernel's options allow)
 #   --verbose       print every note (setup differences, answers the trace
 #                   wrote for another IOMMU or kernel, skipped fixtures); the
 #                   report in $VFIOSIM_LANE_CACHE/logs also lists every agreement
@@ -37,7 +51,7 @@
 # .build-lane -Xswiftc -static-executable`), boots each configuration with
 # the fixtures in the guest and prints, per configuration,
 #
-#   kernel 6.12 intel-iommu: N/M operations agree, U not observable, S of F files skipped, presets: P/P agree
+#   kernel 6.12 intel-iommu: N/M operations agree, U not observable, S of F files skipped, presets: P/P agree, accel tcg
 #     kernel log: K/L predicted lines found
 #
 # (the second line: each line the model says the kernel logs for the
@@ -69,6 +83,7 @@ LANE_DIE_CODE=125
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
+DEV_KERNEL="" DEV_SOURCE="" DEV_MODULES="" DEV_KCONFIG="" DEV_IOMMUS=""
 CONFIGS=() BINARY="" SETUP=1 VERBOSE=0 PTES=1 FIXTURES=() EXPLORE=${LANE_EXPLORE-"100 30 1"}
 while [ $# -gt 0 ]; do
   case $1 in
@@ -80,11 +95,23 @@ while [ $# -gt 0 ]; do
     --explore) EXPLORE=${2?}; shift 2 ;;
     --explore-iommufd) export LANE_IOMMUFD_EXPLORE=${2?}; shift 2 ;;
     --no-explore) EXPLORE=""; export LANE_IOMMUFD_EXPLORE=""; shift ;;
+    --kernel) DEV_KERNEL=${2:?}; shift 2 ;;
+    --kernel-source) DEV_SOURCE=${2:?}; shift 2 ;;
+    --modules) DEV_MODULES=${2:?}; shift 2 ;;
+    --kernel-config) DEV_KCONFIG=${2:?}; shift 2 ;;
+    --iommu) DEV_IOMMUS=${2:?}; shift 2 ;;
     -h|--help) usage ;;
     -*) echo "unknown option: $1" >&2; usage ;;
     *) FIXTURES+=("$1"); shift ;;
   esac
 done
+# A kernel of one's own (kernel-dev.sh): its configurations are dev-IOMMU.
+if [ -n "$DEV_KERNEL$DEV_SOURCE" ]; then
+  . "$LANE_DIR/kernel-dev.sh"
+  lane_dev_prepare
+elif [ -n "$DEV_MODULES$DEV_KCONFIG$DEV_IOMMUS" ]; then
+  echo "--modules, --kernel-config and --iommu go with --kernel" >&2; exit 2
+fi
 [ ${#CONFIGS[@]} -gt 0 ] || read -r -a CONFIGS <<< "$LANE_CONFIGS"
 # Canonical names (7.3-amd -> 7.x-amd; needs the 7.x kernel already set up)
 # and the kernel series setup.sh must prepare.
@@ -108,6 +135,7 @@ elapsed() { echo "$(( $(date +%s) - START ))s"; }
 if [ "$SETUP" = 1 ]; then
   DEBIAN_SERIES=() BUILT=()
   for s in "${SERIES[@]}"; do
+    [ "$s" != dev ] || continue  # a developer's kernel: nothing to fetch
     case " $LANE_BUILT_SERIES " in
       *" $s "*) BUILT+=("$s") ;;
       *) DEBIAN_SERIES+=("$s") ;;
@@ -179,8 +207,11 @@ HAS_CONTAINER_REPLAY=0 HAS_CONTAINER_EXPLORE=0
     read -r runs ops seed <<< "$EXPLORE"
     echo "echo '== explore'"
     if [ "$HAS_CONTAINER_EXPLORE" = 1 ]; then X='$C'; else X=""; fi
-    echo "/files/vfio-sim explore --backend both --allow-module-params $X --runs $runs --ops $ops --seed $seed"
+    # Its report (ExploreReport) comes back too: job.sh keeps it, and
+    # merge.sh adds the shards of one configuration with `explore --merge`.
+    echo "/files/vfio-sim explore --backend both --allow-module-params $X --runs $runs --ops $ops --seed $seed --report /tmp/explore.report"
     echo 'e=$?; [ "$rc" = 0 ] && rc=$e'
+    echo "echo '== explore report'; cat /tmp/explore.report 2>/dev/null"
   fi
   # The configuration's own exploration (VFIO_LANE_EXPLORE_MORE: RUNS OPS
   # SEED...), with its container, one run per seed.
@@ -232,8 +263,10 @@ for c in "${CONFIGS[@]}"; do
                --env VFIO_LANE_PTES=/dev/ttyS1)
   fi
   rc=0
+  # KVM where a test boot of this kernel under it works (cached), else TCG.
+  ACCEL=$("$LANE_DIR/kvm-probe.sh" "$c") || ACCEL=tcg
   # Two 1G hugepages: a fixture maps 2G of them.
-  "$LANE_DIR/run-in-guest.sh" --config "$c" --binary "$PAYLOAD" --files "$WORK/files" --timeout 600 --hugepages-1g 2 "${WALK_ARGS[@]}" "${CONTAINER_ARGS[@]}" \
+  "$LANE_DIR/run-in-guest.sh" --config "$c" --accel "$ACCEL" --binary "$PAYLOAD" --files "$WORK/files" --timeout 600 --hugepages-1g 2 "${WALK_ARGS[@]}" "${CONTAINER_ARGS[@]}" \
     > "$REPORT" 2> "$WORK/stderr" || rc=$?
   if [ -n "$WALK_PID" ]; then
     # It ends when QEMU closes the serial socket; it is never needed after.
@@ -244,7 +277,7 @@ for c in "${CONFIGS[@]}"; do
   fi
   # The report's sections: the fixtures (up to `== explore` or `== host`),
   # the exploration, the host prologue and its replay.
-  section() { awk -v want="$1" '/^== (kernel log|explore|host|host replay)$/ { s = substr($0, 4); next } { if ((s == "" ? "fixtures" : s) == want) print }' "$REPORT"; }
+  section() { awk -v want="$1" '/^== (kernel log|explore|explore report|host|host replay)$/ { s = substr($0, 4); next } { if ((s == "" ? "fixtures" : s) == want) print }' "$REPORT"; }
   summary=$(section fixtures | grep -E '^kernel [^ ]+ [^ ]+: [0-9]+/[0-9]+ operations agree' | tail -n1 || true)
   # The IOMMU word is the configuration's (the report may name only what
   # sysfs shows, which cannot tell 39- from 48-bit VT-d).
@@ -260,7 +293,7 @@ for c in "${CONFIGS[@]}"; do
   fi
   # Every preset the guest's groups play, against GET_INFO there.
   presets=$(section host | grep -E '^# presets: [0-9]+/[0-9]+ agree' | tail -n1 | sed -E 's/^# (presets: [0-9]+\/[0-9]+ agree).*/\1/' || true)
-  echo "$summary, ${presets:-presets: no result}"
+  echo "$summary, ${presets:-presets: no result}, accel $ACCEL"
   case $presets in
     "presets: "*) n=${presets#presets: }; n=${n% agree}; [ "${n%/*}" = "${n#*/}" ] || FAILED=1 ;;
     *) FAILED=1 ;;
@@ -316,18 +349,8 @@ done
 # Skipped fixtures and why, once (the version-pinned ones differ per config).
 echo "skipped fixtures:"
 for c in "${CONFIGS[@]}"; do
-  grep -E ': skipped: ' "$LANE_CACHE/logs/lane-$c.txt" 2>/dev/null \
-    | sed -E -e "s|^/files/([^:]+): skipped: (.*)\$|\\1: \\2\t$c|" -e 's/ \(this is [^)]*\)//' || true
-done | awk -F'\t' -v n="${#CONFIGS[@]}" -v all="${CONFIGS[*]}" '
-  { if (!($1 in cfg)) order[++k] = $1; cfg[$1] = cfg[$1] (cfg[$1] != "" ? "," : "") $2; cnt[$1]++ }
-  # Skipped everywhere: no list; on most configs: the ones it ran on.
-  function ran(f,   m, c, i, r) { m = split(all, c, " "); r = ""
-    for (i = 1; i <= m; i++) if (index("," cfg[f] ",", "," c[i] ",") == 0) r = r (r != "" ? "," : "") c[i]
-    return r }
-  END { for (i = 1; i <= k; i++) { f = order[i]
-          if (cnt[f] == n) print "  " f
-          else if (2 * cnt[f] > n) print "  " f " [ran on " ran(f) "]"
-          else print "  " f " [" cfg[f] "]" } }'
+  lane_skipped_lines "$c" < "$LANE_CACHE/logs/lane-$c.txt" 2>/dev/null || true
+done | lane_skipped_summary "${CONFIGS[*]}"
 
 lane_log "done in $(elapsed)"
 exit "$FAILED"

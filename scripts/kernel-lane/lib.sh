@@ -42,6 +42,22 @@ LANE_IOMMUFD_EXPLORE_DEFAULT="700 40 1796672326 1796672326000"
 # series name with the suffix; setup.sh does not know it.
 LANE_BUILT_SERIES="6.12-iommufd"
 
+# A kernel a developer brings (lane.sh --kernel, import-kernel.sh): the
+# directory import-kernel.sh made, laid out like setup.sh's kernels, is in
+# LANE_DEV_KERNEL, and the series "dev" is that kernel under every IOMMU
+# (dev-intel, dev-intel48, dev-amd, dev-virtio, and dev-iommufd: /dev/iommu
+# as the container). Not in LANE_CONFIGS: they exist only while
+# LANE_DEV_KERNEL is set.
+LANE_DEV_CONFIGS="dev-intel dev-intel48 dev-amd dev-virtio dev-iommufd"
+
+# lane_kernel_dir SERIES: where a series' kernel is (vmlinuz, modules/, deps.txt).
+lane_kernel_dir() {
+  case $1 in
+    dev) echo "${LANE_DEV_KERNEL:?no developer kernel (LANE_DEV_KERNEL; lane.sh --kernel)}" ;;
+    *) echo "$LANE_CACHE/kernels/$1" ;;
+  esac
+}
+
 # Modules every config loads, in the order we want them (their dependencies
 # are inserted in front automatically). vfio_iommu_type1 is not a hard
 # dependency of anything, so it must be named explicitly or the container
@@ -49,6 +65,9 @@ LANE_BUILT_SERIES="6.12-iommufd"
 lane_vfio_modules() {
   case $1 in
     5.10) echo "vfio vfio_iommu_type1 vfio_pci" ;;
+    # A developer's kernel has vfio_pci_core (5.15 on) when it was collected.
+    dev) if grep -q '^vfio_pci_core:' "$(lane_kernel_dir dev)/deps.txt" 2>/dev/null; then
+           echo "vfio vfio_iommu_type1 vfio_pci_core vfio_pci"; else echo "vfio vfio_iommu_type1 vfio_pci"; fi ;;
     *)    echo "vfio vfio_iommu_type1 vfio_pci_core vfio_pci" ;;
   esac
 }
@@ -89,6 +108,7 @@ lane_kernel_pattern() {
 # (7.3 for 7.x when 7.3.4 is the one prepared).
 lane_resolve_series() {
   local s rel
+  [ "$1" != dev ] || [ -z "${LANE_DEV_KERNEL:-}" ] || { echo dev; return 0; }
   for s in $LANE_SERIES; do [ "$s" = "$1" ] && { echo "$s"; return 0; }; done
   for s in $LANE_SERIES; do
     case $s in *.x) ;; *) continue ;; esac
@@ -121,9 +141,11 @@ lane_config() {
   LANE_CFG_MODPARAMS=""
   LANE_CFG_CONTAINER=type1
   LANE_CFG_EXPLORE_MORE=""
-  case " $LANE_CONFIGS " in
+  local known=$LANE_CONFIGS
+  [ -z "${LANE_DEV_KERNEL:-}" ] || known="$known $LANE_DEV_CONFIGS"
+  case " $known " in
     *" $LANE_CFG_NAME "*) ;;
-    *) echo "unknown config '$1' (known: $LANE_CONFIGS)" >&2; return 1 ;;
+    *) echo "unknown config '$1' (known: $known)" >&2; return 1 ;;
   esac
   case $kind in
     intel|intel48)
@@ -166,7 +188,7 @@ lane_config() {
       # The lane's own 6.12 with CONFIG_IOMMUFD (build-kernel.sh), under
       # the same VT-d as SERIES-intel; the replay opens /dev/iommu as the
       # container (--container iommufd) where vfio-sim knows that flag.
-      LANE_CFG_SERIES=$series-iommufd
+      [ "$series" = dev ] || LANE_CFG_SERIES=$series-iommufd
       LANE_CFG_QEMU_IOMMU=(-device "intel-iommu,intremap=on,caching-mode=on,aw-bits=39")
       LANE_CFG_CMDLINE="intel_iommu=on"
       LANE_CFG_MODULES="iommufd $(lane_vfio_modules "$series")"
@@ -200,4 +222,73 @@ lane_build_static() {
     lane_die "building the static vfio-sim failed (log: $log)"
   fi
   LANE_STATIC_BINARY="$LANE_REPO/.build-lane/release/vfio-sim"
+}
+
+# lane_collect_modules OUT LIST BUILTIN "REQUIRED" "OPTIONAL": copies the
+# named modules and every module they depend on (modinfo) from LIST (a file
+# of .ko paths, .ko.xz/.zst/.gz too) to OUT/modules/NAME.ko, uncompressed,
+# and writes OUT/deps.txt ("name: deps", "name: builtin" for one in the
+# BUILTIN file, modules.builtin) and OUT/module-files. A required module
+# that is neither built nor built in is an error; an optional one is left
+# out. Shared by build-kernel.sh (Debian's source) and import-kernel.sh (a
+# developer's kernel).
+lane_collect_modules() {
+  local out=$1 list=$2 builtin=$3 m f deps d
+  local -A files=() seen=() optional=()
+  local -a queue=()
+  while IFS= read -r f; do
+    m=$(basename "$f"); m=${m%%.ko*}; m=${m//-/_}
+    files[$m]=$f
+  done < "$list"
+  read -r -a queue <<< "$4"
+  for m in $5; do optional[$m]=1; queue+=("$m"); done
+  mkdir -p "$out/modules"
+  : > "$out/deps.txt"; : > "$out/module-files"
+  while [ ${#queue[@]} -gt 0 ]; do
+    m=${queue[0]//-/_}; queue=("${queue[@]:1}")
+    [ -z "${seen[$m]:-}" ] || continue
+    seen[$m]=1
+    if [ -z "${files[$m]:-}" ]; then
+      if [ -f "$builtin" ] && grep -qE "(^|/)(${m}|${m//_/-})\.ko\$" "$builtin"; then
+        echo "$m: builtin" >> "$out/deps.txt"; continue
+      fi
+      [ -n "${optional[$m]:-}" ] && continue
+      lane_die "module $m is neither built nor built in"
+    fi
+    f=${files[$m]}
+    case $f in
+      *.ko.xz) xz -dc "$f" > "$out/modules/$m.ko" ;;
+      *.ko.zst) zstd -qdc "$f" > "$out/modules/$m.ko" ;;
+      *.ko.gz) gzip -dc "$f" > "$out/modules/$m.ko" ;;
+      *) cp "$f" "$out/modules/$m.ko" ;;
+    esac || lane_die "cannot copy module $f"
+    echo "$m $f" >> "$out/module-files"
+    deps=$(modinfo -F depends "$out/modules/$m.ko" | tr ',' ' ')
+    echo "$m: $deps" | sed 's/ *$//' >> "$out/deps.txt"
+    for d in $deps; do queue+=("$d"); done
+  done
+}
+
+# lane_skipped_lines CONFIG < REPORT: the skipped fixtures of a
+# configuration's report (logs/lane-CONFIG.txt) as "NAME: REASON<TAB>CONFIG",
+# the version a pinned trace names left out of the reason.
+lane_skipped_lines() {
+  grep -E ': skipped: ' | sed -E -e "s|^/files/([^:]+): skipped: (.*)\$|\\1: \\2\t$1|" -e 's/ \(this is [^)]*\)//'
+}
+
+# lane_skipped_summary "CONFIGS" < lines of lane_skipped_lines: each skipped
+# fixture once, as lane.sh and merge.sh print them: skipped everywhere, no
+# list; on most configurations, the ones it ran on; else where it was skipped.
+lane_skipped_summary() {
+  local all=$1 n
+  n=$(echo "$all" | wc -w)
+  awk -F'\t' -v n="$n" -v all="$all" '
+  { if (!($1 in cfg)) order[++k] = $1; cfg[$1] = cfg[$1] (cfg[$1] != "" ? "," : "") $2; cnt[$1]++ }
+  function ran(f,   m, c, i, r) { m = split(all, c, " "); r = ""
+    for (i = 1; i <= m; i++) if (index("," cfg[f] ",", "," c[i] ",") == 0) r = r (r != "" ? "," : "") c[i]
+    return r }
+  END { for (i = 1; i <= k; i++) { f = order[i]
+          if (cnt[f] == n) print "  " f
+          else if (2 * cnt[f] > n) print "  " f " [ran on " ran(f) "]"
+          else print "  " f " [" cfg[f] "]" } }'
 }

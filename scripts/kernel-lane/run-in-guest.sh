@@ -23,6 +23,9 @@
 #   --env K=V            extra environment variable for the payload (repeatable)
 #   --qemu-arg ARG       extra QEMU argument, e.g. a monitor socket (repeatable)
 #   --log FILE           also keep the guest's console log in FILE
+#   --accel kvm|tcg|auto QEMU's accelerator (default auto: kvm-probe.sh's
+#                        answer for the configuration, cached; tcg where KVM
+#                        cannot boot the kernel)
 #   --verbose            show the kernel's boot messages and stream the console
 #                        to stderr
 #
@@ -48,7 +51,7 @@ LANE_DIE_CODE=125
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
-CONFIG="" BINARY="" FILES="" TIMEOUT=300 HUGEPAGES=64 HUGEPAGES_1G=1 LOGCOPY="" VERBOSE=0 APPEND=""
+ACCEL=auto CONFIG="" BINARY="" FILES="" TIMEOUT=300 HUGEPAGES=64 HUGEPAGES_1G=1 LOGCOPY="" VERBOSE=0 APPEND=""
 MODPARAMS=() ENVS=() QEMU_EXTRA=() ARGS=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -63,6 +66,7 @@ while [ $# -gt 0 ]; do
     --env) ENVS+=("${2:?}"); shift 2 ;;
     --qemu-arg) QEMU_EXTRA+=("${2:?}"); shift 2 ;;
     --log) LOGCOPY=${2:?}; shift 2 ;;
+    --accel) ACCEL=${2:?}; shift 2 ;;
     --verbose) VERBOSE=1; shift ;;
     --) shift; ARGS=("$@"); break ;;
     -h|--help) usage ;;
@@ -75,7 +79,7 @@ if [ -z "$CONFIG" ] || [ -z "$BINARY" ]; then usage; fi
 lane_config "$CONFIG" || exit 2
 CONFIG=$LANE_CFG_NAME  # 7.3-amd -> 7.x-amd: one name for cache and logs
 
-KDIR="$LANE_CACHE/kernels/$LANE_CFG_SERIES"
+KDIR=$(lane_kernel_dir "$LANE_CFG_SERIES")
 [ -f "$KDIR/.complete" ] || lane_die "kernel $LANE_CFG_SERIES is not prepared: run scripts/kernel-lane/setup.sh ($LANE_BUILT_SERIES: build-kernel.sh)"
 command -v qemu-system-x86_64 >/dev/null || lane_die "qemu-system-x86_64 missing: run scripts/kernel-lane/setup.sh"
 command -v cpio >/dev/null || lane_die "cpio missing: run scripts/kernel-lane/setup.sh"
@@ -128,6 +132,14 @@ for mp in "${MODPARAMS[@]}"; do
     CMDLINE_MODPARAMS+=" $mod.${mp#*.}"
   fi
 done
+
+case $ACCEL in
+  auto) ACCEL=$("$LANE_DIR/kvm-probe.sh" "$CONFIG") || ACCEL=tcg ;;
+  kvm|tcg) ;;
+  *) echo "--accel wants kvm, tcg or auto, not '$ACCEL'" >&2; exit 2 ;;
+esac
+ACCEL_ARGS=(-accel tcg -cpu max)
+[ "$ACCEL" = tcg ] || ACCEL_ARGS=(-accel kvm -cpu host)
 
 mkdir -p "$LANE_CACHE/initramfs" "$LANE_CACHE/logs" "$LANE_CACHE/tmp"
 
@@ -219,13 +231,14 @@ meta_has() { grep -q "^$1" "$RUN/meta"; }
 # meta.
 boot_once() {
   : > "$LOG"
-  # TCG, not KVM: this machine's /dev/kvm cannot boot a stock Debian kernel
-  # (scripts/kernel-lane/README.md, "Why TCG and not KVM").
+  # KVM where kvm-probe.sh booted this kernel under it; else TCG (this
+  # machine's /dev/kvm cannot boot a stock Debian kernel:
+  # scripts/kernel-lane/README.md, "Why TCG and not KVM").
   # kernel-irqchip=split is what intremap needs under KVM; TCG ignores it,
   # so the line stays valid for both. No NIC: it would only cost an iPXE
   # option ROM at every boot.
   # shellcheck disable=SC2054  # the commas belong to QEMU's option syntax
-  QEMU=(qemu-system-x86_64 -accel tcg -cpu max
+  QEMU=(qemu-system-x86_64 "${ACCEL_ARGS[@]}"
         -machine q35,kernel-irqchip=split -m "$MEM_MB" -smp 2 -nic none
         "${LANE_CFG_QEMU_IOMMU[@]}" "${LANE_QEMU_DEVICES[@]}"
         -kernel "$KERNEL_IMAGE" -initrd "$RUN/initrd" -append "$CMDLINE"
@@ -335,5 +348,5 @@ fi
 if [ "$RC" = 127 ]; then
   lane_log "exit 127: the payload could not be started (is it fully static? build with swiftc -static-executable)"
 fi
-lane_log "$CONFIG: exit $RC after ${ELAPSED}s ($INFO)"
+lane_log "$CONFIG: exit $RC after ${ELAPSED}s ($INFO accel=$ACCEL)"
 exit "$((RC & 255))"

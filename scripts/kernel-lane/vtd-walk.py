@@ -160,20 +160,40 @@ def main():
             log.flush()
 
     deadline = time.time() + args.timeout
+    # run-in-guest.sh boots a second QEMU on the same sockets when the first
+    # guest kernel panicked before the payload: after one QEMU closes them
+    # the walker waits for the next (lane.sh ends it once the guest is done).
+    while serve(args, note, deadline):
+        note("QEMU closed the sockets; waiting for another boot")
+    return 0
+
+
+def serve(args, note, deadline):
+    """Answers one QEMU's PTES requests; True when it exited, False when
+    none came before the deadline."""
     serial = connect(args.serial, deadline)
     if serial is None:
         note("no QEMU serial socket")
-        return 1
+        return False
     monsock = connect(args.monitor, deadline)
     if monsock is None:
         note("no QEMU monitor socket")
-        return 1
-    mon = Monitor(monsock)
+        return False
+    try:
+        mon = Monitor(monsock)
+    except (WalkError, OSError) as e:
+        # This QEMU went away before its monitor spoke: wait for the next.
+        note(f"the QEMU monitor did not answer: {e}")
+        serial.close()
+        monsock.close()
+        return True
     pending = b""
     while True:
         chunk = serial.recv(4096)
         if not chunk:
-            return 0  # QEMU exited
+            serial.close()
+            monsock.close()
+            return True  # QEMU exited
         pending += chunk
         while b"\n" in pending:
             raw, pending = pending.split(b"\n", 1)

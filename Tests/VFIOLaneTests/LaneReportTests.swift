@@ -1,0 +1,57 @@
+import Testing
+import VFIOCore
+@testable import VFIOLane
+import VFIOModel
+import VFIOReplay
+import VFIOTrace
+
+/// What a kernel developer reads in the lane's report: each disagreement
+/// with the rule the model applied, so a patch that changes a rule shows up
+/// under that rule's name. Two models of different kinds or releases stand
+/// in for a model and a kernel that differ.
+@Suite("The lane's report names the model's rule on every disagreement")
+struct LaneReportTests {
+    func run(_ text: String, kernel: ModelBackend) throws -> String {
+        let trace = try parseTrace(text, file: "t.trace").get()
+        let model = ModelBackend(profile: KernelProfile(KernelVersion(6, 12)), pinned: true)
+        let report = Replayer(backends: [kernel, model]).run(trace)
+        return KernelLane.report([report], skipped: [], kernel: "6.12", iommu: "intel-iommu").text
+    }
+
+    static let cutInto = """
+        memory vaddr=0x7f0000000000 size=4M page=2M
+        map iova=0x200000 vaddr=0x7f0000000000 size=4M prot=rw => ok
+        unmap iova=0x200000 size=2M
+        """
+
+    @Test("an unmap that splits a mapping, refused by the model's v2 rule and not by the other side, names that rule and its kernel function")
+    func bisectRule() throws {
+        // iommufd's compat layer refuses the cut with ENOENT, not by the v2 rule.
+        let other = ModelBackend(profile: KernelProfile(KernelVersion(6, 12)), pinned: true, container: .iommufd,
+                                 pinsContainer: true, label: "kernel")
+        let text = try run(Self.cutInto, kernel: other)
+        let line = text.split(separator: "\n").first { $0.contains(": disagree: ") }.map(String.init) ?? ""
+        #expect(line.hasPrefix("t.trace:3: disagree: unmap iova=0x200000 size=2M: kernel ENOENT"), "\(text)")
+        #expect(line.contains("; model: v2 may not split a mapping"), "\(line)")
+        #expect(line.contains("(vfio_dma_do_unmap)"), "\(line)")
+        #expect(!line.contains("(after the disagreement"), "\(line)")
+    }
+
+    @Test("an answer that succeeded still says why on a disagreement, and a later disagreement in the same file points at the first")
+    func followsFirst() throws {
+        let older = ModelBackend(profile: KernelProfile(KernelVersion(5, 10)), pinned: true, label: "kernel")
+        let text = try run("""
+            memory vaddr=0x7f0000000000 size=2M page=2M
+            map iova=0x200000 vaddr=0x7f0000000000 size=2M prot=rw => ok
+            unmap-all
+            check mappings=0
+            """, kernel: older)
+        let lines = text.split(separator: "\n").filter { $0.contains(": disagree: ") }.map(String.init)
+        #expect(lines.count == 2, "\(text)")
+        // 5.10 has no VFIO_DMA_UNMAP_FLAG_ALL; 6.12 removes every mapping.
+        #expect(lines.first?.contains("; kernel: kernel 5.10 has no VFIO_DMA_UNMAP_FLAG_ALL") == true, "\(lines)")
+        #expect(lines.first?.contains("; model: every mapping removed (1)") == true, "\(lines)")
+        #expect(lines.last?.hasPrefix("t.trace:4: disagree: check mappings=0") == true, "\(lines)")
+        #expect(lines.last?.hasSuffix("(after the disagreement at line 3)") == true, "\(lines)")
+    }
+}
