@@ -179,3 +179,19 @@ struct ScenarioMemoryTests {
         #expect(after * 20 < before)
     }
 }
+
+@Suite("vfio-sim new: memory the model cannot lay out")
+struct ScenarioLimitTests {
+    @Test("more than 64G of scattered 4K pages is a usage error naming --phys and --backing, not a trace that fails to parse")
+    func scatteredLimit() throws {
+        var o = ScenarioOptions()
+        o.memory = 128 * GiB
+        o.backing = .pages4K
+        #expect(throws: ScenarioError.self) { try Scenario.make(.qemu, o) }
+        o.contiguous = true
+        _ = try Scenario.make(.qemu, o)
+        o.contiguous = nil
+        o.backing = .thp
+        _ = try Scenario.make(.qemu, o)
+    }
+}
