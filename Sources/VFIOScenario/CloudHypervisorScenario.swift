@@ -17,6 +17,7 @@ public enum CloudHypervisorScenario {
     public static func make(_ o: ScenarioOptions) throws(ScenarioError) -> Scenario {
         try o.checkCounts()
         let backing = o.backing ?? .thp
+        try o.checkLayout(backing)
         let size = try o.memorySize(granule: backing.granule)
         let low = lowMemory(memory: size)
         var w = ScenarioWriter()

@@ -10,6 +10,7 @@ public enum PoolScenario {
         try o.checkCounts()
         guard o.containers == 1, o.barSize == 0 else { throw ScenarioError("pool: --containers and --bar are for qemu and cloud-hypervisor") }
         let backing = o.backing ?? .pages4K
+        try o.checkLayout(backing)
         let size = try o.memorySize(granule: backing.granule)
         var w = ScenarioWriter()
         ScenarioHeader(

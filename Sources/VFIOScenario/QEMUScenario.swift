@@ -63,6 +63,7 @@ public enum QEMUScenario {
     public static func make(_ o: ScenarioOptions) throws(ScenarioError) -> Scenario {
         try o.checkCounts()
         let backing = o.backing ?? .thp
+        try o.checkLayout(backing)
         let size = try o.memorySize(granule: backing.granule)
         let low = lowMemory(o.machine, memory: size)
         var w = ScenarioWriter()

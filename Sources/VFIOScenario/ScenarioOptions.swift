@@ -33,8 +33,6 @@ public enum Backing: String, CaseIterable, Sendable {
     /// The granule sizes and addresses are rounded to: a THP region is
     /// laid out in 2 MiB blocks.
     var granule: UInt64 { self == .thp ? 2 * mib : pageSize }
-
-    public static var list: String { allCases.map(\.rawValue).joined(separator: ", ") }
 }
 
 /// How a DPDK process hands IOVAs to its devices (`--iova-mode`).
@@ -129,6 +127,14 @@ extension ScenarioOptions {
                 + "say --phys contiguous, or --backing thp, 2M or 1G")
         }
         return m
+    }
+
+    /// `--phys` on THP memory: its layout is THP's own (2 MiB blocks, each
+    /// one hugepage), not one a user picks.
+    func checkLayout(_ backing: Backing) throws(ScenarioError) {
+        if backing == .thp && contiguous != nil {
+            throw ScenarioError("--phys is for 4K and hugetlbfs backing; THP memory is laid out in 2M hugepages of its own (say --backing 4K, 2M or 1G)")
+        }
     }
 
     func checkCounts() throws(ScenarioError) {

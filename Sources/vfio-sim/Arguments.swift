@@ -35,4 +35,23 @@ struct Arguments {
         }
         return n
     }
+
+    /// One of `T`'s spellings after `flag` (`--backing 2M`), named in the
+    /// message when it is none of them.
+    mutating func choice<T: CaseIterable & RawRepresentable>(for flag: String) throws(UsageError) -> T where T.RawValue == String {
+        let v = try value(for: flag)
+        guard let c = T(rawValue: v) else {
+            let all = T.allCases.map(\.rawValue)
+            let list = all.count > 1 ? all.dropLast().joined(separator: ", ") + " or " + all.last! : all.joined()
+            throw UsageError(message: "\(flag) takes \(list), not '\(v)'")
+        }
+        return c
+    }
+
+    /// `yes` or `no` (or another pair of words) after `flag`: whether it was the first.
+    mutating func either(for flag: String, _ first: String, _ second: String) throws(UsageError) -> Bool {
+        let v = try value(for: flag)
+        guard v == first || v == second else { throw UsageError(message: "\(flag) takes \(first) or \(second), not '\(v)'") }
+        return v == first
+    }
 }

@@ -55,34 +55,16 @@ func parseNewOptions(_ arguments: inout Arguments, into o: inout ScenarioOptions
         switch a {
         case "--help", "-h": printOut(Help.new + "\n"); return false
         case "--memory": o.memory = try size(&arguments, a)
-        case "--backing":
-            let v = try arguments.value(for: a)
-            guard let b = Backing(rawValue: v) else { throw UsageError(message: "--backing takes \(Backing.list), not '\(v)'") }
-            o.backing = b
-        case "--phys":
-            let v = try arguments.value(for: a)
-            guard v == "scattered" || v == "contiguous" else { throw UsageError(message: "--phys takes scattered or contiguous, not '\(v)'") }
-            o.contiguous = v == "contiguous"
-        case "--iova-mode":
-            let v = try arguments.value(for: a)
-            guard let m = IOVAMode(rawValue: v) else { throw UsageError(message: "--iova-mode takes va or pa, not '\(v)'") }
-            o.iovaMode = m
-        case "--machine":
-            let v = try arguments.value(for: a)
-            guard let m = QEMUMachine(rawValue: v) else { throw UsageError(message: "--machine takes q35 or pc, not '\(v)'") }
-            o.machine = m
+        case "--backing": o.backing = try arguments.choice(for: a) as Backing
+        case "--phys": o.contiguous = try !arguments.either(for: a, "scattered", "contiguous")
+        case "--iova-mode": o.iovaMode = try arguments.choice(for: a)
+        case "--machine": o.machine = try arguments.choice(for: a)
         case "--devices": o.devices = try arguments.number(for: a, in: 1...64)
         case "--containers": o.containers = try arguments.number(for: a, in: 1...16)
         case "--bar": o.barSize = try size(&arguments, a)
         case "--coalesced": o.coalesced = true
-        case "--prealloc":
-            let v = try arguments.value(for: a)
-            guard v == "yes" || v == "no" else { throw UsageError(message: "--prealloc takes yes or no, not '\(v)'") }
-            o.prealloc = v == "yes"
-        case "--iommu":
-            let v = try arguments.value(for: a)
-            guard let p = IOMMUPreset(rawValue: v) else { throw UsageError(message: "--iommu takes \(IOMMUPreset.list), not '\(v)'") }
-            o.iommu = p
+        case "--prealloc": o.prealloc = try arguments.either(for: a, "yes", "no")
+        case "--iommu": o.iommu = try arguments.choice(for: a)
         case "--kernel":
             let v = try arguments.value(for: a)
             _ = try kernelOption(v)
@@ -93,10 +75,7 @@ func parseNewOptions(_ arguments: inout Arguments, into o: inout ScenarioOptions
                 guard let n = traceNumber(v) else { throw UsageError(message: "--memlock takes a size (64M, 0x1000) or unlimited, not '\(v)'") }
                 o.memlock = .bytes(n)
             }
-        case "--cap-ipc-lock":
-            let v = try arguments.value(for: a)
-            guard v == "on" || v == "off" else { throw UsageError(message: "--cap-ipc-lock takes on or off, not '\(v)'") }
-            o.capIPCLock = v == "on"
+        case "--cap-ipc-lock": o.capIPCLock = try arguments.either(for: a, "on", "off")
         case "--dma-entry-limit": o.dmaEntryLimit = try arguments.number(for: a)
         case "--seed": o.seed = try arguments.number(for: a)
         case "-o", "--out": out = try arguments.value(for: a)

@@ -34,7 +34,7 @@ struct NewCommandTests {
         #expect(none.stderr.contains("no template for 'vpp'; try dpdk, qemu, spdk, cloud-hypervisor, pool"))
         let backing = try runSim(["new", "qemu", "--backing", "3M"])
         #expect(backing.status == 2)
-        #expect(backing.stderr.contains("--backing takes 4K, thp, 2M, 1G, not '3M'"))
+        #expect(backing.stderr.contains("--backing takes 4K, thp, 2M or 1G, not '3M'"))
         let setup = try runSim(["new", "dpdk", "--devices", "2", "--containers", "2"])
         #expect(setup.status == 2)
         #expect(setup.stderr.contains("--containers is for qemu and cloud-hypervisor"))

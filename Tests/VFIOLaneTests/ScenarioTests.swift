@@ -123,7 +123,7 @@ struct ScenarioTests {
     }
 
     @Test("setups a program cannot have are errors that name the option")
-    func refusedSetups() {
+    func refusedSetups() throws {
         var o = ScenarioOptions()
         o.containers = 2; o.devices = 2
         #expect(throws: ScenarioError.self) { try Scenario.make(.dpdk, o) }
@@ -133,6 +133,10 @@ struct ScenarioTests {
         #expect(throws: ScenarioError("--memory must not be 0")) { try Scenario.make(.qemu, o) }
         o = ScenarioOptions(); o.barSize = 3 << 20
         #expect(throws: ScenarioError.self) { try Scenario.make(.qemu, o) }
+        o = ScenarioOptions(); o.contiguous = true
+        #expect(throws: ScenarioError.self, "--phys on QEMU's default THP memory") { try Scenario.make(.qemu, o) }
+        o.backing = .hugetlb2M
+        _ = try Scenario.make(.qemu, o)
         o = ScenarioOptions(); o.memory = UInt64.max
         #expect(throws: ScenarioError.self) { try Scenario.make(.pool, o) }
     }
