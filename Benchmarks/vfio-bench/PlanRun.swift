@@ -4,6 +4,7 @@
 
 import VFIOFileIO
 import VFIOCore
+import VFIOCost
 import VFIOModel
 import VFIOLane
 import VFIOReplay
@@ -130,6 +131,13 @@ struct PlansOptions {
     var filter: String?
 }
 
+/// The plan's kernel time as `vfio-sim plan --time` gives it: the
+/// published bare-metal profile, on the model's counts.
+func publishedKernelTime(_ plan: Plan) -> KernelTime? {
+    guard case .success(let t) = parseTrace(plan.text, file: plan.id + ".trace") else { return nil }
+    return Planner.plan(t, costs: .published).kernelTime
+}
+
 /// `4K:0 2M:2048` → `2M×2048`, largest first.
 func pteText(_ counts: [UInt64: UInt64]) -> String {
     counts.isEmpty ? "none" : counts.keys.sorted(by: >).map { "\(formatSize($0))×\(counts[$0]!)" }.joined(separator: " ")
@@ -147,13 +155,12 @@ func plansCommand(_ o: PlansOptions) -> Int32 {
         print("  from \(o.costsNote)")
         if let costs = o.costs { print("  \(costs.predictionCaveat)") }
     } else {
-        print("cost model: not measured (\(o.costsNote)); predicted times are not shown")
+        print("kernel time: the published bare-metal profile (docs/COSTS.md), as vfio-sim plan --time; \(o.costsNote)")
     }
     print("")
     flushOut()
 
-    var plans = allPlans(o.setup)
-    if let f = o.filter { plans = plans.filter { $0.id.contains(f) } }
+    let plans = allPlans(o.setup, only: o.filter)
     var results: [PlanResult] = []
     for plan in plans {
         printErr("  replaying \(plan.id) ...")
@@ -163,12 +170,12 @@ func plansCommand(_ o: PlansOptions) -> Int32 {
         }
     }
 
-    var rows: [[String]] = [["plan", "backing", "layout", "ioctls", "mappings/limit", "locked (memlock needed)"]
+    var rows: [[String]] = [["plan", "backing", "layout", "ioctls", "failed", "mappings/limit", "locked (memlock needed)"]
         + o.setup.domains.map { "PTEs \($0.name)" } + o.setup.domains.map { "reach/PTE \($0.name)" }
-        + ["predicted kernel time", "model time"]]
+        + ["kernel map", "kernel unmap"] + (costModel == nil ? [] : ["TCG-profile time"]) + ["model time"]]
     var lines: [BenchLine] = []
     for r in results {
-        var row = [r.plan.name, formatSize(r.plan.backing), r.plan.layoutName, String(r.ioctls),
+        var row = [r.plan.name, formatSize(r.plan.backing), r.plan.layoutName, String(r.ioctls), String(r.failedCalls),
                    "\(r.peakMappings)/\(r.entryLimit)", bytesText(r.peakLocked)]
         for d in o.setup.domains {
             row.append(pteText(r.ptes.first(where: { $0.domain == d.name })?.counts ?? [:]))
@@ -177,11 +184,10 @@ func plansCommand(_ o: PlansOptions) -> Int32 {
             let total = r.ptes.first(where: { $0.domain == d.name })?.counts.values.reduce(0, +) ?? 0
             row.append(total == 0 ? "-" : bytesText(r.mappedBytes / total))
         }
-        if let costModel {
-            row.append(duration(r.predictedMicros(costModel) / 1e6))
-        } else {
-            row.append("not measured")
-        }
+        let time = publishedKernelTime(r.plan)
+        row.append(time.map { duration($0.map) } ?? "-")
+        row.append(time.map { duration($0.unmap) } ?? "-")
+        if let costModel { row.append(duration(r.predictedMicros(costModel) / 1e6)) }
         row.append(duration(r.replaySeconds))
         rows.append(row)
         let id = r.plan.id.replacingDashes()
@@ -192,13 +198,15 @@ func plansCommand(_ o: PlansOptions) -> Int32 {
             lines.append(BenchLine(name: "plan_\(id)_ptes_\(domain)", value: Double(counts.values.reduce(0, +)), unit: "entries", target: nil, higherIsBetter: false))
         }
         lines.append(BenchLine(name: "plan_\(id)_failures", value: Double(r.failedCalls), unit: "calls", target: nil, higherIsBetter: false))
+        lines.append(BenchLine(name: "plan_\(id)_kernel_map_ms", value: time.map { $0.map * 1e3 } ?? .nan, unit: "ms", target: nil, higherIsBetter: false))
+        lines.append(BenchLine(name: "plan_\(id)_kernel_unmap_ms", value: time.map { $0.unmap * 1e3 } ?? .nan, unit: "ms", target: nil, higherIsBetter: false))
         if let costModel {
             lines.append(BenchLine(name: "plan_\(id)_predicted_ms", value: r.predictedMicros(costModel) / 1e3, unit: "ms", target: nil, higherIsBetter: false))
         } else {
             lines.append(BenchLine(name: "plan_\(id)_predicted_ms", value: .nan, unit: "ms", target: nil, higherIsBetter: false, reason: o.costsNote))
         }
     }
-    print(renderTable(rows, rightAligned: [3, 4]))
+    print(renderTable(rows, rightAligned: [3, 4, 5]))
 
     print("Failures a user would hit, and what is left behind:")
     var anyFailure = false
@@ -223,8 +231,10 @@ func plansCommand(_ o: PlansOptions) -> Int32 {
     var seen = Set<String>()
     for r in results where seen.insert(r.plan.name).inserted { print("  \(pad(r.plan.name, 15)) \(r.plan.summary)") }
     print("  reach/PTE: mapped bytes per IOMMU leaf entry, the memory one IOTLB entry covers on average.")
+    print("  kernel map, kernel unmap: what vfio-sim plan --time estimates, the published bare-metal profile (docs/COSTS.md), every domain;")
+    print("  failed calls are in 'failed' and under the failures below, an ioctl each in the time; the unmap time includes the release at the last detach.")
     if costModel != nil {
-        print("  predicted kernel time: for one group in \(o.setup.domains[0].name); each further domain adds the PTE cost of its entries;")
+        print("  TCG-profile time: the lane's QEMU TCG constants (--costs), for one group in \(o.setup.domains[0].name); each further domain adds the PTE cost of its entries;")
         if let costs = o.costs { print("  \(costs.predictionCaveat).") }
         print("  a failed call is charged one ioctl. Model time: the Replayer on ModelBackend (invariants off).")
     }

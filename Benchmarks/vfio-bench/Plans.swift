@@ -86,23 +86,31 @@ func planHeader(_ w: inout PlanWriter, _ setup: PlanSetup, name: String, summary
 
 func roundUp(_ x: UInt64, _ to: UInt64) -> UInt64 { (x + to - 1) / to * to }
 
-/// Every plan for `setup`, each with scattered and contiguous backing.
-func allPlans(_ setup: PlanSetup) -> [Plan] {
-    var plans: [Plan] = []
+/// Every plan for `setup`, each with scattered and contiguous backing;
+/// with `only`, just the plans whose id contains it, chosen before any is
+/// generated (a 4K plan of many gigabytes is millions of lines).
+func allPlans(_ setup: PlanSetup, only: String? = nil) -> [Plan] {
+    // (name, backing, scattered) and how to make it: the id is known first.
+    var makers: [(name: String, backing: UInt64, scattered: Bool, make: () -> Plan)] = []
     for scattered in [true, false] {
-        plans.append(dpdkLegacy(setup, scattered: scattered))
-        plans.append(dpdkContig(setup, scattered: scattered))
-        plans.append(dpdkExternal(setup, scattered: scattered))
-        for backing in [4 * kib, 2 * mib, gib] { plans.append(qemuRAM(setup, backing: backing, scattered: scattered)) }
-        plans.append(spdk(setup, coalesced: false, scattered: scattered))
-        plans.append(spdk(setup, coalesced: true, scattered: scattered))
-        for backing in [4 * kib, 2 * mib] { plans.append(pool(setup, backing: backing, scattered: scattered)) }
+        makers.append(("dpdk-legacy", 2 * mib, scattered, { dpdkLegacy(setup, scattered: scattered) }))
+        makers.append(("dpdk-contig", 2 * mib, scattered, { dpdkContig(setup, scattered: scattered) }))
+        makers.append(("dpdk-external", 4 * kib, scattered, { dpdkExternal(setup, scattered: scattered) }))
+        for backing in [4 * kib, 2 * mib, gib] { makers.append(("qemu-ram", backing, scattered, { qemuRAM(setup, backing: backing, scattered: scattered) })) }
+        makers.append(("spdk", 2 * mib, scattered, { spdk(setup, coalesced: false, scattered: scattered) }))
+        makers.append(("spdk-coalesced", 2 * mib, scattered, { spdk(setup, coalesced: true, scattered: scattered) }))
+        for backing in [4 * kib, 2 * mib] { makers.append(("pool", backing, scattered, { pool(setup, backing: backing, scattered: scattered) })) }
     }
-    plans.append(qemuOneMap(setup))
+    makers.append(("qemu-one-map", 2 * mib, false, { qemuOneMap(setup) }))
     // In the issue's order, scattered and contiguous variants side by side.
     let order = ["dpdk-legacy", "dpdk-contig", "dpdk-external", "qemu-ram", "qemu-one-map", "spdk", "spdk-coalesced", "pool"]
-    func rank(_ p: Plan) -> (Int, UInt64, Int) { (order.firstIndex(of: p.name) ?? order.count, p.backing, p.scattered ? 0 : 1) }
-    return plans.sorted { rank($0) < rank($1) }
+    func rank(_ m: (name: String, backing: UInt64, scattered: Bool, make: () -> Plan)) -> (Int, UInt64, Int) {
+        (order.firstIndex(of: m.name) ?? order.count, m.backing, m.scattered ? 0 : 1)
+    }
+    func id(_ m: (name: String, backing: UInt64, scattered: Bool, make: () -> Plan)) -> String {
+        "\(m.name)-\(formatSize(m.backing))-\(m.scattered ? "scattered" : "contiguous")"
+    }
+    return makers.filter { only == nil || id($0).contains(only!) }.sorted { rank($0) < rank($1) }.map { $0.make() }
 }
 
 /// DPDK `--legacy-mem` (IOVA as VA): one MAP_DMA per 2 MiB hugepage memseg

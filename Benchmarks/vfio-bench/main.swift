@@ -137,7 +137,9 @@ func run(_ args: [String]) throws(CLIError) -> Int32 {
         let (costs, note) = loadCosts(costsPath)
         return modelCommand(ModelOptions(costs: costs, costsNote: note, quick: quick))
     case "plans":
-        let (costs, note) = loadCosts(costsPath)
+        // The TCG profile prices plans only when asked for (--costs): the
+        // default time is the published bare-metal profile's.
+        let (costs, note) = costsPath == nil ? (nil, "the QEMU TCG profile only with --costs Benchmarks/results/kernel-costs.txt") : loadCosts(costsPath)
         return plansCommand(PlansOptions(setup: setup, svgPath: svg, costs: costs, costsNote: note, emitDir: emit, filter: only))
     case "all":
         let (costs, note) = loadCosts(costsPath)
