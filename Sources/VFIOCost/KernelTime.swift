@@ -40,13 +40,13 @@ extension CostProfile {
         func add(_ term: CostTerm, _ count: UInt64) {
             if count > 0, applies(term, release) { t[term, default: 0] += Double(count) * self[term] }
         }
-        let pinned = w.totalPages - (w.pages[.pfnmap] ?? 0)
+        let pinned = w.pinnedPages
         add(.mapIoctl, w.calls + w.failedCalls)
         add(.mapPage4K, w.pages[.anon4K] ?? 0)
         add(.mapPageTHP, w.pages[.thp] ?? 0)
         add(.mapPageHugetlb2M, w.pages[.hugetlb2M] ?? 0)
         add(.mapPageHugetlb1G, w.pages[.hugetlb1G] ?? 0)
-        add(.mapFolioStep, Backing.allCases.filter { $0 != .pfnmap }.reduce(0) { $0 + (w.folioSteps[$1] ?? 0) })
+        add(.mapFolioStep, w.pinnedFolioSteps)
         add(.mapAccountingBefore618, pinned)
         add(.mapUnbatchedBefore513, pinned)
         add(.mapTHPWalkBefore66, w.pages[.thp] ?? 0)
@@ -67,12 +67,12 @@ extension CostProfile {
         func add(_ term: CostTerm, _ count: UInt64) {
             if count > 0, applies(term, release) { t[term, default: 0] += Double(count) * self[term] }
         }
-        let unpinned = w.totalPages - (w.pages[.pfnmap] ?? 0)
+        let unpinned = w.pinnedPages
         add(.unmapIoctl, w.calls + w.failedCalls)
         add(.unmapWalkPage, w.totalPages)
         add(.unmapPageBefore618, unpinned)
         add(.unmapPage, unpinned)
-        add(.unmapFolioStep, Backing.allCases.filter { $0 != .pfnmap }.reduce(0) { $0 + (w.folioSteps[$1] ?? 0) })
+        add(.unmapFolioStep, w.pinnedFolioSteps)
         add(.unmapChunk, w.chunks)
         add(.unmapPTE, w.ptes)
         add(.unmapIOTLBSync, w.iotlbSyncs)

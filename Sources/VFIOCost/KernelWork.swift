@@ -37,6 +37,10 @@ public struct KernelWork: Sendable, Equatable {
     public init() {}
 
     public var totalPages: UInt64 { pages.values.reduce(0, +) }
+    /// Pages really pinned (and charged): every backing but a BAR's pfns.
+    public var pinnedPages: UInt64 { totalPages - (pages[.pfnmap] ?? 0) }
+    /// Folio steps of the pinned pages.
+    public var pinnedFolioSteps: UInt64 { Backing.allCases.filter { $0 != .pfnmap }.reduce(0) { $0 + (folioSteps[$1] ?? 0) } }
 
     public mutating func add(_ other: KernelWork) {
         calls += other.calls; failedCalls += other.failedCalls; releases += other.releases
