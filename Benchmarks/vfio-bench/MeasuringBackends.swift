@@ -67,19 +67,19 @@ final class PricedModelBackend: ForwardingBackend {
     private(set) var micros = 0.0
     init(_ model: ModelBackend, costs: CostModel) { self.model = model; self.costs = costs }
 
-    func ptes() -> UInt64 { model.container.domains.reduce(0) { $0 + pteTotal($1) } }
+    func ptes() -> UInt64 { pteTotal(model.inspect { $0.pteCounts(group: nil) }) }
 
     func mapDMA(_ request: MapDMA) -> Result<Void, Errno> {
-        let (locked0, ptes0) = (model.container.lockedBytes, ptes())
+        let (locked0, ptes0) = (model.inspect { $0.limitedBytes }, ptes())
         let r = model.mapDMA(request)
-        micros += r.isSuccess ? costs.map.micros(pages: (model.container.lockedBytes - locked0) / 4096, ptes: ptes() - ptes0) : costs.map.ioctl
+        micros += r.isSuccess ? costs.map.micros(pages: (model.inspect { $0.limitedBytes } - locked0) / 4096, ptes: ptes() - ptes0) : costs.map.ioctl
         return r
     }
 
     func unmapDMA(_ request: UnmapDMA) -> Result<UInt64, Errno> {
-        let (locked0, ptes0) = (model.container.lockedBytes, ptes())
+        let (locked0, ptes0) = (model.inspect { $0.limitedBytes }, ptes())
         let r = model.unmapDMA(request)
-        micros += r.isSuccess ? costs.unmap.micros(pages: (locked0 - model.container.lockedBytes) / 4096, ptes: ptes0 - ptes()) : costs.unmap.ioctl
+        micros += r.isSuccess ? costs.unmap.micros(pages: (locked0 - model.inspect { $0.limitedBytes }) / 4096, ptes: ptes0 - ptes()) : costs.unmap.ioctl
         return r
     }
 }

@@ -44,7 +44,7 @@ struct PlanResult {
     }
 }
 
-func pteTotal(_ d: Domain) -> UInt64 { UInt64(clamping: d.pageTable.entries.reduce(0, +)) }
+func pteTotal(_ c: PTECounts?) -> UInt64 { c?.entries.reduce(0) { $0 &+ $1.count } ?? 0 }
 
 /// Replays `plan` on the model and measures it.
 func runPlan(_ plan: Plan) -> Result<PlanResult, BenchFailure> {
@@ -63,32 +63,30 @@ func runPlan(_ plan: Plan) -> Result<PlanResult, BenchFailure> {
     var lockedBefore: UInt64 = 0, ptesBefore: UInt64 = 0
     var failureIndex: [String: Int] = [:]
     func firstDomainPTEs() -> UInt64 {
-        let c = backend.container
-        guard let name = c.groups.first?.name, let d = c.domains.first(where: { $0.groups.contains(name) }) else { return 0 }
-        return pteTotal(d)
+        backend.inspect { c in c.groups.first.map { pteTotal(c.pteCounts(group: $0.name)) } ?? 0 }
     }
     func snapshot() {
-        let c = backend.container
-        result.peakMappings = UInt64(c.mappingCount)
-        result.peakLocked = c.lockedBytes
-        result.entryLimit = c.dmaEntryLimitAtOpen
-        var mapped: UInt64 = 0
-        c.dmaList.forEach { _, dma in mapped += dma.size; return true }
-        result.mappedBytes = mapped
-        result.ptes = c.groups.compactMap { g in
-            guard let d = c.domains.first(where: { $0.groups.contains(g.name) }) else { return nil }
-            return (g.name, d.pageTable.counts)
+        backend.inspect { c in
+            result.peakMappings = UInt64(c.mappingCount)
+            result.peakLocked = c.limitedBytes
+            // dma_avail + mappings is the limit the container opened with.
+            result.entryLimit = (c.availableEntries ?? 0) + UInt32(c.mappingCount)
+            result.mappedBytes = c.mappings(meeting: nil).reduce(0) { $0 + $1.size }
+            result.ptes = c.groups.compactMap { g in
+                guard c.domainCount > 0, let counts = c.pteCounts(group: g.name) else { return nil }
+                return (g.name, counts.counts)
+            }
         }
     }
     replayer.willRun = { _ in
-        lockedBefore = backend.container.lockedBytes
+        lockedBefore = backend.inspect { $0.limitedBytes }
         ptesBefore = firstDomainPTEs()
     }
     replayer.didRun = { st, outcome in
         guard let answer = outcome.answers.first else { return }
         opIndex += 1
         result.ioctls += 1
-        let locked = backend.container.lockedBytes, ptes = firstDomainPTEs()
+        let locked = backend.inspect { $0.limitedBytes }, ptes = firstDomainPTEs()
         switch (st.kind, answer.status) {
         case (.map, .ok):
             result.maps += 1; result.mapCalls += 1
@@ -114,8 +112,8 @@ func runPlan(_ plan: Plan) -> Result<PlanResult, BenchFailure> {
     result.replaySeconds = replaySeconds
     if let e = report.errors.first { return .failure(BenchFailure("plan \(plan.id): \(e.message)")) }
     if opIndex < plan.mapPhaseOps || plan.mapPhaseOps == 0 { snapshot() }
-    result.finalMappings = UInt64(backend.container.mappingCount)
-    result.finalLocked = backend.container.lockedBytes
+    result.finalMappings = UInt64(backend.inspect { $0.mappingCount })
+    result.finalLocked = backend.inspect { $0.limitedBytes }
     return .success(result)
 }
 

@@ -134,7 +134,7 @@ public struct Explorer {
             report.problems.append(ReportProblem(line: v.line, .property(name: v.property, detail: v.detail)))
         }
         let leaked = report.problems.contains { if case .backend(_, .lockedAfterRelease) = $0.kind { true } else { false } }
-        return (report, model.container.leakedPages > 0 || leaked || !report.errors.isEmpty)
+        return (report, model.inspect { $0.leakedPages } > 0 || leaked || !report.errors.isEmpty)
     }
 
     /// The first finding a report shows.
@@ -175,13 +175,13 @@ public struct Explorer {
         let replayer = Replayer(backends: [model], hardwareDomains: hardwareDomains)
         replayer.closesBackends = false
         _ = replayer.run(trace)
-        for group in model.container.groups.map(\.name) { _ = model.detachGroup(group) }
-        if model.container.hang != nil { return "the model says it would loop forever in vfio_unmap_unpin" }
-        if model.container.overlapsLetThrough > 0 {
+        for group in model.inspect({ $0.groups.map(\.name) }) { _ = model.detachGroup(group) }
+        if model.inspect({ $0.hang }) != nil { return "the model says it would loop forever in vfio_unmap_unpin" }
+        if model.inspect({ $0.overlapsLetThrough }) > 0 {
             return "the kernel would let a mapping overlap another, and what its IOMMU driver then does to the shared entries is not modelled"
         }
         let hugepages = trace.statements.contains { if case .memory(let m) = $0.kind { m.pageSize > 4096 } else { false } }
-        if hugepages && model.container.leakedPages > 0 {
+        if hugepages && model.inspect({ $0.leakedPages }) > 0 {
             return "the model says it would leave hugepages pinned for good"
         }
         return nil

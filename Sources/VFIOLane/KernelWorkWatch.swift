@@ -22,7 +22,7 @@ final class KernelWorkWatch {
     /// The domains before a detach (the last group's leaves none after).
     private var domainsBefore: UInt64 = 0
     /// The mappings an unmap may remove: (iova, size, the vaddr pinned).
-    private var candidates: [(iova: UInt64, size: UInt64, vaddr: UInt64)] = []
+    private var candidates: [MappingView] = []
 
     init(_ trace: Trace) {
         specs = trace.statements.compactMap { st -> MemorySpec? in
@@ -37,12 +37,12 @@ final class KernelWorkWatch {
         case .unmap(let u):
             ptesBefore = Self.totalPTEs(model)
             candidates = Self.overlapping(u, model)
-        case .detach where model.compat == nil:
-            // The last group out releases the container: every mapping is
-            // unmapped and unpinned then (vfio_iommu_unmap_unpin_all), the
-            // time a VMM's exit takes.
+        case .detach:
+            // The last group out of a type1 container releases it: every
+            // mapping is unmapped and unpinned then
+            // (vfio_iommu_unmap_unpin_all), the time a VMM's exit takes.
             ptesBefore = Self.totalPTEs(model)
-            domainsBefore = UInt64(model.container.domains.count)
+            domainsBefore = UInt64(model.inspect { $0.domainCount })
             candidates = Self.overlapping(UnmapDMA(flags: .all, iova: 0, size: 0), model)
         default: return
         }
@@ -56,7 +56,7 @@ final class KernelWorkWatch {
         case .errno: ok = false
         default: return
         }
-        let domains = UInt64(model.compat?.hwpts.count ?? model.container.domains.count)
+        let domains = UInt64(model.inspect { $0.domainCount })
         switch st.kind {
         case .map(let m):
             guard ok else { map.failedCalls += 1; return }
@@ -68,14 +68,14 @@ final class KernelWorkWatch {
             guard ok else { unmap.failedCalls += 1; return }
             unmap.calls += 1
             let chunksBefore = unmap.chunks
-            for c in removed(u, model) {
+            for c in removed(model) {
                 count(&unmap, model, vaddr: c.vaddr, size: c.size, domains: domains, faulting: false)
             }
             let chunks = (unmap.chunks - chunksBefore) / max(domains, 1)
             if chunks > 0 { unmap.iotlbSyncs += domains * ((chunks + 511) / 512) }
             unmap.ptes += ptesBefore &- Self.totalPTEs(model)
-        case .detach where ok && model.compat == nil:
-            let gone = removed(UnmapDMA(flags: .all, iova: 0, size: 0), model)
+        case .detach where ok:
+            let gone = removed(model)
             guard !gone.isEmpty else { return }
             unmap.releases += 1
             let chunksBefore = unmap.chunks
@@ -95,36 +95,30 @@ final class KernelWorkWatch {
     }
 
     /// The mappings `u` may remove, read before it runs.
-    static func overlapping(_ u: UnmapDMA, _ model: ModelBackend) -> [(iova: UInt64, size: UInt64, vaddr: UInt64)] {
+    static func overlapping(_ u: UnmapDMA, _ model: ModelBackend) -> [MappingView] {
         let all = u.flags.contains(.all)
         let last = u.size == 0 ? UInt64.max : u.iova &+ (u.size - 1)
-        if let compat = model.compat {
-            return compat.areas.filter { all || ($0.iova <= last && $0.last >= u.iova) }.map { (($0.iova, $0.length, $0.vaddr)) }
-        }
-        let tree = model.container.dmaList
-        var out: [(iova: UInt64, size: UInt64, vaddr: UInt64)] = []
-        var slot = all ? tree.first : (tree.floor(u.iova) ?? tree.first)
-        while let s = slot, all || tree.key(s) <= last {
-            let v = tree.value(s)
-            if all || tree.key(s) &+ (tree.size(s) &- 1) >= u.iova { out.append((tree.key(s), tree.size(s), v.pinnedVaddr)) }
-            slot = tree.next(s)
-        }
-        return out
+        return model.inspect { $0.mappings(meeting: all ? nil : IOVARange(start: u.iova, last: last)) }
     }
 
-    /// What of the candidates the unmap removed: type1 removes whole
-    /// mappings; iommufd may cut an area, so the part in the range.
-    func removed(_ u: UnmapDMA, _ model: ModelBackend) -> [(vaddr: UInt64, size: UInt64)] {
-        if model.compat != nil {
-            guard !u.flags.contains(.all) else { return candidates.map { ($0.vaddr, $0.size) } }
-            let last = u.iova &+ (u.size &- 1)
-            return candidates.compactMap { c in
-                let a = max(c.iova, u.iova), b = min(c.iova &+ (c.size - 1), last)
-                return b >= a ? (c.vaddr &+ (a - c.iova), b - a + 1) : nil
+    /// What of the candidates the call removed: the parts of each no
+    /// mapping holds any more (type1 removes whole mappings, iommufd may
+    /// cut an area), with the vaddr of each part.
+    func removed(_ model: ModelBackend) -> [(vaddr: UInt64, size: UInt64)] {
+        model.inspect { c in
+            var out: [(vaddr: UInt64, size: UInt64)] = []
+            for cand in candidates {
+                var at = cand.iova
+                let last = cand.last
+                var done = false
+                for m in c.mappings(meeting: IOVARange(start: cand.iova, last: last)) where !done {
+                    if m.iova > at { out.append((cand.vaddr &+ (at - cand.iova), m.iova - at)) }
+                    if m.last >= last { done = true } else { at = max(at, m.last + 1) }
+                }
+                if !done && at <= last { out.append((cand.vaddr &+ (at - cand.iova), last - at + 1)) }
             }
+            return out
         }
-        let tree = model.container.dmaList
-        return candidates.filter { tree.slot(at: $0.iova) == nil }.map { ($0.vaddr, $0.size) }
     }
 
     /// Adds the pages, folio steps, BAR lookups, chunks (once per domain)
@@ -136,7 +130,7 @@ final class KernelWorkWatch {
         var pages = [UInt64](repeating: 0, count: all.count), steps = pages
         var runs: UInt64 = 0, hugeSteps: UInt64 = 0
         var last = -1
-        _ = model.container.memory.forEachRun(vaddr: vaddr, size: size) { run in
+        _ = model.process.memory.forEachRun(vaddr: vaddr, size: size) { run in
             runs += 1
             var at = run.vaddr
             let end = run.vaddr &+ run.length

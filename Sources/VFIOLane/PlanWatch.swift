@@ -40,7 +40,7 @@ struct PlanWatch {
         var cuts = false
         var leakedBefore: UInt64 = 0
         replayer.willRun = { st in
-            leakedBefore = model.compat == nil ? model.container.leakedPages : 0
+            leakedBefore = model.inspect { $0.leakedPages }
             cuts = wanted && Self.cutsAMapping(st, model)
             work?.willRun(st, model)
         }
@@ -69,7 +69,7 @@ struct PlanWatch {
         }
         _ = replayer.run(trace)
         w.kernel = model.kernel
-        w.release = model.compat?.profile.version ?? model.container.profile.version
+        w.release = model.inspect { $0.profile.version }
         w.container = model.containerKind
         w.usage.ptes = names.compactMap { name in
             guard let p = peaks[name] else { return nil }
@@ -77,7 +77,7 @@ struct PlanWatch {
             if case .value(let c) = model.pageTableEntries(domain: name) { end = c }
             return ScenarioPlan.DomainPTEs(domain: name, peak: p.counts, peakLine: p.line, end: end)
         }
-        if case .value(let v) = model.lockedMemory() { w.usage.endLocked = model.compat?.userLockedBytes ?? v }
+        w.usage.endLocked = model.inspect { $0.limitedBytes }
         if case .value(let v) = model.mappingCount() { w.usage.endMappings = v }
         if wanted && !w.hung { w.noteEnd() }
         _ = model.close()
@@ -103,7 +103,7 @@ struct PlanWatch {
     /// Peak locked memory and mappings. Under iommufd the limit is checked
     /// against the user's locked_vm, not VmLck (which stays 0): plan with that.
     mutating func observeUsage(_ model: ModelBackend, line: Int) {
-        if case .value(let vmLck) = model.lockedMemory(), case let locked = model.compat?.userLockedBytes ?? vmLck, locked > usage.peakLocked {
+        if case let locked = model.inspect({ $0.limitedBytes }), locked > usage.peakLocked {
             usage.peakLocked = locked
             usage.peakLockedLine = line
         }
@@ -118,18 +118,10 @@ struct PlanWatch {
     static func cutsAMapping(_ st: Statement, _ model: ModelBackend) -> Bool {
         guard case .unmap(let u) = st.kind, !u.flags.contains(.all), u.size > 0, u.iova <= UInt64.max - (u.size - 1) else { return false }
         let last = u.iova + (u.size - 1)
-        if let compat = model.compat {
-            return compat.areas.contains { a in
-                (a.iova < u.iova && a.last >= u.iova) || (a.iova <= last && a.last > last)
-            }
+        return model.inspect { c in
+            let first = c.mapping(containing: u.iova), final = c.mapping(containing: last)
+            return (first.map { $0.iova < u.iova } ?? false) || (final.map { $0.last > last } ?? false)
         }
-        let tree = model.container.dmaList
-        func straddles(_ point: UInt64, before: Bool) -> Bool {
-            guard let slot = tree.floor(point) else { return false }
-            let start = tree.key(slot), end = start &+ (tree.size(slot) &- 1)
-            return before ? (start < point && end >= point) : (start <= point && end > point)
-        }
-        return straddles(u.iova, before: true) || straddles(last, before: false)
     }
 
     mutating func noteFailure(_ st: Statement, _ o: Outcome, iteration: UInt64?, of: UInt64) {
@@ -160,7 +152,7 @@ struct PlanWatch {
         switch answer.status {
         case .errno(.hang):
             hung = true
-            let reason = model.container.hang.map { ": " + $0 } ?? ""
+            let reason = model.inspect { $0.hang }.map { ": " + $0 } ?? ""
             add(.hang, line: st.line, at: at, "\(o.statement) => hang\(reason); the process never returns from "
                 + "this ioctl (the container's lock stays held), every later call hangs too: the scenario ends here")
         case .errno(.EEXIST):
@@ -172,8 +164,9 @@ struct PlanWatch {
         case .errno(let e): add(.otherErrno, line: st.line, at: at, errno: e, said)
         default: classifySuccess(st, o, said, model, at: at)
         }
-        guard model.compat == nil, model.container.leakedPages > leakedBefore else { return }
-        let bytes = (model.container.leakedPages - leakedBefore) << 12
+        let leaked = model.inspect { $0.leakedPages }
+        guard leaked > leakedBefore else { return }
+        let bytes = (leaked - leakedBefore) << 12
         add(.lockedAfterTeardown, line: st.line, at: at, "\(o.statement) => \(got.peopleText): \(readableSize(bytes)) stay charged to "
             + "locked_vm with no mapping holding them: the pages of a mapping ending at 2^64-1, which before 6.18 the unpin loop never "
             + "reaches (its end wraps to 0; vfio_unmap_unpin); they count against RLIMIT_MEMLOCK until the process exits")
@@ -181,15 +174,15 @@ struct PlanWatch {
 
     mutating func classifySuccess(_ st: Statement, _ o: Outcome, _ said: String, _ model: ModelBackend, at: (UInt64?, UInt64)) {
         switch st.kind {
-        case .map(let m) where model.compat == nil && !model.container.profile.inclusiveEndSearch
+        case .map(let m) where model.containerKind == .type1 && !model.inspect({ $0.profile.inclusiveEndSearch })
             && !m.flags.contains(.vaddr) && m.size > 0 && m.iova &+ m.size == 0:
             add(.topOfSpace, line: st.line, at: at, "\(o.statement) => ok: the mapping ends at 2^64-1, where before 6.18 the kernel's "
                 + "searches compare with iova + size, which wraps to 0: the same range maps again without EEXIST, unmaps and UNMAP_ALL may "
                 + "not find it or the mappings it hides, and its pages are never uncharged (vfio_find_dma, vfio_unmap_unpin; kernel "
-                + "\(model.container.profile)); keep mappings below 2^64-1")
+                + "\(model.kernel)); keep mappings below 2^64-1")
         case .unmap(let u) where u.flags.contains(.all):
             guard case .value(let left) = model.mappingCount(), left > 0 else { return }
-            let top = model.compat == nil && !model.container.topSlots.isEmpty
+            let top = model.inspect({ $0.hidesTopMapping })
                 ? "; a mapping ending at 2^64-1 is among them: before 6.18 the kernel's walk cannot see past it (vfio_dma_do_unmap)" : ""
             add(.unmapAllLeft, line: st.line, at: at, "\(o.statement) => \(o.got[0].peopleText), but \(left) mapping\(left == 1 ? "" : "s") "
                 + "stay in the container, pinned and DMA-able\(top)")

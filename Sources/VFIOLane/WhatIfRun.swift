@@ -126,12 +126,7 @@ public struct WhatIfComparison: Sendable {
         var report = replayer.run(trace)
         var end = EndState(snapshot: snapshot(model))
         if let info = info(model) { end.snapshot.dmaAvail = info.dmaAvail }
-        if let compat = model.compat {
-            end.ranges = compat.areas.map { IOVARange(start: $0.iova, last: $0.last) }
-        } else {
-            let tree = model.container.dmaList
-            end.ranges = tree.entries.map { IOVARange(start: $0.key, last: $0.key &+ ($0.value.size &- 1)) }
-        }
+        end.ranges = model.inspect { $0.mappings(meeting: nil) }.map { IOVARange(start: $0.iova, last: $0.last) }
         end.domainPTEs = names.map { name in
             if case .value(let c) = model.pageTableEntries(domain: name) { return DomainPTEs(domain: name, ptes: c) }
             return DomainPTEs(domain: name, ptes: PTECounts())
@@ -142,10 +137,10 @@ public struct WhatIfComparison: Sendable {
 
     static func snapshot(_ model: ModelBackend) -> Snapshot {
         var s = Snapshot()
-        if case .value(let v) = model.lockedMemory() { s.locked = model.compat?.userLockedBytes ?? v }
+        s.locked = model.inspect { $0.limitedBytes }
         if case .value(let n) = model.mappingCount() { s.mappings = n }
         if case .value(let c) = model.pageTableEntries(domain: nil) { s.ptes = c }
-        if model.compat == nil, model.container.isSet { s.dmaAvail = model.container.dmaAvail }
+        if let avail = model.inspect({ $0.availableEntries }) { s.dmaAvail = avail }
         return s
     }
 

@@ -63,7 +63,7 @@ struct IOMMUFDExploreTests {
     /// Replays `text` on an iommufd model with the properties watched, and
     /// `corrupt` applied to the model after the operation on line `line`
     /// (before the properties look at it).
-    func violations(_ text: String, at line: Int, _ corrupt: @escaping (ModelBackend) -> Void) throws -> [String] {
+    func violations(_ text: String, at line: Int, _ corrupt: @escaping (inout IOMMUFDContainer) -> Void) throws -> [String] {
         let trace = try parseTrace(text, file: "broken.trace").get()
         let model = ModelBackend(checksInvariants: false)
         let replayer = Replayer(backends: [model])
@@ -72,7 +72,7 @@ struct IOMMUFDExploreTests {
         checker.watch(replayer)
         let check = replayer.didRun
         replayer.didRun = { st, outcome in
-            if st.line == line { corrupt(model) }
+            if st.line == line { model.corrupt(corrupt) }
             check?(st, outcome)
         }
         _ = replayer.run(trace)
@@ -93,11 +93,11 @@ struct IOMMUFDExploreTests {
         // Sound, nothing fires.
         #expect(try violations(Self.setup, at: 0) { _ in } == [])
         // The user's locked_vm off by one page after the first map.
-        #expect(try violations(Self.setup, at: 4) { $0.compat!.userLockedPages += 1 }.first == "invariant")
+        #expect(try violations(Self.setup, at: 4) { $0.process.userLockedVm += 1 }.first == "invariant")
         // The overlapping map (EEXIST) turning large pages off.
-        #expect(try violations(Self.setup, at: 5) { $0.compat!.disableLargePages.toggle() } == ["failed-op-changes-nothing"])
+        #expect(try violations(Self.setup, at: 5) { $0.disableLargePages.toggle() } == ["failed-op-changes-nothing"])
         // A limit that the last map's charge passes.
-        #expect(try violations(Self.setup, at: 6) { $0.compat!.memlock = 0x4000 } == ["charge-within-limit"])
+        #expect(try violations(Self.setup, at: 6) { $0.memlock = 0x4000 } == ["charge-within-limit"])
     }
 
     @Test("an iommufd unmap that reports other bytes than it removed, or removes bytes outside its range, is a finding")
@@ -105,9 +105,11 @@ struct IOMMUFDExploreTests {
         let text = Self.setup + "\nunmap iova=0x100000 size=16K\n"
         // The unmap on line 7 also drops the other area.
         let both = try violations(text, at: 7) { m in
-            m.compat!.pinnedVm -= m.compat!.areas[0].pinnedPages
-            m.compat!.userLockedPages -= m.compat!.areas[0].chargedPages
-            m.compat!.areas.removeAll()
+            m.process.pinnedVm -= m.areas[0].pinnedPages
+            m.process.userLockedVm -= m.areas[0].chargedPages
+            m.ownPinnedPages -= m.areas[0].pinnedPages
+            m.ownUserLockedPages -= m.areas[0].chargedPages
+            m.areas.removeAll()
         }
         #expect(both == ["unmap-reports-removed", "unmap-stays-in-range"])
     }
@@ -125,5 +127,17 @@ struct IOMMUFDExploreTests {
         #expect(fails(small))
         #expect(small.statements.contains { $0.kind == .container(.iommufd) }, "\(printTrace(small))")
         #expect(small.statements.count <= 4, "\(printTrace(small))")
+    }
+}
+
+extension ModelBackend {
+    /// Corrupts the current container, an iommufd compat IOAS, in place
+    /// (with the process lent to it), to see the properties fire.
+    func corrupt(_ body: (inout IOMMUFDContainer) -> Void) {
+        call { d in
+            guard var c = d as? IOMMUFDContainer else { Issue.record("not an iommufd container"); return }
+            body(&c)
+            d = c
+        }
     }
 }

@@ -64,9 +64,9 @@ struct ContainerKindTests {
         #expect(report.ok, "\(report.outcomes.map { $0.got.map(\.text) })")
         let model = ModelBackend()
         try model.mlock(UInt64.max)
-        #expect(model.mlockedPages == 1 << 52)
+        #expect(model.process.mlockedPages == 1 << 52)
         try model.mlock(4097)
-        #expect(model.mlockedPages == 2)
+        #expect(model.process.mlockedPages == 2)
     }
 
     @Test("a pinned kind ignores the trace's container line (compare runs both kinds on every trace)")

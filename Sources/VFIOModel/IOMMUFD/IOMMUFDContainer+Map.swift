@@ -43,8 +43,7 @@ extension IOMMUFDContainer {
             let area = IOPTArea(iova: iova, length: length, vaddr: vaddr, prot: prot.intersection([.read, .write]),
                                 chargedPages: charged, pinnedPages: pinned, runs: runs)
             areas.insert(area, at: firstArea(endingAtOrAfter: iova))
-            userLockedPages += charged
-            pinnedVm += pinned
+            charge(locked: charged, pinned: pinned)
             return .success(())
         }
     }

@@ -84,8 +84,7 @@ extension IOMMUFDContainer {
             if first {
                 areas[i].chargedPages = charges[i].0
                 areas[i].pinnedPages = charges[i].1
-                userLockedPages += charges[i].0
-                pinnedVm += charges[i].1
+                charge(locked: charges[i].0, pinned: charges[i].1)
             }
         }
         return nil

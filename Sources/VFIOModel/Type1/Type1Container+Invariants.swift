@@ -108,7 +108,7 @@ extension Type1Container {
         if let problem { return problem }
         if topSlots.count != Set(topSlots).count { return "top-of-space list has a slot twice" }
         if charged + UInt128(leakedPages) != UInt128(ownLockedPages) {
-            return "locked_vm is \(lockedVm) pages (\(otherLockedPages) not this container's), mappings charged \(charged) and \(leakedPages) leaked"
+            return "this container charged \(ownLockedPages) pages of locked_vm \(lockedVm), mappings charged \(charged) and \(leakedPages) leaked"
         }
         if invalid != vaddrInvalidCount { return "vaddr_invalid_count \(vaddrInvalidCount), \(invalid) mappings invalid" }
         if isSet && UInt64(dmaAvail) + UInt64(dmaList.count) != UInt64(dmaEntryLimitAtOpen) {

@@ -48,23 +48,32 @@ public struct IOPTReserved: Hashable, Sendable {
 /// `domain` statement on, not from `VFIO_SET_IOMMU`.
 public struct IOMMUFDContainer: Sendable {
     public var profile: KernelProfile
-    public var memory = ProcessMemory()
-    /// `RLIMIT_MEMLOCK` (soft) in bytes; nil = unlimited.
-    public var memlock: UInt64? = nil
-    public var capIPCLock = false
-
-    /// `user->locked_vm` in pages: what the limit is checked against. The
-    /// model's user runs nothing else.
-    public internal(set) var userLockedPages: UInt64 = 0
-    /// Of `userLockedPages`, pages other iommufd contexts of the same user
-    /// charged (`ModelBackend` sets them); the limit counts them.
-    public var otherUserLockedPages: UInt64 = 0 {
-        didSet { userLockedPages = userLockedPages - oldValue + otherUserLockedPages }
+    /// The process the context charges: its own when used alone, lent
+    /// by `ModelBackend` for each call when the process has several.
+    public var process = ProcessState()
+    public var memory: ProcessMemory {
+        get { process.memory }
+        _modify { yield &process.memory }
     }
-    /// Pages this context charged to `user->locked_vm`.
-    public var ownUserLockedPages: UInt64 { userLockedPages - otherUserLockedPages }
-    /// `mm->pinned_vm` in pages (`VmPin`).
-    public internal(set) var pinnedVm: UInt64 = 0
+    /// `RLIMIT_MEMLOCK` (soft) in bytes; nil = unlimited.
+    public var memlock: UInt64? {
+        get { process.memlock }
+        set { process.memlock = newValue }
+    }
+    public var capIPCLock: Bool {
+        get { process.capIPCLock }
+        set { process.capIPCLock = newValue }
+    }
+
+    /// `user->locked_vm` in pages: what the limit is checked against
+    /// (every iommufd context of the user charges it).
+    public var userLockedPages: UInt64 { process.userLockedVm }
+    /// Of `userLockedPages`, pages this context charged.
+    public internal(set) var ownUserLockedPages: UInt64 = 0
+    /// `mm->pinned_vm` in pages (`VmPin`), the whole process's.
+    public var pinnedVm: UInt64 { process.pinnedVm }
+    /// Of `pinnedVm`, pages this context pinned.
+    public internal(set) var ownPinnedPages: UInt64 = 0
 
     /// The compat IOAS exists: made by the first `VFIO_GROUP_SET_CONTAINER`
     /// (`iommufd_vfio_compat_ioas_create`) and kept by the iommufd context
@@ -106,7 +115,7 @@ public struct IOMMUFDContainer: Sendable {
     static func smallestPage(_ bitmap: UInt64) -> UInt64 { bitmap == 0 ? pageSize : bitmap & (~bitmap &+ 1) }
 
     /// `RLIMIT_MEMLOCK >> PAGE_SHIFT`.
-    var lockLimitPages: UInt64 { (memlock ?? .max) >> Self.pageShift }
+    var lockLimitPages: UInt64 { process.lockLimitPages }
 
     public var mappingCount: Int { areas.count }
 
@@ -115,7 +124,14 @@ public struct IOMMUFDContainer: Sendable {
     public var lockedBytes: UInt64 { 0 }
 
     /// `user->locked_vm` in bytes (the figure the limit is checked against).
-    public var userLockedBytes: UInt64 { userLockedPages > UInt64.max >> Self.pageShift ? .max : userLockedPages << Self.pageShift }
+    public var userLockedBytes: UInt64 { process.userLockedBytes }
+
+    /// Charges what an area holds (`incr_user_locked_vm`, `pinned_vm`).
+    mutating func charge(locked: UInt64, pinned: UInt64) {
+        ownUserLockedPages += locked
+        ownPinnedPages += pinned
+        process.chargeUser(locked: locked, pinned: pinned)
+    }
 
     /// Index of the first area whose last byte is at or after `iova`.
     /// - Complexity: O(log n).

@@ -24,8 +24,8 @@ extension IOMMUFDContainer {
             chargedSum &+= a.chargedPages
             pinnedSum &+= a.pinnedPages
         }
-        if chargedSum != ownUserLockedPages { return "user locked_vm \(userLockedPages) pages (\(otherUserLockedPages) other contexts'), areas hold \(chargedSum)" }
-        if pinnedSum != pinnedVm { return "pinned_vm \(pinnedVm) pages, areas hold \(pinnedSum)" }
+        if chargedSum != ownUserLockedPages { return "this context charged \(ownUserLockedPages) pages of user locked_vm \(userLockedPages), areas hold \(chargedSum)" }
+        if pinnedSum != ownPinnedPages { return "this context pinned \(ownPinnedPages) pages of pinned_vm \(pinnedVm), areas hold \(pinnedSum)" }
         return nil
     }
 }

@@ -142,7 +142,7 @@ extension Type1Container {
             return nil
         }
         if let e = result { return .failure(e) }
-        lockedVm += charged
+        lockAcct(charged)
         return .success(charged)
     }
 

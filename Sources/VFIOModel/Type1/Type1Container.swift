@@ -46,23 +46,28 @@ public struct Domain: Sendable {
 public struct Type1Container: Sendable {
     // The process.
     public var profile: KernelProfile
-    public var memory = ProcessMemory()
-    /// `RLIMIT_MEMLOCK` (soft) in bytes; nil = unlimited.
-    public var memlock: UInt64? = nil
-    public var capIPCLock = false
-    /// `mm->locked_vm`, in pages: the whole process's, so it includes
-    /// `otherLockedPages`.
-    public internal(set) var lockedVm: UInt64 = 0
-    /// Of `lockedVm`, pages this container did not charge: memory the
-    /// process locked itself (`mlock`, QEMU `mem-lock=on`) and the pins of
-    /// its other type1 containers. Set by whoever shares the process
-    /// (`ModelBackend`); the limit counts them, this container's
-    /// accounting never touches them.
-    public var otherLockedPages: UInt64 = 0 {
-        didSet { lockedVm = lockedVm - oldValue + otherLockedPages }
+    /// The process the container charges: its own when used alone, lent
+    /// by `ModelBackend` for each call when the process has several.
+    public var process = ProcessState()
+    public var memory: ProcessMemory {
+        get { process.memory }
+        _modify { yield &process.memory }
     }
-    /// Pages this container charged to `locked_vm`.
-    public var ownLockedPages: UInt64 { lockedVm - otherLockedPages }
+    /// `RLIMIT_MEMLOCK` (soft) in bytes; nil = unlimited.
+    public var memlock: UInt64? {
+        get { process.memlock }
+        set { process.memlock = newValue }
+    }
+    public var capIPCLock: Bool {
+        get { process.capIPCLock }
+        set { process.capIPCLock = newValue }
+    }
+    /// `mm->locked_vm`, in pages: the whole process's, so it includes
+    /// what the process locked itself and its other containers charged.
+    public var lockedVm: UInt64 { process.lockedVm }
+    /// Of `lockedVm`, pages this container charged (`vfio_lock_acct`),
+    /// leaked ones included.
+    public internal(set) var ownLockedPages: UInt64 = 0
     /// Of `lockedVm`, pages no mapping holds any more: before 6.18 a
     /// mapping ending at 2^64-1 is never uncharged (`vfio_unmap_unpin`).
     public internal(set) var leakedPages: UInt64 = 0
@@ -117,13 +122,13 @@ public struct Type1Container: Sendable {
     }
 
     /// `RLIMIT_MEMLOCK >> PAGE_SHIFT`.
-    var lockLimitPages: UInt64 { (memlock ?? .max) >> Self.pageShift }
+    var lockLimitPages: UInt64 { process.lockLimitPages }
 
     public var isSet: Bool { v2 != nil }
     public var mappingCount: Int { dmaList.count }
     /// `VmLck` in bytes.
     /// (2^64-1 when more than 2^52 pages are locked: a trace cannot write more.)
-    public var lockedBytes: UInt64 { lockedVm > UInt64.max >> Self.pageShift ? .max : lockedVm << Self.pageShift }
+    public var lockedBytes: UInt64 { process.lockedBytes }
 
     // MARK: Process accounting (vfio_lock_acct, __account_locked_vm)
 
@@ -131,7 +136,16 @@ public struct Type1Container: Sendable {
     /// count). Charging happens chunk by chunk while pinning
     /// (`vfioPinPagesRemote`), where the limit is checked.
     mutating func unlockAcct(_ pages: UInt64) {
-        lockedVm -= min(pages, ownLockedPages)
+        let pages = min(pages, ownLockedPages)
+        ownLockedPages -= pages
+        process.unchargeLockedVm(pages)
+    }
+
+    /// Charges `pages` to `locked_vm` (`vfio_lock_acct`), once
+    /// `vfioPinPagesRemote` checked them against the limit.
+    mutating func lockAcct(_ pages: UInt64) {
+        ownLockedPages += pages
+        process.chargeLockedVm(pages)
     }
 
     // MARK: Container (container.c)
@@ -167,7 +181,7 @@ public struct Type1Container: Sendable {
     public mutating func setIOMMU(_ type: Extension) -> Result<Void, Errno> {
         if hang != nil { return .failure(.hang) }
         if groups.isEmpty || isSet { return .failure(.EINVAL) }
-        guard checkExtension(type) > 0, type == .type1 || type == .type1v2 || type == .nesting else {
+        guard vfioIommuType1CheckExtension(type) > 0, type == .type1 || type == .type1v2 || type == .nesting else {
             return .failure(.ENODEV)
         }
         v2 = type != .type1
@@ -203,7 +217,7 @@ public struct Type1Container: Sendable {
     /// `VFIO_CHECK_EXTENSION` (`vfio_iommu_type1_check_extension`; with no
     /// IOMMU driver set, the answer of the type1 driver asked with a NULL
     /// container).
-    public func checkExtension(_ ext: Extension) -> UInt32 {
+    public func vfioIommuType1CheckExtension(_ ext: Extension) -> UInt32 {
         switch ext {
         case .type1, .type1v2:
             return 1

@@ -13,6 +13,19 @@ extension Type1Container {
     }
 
     /// Why `VFIO_CHECK_EXTENSION(ext)` answered `value`.
+    /// Why `VFIO_SET_IOMMU` failed (`vfio_ioctl_set_iommu`).
+    func explainSetIOMMU(_ type: Extension, _ e: Errno) -> String {
+        if e == .hang { return explainHang() }
+        if e == .ENODEV { return "the kernel does not offer \(type) (vfio_ioctl_set_iommu)" }
+        if e == .EINVAL && groups.isEmpty { return "no group in the container (vfio_ioctl_set_iommu)" }
+        if e == .EINVAL && isSet { return "an IOMMU is already set on the container (vfio_ioctl_set_iommu)" }
+        // SET_IOMMU attaches every group; before it there is no mapping,
+        // so an attach can fail only for these.
+        if e == .EINVAL { return "attaching the groups left no valid IOVA range: every IOVA is reserved or outside an aperture (vfio_iommu_type1_attach_group)" }
+        if e == .EPERM { return "a group's IOMMU does not isolate MSI and allow_unsafe_interrupts is off (vfio_iommu_type1_attach_group)" }
+        return "a group's attach failed with \(e) while the IOMMU was set (vfio_iommu_type1_attach_group)"
+    }
+
     public func explainExtension(_ ext: Extension, _ value: Result<UInt32, Errno>) -> String? {
         guard case .success(let v) = value else { return explainHang() }
         let fn = "(vfio_iommu_type1_check_extension)"

@@ -107,8 +107,11 @@ extension IOMMUFDContainer {
     /// Gives back what area `i` holds (`iopt_area_unfill_domains`,
     /// `decr_user_locked_vm`).
     mutating func unchargeArea(_ i: Int) {
-        userLockedPages -= min(areas[i].chargedPages, ownUserLockedPages)
-        pinnedVm -= min(areas[i].pinnedPages, pinnedVm)
+        let locked = min(areas[i].chargedPages, ownUserLockedPages)
+        let pinned = min(areas[i].pinnedPages, ownPinnedPages)
+        ownUserLockedPages -= locked
+        ownPinnedPages -= pinned
+        process.unchargeUser(locked: locked, pinned: pinned)
         areas[i].chargedPages = 0
         areas[i].pinnedPages = 0
     }
