@@ -63,10 +63,10 @@ public final class PropertyChecker {
         if let hang = model.inspect({ $0.hang }) {
             hungAt = st.line
             hangReason = hang
-            if let broken { record("invariant", st, broken) }
+            if let broken { record("invariant", st, broken.detail) }
             return
         }
-        if let broken { record("invariant", st, broken); return }
+        if let broken { record("invariant", st, broken.detail); return }
         for v in model.propertyViolations(before: before) { record(v.property, st, v.detail) }
     }
 

@@ -120,31 +120,31 @@ public final class ModelBackend: Backend {
             let problem = call { $0.checkInvariants() }
             if let problem {
                 let which = slots.count > 1 ? "container \(slots[i].name): " : ""
-                brokenInvariant = .invariantBroken(after: what, detail: which + problem)
+                brokenInvariant = .invariantBroken(after: what, detail: which + problem.detail)
                 return
             }
         }
-        if let problem = processInvariant() { brokenInvariant = .invariantBroken(after: what, detail: problem) }
+        if let problem = processInvariant() { brokenInvariant = .invariantBroken(after: what, detail: problem.detail) }
     }
 
     /// The first broken invariant of the current container or of the
     /// process, walked now (the explorer's `invariant` property).
-    public func invariantProblem() -> String? {
+    public func invariantProblem() -> InvariantViolation? {
         inspect { $0.checkInvariants() } ?? processInvariant()
     }
 
     /// `locked_vm` is the mlocked pages and every type1 container's
     /// charges; `user->locked_vm` every iommufd context's.
-    func processInvariant() -> String? {
+    func processInvariant() -> InvariantViolation? {
         var type1: UInt64 = 0, user: UInt64 = 0
         for slot in slots {
             if slot.driver.kind == .type1 { type1 &+= slot.driver.chargedPages } else { user &+= slot.driver.chargedPages }
         }
         if process.lockedVm != process.mlockedPages &+ type1 {
-            return "locked_vm is \(process.lockedVm) pages: \(process.mlockedPages) mlocked and \(type1) charged by type1 containers"
+            return InvariantViolation(.process, "locked_vm is \(process.lockedVm) pages: \(process.mlockedPages) mlocked and \(type1) charged by type1 containers")
         }
         if process.userLockedVm != user {
-            return "user locked_vm is \(process.userLockedVm) pages, iommufd contexts charged \(user)"
+            return InvariantViolation(.process, "user locked_vm is \(process.userLockedVm) pages, iommufd contexts charged \(user)")
         }
         return nil
     }

@@ -101,7 +101,7 @@ extension Type1Container {
     /// Both "no trap" and "nothing broken": a broken invariant is a failure.
     func expectIntact(_ what: @autoclosure () -> String, sourceLocation: SourceLocation = #_sourceLocation) {
         let problem = _checkInvariants()
-        #expect(problem == nil, "\(what()): \(problem ?? "")", sourceLocation: sourceLocation)
+        #expect(problem == nil, "\(what()): \(problem?.detail ?? "")", sourceLocation: sourceLocation)
     }
 }
 

@@ -47,7 +47,7 @@ extension IOMMUFDContainer: ContainerDriver {
     /// The compat layer logs none of type1's warnings.
     public func kernelLog(for call: ContainerCall) -> String? { nil }
 
-    public func checkInvariants() -> String? { _checkInvariants() }
+    public func checkInvariants() -> InvariantViolation? { _checkInvariants() }
 
     public var domainCount: Int { hwpts.count }
     public var chargedPages: UInt64 { ownUserLockedPages }

@@ -7,25 +7,25 @@ extension IOMMUFDContainer {
     /// sum of the areas' charges (nothing charged while no domain pins).
     ///
     /// - Complexity: O(areas × domains + runs).
-    public func _checkInvariants() -> String? {
+    public func _checkInvariants() -> InvariantViolation? {
         var chargedSum: UInt64 = 0, pinnedSum: UInt64 = 0
         for (i, a) in areas.enumerated() {
-            if a.length == 0 { return "area \(i) is empty" }
-            if a.iova.addingReportingOverflow(a.length - 1).overflow { return "area \(i) wraps" }
-            if i > 0 && areas[i - 1].last >= a.iova { return "areas \(i - 1) and \(i) overlap or are out of order" }
-            if reservedIntersects(IOVARange(start: a.iova, last: a.last)) { return "area \(i) meets a reserved range" }
-            if a.runs.count != hwpts.count { return "area \(i) has \(a.runs.count) run lists for \(hwpts.count) domains" }
+            if a.length == 0 { return InvariantViolation(.mapping, "area \(i) is empty") }
+            if a.iova.addingReportingOverflow(a.length - 1).overflow { return InvariantViolation(.mapping, "area \(i) wraps") }
+            if i > 0 && areas[i - 1].last >= a.iova { return InvariantViolation(.tree, "areas \(i - 1) and \(i) overlap or are out of order") }
+            if reservedIntersects(IOVARange(start: a.iova, last: a.last)) { return InvariantViolation(.mapping, "area \(i) meets a reserved range") }
+            if a.runs.count != hwpts.count { return InvariantViolation(.pageTable, "area \(i) has \(a.runs.count) run lists for \(hwpts.count) domains") }
             for (h, runs) in a.runs.enumerated() {
                 var covered: UInt64 = 0
                 for r in runs { covered &+= r.length }
-                if covered != a.length { return "area \(i) covers \(covered) bytes of \(a.length) in domain \(h)" }
+                if covered != a.length { return InvariantViolation(.pageTable, "area \(i) covers \(covered) bytes of \(a.length) in domain \(h)") }
             }
-            if hwpts.isEmpty && a.pinnedPages != 0 { return "area \(i) holds pinned pages with no domain" }
+            if hwpts.isEmpty && a.pinnedPages != 0 { return InvariantViolation(.accounting, "area \(i) holds pinned pages with no domain") }
             chargedSum &+= a.chargedPages
             pinnedSum &+= a.pinnedPages
         }
-        if chargedSum != ownUserLockedPages { return "this context charged \(ownUserLockedPages) pages of user locked_vm \(userLockedPages), areas hold \(chargedSum)" }
-        if pinnedSum != ownPinnedPages { return "this context pinned \(ownPinnedPages) pages of pinned_vm \(pinnedVm), areas hold \(pinnedSum)" }
+        if chargedSum != ownUserLockedPages { return InvariantViolation(.accounting, "this context charged \(ownUserLockedPages) pages of user locked_vm \(userLockedPages), areas hold \(chargedSum)") }
+        if pinnedSum != ownPinnedPages { return InvariantViolation(.accounting, "this context pinned \(ownPinnedPages) pages of pinned_vm \(pinnedVm), areas hold \(pinnedSum)") }
         return nil
     }
 }

@@ -39,7 +39,7 @@ public protocol ContainerDriver: ContainerProperties, Sendable {
     /// The line the kernel writes to its log for `call`'s answer, if any.
     func kernelLog(for call: ContainerCall) -> String?
     /// Walks every structure; the first broken invariant, if any.
-    func checkInvariants() -> String?
+    func checkInvariants() -> InvariantViolation?
 
     // What can be observed.
     var groups: [DomainSpec] { get }

@@ -32,7 +32,7 @@ extension Type1Container: ContainerDriver {
         }
     }
 
-    public func checkInvariants() -> String? { _checkInvariants() }
+    public func checkInvariants() -> InvariantViolation? { _checkInvariants() }
 
     public var domainCount: Int { domains.count }
     public var chargedPages: UInt64 { ownLockedPages }

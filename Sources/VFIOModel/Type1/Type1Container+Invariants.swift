@@ -40,105 +40,142 @@ extension Type1Container {
         return counts(total)
     }
 
-    /// Walks every structure and returns a message naming the first broken
-    /// rule, or nil: the mapping tree is ordered and disjoint; each domain's
-    /// runs cover exactly the IOVAs of each mapped `vfio_dma`, aligned, with
-    /// the frames the memory holds; `locked_vm` equals the normal pages
-    /// pinned; `dma_avail` + mappings = the limit taken at open.
-    public func _checkInvariants() -> String? {
-        if let p = dmaList._checkInvariants() { return "dma_list: \(p)" }
+    /// Walks every structure and returns the first broken rule, or nil:
+    /// the mapping tree is ordered and disjoint (`checkMapping`); each
+    /// domain's runs cover exactly the IOVAs of each mapped `vfio_dma`,
+    /// aligned, with the frames the memory holds (`checkPinned`); the
+    /// counts agree with the mappings (`checkCounts`), the page tables with
+    /// their runs (`checkPageTables`), the domains with their groups
+    /// (`checkDomains`).
+    public func _checkInvariants() -> InvariantViolation? {
+        if let p = dmaList._checkInvariants() { return InvariantViolation(.tree, "dma_list: \(p)") }
+        var walk = MappingWalk()
+        var problem: InvariantViolation? = nil
+        dmaList.forEachSlot { iova, slot, dma in
+            problem = checkMapping(iova: iova, slot: slot, dma, &walk)
+            return problem == nil
+        }
+        if let problem { return problem }
+        return checkCounts(walk) ?? checkPageTables(live: walk.live) ?? checkDomains()
+    }
+
+    /// What the walk over the mappings has seen so far.
+    struct MappingWalk {
         var previousEnd: UInt64? = nil
-        var problem: String? = nil
         var charged: UInt128 = 0
         var invalid = 0
         var live = Set<Int32>()
-        dmaList.forEachSlot { iova, slot, dma in
-            live.insert(slot)
-            if dma.size == 0 { problem = "mapping at \(formatHex(iova)) has size 0"; return false }
-            guard let range = IOVARange(start: iova, size: dma.size) else {
-                problem = "mapping at \(formatHex(iova)) wraps past 2^64"; return false
-            }
-            if dmaList.size(slot) != dma.size { problem = "mapping at \(formatHex(iova)): node size differs"; return false }
-            // Before 6.18 the kernel lets mappings overlap at the top of the
-            // address space; since, never.
-            if profile.inclusiveEndSearch, let end = previousEnd, iova <= end {
-                problem = "mapping at \(formatHex(iova)) overlaps the one before (ends \(formatHex(end)))"; return false
-            }
-            previousEnd = range.last
-            if (range.last == .max) != topSlots.contains(slot) {
-                problem = "mapping at \(formatHex(iova)): top-of-space list disagrees"; return false
-            }
-            if dma.flags.contains(.vaddrInvalid) { invalid += 1 }
-            charged += UInt128(dma.lockedPages)
-            if dma.flags.contains(.iommuMapped) {
-                // The frames pinned, as the memory gives them.
-                var expectedPages: UInt64 = 0
-                var runs: [PinnedRun] = []
-                let hole = memory.forEachRun(vaddr: dma.pinnedVaddr, size: dma.size, splitOnClass: false) { r in
-                    runs.append(r); return true
-                }
-                // Before 6.18 replay skips a mapping ending at 2^64-1: it
-                // is marked mapped without a page pinned, so its memory
-                // need not exist (mapped under emulated groups only).
-                let mayBeSkipped = !profile.inclusiveEndSearch && range.last == .max
-                if hole != nil && !(mayBeSkipped && dma.lockedPages == 0) {
-                    problem = "mapping at \(formatHex(iova)) holds unmapped memory"; return false
-                }
-                memory.forEachRun(vaddr: dma.pinnedVaddr, size: dma.size) { r in
-                    if !r.reserved { expectedPages += r.length >> Self.pageShift }
-                    return true
-                }
-                if expectedPages != dma.lockedPages && !(mayBeSkipped && dma.lockedPages == 0) {
-                    problem = "mapping at \(formatHex(iova)) charged \(dma.lockedPages) pages, pins \(expectedPages)"; return false
-                }
-                for d in domains {
-                    guard let list = d.pageTable.runs(slot: slot) else {
-                        if mayBeSkipped { continue }
-                        problem = "mapping at \(formatHex(iova)) missing from the domain of \(d.groups)"; return false
-                    }
-                    if let p = Self.checkRuns(list.runs, cover: range, frames: runs, bitmap: d.spec.pgsizes.rawValue) {
-                        problem = "mapping at \(formatHex(iova)) in the domain of \(d.groups): \(p)"; return false
-                    }
-                }
-            } else if dma.lockedPages != 0 {
-                problem = "mapping at \(formatHex(iova)) is not in the IOMMU but charged"; return false
-            }
+    }
+
+    /// One mapping: a size, no wrap, the node's size, no overlap (since
+    /// 6.18), the top-of-space list, and its pins and entries.
+    func checkMapping(iova: UInt64, slot: Int32, _ dma: DMAEntry, _ walk: inout MappingWalk) -> InvariantViolation? {
+        walk.live.insert(slot)
+        let at = "mapping at \(formatHex(iova))"
+        if dma.size == 0 { return InvariantViolation(.mapping, "\(at) has size 0") }
+        guard let range = IOVARange(start: iova, size: dma.size) else { return InvariantViolation(.mapping, "\(at) wraps past 2^64") }
+        if dmaList.size(slot) != dma.size { return InvariantViolation(.tree, "\(at): node size differs") }
+        // Before 6.18 the kernel lets mappings overlap at the top of the
+        // address space; since, never.
+        if profile.inclusiveEndSearch, let end = walk.previousEnd, iova <= end {
+            return InvariantViolation(.mapping, "\(at) overlaps the one before (ends \(formatHex(end)))")
+        }
+        walk.previousEnd = range.last
+        if (range.last == .max) != topSlots.contains(slot) { return InvariantViolation(.tree, "\(at): top-of-space list disagrees") }
+        if dma.flags.contains(.vaddrInvalid) { walk.invalid += 1 }
+        walk.charged += UInt128(dma.lockedPages)
+        if dma.flags.contains(.iommuMapped) { return checkPinned(range, slot: slot, dma) }
+        if dma.lockedPages != 0 { return InvariantViolation(.accounting, "\(at) is not in the IOMMU but charged") }
+        return nil
+    }
+
+    /// A mapping in the IOMMU: the memory behind it exists, its charge is
+    /// the normal pages it pins, and each domain's runs tile it over the
+    /// pinned frames.
+    func checkPinned(_ range: IOVARange, slot: Int32, _ dma: DMAEntry) -> InvariantViolation? {
+        let at = "mapping at \(formatHex(range.start))"
+        // The frames pinned, as the memory gives them.
+        var runs: [PinnedRun] = []
+        let hole = memory.forEachRun(vaddr: dma.pinnedVaddr, size: dma.size, splitOnClass: false) { r in
+            runs.append(r); return true
+        }
+        // Before 6.18 replay skips a mapping ending at 2^64-1: it is marked
+        // mapped without a page pinned, so its memory need not exist
+        // (mapped under emulated groups only).
+        let mayBeSkipped = !profile.inclusiveEndSearch && range.last == .max
+        if hole != nil && !(mayBeSkipped && dma.lockedPages == 0) {
+            return InvariantViolation(.mapping, "\(at) holds unmapped memory")
+        }
+        var expectedPages: UInt64 = 0
+        memory.forEachRun(vaddr: dma.pinnedVaddr, size: dma.size) { r in
+            if !r.reserved { expectedPages += r.length >> Self.pageShift }
             return true
         }
-        if let problem { return problem }
-        if topSlots.count != Set(topSlots).count { return "top-of-space list has a slot twice" }
-        if charged + UInt128(leakedPages) != UInt128(ownLockedPages) {
-            return "this container charged \(ownLockedPages) pages of locked_vm \(lockedVm), mappings charged \(charged) and \(leakedPages) leaked"
+        if expectedPages != dma.lockedPages && !(mayBeSkipped && dma.lockedPages == 0) {
+            return InvariantViolation(.accounting, "\(at) charged \(dma.lockedPages) pages, pins \(expectedPages)")
         }
-        if invalid != vaddrInvalidCount { return "vaddr_invalid_count \(vaddrInvalidCount), \(invalid) mappings invalid" }
+        for d in domains {
+            guard let list = d.pageTable.runs(slot: slot) else {
+                if mayBeSkipped { continue }
+                return InvariantViolation(.pageTable, "\(at) missing from the domain of \(d.groups)")
+            }
+            if let p = Self.checkRuns(list.runs, cover: range, frames: runs, bitmap: d.spec.pgsizes.rawValue) {
+                return InvariantViolation(.pageTable, "\(at) in the domain of \(d.groups): \(p)")
+            }
+        }
+        return nil
+    }
+
+    /// The container's counts against what the walk saw: the top list,
+    /// `locked_vm` (this container's part), `vaddr_invalid_count`,
+    /// `dma_avail`.
+    func checkCounts(_ walk: MappingWalk) -> InvariantViolation? {
+        if topSlots.count != Set(topSlots).count { return InvariantViolation(.tree, "top-of-space list has a slot twice") }
+        if walk.charged + UInt128(leakedPages) != UInt128(ownLockedPages) {
+            return InvariantViolation(.accounting, "this container charged \(ownLockedPages) pages of locked_vm \(lockedVm), mappings charged \(walk.charged) and \(leakedPages) leaked")
+        }
+        if walk.invalid != vaddrInvalidCount {
+            return InvariantViolation(.accounting, "vaddr_invalid_count \(vaddrInvalidCount), \(walk.invalid) mappings invalid")
+        }
         if isSet && UInt64(dmaAvail) + UInt64(dmaList.count) != UInt64(dmaEntryLimitAtOpen) {
-            return "dma_avail \(dmaAvail) + \(dmaList.count) mappings != limit \(dmaEntryLimitAtOpen)"
+            return InvariantViolation(.accounting, "dma_avail \(dmaAvail) + \(dmaList.count) mappings != limit \(dmaEntryLimitAtOpen)")
         }
+        return nil
+    }
+
+    /// Each page table holds runs only for live mappings, and its counts
+    /// (mappings, entries per size) are its runs'.
+    func checkPageTables(live: Set<Int32>) -> InvariantViolation? {
         for d in domains {
             var sum = d.pageTable.leaked
             var held = 0
-            var stray: Int? = nil
             for (slot, list) in d.pageTable.bySlot.enumerated() {
                 guard let list else { continue }
                 held += 1
-                if !live.contains(Int32(slot)) { stray = slot; break }
+                if !live.contains(Int32(slot)) {
+                    return InvariantViolation(.pageTable, "page table of \(d.groups) has runs in slot \(slot), which no mapping holds")
+                }
                 for r in list.runs { sum[Int(r.pageShift)] += UInt128(r.count) }
             }
-            if let stray { return "page table of \(d.groups) has runs in slot \(stray), which no mapping holds" }
-            if held != d.pageTable.mappings { return "page table of \(d.groups) counts \(d.pageTable.mappings) mappings, holds \(held)" }
-            if sum != d.pageTable.entries { return "page table of \(d.groups): per-size counts disagree with its runs" }
+            if held != d.pageTable.mappings {
+                return InvariantViolation(.pageTable, "page table of \(d.groups) counts \(d.pageTable.mappings) mappings, holds \(held)")
+            }
+            if sum != d.pageTable.entries { return InvariantViolation(.pageTable, "page table of \(d.groups): per-size counts disagree with its runs") }
         }
-        // A detach stuck in vfio_unmap_unpin (`hang`) leaves its domain
-        // with no group and the mappings it had not reached yet; otherwise
-        // an emptied domain is freed at once, and the last one takes every
-        // mapping with it unless emulated groups remain.
-        if hang == nil {
-            if let empty = domains.first(where: { $0.groups.isEmpty }) {
-                return "a domain (created by \(empty.spec.name)) remains with no group"
-            }
-            if domains.isEmpty, !dmaList.isEmpty, emulatedGroups.isEmpty {
-                return "mappings remain with no group attached"
-            }
+        return nil
+    }
+
+    /// A detach stuck in `vfio_unmap_unpin` (`hang`) leaves its domain with
+    /// no group and the mappings it had not reached yet; otherwise an
+    /// emptied domain is freed at once, and the last one takes every
+    /// mapping with it unless emulated groups remain.
+    func checkDomains() -> InvariantViolation? {
+        guard hang == nil else { return nil }
+        if let empty = domains.first(where: { $0.groups.isEmpty }) {
+            return InvariantViolation(.domains, "a domain (created by \(empty.spec.name)) remains with no group")
+        }
+        if domains.isEmpty, !dmaList.isEmpty, emulatedGroups.isEmpty {
+            return InvariantViolation(.domains, "mappings remain with no group attached")
         }
         return nil
     }
