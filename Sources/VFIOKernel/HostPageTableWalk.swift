@@ -4,18 +4,22 @@ import VFIOCore
 ///
 /// The guest cannot read its IOMMU's page tables itself (Debian's kernels
 /// have no IOMMU debugfs, and `/dev/mem` refuses RAM), but QEMU can: a
-/// program on the host (`scripts/kernel-lane/vtd-walk.py`) reads guest
-/// memory through the QEMU monitor and walks the VT-d tables of one
-/// device. The guest asks it over a serial port, named by the environment
-/// variable `VFIO_LANE_PTES` (the lane sets it for intel-iommu guests):
+/// program on the host (`scripts/kernel-lane/iommu-walk.py`) reads guest
+/// memory through the QEMU monitor and walks the VT-d or AMD-Vi tables of
+/// one device. The guest asks it over a serial port, named by the
+/// environment variable `VFIO_LANE_PTES` (the lane sets it for intel-iommu,
+/// amd-iommu and virtio-iommu guests), naming the unit by its register
+/// base (VT-d), `amd:` and its MMIO base (AMD-Vi), or `virtio:0`
+/// (virtio-iommu, whose mappings QEMU keeps: the walker reads them from
+/// QEMU's trace of the MAP and UNMAP requests):
 ///
-///     guest: PTES <DMAR register base, hex> <bus> <devfn>
+///     guest: PTES <DMAR register base, hex | amd:MMIO base, hex | virtio:0> <bus> <devfn>
 ///     host:  OK 4096:<n> 2097152:<n> ...     (leaf entries by page size)
 ///        or  ERR <why>
 ///
 /// and for `check pte iova=X`, the one entry translating an IOVA:
 ///
-///     guest: PTE <DMAR register base, hex> <bus> <devfn> <iova, hex>
+///     guest: PTE <unit, as above> <bus> <devfn> <iova, hex>
 ///     host:  OK <page size> | OK none | ERR <why>
 ///
 /// The guest program waits for the answer, so the tables do not change
@@ -79,13 +83,32 @@ enum HostPageTableWalk {
         }
     }
 
-    /// Sends `request` for `device`'s VT-d unit and returns the reply line.
+    /// The IOMMU unit behind `device` as the walker names it: a VT-d
+    /// unit's register base, as the guest's driver found it, or `amd:` and
+    /// the AMD-Vi unit's MMIO base, the region its driver reserved as
+    /// `amd_iommu` (`iommu_map_mmio_space`; one unit, as QEMU has), or
+    /// `virtio:0` for any other IOMMU (the lane's third is virtio-iommu).
+    static func unit(sys: SystemCalls, device: String) -> String? {
+        if let text = sys.readText("/sys/bus/pci/devices/\(device)/iommu/intel-iommu/address"),
+           let base = UInt64(text.filter(\.isHexDigit), radix: 16) {
+            return String(base, radix: 16)
+        }
+        guard sys.readText("/sys/bus/pci/devices/\(device)/iommu/amd-iommu/cap") != nil else {
+            return sys.readText("/sys/bus/pci/devices/\(device)/iommu/uevent") != nil ? "virtio:0" : nil
+        }
+        guard let iomem = sys.readText("/proc/iomem") else { return nil }
+        for line in iomem.split(separator: "\n") where line.hasSuffix(": amd_iommu") {
+            let start = line.drop(while: { $0 == " " }).prefix(while: \.isHexDigit)
+            if let base = UInt64(start, radix: 16) { return "amd:" + String(base, radix: 16) }
+        }
+        return nil
+    }
+
+    /// Sends `request` for `device`'s IOMMU unit and returns the reply line.
     static func ask(sys: SystemCalls, port: String, fd: inout Int32, device: String, request: String, extra: String) -> Result<String, BackendError> {
         guard let (bus, devfn) = busDevfn(device) else { return .failure(BackendError("cannot walk the page table of device \(device)")) }
-        // The VT-d unit's register base, as the guest's driver found it.
-        guard let text = sys.readText("/sys/bus/pci/devices/\(device)/iommu/intel-iommu/address"),
-              let base = UInt64(text.filter(\.isHexDigit), radix: 16) else {
-            return .failure(BackendError("device \(device) is not behind a VT-d unit (no intel-iommu/address)"))
+        guard let base = unit(sys: sys, device: device) else {
+            return .failure(BackendError("device \(device) is behind no IOMMU the host can walk (no intel-iommu/address, no amd_iommu region, no iommu)"))
         }
         if fd < 0 {
             switch sys.openRawTTY(port) {
@@ -93,7 +116,7 @@ enum HostPageTableWalk {
             case .failure(let e): return .failure(BackendError("cannot open \(port): \(e)"))
             }
         }
-        if sys.writeAll(fd, Array("\(request) \(String(base, radix: 16)) \(bus) \(devfn)\(extra)\n".utf8)) != nil {
+        if sys.writeAll(fd, Array("\(request) \(base) \(bus) \(devfn)\(extra)\n".utf8)) != nil {
             return .failure(BackendError("cannot write to \(port)"))
         }
         switch sys.readLine(fd, timeoutMs: 60_000) {

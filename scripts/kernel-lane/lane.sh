@@ -14,8 +14,8 @@
 #   --binary PATH   use this fully static vfio-sim instead of building one
 #   --no-setup      do not run setup.sh first (it is quick when nothing is
 #                   missing)
-#   --no-ptes       do not walk the VT-d page tables from the host (then
-#                   `check ptes=` is not observable on intel-iommu either)
+#   --no-ptes       do not walk the IOMMU page tables from the host (then
+#                   `check ptes=` is not observable)
 #   --explore "RUNS OPS SEED"
 #                   after the fixtures, in the same boot, a differential
 #                   exploration of RUNS generated sequences of OPS operations
@@ -68,8 +68,9 @@
 # (a `# lane: skip REASON` comment, or a `kernel` line naming another
 # version) are counted as skipped with their reason; checks the guest cannot
 # observe are counted as not observable: `check ptes=` on virtio-iommu, whose
-# page table lives in QEMU. On intel-iommu, vtd-walk.py answers it from the
-# host by walking the guest's VT-d tables through the QEMU monitor. Full
+# page table lives in QEMU. On intel-iommu and amd-iommu, iommu-walk.py
+# answers it from the host by walking the guest's VT-d or AMD-Vi tables
+# through the QEMU monitor. Full
 # reports are kept in $VFIOSIM_LANE_CACHE/logs/lane-CONFIG.txt (default
 # cache /var/cache/vfiosim/lane).
 #
@@ -237,9 +238,10 @@ chmod 755 "$PAYLOAD"
 for c in "${CONFIGS[@]}"; do
   lane_log "booting $c ($(elapsed))"
   REPORT="$LANE_CACHE/logs/lane-$c.txt"
-  # intel-iommu: `check ptes=` is answered by vtd-walk.py on the host,
-  # which reads the guest's VT-d tables through the QEMU monitor; the guest
-  # asks it over a second serial port (ttyS1).
+  # `check ptes=` is answered by iommu-walk.py on the host, which reads
+  # the guest's VT-d or AMD-Vi tables through the QEMU monitor, or
+  # virtio-iommu's mappings from QEMU's trace of the driver's MAP and UNMAP
+  # requests; the guest asks it over a second serial port (ttyS1).
   WALK_ARGS=() WALK_PID="" CONTAINER_ARGS=() CONTAINER_NOTE=""
   lane_config "$c"
   if [ "$LANE_CFG_CONTAINER" != type1 ]; then
@@ -252,15 +254,22 @@ for c in "${CONFIGS[@]}"; do
       CONTAINER_NOTE="  (this vfio-sim has no replay --container: the fixtures ran with type1's container on this kernel, not $LANE_CFG_CONTAINER)"
     fi
   fi
-  if [[ $c == *-intel || $c == *-intel48 || $c == *-iommufd ]] && [ "$PTES" = 1 ]; then
+  if [ "$PTES" = 1 ]; then
     sockets=$(mktemp -d /tmp/vfiosim-walk.XXXXXX)
     : > "$LANE_CACHE/logs/lane-$c-walk.log"
-    python3 "$LANE_DIR/vtd-walk.py" --monitor "$sockets/mon.sock" --serial "$sockets/ptes.sock" \
-      --timeout 900 --log "$LANE_CACHE/logs/lane-$c-walk.log" &
+    : > "$sockets/trace.log"
+    python3 "$LANE_DIR/iommu-walk.py" --monitor "$sockets/mon.sock" --serial "$sockets/ptes.sock" \
+      --trace-log "$sockets/trace.log" --timeout 900 --log "$LANE_CACHE/logs/lane-$c-walk.log" &
     WALK_PID=$!
     WALK_ARGS=(--qemu-arg -monitor --qemu-arg "unix:$sockets/mon.sock,server=on,wait=off"
                --qemu-arg -serial --qemu-arg "unix:$sockets/ptes.sock,server=on,wait=off"
                --env VFIO_LANE_PTES=/dev/ttyS1)
+    if [[ $c == *-virtio ]]; then
+      for event in map unmap_done attach detach put_domain; do
+        WALK_ARGS+=(--qemu-arg -trace --qemu-arg "enable=virtio_iommu_$event")
+      done
+      WALK_ARGS+=(--qemu-arg -D --qemu-arg "$sockets/trace.log")
+    fi
   fi
   rc=0
   # KVM where a test boot of this kernel under it works (cached), else TCG.

@@ -37,7 +37,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 # ---------------------------------------------------------------------------
 # Host packages, from the machine's own apt sources.
-# python3: the host side of `check ptes=` on intel-iommu (vtd-walk.py).
+# python3: the host side of `check ptes=` (iommu-walk.py).
 HOST_PACKAGES="qemu-system-x86 busybox-static cpio xz-utils zstd kmod util-linux coreutils python3"
 
 APT_UPDATED=0
