@@ -87,7 +87,9 @@ public final class Replayer {
 
     /// The answer `backend` gives to operation `kind`.
     func answer(_ kind: Statement.Kind, on backend: Backend) -> Answer {
-        func status<T>(_ r: Result<T, Errno>, _ fields: (T) -> [AnswerField] = { _ in [] }) -> Answer {
+        // The fields are built in place: most answers have one or none, and
+        // an array per answer was allocated and freed on every operation.
+        func status<T>(_ r: Result<T, Errno>, _ fields: (T) -> AnswerFields = { _ in AnswerFields() }) -> Answer {
             switch r {
             case .success(let v): return Answer(.ok, fields: fields(v))
             case .failure(let e): return Answer(.errno(e))
@@ -99,13 +101,15 @@ public final class Replayer {
         case .map(let m): return status(backend.mapDMA(m))
         case .unmap(let u):
             return status(backend.unmapDMA(u)) { size in
-                guard u.bitmap != nil, let bits = backend.dirtyBitmap() else { return [.size(size)] }
-                return [.size(size), .dirty(bits)]
+                var fields = AnswerFields()
+                fields.append(.size(size))
+                if u.bitmap != nil, let bits = backend.dirtyBitmap() { fields.append(.dirty(bits)) }
+                return fields
             }
         case .dirty(let d):
             return status(backend.dirtyPages(d)) { _ in
-                guard d.bitmap != nil, let bits = backend.dirtyBitmap() else { return [] }
-                return [.dirty(bits)]
+                guard d.bitmap != nil, let bits = backend.dirtyBitmap() else { return AnswerFields() }
+                return AnswerFields([.dirty(bits)])
             }
         case .extension(let ext):
             switch backend.checkExtension(ext) {
@@ -131,7 +135,7 @@ public final class Replayer {
                 fields.append(.iova(info.iovaRanges))
                 fields.append(.dmaAvail(info.dmaAvail))
                 fields.append(.argsz(needed ?? info.argsz))
-                return fields
+                return AnswerFields(fields)
             }
         default:
             return Answer(.errno(.ENOTTY))
