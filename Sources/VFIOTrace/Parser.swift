@@ -166,10 +166,10 @@ struct TraceParser {
         if !s.rule.leafSize, let arrow {
             expected = try parseAnswer(rule: s.rule, arrow: arrow, tokens: answerWords, secondArrow: secondArrow)
         }
-        var statement = Statement(line: line.number, column: column, kind: kind, expected: expected)
+        statements.append(Statement(line: line.number, column: column, kind: kind, expected: expected))
         if line.comment != nil || s.repetition != nil || keepsSpellings {
-            statement.setExtras(comment: line.comment, repetition: s.repetition, spellings: keepsSpellings ? s.spellings() : [:])
+            statements[statements.count - 1].setExtras(comment: line.comment, repetition: s.repetition,
+                                                       spellings: keepsSpellings ? s.spellings() : [:])
         }
-        statements.append(consume statement)
     }
 }

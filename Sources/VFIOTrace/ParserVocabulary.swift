@@ -43,9 +43,9 @@ enum Verb: CaseIterable {
     }
 
     /// Every verb by the length of its name, built once.
-    /// Every case, in a stored array (`allCases` may build a new one on
-    /// each call).
-    static let all = Verb.allCases
+    /// Every verb, the ones tools write on most lines first (the search
+    /// for a line's verb goes in this order).
+    static let all: [Verb] = [.map, .unmap, .check] + Verb.allCases.filter { ![.map, .unmap, .check].contains($0) }
 
     /// The verb spelled `text`, if any.
     init?(_ text: Text) {

@@ -72,46 +72,49 @@ struct StatementParser {
         words = words[words.endIndex...]
     }
 
+    // The look-ups below are inlined into each statement's parser: called,
+    // each copied the whole parser (a mutating caller's `self`) first.
+
     /// Whether `collect` found `key`.
-    func has(_ key: Key) -> Bool { slots[Int(key.rawValue)] >= 0 }
+    @inline(__always) func has(_ key: Key) -> Bool { slots[Int(key.rawValue)] >= 0 }
 
     /// The collected `key=value` word of `key`, if any.
-    func keyed(_ key: Key) -> KeyValue? {
+    @inline(__always) func keyed(_ key: Key) -> KeyValue? {
         bare(key).map { KeyValue(word: $0, value: $0.value) }
     }
 
     /// The collected bare word `key`, if any.
-    func bare(_ key: Key) -> Token? {
+    @inline(__always) func bare(_ key: Key) -> Token? {
         let offset = Int(slots[Int(key.rawValue)])
         return offset < 0 ? nil : collected[collected.startIndex + offset]
     }
 
-    func required(_ key: Key) throws(LineError) -> KeyValue {
+    @inline(__always) func required(_ key: Key) throws(LineError) -> KeyValue {
         guard let kv = keyed(key) else { throw missing("\(key.name)") }
         return kv
     }
 
-    func number(_ key: Key) throws(LineError) -> UInt64? {
+    @inline(__always) func number(_ key: Key) throws(LineError) -> UInt64? {
         guard let kv = keyed(key) else { return nil }
         return try VFIOTrace.number(kv.value)
     }
 
-    func number32(_ key: Key) throws(LineError) -> UInt32? {
+    @inline(__always) func number32(_ key: Key) throws(LineError) -> UInt32? {
         guard let kv = keyed(key) else { return nil }
         return try VFIOTrace.number32(kv.value)
     }
 
-    func requiredNumber(_ key: Key) throws(LineError) -> UInt64 {
+    @inline(__always) func requiredNumber(_ key: Key) throws(LineError) -> UInt64 {
         try VFIOTrace.number(try required(key).value)
     }
 
-    func yesNo(_ key: Key, default value: Bool) throws(LineError) -> Bool {
+    @inline(__always) func yesNo(_ key: Key, default value: Bool) throws(LineError) -> Bool {
         guard let kv = keyed(key) else { return value }
         return try VFIOTrace.yesNo(kv.value)
     }
 
     /// `KEY= only with OTHER`: a word that needs another.
-    func only(_ word: Token?, with other: StaticString) throws(LineError) {
+    @inline(__always) func only(_ word: Token?, with other: StaticString) throws(LineError) {
         if let word { throw onlyError(word, other) }
     }
 
