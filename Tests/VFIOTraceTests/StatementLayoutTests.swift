@@ -60,7 +60,7 @@ func statementExtrasAreValues() {
 }
 
 @Test("statements come out in order, with lines that fail among them", arguments: [0, 1, 15, 16, 17, 100, 3000])
-func statementBufferKeepsOrder(lines: Int) {
+func statementsKeepLineOrder(lines: Int) {
     // Every seventh line is wrong (its statement is made and then removed);
     // comments, blanks and repeats among the rest.
     var text = ""
