@@ -129,11 +129,11 @@ func instructionFigures(quick: Bool) -> [InstructionFigure] {
         InstructionFigure(id: "parse_instructions_per_byte",
                           what: "parser, per byte of the generated trace",
                           small: "hot parse \(traceOps) 1", large: "hot parse \(traceOps) 2",
-                          units: traceBytes, unit: "instructions/byte", target: 15),
+                          units: traceBytes, unit: "instructions/byte", target: 45),
         InstructionFigure(id: "replay_instructions_per_op",
                           what: "parse + replay of the generated trace, per operation",
                           small: "hot replay \(traceOps) 1", large: "hot replay \(traceOps) 2",
-                          units: Double(traceOps), unit: "instructions/op", target: 2000),
+                          units: Double(traceOps), unit: "instructions/op", target: 2500),
     ]
 }
 

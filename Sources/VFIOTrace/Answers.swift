@@ -106,26 +106,16 @@ func parseAnswer(rule: AnswerRule, arrow: Token, tokens: Tokens, secondArrow: To
     return Answer(status, fields: fields)
 }
 
-/// Every errno name (`Errno.allNames`) with its spelling, in numeric order.
-let errnoSpellings: [(Spelling, Errno)] = Errno.allNames.compactMap { name in
-    guard let s = Spelling(name: name), let e = Errno(name: name) else { return nil }
-    return (s, e)
-}
+/// Every errno name (`Errno.allNames`) with its errno, by the length of
+/// the name, built once.
+let errnoNames: [Int: [(name: [UInt8], errno: Errno)]] = Dictionary(grouping: Errno.allNames.compactMap { name in
+    Errno(name: name).map { (name: Array(name.utf8), errno: $0) }
+}, by: \.name.count)
 
 /// `Errno(name:)`, without making a `String` for the errno names a trace
-/// writes most: those of `Errno.allNames` are found by spelling; any other
-/// text (`hang`, which is no errno name but an answer, or a mistake) goes
-/// to `Errno(name:)`, which has the last word.
+/// writes most: those of `Errno.allNames` are found by comparing bytes; any
+/// other text (`hang`, which is no errno name but an answer, or a mistake)
+/// goes to `Errno(name:)`, which has the last word.
 func errno(named text: Text) -> Errno? {
-    knownErrno(text) ?? Errno(name: text.string)
-}
-
-/// The errno of `Errno.allNames` spelled `text`, found by spelling without
-/// making a `String`; nil for any other text.
-@inline(__always)
-func knownErrno(_ text: Text) -> Errno? {
-    guard text.count <= 16 else { return nil }
-    let spelling = Spelling(text)
-    for (s, e) in errnoSpellings where s == spelling { return e }
-    return nil
+    errnoNames[text.count]?.first { $0.name.elementsEqual(text.bytes) }?.errno ?? Errno(name: text.string)
 }

@@ -23,21 +23,16 @@ struct Token {
 /// One line cut into tokens: words and arrows up to the comment, then the
 /// comment.
 ///
-/// The parser keeps one `LexedLine` and lexes every line into it. Its
-/// tokens live in a buffer of `maxTokensPerLine` that the caller allocates
-/// once per file: an array would check uniqueness and capacity on every
-/// append, and lexing is most of what a line costs.
+/// The parser keeps one `LexedLine` and lexes every line into it, so the
+/// token array's storage is allocated once per file and reused.
 struct LexedLine {
     var number = 0
     /// Offset of the line's first byte (columns count from here).
     var start = 0
-    /// Room for `maxTokensPerLine` tokens; the first `count` are the line's.
-    let storage: UnsafeMutablePointer<Token>
-    var count = 0
+    /// The line's words and arrows, in order.
+    var tokens: [Token] = []
     /// The comment's text without `#`, one leading space and trailing blanks.
     var comment: String?
-    /// Whether `comment` is not nil (a test that costs no reference counting).
-    var hasComment = false
     /// Offset of the `#`.
     var commentStart = 0
     /// Offset just past the last token: where `end of line` is.
@@ -49,9 +44,40 @@ struct LexedLine {
     /// first; recorded so the answer need not scan for it either).
     var secondArrow = -1
 
-    init(storage: UnsafeMutablePointer<Token>) { self.storage = storage }
+    init() { tokens.reserveCapacity(maxTokensPerLine) }
 
-    var tokens: UnsafeBufferPointer<Token> { UnsafeBufferPointer(start: storage, count: count) }
+    /// Empties the line for line `number`, which starts at `start`.
+    mutating func reset(number: Int, start: Int) {
+        self.number = number
+        self.start = start
+        tokens.removeAll(keepingCapacity: true)
+        comment = nil
+        commentStart = start
+        end = start
+        firstArrow = -1
+        secondArrow = -1
+    }
+
+    /// Whether the line holds `maxTokensPerLine` tokens (it takes no more).
+    var isFull: Bool { tokens.count == maxTokensPerLine }
+
+    /// Appends the word `base[from..<to]` whose first `=` is at `equals`
+    /// (-1 for none); nothing for an empty word.
+    mutating func appendWord(_ base: UnsafePointer<UInt8>, from: Int, to: Int, equals: Int) {
+        guard to > from else { return }
+        tokens.append(Token(kind: .word, text: Text(base: base, start: from, end: to), equals: equals < 0 ? to : equals))
+    }
+
+    /// Appends the `=>` at `at`, noting it as the first or second arrow.
+    mutating func appendArrow(_ base: UnsafePointer<UInt8>, at: Int) {
+        if firstArrow < 0 { firstArrow = tokens.count } else if secondArrow < 0 { secondArrow = tokens.count }
+        tokens.append(Token(kind: .arrow, text: Text(base: base, start: at, end: at + 2), equals: at + 2))
+    }
+
+    /// Ends the tokens: `end of line` is just past the last one.
+    mutating func finishTokens() {
+        end = tokens.last?.text.end ?? start
+    }
 }
 
 /// More words than any statement takes (the longest, `domain`, has nine).
@@ -62,23 +88,17 @@ let maxTokensPerLine = 64
 /// error.
 ///
 /// - Complexity: O(n) in the number of bytes, whatever the line lengths.
-///
-/// The lexer alone, for its tests: `parseTrace` runs the same loop in
-/// `TraceParser.takeLines`, which first offers each line to the
-/// canonical-line shortcut.
 func forEachLexedLine(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (_ line: borrowing LexedLine, _ error: LineError?) -> Void) {
     guard let base = bytes.baseAddress else { return }
     let count = bytes.count
     var start = firstLineStart(base, count)
-    withUnsafeTemporaryAllocation(of: Token.self, capacity: maxTokensPerLine) { storage in
-        var line = LexedLine(storage: storage.baseAddress!)
-        var number = 1
-        while start < count {
-            let (next, error) = lexLine(base, count, from: start, number: number, into: &line)
-            body(line, error)
-            number += 1
-            start = next
-        }
+    var line = LexedLine()
+    var number = 1
+    while start < count {
+        let (next, error) = lexLine(base, count, from: start, number: number, into: &line)
+        body(line, error)
+        number += 1
+        start = next
     }
 }
 
@@ -229,99 +249,92 @@ func hexByte(_ b: UInt8) -> String { (b < 0x10 ? "0x0" : "0x") + String(b, radix
 /// one-letter words); the rest of the line is still checked.
 func lexLine(_ base: UnsafePointer<UInt8>, _ count: Int, from start: Int, number: Int,
              into line: inout LexedLine) -> (next: Int, error: LineError?) {
-    line.number = number
-    line.start = start
-    line.count = 0
-    if line.hasComment {
-        line.comment = nil
-        line.hasComment = false
+    line.reset(number: number, start: start)
+    switch lexTokens(base, count, into: &line) {
+    case .lineEnd(let next):
+        line.finishTokens()
+        return (next, nil)
+    case .rest(let from, let isComment):
+        return lexRest(base, count, from: from, isComment: isComment, into: &line)
+    case .error(let error, let at):
+        line.reset(number: number, start: start)
+        return (skipLine(base, count, from: at), error)
     }
-    line.commentStart = start
-    line.end = start
-    line.firstArrow = -1
-    line.secondArrow = -1
-    let tokens = line.storage
-    var n = 0
+}
+
+/// How the tokens of a line ended.
+enum TokensEnd {
+    /// The line ended; the next starts at `next`.
+    case lineEnd(next: Int)
+    /// A comment (`isComment`) or the token limit: the rest of the line,
+    /// from `from`, is only checked.
+    case rest(from: Int, isComment: Bool)
+    /// A byte that is not allowed, at `at`.
+    case error(LineError, at: Int)
+}
+
+/// Cuts `line`'s tokens from its start until the line ends, a `#`, or
+/// `maxTokensPerLine` tokens: the lexer skips to the next byte that
+/// matters (`nextStop`) and decides there.
+func lexTokens(_ base: UnsafePointer<UInt8>, _ count: Int, into line: inout LexedLine) -> TokensEnd {
     // The current word runs from `wordStart` to the next stop; `equals`
     // is its first `=`, or -1.
-    var wordStart = start
+    var wordStart = line.start
     var equals = -1
-    var i = start
-    // Tokens: until the line ends, a `#`, or `maxTokensPerLine` tokens.
-    var afterTokens = -1
+    var i = line.start
     while true {
         let pos = nextStop(base, count, from: i, inWords: true)
         let b: UInt8 = pos < count ? base[pos] : 0
         if b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") {
-            if pos > wordStart {
-                tokens[n] = Token(kind: .word, text: Text(base: base, start: wordStart, end: pos), equals: equals < 0 ? pos : equals)
-                n += 1
-                if n == maxTokensPerLine { afterTokens = pos + 1; break }
-            }
-            wordStart = pos + 1
-            equals = -1
-            i = pos + 1
+            line.appendWord(base, from: wordStart, to: pos, equals: equals)
+            if line.isFull { return .rest(from: pos + 1, isComment: false) }
+            (wordStart, equals, i) = (pos + 1, -1, pos + 1)
+        } else if b == UInt8(ascii: "="), pos + 1 < count, base[pos + 1] == UInt8(ascii: ">") {
+            line.appendWord(base, from: wordStart, to: pos, equals: equals)
+            if line.isFull { return .rest(from: pos, isComment: false) }
+            line.appendArrow(base, at: pos)
+            (wordStart, equals, i) = (pos + 2, -1, pos + 2)
+            if line.isFull { return .rest(from: i, isComment: false) }
         } else if b == UInt8(ascii: "=") {
-            if pos + 1 < count && base[pos + 1] == UInt8(ascii: ">") {
-                if pos > wordStart {
-                    tokens[n] = Token(kind: .word, text: Text(base: base, start: wordStart, end: pos), equals: equals < 0 ? pos : equals)
-                    n += 1
-                    if n == maxTokensPerLine { afterTokens = pos; break }
-                }
-                tokens[n] = Token(kind: .arrow, text: Text(base: base, start: pos, end: pos + 2), equals: pos + 2)
-                if line.firstArrow < 0 { line.firstArrow = n } else if line.secondArrow < 0 { line.secondArrow = n }
-                n += 1
-                wordStart = pos + 2
-                equals = -1
-                i = pos + 2
-                if n == maxTokensPerLine { afterTokens = i; break }
-            } else {
-                if equals < 0 { equals = pos }
-                i = pos + 1
-            }
+            if equals < 0 { equals = pos }
+            i = pos + 1
         } else if b == UInt8(ascii: "#") {
-            if pos > wordStart {
-                tokens[n] = Token(kind: .word, text: Text(base: base, start: wordStart, end: pos), equals: equals < 0 ? pos : equals)
-                n += 1
-                if n == maxTokensPerLine { afterTokens = pos; break }
-            }
+            line.appendWord(base, from: wordStart, to: pos, equals: equals)
+            if line.isFull { return .rest(from: pos, isComment: false) }
             line.commentStart = pos
-            afterTokens = pos + 1
-            break
+            return .rest(from: pos + 1, isComment: true)
         } else {
             switch checkByte(base, count, pos) {
             case .text(let length):
                 // A tab was handled above: this is a scalar inside a word.
                 i = pos + length
             case .lineEnd(let end, let next):
-                if end > wordStart {
-                    tokens[n] = Token(kind: .word, text: Text(base: base, start: wordStart, end: end), equals: equals < 0 ? end : equals)
-                    n += 1
-                }
-                line.count = n
-                line.end = n > 0 ? tokens[n - 1].text.end : start
-                return (next, nil)
+                line.appendWord(base, from: wordStart, to: end, equals: equals)
+                return .lineEnd(next: next)
             case .error(let e):
-                return (skipLine(base, count, from: pos), e)
+                return .error(e, at: pos)
             }
         }
     }
-    // The comment, or the words past the limit: only checked.
-    i = afterTokens
+}
+
+/// Checks the rest of a line after its tokens (its comment, which is
+/// kept, or the words past the token limit, which are not).
+func lexRest(_ base: UnsafePointer<UInt8>, _ count: Int, from: Int, isComment: Bool,
+             into line: inout LexedLine) -> (next: Int, error: LineError?) {
+    var i = from
     while true {
         let pos = nextStop(base, count, from: i, inWords: false)
         switch checkByte(base, count, pos) {
         case .text(let length):
             i = pos + length
         case .lineEnd(let end, let next):
-            line.count = n
-            line.end = n > 0 ? tokens[n - 1].text.end : start
-            if n < maxTokensPerLine {
-                line.comment = commentText(Text(base: base, start: line.commentStart + 1, end: end))
-                line.hasComment = true
-            }
+            line.finishTokens()
+            if isComment { line.comment = commentText(Text(base: base, start: line.commentStart + 1, end: end)) }
             return (next, nil)
         case .error(let e):
+            let (number, start) = (line.number, line.start)
+            line.reset(number: number, start: start)
             return (skipLine(base, count, from: pos), e)
         }
     }

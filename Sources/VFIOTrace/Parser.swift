@@ -13,40 +13,15 @@ import VFIOCore
 /// With `keepingSpellings`, each statement records how its values were
 /// written (`Statement.spellings`), for `fmt`.
 public func parseTrace(bytes: [UInt8], file: String, keepingSpellings: Bool = false) -> Result<Trace, ParseFailure> {
-    parseTrace(bytes: bytes, file: file, keepingSpellings: keepingSpellings, takingCanonicalLines: true)
-}
-
-/// `parseTrace` with every line lexed and parsed by the general parser,
-/// none read by the canonical-line shortcut (`CanonicalLine.swift`): the
-/// reference the fuzz target `parse` compares the shortcut with.
-@_spi(Reference)
-public func parseTraceLexingEveryLine(bytes: [UInt8], file: String) -> Result<Trace, ParseFailure> {
-    parseTrace(bytes: bytes, file: file, keepingSpellings: false, takingCanonicalLines: false)
-}
-
-func parseTrace(bytes: [UInt8], file: String, keepingSpellings: Bool, takingCanonicalLines: Bool) -> Result<Trace, ParseFailure> {
     var parser = TraceParser()
     parser.keepsSpellings = keepingSpellings
-    parser.takesCanonicalLines = takingCanonicalLines
-    let statements = bytes.withUnsafeBufferPointer { buffer in
-        // Statements are made right in the storage of the array returned
-        // (moving every statement into an array afterwards cost more), with
-        // room for one per 16 bytes: a file of lines that long on average
-        // never outgrows it, and a hostile file of short lines reserves no
-        // more than a few times its size; a file of shorter lines moves its
-        // statements to storage of its own, twice as big each time. The
-        // room comes from the byte count alone: counting the line feeds for
-        // an exact figure read the whole file once more (1.5 instructions a
-        // byte), which cost more than the room left unused (never touched).
-        let room = buffer.count / 16 + 64
-        let inPlace = [Statement](unsafeUninitializedCapacity: room) { storage, initialized in
-            parser.statements = StatementBuffer(storage.baseAddress!, capacity: room)
-            parser.takeLines(buffer)
-            initialized = parser.statements.isInPlace ? parser.statements.count : 0
-        }
-        return parser.statements.isInPlace ? inPlace : parser.statements.moveToArray()
+    // Room for a statement per 32 bytes (machine-written lines are longer),
+    // so the array rarely grows while it is filled.
+    parser.statements.reserveCapacity(bytes.count / 32)
+    bytes.withUnsafeBufferPointer { buffer in
+        forEachLexedLine(buffer) { line, error in parser.take(line, error, buffer.baseAddress!) }
     }
-    if parser.errors.isEmpty { return .success(Trace(file: file, statements: statements)) }
+    if parser.errors.isEmpty { return .success(Trace(file: file, statements: parser.statements)) }
     return .failure(ParseFailure(diagnostics: parser.errors.map {
         Diagnostic(file: file, line: $0.line, column: $0.column, message: $0.message)
     }))
@@ -105,88 +80,9 @@ struct Declared {
     }
 }
 
-/// Where the parser puts its statements: the storage of the array
-/// `parseTrace` returns, or, when that is full, storage of its own.
-///
-/// Not `Array.append`: that copied each finished statement into the
-/// array's storage and then destroyed the original (a copy and a destroy
-/// of every field, per line), and growing moved them all again. Here a
-/// statement is made where it stays (`appendBlank`), and nothing moves
-/// unless the room `parseTrace` gave is full.
-struct StatementBuffer {
-    private var base: UnsafeMutablePointer<Statement>?
-    private var capacity: Int
-    private(set) var count = 0
-    /// Whether the statements are still in the caller's storage (else in
-    /// storage this buffer allocated, which `moveToArray` frees).
-    private(set) var isInPlace = true
-
-    init() { base = nil; capacity = 0 }
-    /// Uninitialized room for `capacity` statements, which the caller owns.
-    init(_ base: UnsafeMutablePointer<Statement>, capacity: Int) { self.base = base; self.capacity = capacity }
-
-    /// Where the next statement goes.
-    @inline(__always) private mutating func nextSlot() -> UnsafeMutablePointer<Statement> {
-        if count == capacity { grow() }
-        let slot = base.unsafelyUnwrapped + count
-        count &+= 1
-        return slot
-    }
-
-    /// Moves the statements to storage of twice the room (the caller's is
-    /// left uninitialized).
-    private mutating func grow() {
-        let new = UnsafeMutablePointer<Statement>.allocate(capacity: Swift.max(16, capacity &* 2))
-        if let base {
-            new.moveInitialize(from: base, count: count)
-            if !isInPlace { base.deallocate() }
-        }
-        base = new
-        capacity = Swift.max(16, capacity &* 2)
-        isInPlace = false
-    }
-
-    mutating func append(_ statement: consuming Statement) {
-        nextSlot().initialize(to: consume statement)
-    }
-
-    /// Appends a `.blank` statement, to be filled in through the pointer
-    /// returned (valid until the next append).
-    @inline(__always) mutating func appendBlank(line: Int, column: Int) -> UnsafeMutablePointer<Statement> {
-        let slot = nextSlot()
-        Statement.initializeBlank(slot, line: line, column: column)
-        return slot
-    }
-
-    /// Removes the statement the last `appendBlank` made (when its line
-    /// turned out wrong).
-    mutating func removeLast() {
-        precondition(count > 0, "StatementBuffer.removeLast without a statement")
-        count &-= 1
-        (base.unsafelyUnwrapped + count).deinitialize(count: 1)
-    }
-
-    /// The statements of storage this buffer allocated, as an array (only
-    /// when `isInPlace` is false); the buffer is left empty.
-    mutating func moveToArray() -> [Statement] {
-        precondition(!isInPlace, "StatementBuffer.moveToArray of the caller's storage")
-        let n = count, from = base.unsafelyUnwrapped
-        let out = [Statement](unsafeUninitializedCapacity: n) { storage, initialized in
-            if n > 0 { storage.baseAddress!.moveInitialize(from: from, count: n) }
-            initialized = n
-        }
-        from.deallocate()
-        base = nil
-        capacity = 0
-        count = 0
-        isInPlace = true
-        return out
-    }
-}
-
 /// The state carried from line to line.
 struct TraceParser {
-    var statements = StatementBuffer()
+    var statements: [Statement] = []
     var errors: [(line: Int, column: Int, message: String)] = []
     /// Line of the first operation: `iommu` and `kernel` must come before
     /// it; `domain` and `detach` after it are operations.
@@ -201,33 +97,6 @@ struct TraceParser {
     var declared = Declared()
     /// Whether statements keep how values were written (`fmt`).
     var keepsSpellings = false
-    /// Whether lines of the canonical shapes (`CanonicalLine.swift`) are
-    /// read without the lexer; off only to test that shortcut against the
-    /// general parser, and when spellings are kept (it records none).
-    var takesCanonicalLines = true
-
-    /// Takes every line of `bytes`: a canonical line straight from its
-    /// bytes, any other lexed and parsed (as `forEachLexedLine` would).
-    mutating func takeLines(_ bytes: UnsafeBufferPointer<UInt8>) {
-        guard let base = bytes.baseAddress else { return }
-        let count = bytes.count
-        var start = firstLineStart(base, count)
-        let canonical = takesCanonicalLines && !keepsSpellings
-        withUnsafeTemporaryAllocation(of: Token.self, capacity: maxTokensPerLine) { storage in
-            var line = LexedLine(storage: storage.baseAddress!)
-            var number = 1
-            while start < count {
-                if canonical, let next = takeCanonicalLine(base, count, start, number: number) {
-                    start = next
-                } else {
-                    let (next, error) = lexLine(base, count, from: start, number: number, into: &line)
-                    take(line, error, base)
-                    start = next
-                }
-                number &+= 1
-            }
-        }
-    }
 
     /// Takes one lexed line (or its lexing error) of the file at `base`.
     mutating func take(_ line: borrowing LexedLine, _ lexError: LineError?, _ base: UnsafePointer<UInt8>) {
@@ -263,61 +132,44 @@ struct TraceParser {
     }
 
     /// One statement line: the verb's words, then the answer.
-    ///
-    /// Appends the statement itself rather than returning it: a `Statement`
-    /// is large, and each hand-over through a `throws` return copied it
-    /// (retaining every string and array in it) only to destroy the
-    /// original.
     mutating func appendStatement(_ line: borrowing LexedLine, _ base: UnsafePointer<UInt8>) throws(LineError) {
         let tokens = line.tokens[...]
-        let arrowIndex: Int? = line.firstArrow >= 0 ? line.firstArrow : nil
-        let words = tokens[..<(arrowIndex ?? tokens.endIndex)]
+        let arrow: Token? = line.firstArrow >= 0 ? tokens[line.firstArrow] : nil
+        let secondArrow: Token? = line.secondArrow >= 0 ? tokens[line.secondArrow] : nil
+        let words = tokens[..<(line.firstArrow >= 0 ? line.firstArrow : tokens.endIndex)]
+        let answerWords = line.firstArrow >= 0 ? tokens[(line.firstArrow + 1)...] : tokens[tokens.endIndex...]
         let first = tokens[0]
         guard !first.isArrow, let verb = Verb(first.text) else {
             throw LineError(first.text.start, "expected one of \(Verb.list), found \(quoted(first.text))")
         }
-        var s = StatementParser(words: words.dropFirst(), arrow: arrowIndex.map { tokens[$0] }, lineEnd: line.end)
+        var s = StatementParser(words: words.dropFirst(), arrow: arrow, lineEnd: line.end)
         // An operation counts as the first one even when its words are wrong.
         if verb.isOperation && firstOperation == nil { firstOperation = line.number }
         if verb.isOperation && declared.firstOperationInFile == nil { declared.firstOperationInFile = line.number }
         // Only blanks and tabs (one column each) come before a line's first
         // word, so its column is its offset on the line, counted without
         // looking at the bytes (`columnOfFirstWordAgreesWithColumn` checks).
-        let column = first.text.start &- line.start &+ 1
-        // The statement is made first (blank) and filled in where it lies:
-        // a statement built from its parts and then appended was copied
-        // whole, and the original destroyed, whatever the code said.
-        let slot = statements.appendBlank(line: line.number, column: column)
-        do throws(LineError) {
-            let kind = try s.parse(verb: verb, at: first, firstOperation: firstOperation, declared: &declared)
-            if s.rule.leafSize, case .check(.pte(let iova, _, let domain)) = kind {
-                // `check pte`'s answer, the leaf size, is part of the check.
-                let leaf = try parseLeafAnswer(arrow: arrowIndex.map { tokens[$0] }, tokens: arrowIndex.map { tokens[($0 + 1)...] } ?? tokens[tokens.endIndex...],
-                                               lineEnd: line.end, secondArrow: line.secondArrow >= 0 ? tokens[line.secondArrow] : nil)
-                Statement.setKind(of: slot, .check(.pte(iova: iova, leaf: leaf, domain: domain)))
-            } else {
-                Statement.setKind(of: slot, kind)
-            }
-            if let next = declared.switchedTo {
-                firstOperationOf[currentContainer] = firstOperation
-                currentContainer = next
-                firstOperation = firstOperationOf[next]
-                declared.switchedTo = nil
-            }
-            if s.rule.leafSize {
-                // Taken above.
-            } else if let arrowIndex {
-                Statement.setExpected(of: slot, try parseAnswer(rule: s.rule, arrow: tokens[arrowIndex], tokens: tokens[(arrowIndex + 1)...],
-                                                             secondArrow: line.secondArrow >= 0 ? tokens[line.secondArrow] : nil))
-            }
-        } catch {
-            statements.removeLast()
-            throw error
+        let column = first.text.start - line.start + 1
+        var kind = try s.parse(verb: verb, at: first, firstOperation: firstOperation, declared: &declared)
+        var expected: Answer?
+        if s.rule.leafSize, case .check(.pte(let iova, _, let domain)) = kind {
+            // `check pte`'s answer, the leaf size, is part of the check.
+            let leaf = try parseLeafAnswer(arrow: arrow, tokens: answerWords, lineEnd: line.end, secondArrow: secondArrow)
+            kind = .check(.pte(iova: iova, leaf: leaf, domain: domain))
         }
-        // Most lines have no comment: no retain of a nil string then.
-        if line.hasComment || s.repetition != nil || keepsSpellings {
-            slot.pointee.setExtras(comment: line.hasComment ? line.comment : nil, repetition: s.repetition,
-                                   spellings: keepsSpellings ? s.spellings() : [:])
+        if let next = declared.switchedTo {
+            firstOperationOf[currentContainer] = firstOperation
+            currentContainer = next
+            firstOperation = firstOperationOf[next]
+            declared.switchedTo = nil
+        }
+        if !s.rule.leafSize, let arrow {
+            expected = try parseAnswer(rule: s.rule, arrow: arrow, tokens: answerWords, secondArrow: secondArrow)
+        }
+        statements.append(Statement(line: line.number, column: column, kind: kind, expected: expected))
+        if line.comment != nil || s.repetition != nil || keepsSpellings {
+            statements[statements.count - 1].setExtras(comment: line.comment, repetition: s.repetition,
+                                                       spellings: keepsSpellings ? s.spellings() : [:])
         }
     }
 }

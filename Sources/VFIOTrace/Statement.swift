@@ -80,40 +80,6 @@ public struct Statement: Sendable, Hashable {
         extras = comment == nil ? nil : Extras.make(comment: comment, repetition: nil, spellings: [:])
     }
 
-    /// Makes the uninitialized memory at `slot` a `.blank` statement at
-    /// `line` and `column`, every other field empty (the parser makes each
-    /// statement so, then fills it in where it lies). Field by field: a
-    /// whole `Statement` made and then stored was copied and destroyed by
-    /// the compiler, though it holds nothing to retain.
-    @inline(__always)
-    static func initializeBlank(_ slot: UnsafeMutablePointer<Statement>, line: Int, column: Int) {
-        let raw = UnsafeMutableRawPointer(slot)
-        (raw + MemoryLayout<Statement>.offset(of: \.line)!).initializeMemory(as: Int.self, to: line)
-        (raw + MemoryLayout<Statement>.offset(of: \.column)!).initializeMemory(as: Int.self, to: column)
-        (raw + MemoryLayout<Statement>.offset(of: \.kind)!).initializeMemory(as: Kind.self, to: .blank)
-        (raw + MemoryLayout<Statement>.offset(of: \.expected)!).initializeMemory(as: Answer?.self, to: nil)
-        (raw + MemoryLayout<Statement>.offset(of: \.extras)!).initializeMemory(as: Extras?.self, to: nil)
-    }
-
-    /// Sets the kind of the blank statement at `slot` (`initializeBlank`),
-    /// without destroying the `.blank` first: it holds nothing, and an
-    /// assignment went through the generic value witness.
-    @inline(__always)
-    static func setKind(of slot: UnsafeMutablePointer<Statement>, _ kind: consuming Kind) {
-        assert({ if case .blank = slot.pointee.kind { true } else { false } }(), "Statement.setKind on a statement that is not blank")
-        (UnsafeMutableRawPointer(slot) + MemoryLayout<Statement>.offset(of: \.kind)!)
-            .assumingMemoryBound(to: Kind.self).initialize(to: kind)
-    }
-
-    /// Sets the answer of the blank statement at `slot` (`initializeBlank`),
-    /// without destroying its nil answer first.
-    @inline(__always)
-    static func setExpected(of slot: UnsafeMutablePointer<Statement>, _ answer: consuming Answer) {
-        assert(slot.pointee.expected == nil, "Statement.setExpected on a statement with an answer")
-        (UnsafeMutableRawPointer(slot) + MemoryLayout<Statement>.offset(of: \.expected)!)
-            .assumingMemoryBound(to: Answer?.self).initialize(to: answer)
-    }
-
     /// Sets the three rarely set fields at once (the parser, once per line
     /// that has any).
     mutating func setExtras(comment: String?, repetition: Repetition?, spellings: [String: String]) {

@@ -2,21 +2,22 @@ import VFIOCore
 
 /// The words of one statement after its verb.
 ///
-/// `collect` checks the words once, in line order, and notes where each
-/// accepted key is; every later look-up (`keyed`, `bare`) is then a bit
-/// test and a read, without comparing bytes again or allocating.
+/// `collect` checks the words once, in line order: each must be one the
+/// statement accepts, and appear once. Every later look-up (`keyed`,
+/// `bare`) finds its word among those few by name.
 struct StatementParser {
     var words: Tokens
     var arrow: Token?
     /// Offset of `end of line` when no `=>` follows the words.
     var lineEnd: Int
 
-    /// The words sorted out by `collect`: each accepted, each once.
-    var collected: Tokens
-    /// The keys among `collected`, as `Key.bit`s.
-    var found: UInt64 = 0
-    /// Where each key of `found` is (an index of `collected`).
-    var slots = KeySlots()
+    /// The words checked by `collect`, in line order: each accepted, each
+    /// once.
+    var collected: Tokens = []
+    /// Where each key's word is among `collected` (an offset from its
+    /// start), by `Key.rawValue`; -1 for a key the line lacks. Inline, so
+    /// a line allocates nothing for it.
+    var slots = InlineArray<40, Int8>(repeating: -1)
     /// `repeat=` and `step=` of a `map` or `unmap`.
     var repetition: Statement.Repetition?
     /// What the answer after `=>` may hold (set by `parse`).
@@ -30,7 +31,7 @@ struct StatementParser {
     }
 
     init(words: Tokens, arrow: Token?, lineEnd: Int) {
-        self.words = words; self.arrow = arrow; self.lineEnd = lineEnd; self.collected = words[words.startIndex..<words.startIndex]
+        self.words = words; self.arrow = arrow; self.lineEnd = lineEnd
     }
 
     // MARK: Words
@@ -58,71 +59,65 @@ struct StatementParser {
     ///
     /// - Complexity: O(k·a) for k words and a accepted keys.
     mutating func collect(_ list: WordList) throws(LineError) {
-        for k in words.startIndex..<words.endIndex {
-            let w = words[k]
-            guard let key = list.key(Spelling(w.name)) else {
+        for (offset, w) in words.enumerated() {
+            guard let key = list.key(w.name) else {
                 throw LineError(w.text.start, "expected \(list.oneOf), found \(quoted(w.text))")
             }
-            guard found & key.bit == 0 else {
+            guard !has(key) else {
                 throw LineError(w.text.start, "expected at most one \(key.name), found \(quoted(w.text))")
             }
-            found |= key.bit
-            slots[key] = k
+            slots[Int(key.rawValue)] = Int8(offset)
         }
         collected = words
         words = words[words.endIndex...]
     }
 
+    // The look-ups below are inlined into each statement's parser: called,
+    // each copied the whole parser (a mutating caller's `self`) first.
+
+    /// Whether `collect` found `key`.
+    @inline(__always) func has(_ key: Key) -> Bool { slots[Int(key.rawValue)] >= 0 }
+
     /// The collected `key=value` word of `key`, if any.
     @inline(__always) func keyed(_ key: Key) -> KeyValue? {
-        guard found & key.bit != 0 else { return nil }
-        let w = collected[slots[key]]
-        return KeyValue(word: w, value: w.value)
+        bare(key).map { KeyValue(word: $0, value: $0.value) }
     }
 
     /// The collected bare word `key`, if any.
     @inline(__always) func bare(_ key: Key) -> Token? {
-        guard found & key.bit != 0 else { return nil }
-        return collected[slots[key]]
+        let offset = Int(slots[Int(key.rawValue)])
+        return offset < 0 ? nil : collected[collected.startIndex + offset]
     }
 
-    @inline(__always)
-    func required(_ key: Key) throws(LineError) -> KeyValue {
+    @inline(__always) func required(_ key: Key) throws(LineError) -> KeyValue {
         guard let kv = keyed(key) else { throw missing("\(key.name)") }
         return kv
     }
 
-    @inline(__always)
-    func number(_ key: Key) throws(LineError) -> UInt64? {
+    @inline(__always) func number(_ key: Key) throws(LineError) -> UInt64? {
         guard let kv = keyed(key) else { return nil }
         return try VFIOTrace.number(kv.value)
     }
 
-    @inline(__always)
-    func number32(_ key: Key) throws(LineError) -> UInt32? {
+    @inline(__always) func number32(_ key: Key) throws(LineError) -> UInt32? {
         guard let kv = keyed(key) else { return nil }
         return try VFIOTrace.number32(kv.value)
     }
 
-    @inline(__always)
-    func requiredNumber(_ key: Key) throws(LineError) -> UInt64 {
+    @inline(__always) func requiredNumber(_ key: Key) throws(LineError) -> UInt64 {
         try VFIOTrace.number(try required(key).value)
     }
 
-    @inline(__always)
-    func yesNo(_ key: Key, default value: Bool) throws(LineError) -> Bool {
+    @inline(__always) func yesNo(_ key: Key, default value: Bool) throws(LineError) -> Bool {
         guard let kv = keyed(key) else { return value }
         return try VFIOTrace.yesNo(kv.value)
     }
 
     /// `KEY= only with OTHER`: a word that needs another.
-    @inline(__always)
-    func only(_ word: Token?, with other: StaticString) throws(LineError) {
+    @inline(__always) func only(_ word: Token?, with other: StaticString) throws(LineError) {
         if let word { throw onlyError(word, other) }
     }
 
-    /// (Apart from `only`, which is inlined into every statement and then
-    /// tests a word for nil and nothing else.)
     func onlyError(_ word: Token, _ other: StaticString) -> LineError {
         LineError(word.text.start, "expected \(firstPart(word)) only with \(other.string), found \(quoted(word.text))")
     }
@@ -151,7 +146,6 @@ struct StatementParser {
         return kind
     }
 
-    @inline(__always)
     mutating func parseKind(verb: Verb, at verbToken: Token, firstOperation: Int?,
                             declared: inout Declared) throws(LineError) -> (Statement.Kind, AnswerRule) {
         switch verb {
@@ -198,14 +192,14 @@ struct StatementParser {
         case .map:
             let m = try map()
             // Most lines have neither word: no call then.
-            if found & (Key.repeat.bit | Key.step.bit) != 0 { try repeatWords(size: m.size, iova: m.iova, vaddr: m.vaddr) }
+            if has(.repeat) || has(.step) { try repeatWords(size: m.size, iova: m.iova, vaddr: m.vaddr) }
             return (.map(m), .status(verb))
 
         case .unmap:
             var rule = AnswerRule.status(verb)
             let u = try unmap()
             rule.fields = AnswerKey.size.bit | (u.bitmap != nil ? AnswerKey.dirty.bit : 0)
-            if found & (Key.repeat.bit | Key.step.bit) != 0 { try repeatWords(size: u.size, iova: u.iova, vaddr: nil) }
+            if has(.repeat) || has(.step) { try repeatWords(size: u.size, iova: u.iova, vaddr: nil) }
             return (.unmap(u), rule)
 
         case .unmapAll:
@@ -695,17 +689,13 @@ struct StatementParser {
         try only(keyed(.iova)?.word, with: "pte")
         // The first of locked=, mappings=, ptes= in the line is the check;
         // a second one is the error. `collected` is in line order.
-        var given: Key?, second: Key?
-        for key in Self.checkKinds where found & key.bit != 0 {
-            if let g = given, slots[g] < slots[key] {
-                if second.map({ slots[key] < slots[$0] }) ?? true { second = key }
-            } else {
-                second = given
-                given = key
+        var given: Key?
+        for w in collected {
+            guard let key = Self.checkKinds.first(where: { bare($0)?.text.start == w.text.start }) else { continue }
+            if given != nil {
+                throw LineError(w.text.start, "expected only one of locked=, mappings=, ptes=, found \(quoted(w.text))")
             }
-        }
-        if let second, let w = bare(second) {
-            throw LineError(w.text.start, "expected only one of locked=, mappings=, ptes=, found \(quoted(w.text))")
+            given = key
         }
         guard let given, let kv = keyed(given) else { throw missing("one of locked=, mappings=, ptes=, pte") }
         if keyed(.ptes) == nil { try only(keyed(.domain)?.word, with: "ptes= or pte") }

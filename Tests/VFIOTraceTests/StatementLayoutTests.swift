@@ -3,10 +3,10 @@ import VFIOCore
 @testable import VFIOTrace
 
 // A statement keeps `comment`, `repetition` and `spellings` behind one
-// optional reference, the parser fills each statement where it lies in a
-// buffer of chunks, and `check ptes=` is read without a dictionary. Each is
-// checked here against what it replaced: plain stored fields, an array
-// appended to, and the dictionary-based `pteCounts`.
+// optional reference, and `check ptes=` is read without a dictionary. Each
+// is checked here against what it replaced: plain stored fields and the
+// dictionary-based `pteCounts`. The parser's statements come out in line
+// order, with the lines that fail among them.
 
 /// A statement's fields as plain stored values: what `Statement` was.
 private struct PlainStatement: Hashable {
@@ -59,8 +59,8 @@ func statementExtrasAreValues() {
     #expect(a.repeated(1).repetition == nil && a.repeated(1).comment == "note" && a.repeated(1).spellings == ["size=": "4K"])
 }
 
-@Test("statements come out in order, in the room given and past it, with lines that fail among them", arguments: [0, 1, 15, 16, 17, 100, 3000])
-func statementBufferKeepsOrder(lines: Int) {
+@Test("statements come out in order, with lines that fail among them", arguments: [0, 1, 15, 16, 17, 100, 3000])
+func statementsKeepLineOrder(lines: Int) {
     // Every seventh line is wrong (its statement is made and then removed);
     // comments, blanks and repeats among the rest.
     var text = ""
@@ -87,25 +87,14 @@ func statementBufferKeepsOrder(lines: Int) {
         previousBlank = false
         expectedLines.append(n)
     }
-    // In room for every statement, and in room for one only (which the
-    // parser outgrows and leaves).
+    // The statements of the lines that parse, though others fail.
     let bytes = Array(text.utf8)
-    var got: [Statement] = []
-    var errors: [(line: Int, column: Int, message: String)] = []
-    for room in [lines + 1, 1] {
-        var parser = TraceParser()
-        let inPlace = [Statement](unsafeUninitializedCapacity: room) { storage, initialized in
-            parser.statements = StatementBuffer(storage.baseAddress!, capacity: room)
-            bytes.withUnsafeBufferPointer { buffer in
-                parser.takeLines(buffer)
-            }
-            initialized = parser.statements.isInPlace ? parser.statements.count : 0
-        }
-        #expect(parser.statements.isInPlace == (room == lines + 1 || expectedLines.count <= 1))
-        got = parser.statements.isInPlace ? inPlace : parser.statements.moveToArray()
-        #expect(got.map(\.line) == expectedLines)
-        errors = parser.errors
+    var parser = TraceParser()
+    bytes.withUnsafeBufferPointer { buffer in
+        forEachLexedLine(buffer) { line, error in parser.take(line, error, buffer.baseAddress!) }
     }
+    let got = parser.statements, errors = parser.errors
+    #expect(got.map(\.line) == expectedLines)
     // The same statements as the file's lines parsed one at a time into an
     // array (the errors' lines give nothing).
     var reference: [Statement] = []
@@ -175,7 +164,7 @@ func pteCountsAgainstReference() {
     }
 }
 
-@Test("a file of lines shorter than 16 bytes outgrows the room parseTrace sizes from its bytes and keeps every statement", arguments: [1, 63, 64, 65, 100, 3000])
+@Test("a file of lines shorter than 16 bytes keeps every statement", arguments: [1, 63, 64, 65, 100, 3000])
 func shortLinesOutgrowRoom(lines: Int) {
     // Comments of one digit (3 bytes a line) and a blank after every tenth,
     // against the statements each line gives parsed alone.

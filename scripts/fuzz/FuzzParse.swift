@@ -1,4 +1,4 @@
-@_spi(Reference) import VFIOTrace
+import VFIOTrace
 
 // libFuzzer target `parse`: any bytes into `parseTrace`.
 //
@@ -9,9 +9,7 @@
 //   (at most one past its last character), reading
 //   `expected …, found …` on one line of bounded length;
 // - a success prints (`vfio-sim fmt`) to text that parses back to the same
-//   statements, and prints the same again (fmt is idempotent);
-// - the canonical-line shortcut changes nothing: the same bytes parsed with
-//   every line lexed give the same statements or the same diagnostics.
+//   statements, and prints the same again (fmt is idempotent).
 // A broken rule is a crash (fatalError), so libFuzzer keeps the input.
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -24,22 +22,7 @@ public func fuzzParse(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     case .success(let trace):
         checkRoundTrip(trace)
     }
-    checkShortcut(result, bytes)
     return 0
-}
-
-/// The parse of `bytes` equals the one without the canonical-line shortcut.
-func checkShortcut(_ result: Result<Trace, ParseFailure>, _ bytes: [UInt8]) {
-    switch (result, parseTraceLexingEveryLine(bytes: bytes, file: "fuzz.trace")) {
-    case (.success(let a), .success(let b)):
-        guard a == b else { fatalError("the canonical-line shortcut changed the statements:\n\(a.statements)\n\(b.statements)") }
-    case (.failure(let a), .failure(let b)):
-        guard a.diagnostics.map(\.description) == b.diagnostics.map(\.description) else {
-            fatalError("the canonical-line shortcut changed the diagnostics:\n\(a)\n\(b)")
-        }
-    default:
-        fatalError("the canonical-line shortcut changed whether the file parses")
-    }
 }
 
 /// The length in characters (Unicode scalars, as columns count them) of
