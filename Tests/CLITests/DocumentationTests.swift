@@ -74,7 +74,7 @@ struct DocumentationTests {
         #expect(run.stdout.contains("answers Linux 5.10 to 7.3") && run.stdout.contains("checked on 5.10, 6.1, 6.12, 6.18, 7.3"))
     }
 
-    @Test("every help topic the main page lists has a page", arguments: ["replay", "plan", "compare", "fmt", "explore", "faults", "record", "whatif", "host", "trace", "help"])
+    @Test("every help topic the main page lists has a page", arguments: ["replay", "plan", "compare", "fmt", "explore", "faults", "record", "whatif", "host", "lane-summary", "trace", "help"])
     func helpTopics(topic: String) throws {
         let run = try runSim(["help", topic])
         #expect(run.status == 0)
