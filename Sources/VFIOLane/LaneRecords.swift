@@ -13,12 +13,14 @@ enum LaneRecords {
         fields.map(ReportCodec.escape).joined(separator: "\t") + "\n"
     }
 
-    /// The records of `text` after its header, without `END`; nil when the
-    /// header is not `header` or `END` is missing.
+    /// The records of `text` between its header and `END`; nil when the
+    /// header is not `header` or `END` is missing. What follows `END` is
+    /// not the report's (the host's own log may land after it, as in
+    /// faults.sh, which keeps standard error in the same file).
     static func records(_ text: Substring, header: String) -> [[String]]? {
         var lines = text.split(separator: "\n", omittingEmptySubsequences: true)[...]
-        guard lines.popFirst() == Substring(header), lines.popLast() == "END" else { return nil }
-        return lines.map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(ReportCodec.unescape) }
+        guard lines.popFirst() == Substring(header), let end = lines.firstIndex(of: "END") else { return nil }
+        return lines[..<end].map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(ReportCodec.unescape) }
     }
 }
 
@@ -201,5 +203,51 @@ public struct FaultReport: Sendable, Equatable {
             }
         }
         return r.kills >= 0 ? r : nil
+    }
+}
+
+/// What `vfio-sim replay --lane-report FILE` writes on the model: the text
+/// report's lines, its closing summary apart, so the recording lane prints
+/// the summary without looking for it.
+///
+///     vfio-sim replay tally 1
+///     summary  LINE      (`N files, M operations`, then `P passed, F failed`)
+///     line     TEXT      (each line before the summary)
+///     END
+public struct ReplayTally: Sendable, Equatable {
+    public var summary: [String]
+    public var lines: [String]
+
+    static let header = "vfio-sim replay tally 1"
+
+    public init(summary: [String], lines: [String]) {
+        self.summary = summary
+        self.lines = lines
+    }
+
+    /// The tally of a text report whose last lines are `summary`.
+    public init(text: String, summary: String) {
+        let body = text.hasSuffix(summary) ? String(text.dropLast(summary.count)) : text
+        self.init(summary: summary.split(separator: "\n").map(String.init), lines: body.split(separator: "\n").map(String.init))
+    }
+
+    public func encode() -> String {
+        var out = Self.header + "\n"
+        for l in summary { out += LaneRecords.record(["summary", l]) }
+        for l in lines { out += LaneRecords.record(["line", l]) }
+        return out + "END\n"
+    }
+
+    public static func decode(_ text: Substring) -> ReplayTally? {
+        guard let records = LaneRecords.records(text, header: header) else { return nil }
+        var r = ReplayTally(summary: [], lines: [])
+        for f in records {
+            switch (f[0], f.count) {
+            case ("summary", 2): r.summary.append(f[1])
+            case ("line", 2): r.lines.append(f[1])
+            default: return nil
+            }
+        }
+        return r
     }
 }

@@ -136,7 +136,9 @@ enum Help {
             run to PATH (typed records, not prose: the counts of the summary
             line, each line of the text report with its kind, the skipped
             files and the lines the model predicts in the kernel's log),
-            which vfio-sim lane-summary reads.
+            which vfio-sim lane-summary reads. On the model: the text
+            report's lines with its closing summary apart (the recording
+            lane's lane-summary recorded reads it).
         --kernel VERSION
             The kernel release whose answers the model gives, for traces
             that do not say with a `kernel` statement: any release from
@@ -507,6 +509,8 @@ enum Help {
         vfio-sim lane-summary explore-report REPORT
         vfio-sim lane-summary faults --config NAME [--payload-exit RC] REPORT
         vfio-sim lane-summary merged-exploration EXPLORE-REPORT...
+        vfio-sim lane-summary recorded --label TEXT --client TEXT --answers N
+                              --replay-exit RC TALLY
 
     DESCRIPTION
         The kernel lane (scripts/kernel-lane, docs/LANE.md) boots a guest per
@@ -539,7 +543,9 @@ enum Help {
         fault lane's lines for a configuration. merged-exploration prints
         the exploration lines of one configuration whose seeds ran as
         shards (job.sh, merge.sh): the shards' reports added up, each kind
-        of finding once, at its lowest seed.
+        of finding once, at its lowest seed. recorded prints the recording
+        lane's line for a recorded trace replayed on the model (replay
+        --lane-report TALLY), with the replay's lines when it failed.
 
     EXIT STATUS
         0 the configuration passed; 1 it did not (a disagreement, an error,

@@ -13,6 +13,7 @@ func laneSummaryCommand(_ args: [String]) throws(UsageError) -> Int32 {
     case "explore-report": return try laneExploreReport(Array(args.dropFirst()))
     case "faults": return try laneFaults(Array(args.dropFirst()))
     case "merged-exploration": return laneMergedExploration(Array(args.dropFirst()))
+    case "recorded": return try laneRecorded(Array(args.dropFirst()))
     default: return try laneConfiguration(args)
     }
 }
@@ -155,4 +156,32 @@ func laneMergedExploration(_ paths: [String]) -> Int32 {
         printOut(lines.map { $0 + "\n" }.joined())
         return r.findings == 0 ? 0 : 1
     }
+}
+
+/// `recorded --label "CONFIG NAME" --client "exit RC in Ss" --answers N
+/// --replay-exit RC TALLY`: the recording lane's line for one recorded
+/// trace replayed on the model (`replay --lane-report TALLY`), and the
+/// replay's lines when it failed.
+func laneRecorded(_ args: [String]) throws(UsageError) -> Int32 {
+    var label = "", client = "", answers = 0, replayExit = 0
+    var tallyPath: String? = nil
+    var arguments = Arguments(args)
+    while let a = arguments.pop() {
+        switch a {
+        case "--label": label = try arguments.value(for: a)
+        case "--client": client = try arguments.value(for: a)
+        case "--answers": answers = try arguments.number(for: a, in: 0...Int.max)
+        case "--replay-exit": replayExit = try arguments.number(for: a, in: 0...255)
+        default:
+            if a.hasPrefix("-") || tallyPath != nil { throw UsageError(message: "recorded takes --label, --client, --answers, --replay-exit and TALLY") }
+            tallyPath = a
+        }
+    }
+    guard let tallyPath else { throw UsageError(message: "recorded takes --label, --client, --answers, --replay-exit and TALLY") }
+    let tally = readText(tallyPath).flatMap { ReplayTally.decode(Substring($0)) }
+    let summary = tally?.summary.last ?? "no output"
+    var lines = ["\(label): client \(client), \(answers) answers recorded; replay on the model: \(summary) (exit \(replayExit))"]
+    if replayExit != 0, let tally { lines += (tally.lines + tally.summary).prefix(20).map { "    " + $0 } }
+    printOut(lines.map { $0 + "\n" }.joined())
+    return replayExit == 0 && tally != nil ? 0 : 1
 }

@@ -147,7 +147,7 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var hardware = laneHardware()
     if let group = o.group { hardware = hardware?.with(groups: [group]) ?? Hardware(groups: [group]) }
     if o.backend != "model" && hardware == nil { throw UsageError(message: "--backend \(o.backend) needs --group /dev/vfio/N") }
-    if o.laneReport != nil && o.backend != "both" { throw UsageError(message: "--lane-report goes with --backend both") }
+    if o.laneReport != nil && o.backend == "kernel" { throw UsageError(message: "--lane-report goes with --backend both or model") }
 
     // Each file on its own: one that cannot be read or parsed is reported
     // (exit 2), the others still run, and every report names it.
@@ -188,8 +188,13 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
     }
     if let junit = o.junit, let problem = writeFile(junit, junitReport(run.reports)) { printErr("error: \(problem)"); return 2 }
     if let path = o.laneReport {
-        let lane = LaneFixtureReport(ranReports, skipped: run.skipped, kernel: run.kernel, iommu: run.iommu, verbose: o.verbose)
-        if let problem = writeFile(path, lane.encode()) { printErr("error: \(problem)"); return 2 }
+        let text: String
+        if o.backend == "both" {
+            text = LaneFixtureReport(ranReports, skipped: run.skipped, kernel: run.kernel, iommu: run.iommu, verbose: o.verbose).encode()
+        } else {
+            text = ReplayTally(text: textReport(run.reports, verbose: o.verbose, explain: o.explain), summary: summary(run.reports)).encode()
+        }
+        if let problem = writeFile(path, text) { printErr("error: \(problem)"); return 2 }
     }
     if inputFailed { return 2 }
     return ok ? 0 : 1

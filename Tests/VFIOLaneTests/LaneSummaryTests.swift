@@ -180,7 +180,9 @@ struct LaneSummaryTests {
         let report = FaultReport(survived: 55, kills: 56, kernelLine: "kernel 6.12: 7/8 SIGKILL to the replay",
                                  summary: "faults: 55/56 kills survived (entry limit restored, group reusable, nothing pinned)",
                                  left: ["/files/a.trace: SIGKILL to the replay after ioctl 3: group busy"])
-        let s = LaneFaultSummary(report: "text\n== faults report\n" + report.encode(), config: "6.12-intel", payloadExit: 1)
+        // faults.sh keeps the host's standard error in the same file: after END.
+        let s = LaneFaultSummary(report: "text\n== faults report\n" + report.encode() + "kernel-lane: 6.12-intel: exit 1 after 9.1s\n",
+                                 config: "6.12-intel", payloadExit: 1)
         #expect(s.lines == ["6.12-intel: faults: 55/56 kills survived (entry limit restored, group reusable, nothing pinned)",
                             "    left something: /files/a.trace: SIGKILL to the replay after ioctl 3: group busy",
                             "  kernel 6.12: 7/8 SIGKILL to the replay"])
@@ -195,5 +197,21 @@ struct LaneSummaryTests {
         #expect(s.sections.map(\.name) == ["fixtures", "explore report", "explore report"])
         #expect(s.all("explore report") == ["b\nc\n", "d"])
         #expect(s.first("fixtures") == "a\n")
+    }
+
+    @Test("a model replay's tally keeps the text report's closing summary apart from its lines, and reads back as written")
+    func replayTally() throws {
+        let trace = try parseTrace("""
+            memory vaddr=0x7f0000000000 size=4M page=2M
+            map iova=0x200000 vaddr=0x7f0000000000 size=4M prot=rw => EINVAL
+            """, file: "t.trace").get()
+        let run = ReplayRun.model([trace], profile: KernelProfile(KernelVersion(6, 12)))
+        let text = textReport(run.reports)
+        let tally = ReplayTally(text: text, summary: summary(run.reports))
+        #expect(tally.summary.last == "0 passed, 1 failed")
+        #expect(tally.lines.first?.hasPrefix("t.trace:2: map ") == true)
+        // Nothing is lost or doubled: the lines, then the summary, are the text report.
+        #expect((tally.lines + tally.summary).map { $0 + "\n" }.joined() == text)
+        #expect(ReplayTally.decode(Substring(tally.encode())) == tally)
     }
 }
