@@ -1,4 +1,5 @@
 import VFIOCore
+import VFIOReplay
 
 /// What the lane's guest printed for one boot, cut at its `== NAME` lines:
 /// the text before the first is the `fixtures` section. The lane reads only
@@ -67,6 +68,19 @@ public struct LaneSummary: Sendable {
     public var lines: [String] = []
     public var log: [String] = []
     public var passed = true
+    /// Which of `lines` are the explorations' (merge.sh puts the shards'
+    /// explorations of one configuration together there).
+    public var explorationLines: Range<Int>? = nil
+
+    /// The lines as `{"before":[...],"exploration":[...],"after":[...]}`,
+    /// for job.sh's result: the exploration apart, so nothing reads the
+    /// lines to find it.
+    public var sectionsJSON: String {
+        let range = explorationLines ?? lines.endIndex..<lines.endIndex
+        func strings(_ s: ArraySlice<String>) -> JSONValue { .array(s.map { .string($0) }) }
+        return JSONValue.object([("before", strings(lines[..<range.lowerBound])), ("exploration", strings(lines[range])),
+                                 ("after", strings(lines[range.upperBound...]))]).pretty
+    }
 
     /// The summary of `report`, everything the guest printed.
     public init(report: String, boot: Boot) {
@@ -137,6 +151,8 @@ public struct LaneSummary: Sendable {
     /// and the rates. Each must have run and found nothing.
     mutating func explorations(_ stream: LaneStream, wanted: Int) {
         guard wanted > 0 else { return }
+        let start = lines.count
+        defer { explorationLines = start..<lines.count }
         var reports: [ExploreReport] = []
         for text in stream.all("explore report") + stream.all("explore more report") {
             if case .success(let r) = ExploreReport.decode(String(text), path: "explore report") { reports.append(r) }

@@ -503,7 +503,7 @@ enum Help {
     SYNOPSIS
         vfio-sim lane-summary --config NAME --iommu WORD --accel ACCEL
                               [--explorations N] [--note TEXT] [--verbose]
-                              [--payload-exit RC] [--stderr FILE] REPORT
+                              [--payload-exit RC] [--stderr FILE] [--sections FILE] REPORT
         vfio-sim lane-summary skipped --configs "A B ..." (A=REPORT... | --lines FILE)
         vfio-sim lane-summary skipped-lines CONFIG REPORT
         vfio-sim lane-summary explore-report REPORT
@@ -533,6 +533,9 @@ enum Help {
         finding and rate under the third. WORD replaces the guest's IOMMU
         word (sysfs cannot tell 39- from 48-bit VT-d); N is the number of
         explorations the boot was to run, each of which must be clean.
+        --sections FILE also writes the lines to FILE as JSON, the
+        explorations' apart: {"before":[...],"exploration":[...],"after":[...]}
+        (job.sh keeps it; merge.sh replaces the exploration of shards).
 
         skipped prints the "skipped fixtures:" summary of several
         configurations (each fixture once: no list when every configuration

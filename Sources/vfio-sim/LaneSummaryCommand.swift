@@ -30,6 +30,7 @@ func readText(_ path: String) -> String? {
 func laneConfiguration(_ args: [String]) throws(UsageError) -> Int32 {
     var boot = LaneSummary.Boot(config: "", iommu: "", accel: "")
     var stderrPath: String? = nil
+    var sectionsPath: String? = nil
     var report: String? = nil
     var arguments = Arguments(args)
     while let a = arguments.pop() {
@@ -42,6 +43,7 @@ func laneConfiguration(_ args: [String]) throws(UsageError) -> Int32 {
         case "--verbose": boot.verbose = true
         case "--payload-exit": boot.payloadExit = try arguments.number(for: a, in: 0...255)
         case "--stderr": stderrPath = try arguments.value(for: a)
+        case "--sections": sectionsPath = try arguments.value(for: a)
         default:
             if a.hasPrefix("-") || report != nil { throw UsageError(message: a.hasPrefix("-") ? "unknown option '\(a)'" : "lane-summary takes one report") }
             report = a
@@ -59,6 +61,7 @@ func laneConfiguration(_ args: [String]) throws(UsageError) -> Int32 {
     let summary = LaneSummary(report: text, boot: boot)
     for l in summary.log { printErr(l) }
     printOut(summary.lines.map { $0 + "\n" }.joined())
+    if let sectionsPath, let problem = writeFile(sectionsPath, summary.sectionsJSON) { printErr("error: \(problem)"); return 2 }
     return summary.passed ? 0 : 1
 }
 

@@ -214,4 +214,20 @@ struct LaneSummaryTests {
         #expect((tally.lines + tally.summary).map { $0 + "\n" }.joined() == text)
         #expect(ReplayTally.decode(Substring(tally.encode())) == tally)
     }
+
+    @Test("the sections JSON holds the lines in order, the explorations' apart, so merge.sh finds them without reading a line")
+    func sectionsJSON() throws {
+        let s = LaneSummary(report: Self.stream(), boot: Self.boot)
+        #expect(s.explorationLines == 2..<4)
+        #expect(s.lines[2].hasPrefix("  explored ") && s.lines[3].hasPrefix("    rate: "))
+        // The exploration's lines sit between the "exploration" and "after" keys.
+        let json = s.sectionsJSON
+        let exploration = try #require(json.firstRange(of: "\"exploration\""))
+        let after = try #require(json.firstRange(of: "\"after\""))
+        let explored = try #require(json.firstRange(of: "explored 100 sequences"))
+        let host = try #require(json.firstRange(of: "host prologue + body"))
+        #expect(exploration.upperBound < explored.lowerBound && explored.upperBound < after.lowerBound && after.upperBound < host.lowerBound)
+        let none = LaneSummary(report: Self.stream(fixtures: nil), boot: Self.boot)
+        #expect(none.explorationLines == nil)
+    }
 }

@@ -63,7 +63,8 @@ for ((i = 0; i < ${#PASS[@]}; i++)); do
 done
 T0=$(date +%s)
 rc=0
-"$LANE_DIR/lane.sh" --config "$CONFIG" --explore "$RUNS $OPS $SEED" --skipped-lines "$OUT/$NAME.skipped" "${PASS[@]}" \
+"$LANE_DIR/lane.sh" --config "$CONFIG" --explore "$RUNS $OPS $SEED" --skipped-lines "$OUT/$NAME.skipped" \
+  --sections "$OUT/$NAME.sections" "${PASS[@]}" \
   > "$OUT/$NAME.lane.txt" || rc=$?
 cat "$OUT/$NAME.lane.txt"
 
@@ -75,7 +76,7 @@ REPORT="$LANE_CACHE/logs/lane-$CONFIG.txt"
 ACCEL=$("$LANE_DIR/kvm-probe.sh" "$CONFIG" 2>/dev/null) || ACCEL=tcg
 python3 "$LANE_DIR/lane-json.py" make --config "$CONFIG" --shard "$SHARD" --explore "$RUNS $OPS $SEED" --exit "$rc" \
   --accel "$ACCEL" --seconds "$(( $(date +%s) - T0 ))" --lane-output "$OUT/$NAME.lane.txt" --skipped "$OUT/$NAME.skipped" \
-  --explore-report "$OUT/$NAME.explore-report" > "$OUT/$NAME.json"
-rm -f "$OUT/$NAME.skipped" "$OUT/$NAME.explore-report"
+  --explore-report "$OUT/$NAME.explore-report" --sections "$OUT/$NAME.sections" > "$OUT/$NAME.json"
+rm -f "$OUT/$NAME.skipped" "$OUT/$NAME.explore-report" "$OUT/$NAME.sections"
 lane_log "job $NAME: exit $rc, result in $OUT/$NAME.json"
 exit "$rc"

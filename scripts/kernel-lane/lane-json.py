@@ -2,7 +2,7 @@
 """The kernel lane's results as JSON, one file per job, and their merge.
 
     lane-json.py make --config C [--shard I/N] --explore "RUNS OPS SEED" --exit RC --accel ACCEL
-                      --seconds S --lane-output FILE --skipped FILE --explore-report FILE
+                      --seconds S --lane-output FILE --skipped FILE --explore-report FILE --sections FILE
     lane-json.py lines --order "CONFIGS" [--binary VFIO_SIM] RESULT.json...
     lane-json.py skipped RESULT.json...
     lane-json.py junit RESULT.json... > junit.xml
@@ -10,7 +10,8 @@
 `make` (job.sh) turns one job's lane output into a result: what lane.sh
 printed for the configuration (its line, disagreements, exploration, host
 replay; lane.sh --skipped-lines keeps the skipped-fixture summary out of
-it), the skipped fixtures as `vfio-sim lane-summary skipped-lines` gives
+it) and the same lines with the exploration's apart (lane.sh --sections),
+the skipped fixtures as `vfio-sim lane-summary skipped-lines` gives
 them, the exploration's report (vfio-sim explore --report), the
 accelerator and the exit status. Nothing here reads a report's prose: the
 lines are carried as lane.sh printed them, and the shards' explorations
@@ -45,6 +46,7 @@ def make(args):
     lines = read(opts["--lane-output"]).splitlines()
     accel = opts.get("--accel", "")
     report = opts.get("--explore-report", "")
+    sections = opts.get("--sections", "")
     result = {
         "format": FORMAT,
         "config": opts["--config"],
@@ -56,6 +58,7 @@ def make(args):
         "lines": lines,
         "skipped": [s for s in read(opts["--skipped"]).splitlines() if s] if opts.get("--skipped") else [],
         "explore_report": read(report) if report and os.path.exists(report) else "",
+        "sections": json.loads(read(sections)) if sections and os.path.exists(sections) else None,
     }
     json.dump(result, sys.stdout, indent=1)
     sys.stdout.write("\n")
@@ -89,16 +92,13 @@ def grouped(results, order):
         yield c, shards
 
 
-def split_explore(lines):
-    """(before, exploration, after): the exploration is the `  explored`
-    (or `  exploration: no result`) line and the indented lines after it."""
-    start = next((i for i, l in enumerate(lines) if l.startswith("  explored ") or l.startswith("  exploration: ")), None)
-    if start is None:
-        return lines, [], []
-    end = start + 1
-    while end < len(lines) and lines[end].startswith("    "):
-        end += 1
-    return lines[:start], lines[start:end], lines[end:]
+def split_explore(result):
+    """(before, exploration, after): the lines lane-summary wrote apart
+    (--sections); a result without them is all `before`."""
+    sections = result.get("sections")
+    if not sections:
+        return result["lines"], [], []
+    return sections["before"], sections["exploration"], sections["after"]
 
 
 def merged_exploration(shards, binary):
@@ -136,9 +136,9 @@ def lines(args):
         if len(shards) == 1:
             print("\n".join(first))
             continue
-        before, _, after = split_explore(first)
+        before, _, after = split_explore(shards[0])
         for r in shards[1:]:
-            b, _, a = split_explore(r["lines"])
+            b, _, a = split_explore(r)
             if b != before or a != after:
                 print(f"  (shard {r.get('shard')} of {config} saw other fixture answers: {r['_path']})")
                 failed = True

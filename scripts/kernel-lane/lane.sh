@@ -45,6 +45,9 @@
 #                   write each configuration's skipped fixtures to FILE as
 #                   `NAME: REASON<TAB>CONFIG` lines instead of printing the
 #                   `skipped fixtures:` summary (job.sh; merge.sh prints it)
+#   --sections FILE with one --config: also write its lines to FILE as JSON,
+#                   the exploration's apart (`vfio-sim lane-summary
+#                   --sections`; job.sh keeps it for merge.sh)
 #   --verbose       print every note (setup differences, answers the trace
 #                   wrote for another IOMMU or kernel, skipped fixtures); the
 #                   report in $VFIOSIM_LANE_CACHE/logs also lists every agreement
@@ -88,7 +91,7 @@ LANE_DIE_CODE=125
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 DEV_KERNEL="" DEV_SOURCE="" DEV_MODULES="" DEV_KCONFIG="" DEV_IOMMUS=""
-CONFIGS=() BINARY="" SETUP=1 VERBOSE=0 PTES=1 FIXTURES=() SKIPPED_LINES="" EXPLORE=${LANE_EXPLORE-"100 30 1"}
+CONFIGS=() BINARY="" SETUP=1 VERBOSE=0 PTES=1 FIXTURES=() SKIPPED_LINES="" SECTIONS="" EXPLORE=${LANE_EXPLORE-"100 30 1"}
 while [ $# -gt 0 ]; do
   case $1 in
     --config) IFS=, read -r -a more <<< "${2:?}"; CONFIGS+=("${more[@]}"); shift 2 ;;
@@ -96,6 +99,7 @@ while [ $# -gt 0 ]; do
     --no-setup) SETUP=0; shift ;;
     --verbose) VERBOSE=1; shift ;;
     --skipped-lines) SKIPPED_LINES=${2:?}; shift 2 ;;
+    --sections) SECTIONS=${2:?}; shift 2 ;;
     --no-ptes) PTES=0; shift ;;
     --explore) EXPLORE=${2?}; shift 2 ;;
     --explore-iommufd) export LANE_IOMMUFD_EXPLORE=${2?}; shift 2 ;;
@@ -126,6 +130,7 @@ for i in "${!CONFIGS[@]}"; do
   CONFIGS[i]=$LANE_CFG_NAME
   case " ${SERIES[*]} " in *" $LANE_CFG_SERIES "*) ;; *) SERIES+=("$LANE_CFG_SERIES") ;; esac
 done
+if [ -n "$SECTIONS" ] && [ ${#CONFIGS[@]} != 1 ]; then echo "--sections goes with one --config" >&2; exit 2; fi
 if [ ${#FIXTURES[@]} -eq 0 ]; then
   FIXTURES=("$LANE_REPO"/Fixtures/*.trace)
 fi
@@ -297,6 +302,7 @@ for c in "${CONFIGS[@]}"; do
                 --payload-exit "$rc" --stderr "$WORK/stderr")
   [ -z "$CONTAINER_NOTE" ] || SUMMARY_ARGS+=(--note "$CONTAINER_NOTE")
   [ "$VERBOSE" = 0 ] || SUMMARY_ARGS+=(--verbose)
+  [ -z "$SECTIONS" ] || SUMMARY_ARGS+=(--sections "$SECTIONS")
   "$BINARY" lane-summary "${SUMMARY_ARGS[@]}" "$REPORT" || FAILED=1
 done
 
