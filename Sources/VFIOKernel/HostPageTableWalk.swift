@@ -24,8 +24,10 @@ import VFIOCore
 ///
 /// The guest program waits for the answer, so the tables do not change
 /// while they are walked.
-enum HostPageTableWalk {
-    static let portVariable = "VFIO_LANE_PTES"
+public enum HostPageTableWalk {
+    /// The environment variable in which the lane names the walker's port;
+    /// the command line reads it and passes it to `KernelBackend`.
+    public static let portVariable = "VFIO_LANE_PTES"
 
     /// `bus` and `devfn` of a PCI address such as `0000:00:02.0` (segment 0
     /// only: the walker reads one VT-d unit's root table).

@@ -67,6 +67,20 @@ extension HostFacts {
         return lines
     }
 
+    /// How the bound groups' presets compare with what `--probe` measured:
+    /// how many agree of those checked, and the prologue's lines that show
+    /// a difference (the `domain` line of each group that differs, and the
+    /// `# presets:` line when one does). Nil when no preset was checked.
+    public var presetAgreement: (agreeing: Int, checked: Int, differingLines: [String])? {
+        guard case .some(_, let bound) = groups else { return nil }
+        let checks = bound.compactMap { g in presetCheck(g).map { (g, $0) } }
+        guard !checks.isEmpty else { return nil }
+        let differing = checks.filter { !$0.1.differences.isEmpty }
+        var lines = differing.map { domainLine($0.0) }
+        if !differing.isEmpty, let presets = prologue.last(where: { $0.hasPrefix("# presets:") }) { lines.append(presets) }
+        return (checks.count - differing.count, checks.count, lines)
+    }
+
     /// A group's preset, for this release, beside what `--probe` measured.
     public struct PresetCheck: Sendable {
         public var group: String

@@ -43,6 +43,11 @@ public final class KernelBackend: Backend {
     var otherContainers: [String: (fd: Int32, kind: ContainerKind)] = [:]
     /// A PCI BAR's sysfs resource file, mapped for `pfnmap` memory.
     let barPath: String?
+    /// The devices' file descriptors and ioctls: `sys` unless a caller
+    /// stands between (fault injection).
+    let device: DeviceIO
+    /// The host page-table walker's serial port (`check ptes=`), if any.
+    let pageTableWalker: String?
     var regions: [MemoryRegion] = []
     /// The memory `mlock` locked for the process (address, length).
     var locked: (addr: UInt64, length: UInt64)?
@@ -75,10 +80,18 @@ public final class KernelBackend: Backend {
     /// drops `CAP_IPC_LOCK`, lifts `RLIMIT_MEMLOCK` and makes sure
     /// `dma_entry_limit` is the 65535 traces assume (asking the parent when
     /// it is not).
+    ///
+    /// `pageTableWalker`: the serial port of a host program that walks the
+    /// IOMMU's page tables for `check ptes=` (the lane's `VFIO_LANE_PTES`,
+    /// read by the command line); nil: not observable. `deviceIO`: where
+    /// the device opens and ioctls go instead of `sys` (fault injection
+    /// counts them there).
     public init(groupPaths: [String], barPath: String? = nil, sys: SystemCalls = LinuxSystemCalls(),
-                traceDefaults: Bool = true) throws(BackendError) {
+                traceDefaults: Bool = true, pageTableWalker: String? = nil, deviceIO: DeviceIO? = nil) throws(BackendError) {
         self.sys = sys
+        self.device = deviceIO ?? sys
         self.barPath = barPath
+        self.pageTableWalker = pageTableWalker
         groups = groupPaths.map { Group(path: $0) }
         release = sys.release
         guard !groupPaths.isEmpty else { throw BackendError("the kernel backend needs at least one group") }
@@ -87,12 +100,12 @@ public final class KernelBackend: Backend {
             let path = groups[i].path
             do throws(BackendError) {
                 try Self.checkGroupIsOurs(path, sys: sys)
-                switch sys.open(path, O_RDWR) {
+                switch device.open(path, O_RDWR) {
                 case .success(let fd): groups[i].fd = fd
                 case .failure(let e): throw BackendError("cannot open \(path): \(e)")
                 }
                 var status = vfio_group_status(argsz: UInt32(MemoryLayout<vfio_group_status>.size), flags: 0)
-                if case .failure(let e) = sys.ioctl(groups[i].fd, VFIO.groupGetStatus, &status) { throw BackendError("VFIO_GROUP_GET_STATUS on \(path): \(e)") }
+                if case .failure(let e) = device.ioctl(groups[i].fd, VFIO.groupGetStatus, &status) { throw BackendError("VFIO_GROUP_GET_STATUS on \(path): \(e)") }
                 if status.flags & UInt32(VFIO_GROUP_FLAGS_VIABLE) == 0 { throw BackendError("group \(path) is not viable: bind every device in it to vfio-pci") }
                 if status.flags & UInt32(VFIO_GROUP_FLAGS_CONTAINER_SET) != 0 { throw BackendError("group \(path) already has a container; refusing to touch it") }
             } catch {
@@ -100,11 +113,11 @@ public final class KernelBackend: Backend {
                 throw error
             }
         }
-        switch sys.open("/dev/vfio/vfio", O_RDWR) {
+        switch device.open("/dev/vfio/vfio", O_RDWR) {
         case .success(let fd): containerFD = fd
         case .failure(let e): _ = close(); throw BackendError("cannot open /dev/vfio/vfio: \(e)")
         }
-        if case .success(let v) = sys.ioctl(containerFD, VFIO.getAPIVersion, value: 0), v != VFIO.apiVersion {
+        if case .success(let v) = device.ioctl(containerFD, VFIO.getAPIVersion, value: 0), v != VFIO.apiVersion {
             _ = close(); throw BackendError("unexpected VFIO API version \(v)")
         }
         if let now = ModuleParameter.dmaEntryLimit.read(sys).flatMap({ UInt32($0) }) { entryLimit = now; entryLimitAtOpen = now }
@@ -167,23 +180,23 @@ public final class KernelBackend: Backend {
             var unmap = vfio_iommu_type1_dma_unmap()
             unmap.argsz = UInt32(MemoryLayout<vfio_iommu_type1_dma_unmap>.size)
             unmap.flags = UInt32(VFIO_DMA_UNMAP_FLAG_ALL)
-            _ = sys.ioctl(c.fd, VFIO.iommuUnmapDMA, &unmap)
+            _ = device.ioctl(c.fd, VFIO.iommuUnmapDMA, &unmap)
         }
         for i in groups.indices { closeDevices(i) }
-        for g in groups where g.fd >= 0 && g.inContainer { _ = sys.ioctl(g.fd, VFIO.groupUnsetContainer, value: 0) }
+        for g in groups where g.fd >= 0 && g.inContainer { _ = device.ioctl(g.fd, VFIO.groupUnsetContainer, value: 0) }
         for i in groups.indices { groups[i].inContainer = false }
-        for (_, c) in otherContainers where c.fd >= 0 { sys.close(c.fd) }
+        for (_, c) in otherContainers where c.fd >= 0 { device.close(c.fd) }
         otherContainers = [:]
         if containerFD >= 0 {
             var unmap = vfio_iommu_type1_dma_unmap()
             unmap.argsz = UInt32(MemoryLayout<vfio_iommu_type1_dma_unmap>.size)
             unmap.flags = UInt32(VFIO_DMA_UNMAP_FLAG_ALL)
-            _ = sys.ioctl(containerFD, VFIO.iommuUnmapDMA, &unmap)
+            _ = device.ioctl(containerFD, VFIO.iommuUnmapDMA, &unmap)
         }
         for i in groups.indices { closeDevices(i) }
-        for g in groups where g.fd >= 0 && g.inContainer { _ = sys.ioctl(g.fd, VFIO.groupUnsetContainer, value: 0) }
-        if containerFD >= 0 { sys.close(containerFD) }
-        for g in groups where g.fd >= 0 { sys.close(g.fd) }
+        for g in groups where g.fd >= 0 && g.inContainer { _ = device.ioctl(g.fd, VFIO.groupUnsetContainer, value: 0) }
+        if containerFD >= 0 { device.close(containerFD) }
+        for g in groups where g.fd >= 0 { device.close(g.fd) }
         if walkerFD >= 0 { sys.close(walkerFD); walkerFD = -1 }
         for r in regions { sys.munmap(r.vaddr, r.size) }
         regions = []
@@ -210,12 +223,12 @@ public final class KernelBackend: Backend {
         if groups.contains(where: \.inContainer) { throw BackendError("the container kind must be chosen before the first group joins") }
         let node = kind.deviceNode
         let fd: Int32
-        switch sys.open(node, O_RDWR) {
+        switch device.open(node, O_RDWR) {
         case .success(let f): fd = f
         case .failure(let e):
             throw BackendError("cannot open \(node): \(e)" + (kind == .iommufd ? " (a kernel without CONFIG_IOMMUFD has no /dev/iommu)" : ""))
         }
-        if containerFD >= 0 { sys.close(containerFD) }
+        if containerFD >= 0 { device.close(containerFD) }
         containerFD = fd
         containerKind = kind
         if armed { sys.armCleanup(container: containerFD, groups: groups.map(\.fd)) }
@@ -236,12 +249,12 @@ public final class KernelBackend: Backend {
         } else {
             let kind = kind ?? .type1
             let node = kind.deviceNode
-            switch sys.open(node, O_RDWR) {
+            switch device.open(node, O_RDWR) {
             case .success(let fd): (containerFD, containerKind) = (fd, kind)
             case .failure(let e): throw BackendError("cannot open \(node) for container \(name): \(e)")
             }
-            if kind == .type1, case .success(let v) = sys.ioctl(containerFD, VFIO.getAPIVersion, value: 0), v != VFIO.apiVersion {
-                sys.close(containerFD)
+            if kind == .type1, case .success(let v) = device.ioctl(containerFD, VFIO.getAPIVersion, value: 0), v != VFIO.apiVersion {
+                device.close(containerFD)
                 (containerFD, containerKind) = saved
                 throw BackendError("unexpected VFIO API version \(v)")
             }
@@ -279,12 +292,13 @@ public final class KernelBackend: Backend {
         let p = ModuleParameter.dmaEntryLimit
         guard let now = p.read(sys) else { throw BackendError("cannot read \(p.path) (is vfio_iommu_type1 loaded?)") }
         if now != String(limit) {
-            guard let answer = sys.askParent(ParameterRequest.set(p, String(limit))) else {
+            switch sys.askParent(.set(p, value: String(limit))) {
+            case nil:
                 throw BackendError("\(p.rawValue) is \(now) and the trace needs \(limit): only a supervising vfio-sim process "
                                    + "(replay or explore, which run each trace in a child) changes it")
+            case .refused(let why)?: throw BackendError(why)
+            case .ok?: break
             }
-            if answer.hasPrefix("refused ") { throw BackendError(String(answer.dropFirst("refused ".count))) }
-            guard answer == "ok" else { throw BackendError("setting \(p.rawValue): the parent answered '\(answer)'") }
         }
         entryLimit = limit
     }
@@ -385,13 +399,13 @@ public final class KernelBackend: Backend {
         // More trace groups than real ones: this one cannot be made real.
         guard let i = group(named: spec.name, binding: true) else { return .failure(.ENODEV) }
         var fd = containerFD
-        let r = sys.ioctl(groups[i].fd, VFIO.groupSetContainer, &fd)
+        let r = device.ioctl(groups[i].fd, VFIO.groupSetContainer, &fd)
         if case .success = r { groups[i].inContainer = true }
         if case .success = r, containerKind == .iommufd, let e = openDevices(i) {
             // The device did not attach: take the group out again, so the
             // container is as before the call (the model's answer).
             closeDevices(i)
-            _ = sys.ioctl(groups[i].fd, VFIO.groupUnsetContainer, value: 0)
+            _ = device.ioctl(groups[i].fd, VFIO.groupUnsetContainer, value: 0)
             groups[i].inContainer = false
             return .failure(e)
         }
@@ -405,7 +419,7 @@ public final class KernelBackend: Backend {
     func openDevices(_ i: Int) -> Errno? {
         for name in devices(of: groups[i].path) {
             var bytes = Array(name.utf8) + [0]
-            switch sys.ioctl(groups[i].fd, VFIO.groupGetDeviceFD, bytes: &bytes) {
+            switch device.ioctl(groups[i].fd, VFIO.groupGetDeviceFD, bytes: &bytes) {
             case .success(let fd): groups[i].deviceFDs.append(fd)
             case .failure(let e): return e
             }
@@ -415,7 +429,7 @@ public final class KernelBackend: Backend {
 
     /// Closes the devices of group `i` (detaching them from the IOAS).
     func closeDevices(_ i: Int) {
-        for fd in groups[i].deviceFDs { sys.close(fd) }
+        for fd in groups[i].deviceFDs { device.close(fd) }
         groups[i].deviceFDs = []
     }
 
@@ -426,7 +440,7 @@ public final class KernelBackend: Backend {
         // An iommufd keeps a device attached while its fd is open, whatever
         // the group's container: close it first.
         closeDevices(i)
-        let r = sys.ioctl(groups[i].fd, VFIO.groupUnsetContainer, value: 0)
+        let r = device.ioctl(groups[i].fd, VFIO.groupUnsetContainer, value: 0)
         if case .success = r { groups[i].inContainer = false }
         if !groups[i].inContainer { groups[i].name = nil }
         return r.map { _ in () }
@@ -434,24 +448,24 @@ public final class KernelBackend: Backend {
 
     public func setIOMMU(_ type: Extension) -> Result<Void, Errno> {
         entryLimitAtOpen = entryLimit
-        return sys.ioctl(containerFD, VFIO.setIOMMU, value: UInt(type.rawValue)).map { _ in () }
+        return device.ioctl(containerFD, VFIO.setIOMMU, value: UInt(type.rawValue)).map { _ in () }
     }
 
     public func checkExtension(_ ext: Extension) -> Result<UInt32, Errno> {
-        sys.ioctl(containerFD, VFIO.checkExtension, value: UInt(ext.rawValue)).map { UInt32($0) }
+        device.ioctl(containerFD, VFIO.checkExtension, value: UInt(ext.rawValue)).map { UInt32($0) }
     }
 
     public func getInfo(argsz: UInt32) -> Result<IOMMUInfo, Errno> {
         var buffer = [UInt8](repeating: 0, count: Int(max(argsz, 24)))
         for i in 0..<4 { buffer[i] = UInt8((argsz >> (8 * UInt32(i))) & 0xff) }
-        return sys.ioctl(containerFD, VFIO.iommuGetInfo, bytes: &buffer).map { _ in
+        return device.ioctl(containerFD, VFIO.iommuGetInfo, bytes: &buffer).map { _ in
             IOMMUInfo(bytes: Array(buffer.prefix(Int(max(argsz, 16)))))
         }
     }
 
     public func mapDMA(_ r: MapDMA) -> Result<Void, Errno> {
         var raw = vfio_iommu_type1_dma_map(argsz: r.argsz, flags: r.flags.rawValue, vaddr: r.vaddr, iova: r.iova, size: r.size)
-        return sys.ioctl(containerFD, VFIO.iommuMapDMA, &raw).map { _ in () }
+        return device.ioctl(containerFD, VFIO.iommuMapDMA, &raw).map { _ in () }
     }
 
     public func unmapDMA(_ r: UnmapDMA) -> Result<UInt64, Errno> {
@@ -461,12 +475,12 @@ public final class KernelBackend: Backend {
                 var raw = cvfio_unmap_bitmap()
                 raw.unmap.argsz = r.argsz; raw.unmap.flags = r.flags.rawValue; raw.unmap.iova = r.iova; raw.unmap.size = r.size
                 raw.bitmap = vfio_bitmap(pgsize: bitmap.pgsize, size: bitmap.size, data: data)
-                return sys.ioctl(containerFD, VFIO.iommuUnmapDMA, &raw).map { _ in raw.unmap.size }
+                return device.ioctl(containerFD, VFIO.iommuUnmapDMA, &raw).map { _ in raw.unmap.size }
             }
         }
         var raw = vfio_iommu_type1_dma_unmap()
         raw.argsz = r.argsz; raw.flags = r.flags.rawValue; raw.iova = r.iova; raw.size = r.size
-        return sys.ioctl(containerFD, VFIO.iommuUnmapDMA, &raw).map { _ in raw.size }
+        return device.ioctl(containerFD, VFIO.iommuUnmapDMA, &raw).map { _ in raw.size }
     }
 
     /// Runs `body` with a user buffer for dirty bits and, when the call
@@ -495,12 +509,12 @@ public final class KernelBackend: Backend {
                 raw.dirty.argsz = r.argsz; raw.dirty.flags = r.flags.rawValue
                 raw.range.iova = r.iova; raw.range.size = r.size
                 raw.range.bitmap = vfio_bitmap(pgsize: bitmap.pgsize, size: bitmap.size, data: data)
-                return sys.ioctl(containerFD, VFIO.iommuDirtyPages, &raw).map { _ in () }
+                return device.ioctl(containerFD, VFIO.iommuDirtyPages, &raw).map { _ in () }
             }
         }
         var raw = vfio_iommu_type1_dirty_bitmap()
         raw.argsz = r.argsz; raw.flags = r.flags.rawValue
-        return sys.ioctl(containerFD, VFIO.iommuDirtyPages, &raw).map { _ in () }
+        return device.ioctl(containerFD, VFIO.iommuDirtyPages, &raw).map { _ in () }
     }
 
     public func dirtyBitmap() -> [IOVARange]? { lastBitmap }
@@ -583,7 +597,7 @@ public final class KernelBackend: Backend {
     /// The host walker's port and the device whose page table is walked
     /// for the domain of group `domain` (nil: the only one attached).
     func walkTarget(domain: String?) -> Result<(port: String, device: String), BackendError> {
-        guard let port = sys.environment(HostPageTableWalk.portVariable) else {
+        guard let port = pageTableWalker else {
             return .failure(BackendError("the IOMMU page table cannot be read from inside this machine"))
         }
         let index: Int
@@ -627,17 +641,17 @@ public final class KernelBackend: Backend {
 
     func probe(_ g: Group) throws(BackendError) -> DomainSpec {
         let container: Int32
-        switch sys.open("/dev/vfio/vfio", O_RDWR) {
+        switch device.open("/dev/vfio/vfio", O_RDWR) {
         case .success(let fd): container = fd
         case .failure(let e): throw BackendError("probing the IOMMU: cannot open /dev/vfio/vfio: \(e)")
         }
-        defer { sys.close(container) }
+        defer { device.close(container) }
         var fd = container
-        if case .failure(let e) = sys.ioctl(g.fd, VFIO.groupSetContainer, &fd) {
+        if case .failure(let e) = device.ioctl(g.fd, VFIO.groupSetContainer, &fd) {
             throw BackendError("probing the IOMMU of \(g.path): VFIO_GROUP_SET_CONTAINER: \(e)")
         }
-        defer { _ = sys.ioctl(g.fd, VFIO.groupUnsetContainer, value: 0) }
-        switch sys.ioctl(container, VFIO.setIOMMU, value: UInt(Extension.type1v2.rawValue)) {
+        defer { _ = device.ioctl(g.fd, VFIO.groupUnsetContainer, value: 0) }
+        switch device.ioctl(container, VFIO.setIOMMU, value: UInt(Extension.type1v2.rawValue)) {
         case .success: break
         case .failure(.EPERM):
             // Not isolated and not allowed: the domain's other properties
@@ -649,11 +663,11 @@ public final class KernelBackend: Backend {
         }
         var buffer = [UInt8](repeating: 0, count: 4096)
         buffer[0] = 0x00; buffer[1] = 0x10  // argsz = 4096
-        if case .failure(let e) = sys.ioctl(container, VFIO.iommuGetInfo, bytes: &buffer) {
+        if case .failure(let e) = device.ioctl(container, VFIO.iommuGetInfo, bytes: &buffer) {
             throw BackendError("probing the IOMMU: VFIO_IOMMU_GET_INFO: \(e)")
         }
         let coherent: Bool
-        switch sys.ioctl(container, VFIO.checkExtension, value: UInt(Extension.dmaCC.rawValue)) {
+        switch device.ioctl(container, VFIO.checkExtension, value: UInt(Extension.dmaCC.rawValue)) {
         case .success(let v): coherent = v == 1
         case .failure(let e): throw BackendError("probing the IOMMU: CHECK_EXTENSION(DMA_CC): \(e)")
         }

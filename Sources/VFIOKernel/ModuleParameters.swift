@@ -24,12 +24,6 @@ public enum ModuleParameter: String, Sendable, CaseIterable {
     }
 }
 
-/// What a kernel backend asks its parent: `set PARAMETER VALUE`; the
-/// answer is `ok` or `refused MESSAGE`.
-public enum ParameterRequest {
-    public static func set(_ p: ModuleParameter, _ value: String) -> String { "set \(p.rawValue) \(value)" }
-}
-
 /// Changes module parameters for the traces of one run, and puts them
 /// back, whatever ends the processes that use them.
 ///
@@ -119,14 +113,13 @@ public final class ModuleParameterGuard {
         _ = sys.removeFile(Self.recordPath)
     }
 
-    /// Answers a child's request line: `ok` or `refused MESSAGE`.
-    public func serve(_ line: String) -> String {
-        let words = line.split(separator: " ").map(String.init)
-        guard words.count == 3, words[0] == "set", let p = ModuleParameter(rawValue: words[1]) else {
-            return "refused the supervising process does not understand '\(line)'"
+    /// Answers a child's request.
+    public func serve(_ request: ParentRequest) -> ParentAnswer {
+        switch request {
+        case .set(let p, let value):
+            if let refusal = set(p, to: value) { return .refused(refusal.message) }
+            return .ok
         }
-        if let refusal = set(p, to: words[2]) { return "refused \(refusal.message)" }
-        return "ok"
     }
 
     /// Sets `p` to `value`: nothing to do when it has that value; refused

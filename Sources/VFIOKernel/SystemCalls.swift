@@ -7,12 +7,18 @@ import Glibc
 import Musl
 #endif
 
-/// Every system call the kernel backend and the lane make.
+/// Every system call the kernel backend and the lane make, by concern.
 ///
-/// One protocol, so that a test can replace the machine: `LinuxSystemCalls`
-/// makes the real calls, a scripted conformer answers them from a table.
-/// Each requirement names the C call it stands for.
-public protocol SystemCalls: AnyObject {
+/// So that a test can replace the machine: `LinuxSystemCalls` makes the
+/// real calls, a scripted conformer answers them from a table, and fault
+/// injection wraps only `DeviceIO`. Each requirement names the C call it
+/// stands for.
+public protocol SystemCalls: DeviceIO, ProcessMemory, HostFiles, SerialPort, ProcessControl {}
+
+/// File descriptors and the ioctls made on them: the seam between the
+/// kernel backend and the devices (`/dev/vfio/N`, `/dev/iommu`), where
+/// fault injection stands.
+public protocol DeviceIO: AnyObject {
     /// `open(path, flags)`.
     func open(_ path: String, _ flags: Int32) -> Result<Int32, Errno>
     /// `close(fd)`.
@@ -21,6 +27,13 @@ public protocol SystemCalls: AnyObject {
     func ioctl(_ fd: Int32, _ request: UInt, buffer: UnsafeMutableRawBufferPointer) -> Result<Int32, Errno>
     /// `ioctl(fd, request, value)`.
     func ioctl(_ fd: Int32, _ request: UInt, value: UInt) -> Result<Int32, Errno>
+    /// `pread` of exactly `count` bytes at `offset`.
+    func pread(_ fd: Int32, count: Int, offset: UInt64) -> [UInt8]?
+}
+
+/// This process's memory and its limits: what a trace's `memory`,
+/// `memlock` and `cap-ipc-lock` statements set up.
+public protocol ProcessMemory: AnyObject {
     /// `capset`: raise or drop `CAP_IPC_LOCK` in the effective set.
     func setCapIPCLock(_ on: Bool) -> Errno?
     /// `setrlimit(RLIMIT_MEMLOCK)`; nil is unlimited.
@@ -38,28 +51,48 @@ public protocol SystemCalls: AnyObject {
     func mmapLocked(_ length: UInt64) -> Result<UInt64, Errno>
     /// `munmap`.
     func munmap(_ addr: UInt64, _ length: UInt64)
+}
+
+/// The host's files: sysfs and procfs attributes, the run's lock and
+/// record under `/run/vfio-sim`.
+public protocol HostFiles: AnyObject {
     /// The whole of a small file (`/proc/self/status`, a sysfs attribute).
     func readText(_ path: String) -> String?
     /// `write` of `text` to the file at `path`.
     func writeText(_ path: String, _ text: String) -> Errno?
-    /// `pread` of exactly `count` bytes at `offset`.
-    func pread(_ fd: Int32, count: Int, offset: UInt64) -> [UInt8]?
     /// The names in a directory, without `.` and `..` (`opendir`/`readdir`).
     func listDirectory(_ path: String) -> [String]?
     /// The target of a symbolic link (`readlink`).
     func readLink(_ path: String) -> String?
-    /// `geteuid() == 0`.
-    var isRoot: Bool { get }
     /// `uname -r`.
     var release: String { get }
-    /// `getenv`.
-    func environment(_ name: String) -> String?
+    /// `mkdir(path, mode)`.
+    func makeDirectory(_ path: String, mode: UInt32) -> Errno?
+    /// `open(path, O_RDWR|O_CREAT, 0600)` and `flock(LOCK_EX)` (with
+    /// `LOCK_NB` unless `wait`): the fd holding the lock (`cvfio_lock_file`).
+    func lockFile(_ path: String, wait: Bool) -> Result<Int32, Errno>
+    /// A whole file replaced atomically and durably: written to `path.new`,
+    /// `fsync`, `rename` (`cvfio_replace_file`).
+    func replaceFile(_ path: String, _ text: String) -> Errno?
+    /// `unlink(path)`.
+    func removeFile(_ path: String) -> Errno?
+}
+
+/// A serial port to a program on the host (the lane's page-table walker).
+public protocol SerialPort: AnyObject {
     /// A serial port in raw mode (`cvfio_open_raw_tty`).
     func openRawTTY(_ path: String) -> Result<Int32, Errno>
     /// `write` of every byte, retrying short writes.
     func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Errno?
     /// One line from `fd`, waiting at most `timeoutMs` (`cvfio_read_line`).
     func readLine(_ fd: Int32, timeoutMs: Int32) -> Result<String, Errno>
+}
+
+/// Processes: the child per trace and its requests to the supervisor,
+/// signals, and the handlers that clean up when one arrives.
+public protocol ProcessControl: AnyObject {
+    /// `geteuid() == 0`.
+    var isRoot: Bool { get }
     /// Arms (or, with `container` -1, disarms) the signal handler that
     /// unmaps everything and unsets the groups' container (`cvfio_arm_cleanup`).
     func armCleanup(container: Int32, groups: [Int32])
@@ -72,25 +105,16 @@ public protocol SystemCalls: AnyObject {
     /// each line the child sends with `askParent` is answered with
     /// `serving`'s line (`poll` on both pipes); without `serving` the
     /// child's `askParent` gives nil.
-    func inChild(serving: ((String) -> String)?, _ body: () -> [UInt8]) -> Result<[UInt8], ChildFailure>
+    func inChild(serving: ((ParentRequest) -> ParentAnswer)?, _ body: () -> [UInt8]) -> Result<[UInt8], ChildFailure>
     /// Runs each body in a child process of its own, all at once, and
     /// returns what each produced, in order (as `inChild`, without
     /// requests). A system that cannot run them side by side runs them one
     /// after another.
     func inChildren(_ bodies: [() -> [UInt8]]) -> [Result<[UInt8], ChildFailure>]
-    /// In a child of `inChild(serving:)`: one line to the parent and its
-    /// one-line answer; nil when no parent serves requests.
-    func askParent(_ request: String) -> String?
-    /// `mkdir(path, mode)`.
-    func makeDirectory(_ path: String, mode: UInt32) -> Errno?
-    /// `open(path, O_RDWR|O_CREAT, 0600)` and `flock(LOCK_EX)` (with
-    /// `LOCK_NB` unless `wait`): the fd holding the lock (`cvfio_lock_file`).
-    func lockFile(_ path: String, wait: Bool) -> Result<Int32, Errno>
-    /// A whole file replaced atomically and durably: written to `path.new`,
-    /// `fsync`, `rename` (`cvfio_replace_file`).
-    func replaceFile(_ path: String, _ text: String) -> Errno?
-    /// `unlink(path)`.
-    func removeFile(_ path: String) -> Errno?
+    /// In a child of `inChild(serving:)`: a request to the parent and its
+    /// answer (one line each on the pipe: `ParentRequest.line`); nil when
+    /// no parent serves requests.
+    func askParent(_ request: ParentRequest) -> ParentAnswer?
     /// `getpid()`.
     var processID: Int32 { get }
     /// `kill(pid, 0)` succeeds (or fails with EPERM): the process exists.
@@ -118,7 +142,7 @@ public enum ChildFailure: Error, Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-extension SystemCalls {
+extension ProcessControl {
     /// One after another (test systems).
     public func inChildren(_ bodies: [() -> [UInt8]]) -> [Result<[UInt8], ChildFailure>] {
         bodies.map { inChild($0) }
@@ -126,6 +150,9 @@ extension SystemCalls {
 
     /// Runs `body` in a child process that cannot ask this one anything.
     public func inChild(_ body: () -> [UInt8]) -> Result<[UInt8], ChildFailure> { inChild(serving: nil, body) }
+}
+
+extension DeviceIO {
     /// `ioctl(fd, request, &arg)` with `arg` a uapi struct passed by address.
     func ioctl<T>(_ fd: Int32, _ request: UInt, _ arg: inout T) -> Result<Int32, Errno> {
         withUnsafeMutableBytes(of: &arg) { ioctl(fd, request, buffer: $0) }
@@ -245,7 +272,6 @@ public final class LinuxSystemCalls: SystemCalls {
         return withUnsafeBytes(of: &uts.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
     }
 
-    public func environment(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
 
     public func openRawTTY(_ path: String) -> Result<Int32, Errno> { Self.result(path.withCString { cvfio_open_raw_tty($0) }) }
 
@@ -285,9 +311,9 @@ public final class LinuxSystemCalls: SystemCalls {
     /// and the read end of its answer pipe.
     var parentChannel: (request: Int32, answer: Int32)? = nil
 
-    public func askParent(_ request: String) -> String? {
+    public func askParent(_ request: ParentRequest) -> ParentAnswer? {
         guard let channel = parentChannel else { return nil }
-        let line = request.filter { $0 != "\n" } + "\n"
+        let line = request.line + "\n"
         if writeAll(channel.request, Array(line.utf8)) != nil { return nil }
         var answer: [UInt8] = []
         var byte: UInt8 = 0
@@ -295,12 +321,12 @@ public final class LinuxSystemCalls: SystemCalls {
             let n = Glibc.read(channel.answer, &byte, 1)
             if n < 0 && Glibc.errno == EINTR { continue }
             if n <= 0 { return nil }
-            if byte == UInt8(ascii: "\n") { return String(decoding: answer, as: UTF8.self) }
+            if byte == UInt8(ascii: "\n") { return ParentAnswer(line: String(decoding: answer, as: UTF8.self)) }
             answer.append(byte)
         }
     }
 
-    public func inChild(serving: ((String) -> String)?, _ body: () -> [UInt8]) -> Result<[UInt8], ChildFailure> {
+    public func inChild(serving: ((ParentRequest) -> ParentAnswer)?, _ body: () -> [UInt8]) -> Result<[UInt8], ChildFailure> {
         // report: child → parent; request: child → parent; answer: parent → child.
         var report: [Int32] = [-1, -1], request: [Int32] = [-1, -1], answer: [Int32] = [-1, -1]
         func closeAll() { for fd in report + request + answer where fd >= 0 { Glibc.close(fd) } }
@@ -354,7 +380,7 @@ public final class LinuxSystemCalls: SystemCalls {
                 while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
                     let line = String(decoding: pending[..<newline], as: UTF8.self)
                     pending.removeSubrange(...newline)
-                    let reply = serving(line).filter { $0 != "\n" } + "\n"
+                    let reply = (ParentRequest(line: line).map(serving) ?? .notUnderstood(line)).line + "\n"
                     _ = writeAll(answer[1], Array(reply.utf8))
                 }
             }

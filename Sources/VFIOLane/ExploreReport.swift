@@ -9,10 +9,11 @@ import VFIOExplore
 ///
 ///     vfio-sim explore report 1
 ///     range   SEED  RUNS  OPS  BACKEND  [CONTAINER]   (model or both; type1 or iommufd, type1 when missing)
-///     counts  SEQUENCES  OPERATIONS  FINDINGS  NOT-RUN-ON-KERNEL  SECONDS  [HUNG]
+///     counts  SEQUENCES  OPERATIONS  FINDINGS  NOT-RUN-ON-KERNEL  SECONDS  [HUNG  [JOBS]]
 ///
-/// (HUNG, the sequences that end in a predicted hang, may be missing in
-/// reports of older versions: 0.)
+/// (HUNG, the sequences that end in a predicted hang, and JOBS, the
+/// processes or threads that ran them side by side, may be missing in
+/// reports of older versions: 0 and 1.)
 ///     shrunk  SEED  TRIED  STATEMENTS  FIXTURE  KIND  FIELDS...
 ///     END
 public struct ExploreReport {
@@ -23,6 +24,8 @@ public struct ExploreReport {
     public var result: ExploreRun
     /// The kind the sequences were generated for (`--container`).
     public var container: ContainerKind
+    /// How many ran side by side (`--jobs`): the rate line says it.
+    public var jobs: Int = 1
 
     public init(seed: UInt64, runs: Int, ops: Int, backend: String, result: ExploreRun, container: ContainerKind = .type1) {
         self.seed = seed
@@ -40,7 +43,7 @@ public struct ExploreReport {
         let r = result
         var out = Self.header + "\n"
         out += rec(["range", String(seed), String(runs), String(ops), backend] + (container == .type1 ? [] : [container.rawValue]))
-        out += rec(["counts", String(r.sequences), String(r.operations), String(r.findings), String(r.notRunOnKernel), String(r.seconds), String(r.hung)])
+        out += rec(["counts", String(r.sequences), String(r.operations), String(r.findings), String(r.notRunOnKernel), String(r.seconds), String(r.hung), String(jobs)])
         for s in r.shrunk {
             let finding: [String] = switch s.finding {
             case .property(let v): ["property", String(v.line), v.property, v.detail]
@@ -69,13 +72,14 @@ public struct ExploreReport {
                 guard let seed = UInt64(f[1]), let runs = Int(f[2]), let ops = Int(f[3]), runs >= 0,
                       let kind = f.count == 6 ? ContainerKind(rawValue: f[5]) : .type1 else { return bad("line \(n): a bad range") }
                 report = ExploreReport(seed: seed, runs: runs, ops: ops, backend: f[4], result: ExploreRun(), container: kind)
-            case "counts" where (f.count == 6 || f.count == 7) && report != nil:
+            case "counts" where (6...8).contains(f.count) && report != nil:
                 guard let a = Int(f[1]), let b = Int(f[2]), let c = Int(f[3]), let d = Int(f[4]), let t = Double(f[5]),
-                      let h = f.count == 7 ? Int(f[6]) : 0 else {
+                      let h = f.count >= 7 ? Int(f[6]) : 0, let j = f.count == 8 ? Int(f[7]) : 1 else {
                     return bad("line \(n): bad counts")
                 }
                 report!.result.sequences = a; report!.result.operations = b; report!.result.findings = c
                 report!.result.notRunOnKernel = d; report!.result.seconds = t; report!.result.hung = h
+                report!.jobs = j
             case "shrunk" where f.count >= 7 && report != nil:
                 guard let seed = UInt64(f[1]), let tried = Int(f[2]), let statements = Int(f[3]), let line = Int(f[6]) else {
                     return bad("line \(n): a bad finding")
@@ -129,5 +133,37 @@ public struct ExploreReport {
             if let last = ranges.last, last.1 &+ 1 == r.seed { ranges[ranges.count - 1].1 = end } else { ranges.append((r.seed, end)) }
         }
         return ranges.map { "\($0.0)-\($0.1)" }.joined(separator: ", ")
+    }
+}
+
+/// The lines `vfio-sim explore` prints for an exploration, made from its
+/// result, so the lane prints them from a report as the run printed them.
+extension ExploreRun {
+    /// `explored N sequences, M operations on the model: F with findings`
+    /// (`on the model (container iommufd)` for `--container iommufd`).
+    public func summaryLine(backend: String, container: ContainerKind = .type1) -> String {
+        let on = backend == "both" ? "model and kernel" : "the model"
+        let what = container == .iommufd ? "\(on) (container iommufd)" : on
+        var line = "explored \(sequences) sequences, \(operations) operations on \(what): \(findings) with findings"
+        if hung > 0 { line += " (\(hung) end in a predicted hang: a hazard, not a finding)" }
+        if notRunOnKernel > 0 { line += " (\(notRunOnKernel) not run on the kernel: they would hang it, leave hugepages pinned, or overlap mappings in the IOMMU)" }
+        return line
+    }
+
+    /// `rate: 1234 sequences/s, 49000 operations/s (2 jobs, 0.81 s)`.
+    public func rateLine(jobs: Int) -> String {
+        let t = max(seconds, 1e-9)
+        func rate(_ n: Int) -> String { String(Int((Double(n) / t).rounded())) }
+        let centis = Int((seconds * 100).rounded())
+        return "rate: \(rate(sequences)) sequences/s, \(rate(operations)) operations/s (\(jobs) job\(jobs == 1 ? "" : "s"), \(centis / 100).\(centis % 100 < 10 ? "0" : "")\(centis % 100) s)"
+    }
+}
+
+extension ExploreRun.Shrunk {
+    /// The finding and its shrunk trace, indented, as `explore` prints them
+    /// (without the `saved PATH` line of `--out`).
+    public var lines: [String] {
+        ["seed \(seed): \(finding)", "  shrunk with \(tried) replays to \(statements) statements:"]
+            + fixture.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }
     }
 }

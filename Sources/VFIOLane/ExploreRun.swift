@@ -94,7 +94,7 @@ public struct ExploreRun {
                                        container: ContainerKind = .type1) -> Result<[Explorer], LaneError> {
         var out: [Explorer] = []
         for group in hardware.groups.prefix(max(1, jobs)) {
-            switch kernelExplorer(hardware: Hardware(groups: [group], bar: hardware.bar), parameters: parameters,
+            switch kernelExplorer(hardware: hardware.with(groups: [group]), parameters: parameters,
                                   sys: sys, sequencesPerProcess: sequencesPerProcess, container: container) {
             case .success(let e): out.append(e)
             case .failure(let e): return .failure(e)
@@ -127,7 +127,7 @@ public struct ExploreRun {
             return .failure(LaneError("kernel backend: \(error.message)"))
         }
         explorer.others = { () throws(BackendError) -> [any Backend] in
-            [try KernelBackend(groupPaths: hardware.groups, barPath: hardware.bar, sys: sys)]
+            [try KernelBackend(groupPaths: hardware.groups, barPath: hardware.bar, sys: sys, pageTableWalker: hardware.pageTableWalker)]
         }
         explorer.isolate = { body in Isolation.run(file: "explore", sys: sys, parameters: parameters, body) }
         if sequencesPerProcess > 1 {

@@ -193,8 +193,9 @@ public struct FaultRun {
             defer { parameters.end() }
             let supervisor = sys.processID
             let r = sys.inChild(serving: { parameters.serve($0) }) {
-                let faulty = FaultInjection(sys, after: after, fault: fault, supervisor: supervisor)
-                if let kb = try? KernelBackend(groupPaths: hardware.groups, barPath: hardware.bar, sys: faulty) {
+                let faulty = FaultInjection(sys, process: sys, after: after, fault: fault, supervisor: supervisor)
+                if let kb = try? KernelBackend(groupPaths: hardware.groups, barPath: hardware.bar, sys: sys,
+                                               pageTableWalker: hardware.pageTableWalker, deviceIO: faulty) {
                     _ = Replayer(backends: [kb]).run(trace)
                 }
                 return Array(String(faulty.ioctls).utf8)
@@ -209,26 +210,29 @@ public struct FaultRun {
     }
 }
 
-/// The system calls of a replay that dies after its `after`-th ioctl:
-/// every call passes through to `base`; the fault strikes when that ioctl
-/// has returned.
-final class FaultInjection: SystemCalls {
-    let base: SystemCalls
+/// The device seam of a replay that dies after its `after`-th ioctl: every
+/// open, ioctl and read passes through to `base`; the fault strikes when
+/// that ioctl has returned. Every other system call goes to the machine
+/// unwrapped (`KernelBackend(deviceIO:)`).
+final class FaultInjection: DeviceIO {
+    let base: DeviceIO
+    /// Who the fault strikes: this process or the supervisor.
+    let process: ProcessControl
     let after: Int
     let fault: FaultRun.Fault?
     let supervisor: Int32
     private(set) var ioctls = 0
 
-    init(_ base: SystemCalls, after: Int, fault: FaultRun.Fault?, supervisor: Int32) {
-        self.base = base; self.after = after; self.fault = fault; self.supervisor = supervisor
+    init(_ base: DeviceIO, process: ProcessControl, after: Int, fault: FaultRun.Fault?, supervisor: Int32) {
+        self.base = base; self.process = process; self.after = after; self.fault = fault; self.supervisor = supervisor
     }
 
     func counted<T>(_ r: T) -> T {
         ioctls += 1
         guard ioctls == after, let fault else { return r }
-        if fault == .replayTrap { base.trap() }
+        if fault == .replayTrap { process.trap() }
         if let signal = fault.signal {
-            _ = base.kill(fault.hitsSupervisor ? supervisor : base.processID, signal)
+            _ = process.kill(fault.hitsSupervisor ? supervisor : process.processID, signal)
         }
         return r
     }
@@ -237,42 +241,7 @@ final class FaultInjection: SystemCalls {
         counted(base.ioctl(fd, request, buffer: buffer))
     }
     func ioctl(_ fd: Int32, _ request: UInt, value: UInt) -> Result<Int32, Errno> { counted(base.ioctl(fd, request, value: value)) }
-
     func open(_ path: String, _ flags: Int32) -> Result<Int32, Errno> { base.open(path, flags) }
     func close(_ fd: Int32) { base.close(fd) }
-    func setCapIPCLock(_ on: Bool) -> Errno? { base.setCapIPCLock(on) }
-    func setMemlock(_ bytes: UInt64?) -> Errno? { base.setMemlock(bytes) }
-    func memlock() -> Result<UInt64?, Errno> { base.memlock() }
-    func mmapAnonymous(_ addr: UInt64, _ length: UInt64, pageShift: Int32, order: Int32) -> Errno? {
-        base.mmapAnonymous(addr, length, pageShift: pageShift, order: order)
-    }
-    func mmapFile(_ path: String, _ addr: UInt64, _ length: UInt64) -> Errno? { base.mmapFile(path, addr, length) }
-    func mmapLocked(_ length: UInt64) -> Result<UInt64, Errno> { base.mmapLocked(length) }
-    func munmap(_ addr: UInt64, _ length: UInt64) { base.munmap(addr, length) }
-    func readText(_ path: String) -> String? { base.readText(path) }
-    func writeText(_ path: String, _ text: String) -> Errno? { base.writeText(path, text) }
     func pread(_ fd: Int32, count: Int, offset: UInt64) -> [UInt8]? { base.pread(fd, count: count, offset: offset) }
-    func listDirectory(_ path: String) -> [String]? { base.listDirectory(path) }
-    func readLink(_ path: String) -> String? { base.readLink(path) }
-    var isRoot: Bool { base.isRoot }
-    var release: String { base.release }
-    func environment(_ name: String) -> String? { base.environment(name) }
-    func openRawTTY(_ path: String) -> Result<Int32, Errno> { base.openRawTTY(path) }
-    func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Errno? { base.writeAll(fd, bytes) }
-    func readLine(_ fd: Int32, timeoutMs: Int32) -> Result<String, Errno> { base.readLine(fd, timeoutMs: timeoutMs) }
-    func armCleanup(container: Int32, groups: [Int32]) { base.armCleanup(container: container, groups: groups) }
-    func armRestore(_ values: [(path: String, value: String)], record: String) { base.armRestore(values, record: record) }
-    func inChild(serving: ((String) -> String)?, _ body: () -> [UInt8]) -> Result<[UInt8], ChildFailure> {
-        base.inChild(serving: serving, body)
-    }
-    func askParent(_ request: String) -> String? { base.askParent(request) }
-    func makeDirectory(_ path: String, mode: UInt32) -> Errno? { base.makeDirectory(path, mode: mode) }
-    func lockFile(_ path: String, wait: Bool) -> Result<Int32, Errno> { base.lockFile(path, wait: wait) }
-    func replaceFile(_ path: String, _ text: String) -> Errno? { base.replaceFile(path, text) }
-    func removeFile(_ path: String) -> Errno? { base.removeFile(path) }
-    var processID: Int32 { base.processID }
-    func processExists(_ pid: Int32) -> Bool { base.processExists(pid) }
-    func kill(_ pid: Int32, _ signal: Int32) -> Errno? { base.kill(pid, signal) }
-    func trap() -> Never { base.trap() }
-    func pause(milliseconds: Int32) { base.pause(milliseconds: milliseconds) }
 }

@@ -6,19 +6,40 @@ import VFIOTrace
 
 /// Where the real groups are: the `/dev/vfio/N` nodes, and a BAR for
 /// `pfnmap` memory. The kernel lane's guest names them in `VFIO_GROUPS`
-/// (or `VFIO_GROUP`) and `VFIO_IVSHMEM_BAR` (an ivshmem device's BAR 2).
-public struct Hardware: Sendable {
+/// (or `VFIO_GROUP`) and `VFIO_IVSHMEM_BAR` (an ivshmem device's BAR 2),
+/// with the IOMMU's name for the report (`VFIO_LANE_IOMMU`) and the host's
+/// page-table walker (`VFIO_LANE_PTES`). The command line reads the
+/// environment once and passes this down; nothing below it calls getenv.
+public struct Hardware: Sendable, Equatable {
     public var groups: [String]
     public var bar: String?
-    public init(groups: [String], bar: String? = nil) { self.groups = groups; self.bar = bar }
+    /// The IOMMU as the report names it (`intel-iommu-48`), instead of the
+    /// name the kernel backend reads from sysfs.
+    public var iommu: String?
+    /// The serial port of the host program that walks the IOMMU's page
+    /// tables (`check ptes=`); nil: not observable here.
+    public var pageTableWalker: String?
 
-    /// From the lane's environment, or nil when it names no group.
-    public static func fromEnvironment(_ sys: SystemCalls) -> Hardware? {
-        let groups = (sys.environment("VFIO_GROUPS") ?? sys.environment("VFIO_GROUP") ?? "")
+    public init(groups: [String], bar: String? = nil, iommu: String? = nil, pageTableWalker: String? = nil) {
+        (self.groups, self.bar, self.iommu, self.pageTableWalker) = (groups, bar, iommu, pageTableWalker)
+    }
+
+    /// From the lane's environment, as `variable` looks a name up; nil when
+    /// it names no group.
+    public init?(environment variable: (String) -> String?) {
+        let groups = (variable("VFIO_GROUPS") ?? variable("VFIO_GROUP") ?? "")
             .split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
         guard !groups.isEmpty else { return nil }
-        let bar = sys.environment("VFIO_IVSHMEM_BAR") ?? sys.environment("VFIO_BAR")
-        return Hardware(groups: groups, bar: bar.flatMap { $0.isEmpty ? nil : $0 })
+        let bar = variable("VFIO_IVSHMEM_BAR") ?? variable("VFIO_BAR")
+        self.init(groups: groups, bar: bar.flatMap { $0.isEmpty ? nil : $0 }, iommu: variable("VFIO_LANE_IOMMU"),
+                  pageTableWalker: variable(HostPageTableWalk.portVariable))
+    }
+
+    /// The same machine with only `groups`.
+    public func with(groups: [String]) -> Hardware {
+        var h = self
+        h.groups = groups
+        return h
     }
 }
 
@@ -123,7 +144,7 @@ public struct ReplayRun {
         do throws(BackendError) {
             let probe = try KernelBackend(groupPaths: hardware.groups, barPath: hardware.bar, sys: sys, traceDefaults: false)
             defer { _ = probe.close() }
-            run.iommu = sys.environment("VFIO_LANE_IOMMU") ?? probe.iommuName
+            run.iommu = hardware.iommu ?? probe.iommuName
             if withModel { domains = try probe.hardwareDomains() }
         } catch {
             return .failure(LaneError("kernel backend: \(error.message)"))
@@ -144,7 +165,8 @@ public struct ReplayRun {
             run.reports.append(Isolation.run(file: trace.file, sys: sys, parameters: parameters) { () -> FileReport in
                 let kb: KernelBackend
                 do throws(BackendError) {
-                    kb = try KernelBackend(groupPaths: hardware.groups, barPath: hardware.bar, sys: sys)
+                    kb = try KernelBackend(groupPaths: hardware.groups, barPath: hardware.bar, sys: sys,
+                                           pageTableWalker: hardware.pageTableWalker)
                 } catch {
                     var r = FileReport(file: trace.file, kernels: [])
                     r.problems.append(ReportProblem(.aborted("kernel backend: \(error.message)")))

@@ -70,8 +70,8 @@ struct ExploreOptions {
         if runs > 0, seed > UInt64.max - UInt64(runs - 1) {
             throw UsageError(message: "--seed \(seed) with --runs \(runs) would pass 2^64-1; the largest seed for \(runs) runs is \(UInt64.max - UInt64(runs - 1))")
         }
-        var hardware = Hardware.fromEnvironment(sys)
-        if let group { hardware = Hardware(groups: [group], bar: hardware?.bar) }
+        var hardware = laneHardware()
+        if let group { hardware = hardware?.with(groups: [group]) ?? Hardware(groups: [group]) }
         if backend == "both" && hardware == nil { throw UsageError(message: "--backend both needs --group /dev/vfio/N") }
         // Beside a kernel each job drives a group of its own.
         if backend == "both", let hardware {
@@ -149,7 +149,8 @@ func explore(_ o: ExploreOptions, explorer: Explorer, workers: [Explorer], gener
         for s in result.shrunk { printShrunk(s, out: out) }
     }
     result.seconds = monotonicSeconds() - started
-    let report = ExploreReport(seed: seed, runs: runs, ops: ops, backend: backend, result: result, container: container)
+    var report = ExploreReport(seed: seed, runs: runs, ops: ops, backend: backend, result: result, container: container)
+    report.jobs = jobs
     if let reportPath = o.reportPath, let problem = writeFile(reportPath, report.encode()) { printErr("error: \(problem)"); return 2 }
     let shardWords = o.shard.map { " (shard \($0.index)/\($0.count): seeds \(seed)-\(seed &+ UInt64(max(runs, 1)) &- 1))" } ?? ""
     printOut(summaryLine(result, backend: backend, container: container) + shardWords + "\n")
@@ -183,32 +184,20 @@ func mergeReports(_ paths: [String], out: String?, reportPath: String?) -> Int32
 }
 
 func printShrunk(_ shrunk: ExploreRun.Shrunk, out: String?) {
-    printOut("seed \(shrunk.seed): \(shrunk.finding)\n  shrunk with \(shrunk.tried) replays to \(shrunk.statements) statements:\n")
-    printOut(shrunk.fixture.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n") + "\n")
+    printOut(shrunk.lines.map { $0 + "\n" }.joined())
     if let out {
         let path = "\(out)/explore-seed-\(shrunk.seed).trace"
         if let problem = writeFile(path, shrunk.fixture) { printErr("error: \(problem)") } else { printOut("  saved \(path)\n") }
     }
 }
 
-/// `explored N sequences, M operations on the model: F with findings`
-/// (`on the model (container iommufd)` for `--container iommufd`).
+/// `explored N sequences, M operations on the model: F with findings`.
 func summaryLine(_ result: ExploreRun, backend: String, container: ContainerKind = .type1) -> String {
-    let on = backend == "both" ? "model and kernel" : "the model"
-    let what = container == .iommufd ? "\(on) (container iommufd)" : on
-    var line = "explored \(result.sequences) sequences, \(result.operations) operations on \(what): \(result.findings) with findings"
-    if result.hung > 0 { line += " (\(result.hung) end in a predicted hang: a hazard, not a finding)" }
-    if result.notRunOnKernel > 0 { line += " (\(result.notRunOnKernel) not run on the kernel: they would hang it, leave hugepages pinned, or overlap mappings in the IOMMU)" }
-    return line
+    result.summaryLine(backend: backend, container: container)
 }
 
 /// `rate: 1234 sequences/s, 49000 operations/s (2 jobs, 0.81 s)`.
-func rateLine(_ result: ExploreRun, jobs: Int) -> String {
-    let t = max(result.seconds, 1e-9)
-    func rate(_ n: Int) -> String { String(Int((Double(n) / t).rounded())) }
-    let centis = Int((result.seconds * 100).rounded())
-    return "rate: \(rate(result.sequences)) sequences/s, \(rate(result.operations)) operations/s (\(jobs) job\(jobs == 1 ? "" : "s"), \(centis / 100).\(centis % 100 < 10 ? "0" : "")\(centis % 100) s)"
-}
+func rateLine(_ result: ExploreRun, jobs: Int) -> String { result.rateLine(jobs: jobs) }
 
 /// CLOCK_MONOTONIC in seconds.
 func monotonicSeconds() -> Double {

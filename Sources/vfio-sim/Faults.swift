@@ -11,6 +11,7 @@ func faultsCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var allowed = false
     var verbose = false
     var files: [String] = []
+    var reportPath: String? = nil
     var arguments = Arguments(args)
     while let a = arguments.pop() {
         switch a {
@@ -19,6 +20,7 @@ func faultsCommand(_ args: [String]) throws(UsageError) -> Int32 {
         case "--group": group = try arguments.value(for: a)
         case "--allow-module-params": allowed = true
         case "--verbose", "-v": verbose = true
+        case "--report": reportPath = try arguments.value(for: a)
         case "--help", "-h": printOut(Help.faults + "\n"); return 0
         default:
             if a.hasPrefix("-") { throw UsageError(message: "unknown option '\(a)'") }
@@ -30,8 +32,8 @@ func faultsCommand(_ args: [String]) throws(UsageError) -> Int32 {
         throw UsageError(message: "faults changes vfio_iommu_type1.dma_entry_limit (global: every VFIO container opened meanwhile gets it); pass --allow-module-params")
     }
     let sys = LinuxSystemCalls()
-    var hardware = Hardware.fromEnvironment(sys)
-    if let group { hardware = Hardware(groups: [group], bar: hardware?.bar) }
+    var hardware = laneHardware()
+    if let group { hardware = hardware?.with(groups: [group]) ?? Hardware(groups: [group]) }
     guard let hardware else { throw UsageError(message: "faults needs --group /dev/vfio/N") }
     // Every file must parse: a kill is only meaningful on a whole trace.
     let inputs = parseFiles(files)
@@ -51,8 +53,14 @@ func faultsCommand(_ args: [String]) throws(UsageError) -> Int32 {
             let ks = result.kills.filter { $0.fault == f }
             byFault.append("\(ks.filter(\.survived).count)/\(ks.count) \(f.rawValue)")
         }
-        printOut("kernel \(sys.release): \(byFault.joined(separator: ", ")); the next run restored a value left behind \(result.recoveries) times\n")
+        let kernelLine = "kernel \(sys.release): \(byFault.joined(separator: ", ")); the next run restored a value left behind \(result.recoveries) times"
+        printOut(kernelLine + "\n")
         printOut(result.summary + "\n")
+        if let reportPath {
+            let report = FaultReport(survived: result.survived, kills: result.kills.count, kernelLine: kernelLine, summary: result.summary,
+                                     left: result.kills.filter { !$0.survived }.map(\.description))
+            if let problem = writeFile(reportPath, report.encode()) { printErr("error: \(problem)"); return 2 }
+        }
         return result.survived == result.kills.count ? 0 : 1
     }
 }

@@ -31,7 +31,8 @@ enum Help {
         vfio-sim host [--probe]
         vfio-sim new dpdk|qemu|spdk|cloud-hypervisor|pool [--memory SIZE]
                      [--backing 4K|thp|2M|1G] [OPTIONS] [-o FILE]
-        vfio-sim help [replay|plan|compare|fmt|explore|faults|record|whatif|host|new|trace|help]
+        vfio-sim lane-summary --config NAME --iommu WORD --accel ACCEL REPORT
+        vfio-sim help [replay|plan|compare|fmt|explore|faults|record|whatif|host|new|lane-summary|trace|help]
         vfio-sim --version
 
     DESCRIPTION
@@ -61,6 +62,9 @@ enum Help {
         host     Print the prologue of a trace for this machine: kernel,
                  memlock, CAP_IPC_LOCK, dma_entry_limit, a domain per group
                  bound to vfio-pci, each line saying where it was read.
+        lane-summary
+                 The kernel lane's lines for a configuration, computed from
+                 the reports its guest wrote (scripts/kernel-lane).
         new      Write the DMA mapping plan DPDK, QEMU, SPDK, cloud-hypervisor
                  or a userspace driver makes for a described setup, as a
                  trace with the model's answers.
@@ -127,6 +131,14 @@ enum Help {
             its failure names the first failing iteration and how many
             failed); a failure's message carries the reason; a file that did
             not parse is a suite of errors.
+        --lane-report PATH
+            With --backend both: also write the kernel lane's report of the
+            run to PATH (typed records, not prose: the counts of the summary
+            line, each line of the text report with its kind, the skipped
+            files and the lines the model predicts in the kernel's log),
+            which vfio-sim lane-summary reads. On the model: the text
+            report's lines with its closing summary apart (the recording
+            lane's lane-summary recorded reads it).
         --kernel VERSION
             The kernel release whose answers the model gives, for traces
             that do not say with a `kernel` statement: any release from
@@ -300,7 +312,7 @@ enum Help {
         vfio-sim host - the prologue of a trace for this machine
 
     SYNOPSIS
-        vfio-sim host [--probe]
+        vfio-sim host [--probe] [--report PATH]
 
     DESCRIPTION
         Prints the setup statements of a trace as this machine answers them,
@@ -338,6 +350,9 @@ enum Help {
             compared under allow_unsafe_interrupts=Y. A last comment counts
             the presets that agree (# presets: A/P agree ...). A group that
             cannot be probed keeps its preset and the comment says why.
+        --report PATH
+            Also write to PATH, as records for vfio-sim lane-summary, how
+            many presets agree of those checked and the lines that differ.
 
     EXIT STATUS
         0 the prologue was printed (a machine without VFIO included); 2 the
@@ -352,7 +367,7 @@ enum Help {
         vfio-sim help - the manual
 
     SYNOPSIS
-        vfio-sim help [replay|plan|compare|fmt|explore|faults|record|whatif|host|new|trace|help]
+        vfio-sim help [replay|plan|compare|fmt|explore|faults|record|whatif|host|new|lane-summary|trace|help]
 
     DESCRIPTION
         Without a topic: the main page. With a command: its page. `trace`:
@@ -455,7 +470,7 @@ enum Help {
 
     SYNOPSIS
         vfio-sim faults --allow-module-params [--runs N] [--seed S]
-                        [--group /dev/vfio/N] [--verbose] FILE...
+                        [--group /dev/vfio/N] [--verbose] [--report PATH] FILE...
 
     DESCRIPTION
         Replays the trace files on the kernel (root, a group bound to
@@ -473,8 +488,71 @@ enum Help {
 
             faults: K/N kills survived (entry limit restored, group reusable, nothing pinned)
 
+        With --report PATH it also writes those counts and lines as records
+        for vfio-sim lane-summary faults.
+
     EXIT STATUS
         0 every kill survived; 1 some did not; 2 bad command line or the
         machine could not be used.
+    """
+
+    static let laneSummary = """
+    NAME
+        vfio-sim lane-summary - the kernel lane's lines from its guest's reports
+
+    SYNOPSIS
+        vfio-sim lane-summary --config NAME --iommu WORD --accel ACCEL
+                              [--explorations N] [--note TEXT] [--verbose]
+                              [--payload-exit RC] [--stderr FILE] [--sections FILE] REPORT
+        vfio-sim lane-summary skipped --configs "A B ..." (A=REPORT... | --lines FILE)
+        vfio-sim lane-summary skipped-lines CONFIG REPORT
+        vfio-sim lane-summary explore-report REPORT
+        vfio-sim lane-summary faults --config NAME [--payload-exit RC] REPORT
+        vfio-sim lane-summary merged-exploration EXPLORE-REPORT...
+        vfio-sim lane-summary recorded --label TEXT --client TEXT --answers N
+                              --replay-exit RC TALLY
+
+    DESCRIPTION
+        The kernel lane (scripts/kernel-lane, docs/LANE.md) boots a guest per
+        configuration; everything the guest prints comes back as REPORT, cut
+        into sections by lines "== NAME". The sections the lane reads are
+        reports written for it, never the text written for people:
+        "fixtures report" (replay --lane-report), "dmesg" (the guest's
+        kernel log), "explore report" and "explore more report" (explore
+        --report), "host report" (host --probe --report), "host replay
+        report" and "faults report" (faults --report). This command prints
+        the configuration's lines as lane.sh shows them:
+
+            kernel 6.12 intel-iommu: N/M operations agree, U not observable, S of F files skipped, presets: P/P agree, accel tcg
+              kernel log: K/L predicted lines found
+              explored N sequences, M operations on model and kernel: 0 with findings
+              host prologue + body: N/M operations agree, ..., 0 disagreements or setup differences
+
+        each disagreement, error and kernel leak under the first line, the
+        lines the model predicted and dmesg lacks under the second, every
+        finding and rate under the third. WORD replaces the guest's IOMMU
+        word (sysfs cannot tell 39- from 48-bit VT-d); N is the number of
+        explorations the boot was to run, each of which must be clean.
+        --sections FILE also writes the lines to FILE as JSON, the
+        explorations' apart: {"before":[...],"exploration":[...],"after":[...]}
+        (job.sh keeps it; merge.sh replaces the exploration of shards).
+
+        skipped prints the "skipped fixtures:" summary of several
+        configurations (each fixture once: no list when every configuration
+        skipped it, [ran on ...] when most did, else where it was skipped);
+        skipped-lines prints one configuration's as NAME: REASON<TAB>CONFIG,
+        the lines --lines reads. explore-report prints the boot's
+        exploration report, as explore --merge reads it. faults prints the
+        fault lane's lines for a configuration. merged-exploration prints
+        the exploration lines of one configuration whose seeds ran as
+        shards (job.sh, merge.sh): the shards' reports added up, each kind
+        of finding once, at its lowest seed. recorded prints the recording
+        lane's line for a recorded trace replayed on the model (replay
+        --lane-report TALLY), with the replay's lines when it failed.
+
+    EXIT STATUS
+        0 the configuration passed; 1 it did not (a disagreement, an error,
+        a missing kernel log line, a finding, a preset that differs, no
+        result); 2 a wrong command line or an unreadable file.
     """
 }

@@ -1,5 +1,6 @@
 import VFIOFileIO
 import VFIOKernel
+import VFIOLane
 
 /// `vfio-sim host`: the prologue of a trace for the machine it runs on.
 ///
@@ -9,15 +10,18 @@ import VFIOKernel
 /// an answer too (a comment says so), not an error.
 func hostCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var probe = false
+    var reportPath: String? = nil
     var arguments = Arguments(args)
     while let a = arguments.pop() {
         switch a {
         case "--help", "-h": printOut(Help.host + "\n"); return 0
         case "--probe": probe = true
+        case "--report": reportPath = try arguments.value(for: a)
         default: throw UsageError(message: a.hasPrefix("-") ? "unknown option '\(a)'" : "host takes no file, only --probe")
         }
     }
     let facts = HostFacts.gather(LinuxSystemCalls(), probe: probe)
     printOut(facts.prologue.map { $0 + "\n" }.joined())
+    if let reportPath, let problem = writeFile(reportPath, HostProbeReport(facts).encode()) { printErr("error: \(problem)"); return 2 }
     return 0
 }

@@ -67,6 +67,13 @@ func merge(_ inputs: [Input], _ reports: [FileReport]) -> [FileReport] {
     return out
 }
 
+/// The machine the lane's guest describes in its environment (VFIO_GROUPS,
+/// VFIO_IVSHMEM_BAR, VFIO_LANE_IOMMU, VFIO_LANE_PTES), read here once and
+/// passed down: no layer below the command line reads the environment.
+func laneHardware() -> Hardware? {
+    Hardware(environment: { getenv($0).map { String(cString: $0) } })
+}
+
 /// `--kernel V`: any release from 5.10 on (`6.8`, `6.12.38+deb12-amd64`),
 /// with a note on standard error where its answers come from the release
 /// history rather than a kernel the lane boots; below 5.10 it is refused.
@@ -97,6 +104,9 @@ struct ReplayOptions {
     var invariants = true
     var allowModuleParams = false
     var container: ContainerKind? = nil
+    /// `--lane-report PATH` (with `--backend both`): the kernel lane's
+    /// typed report of the run (`LaneFixtureReport`).
+    var laneReport: String? = nil
     var files: [String] = []
 
     /// The options of `args`; nil after printing the help (`--help`).
@@ -109,6 +119,7 @@ struct ReplayOptions {
                 format = try arguments.value(for: a)
                 guard format == "text" || format == "json" else { throw UsageError(message: "--format takes text or json, not '\(format)'") }
             case "--junit": junit = try arguments.value(for: a)
+            case "--lane-report": laneReport = try arguments.value(for: a)
             case "--kernel":
                 kernel = try kernelOption(try arguments.value(for: a))
             case "--backend":
@@ -133,9 +144,10 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
     if o.files.isEmpty { throw UsageError(message: "replay needs at least one trace file") }
     let sys = LinuxSystemCalls()
     // The kernel lane's guest names its groups in VFIO_GROUPS / VFIO_GROUP.
-    var hardware = Hardware.fromEnvironment(sys)
-    if let group = o.group { hardware = Hardware(groups: [group], bar: hardware?.bar) }
+    var hardware = laneHardware()
+    if let group = o.group { hardware = hardware?.with(groups: [group]) ?? Hardware(groups: [group]) }
     if o.backend != "model" && hardware == nil { throw UsageError(message: "--backend \(o.backend) needs --group /dev/vfio/N") }
+    if o.laneReport != nil && o.backend == "kernel" { throw UsageError(message: "--lane-report goes with --backend both or model") }
 
     // Each file on its own: one that cannot be read or parsed is reported
     // (exit 2), the others still run, and every report names it.
@@ -175,6 +187,15 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
         printOut(text + textReport(run.reports, verbose: o.verbose, explain: o.explain))
     }
     if let junit = o.junit, let problem = writeFile(junit, junitReport(run.reports)) { printErr("error: \(problem)"); return 2 }
+    if let path = o.laneReport {
+        let text: String
+        if o.backend == "both" {
+            text = LaneFixtureReport(ranReports, skipped: run.skipped, kernel: run.kernel, iommu: run.iommu, verbose: o.verbose).encode()
+        } else {
+            text = ReplayTally(text: textReport(run.reports, verbose: o.verbose, explain: o.explain), summary: summary(run.reports)).encode()
+        }
+        if let problem = writeFile(path, text) { printErr("error: \(problem)"); return 2 }
+    }
     if inputFailed { return 2 }
     return ok ? 0 : 1
 }
@@ -291,9 +312,10 @@ func run(_ argv: [String]) -> Int32 {
                 case "whatif": printOut(RecordHelp.whatif + "\n")
                 case "host": printOut(Help.host + "\n")
                 case "new": printOut(Help.new + "\n")
+                case "lane-summary": printOut(Help.laneSummary + "\n")
                 case "trace": printOut(traceFormatText)
                 case "help": printOut(Help.help + "\n")
-                default: throw UsageError(message: "no help for '\(args[1])'; try replay, plan, compare, fmt, explore, faults, record, whatif, host, new, trace or help")
+                default: throw UsageError(message: "no help for '\(args[1])'; try replay, plan, compare, fmt, explore, faults, record, whatif, host, new, lane-summary, trace or help")
                 }
             } else {
                 printOut(Help.main + "\n")
@@ -312,6 +334,7 @@ func run(_ argv: [String]) -> Int32 {
         case "whatif": return try whatifCommand(Array(args.dropFirst()))
         case "host": return try hostCommand(Array(args.dropFirst()))
         case "new": return try newCommand(Array(args.dropFirst()))
+        case "lane-summary": return try laneSummaryCommand(Array(args.dropFirst()))
         default: throw UsageError(message: "unknown command '\(command)'; see vfio-sim --help")
         }
     } catch {

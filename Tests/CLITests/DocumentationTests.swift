@@ -74,7 +74,7 @@ struct DocumentationTests {
         #expect(run.stdout.contains("answers Linux 5.10 to 7.3") && run.stdout.contains("checked on 5.10, 6.1, 6.12, 6.18, 7.3"))
     }
 
-    @Test("every help topic the main page lists has a page", arguments: ["replay", "plan", "compare", "fmt", "explore", "faults", "record", "whatif", "host", "trace", "help"])
+    @Test("every help topic the main page lists has a page", arguments: ["replay", "plan", "compare", "fmt", "explore", "faults", "record", "whatif", "host", "lane-summary", "trace", "help"])
     func helpTopics(topic: String) throws {
         let run = try runSim(["help", topic])
         #expect(run.status == 0)
@@ -220,6 +220,39 @@ struct CitationTests {
             }
         }
         #expect(broken.isEmpty, "cited but not in the repository:\n\(broken.joined(separator: "\n"))")
+    }
+
+    /// The `docs/…` paths `text` names, whatever they end in (examples,
+    /// probes): a run of path characters after `docs/`, trailing dots and
+    /// slashes dropped.
+    static func docsPaths(in text: String) -> Set<String> {
+        let pathChar: (Character) -> Bool = { $0.isLetter || $0.isNumber || "_./-".contains($0) }
+        var found: Set<String> = []
+        var search = text.startIndex
+        while let hit = text.range(of: "docs/", range: search..<text.endIndex) {
+            search = hit.upperBound
+            if hit.lowerBound > text.startIndex, pathChar(text[text.index(before: hit.lowerBound)]) { continue }
+            var end = hit.upperBound
+            while end < text.endIndex, pathChar(text[end]) { end = text.index(after: end) }
+            let path = String(text[hit.lowerBound..<end]).trimmingCharacters(in: CharacterSet(charactersIn: "./"))
+            if path.count > "docs".count { found.insert(path) }
+        }
+        return found
+    }
+
+    @Test("every docs/… path named in Sources, scripts, Tests, Benchmarks and .ci exists in the repository")
+    func docsPathsExist() {
+        // Spelt in pieces: this file's own text is checked below.
+        let missing = "docs" + "/examples/none.trace"
+        #expect(Self.docsPaths(in: "see \(missing), (docs/LANE.md) and mydocs/x") == [missing, "docs/LANE.md"])
+        var broken: [String] = []
+        for file in Self.citingFiles where !file.hasPrefix("docs/") && !file.hasPrefix("Fixtures/") {
+            for path in Self.docsPaths(in: Self.text(of: file)).sorted()
+            where !FileManager.default.fileExists(atPath: packageRoot.appendingPathComponent(path).path) {
+                broken.append("\(file): \(path)")
+            }
+        }
+        #expect(broken.isEmpty, "named but not in the repository:\n\(broken.joined(separator: "\n"))")
     }
 
     /// The names of documents that live outside the repository, spelt in

@@ -8,7 +8,6 @@ public final class ScriptedSystemCalls: SystemCalls {
     public var files: [String: String] = [:]
     public var directories: [String: [String]] = [:]
     public var links: [String: String] = [:]
-    public var env: [String: String] = [:]
     public var isRoot = true
     public var release = "6.12.38+deb12-amd64"
     /// What `getrlimit(RLIMIT_MEMLOCK)` answers: nil is unlimited.
@@ -72,7 +71,6 @@ public final class ScriptedSystemCalls: SystemCalls {
     public func pread(_ fd: Int32, count: Int, offset: UInt64) -> [UInt8]? { nil }
     public func listDirectory(_ path: String) -> [String]? { directories[path] }
     public func readLink(_ path: String) -> String? { links[path] }
-    public func environment(_ name: String) -> String? { env[name] }
     public func openRawTTY(_ path: String) -> Result<Int32, Errno> { open(path, 0) }
     public func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Errno? { nil }
     public func readLine(_ fd: Int32, timeoutMs: Int32) -> Result<String, Errno> { .failure(.ETIMEDOUT) }
@@ -88,15 +86,15 @@ public final class ScriptedSystemCalls: SystemCalls {
     }
     /// The parent `inChild(serving:)` was last given, while its child runs;
     /// `askParent` goes to it (nil: no parent serves requests).
-    public var parent: ((String) -> String)? = nil
-    public func inChild(serving: ((String) -> String)?, _ body: () -> [UInt8]) -> Result<[UInt8], ChildFailure> {
+    public var parent: ((ParentRequest) -> ParentAnswer)? = nil
+    public func inChild(serving: ((ParentRequest) -> ParentAnswer)?, _ body: () -> [UInt8]) -> Result<[UInt8], ChildFailure> {
         let outer = parent
         parent = serving
         defer { parent = outer }
         return child(body)
     }
-    public func askParent(_ request: String) -> String? {
-        log.append("ask \(request)")
+    public func askParent(_ request: ParentRequest) -> ParentAnswer? {
+        log.append("ask \(request.line)")
         return parent?(request)
     }
     public func makeDirectory(_ path: String, mode: UInt32) -> Errno? {

@@ -68,7 +68,7 @@ struct KernelBackendTests {
     func openAndClose() throws {
         let sys = machine(limit: "4096")
         var asked: [String] = []
-        sys.parent = { asked.append($0); return "ok" }
+        sys.parent = { asked.append($0.line); return .ok }
         let kb = try KernelBackend(groupPaths: ["/dev/vfio/7"], sys: sys)
         #expect(asked == ["set vfio_iommu_type1.dma_entry_limit 65535"])
         #expect(sys.log.contains("capset false") && sys.log.contains("setrlimit unlimited"))

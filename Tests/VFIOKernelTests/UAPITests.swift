@@ -1,3 +1,4 @@
+import Foundation
 import CVFIOSys
 import Testing
 import VFIOCore
@@ -95,6 +96,28 @@ struct UAPITests {
         let checked = (Self.ioctls + Self.constants).map(\.which.rawValue)
         #expect(Set(checked).count == checked.count)
         #expect(Set(checked) == Set((0..<CVFIO_UAPI_COUNT.rawValue).map { $0 }))
+    }
+
+    /// The `static let name = io(n)` lines of VFIOCore's UAPI.swift, read
+    /// from the source: a number added there and not to `ioctls` above would
+    /// reach a kernel unchecked.
+    static func ioctlsWrittenDown() throws -> [String] {
+        let uapi = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../Sources/VFIOCore/UAPI.swift").standardizedFileURL
+        let text = try String(contentsOf: uapi, encoding: .utf8)
+        return text.split(separator: "\n").compactMap { line -> String? in
+            let words = line.split(whereSeparator: { $0 == " " || $0 == "=" })
+            guard words.count >= 4, words[0] == "public", words[1] == "static", words[2] == "let",
+                  words.last?.hasPrefix("io(") == true else { return nil }
+            return String(words[3])
+        }
+    }
+
+    @Test("every ioctl number UAPI.swift writes down is in the list checked against the header")
+    func everyIoctlChecked() throws {
+        let written = try Self.ioctlsWrittenDown()
+        #expect(written.count >= 11, "found \(written) in UAPI.swift")
+        #expect(written.count == Self.ioctls.count, "UAPI.swift: \(written); checked: \(Self.ioctls.map(\.name))")
     }
 
     @Test("the request structs have the sizes VFIOCore gives their argsz")

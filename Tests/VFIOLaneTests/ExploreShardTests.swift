@@ -53,12 +53,18 @@ struct ExploreShardTests {
         #expect(back.result.shrunk.map { "\($0.finding)" } == report.result.shrunk.map { "\($0.finding)" })
         #expect(back.result.shrunk.map(\.finding.key) == report.result.shrunk.map(\.finding.key))
         #expect(back.result.hung == 4)
-        // A report without the hung count (before issue 29) reads as 0.
-        let old = report.encode().split(separator: "\n").map { line -> String in
-            line.hasPrefix("counts\t") ? line.split(separator: "\t").dropLast().joined(separator: "\t") : String(line)
-        }.joined(separator: "\n") + "\n"
-        let oldBack = try ExploreReport.decode(old, path: "old.txt").get()
-        #expect(oldBack.result.hung == 0 && oldBack.result.notRunOnKernel == 1)
+        #expect(back.jobs == report.jobs)
+        // A report without the job count (before issue 26) reads as one
+        // job; one without the hung count either (before issue 29), as 0.
+        func dropping(_ n: Int) -> String {
+            report.encode().split(separator: "\n").map { line -> String in
+                line.hasPrefix("counts\t") ? line.split(separator: "\t").dropLast(n).joined(separator: "\t") : String(line)
+            }.joined(separator: "\n") + "\n"
+        }
+        let noJobs = try ExploreReport.decode(dropping(1), path: "old.txt").get()
+        #expect(noJobs.jobs == 1 && noJobs.result.hung == 4)
+        let oldBack = try ExploreReport.decode(dropping(2), path: "old.txt").get()
+        #expect(oldBack.result.hung == 0 && oldBack.result.notRunOnKernel == 1 && oldBack.jobs == 1)
     }
 
     @Test("a truncated or foreign report is refused with the file's name")

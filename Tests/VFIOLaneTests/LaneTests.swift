@@ -134,16 +134,19 @@ struct IsolationTests {
 
 @Suite("Replays on a real machine")
 struct ReplayRunTests {
-    @Test("hardware comes from VFIO_GROUPS (or VFIO_GROUP) and VFIO_IVSHMEM_BAR")
+    @Test("hardware comes from VFIO_GROUPS (or VFIO_GROUP), VFIO_IVSHMEM_BAR, VFIO_LANE_IOMMU and VFIO_LANE_PTES, read once by the caller")
     func environment() {
-        let sys = ScriptedSystemCalls()
-        #expect(Hardware.fromEnvironment(sys) == nil)
-        sys.env["VFIO_GROUP"] = "/dev/vfio/3"
-        #expect(Hardware.fromEnvironment(sys)?.groups == ["/dev/vfio/3"])
-        sys.env["VFIO_GROUPS"] = "/dev/vfio/3 /dev/vfio/4,/dev/vfio/5"
-        sys.env["VFIO_IVSHMEM_BAR"] = "/sys/bus/pci/devices/0000:00:05.0/resource2"
-        #expect(Hardware.fromEnvironment(sys)?.groups == ["/dev/vfio/3", "/dev/vfio/4", "/dev/vfio/5"])
-        #expect(Hardware.fromEnvironment(sys)?.bar == "/sys/bus/pci/devices/0000:00:05.0/resource2")
+        var env: [String: String] = [:]
+        #expect(Hardware(environment: { env[$0] }) == nil)
+        env["VFIO_GROUP"] = "/dev/vfio/3"
+        #expect(Hardware(environment: { env[$0] }) == Hardware(groups: ["/dev/vfio/3"]))
+        env["VFIO_GROUPS"] = "/dev/vfio/3 /dev/vfio/4,/dev/vfio/5"
+        env["VFIO_IVSHMEM_BAR"] = "/sys/bus/pci/devices/0000:00:05.0/resource2"
+        env["VFIO_LANE_IOMMU"] = "intel-iommu-48"
+        env["VFIO_LANE_PTES"] = "/dev/ttyS1"
+        #expect(Hardware(environment: { env[$0] }) == Hardware(groups: ["/dev/vfio/3", "/dev/vfio/4", "/dev/vfio/5"],
+                                                                bar: "/sys/bus/pci/devices/0000:00:05.0/resource2",
+                                                                iommu: "intel-iommu-48", pageTableWalker: "/dev/ttyS1"))
     }
 
     @Test("a group that cannot be opened stops the run before any trace, with the reason")

@@ -55,19 +55,28 @@ if [ -n "$SHARD" ]; then
   NAME="$CONFIG.$I-of-$N"
 fi
 mkdir -p "$OUT"
+# The vfio-sim lane.sh runs (its --binary, or the one it builds) reads the
+# boot's report for the exploration's report.
+BINARY="$LANE_REPO/.build-lane/release/vfio-sim"
+for ((i = 0; i < ${#PASS[@]}; i++)); do
+  [ "${PASS[i]}" != --binary ] || BINARY=${PASS[i + 1]:-$BINARY}
+done
 T0=$(date +%s)
 rc=0
-"$LANE_DIR/lane.sh" --config "$CONFIG" --explore "$RUNS $OPS $SEED" "${PASS[@]}" > "$OUT/$NAME.lane.txt" || rc=$?
+"$LANE_DIR/lane.sh" --config "$CONFIG" --explore "$RUNS $OPS $SEED" --skipped-lines "$OUT/$NAME.skipped" \
+  --sections "$OUT/$NAME.sections" "${PASS[@]}" \
+  > "$OUT/$NAME.lane.txt" || rc=$?
 cat "$OUT/$NAME.lane.txt"
 
-# The configuration's full report (lane.sh keeps it in the cache): its
-# skipped fixtures and the exploration's report.
+# The configuration's full report (lane.sh keeps it in the cache): the
+# exploration's report in it, and the accelerator lane.sh booted with
+# (kvm-probe.sh's cached answer).
 REPORT="$LANE_CACHE/logs/lane-$CONFIG.txt"
-lane_skipped_lines "$CONFIG" < "$REPORT" > "$OUT/$NAME.skipped" 2>/dev/null || true
-awk '/^== / { s = substr($0, 4); next } s == "explore report"' "$REPORT" > "$OUT/$NAME.explore-report" 2>/dev/null || true
+"$BINARY" lane-summary explore-report "$REPORT" > "$OUT/$NAME.explore-report" 2>/dev/null || true
+ACCEL=$("$LANE_DIR/kvm-probe.sh" "$CONFIG" 2>/dev/null) || ACCEL=tcg
 python3 "$LANE_DIR/lane-json.py" make --config "$CONFIG" --shard "$SHARD" --explore "$RUNS $OPS $SEED" --exit "$rc" \
-  --seconds "$(( $(date +%s) - T0 ))" --lane-output "$OUT/$NAME.lane.txt" --skipped "$OUT/$NAME.skipped" \
-  --explore-report "$OUT/$NAME.explore-report" > "$OUT/$NAME.json"
-rm -f "$OUT/$NAME.skipped" "$OUT/$NAME.explore-report"
+  --accel "$ACCEL" --seconds "$(( $(date +%s) - T0 ))" --lane-output "$OUT/$NAME.lane.txt" --skipped "$OUT/$NAME.skipped" \
+  --explore-report "$OUT/$NAME.explore-report" --sections "$OUT/$NAME.sections" > "$OUT/$NAME.json"
+rm -f "$OUT/$NAME.skipped" "$OUT/$NAME.explore-report" "$OUT/$NAME.sections"
 lane_log "job $NAME: exit $rc, result in $OUT/$NAME.json"
 exit "$rc"

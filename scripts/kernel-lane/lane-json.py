@@ -1,23 +1,28 @@
 #!/usr/bin/env python3
 """The kernel lane's results as JSON, one file per job, and their merge.
 
-    lane-json.py make --config C [--shard I/N] --explore "RUNS OPS SEED" --exit RC
-                      --seconds S --lane-output FILE --skipped FILE --explore-report FILE
+    lane-json.py make --config C [--shard I/N] --explore "RUNS OPS SEED" --exit RC --accel ACCEL
+                      --seconds S --lane-output FILE --skipped FILE --explore-report FILE --sections FILE
     lane-json.py lines --order "CONFIGS" [--binary VFIO_SIM] RESULT.json...
     lane-json.py skipped RESULT.json...
     lane-json.py junit RESULT.json... > junit.xml
 
 `make` (job.sh) turns one job's lane output into a result: what lane.sh
 printed for the configuration (its line, disagreements, exploration, host
-replay), the skipped fixtures as lane.sh's summary wants them, the
-exploration's report (vfio-sim explore --report) and the exit status.
+replay; lane.sh --skipped-lines keeps the skipped-fixture summary out of
+it) and the same lines with the exploration's apart (lane.sh --sections),
+the skipped fixtures as `vfio-sim lane-summary skipped-lines` gives
+them, the exploration's report (vfio-sim explore --report), the
+accelerator and the exit status. Nothing here reads a report's prose: the
+lines are carried as lane.sh printed them, and the shards' explorations
+are added up by `vfio-sim lane-summary merged-exploration`.
 `lines` (merge.sh) prints every configuration's lines as lane.sh prints
 them, in lane.sh's order; the shards of one configuration become one: the
 first shard's fixture lines (every shard ran the same fixtures; a shard
 whose fixture lines differ is named), and one exploration, the shards'
-reports added up by `vfio-sim explore --merge` (each kind of finding once,
-at its lowest seed). Its exit status is 1 when a job failed. `skipped`
-prints the skipped-fixture lines for lib.sh's lane_skipped_summary.
+reports added up by `vfio-sim lane-summary merged-exploration` (each kind
+of finding once, at its lowest seed). Its exit status is 1 when a job failed. `skipped`
+prints the skipped-fixture lines for `vfio-sim lane-summary skipped --lines`.
 `junit` writes one test case per configuration.
 """
 import json
@@ -37,15 +42,11 @@ def read(path):
 
 def make(args):
     opts = dict(zip(args[0::2], args[1::2]))
-    lane = read(opts["--lane-output"]).splitlines()
-    # Everything before the skipped-fixture summary belongs to the one
-    # configuration the job ran.
-    lines = lane[: lane.index("skipped fixtures:")] if "skipped fixtures:" in lane else lane
-    accel = ""
-    for line in lines:
-        if line.startswith("kernel ") and ", accel " in line:
-            accel = line.rsplit(", accel ", 1)[1]
+    # lane.sh ran the one configuration, its skipped fixtures written apart.
+    lines = read(opts["--lane-output"]).splitlines()
+    accel = opts.get("--accel", "")
     report = opts.get("--explore-report", "")
+    sections = opts.get("--sections", "")
     result = {
         "format": FORMAT,
         "config": opts["--config"],
@@ -57,6 +58,7 @@ def make(args):
         "lines": lines,
         "skipped": [s for s in read(opts["--skipped"]).splitlines() if s] if opts.get("--skipped") else [],
         "explore_report": read(report) if report and os.path.exists(report) else "",
+        "sections": json.loads(read(sections)) if sections and os.path.exists(sections) else None,
     }
     json.dump(result, sys.stdout, indent=1)
     sys.stdout.write("\n")
@@ -90,36 +92,31 @@ def grouped(results, order):
         yield c, shards
 
 
-def split_explore(lines):
-    """(before, exploration, after): the exploration is the `  explored`
-    (or `  exploration: no result`) line and the indented lines after it."""
-    start = next((i for i, l in enumerate(lines) if l.startswith("  explored ") or l.startswith("  exploration: ")), None)
-    if start is None:
-        return lines, [], []
-    end = start + 1
-    while end < len(lines) and lines[end].startswith("    "):
-        end += 1
-    return lines[:start], lines[start:end], lines[end:]
+def split_explore(result):
+    """(before, exploration, after): the lines lane-summary wrote apart
+    (--sections); a result without them is all `before`."""
+    sections = result.get("sections")
+    if not sections:
+        return result["lines"], [], []
+    return sections["before"], sections["exploration"], sections["after"]
 
 
 def merged_exploration(shards, binary):
-    """The shards' explorations as one, through `vfio-sim explore --merge`."""
+    """The shards' explorations as one, through `vfio-sim lane-summary
+    merged-exploration`, which prints them as lane.sh would."""
     with tempfile.TemporaryDirectory() as d:
         paths = []
         for i, r in enumerate(shards):
             if not r.get("explore_report"):
-                return None, f"shard {r.get('shard')} has no exploration report"
+                return None, f"shard {r.get('shard')} has no exploration report", True
             p = os.path.join(d, f"{i}.report")
             with open(p, "w", encoding="utf-8") as f:
                 f.write(r["explore_report"])
             paths.append(p)
-        out = subprocess.run([binary, "explore", "--merge", *paths], capture_output=True, text=True)
+        out = subprocess.run([binary, "lane-summary", "merged-exploration", *paths], capture_output=True, text=True)
         if out.returncode not in (0, 1):
-            return None, (out.stderr or out.stdout).strip()
-        text = out.stdout.splitlines()
-        summary = [l for l in text if l.startswith("explored ")]
-        rest = [l for l in text if not l.startswith("explored ")]
-        return ["  " + (summary[-1] if summary else "exploration: no result")] + ["    " + l for l in rest], None
+            return None, (out.stderr or out.stdout).strip(), True
+        return out.stdout.splitlines(), None, out.returncode != 0
 
 
 def lines(args):
@@ -139,18 +136,16 @@ def lines(args):
         if len(shards) == 1:
             print("\n".join(first))
             continue
-        before, _, after = split_explore(first)
+        before, _, after = split_explore(shards[0])
         for r in shards[1:]:
-            b, _, a = split_explore(r["lines"])
+            b, _, a = split_explore(r)
             if b != before or a != after:
                 print(f"  (shard {r.get('shard')} of {config} saw other fixture answers: {r['_path']})")
                 failed = True
-        explored, problem = merged_exploration(shards, binary)
+        explored, problem, found = merged_exploration(shards, binary)
         if problem:
             explored = [f"  exploration: no result ({problem})"]
-            failed = True
-        elif not explored[0].startswith("  explored ") or ": 0 with findings" not in explored[0]:
-            failed = True
+        failed = failed or found
         print("\n".join(before + explored + after))
     return 1 if failed else 0
 

@@ -41,6 +41,13 @@
 #                   (build-kernel.sh --source), then as --kernel TREE
 #   --iommu LIST    with --kernel: intel, intel48, amd, virtio, iommufd
 #                   (comma separated; default: each the kernel's options allow)
+#   --skipped-lines FILE
+#                   write each configuration's skipped fixtures to FILE as
+#                   `NAME: REASON<TAB>CONFIG` lines instead of printing the
+#                   `skipped fixtures:` summary (job.sh; merge.sh prints it)
+#   --sections FILE with one --config: also write its lines to FILE as JSON,
+#                   the exploration's apart (`vfio-sim lane-summary
+#                   --sections`; job.sh keeps it for merge.sh)
 #   --verbose       print every note (setup differences, answers the trace
 #                   wrote for another IOMMU or kernel, skipped fixtures); the
 #                   report in $VFIOSIM_LANE_CACHE/logs also lists every agreement
@@ -85,13 +92,15 @@ LANE_DIE_CODE=125
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 DEV_KERNEL="" DEV_SOURCE="" DEV_MODULES="" DEV_KCONFIG="" DEV_IOMMUS=""
-CONFIGS=() BINARY="" SETUP=1 VERBOSE=0 PTES=1 FIXTURES=() EXPLORE=${LANE_EXPLORE-"100 30 1"}
+CONFIGS=() BINARY="" SETUP=1 VERBOSE=0 PTES=1 FIXTURES=() SKIPPED_LINES="" SECTIONS="" EXPLORE=${LANE_EXPLORE-"100 30 1"}
 while [ $# -gt 0 ]; do
   case $1 in
     --config) IFS=, read -r -a more <<< "${2:?}"; CONFIGS+=("${more[@]}"); shift 2 ;;
     --binary) BINARY=${2:?}; shift 2 ;;
     --no-setup) SETUP=0; shift ;;
     --verbose) VERBOSE=1; shift ;;
+    --skipped-lines) SKIPPED_LINES=${2:?}; shift 2 ;;
+    --sections) SECTIONS=${2:?}; shift 2 ;;
     --no-ptes) PTES=0; shift ;;
     --explore) EXPLORE=${2?}; shift 2 ;;
     --explore-iommufd) export LANE_IOMMUFD_EXPLORE=${2?}; shift 2 ;;
@@ -122,6 +131,7 @@ for i in "${!CONFIGS[@]}"; do
   CONFIGS[i]=$LANE_CFG_NAME
   case " ${SERIES[*]} " in *" $LANE_CFG_SERIES "*) ;; *) SERIES+=("$LANE_CFG_SERIES") ;; esac
 done
+if [ -n "$SECTIONS" ] && [ ${#CONFIGS[@]} != 1 ]; then echo "--sections goes with one --config" >&2; exit 2; fi
 if [ ${#FIXTURES[@]} -eq 0 ]; then
   FIXTURES=("$LANE_REPO"/Fixtures/*.trace)
 fi
@@ -190,26 +200,28 @@ PAYLOAD="$WORK/payload.sh"
 HAS_CONTAINER_REPLAY=0 HAS_CONTAINER_EXPLORE=0
 "$BINARY" help replay 2>/dev/null | grep -q -- '--container' && HAS_CONTAINER_REPLAY=1
 "$BINARY" help explore 2>/dev/null | grep -q -- '--container' && HAS_CONTAINER_EXPLORE=1
+# The lane's lines are computed by `vfio-sim lane-summary` from the reports
+# the guest writes (replay --lane-report, explore --report, host --report):
+# this script parses none of what the guest prints.
+"$BINARY" help lane-summary >/dev/null 2>&1 || lane_die "$BINARY has no lane-summary command (build one from this tree)"
+# Each report the guest writes follows a `== NAME` line (LaneStream).
 {
   echo '#!/bin/busybox sh'
   echo 'C=""; [ -z "$VFIO_LANE_CONTAINER" ] || C="--container $VFIO_LANE_CONTAINER"'
   if [ "$HAS_CONTAINER_REPLAY" = 1 ]; then R='$C'; else R=""; fi
-  echo "/files/vfio-sim replay --backend both --allow-module-params $R $VERBOSE_ARG ${GUEST_FILES[*]} > /tmp/fixtures.out"
-  echo 'rc=$?; cat /tmp/fixtures.out'
-  # The lines the model says the kernel logged (`FILE:LINE: kernel log:
-  # TEXT`), each looked for in the guest's dmesg as often as predicted.
-  echo "echo '== kernel log'"
-  echo "sed -n 's/^[^ ]*:[0-9]*: kernel log: //p' /tmp/fixtures.out | sort > /tmp/predicted; dmesg > /tmp/dmesg"
-  echo 'found=0; total=0'
-  echo 'while IFS= read -r l; do total=$((total + 1)); n=$(grep -cxF -- "$l" /tmp/predicted); m=$(grep -cF -- "$l" /tmp/dmesg)'
-  echo '  if [ "$m" -ge "$n" ]; then found=$((found + 1)); else echo "missing ($m of $n in dmesg): $l"; fi; done < /tmp/predicted'
-  echo 'echo "kernel log: $found/$total predicted lines found"'
+  echo "/files/vfio-sim replay --backend both --allow-module-params $R $VERBOSE_ARG --lane-report /tmp/fixtures.report ${GUEST_FILES[*]}"
+  echo 'rc=$?'
+  echo "echo '== fixtures report'; cat /tmp/fixtures.report 2>/dev/null"
+  # The kernel's own log, in which the lines the model predicted for the
+  # fixtures' answers (the RLIMIT_MEMLOCK warning, ...) are looked for.
+  echo "echo '== dmesg'; dmesg"
   if [ -n "$EXPLORE" ]; then
     read -r runs ops seed <<< "$EXPLORE"
     echo "echo '== explore'"
     if [ "$HAS_CONTAINER_EXPLORE" = 1 ]; then X='$C'; else X=""; fi
-    # Its report (ExploreReport) comes back too: job.sh keeps it, and
-    # merge.sh adds the shards of one configuration with `explore --merge`.
+    # Its report (ExploreReport) is the exploration's result: lane-summary
+    # prints it, job.sh keeps it, and merge.sh adds the shards of one
+    # configuration with `lane-summary merged-exploration`.
     echo "/files/vfio-sim explore --backend both --allow-module-params $X --runs $runs --ops $ops --seed $seed --report /tmp/explore.report"
     echo 'e=$?; [ "$rc" = 0 ] && rc=$e'
     echo "echo '== explore report'; cat /tmp/explore.report 2>/dev/null"
@@ -217,21 +229,25 @@ HAS_CONTAINER_REPLAY=0 HAS_CONTAINER_EXPLORE=0
   # The configuration's own exploration (VFIO_LANE_EXPLORE_MORE: RUNS OPS
   # SEED...), with its container, one run per seed.
   echo 'if [ -n "$VFIO_LANE_EXPLORE_MORE" ]; then'
-  echo '  echo "== explore"; set -- $VFIO_LANE_EXPLORE_MORE; runs=$1; ops=$2; shift 2'
+  echo '  set -- $VFIO_LANE_EXPLORE_MORE; runs=$1; ops=$2; shift 2'
   echo '  for s in "$@"; do'
-  echo '    /files/vfio-sim explore --backend both --allow-module-params $C --runs $runs --ops $ops --seed $s'
+  echo '    echo "== explore"'
+  echo '    /files/vfio-sim explore --backend both --allow-module-params $C --runs $runs --ops $ops --seed $s --report /tmp/explore-more.report'
   echo '    e=$?; [ "$rc" = 0 ] && rc=$e'
+  echo '    echo "== explore more report"; cat /tmp/explore-more.report 2>/dev/null; rm -f /tmp/explore-more.report'
   echo '  done'
   echo 'fi'
 
   # The machine as `vfio-sim host --probe` sees it, then that prologue
   # with a body of operations replayed on both backends.
   echo "echo '== host'"
-  echo '/files/vfio-sim host --probe > /tmp/host.trace; h=$?; cat /tmp/host.trace'
+  echo '/files/vfio-sim host --probe --report /tmp/host.report > /tmp/host.trace; h=$?; cat /tmp/host.trace'
+  echo "echo '== host report'; cat /tmp/host.report 2>/dev/null"
   echo 'cat /tmp/host.trace /files/host-body.trace > /tmp/host-prologue.trace'
   echo "echo '== host replay'"
-  echo "/files/vfio-sim replay --backend both --allow-module-params $VERBOSE_ARG /tmp/host-prologue.trace"
+  echo "/files/vfio-sim replay --backend both --allow-module-params $VERBOSE_ARG --lane-report /tmp/host-replay.report /tmp/host-prologue.trace"
   echo 'e=$?; [ "$rc" = 0 ] && rc=$e; [ "$h" = 0 ] || rc=1'
+  echo "echo '== host replay report'; cat /tmp/host-replay.report 2>/dev/null"
   echo 'exit $rc'
 } > "$PAYLOAD"
 chmod 755 "$PAYLOAD"
@@ -284,82 +300,32 @@ for c in "${CONFIGS[@]}"; do
     wait "$WALK_PID" 2>/dev/null || true
     rm -rf "$sockets"
   fi
-  # The report's sections: the fixtures (up to `== explore` or `== host`),
-  # the exploration, the host prologue and its replay.
-  section() { awk -v want="$1" '/^== (kernel log|explore|explore report|host|host replay)$/ { s = substr($0, 4); next } { if ((s == "" ? "fixtures" : s) == want) print }' "$REPORT"; }
-  summary=$(section fixtures | grep -E '^kernel [^ ]+ [^ ]+: [0-9]+/[0-9]+ operations agree' | tail -n1 || true)
-  # The IOMMU word is the configuration's (the report may name only what
-  # sysfs shows, which cannot tell 39- from 48-bit VT-d).
-  summary=$(echo "$summary" | sed -E "s/^(kernel [^ ]+ )[^ ]+:/\1$LANE_CFG_IOMMU_WORD:/")
-  grep -E '^kernel-lane: .*: exit [0-9]+ after ' "$WORK/stderr" | tail -n1 >&2 || true
-  if [ -z "$summary" ]; then
-    summary="$c: no result (payload exit $rc)"
-    FAILED=1
-    echo "$summary"
-    sed 's/^/  /' "$WORK/stderr" | tail -n 40
-    sed 's/^/  /' "$REPORT" | tail -n 20
-    continue
-  fi
-  # Every preset the guest's groups play, against GET_INFO there.
-  presets=$(section host | grep -E '^# presets: [0-9]+/[0-9]+ agree' | tail -n1 | sed -E 's/^# (presets: [0-9]+\/[0-9]+ agree).*/\1/' || true)
-  echo "$summary, ${presets:-presets: no result}, accel $ACCEL"
-  case $presets in
-    "presets: "*) n=${presets#presets: }; n=${n% agree}; [ "${n%/*}" = "${n#*/}" ] || FAILED=1 ;;
-    *) FAILED=1 ;;
-  esac
-  [ -z "$CONTAINER_NOTE" ] || echo "$CONTAINER_NOTE"
-  # Every disagreement, error and kernel leak; other notes only with --verbose.
-  section fixtures | grep -E ': (disagree|error|note: leak): ' | sed 's/^/  /' || true
-  # The kernel's log: every line the model predicted is in the guest's
-  # dmesg (the RLIMIT_MEMLOCK warning of a memlock fixture, ...).
-  logged=$(section "kernel log" | grep -E '^kernel log: [0-9]+/[0-9]+ predicted lines found' | tail -n1 || true)
-  echo "  ${logged:-kernel log: no result}"
-  section "kernel log" | grep -E '^missing ' | sed 's/^/    /' || true
-  case $logged in
-    "kernel log: "*) n=${logged#kernel log: }; n=${n%% *}; [ "${n%/*}" = "${n#*/}" ] || FAILED=1 ;;
-    *) FAILED=1 ;;
-  esac
-  # The explorations: a line each, and every finding shrunk to a trace.
-  # Each must have run and found nothing.
+  # The explorations the boot was to run: each must be clean.
   n_wanted=0
   [ -z "$EXPLORE" ] || n_wanted=1
   if [ "$HAS_CONTAINER_EXPLORE" = 1 ] && [ "$HAS_CONTAINER_REPLAY" = 1 ] && [ -n "$LANE_CFG_EXPLORE_MORE" ]; then
     read -r -a more <<< "$LANE_CFG_EXPLORE_MORE"
     n_wanted=$(( n_wanted + ${#more[@]} - 2 ))
   fi
-  if [ "$n_wanted" -gt 0 ]; then
-    explored=$(section explore | grep -E '^explored [0-9]+ sequences' || true)
-    n_clean=$(printf '%s\n' "$explored" | grep -c ': 0 with findings' || true)
-    if [ -n "$explored" ]; then printf '%s\n' "$explored" | sed 's/^/  /'; else echo "  exploration: no result"; fi
-    section explore | grep -vE '^explored [0-9]+ sequences' | sed 's/^/    /' || true
-    [ "$n_clean" = "$n_wanted" ] || { FAILED=1; echo "  ($n_clean of $n_wanted explorations ran without a finding)"; }
-  fi
-  # The host's prologue with a body: every operation agrees, and the
-  # prologue's domains are the kernel's (no setup difference).
-  hosted=$(section "host replay" | grep -E '^kernel [^ ]+ [^ ]+: [0-9]+/[0-9]+ operations agree' | tail -n1 | sed -E 's/^kernel [^:]*: //' || true)
-  n_diff=$(section "host replay" | grep -cE ': (disagree|error|note: setup): ' || true)
-  echo "  host prologue + body: ${hosted:-no result}, $n_diff disagreements or setup differences"
-  section "host replay" | grep -E ': (disagree|error|note: setup): ' | sed 's/^/    /' || true
-  section host | grep -E '^domain |^# presets:' | grep -E 'differ' | sed 's/^/    /' || true
-  [ -n "$hosted" ] && [ "$n_diff" = 0 ] || FAILED=1
-  if [ "$VERBOSE" = 1 ]; then
-    section fixtures | grep -E ': (note|skipped): ' | grep -v ': note: leak: ' | sed 's/^/  /' || true
-  else
-    n_setup=$(section fixtures | grep -c ': note: setup: ' || true)
-    n_notes=$(section fixtures | grep -E ': note: ' | grep -vcE ': note: (setup|leak): ' || true)
-    echo "  ($n_setup fixtures asked for another IOMMU setup, $n_notes written answers assume another IOMMU, kernel or physical layout: see $REPORT)"
-  fi
-  if [ "$rc" != 0 ]; then
-    FAILED=1
-    [ "$rc" = 1 ] || { echo "  payload exit $rc"; sed 's/^/  /' "$WORK/stderr" | tail -n 20; }
-  fi
+  SUMMARY_ARGS=(--config "$c" --iommu "$LANE_CFG_IOMMU_WORD" --accel "$ACCEL" --explorations "$n_wanted"
+                --payload-exit "$rc" --stderr "$WORK/stderr")
+  [ -z "$CONTAINER_NOTE" ] || SUMMARY_ARGS+=(--note "$CONTAINER_NOTE")
+  [ "$VERBOSE" = 0 ] || SUMMARY_ARGS+=(--verbose)
+  [ -z "$SECTIONS" ] || SUMMARY_ARGS+=(--sections "$SECTIONS")
+  "$BINARY" lane-summary "${SUMMARY_ARGS[@]}" "$REPORT" || FAILED=1
 done
 
 # Skipped fixtures and why, once (the version-pinned ones differ per config).
-echo "skipped fixtures:"
-for c in "${CONFIGS[@]}"; do
-  lane_skipped_lines "$c" < "$LANE_CACHE/logs/lane-$c.txt" 2>/dev/null || true
-done | lane_skipped_summary "${CONFIGS[*]}"
+if [ -n "$SKIPPED_LINES" ]; then
+  : > "$SKIPPED_LINES"
+  for c in "${CONFIGS[@]}"; do
+    "$BINARY" lane-summary skipped-lines "$c" "$LANE_CACHE/logs/lane-$c.txt" >> "$SKIPPED_LINES" 2>/dev/null || true
+  done
+else
+  SKIPPED_ARGS=()
+  for c in "${CONFIGS[@]}"; do SKIPPED_ARGS+=("$c=$LANE_CACHE/logs/lane-$c.txt"); done
+  "$BINARY" lane-summary skipped --configs "${CONFIGS[*]}" "${SKIPPED_ARGS[@]}"
+fi
 
 lane_log "done in $(elapsed)"
 exit "$FAILED"

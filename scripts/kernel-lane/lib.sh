@@ -268,27 +268,3 @@ lane_collect_modules() {
     for d in $deps; do queue+=("$d"); done
   done
 }
-
-# lane_skipped_lines CONFIG < REPORT: the skipped fixtures of a
-# configuration's report (logs/lane-CONFIG.txt) as "NAME: REASON<TAB>CONFIG",
-# the version a pinned trace names left out of the reason.
-lane_skipped_lines() {
-  grep -E ': skipped: ' | sed -E -e "s|^/files/([^:]+): skipped: (.*)\$|\\1: \\2\t$1|" -e 's/ \(this is [^)]*\)//'
-}
-
-# lane_skipped_summary "CONFIGS" < lines of lane_skipped_lines: each skipped
-# fixture once, as lane.sh and merge.sh print them: skipped everywhere, no
-# list; on most configurations, the ones it ran on; else where it was skipped.
-lane_skipped_summary() {
-  local all=$1 n
-  n=$(echo "$all" | wc -w)
-  awk -F'\t' -v n="$n" -v all="$all" '
-  { if (!($1 in cfg)) order[++k] = $1; cfg[$1] = cfg[$1] (cfg[$1] != "" ? "," : "") $2; cnt[$1]++ }
-  function ran(f,   m, c, i, r) { m = split(all, c, " "); r = ""
-    for (i = 1; i <= m; i++) if (index("," cfg[f] ",", "," c[i] ",") == 0) r = r (r != "" ? "," : "") c[i]
-    return r }
-  END { for (i = 1; i <= k; i++) { f = order[i]
-          if (cnt[f] == n) print "  " f
-          else if (2 * cnt[f] > n) print "  " f " [ran on " ran(f) "]"
-          else print "  " f " [" cfg[f] "]" } }'
-}

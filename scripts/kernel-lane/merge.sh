@@ -4,8 +4,8 @@
 #
 # Usage: scripts/kernel-lane/merge.sh [--junit FILE] [--binary VFIO_SIM] RESULT.json...
 #   --junit FILE       also write a JUnit report: one test case per configuration
-#   --binary VFIO_SIM  the vfio-sim whose `explore --merge` adds the shards of
-#                      one configuration (default: the lane's static build,
+#   --binary VFIO_SIM  the vfio-sim whose `lane-summary` adds the shards of
+#                      one configuration and summarises the skipped fixtures (default: the lane's static build,
 #                      else .build/debug/vfio-sim, else vfio-sim on PATH)
 #
 # Prints, in lane.sh's order, each configuration's lines (its summary line,
@@ -44,7 +44,9 @@ ORDERED=""
 for c in $LANE_CONFIGS $CONFIGS; do
   case " $CONFIGS " in *" $c "*) case " $ORDERED " in *" $c "*) ;; *) ORDERED="$ORDERED $c" ;; esac ;; esac
 done
-echo "skipped fixtures:"
-python3 "$LANE_DIR/lane-json.py" skipped "${RESULTS[@]}" | lane_skipped_summary "${ORDERED# }"
+SKIPPED=$(mktemp)
+trap 'rm -f "$SKIPPED"' EXIT
+python3 "$LANE_DIR/lane-json.py" skipped "${RESULTS[@]}" > "$SKIPPED"
+"$BINARY" lane-summary skipped --configs "${ORDERED# }" --lines "$SKIPPED"
 [ -z "$JUNIT" ] || python3 "$LANE_DIR/lane-json.py" junit "${RESULTS[@]}" > "$JUNIT"
 exit "$rc"

@@ -13,8 +13,9 @@
 #   MODE record  each client runs under /tmp/vfio-sim record --out OUTDIR/NAME.trace
 #   MODE plain   each client runs as is (to develop and time the guest side)
 # Each client's output goes to OUTDIR/NAME.log; one line per client on
-# stdout: "CLIENT NAME exit=RC seconds=S". Exit status: 0 when every client
-# exited 0, else 1.
+# stdout for people ("CLIENT NAME exit=RC seconds=S") and one in
+# OUTDIR/clients for record-lane.sh ("NAME<TAB>RC<TAB>SECONDS"). Exit
+# status: 0 when every client exited 0, else 1.
 MODE=${1:?MODE} OUT=${2:?OUTDIR}
 : "${VFIO_NIC:?}" "${VFIO_DEVICE:?}"
 FAILED=0
@@ -32,7 +33,10 @@ client() {
   else
     "$@" < "${CLIENT_STDIN:-/dev/null}" > "$OUT/$name.log" 2>&1 || rc=$?
   fi
-  echo "CLIENT $name exit=$rc seconds=$(echo "$(date +%s.%N) $t0" | awk '{printf "%.1f", $1 - $2}')"
+  local seconds
+  seconds=$(echo "$(date +%s.%N) $t0" | awk '{printf "%.1f", $1 - $2}')
+  echo "CLIENT $name exit=$rc seconds=$seconds"
+  printf '%s\t%s\t%s\n' "$name" "$rc" "$seconds" >> "$OUT/clients"
   [ "$rc" = 0 ] || FAILED=1
   return $rc
 }

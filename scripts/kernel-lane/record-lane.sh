@@ -114,9 +114,10 @@ for c in "${CONFIGS[@]}"; do
       --qemu-arg -device --qemu-arg "e1000,romfile=" \
       -- "$MODE" > "$keep/guest.txt" 2> "$keep/guest.stderr" || rc=$?
   cp -a "$out/." "$keep/" 2>/dev/null || true
-  boot=$(grep -E '^kernel-lane: .*: exit [0-9]+ after ' "$keep/guest.stderr" | tail -n1 | sed 's/^kernel-lane: //' || true)
-  echo "${boot:-$c: guest exit $rc}"
-  if ! grep -q '^CLIENT ' "$keep/guest.txt"; then
+  # The guest's clients, as record-clients.sh wrote them (NAME, exit
+  # status, seconds; one line each): nothing here reads the guest's text.
+  echo "$c: guest exit $rc (the guest's output: $keep/guest.txt, the boot's log: $keep/guest.stderr)"
+  if [ ! -s "$keep/clients" ]; then
     FAILED=1
     echo "  no client ran (payload exit $rc):"
     sed 's/^/  /' "$keep/guest.txt" | tail -n 20
@@ -125,10 +126,10 @@ for c in "${CONFIGS[@]}"; do
   fi
   [ "$rc" = 0 ] || FAILED=1
   release=$(cat "$KDIR/release")
-  while read -r _ name status seconds; do
-    line="$c $name: client ${status/=/ } in ${seconds#seconds=}s"
-    if [ "$MODE" = plain ]; then echo "$line"; [ "$status" = exit=0 ] || FAILED=1; continue; fi
-    [ "$status" = exit=0 ] || { FAILED=1; echo "$line"; tail -n 5 "$keep/$name.log" | sed 's/^/    /'; }
+  while IFS=$'\t' read -r name status seconds; do
+    line="$c $name: client exit $status in ${seconds}s"
+    if [ "$MODE" = plain ]; then echo "$line"; [ "$status" = 0 ] || FAILED=1; continue; fi
+    [ "$status" = 0 ] || { FAILED=1; echo "$line"; tail -n 5 "$keep/$name.log" | sed 's/^/    /'; }
     # One trace per container: NAME.trace, then NAME.trace.2, ...
     traces=()
     for t in "$keep/$name.trace" "$keep/$name.trace".[0-9]*; do [ -f "$t" ] && traces+=("$t"); done
@@ -138,15 +139,12 @@ for c in "${CONFIGS[@]}"; do
     for trace in "${traces[@]}"; do
       k=${trace##*.trace}; k=${k#.}
       label=$name${k:+-c$k}
+      # The answers the recording wrote (a trace is input, not a report).
       ops=$(grep -v '^[[:space:]]*#' "$trace" | grep -c '=>' || true)
       rrc=0
-      "$BINARY" replay "$trace" > "$keep/$label.replay.txt" 2>&1 || rrc=$?
-      summary=$(grep -v '^[[:space:]]*$' "$keep/$label.replay.txt" | tail -n1)
-      echo "$c $label: client ${status/=/ } in ${seconds#seconds=}s, $ops answers recorded; replay on the model: ${summary:-no output} (exit $rrc)"
-      if [ "$rrc" != 0 ]; then
-        FAILED=1
-        grep -vE '^[[:space:]]*$' "$keep/$label.replay.txt" | grep -vE ': agree' | head -n 20 | sed 's/^/    /' || true
-      fi
+      "$BINARY" replay --lane-report "$keep/$label.replay.tally" "$trace" > "$keep/$label.replay.txt" 2>&1 || rrc=$?
+      "$BINARY" lane-summary recorded --label "$c $label" --client "exit $status in ${seconds}s" --answers "$ops" \
+        --replay-exit "$rrc" "$keep/$label.replay.tally" || FAILED=1
       if [ "$UPDATE" = 1 ]; then
         dest="$LANE_REPO/Fixtures/recorded/$label-$LANE_CFG_SERIES.trace"
         mkdir -p "$(dirname "$dest")"
@@ -161,7 +159,7 @@ for c in "${CONFIGS[@]}"; do
         lane_log "wrote ${dest#"$LANE_REPO"/}"
       fi
     done
-  done < <(grep '^CLIENT ' "$keep/guest.txt")
+  done < "$keep/clients"
 done
 lane_log "done in $(elapsed)"
 exit "$FAILED"
