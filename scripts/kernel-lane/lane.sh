@@ -74,10 +74,9 @@
 # setup difference (the prologue's domains are the kernel's). Fixtures the guest cannot run
 # (a `# lane: skip REASON` comment, or a `kernel` line naming another
 # version) are counted as skipped with their reason; checks the guest cannot
-# observe are counted as not observable: `check ptes=` on virtio-iommu, whose
-# page table lives in QEMU. On intel-iommu and amd-iommu, iommu-walk.py
-# answers it from the host by walking the guest's VT-d or AMD-Vi tables
-# through the QEMU monitor. Full
+# observe are counted as not observable. `check ptes=` is answered from the
+# host by iommu-walk.py: the guest's VT-d or AMD-Vi tables walked through
+# the QEMU monitor, virtio-iommu's mappings read from QEMU's trace. Full
 # reports are kept in $VFIOSIM_LANE_CACHE/logs/lane-CONFIG.txt (default
 # cache /var/cache/vfiosim/lane).
 #
