@@ -32,6 +32,7 @@ enum LaneRecords {
 ///     kernel   RELEASE  IOMMU
 ///     counts   COMPARED  AGREED  UNOBSERVABLE  FILES  ERRORS  LEAKS  SETUP-DIFFERENCES  TRACE-ANSWER-MISSES
 ///     skipped  FILE  REASON
+///     not-applicable  FILE  REASON
 ///     entry    KIND  TEXT           (KernelLane.Entry.Kind's raw value)
 ///     kernel-log  TEXT              (a line the model predicts in dmesg)
 ///     END
@@ -54,8 +55,9 @@ public struct LaneFixtureReport: Sendable {
     }
 
     /// The report of a both-backend run, as `KernelLane.report` counts it.
-    public init(_ reports: [FileReport], skipped: [(file: String, reason: String)], kernel: String, iommu: String, verbose: Bool) {
-        let (entries, summary) = KernelLane.entries(reports, skipped: skipped, verbose: verbose)
+    public init(_ reports: [FileReport], skipped: [(file: String, reason: String)], notApplicable: [(file: String, reason: String)] = [],
+                kernel: String, iommu: String, verbose: Bool) {
+        let (entries, summary) = KernelLane.entries(reports, skipped: skipped, notApplicable: notApplicable, verbose: verbose)
         let logs = reports.flatMap { $0.outcomes.flatMap { $0.got.compactMap(\.kernelLog) } }
         self.init(kernel: kernel, iommu: iommu, summary: summary, entries: entries, kernelLog: logs)
     }
@@ -67,6 +69,7 @@ public struct LaneFixtureReport: Sendable {
         out += LaneRecords.record(["counts"] + [s.compared, s.agreed, s.unobservable, s.files, s.errors, s.leaks,
                                                 s.setupDifferences, s.traceAnswerMisses].map(String.init))
         for (file, reason) in s.skipped { out += LaneRecords.record(["skipped", file, reason]) }
+        for (file, reason) in s.notApplicable { out += LaneRecords.record(["not-applicable", file, reason]) }
         for e in entries { out += LaneRecords.record(["entry", e.kind.rawValue, e.text]) }
         for l in kernelLog { out += LaneRecords.record(["kernel-log", l]) }
         return out + "END\n"
@@ -86,6 +89,7 @@ public struct LaneFixtureReport: Sendable {
                 (r.summary.errors, r.summary.leaks, r.summary.setupDifferences, r.summary.traceAnswerMisses) = (n[4], n[5], n[6], n[7])
                 sawCounts = true
             case ("skipped", 3): r.summary.skipped.append((f[1], f[2]))
+            case ("not-applicable", 3): r.summary.notApplicable.append((f[1], f[2]))
             case ("entry", 3):
                 guard let kind = KernelLane.Entry.Kind(rawValue: f[1]) else { return nil }
                 r.entries.append(KernelLane.Entry(kind, f[2]))

@@ -13,6 +13,9 @@ public enum KernelLane {
         /// Checks the kernel cannot observe here (`check ptes=`).
         public var unobservable = 0
         public var skipped: [(file: String, reason: String)] = []
+        /// Files that do not apply here (not in `files`).
+        public var notApplicable: [(file: String, reason: String)] = []
+        /// Files that apply here: run or skipped.
         public var files = 0
         public var errors = 0
         /// Files whose first domain differs from the kernel's IOMMU.
@@ -30,6 +33,8 @@ public enum KernelLane {
         public enum Kind: String, Sendable, CaseIterable {
             /// A file the machine could not run (`FILE: skipped: REASON`).
             case skipped
+            /// A file that does not apply here (`FILE: not applicable: REASON`).
+            case notApplicable = "not-applicable"
             /// The trace's first domain is not the kernel's IOMMU.
             case setup
             /// The kernel still charged locked memory after the file.
@@ -58,8 +63,9 @@ public enum KernelLane {
     ///
     /// `ok` is false on any disagreement or error.
     public static func report(_ reports: [FileReport], skipped: [(file: String, reason: String)],
+                              notApplicable: [(file: String, reason: String)] = [],
                               kernel: String, iommu: String, verbose: Bool = false) -> (text: String, summary: Summary) {
-        let (entries, s) = entries(reports, skipped: skipped, verbose: verbose)
+        let (entries, s) = entries(reports, skipped: skipped, notApplicable: notApplicable, verbose: verbose)
         let text = entries.map { $0.text + "\n" }.joined() + summaryLine(s, kernel: kernel, iommu: iommu) + "\n"
         return (text, s)
     }
@@ -74,6 +80,7 @@ public enum KernelLane {
     public static func countsLine(_ s: Summary) -> String {
         var line = "\(s.agreed)/\(s.compared) operations agree"
         line += ", \(s.unobservable) not observable, \(s.skipped.count) of \(s.files) files skipped"
+        if !s.notApplicable.isEmpty { line += " (\(s.notApplicable.count) more not applicable)" }
         if s.errors > 0 { line += ", \(s.errors) errors" }
         if s.leaks > 0 { line += ", \(s.leaks) kernel leaks" }
         return line
@@ -81,12 +88,15 @@ public enum KernelLane {
 
     /// The report's lines, each with its kind, and the counts.
     public static func entries(_ reports: [FileReport], skipped: [(file: String, reason: String)],
+                               notApplicable: [(file: String, reason: String)] = [],
                                verbose: Bool = false) -> (entries: [Entry], summary: Summary) {
         var s = Summary()
         s.skipped = skipped
+        s.notApplicable = notApplicable
         s.files = reports.count + skipped.count
         var out: [Entry] = []
         for (file, reason) in skipped { out.append(Entry(.skipped, "\(file): skipped: \(reason)")) }
+        if verbose { for (file, reason) in notApplicable { out.append(Entry(.notApplicable, "\(file): not applicable: \(reason)")) } }
         for r in reports {
             // The first disagreement of a file is the one its rule decides;
             // later ones may only follow from the state it left.

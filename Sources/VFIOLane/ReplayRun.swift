@@ -84,6 +84,9 @@ public struct ReplayRun {
     public var reports: [FileReport] = []
     /// Traces a real kernel could not run, with the reason.
     public var skipped: [(file: String, reason: String)] = []
+    /// Traces that do not apply to this kernel or machine (not counted as
+    /// skipped: `SkipPolicy.Verdict.notApplicable`).
+    public var notApplicable: [(file: String, reason: String)] = []
     /// The kernel whose answers were given (the model's profile, or the
     /// running kernel's version).
     public var kernel: String = ""
@@ -156,9 +159,10 @@ public struct ReplayRun {
                                 sameKernel: { _, _ in true })
         policy.hasIOMMUFD = sys.listDirectory("/dev")?.contains("iommu") ?? false
         for trace in traces {
-            if let reason = policy.reason(trace) {
-                run.skipped.append((trace.file, reason))
-                continue
+            switch policy.verdict(trace) {
+            case .skip(let reason): run.skipped.append((trace.file, reason)); continue
+            case .notApplicable(let reason): run.notApplicable.append((trace.file, reason)); continue
+            case .run: break
             }
             // One process per trace: what the kernel leaves charged to a
             // process must not change the next trace's answers.

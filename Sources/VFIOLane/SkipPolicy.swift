@@ -5,6 +5,22 @@ import VFIOTrace
 public struct SkipPolicy: Sendable {
     /// The comment that keeps a trace off real hardware: `# lane: skip REASON`.
     public static let marker = "lane: skip"
+    /// The comment that says a trace does not apply to the lane's machines
+    /// at all: `# lane: not-applicable REASON`.
+    public static let notApplicableMarker = "lane: not-applicable"
+
+    /// What the lane does with a trace.
+    public enum Verdict: Sendable, Equatable {
+        case run
+        /// The trace applies to this configuration, but the lane cannot run
+        /// it (more memory than the guest has, a kernel hang): counted
+        /// against the configuration.
+        case skip(String)
+        /// The trace asks for what this kernel or machine does not have at
+        /// all (iommufd on a kernel without it, an mdev device, another
+        /// kernel's behaviour): not counted as skipped.
+        case notApplicable(String)
+    }
 
     /// The running kernel's version.
     public var running: KernelVersion
@@ -35,36 +51,60 @@ public struct SkipPolicy: Sendable {
     /// - `container iommufd` or `container NAME iommufd` on a kernel without
     ///   `/dev/iommu`.
     public func reason(_ trace: Trace) -> String? {
-        for st in trace.statements {
-            guard case .comment(let text) = st.kind else { continue }
-            let body = text.drop(while: { $0 == " " || $0 == "\t" })
-            if body.hasPrefix(Self.marker) {
-                let reason = body.dropFirst(Self.marker.count).trimmingBlanks()
-                return reason.isEmpty ? "marked lane: skip" : reason
-            }
+        switch verdict(trace) {
+        case .run: nil
+        case .skip(let why), .notApplicable(let why): why
         }
+    }
+
+    /// Whether the lane runs `trace` here, skips it, or it does not apply:
+    /// not applicable are a `# lane: not-applicable` comment, another
+    /// pinned kernel, an emulated (mdev) group, `pfnmap` memory without a
+    /// BAR and iommufd without `/dev/iommu`; skipped are a `# lane: skip`
+    /// comment and more groups than the machine has.
+    public func verdict(_ trace: Trace) -> Verdict {
+        // What the trace needs decides first: a marker says why a trace
+        // that applies here cannot run, not whether it applies.
+        var marked: Verdict? = nil
         var names: Set<String> = []
         var started = false
         for st in trace.statements {
             switch st.kind {
+            case .comment(let text):
+                if marked == nil { marked = Self.markerVerdict(text) }
             case .map, .unmap, .info, .extension, .dirty, .check, .show:
                 // The first operation attaches `d0` when no domain came before.
                 if !started && names.isEmpty { names.insert("d0") }
                 started = true
             case .kernel(let v) where !sameKernel(v, running):
-                return "pinned to kernel \(v) (this is \(running))"
+                return .notApplicable("pinned to kernel \(v) (this is \(running))")
             case .domain(let d):
-                if d.emulated { return "an emulated (mdev) group cannot be made real" }
+                if d.emulated { return .notApplicable("an emulated (mdev) group needs an mdev device, and the lane's machines have none") }
                 names.insert(d.name)
             case .container(.iommufd) where !hasIOMMUFD, .useContainer(_, .iommufd?) where !hasIOMMUFD:
-                return "container iommufd needs /dev/iommu (CONFIG_IOMMUFD), and this kernel has none"
+                return .notApplicable("container iommufd needs /dev/iommu (CONFIG_IOMMUFD), and this kernel has none")
             case .memory(let m) where m.pfnmap && !hasBAR:
-                return "pfnmap memory needs a device BAR, and none is here"
+                return .notApplicable("pfnmap memory needs a device BAR, and none is here")
             default:
                 continue
             }
         }
-        if names.count > groups { return "\(names.count) groups, and this machine has \(groups)" }
+        if let marked { return marked }
+        if names.count > groups { return .skip("\(names.count) groups, and this machine has \(groups)") }
+        return .run
+    }
+
+    /// The verdict a `# lane: …` comment line gives, if it is one.
+    static func markerVerdict(_ text: String) -> Verdict? {
+        let body = text.drop(while: { $0 == " " || $0 == "\t" })
+        if body.hasPrefix(notApplicableMarker) {
+            let reason = body.dropFirst(notApplicableMarker.count).trimmingBlanks()
+            return .notApplicable(reason.isEmpty ? "marked lane: not-applicable" : reason)
+        }
+        if body.hasPrefix(marker) {
+            let reason = body.dropFirst(marker.count).trimmingBlanks()
+            return .skip(reason.isEmpty ? "marked lane: skip" : reason)
+        }
         return nil
     }
 }

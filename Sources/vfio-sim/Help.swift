@@ -523,7 +523,7 @@ enum Help {
         report" and "faults report" (faults --report). This command prints
         the configuration's lines as lane.sh shows them:
 
-            kernel 6.12 intel-iommu: N/M operations agree, U not observable, S of F files skipped, presets: P/P agree, accel tcg
+            kernel 6.12 intel-iommu: N/M operations agree, U not observable, S of F files skipped (N more not applicable), presets: P/P agree, accel tcg
               kernel log: K/L predicted lines found
               explored N sequences, M operations on model and kernel: 0 with findings
               host prologue + body: N/M operations agree, ..., 0 disagreements or setup differences

@@ -175,7 +175,7 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
     } else if o.backend == "both" {
         // Model against kernel: disagreements and errors fail; answers the
         // trace wrote for another IOMMU or kernel version are notes.
-        let (text, summary) = KernelLane.report(ranReports, skipped: run.skipped, kernel: run.kernel,
+        let (text, summary) = KernelLane.report(ranReports, skipped: run.skipped, notApplicable: run.notApplicable, kernel: run.kernel,
                                                 iommu: run.iommu, verbose: o.verbose)
         if !runnable.isEmpty { printOut(text) }
         ok = summary.ok
@@ -184,13 +184,15 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
         // standard error are the whole answer.
         var text = ""
         for (file, reason) in run.skipped { text += "\(file): skipped: \(reason)\n" }
+        for (file, reason) in run.notApplicable { text += "\(file): not applicable: \(reason)\n" }
         printOut(text + textReport(run.reports, verbose: o.verbose, explain: o.explain))
     }
     if let junit = o.junit, let problem = writeFile(junit, junitReport(run.reports)) { printErr("error: \(problem)"); return 2 }
     if let path = o.laneReport {
         let text: String
         if o.backend == "both" {
-            text = LaneFixtureReport(ranReports, skipped: run.skipped, kernel: run.kernel, iommu: run.iommu, verbose: o.verbose).encode()
+            text = LaneFixtureReport(ranReports, skipped: run.skipped, notApplicable: run.notApplicable, kernel: run.kernel,
+                                     iommu: run.iommu, verbose: o.verbose).encode()
         } else {
             text = ReplayTally(text: textReport(run.reports, verbose: o.verbose, explain: o.explain), summary: summary(run.reports)).encode()
         }

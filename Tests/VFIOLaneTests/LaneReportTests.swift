@@ -55,3 +55,29 @@ struct LaneReportTests {
         #expect(lines.last?.hasSuffix("(after the disagreement at line 3)") == true, "\(lines)")
     }
 }
+
+/// Issue 25: a configuration's skips count only the files that apply to it.
+@Suite("Skipped against not applicable in the lane's line")
+struct NotApplicableTests {
+    static let skipped = [(file: "big.trace", reason: "8T of 1G hugepages")]
+    static let notApplicable = [(file: "fd.trace", reason: "container iommufd needs /dev/iommu"),
+                                (file: "mdev.trace", reason: "an mdev device")]
+
+    @Test("files that do not apply are left out of 'S of F files skipped' and counted after it")
+    func countedApart() throws {
+        let trace = try parseTrace("map iova=0 vaddr=0x7f0000000000 size=4K prot=rw\n", file: "run.trace").get()
+        let report = Replayer(backends: [ModelBackend(label: "kernel"), ModelBackend()]).run(trace)
+        let s = KernelLane.entries([report], skipped: Self.skipped, notApplicable: Self.notApplicable).summary
+        #expect(KernelLane.countsLine(s).hasPrefix("1/1 operations agree, 0 not observable, 1 of 2 files skipped (2 more not applicable)"))
+    }
+
+    @Test("the guest's typed report carries the files that do not apply, so the host's line counts them the same")
+    func roundTrip() throws {
+        let text = LaneFixtureReport([], skipped: Self.skipped, notApplicable: Self.notApplicable,
+                                     kernel: "6.12", iommu: "intel-iommu", verbose: false).encode()
+        let back = try #require(LaneFixtureReport.decode(Substring(text)))
+        #expect(back.summary.notApplicable.map(\.file) == ["fd.trace", "mdev.trace"])
+        #expect(back.summary.skipped.map(\.file) == ["big.trace"])
+        #expect(back.summary.files == 1)
+    }
+}

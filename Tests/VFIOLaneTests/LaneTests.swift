@@ -20,37 +20,48 @@ struct SkipPolicyTests {
         #expect(policy.reason(parse("domain d0 pgsizes=4K\ndomain d1 pgsizes=4K\nmap iova=0 vaddr=0x1000 size=4K prot=rw\n")) == nil)
     }
 
-    @Test("a '# lane: skip' comment keeps a trace off real hardware, with its reason")
+    @Test("a '# lane: skip' comment keeps a trace off real hardware, with its reason; '# lane: not-applicable' says it does not apply")
     func marker() {
-        #expect(policy.reason(parse("#   lane: skip needs 8 GiB\nmap iova=0 vaddr=0 size=4K prot=rw\n")) == "needs 8 GiB")
-        #expect(policy.reason(parse("# lane: skip\n")) == "marked lane: skip")
+        #expect(policy.verdict(parse("#   lane: skip needs 8 GiB\nmap iova=0 vaddr=0 size=4K prot=rw\n")) == .skip("needs 8 GiB"))
+        #expect(policy.verdict(parse("# lane: skip\n")) == .skip("marked lane: skip"))
+        #expect(policy.verdict(parse("# lane: not-applicable needs an SMMU\n")) == .notApplicable("needs an SMMU"))
     }
 
-    @Test("a trace pinned to another kernel is skipped; one pinned to this kernel runs")
+    @Test("what a trace needs decides before its marker: an iommufd trace marked skip is not applicable where there is no /dev/iommu")
+    func needsBeforeMarker() {
+        var without = policy
+        without.hasIOMMUFD = false
+        let trace = parse("# lane: skip changes dma_entry_limit\ncontainer iommufd\n")
+        #expect(without.verdict(trace) == .notApplicable("container iommufd needs /dev/iommu (CONFIG_IOMMUFD), and this kernel has none"))
+        #expect(policy.verdict(trace) == .skip("changes dma_entry_limit"))
+    }
+
+    @Test("a trace pinned to another kernel does not apply; one pinned to this kernel runs")
     func pinned() {
-        #expect(policy.reason(parse("kernel 6.1\n")) == "pinned to kernel 6.1 (this is 6.12)")
+        #expect(policy.verdict(parse("kernel 6.1\n")) == .notApplicable("pinned to kernel 6.1 (this is 6.12)"))
         #expect(policy.reason(parse("kernel 6.12\n")) == nil)
         let lenient = SkipPolicy(running: KernelVersion(6, 12), sameKernel: { _, _ in true })
         #expect(lenient.reason(parse("kernel 6.1\n")) == nil)
     }
 
-    @Test("more groups than the machine has, an emulated group, or pfnmap memory without a BAR are skipped")
+    @Test("more groups than the machine has are skipped; an emulated group, or pfnmap memory without a BAR, do not apply")
     func hardware() {
         let four = (0..<4).map { "domain d\($0) pgsizes=4K\n" }.joined()
-        #expect(policy.reason(parse(four)) == "4 groups, and this machine has 3")
-        #expect(policy.reason(parse("domain m emulated=yes pgsizes=4K\n")) == "an emulated (mdev) group cannot be made real")
-        #expect(policy.reason(parse("memory vaddr=0x1000 size=4K pfnmap\n")) == "pfnmap memory needs a device BAR, and none is here")
+        #expect(policy.verdict(parse(four)) == .skip("4 groups, and this machine has 3"))
+        #expect(policy.verdict(parse("domain m emulated=yes pgsizes=4K\n"))
+                == .notApplicable("an emulated (mdev) group needs an mdev device, and the lane's machines have none"))
+        #expect(policy.verdict(parse("memory vaddr=0x1000 size=4K pfnmap\n")) == .notApplicable("pfnmap memory needs a device BAR, and none is here"))
         let withBAR = SkipPolicy(running: KernelVersion(6, 12), groups: 3, hasBAR: true)
         #expect(withBAR.reason(parse("memory vaddr=0x1000 size=4K pfnmap\n")) == nil)
     }
 
-    @Test("an iommufd container, the first or another one of the process, is skipped on a kernel without /dev/iommu")
+    @Test("an iommufd container, the first or another one of the process, does not apply on a kernel without /dev/iommu")
     func iommufd() {
         var without = policy
         without.hasIOMMUFD = false
         let reason = "container iommufd needs /dev/iommu (CONFIG_IOMMUFD), and this kernel has none"
-        #expect(without.reason(parse("container iommufd\n")) == reason)
-        #expect(without.reason(parse("container c1 iommufd\n")) == reason)
+        #expect(without.verdict(parse("container iommufd\n")) == .notApplicable(reason))
+        #expect(without.verdict(parse("container c1 iommufd\n")) == .notApplicable(reason))
         #expect(without.reason(parse("container c1 type1\n")) == nil)
         #expect(policy.reason(parse("container c1 iommufd\n")) == nil)
     }

@@ -58,7 +58,7 @@
 # .build-lane -Xswiftc -static-executable`), boots each configuration with
 # the fixtures in the guest and prints, per configuration,
 #
-#   kernel 6.12 intel-iommu: N/M operations agree, U not observable, S of F files skipped, presets: P/P agree, accel tcg
+#   kernel 6.12 intel-iommu: N/M operations agree, U not observable, S of F files skipped (N more not applicable), presets: P/P agree, accel tcg
 #     kernel log: K/L predicted lines found
 #
 # (the second line: each line the model says the kernel logs for the
