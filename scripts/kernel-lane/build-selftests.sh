@@ -53,14 +53,8 @@ if [ "$FORCE" = 0 ] && [ -f "$OUT/.complete" ]; then
   exit 0
 fi
 
-mkdir -p "$LANE_CACHE/src" "$LANE_CACHE/tmp"
-DEB="$LANE_CACHE/src/${SRC_PKG}_${VER//:/%3a}_all.deb"
-if [ ! -f "$DEB" ]; then
-  lane_log "downloading $SRC_PKG $VER"
-  (cd "$LANE_CACHE/src" && lapt apt-get download -qq "$SRC_PKG=$VER" >/dev/null 2>&1) ||
-    lane_die "download of $SRC_PKG $VER failed"
-  [ -f "$DEB" ] || lane_die "apt-get download did not produce $DEB"
-fi
+mkdir -p "$LANE_CACHE/tmp"
+DEB=$(lane_source_deb "$SRC_PKG" "$VER")
 
 T0=$(date +%s)
 WORK="$LANE_CACHE/tmp/selftests-$SRC_PKG"

@@ -206,6 +206,23 @@ lane_config() {
 lane_log() { echo "kernel-lane: $*" >&2; }
 lane_die() { echo "kernel-lane: error: $*" >&2; exit "${LANE_DIE_CODE:-1}"; }
 
+# lane_source_deb PKG VERSION: the path of Debian's source package PKG at
+# VERSION in $LANE_CACHE/src (kept apart from debs/, which setup.sh
+# prunes), downloaded through the lane's apt configuration when missing.
+# Shared by build-kernel.sh and build-selftests.sh.
+lane_source_deb() {
+  local pkg=$1 ver=$2 deb
+  deb="$LANE_CACHE/src/${pkg}_${ver//:/%3a}_all.deb"
+  mkdir -p "$LANE_CACHE/src"
+  if [ ! -f "$deb" ]; then
+    lane_log "downloading $pkg $ver"
+    (cd "$LANE_CACHE/src" && APT_CONFIG="$LANE_CACHE/apt/apt.conf" apt-get download -qq "$pkg=$ver" >/dev/null 2>&1) ||
+      lane_die "download of $pkg $ver failed"
+    [ -f "$deb" ] || lane_die "apt-get download did not produce $deb"
+  fi
+  echo "$deb"
+}
+
 # The fully static vfio-sim the guests run, built into .build-lane (quick
 # when nothing changed); sets LANE_STATIC_BINARY. $1: the build log's name
 # under $LANE_CACHE/logs. Shared by lane.sh and record-lane.sh.

@@ -51,19 +51,6 @@ public struct IOMMUFDContainer: Sendable {
     /// The process the context charges: its own when used alone, lent
     /// by `ModelBackend` for each call when the process has several.
     public var process = ProcessState()
-    public var memory: ProcessMemory {
-        get { process.memory }
-        _modify { yield &process.memory }
-    }
-    /// `RLIMIT_MEMLOCK` (soft) in bytes; nil = unlimited.
-    public var memlock: UInt64? {
-        get { process.memlock }
-        set { process.memlock = newValue }
-    }
-    public var capIPCLock: Bool {
-        get { process.capIPCLock }
-        set { process.capIPCLock = newValue }
-    }
 
     /// `user->locked_vm` in pages: what the limit is checked against
     /// (every iommufd context of the user charges it).

@@ -118,6 +118,22 @@ extension ContainerCall {
 }
 
 extension ContainerDriver {
+    /// The process's memory, limit and capability, read and written
+    /// through the process the container holds (its own, or the one lent).
+    public var memory: ProcessMemory {
+        get { process.memory }
+        _modify { yield &process.memory }
+    }
+    /// `RLIMIT_MEMLOCK` (soft) in bytes; nil = unlimited.
+    public var memlock: UInt64? {
+        get { process.memlock }
+        set { process.memlock = newValue }
+    }
+    public var capIPCLock: Bool {
+        get { process.capIPCLock }
+        set { process.capIPCLock = newValue }
+    }
+
     /// Runs `body` on this container with `process` lent to it: the
     /// container charges and reads the process's one state.
     public mutating func lending<R>(_ process: inout ProcessState, _ body: (inout Self) -> R) -> R {

@@ -49,19 +49,6 @@ public struct Type1Container: Sendable {
     /// The process the container charges: its own when used alone, lent
     /// by `ModelBackend` for each call when the process has several.
     public var process = ProcessState()
-    public var memory: ProcessMemory {
-        get { process.memory }
-        _modify { yield &process.memory }
-    }
-    /// `RLIMIT_MEMLOCK` (soft) in bytes; nil = unlimited.
-    public var memlock: UInt64? {
-        get { process.memlock }
-        set { process.memlock = newValue }
-    }
-    public var capIPCLock: Bool {
-        get { process.capIPCLock }
-        set { process.capIPCLock = newValue }
-    }
     /// `mm->locked_vm`, in pages: the whole process's, so it includes
     /// what the process locked itself and its other containers charged.
     public var lockedVm: UInt64 { process.lockedVm }
