@@ -33,14 +33,15 @@ func looksLikeErrno(_ text: Text) -> Bool {
 
 /// The answer of `check pte`: `=> SIZE` (a power of two: the leaf's page
 /// size) or `=> none`; nil for none. The answer's words are
-/// `tokens[start...]`.
-func parseLeafAnswer(arrow: Token?, tokens: [Token], from start: Int, lineEnd: Int, secondArrow: Token?) throws(LineError) -> UInt64? {
+/// `tokens[answer]`.
+func parseLeafAnswer(arrow: Token?, tokens: [Token], answer: Range<Int>, lineEnd: Int, secondArrow: Token?) throws(LineError) -> UInt64? {
+    let (start, end) = (answer.lowerBound, answer.upperBound)
     guard let arrow else { throw LineError(lineEnd, "expected '=> SIZE' or '=> none' (check pte answers the leaf's page size), found end of line") }
-    guard start < tokens.count else { throw LineError(arrow.text.end, "expected a page size or none, found end of line") }
+    guard start < end else { throw LineError(arrow.text.end, "expected a page size or none, found end of line") }
     let first = tokens[start]
     if first.isArrow { throw LineError(first.text.start, "expected a page size or none, found '=>'") }
     if let second = secondArrow { throw LineError(second.text.start, "expected end of line, found '=>'") }
-    if start + 1 < tokens.count, case let w = tokens[start + 1] { throw LineError(w.text.start, "expected end of line, found \(quoted(w.text))") }
+    if start + 1 < end, case let w = tokens[start + 1] { throw LineError(w.text.start, "expected end of line, found \(quoted(w.text))") }
     if first.text == "none" { return nil }
     guard let d = first.text.first, d >= UInt8(ascii: "0") && d <= UInt8(ascii: "9") else {
         throw LineError(first.text.start, "expected a page size or none, found \(quoted(first.text))")
@@ -54,15 +55,16 @@ func parseLeafAnswer(arrow: Token?, tokens: [Token], from start: Int, lineEnd: I
 
 /// The answer after `=>`; `secondArrow` is the line's next `=>` after
 /// `arrow`, if any (the lexer records it, so the tokens are not scanned).
-/// The answer's words are `tokens[start...]` (positions, not a slice: a
+/// The answer's words are `tokens[answer]` (positions, not a slice: a
 /// slice retained the array).
-func parseAnswer(rule: AnswerRule, arrow: Token, tokens: [Token], from start: Int, secondArrow: Token?) throws(LineError) -> Answer {
+func parseAnswer(rule: AnswerRule, arrow: Token, tokens: [Token], answer: Range<Int>, secondArrow: Token?) throws(LineError) -> Answer {
+    let (start, end) = (answer.lowerBound, answer.upperBound)
     if let why = rule.refusal { throw LineError(arrow.text.start, "expected end of line (\(why.string)), found '=>'") }
-    guard start < tokens.count else { throw LineError(arrow.text.end, "expected an answer, found end of line") }
+    guard start < end else { throw LineError(arrow.text.end, "expected an answer, found end of line") }
     let first = tokens[start]
     if first.isArrow { throw LineError(first.text.start, "expected an answer, found '=>'") }
     if let second = secondArrow { throw LineError(second.text.start, "expected end of line, found '=>'") }
-    // The fields are `tokens[rest...]`.
+    // The fields are `tokens[rest..<end]`.
     var rest = start + 1
     let status: Answer.Status
     if first.text == "ok" && !rule.value {
@@ -82,13 +84,13 @@ func parseAnswer(rule: AnswerRule, arrow: Token, tokens: [Token], from start: In
         let what = rule.value ? "a number, an errno or error" : rule.fieldsAlone ? "ok, an errno, error or key=value fields" : "ok, an errno or error"
         throw LineError(first.text.start, "expected \(what), found \(quoted(first.text))")
     }
-    if case .ok = status {} else if rest < tokens.count, case let w = tokens[rest] {
+    if case .ok = status {} else if rest < end, case let w = tokens[rest] {
         throw LineError(w.text.start, "expected end of line, found \(quoted(w.text))")
     }
     var fields = AnswerFields()
     // Keys already given, as `AnswerKey.bit`s.
     var seen: UInt8 = 0
-    for i in rest..<tokens.count {
+    for i in rest..<end {
         let w = tokens[i]
         guard w.hasEquals, let key = rule.field(w.key) else {
             if rule.fields == 0 {
