@@ -210,6 +210,7 @@ struct StatementParser {
             return try memoryStatement(declared: &declared)
 
         case .map:
+            try collect(Self.mapWords)
             let m = try map()
             // Most lines have neither word: no call then.
             if has(.repeat) || has(.step) { try repeatWords(size: m.size, iova: m.iova, vaddr: m.vaddr) }
@@ -217,6 +218,7 @@ struct StatementParser {
 
         case .unmap:
             var rule = AnswerRule.status(verb)
+            try collect(Self.unmapWords)
             let u = try unmap()
             rule.fields = AnswerKey.size.bit | (u.bitmap != nil ? AnswerKey.dirty.bit : 0)
             if has(.repeat) || has(.step) { try repeatWords(size: u.size, iova: u.iova, vaddr: nil) }
@@ -415,6 +417,7 @@ struct StatementParser {
 
     /// `check ...`: a named domain must be one of the trace's.
     mutating func checkStatement(verb: Verb, declared: Declared) throws(LineError) -> (Statement.Kind, AnswerRule) {
+        try collect(Self.checkWords)
         let c = try check()
         var named: String? = nil
         if case .ptes(_, let d) = c { named = d } else if case .pte(_, _, let d) = c { named = d }
@@ -639,8 +642,11 @@ struct StatementParser {
     /// The most physically separate pieces a `memory` statement may ask for.
     static let maxScatteredPieces: UInt64 = 1 << 24
 
-    mutating func map() throws(LineError) -> MapDMA {
-        try collect(Self.mapWords)
+    // `map`, `unmap` and `check` read the words their caller collected.
+    // They do not change the parser: a mutating function copied the whole
+    // parser (175 bytes) before each look-up it made.
+
+    func map() throws(LineError) -> MapDMA {
         let iova = try requiredNumber(.iova), vaddr = try requiredNumber(.vaddr), size = try requiredNumber(.size)
         var flags: MapDMA.Flags
         switch (keyed(.prot), bare(.vaddrOnly)) {
@@ -670,8 +676,7 @@ struct StatementParser {
         return MapDMA(argsz: try number32(.argsz) ?? MapDMA.structSize, flags: flags, vaddr: vaddr, iova: iova, size: size)
     }
 
-    mutating func unmap() throws(LineError) -> UnmapDMA {
-        try collect(Self.unmapWords)
+    func unmap() throws(LineError) -> UnmapDMA {
         let iova = try requiredNumber(.iova), size = try requiredNumber(.size)
         var flags: UnmapDMA.Flags = bare(.vaddrOnly) != nil ? .vaddr : []
         var bitmap: DMABitmap?
@@ -695,8 +700,7 @@ struct StatementParser {
         return UnmapDMA(argsz: try number32(.argsz), flags: flags, iova: try number(.iova) ?? 0, size: try number(.size) ?? 0)
     }
 
-    mutating func check() throws(LineError) -> Check {
-        try collect(Self.checkWords)
+    func check() throws(LineError) -> Check {
         if bare(.pte) != nil {
             // `check pte iova=X`: the leaf size comes after `=>` (filled
             // in by `parseLeafAnswer`).
