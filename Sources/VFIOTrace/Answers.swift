@@ -32,13 +32,16 @@ func looksLikeErrno(_ text: Text) -> Bool {
 }
 
 /// The answer of `check pte`: `=> SIZE` (a power of two: the leaf's page
-/// size) or `=> none`; nil for none.
-func parseLeafAnswer(arrow: Token?, tokens: Tokens, lineEnd: Int, secondArrow: Token?) throws(LineError) -> UInt64? {
+/// size) or `=> none`; nil for none. The answer's words are
+/// `tokens[answer]`.
+func parseLeafAnswer(arrow: Token?, tokens: [Token], answer: Range<Int>, lineEnd: Int, secondArrow: Token?) throws(LineError) -> UInt64? {
+    let (start, end) = (answer.lowerBound, answer.upperBound)
     guard let arrow else { throw LineError(lineEnd, "expected '=> SIZE' or '=> none' (check pte answers the leaf's page size), found end of line") }
-    guard let first = tokens.first else { throw LineError(arrow.text.end, "expected a page size or none, found end of line") }
+    guard start < end else { throw LineError(arrow.text.end, "expected a page size or none, found end of line") }
+    let first = tokens[start]
     if first.isArrow { throw LineError(first.text.start, "expected a page size or none, found '=>'") }
     if let second = secondArrow { throw LineError(second.text.start, "expected end of line, found '=>'") }
-    if let w = tokens.dropFirst().first { throw LineError(w.text.start, "expected end of line, found \(quoted(w.text))") }
+    if start + 1 < end, case let w = tokens[start + 1] { throw LineError(w.text.start, "expected end of line, found \(quoted(w.text))") }
     if first.text == "none" { return nil }
     guard let d = first.text.first, d >= UInt8(ascii: "0") && d <= UInt8(ascii: "9") else {
         throw LineError(first.text.start, "expected a page size or none, found \(quoted(first.text))")
@@ -52,18 +55,23 @@ func parseLeafAnswer(arrow: Token?, tokens: Tokens, lineEnd: Int, secondArrow: T
 
 /// The answer after `=>`; `secondArrow` is the line's next `=>` after
 /// `arrow`, if any (the lexer records it, so the tokens are not scanned).
-func parseAnswer(rule: AnswerRule, arrow: Token, tokens: Tokens, secondArrow: Token?) throws(LineError) -> Answer {
+/// The answer's words are `tokens[answer]` (positions, not a slice: a
+/// slice retained the array).
+func parseAnswer(rule: AnswerRule, arrow: Token, tokens: [Token], answer: Range<Int>, secondArrow: Token?) throws(LineError) -> Answer {
+    let (start, end) = (answer.lowerBound, answer.upperBound)
     if let why = rule.refusal { throw LineError(arrow.text.start, "expected end of line (\(why.string)), found '=>'") }
-    guard let first = tokens.first else { throw LineError(arrow.text.end, "expected an answer, found end of line") }
+    guard start < end else { throw LineError(arrow.text.end, "expected an answer, found end of line") }
+    let first = tokens[start]
     if first.isArrow { throw LineError(first.text.start, "expected an answer, found '=>'") }
     if let second = secondArrow { throw LineError(second.text.start, "expected end of line, found '=>'") }
-    var rest = tokens.dropFirst()
+    // The fields are `tokens[rest..<end]`.
+    var rest = start + 1
     let status: Answer.Status
     if first.text == "ok" && !rule.value {
         status = .ok
     } else if rule.fieldsAlone && first.hasEquals {
         status = .ok
-        rest = tokens
+        rest = start
     } else if rule.value, let d = first.text.first, d >= UInt8(ascii: "0") && d <= UInt8(ascii: "9") {
         status = .value(try number(first.text))
     } else if let e = errno(named: first.text) {
@@ -76,13 +84,14 @@ func parseAnswer(rule: AnswerRule, arrow: Token, tokens: Tokens, secondArrow: To
         let what = rule.value ? "a number, an errno or error" : rule.fieldsAlone ? "ok, an errno, error or key=value fields" : "ok, an errno or error"
         throw LineError(first.text.start, "expected \(what), found \(quoted(first.text))")
     }
-    if case .ok = status {} else if let w = rest.first {
+    if case .ok = status {} else if rest < end, case let w = tokens[rest] {
         throw LineError(w.text.start, "expected end of line, found \(quoted(w.text))")
     }
     var fields = AnswerFields()
     // Keys already given, as `AnswerKey.bit`s.
     var seen: UInt8 = 0
-    for w in rest {
+    for i in rest..<end {
+        let w = tokens[i]
         guard w.hasEquals, let key = rule.field(w.key) else {
             if rule.fields == 0 {
                 throw LineError(w.text.start, "expected end of line (the \(rule.verb.name) answer takes no keys), found \(quoted(w.text))")

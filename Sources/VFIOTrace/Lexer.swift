@@ -29,8 +29,15 @@ struct LexedLine {
     var number = 0
     /// Offset of the line's first byte (columns count from here).
     var start = 0
+    /// The line's words and arrows, in order, are `storage[..<tokenCount]`.
+    /// Each line overwrites the array from its start, and appends only
+    /// past what earlier lines left: emptying it for each line
+    /// (`removeAll(keepingCapacity:)`) cost as much as appending a line's
+    /// words.
+    private(set) var storage: [Token] = []
+    private(set) var tokenCount = 0
     /// The line's words and arrows, in order.
-    var tokens: [Token] = []
+    var tokens: ArraySlice<Token> { storage[..<tokenCount] }
     /// The comment's text without `#`, one leading space and trailing blanks.
     var comment: String?
     /// Offset of the `#`.
@@ -44,13 +51,13 @@ struct LexedLine {
     /// first; recorded so the answer need not scan for it either).
     var secondArrow = -1
 
-    init() { tokens.reserveCapacity(maxTokensPerLine) }
+    init() { storage.reserveCapacity(maxTokensPerLine) }
 
     /// Empties the line for line `number`, which starts at `start`.
     mutating func reset(number: Int, start: Int) {
         self.number = number
         self.start = start
-        tokens.removeAll(keepingCapacity: true)
+        tokenCount = 0
         comment = nil
         commentStart = start
         end = start
@@ -59,24 +66,30 @@ struct LexedLine {
     }
 
     /// Whether the line holds `maxTokensPerLine` tokens (it takes no more).
-    var isFull: Bool { tokens.count == maxTokensPerLine }
+    var isFull: Bool { tokenCount == maxTokensPerLine }
+
+    /// Adds `token` after the line's others.
+    @inline(__always) mutating func push(_ token: Token) {
+        if tokenCount < storage.count { storage[tokenCount] = token } else { storage.append(token) }
+        tokenCount += 1
+    }
 
     /// Appends the word `base[from..<to]` whose first `=` is at `equals`
     /// (-1 for none); nothing for an empty word.
     mutating func appendWord(_ base: UnsafePointer<UInt8>, from: Int, to: Int, equals: Int) {
         guard to > from else { return }
-        tokens.append(Token(kind: .word, text: Text(base: base, start: from, end: to), equals: equals < 0 ? to : equals))
+        push(Token(kind: .word, text: Text(base: base, start: from, end: to), equals: equals < 0 ? to : equals))
     }
 
     /// Appends the `=>` at `at`, noting it as the first or second arrow.
     mutating func appendArrow(_ base: UnsafePointer<UInt8>, at: Int) {
-        if firstArrow < 0 { firstArrow = tokens.count } else if secondArrow < 0 { secondArrow = tokens.count }
-        tokens.append(Token(kind: .arrow, text: Text(base: base, start: at, end: at + 2), equals: at + 2))
+        if firstArrow < 0 { firstArrow = tokenCount } else if secondArrow < 0 { secondArrow = tokenCount }
+        push(Token(kind: .arrow, text: Text(base: base, start: at, end: at + 2), equals: at + 2))
     }
 
     /// Ends the tokens: `end of line` is just past the last one.
     mutating func finishTokens() {
-        end = tokens.last?.text.end ?? start
+        end = tokenCount > 0 ? storage[tokenCount - 1].text.end : start
     }
 }
 

@@ -105,7 +105,7 @@ struct TraceParser {
             previousWasBlank = false
             return
         }
-        if line.tokens.isEmpty {
+        if line.tokenCount == 0 {
             if let text = line.comment {
                 let column = VFIOTrace.column(at: line.commentStart, lineStart: line.start, in: base)
                 statements.append(Statement(line: line.number, column: column, kind: .comment(text)))
@@ -133,16 +133,18 @@ struct TraceParser {
 
     /// One statement line: the verb's words, then the answer.
     mutating func appendStatement(_ line: borrowing LexedLine, _ base: UnsafePointer<UInt8>) throws(LineError) {
-        let tokens = line.tokens[...]
+        // Positions in the line's tokens, not slices of them (each slice
+        // retained the array).
+        let tokens = line.storage, count = line.tokenCount
         let arrow: Token? = line.firstArrow >= 0 ? tokens[line.firstArrow] : nil
         let secondArrow: Token? = line.secondArrow >= 0 ? tokens[line.secondArrow] : nil
-        let words = tokens[..<(line.firstArrow >= 0 ? line.firstArrow : tokens.endIndex)]
-        let answerWords = line.firstArrow >= 0 ? tokens[(line.firstArrow + 1)...] : tokens[tokens.endIndex...]
+        let wordsEnd = line.firstArrow >= 0 ? line.firstArrow : count
+        let answerStart = line.firstArrow >= 0 ? line.firstArrow + 1 : count
         let first = tokens[0]
         guard !first.isArrow, let verb = Verb(first.text) else {
             throw LineError(first.text.start, "expected one of \(Verb.list), found \(quoted(first.text))")
         }
-        var s = StatementParser(words: words.dropFirst(), arrow: arrow, lineEnd: line.end)
+        var s = StatementParser(tokens: tokens, words: 1..<wordsEnd, arrow: arrow, lineEnd: line.end)
         // An operation counts as the first one even when its words are wrong.
         if verb.isOperation && firstOperation == nil { firstOperation = line.number }
         if verb.isOperation && declared.firstOperationInFile == nil { declared.firstOperationInFile = line.number }
@@ -154,7 +156,7 @@ struct TraceParser {
         var expected: Answer?
         if s.rule.leafSize, case .check(.pte(let iova, _, let domain)) = kind {
             // `check pte`'s answer, the leaf size, is part of the check.
-            let leaf = try parseLeafAnswer(arrow: arrow, tokens: answerWords, lineEnd: line.end, secondArrow: secondArrow)
+            let leaf = try parseLeafAnswer(arrow: arrow, tokens: tokens, answer: answerStart..<count, lineEnd: line.end, secondArrow: secondArrow)
             kind = .check(.pte(iova: iova, leaf: leaf, domain: domain))
         }
         if let next = declared.switchedTo {
@@ -164,7 +166,7 @@ struct TraceParser {
             declared.switchedTo = nil
         }
         if !s.rule.leafSize, let arrow {
-            expected = try parseAnswer(rule: s.rule, arrow: arrow, tokens: answerWords, secondArrow: secondArrow)
+            expected = try parseAnswer(rule: s.rule, arrow: arrow, tokens: tokens, answer: answerStart..<count, secondArrow: secondArrow)
         }
         statements.append(Statement(line: line.number, column: column, kind: kind, expected: expected))
         if line.comment != nil || s.repetition != nil || keepsSpellings {

@@ -120,9 +120,6 @@ struct AnswerRule {
     }
 }
 
-/// Some of a line's tokens (the line's `LexedLine` holds them).
-typealias Tokens = ArraySlice<Token>
-
 /// A `key=value` word.
 struct KeyValue {
     var word: Token

@@ -5,18 +5,28 @@ import VFIOCore
 /// `collect` checks the words once, in line order: each must be one the
 /// statement accepts, and appear once. Every later look-up (`keyed`,
 /// `bare`) finds its word among those few by name.
+///
+/// The words are positions in the line's token array, held once: slices
+/// of it (`ArraySlice`) each retained the array, and making, copying and
+/// dropping them cost more reference counting than looking the words up.
 struct StatementParser {
-    var words: Tokens
+    /// The line's tokens, verb and answer included.
+    let tokens: [Token]
+    /// The words not taken yet are `tokens[next..<wordsEnd]`.
+    var next: Int
+    /// Where the words end: the `=>`, or the end of the tokens.
+    let wordsEnd: Int
     var arrow: Token?
     /// Offset of `end of line` when no `=>` follows the words.
     var lineEnd: Int
 
-    /// The words checked by `collect`, in line order: each accepted, each
-    /// once.
-    var collected: Tokens = []
-    /// Where each key's word is among `collected` (an offset from its
-    /// start), by `Key.rawValue`; -1 for a key the line lacks. Inline, so
-    /// a line allocates nothing for it.
+    /// The words checked by `collect` are `tokens[collectedStart..<
+    /// collectedEnd]`, in line order: each accepted, each once.
+    var collectedStart = 0
+    var collectedEnd = 0
+    /// Where each key's word is among the collected words (an offset from
+    /// `collectedStart`), by `Key.rawValue`; -1 for a key the line lacks.
+    /// Inline, so a line allocates nothing for it.
     var slots = InlineArray<40, Int8>(repeating: -1)
     /// `repeat=` and `step=` of a `map` or `unmap`.
     var repetition: Statement.Repetition?
@@ -30,9 +40,17 @@ struct StatementParser {
         return out
     }
 
-    init(words: Tokens, arrow: Token?, lineEnd: Int) {
-        self.words = words; self.arrow = arrow; self.lineEnd = lineEnd
+    /// The statement whose words (after its verb) are `tokens[words]`.
+    init(tokens: [Token], words: Range<Int>, arrow: Token?, lineEnd: Int) {
+        self.tokens = tokens; next = words.lowerBound; wordsEnd = words.upperBound
+        self.arrow = arrow; self.lineEnd = lineEnd
     }
+
+    /// The next word not taken yet, if any.
+    @inline(__always) var nextWord: Token? { next < wordsEnd ? tokens[next] : nil }
+
+    /// The words `collect` checked, in line order.
+    var collected: ArraySlice<Token> { tokens[collectedStart..<collectedEnd] }
 
     // MARK: Words
 
@@ -44,13 +62,14 @@ struct StatementParser {
 
     /// The next bare word (a verb's operand), or an error naming `what`.
     mutating func operand(_ what: @autoclosure () -> String) throws(LineError) -> Token {
-        guard let w = words.popFirst() else { throw missing(what()) }
+        guard let w = nextWord else { throw missing(what()) }
+        next += 1
         return w
     }
 
     /// No more words.
     func end() throws(LineError) {
-        if let w = words.first { throw LineError(w.text.start, "expected end of line, found \(quoted(w.text))") }
+        if let w = nextWord { throw LineError(w.text.start, "expected end of line, found \(quoted(w.text))") }
     }
 
     /// Checks the remaining words, in line order: each `key=value` or bare
@@ -59,7 +78,8 @@ struct StatementParser {
     ///
     /// - Complexity: O(k·a) for k words and a accepted keys.
     mutating func collect(_ list: WordList) throws(LineError) {
-        for (offset, w) in words.enumerated() {
+        for offset in 0..<(wordsEnd - next) {
+            let w = tokens[next + offset]
             guard let key = list.key(w.name) else {
                 throw LineError(w.text.start, "expected \(list.oneOf), found \(quoted(w.text))")
             }
@@ -68,8 +88,8 @@ struct StatementParser {
             }
             slots[Int(key.rawValue)] = Int8(offset)
         }
-        collected = words
-        words = words[words.endIndex...]
+        (collectedStart, collectedEnd) = (next, wordsEnd)
+        next = wordsEnd
     }
 
     // The look-ups below are inlined into each statement's parser: called,
@@ -86,7 +106,7 @@ struct StatementParser {
     /// The collected bare word `key`, if any.
     @inline(__always) func bare(_ key: Key) -> Token? {
         let offset = Int(slots[Int(key.rawValue)])
-        return offset < 0 ? nil : collected[collected.startIndex + offset]
+        return offset < 0 ? nil : tokens[collectedStart + offset]
     }
 
     @inline(__always) func required(_ key: Key) throws(LineError) -> KeyValue {
@@ -190,6 +210,7 @@ struct StatementParser {
             return try memoryStatement(declared: &declared)
 
         case .map:
+            try collect(Self.mapWords)
             let m = try map()
             // Most lines have neither word: no call then.
             if has(.repeat) || has(.step) { try repeatWords(size: m.size, iova: m.iova, vaddr: m.vaddr) }
@@ -197,6 +218,7 @@ struct StatementParser {
 
         case .unmap:
             var rule = AnswerRule.status(verb)
+            try collect(Self.unmapWords)
             let u = try unmap()
             rule.fields = AnswerKey.size.bit | (u.bitmap != nil ? AnswerKey.dirty.bit : 0)
             if has(.repeat) || has(.step) { try repeatWords(size: u.size, iova: u.iova, vaddr: nil) }
@@ -251,8 +273,8 @@ struct StatementParser {
             // Unwritten, the kind is the one the container was opened
             // as (type1 for a new one; `c0`'s may come from the run).
             var named: ContainerKind? = nil
-            if let k = words.first {
-                words = words.dropFirst()
+            if let k = nextWord {
+                next += 1
                 if k.text == "type1" { named = .type1 } else if k.text == "iommufd" { named = .iommufd } else {
                     throw LineError(k.text.start, "expected one of type1, iommufd, found \(quoted(k.text))")
                 }
@@ -307,7 +329,7 @@ struct StatementParser {
 
     /// `domain NAME ...`: a group attached once until detached.
     mutating func domainStatement(verb: Verb, firstOperation: Int?, declared: inout Declared) throws(LineError) -> (Statement.Kind, AnswerRule) {
-        let nameToken = words.first
+        let nameToken = nextWord
         let spec = try domain()
         if let taken = declared.attached.first(where: { $0.name == spec.name }), arrow == nil, let nameToken {
             throw LineError(nameToken.text.start, "expected a group name not in the container, found \(quoted(nameToken.text)) (attached on line \(taken.line); detach it first)")
@@ -366,7 +388,7 @@ struct StatementParser {
     mutating func dirtyStatement(verb: Verb) throws(LineError) -> (Statement.Kind, AnswerRule) {
         // `dirty flags=N` alone sends raw flags (for testing bad ones).
         var flags: DirtyPages.Flags = []
-        if let first = words.first, first.text.hasPrefix("flags=") {
+        if let first = nextWord, first.text.hasPrefix("flags=") {
         } else {
             let w = try operand("one of start, stop, get")
             if w.text == "start" {
@@ -395,6 +417,7 @@ struct StatementParser {
 
     /// `check ...`: a named domain must be one of the trace's.
     mutating func checkStatement(verb: Verb, declared: Declared) throws(LineError) -> (Statement.Kind, AnswerRule) {
+        try collect(Self.checkWords)
         let c = try check()
         var named: String? = nil
         if case .ptes(_, let d) = c { named = d } else if case .pte(_, _, let d) = c { named = d }
@@ -619,8 +642,11 @@ struct StatementParser {
     /// The most physically separate pieces a `memory` statement may ask for.
     static let maxScatteredPieces: UInt64 = 1 << 24
 
-    mutating func map() throws(LineError) -> MapDMA {
-        try collect(Self.mapWords)
+    // `map`, `unmap` and `check` read the words their caller collected.
+    // They do not change the parser: a mutating function copied the whole
+    // parser (175 bytes) before each look-up it made.
+
+    func map() throws(LineError) -> MapDMA {
         let iova = try requiredNumber(.iova), vaddr = try requiredNumber(.vaddr), size = try requiredNumber(.size)
         var flags: MapDMA.Flags
         switch (keyed(.prot), bare(.vaddrOnly)) {
@@ -650,8 +676,7 @@ struct StatementParser {
         return MapDMA(argsz: try number32(.argsz) ?? MapDMA.structSize, flags: flags, vaddr: vaddr, iova: iova, size: size)
     }
 
-    mutating func unmap() throws(LineError) -> UnmapDMA {
-        try collect(Self.unmapWords)
+    func unmap() throws(LineError) -> UnmapDMA {
         let iova = try requiredNumber(.iova), size = try requiredNumber(.size)
         var flags: UnmapDMA.Flags = bare(.vaddrOnly) != nil ? .vaddr : []
         var bitmap: DMABitmap?
@@ -675,8 +700,7 @@ struct StatementParser {
         return UnmapDMA(argsz: try number32(.argsz), flags: flags, iova: try number(.iova) ?? 0, size: try number(.size) ?? 0)
     }
 
-    mutating func check() throws(LineError) -> Check {
-        try collect(Self.checkWords)
+    func check() throws(LineError) -> Check {
         if bare(.pte) != nil {
             // `check pte iova=X`: the leaf size comes after `=>` (filled
             // in by `parseLeafAnswer`).
@@ -690,7 +714,8 @@ struct StatementParser {
         // The first of locked=, mappings=, ptes= in the line is the check;
         // a second one is the error. `collected` is in line order.
         var given: Key?
-        for w in collected {
+        for i in collectedStart..<collectedEnd {
+            let w = tokens[i]
             guard let key = Self.checkKinds.first(where: { bare($0)?.text.start == w.text.start }) else { continue }
             if given != nil {
                 throw LineError(w.text.start, "expected only one of locked=, mappings=, ptes=, found \(quoted(w.text))")

@@ -69,8 +69,13 @@ struct Text {
 
     @inline(__always) static func == (lhs: Text, rhs: StaticString) -> Bool {
         guard lhs.count == rhs.utf8CodeUnitCount else { return false }
+        // Offsets within a word cannot overflow: no checks (`&+`).
         let p = rhs.utf8Start
-        for k in 0..<lhs.count where lhs.base[lhs.start + k] != p[k] { return false }
+        var k = 0
+        while k < lhs.count {
+            if lhs.base[lhs.start &+ k] != p[k] { return false }
+            k &+= 1
+        }
         return true
     }
 

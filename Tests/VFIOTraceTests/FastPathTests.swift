@@ -342,3 +342,24 @@ func hexDigitTable() {
         #expect(hexDigitValues.utf8Start[c] == want, "byte \(c)")
     }
 }
+
+@Test("each line's tokens are its own: the lexer reuses one token array, and a short line after a long one sees none of the long line's words")
+func tokensOfEachLineAreItsOwn() {
+    let lines = ["map iova=0x1000 vaddr=0x2000 size=4K prot=rw => ok # long", "x y", "", "a => b => c", "# only a comment", "z"]
+    let file = Array(lines.joined(separator: "\n").utf8)
+    var offset = 0
+    var starts: [Int] = []
+    for line in lines { starts.append(offset); offset += line.utf8.count + 1 }
+    file.withUnsafeBufferPointer { buffer in
+        forEachLexedLine(buffer) { lexed, error in
+            #expect(error == nil)
+            let k = lexed.number - 1
+            let want = referenceTokens(Array(file[starts[k]..<(starts[k] + lines[k].utf8.count)])).tokens
+            let got = lexed.tokens.map { [$0.isArrow ? 1 : 0, $0.text.start - starts[k], $0.text.end - starts[k], $0.equals - starts[k]] }
+            #expect(got == want, "line \(lexed.number): \(lines[k])")
+        }
+    }
+    // Parsed, the short `check` after the long `map` is a check alone.
+    let trace = try? parseTrace("map iova=0x1000 vaddr=0x2000 size=4K prot=rw => ok\ncheck locked=4K\n", file: "t.trace").get()
+    #expect(trace?.statements.last?.kind == .check(.locked(4096)))
+}
