@@ -358,6 +358,20 @@ struct IOMMUFDRuleTests {
         #expect(info.iovaPgsizes == DomainSpec.defaultPgsizes.rawValue)
     }
 
+    // Kills iommufd-info-padded (scripts/mutate/mutations.txt).
+    @Test("GET_INFO writes DMA_AVAIL (12 bytes: id 3, version 1, next 0, avail U32_MAX) once 12 bytes of the buffer follow the header: argsz 36 holds it, 35 does not; the 8-byte rounding is only where the next capability starts (iommufd_fill_cap_dma_avail)")
+    func dmaAvailWrittenInTwelveBytes() {
+        let c = makeCompat(KernelVersion(6, 12))
+        let dmaAvail: [UInt8] = [3, 0, 1, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]
+        guard case .success(let fits) = c.getInfo(argsz: 36) else { Issue.record("GET_INFO 36 failed"); return }
+        #expect(fits.argsz == 88)
+        #expect(fits.capOffset == 0, "the whole chain does not fit")
+        #expect(Array(fits.bytes[24..<36]) == dmaAvail)
+        guard case .success(let short) = c.getInfo(argsz: 35) else { Issue.record("GET_INFO 35 failed"); return }
+        #expect(short.bytes.count == 35)
+        #expect(short.bytes[24...].allSatisfy { $0 == 0 }, "11 bytes of room: nothing of the capability is written")
+    }
+
     // MARK: Hostile requests
 
     @Test("requests at the u64 corners get an answer, never a trap, and leave the invariants intact", arguments: [Extension.type1, .type1v2])
