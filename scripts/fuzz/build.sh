@@ -35,10 +35,12 @@ newer() {
     return 1
 }
 
-# module NAME DEPENDENCY...: Sources/NAME/*.swift → NAME.o + NAME.swiftmodule.
+# module NAME DEPENDENCY...: Sources/NAME/**/*.swift (its folders too,
+# sorted) → NAME.o + NAME.swiftmodule.
 module() {
     local name=$1; shift
-    local sources=(Sources/"$name"/*.swift)
+    local sources=()
+    while IFS= read -r f; do sources+=("$f"); done < <(find Sources/"$name" -name '*.swift' | sort)
     local deps=()
     local d
     for d in "$@"; do deps+=("$OUT/$d.swiftmodule"); done
