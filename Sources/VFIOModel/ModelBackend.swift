@@ -1,6 +1,9 @@
 import VFIOCore
 
-/// The model as a backend: each call goes straight to `Type1Container`.
+/// The model as a backend: the process's containers, each a
+/// `ContainerDriver` (type1 or iommufd's compat layer), and the one
+/// `ProcessState` they share; each call goes to the current container
+/// through the interface, with the process lent to it (`call`).
 ///
 /// Its mutable properties are `@exclusivity(unchecked)`: a backend belongs
 /// to one replay on one thread and no method of it calls back into it, so

@@ -9,6 +9,8 @@ public protocol ContainerDriver: ContainerProperties, Sendable {
     /// Which kernel code answers.
     var kind: ContainerKind { get }
     var profile: KernelProfile { get set }
+    /// The process the container charges and reads: its own when it is
+    /// used alone, the process's one while `ModelBackend` lends it.
     var process: ProcessState { get set }
     /// The `dma_entry_limit` module parameter (type1's; iommufd has none
     /// and ignores it).
@@ -132,13 +134,5 @@ extension ContainerDriver {
     public var capIPCLock: Bool {
         get { process.capIPCLock }
         set { process.capIPCLock = newValue }
-    }
-
-    /// Runs `body` on this container with `process` lent to it: the
-    /// container charges and reads the process's one state.
-    public mutating func lending<R>(_ process: inout ProcessState, _ body: (inout Self) -> R) -> R {
-        swap(&self.process, &process)
-        defer { swap(&self.process, &process) }
-        return body(&self)
     }
 }

@@ -7,7 +7,7 @@ import VFIOCore
 /// holds a `ProcessState` of its own when it is used alone (a test, the
 /// explorer). When a `ModelBackend` runs several containers, it keeps the
 /// one process and lends it to the container a call goes to
-/// (`ContainerDriver.lending`), so a pin in one container counts against
+/// (`ModelBackend.call`: a swap in and out), so a pin in one container counts against
 /// the limit every other one checks, as `vfio_lock_acct` and iommufd's
 /// `iopt_pages` accounting read the same `mm` and `user`.
 public struct ProcessState: Sendable {
