@@ -194,9 +194,6 @@ public final class ModelBackend: Backend {
         current = slots.count - 1
     }
 
-    /// `VmLck`: the mlocked pages and what every type1 container charged.
-    var processLockedBytes: UInt64 { process.lockedBytes }
-
     /// `container iommufd` (or `type1`): before the first group joins. The
     /// process facts set so far (memory, limit, capability, profile) carry
     /// over: they are the process's, not the container's.

@@ -198,6 +198,15 @@ def amd_leaf_size(e, level):
     return None
 
 
+def amd_next_level(e, level):
+    """The level of the table a present non-leaf entry at `level` points
+    to (its NextLevel field), which must be below `level`."""
+    nl = (e >> 9) & 7
+    if nl >= level:
+        raise WalkError(f"entry at level {level} points to level {nl}")
+    return nl
+
+
 def amd_leaf(mon, base, bus, devfn, iova):
     """The page size of the leaf entry translating `iova`, or None."""
     top = amd_root(mon, base, bus, devfn)
@@ -213,10 +222,7 @@ def amd_leaf(mon, base, bus, devfn, iova):
         size = amd_leaf_size(e, level)
         if size is not None:
             return size
-        nl = (e >> 9) & 7
-        if nl >= level:
-            raise WalkError(f"entry at level {level} points to level {nl}")
-        addr, level = e & AMD_ADDR, nl
+        addr, level = e & AMD_ADDR, amd_next_level(e, level)
     return None
 
 
@@ -233,10 +239,7 @@ def amd_walk(mon, base, bus, devfn):
                 continue
             size = amd_leaf_size(e, level)
             if size is None:
-                nl = (e >> 9) & 7
-                if nl >= level:
-                    raise WalkError(f"entry at level {level} points to level {nl}")
-                table(e & AMD_ADDR, nl)
+                table(e & AMD_ADDR, amd_next_level(e, level))
                 continue
             # A page larger than the level's entries fills size/natural of
             # them, each counted as that fraction of one page.
