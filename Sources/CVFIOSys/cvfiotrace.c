@@ -59,7 +59,8 @@ void cvfio_syscall_numbers(struct cvfio_syscall_numbers *out) {
 }
 
 static const long trace_options = PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
-    PTRACE_O_TRACEEXEC | PTRACE_O_TRACESECCOMP | PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL;
+    PTRACE_O_TRACEEXEC | PTRACE_O_TRACESECCOMP | PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL |
+    PTRACE_O_TRACEEXIT;
 
 #ifdef CVFIO_AUDIT_ARCH
 static struct sock_filter stmt(unsigned short code, unsigned k) {

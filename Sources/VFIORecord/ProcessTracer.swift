@@ -217,6 +217,8 @@ public struct ProcessTracer {
         case Int32(CVFIO_EVENT_STOP):
             _ = cvfio_resume(tid, resumeMode, 0)
             return
+        case Int32(CVFIO_EVENT_EXIT):
+            if exiting(tid) { return }
         default:
             break
         }
@@ -426,6 +428,24 @@ public struct ProcessTracer {
         o.refs -= 1
         objects[object] = o
         if o.refs <= 0, case .group = o.kind { events.append(.groupReleased(group: object)) }
+    }
+
+    /// A thread about to exit (PTRACE_EVENT_EXIT). Any thread but the main
+    /// process's leader is counted gone here and let go (PTRACE_DETACH), so
+    /// it exits untraced: a traced zombie is visible only to its tracer
+    /// until the tracer reaps it (`wait_consider_task`), while its pidfd
+    /// already reads as exited. A parent that polls a child's pidfd and
+    /// then calls `waitpid(WNOHANG)` (the kernel selftests' harness,
+    /// `__wait_for_test`) would otherwise find nothing to reap and count
+    /// the test failed. The main process is the recorder's own child and is
+    /// reaped by it as before. Returns whether the thread was let go.
+    mutating func exiting(_ tid: Int32) -> Bool {
+        guard tid != mainPid else { return false }
+        var msg: UInt = 0
+        guard cvfio_event_msg(tid, &msg) == 0 else { return false }
+        gone(tid, status: Int32(truncatingIfNeeded: msg))
+        _ = cvfio_detach(tid)
+        return true
     }
 
     /// A thread or process ended. The main process's end is the program's.

@@ -73,6 +73,46 @@ struct RecordTests {
         #expect(fileText(out) != nil)
     }
 
+    /// The kernel selftests' harness waits for a test by polling its pidfd
+    /// and then calling `waitpid(WNOHANG)`. A traced zombie can be reaped
+    /// only by its tracer, so if the child's pidfd read as exited while the
+    /// recorder had not yet reaped it, the harness found nothing and failed
+    /// the test. The program here stops the recorder (SIGSTOP) to make the
+    /// recorder as late as it can be, and checks that whenever the pidfd
+    /// reads as exited, the child can be reaped at once.
+    @Test("a child whose pidfd reads as exited can be reaped by its parent at once, however late the recorder is",
+          .enabled(if: onPath("python3"), "needs python3"))
+    func exitedChildIsReapable() throws {
+        let dir = try recordDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let script = dir.appendingPathComponent("stopped.py")
+        try Data("""
+        import os, select, signal, time
+        recorder = os.getppid()
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(0.3)
+            os._exit(3)
+        os.kill(recorder, signal.SIGSTOP)
+        pfd = os.pidfd_open(pid)
+        p = select.poll(); p.register(pfd, select.POLLIN)
+        readable = bool(p.poll(1500))
+        reaped = os.waitpid(pid, os.WNOHANG)[0] == pid if readable else None
+        os.kill(recorder, signal.SIGCONT)
+        if reaped is None:
+            reaped = os.waitpid(pid, 0)[0] == pid
+        print("readable" if readable else "not-readable", "reaped" if reaped else "not-reaped")
+        if not reaped: os.waitpid(pid, 0)
+
+        """.utf8).write(to: script)
+        let out = dir.appendingPathComponent("r.trace")
+        let run = try runSim(["record", "--out", out.path, "--", "python3", script.path])
+        #expect(run.status == 0)
+        let first = run.stdout.split(separator: "\n").first.map(String.init)
+        #expect(first == "readable reaped" || first == "not-readable reaped",
+                "the pidfd said exited but waitpid(WNOHANG) found no child to reap: \(run.stdout)")
+    }
+
     @Test("a command that cannot start is a clear error with exit status 2, and no trace is written")
     func cannotStart() throws {
         let dir = try recordDirectory()
