@@ -120,7 +120,12 @@ int cvfio_spawn_traced(const char *file, char *const argv[], int seccomp) {
         int err = 0;
         if (pt(PTRACE_TRACEME, 0, 0, 0) < 0) err = errno;
         if (!err) raise(SIGSTOP);
-        if (!err && seccomp) { int r = install_filter(); if (r < 0) err = -r; }
+        if (!err && seccomp) {
+            int r = install_filter();
+            /* A kernel without CONFIG_SECCOMP_FILTER: the caller may trace every call instead. */
+            if (r == -EINVAL || r == -ENOSYS) err = CVFIO_SPAWN_NO_FILTER;
+            else if (r < 0) err = -r;
+        }
         if (!err) { execvp(file, argv); err = errno; }
         ssize_t w = write(pipefd[1], &err, sizeof err); (void)w;
         _exit(127);

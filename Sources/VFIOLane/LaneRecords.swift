@@ -215,28 +215,41 @@ public struct FaultReport: Sendable, Equatable {
 /// the summary without looking for it.
 ///
 ///     vfio-sim replay tally 1
+///     counts   FILES OPERATIONS PASSED FAILED ERRORS
 ///     summary  LINE      (`N files, M operations`, then `P passed, F failed`)
 ///     line     TEXT      (each line before the summary)
 ///     END
 public struct ReplayTally: Sendable, Equatable {
+    /// The replay's numbers (`Totals`): operations, those whose written
+    /// answer the model gave (passed) or not (failed), and errors.
+    public struct Counts: Sendable, Equatable {
+        public var files = 0, operations = 0, passed = 0, failed = 0, errors = 0
+        public init(files: Int = 0, operations: Int = 0, passed: Int = 0, failed: Int = 0, errors: Int = 0) {
+            (self.files, self.operations, self.passed, self.failed, self.errors) = (files, operations, passed, failed, errors)
+        }
+    }
+    public var counts: Counts
     public var summary: [String]
     public var lines: [String]
 
     static let header = "vfio-sim replay tally 1"
 
-    public init(summary: [String], lines: [String]) {
+    public init(counts: Counts = Counts(), summary: [String], lines: [String]) {
+        self.counts = counts
         self.summary = summary
         self.lines = lines
     }
 
     /// The tally of a text report whose last lines are `summary`.
-    public init(text: String, summary: String) {
+    public init(counts: Counts = Counts(), text: String, summary: String) {
         let body = text.hasSuffix(summary) ? String(text.dropLast(summary.count)) : text
-        self.init(summary: summary.split(separator: "\n").map(String.init), lines: body.split(separator: "\n").map(String.init))
+        self.init(counts: counts, summary: summary.split(separator: "\n").map(String.init), lines: body.split(separator: "\n").map(String.init))
     }
 
     public func encode() -> String {
         var out = Self.header + "\n"
+        let c = counts
+        out += LaneRecords.record(["counts"] + [c.files, c.operations, c.passed, c.failed, c.errors].map { String($0) })
         for l in summary { out += LaneRecords.record(["summary", l]) }
         for l in lines { out += LaneRecords.record(["line", l]) }
         return out + "END\n"
@@ -247,6 +260,10 @@ public struct ReplayTally: Sendable, Equatable {
         var r = ReplayTally(summary: [], lines: [])
         for f in records {
             switch (f[0], f.count) {
+            case ("counts", 6):
+                let n = f.dropFirst().compactMap { Int($0) }
+                guard n.count == 5 else { return nil }
+                r.counts = Counts(files: n[0], operations: n[1], passed: n[2], failed: n[3], errors: n[4])
             case ("summary", 2): r.summary.append(f[1])
             case ("line", 2): r.lines.append(f[1])
             default: return nil

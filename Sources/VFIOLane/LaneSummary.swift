@@ -108,6 +108,7 @@ public struct LaneSummary: Sendable {
         kernelLog(fixtures, dmesg: stream.first("dmesg"))
         explorations(stream, wanted: boot.explorations)
         hostReplay(stream.first("host replay report").flatMap(LaneFixtureReport.decode), host: host)
+        selftests(stream, kernel: fixtures.kernel, iommu: boot.iommu)
         if boot.verbose {
             lines += fixtures.entries.filter { [.skipped, .setup, .note].contains($0.kind) }.map { "  " + $0.text }
         } else {
@@ -179,6 +180,27 @@ public struct LaneSummary: Sendable {
         lines += differences.map { "    " + $0.text }
         lines += (host?.differing ?? []).map { "    " + $0 }
         if replay == nil || !differences.isEmpty { passed = false }
+    }
+
+    /// The kernel's own selftests, when the boot ran them (`== selftest
+    /// facts`, then per program `== selftest NAME` with its TAP and a
+    /// `== selftest NAME tally` per recording replayed on the model).
+    mutating func selftests(_ stream: LaneStream, kernel: String, iommu: String) {
+        guard let facts = stream.first("selftest facts") else { return }
+        var programs: [(name: String, tap: Substring, tallies: [ReplayTally?])] = []
+        for (name, text) in stream.sections where name.hasPrefix("selftest ") && name != "selftest facts" {
+            let rest = name.dropFirst("selftest ".count)
+            if rest.hasSuffix(" tally") {
+                let program = rest.dropLast(" tally".count)
+                guard let i = programs.lastIndex(where: { $0.name == program }) else { continue }
+                programs[i].tallies.append(ReplayTally.decode(text))
+            } else {
+                programs.append((String(rest), text, []))
+            }
+        }
+        let summary = SelftestSummary(kernel: kernel, iommu: iommu, machine: SelftestMachine(facts: facts, iommu: iommu), programs: programs)
+        lines += summary.lines
+        if !summary.passed { passed = false }
     }
 
     /// The last `n` lines of `text`.

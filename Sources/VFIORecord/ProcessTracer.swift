@@ -92,12 +92,16 @@ public struct ProcessTracer {
         var cArgs: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) }
         cArgs.append(nil)
         defer { for p in cArgs { free(p) } }
-        let pid = cvfio_spawn_traced(file, cArgs, 1)
+        var pid = cvfio_spawn_traced(file, cArgs, 1)
+        // A kernel without seccomp filters (CONFIG_SECCOMP_FILTER off, as
+        // in a minimal build): every system call stops instead.
+        let filtered = pid != -Int32(CVFIO_SPAWN_NO_FILTER)
+        if !filtered { pid = cvfio_spawn_traced(file, cArgs, 0) }
         guard pid > 0 else {
             let e = Errno(rawValue: -pid)
             return .failure(RecordError(message: "cannot run '\(file)': \(strerrorText(-pid)) (\(e))", errno: e))
         }
-        var tracer = ProcessTracer(mainPid: pid, syscallStops: false)
+        var tracer = ProcessTracer(mainPid: pid, syscallStops: !filtered)
         tracer.threads[pid] = Thread(tgid: pid, pending: nil, awaitingStop: false)
         tracer.tables[pid] = [:]
         // Stopped at the exec event: from here on the loop resumes it.

@@ -194,7 +194,10 @@ func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
             text = LaneFixtureReport(ranReports, skipped: run.skipped, notApplicable: run.notApplicable, kernel: run.kernel,
                                      iommu: run.iommu, verbose: o.verbose).encode()
         } else {
-            text = ReplayTally(text: textReport(run.reports, verbose: o.verbose, explain: o.explain), summary: summary(run.reports)).encode()
+            let t = Totals(run.reports)
+            let counts = ReplayTally.Counts(files: t.files, operations: t.operations, passed: t.passed, failed: t.failed, errors: t.errors)
+            text = ReplayTally(counts: counts, text: textReport(run.reports, verbose: o.verbose, explain: o.explain),
+                               summary: summary(run.reports)).encode()
         }
         if let problem = writeFile(path, text) { printErr("error: \(problem)"); return 2 }
     }

@@ -27,6 +27,10 @@
 #                   one; default lib.sh's LANE_IOMMUFD_EXPLORE_DEFAULT, ""
 #                   for none
 #   --no-explore    fixtures only (neither exploration)
+#   --no-selftests  do not run the kernel's own VFIO selftests (by default
+#                   built once by build-selftests.sh and run last in each
+#                   boot under `vfio-sim record`, each recording replayed on
+#                   the model: the `selftests ...` line)
 #   --kernel PATH   your kernel instead of Debian's: a built tree
 #                   (arch/x86/boot/bzImage, .config, the modules in the
 #                   tree), a bzImage with --modules DIR (`make modules_install
@@ -91,7 +95,7 @@ LANE_DIE_CODE=125
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 DEV_KERNEL="" DEV_SOURCE="" DEV_MODULES="" DEV_KCONFIG="" DEV_IOMMUS=""
-CONFIGS=() BINARY="" SETUP=1 VERBOSE=0 PTES=1 FIXTURES=() SKIPPED_LINES="" SECTIONS="" EXPLORE=${LANE_EXPLORE-"100 30 1"}
+CONFIGS=() BINARY="" SETUP=1 VERBOSE=0 PTES=1 RUN_SELFTESTS=1 FIXTURES=() SKIPPED_LINES="" SECTIONS="" EXPLORE=${LANE_EXPLORE-"100 30 1"}
 while [ $# -gt 0 ]; do
   case $1 in
     --config) IFS=, read -r -a more <<< "${2:?}"; CONFIGS+=("${more[@]}"); shift 2 ;;
@@ -104,6 +108,7 @@ while [ $# -gt 0 ]; do
     --explore) EXPLORE=${2?}; shift 2 ;;
     --explore-iommufd) export LANE_IOMMUFD_EXPLORE=${2?}; shift 2 ;;
     --no-explore) EXPLORE=""; export LANE_IOMMUFD_EXPLORE=""; shift ;;
+    --no-selftests) RUN_SELFTESTS=0; shift ;;
     --kernel) DEV_KERNEL=${2:?}; shift 2 ;;
     --kernel-source) DEV_SOURCE=${2:?}; shift 2 ;;
     --modules) DEV_MODULES=${2:?}; shift 2 ;;
@@ -170,6 +175,15 @@ if [ -z "$BINARY" ]; then
 fi
 [ -x "$BINARY" ] || lane_die "no binary at $BINARY"
 
+# 2b. The kernel's own VFIO selftests, built once from Debian's newest
+# source (cached: quick when present).
+SELFTESTS=""
+if [ "$RUN_SELFTESTS" = 1 ]; then
+  lane_log "building the kernel's VFIO selftests ($(elapsed))"
+  SELFTESTS=$("$LANE_DIR/build-selftests.sh" 2>"$LANE_CACHE/logs/selftests-build.log") \
+    || lane_die "build-selftests.sh failed (log: $LANE_CACHE/logs/selftests-build.log)"
+fi
+
 # 3. The fixtures travel in the initramfs under /files, flat.
 mkdir -p "$LANE_CACHE/tmp"
 WORK=$(mktemp -d "$LANE_CACHE/tmp/lane.XXXXXX")
@@ -191,6 +205,11 @@ VERBOSE_ARG=""
 [ "$VERBOSE" = 0 ] || VERBOSE_ARG=--verbose
 cp "$BINARY" "$WORK/files/vfio-sim"
 cp "$LANE_DIR/host-body.trace" "$WORK/files/host-body.trace"
+if [ -n "$SELFTESTS" ]; then
+  mkdir -p "$WORK/files/selftests"
+  cp "$SELFTESTS/programs" "$WORK/files/selftests/programs"
+  while read -r p; do cp "$SELFTESTS/$p" "$WORK/files/selftests/$p"; done < "$SELFTESTS/programs"
+fi
 PAYLOAD="$WORK/payload.sh"
 # A configuration whose container is not type1 (6.12-iommufd) passes it to
 # the replay (and the exploration) as --container KIND through
@@ -247,6 +266,27 @@ HAS_CONTAINER_REPLAY=0 HAS_CONTAINER_EXPLORE=0
   echo "/files/vfio-sim replay --backend both --allow-module-params $VERBOSE_ARG --lane-report /tmp/host-replay.report /tmp/host-prologue.trace"
   echo 'e=$?; [ "$rc" = 0 ] && rc=$e; [ "$h" = 0 ] || rc=1'
   echo "echo '== host replay report'; cat /tmp/host-replay.report 2>/dev/null"
+  # The kernel's own VFIO selftests (build-selftests.sh), each program
+  # under `vfio-sim record` on the first device (edu: its 1 MiB BAR is the
+  # MMIO test's; the selftest library cannot open ivshmem, whose 256-byte
+  # register BAR makes its aligned mmap fail, docs/LANE.md), each recording
+  # replayed on the model. The facts say which cases can apply
+  # (lane-summary decides, SelftestScope).
+  if [ -n "$SELFTESTS" ]; then
+    echo 'if [ -d /files/selftests ]; then'
+    echo '  echo "== selftest facts"'
+    echo '  echo "release=$(uname -r) iommufd=$([ -c /dev/iommu ] && echo yes || echo no) cdev=$([ -d /dev/vfio/devices ] && echo yes || echo no)"'
+    echo '  for p in $(cat /files/selftests/programs); do'
+    echo '    VFIO_SELFTESTS_BDF=$VFIO_DEVICE /files/vfio-sim record --out /tmp/st-$p.trace -- /files/selftests/$p > /tmp/st-$p.tap 2>&1'
+    echo '    echo "== selftest $p"; cat /tmp/st-$p.tap'
+    echo '    for t in /tmp/st-$p.trace /tmp/st-$p.trace.*; do'
+    echo '      [ -f "$t" ] || continue'
+    echo '      /files/vfio-sim replay --lane-report /tmp/st.tally "$t" > /dev/null 2>&1'
+    echo '      echo "== selftest $p tally"; cat /tmp/st.tally 2>/dev/null; rm -f /tmp/st.tally'
+    echo '    done'
+    echo '  done'
+    echo 'fi'
+  fi
   echo 'exit $rc'
 } > "$PAYLOAD"
 chmod 755 "$PAYLOAD"

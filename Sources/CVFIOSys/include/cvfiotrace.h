@@ -15,7 +15,9 @@
  * (every clone, fork, vfork, exec and seccomp event, TRACESYSGOOD,
  * EXITKILL) and lets it run to exec. Returns the pid, or -errno: the errno
  * of the failed exec (-ENOENT for a command that is not found), of fork, or
- * of the filter. */
+ * of the filter; -CVFIO_SPAWN_NO_FILTER when the kernel takes no seccomp
+ * filter (no CONFIG_SECCOMP_FILTER: run it again with `seccomp` 0). */
+enum { CVFIO_SPAWN_NO_FILTER = 4096 };
 int cvfio_spawn_traced(const char *file, char *const argv[], int seccomp);
 /* PTRACE_SEIZE a thread of a running process with the same options. */
 int cvfio_seize(int tid);
