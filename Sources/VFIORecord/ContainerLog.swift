@@ -311,6 +311,9 @@ struct ContainerLog {
         }
         if let path { add(.comment("container \(container): \(path)")) }
         for note in globalNotes + notes { add(.comment("note: \(note)")) }
+        // VFIO's type1 ioctls on an iommufd fd: iommufd's compatibility
+        // (`iommufd_vfio_ioctl`), which answers and charges as iommufd does.
+        if path == ContainerKind.iommufd.deviceNode { add(.container(.iommufd)) }
         if let release = environment?.kernelRelease {
             if let v = KernelVersion(parsing: release), v.isKnown {
                 add(.kernel(v), comment: v.description == release ? nil : release)

@@ -62,6 +62,13 @@ struct SelftestTests {
         #expect(cases[3].variant == "vfio_type1v2_iommu" && cases[3].test == "overflow")
     }
 
+    @Test("a program that skips as a whole (`1..0 # SKIP reason`) is one skipped case with that reason")
+    func programSkip() {
+        let cases = SelftestTAP.cases(program: "vfio_pci_sriov_uapi_test", "1..0 # SKIP SR-IOV may not be supported by the PF: 0000:00:02.0\n")
+        #expect(cases == [SelftestCase(program: "vfio_pci_sriov_uapi_test", name: "vfio_pci_sriov_uapi_test",
+                                       result: .skip("SR-IOV may not be supported by the PF: 0000:00:02.0"))])
+    }
+
     @Test("the guest's facts: release, /dev/iommu and the device cdev")
     func machineFacts() {
         let m = SelftestMachine(facts: "release=6.12.118+deb13-amd64 iommufd=yes cdev=no\n")
@@ -104,7 +111,7 @@ struct SelftestTests {
         #expect(SelftestScope.notApplicable(unmapRange, on: SelftestMachine(facts: "release=6.18.15 iommufd=no cdev=no", iommu: "virtio-iommu")!) == nil)
     }
 
-    @Test("a program that opens the device in iommufd mode before its cases does not apply without iommufd and the cdev; elsewhere a program with no case fails the line")
+    @Test("a program that needs iommufd mode before its cases does not apply without iommufd and the cdev; elsewhere a program with no case fails the line")
     func programWithoutCases() {
         #expect(SelftestScope.notApplicable(program: "vfio_pci_driver_test", on: Self.debian612)?.contains("before its cases") == true)
         #expect(SelftestScope.notApplicable(program: "vfio_pci_driver_test", on: SelftestMachine(release: KernelVersion(7, 3), iommufd: true, cdev: true)) == nil)
@@ -112,7 +119,7 @@ struct SelftestTests {
                                 programs: [("vfio_dma_mapping_test", Self.tap, [Self.tally(operations: 9, passed: 9)]),
                                            ("vfio_pci_driver_test", "iommu.c:444: Assertion Failure", [])])
         #expect(s.passed)
-        #expect(s.lines.contains { $0.hasPrefix("  not applicable (1): opens the device in iommufd mode before its cases") })
+        #expect(s.lines.contains { $0.hasPrefix("  not applicable (1): needs iommufd mode before its cases") })
         let broken = SelftestSummary(kernel: "6.12", iommu: "intel-iommu", machine: Self.debian612,
                                      programs: [("vfio_dma_mapping_test", Self.tap, [Self.tally(operations: 9, passed: 9)]),
                                                 ("vfio_dma_mapping_mmio_test", "vfio-sim: error: cannot run", [])])

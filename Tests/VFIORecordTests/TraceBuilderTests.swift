@@ -196,6 +196,23 @@ struct TraceBuilderTests {
         #expect(checks == ["check locked=4M", "check mappings=2", "check locked=0", "check mappings=0"])
     }
 
+    @Test("a container opened as /dev/iommu is iommufd's type1 compatibility: its trace says `container iommufd`; /dev/vfio/vfio's says nothing (type1)")
+    func iommufdContainer() throws {
+        let va: UInt64 = 0x7f00_0000_0000
+        let region = ObservedRegion(vaddr: va, size: 4096, pageSize: 4096, runs: [PhysicalRun(offset: 0, phys: 0x5000_0000, length: 4096)])
+        func trace(_ path: String) -> [String] {
+            lines(build([.containerOpened(container: 1, path: path),
+                         .containerIoctl(container: 1, IoctlCall(request: VFIO.iommuMapDMA, before: mapBytes(iova: 0, vaddr: va, size: 4096),
+                                                                 result: .success(0), memory: [region]))])[0])
+        }
+        #expect(trace("/dev/iommu").contains("container iommufd"))
+        #expect(!trace("/dev/vfio/vfio").contains { $0.hasPrefix("container ") })
+        // It parses and replays as an iommufd container.
+        let text = trace("/dev/iommu").joined(separator: "\n") + "\n"
+        let parsed = try parseTrace(text, file: "r.trace").get()
+        #expect(parsed.statements.contains { if case .container(.iommufd) = $0.kind { return true } else { return false } })
+    }
+
     @Test("two containers in one process give two traces, each with its own groups and calls")
     func twoContainers() {
         var events = dpdkEvents()

@@ -65,9 +65,14 @@
 #   kernel 6.12 intel-iommu: N/M operations agree, U not observable, S of F files skipped (N more not applicable), presets: P/P agree, accel tcg
 #     kernel log: K/L predicted lines found
 #
+#   selftests 6.12 intel-iommu: T/T tests pass on the kernel, A/A recorded operations agree on the model, S skipped, N not applicable
+#
 # (the second line: each line the model says the kernel logs for the
 # fixtures' answers, such as the RLIMIT_MEMLOCK warning, found in the
-# guest's dmesg; a missing one fails the configuration)
+# guest's dmesg; a missing one fails the configuration; the selftests
+# line: the kernel's own VFIO selftests, run last in the boot under
+# `vfio-sim record`, each case that applies to the kernel passing and every
+# recorded answer the model's, docs/LANE.md)
 # (the IOMMU word is the configuration's: intel-iommu, intel-iommu-48,
 # amd-iommu or virtio-iommu; the guest passes it as VFIO_LANE_IOMMU)
 # followed by every disagreement and error. In the same boot the guest runs
