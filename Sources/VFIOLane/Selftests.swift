@@ -136,6 +136,7 @@ public enum SelftestScope {
     /// only where the aperture ends at 2^64-1 (elsewhere the case maps
     /// below the top and asserts nothing the rule changed).
     static let releaseBound: [(program: String, test: String, atTop: Bool, asserts: String, rule: ReleaseRule)] = [
+        ("vfio_dma_mapping_test", "unmap_all", false, "that VFIO_DMA_UNMAP_FLAG_ALL unmaps everything", .unmapAllAndVaddr),
         ("vfio_dma_mapping_test", "overflow", false, "EOVERFLOW for a range that wraps", .overflowSeries),
         ("vfio_dma_mapping_test", "unmap_range", true, "that a mapping ending at 2^64-1 unmaps whole", .overflowSeries),
         ("vfio_dma_mapping_test", "unmap_all", true, "that a mapping ending at 2^64-1 unmaps whole", .overflowSeries),

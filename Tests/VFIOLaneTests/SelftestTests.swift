@@ -99,6 +99,14 @@ struct SelftestTests {
         #expect(SelftestScope.notApplicable(overflow, on: Self.debian618) == nil)
     }
 
+    @Test("the unmap-all case needs VFIO_DMA_UNMAP_FLAG_ALL (5.12): on 5.10 it does not apply")
+    func unmapAllByRelease() {
+        let unmapAll = SelftestCase(program: "vfio_dma_mapping_test", name: "vfio_dma_map_limit_test.vfio_type1_iommu.unmap_all", result: .fail)
+        let on510 = SelftestMachine(release: KernelVersion(5, 10, 246), iommufd: false, cdev: false)
+        #expect(SelftestScope.notApplicable(unmapAll, on: on510)?.contains("VFIO_DMA_UNMAP_FLAG_ALL") == true)
+        #expect(SelftestScope.notApplicable(unmapAll, on: Self.debian612) == nil)
+    }
+
     @Test("the map-limit cases at the top of the address space need the overflow series only where the aperture ends at 2^64-1")
     func topOfSpaceByAperture() {
         let unmapRange = SelftestCase(program: "vfio_dma_mapping_test", name: "vfio_dma_map_limit_test.vfio_type1v2_iommu.unmap_range", result: .fail)
