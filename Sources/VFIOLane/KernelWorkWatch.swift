@@ -13,6 +13,9 @@ import VFIOTrace
 final class KernelWorkWatch {
     private(set) var map = KernelWork()
     private(set) var unmap = KernelWork()
+    /// The same work per container, in the order the containers first
+    /// worked: what runs in parallel when each container has a thread.
+    private(set) var byContainer: [(name: String, map: KernelWork, unmap: KernelWork)] = []
     /// The trace's memory, by vaddr.
     private let specs: [MemorySpec]
     /// Per `populated=no` region (index in `specs`), the fault blocks
@@ -48,7 +51,26 @@ final class KernelWorkWatch {
         }
     }
 
+    /// Counts the work of `st` (and adds it to its container's).
     func didRun(_ st: Statement, _ outcome: Outcome, _ model: ModelBackend) {
+        let total = (map, unmap)
+        (map, unmap) = (KernelWork(), KernelWork())
+        countCall(st, outcome, model)
+        let (m, u) = (map, unmap)
+        (map, unmap) = total
+        map.add(m)
+        unmap.add(u)
+        guard m != KernelWork() || u != KernelWork() else { return }
+        let name = model.containerName
+        if let i = byContainer.firstIndex(where: { $0.name == name }) {
+            byContainer[i].map.add(m)
+            byContainer[i].unmap.add(u)
+        } else {
+            byContainer.append((name, m, u))
+        }
+    }
+
+    private func countCall(_ st: Statement, _ outcome: Outcome, _ model: ModelBackend) {
         guard let answer = outcome.answers.first else { return }
         let ok: Bool
         switch answer.status {

@@ -48,6 +48,9 @@ public struct ScenarioPlan: Sendable {
     public var kernelTime: KernelTime? = nil
     /// The counts the time was made of.
     public var mapWork = KernelWork(), unmapWork = KernelWork()
+    /// With `plan --threads N`: the time when each container has a thread
+    /// of its own, N at a time.
+    public var parallelTime: ParallelTime? = nil
 
     public init(file: String, kernel: String) { self.file = file; self.kernel = kernel }
 
@@ -147,8 +150,10 @@ public enum Planner {
     public static let largestEntryLimit = UInt32.max
 
     /// With `costs`, also the kernel time of the replay under the trace's
-    /// limits by that profile, for the release the model answered as.
-    public static func plan(_ trace: Trace, profile: KernelProfile = .newest, costs: CostProfile? = nil) -> ScenarioPlan {
+    /// limits by that profile, for the release the model answered as; with
+    /// `threads` too, that time with the containers on that many threads.
+    public static func plan(_ trace: Trace, profile: KernelProfile = .newest, costs: CostProfile? = nil,
+                            threads: Int? = nil) -> ScenarioPlan {
         var plan = ScenarioPlan(file: trace.file, kernel: profile.description)
         for st in trace.statements {
             if case .memory(let spec) = st.kind, let text = assumedLayout(spec) {
@@ -164,6 +169,12 @@ public enum Planner {
             plan.mapWork = work.map
             plan.unmapWork = work.unmap
             plan.kernelTime = costs.estimate(map: work.map, unmap: work.unmap, release: limited.release)
+            if let threads {
+                plan.parallelTime = ParallelTime(threads: threads, times: work.byContainer.map { c in
+                    let t = costs.estimate(map: c.map, unmap: c.unmap, release: limited.release)
+                    return (t.map, t.unmap)
+                })
+            }
         }
         plan.kernel = limited.kernel
         plan.container = limited.container

@@ -59,6 +59,11 @@ extension Planner {
         }
         if t.map > 0 { out += "    map     \(work(p.mapWork)): \(terms(t.mapTerms))\n" }
         if t.unmap > 0 { out += "    unmap   \(work(p.unmapWork)): \(terms(t.unmapTerms))\n" }
+        if let par = p.parallelTime {
+            out += "    on \(par.threads) thread\(par.threads == 1 ? "" : "s"): map \(seconds(par.map)) s, unmap \(seconds(par.unmap)) s "
+                + "(\(par.containers) container\(par.containers == 1 ? "" : "s"), each on one thread: a container's calls hold its lock; "
+                + "the process's mmap_lock and memory bandwidth left out, so at best)\n"
+        }
         return out
     }
 
@@ -188,6 +193,10 @@ extension Planner {
             ("map", .double(t.map)), ("unmap", .double(t.unmap)), ("profile", .string(t.profile)), ("release", .string(t.release)),
             ("mapTerms", terms(t.mapTerms)), ("unmapTerms", terms(t.unmapTerms)),
             ("mapWork", work(p.mapWork)), ("unmapWork", work(p.unmapWork)),
+            ("parallel", .optional(p.parallelTime) { par in
+                .object([("threads", .int(UInt64(par.threads))), ("containers", .int(UInt64(par.containers))),
+                         ("map", .double(par.map)), ("unmap", .double(par.unmap))])
+            }),
         ])
     }
 

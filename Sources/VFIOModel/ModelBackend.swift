@@ -30,6 +30,8 @@ public final class ModelBackend: Backend {
 
     /// Which kernel code answers the current container.
     public var containerKind: ContainerKind { slots[current].driver.kind }
+    /// The name the trace gives the current container (`c0` for the first).
+    public var containerName: String { slots[current].name }
     /// Walk every structure after each call (`checkInvariants`).
     @exclusivity(unchecked) public var checksInvariants: Bool
     /// The first broken invariant seen, with the call that broke it.

@@ -18,7 +18,7 @@ enum Help {
                         [--backend model|kernel|both] [--group /dev/vfio/N]
                         [--verbose] [--explain] [--no-invariants] [--allow-module-params]
                         [--container type1|iommufd] FILE...
-        vfio-sim plan [--kernel VERSION] [--format text|json] [--time] [--cost-profile FILE] FILE...
+        vfio-sim plan [--kernel VERSION] [--format text|json] [--time] [--cost-profile FILE] [--threads N] FILE...
         vfio-sim compare [--kernel VERSION] [--markdown | --format text|json] [--strict] FILE...
         vfio-sim fmt FILE
         vfio-sim explore [--seed N] [--ops M] [--runs K] [--backend model|both]
@@ -254,6 +254,12 @@ enum Help {
             `BENCH name=cost_TERM value=NS unit=ns` lines, or what
             `vfio-bench kernel-costs --out FILE` writes on a host (its
             constants hold for the release it was measured on).
+        --threads N
+            With --time: also the time when the trace's containers map
+            (and unmap) on N threads at once, each container on one thread
+            (its calls hold its lock), the longest first. At best: the
+            process's mmap_lock and memory bandwidth are left out. JSON:
+            kernelTime.parallel {threads, containers, map, unmap}.
 
     EXIT STATUS
         0 every file planned; 2 a file could not be read or parsed (the

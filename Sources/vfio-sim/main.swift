@@ -266,10 +266,12 @@ func planCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var format = "text"
     var files: [String] = []
     var costs: CostProfile? = nil
+    var threads: Int? = nil
     var arguments = Arguments(args)
     while let a = arguments.pop() {
         switch a {
         case "--help", "-h": printOut(Help.plan + "\n"); return 0
+        case "--threads": threads = try arguments.number(for: a, in: 1...4096)
         case "--kernel": kernel = try kernelOption(try arguments.value(for: a))
         case "--format": format = try formatOption(try arguments.value(for: a))
         case "--time": costs = costs ?? .published
@@ -289,8 +291,9 @@ func planCommand(_ args: [String]) throws(UsageError) -> Int32 {
         }
     }
     if files.isEmpty { throw UsageError(message: "plan needs at least one trace file") }
+    if threads != nil && costs == nil { throw UsageError(message: "--threads goes with --time or --cost-profile") }
     let inputs = parseFiles(files)
-    let plans = traces(inputs).map { Planner.plan($0, profile: kernel.map(KernelProfile.init) ?? .newest, costs: costs) }
+    let plans = traces(inputs).map { Planner.plan($0, profile: kernel.map(KernelProfile.init) ?? .newest, costs: costs, threads: threads) }
     if format == "json" {
         printOut(Planner.json(plans))
     } else if !plans.isEmpty {
