@@ -8,6 +8,7 @@
 
 import VFIOFileIO
 import VFIOCore
+import VFIOCost
 import VFIOKernel
 import VFIOLane
 import VFIOModel
@@ -220,9 +221,19 @@ func kernelCostsCommand(groupPath: String?, quick: Bool, plansDir: String? = nil
         }
     }
     for l in lines { print(l.text) }
+    // The same constants as cost terms: the profile `vfio-sim plan
+    // --cost-profile FILE` reads, measured on this release.
+    let constants = ["map_ioctl_us": mapC[0], "map_page_us": mapC[1], "map_pte_us": mapC[2],
+                     "unmap_ioctl_us": unmapC[0], "unmap_page_us": unmapC[1], "unmap_pte_us": unmapC[2]]
+    if let v = KernelVersion(parsing: release),
+       let profile = CostProfile.measured(kernelCosts: constants, release: v, host: machine.cpu) {
+        for l in profile.text.split(separator: "\n") { print(String(l)) }
+    } else {
+        print("# no cost profile: a constant could not be fitted, or kernel \(release) is not a release the model reads")
+    }
     if let outPath {
         if let e = writeFile(outPath, file) { printErr("vfio-bench kernel-costs: \(e)"); return 1 }
-        printErr("vfio-bench kernel-costs: wrote \(outPath) (vfio-bench plans --costs \(outPath))")
+        printErr("vfio-bench kernel-costs: wrote \(outPath) (vfio-sim plan --cost-profile \(outPath), vfio-bench plans --costs \(outPath))")
     }
     return 0
 }

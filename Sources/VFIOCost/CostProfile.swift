@@ -115,6 +115,17 @@ public struct CostProfile: Sendable {
                                     measuredOn: isMeasured ? (measured ?? KernelVersion.newestKnown) : nil, values: values))
     }
 
+    /// The profile `vfio-bench kernel-costs` writes for the host it ran on:
+    /// its fitted constants (`map_ioctl_us`, `map_page_us`, ... as in
+    /// `fromKernelCosts`) as cost terms, measured on `release`; nil when a
+    /// constant is missing or not a number.
+    public static func measured(kernelCosts k: [String: Double], release: KernelVersion, host: String) -> CostProfile? {
+        guard k.values.allSatisfy(\.isFinite), let values = fromKernelCosts(k) else { return nil }
+        return CostProfile(name: "kernel-costs on \(host)",
+                           source: "measured by vfio-bench kernel-costs on \(host), kernel \(release): real MAP_DMA and UNMAP_DMA calls, fitted per ioctl, page and PTE",
+                           measuredOn: release, values: values)
+    }
+
     /// The three constants per direction of `vfio-bench kernel-costs`
     /// (µs): the same per-page cost for every backing, nothing per chunk.
     static func fromKernelCosts(_ k: [String: Double]) -> [CostTerm: Double]? {

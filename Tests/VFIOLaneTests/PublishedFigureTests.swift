@@ -215,6 +215,21 @@ struct CostProfileTests {
                 == p.estimate(map: w, unmap: KernelWork(), release: KernelVersion(6, 18)).map)
     }
 
+    @Test("kernel-costs' constants become a measured profile of cost terms that reads back the same, measured on its release")
+    func measuredProfile() throws {
+        let k = ["map_ioctl_us": 2.0, "map_page_us": 0.03, "map_pte_us": 0.005,
+                 "unmap_ioctl_us": 1.0, "unmap_page_us": 0.02, "unmap_pte_us": 0.004]
+        let p = try #require(CostProfile.measured(kernelCosts: k, release: KernelVersion(6, 12, 57), host: "Xeon"))
+        #expect(p.text.contains("BENCH name=cost_map_page_4k value=30.0 unit=ns"))
+        #expect(p.text.contains("# measured on: 6.12.57"))
+        let back = try CostProfile.parse(p.text, file: "host.txt").get()
+        #expect(back.values == p.values)
+        #expect(back.measuredOn == KernelVersion(6, 12, 57))
+        #expect(!back.appliesReleaseTerms)
+        #expect(CostProfile.measured(kernelCosts: k.merging(["map_page_us": .nan]) { $1 }, release: KernelVersion(6, 12), host: "x") == nil)
+        #expect(CostProfile.measured(kernelCosts: ["map_ioctl_us": 1], release: KernelVersion(6, 12), host: "x") == nil)
+    }
+
     @Test("a profile prints and reads back the same")
     func roundTrip() throws {
         let back = try CostProfile.parse(CostProfile.published.text, file: "p.txt").get()
