@@ -13,25 +13,113 @@ public struct PTERun: Hashable, Sendable {
     public var length: UInt64 { count << UInt64(pageShift) }
 }
 
-/// The page-table runs one mapping produced in one domain: almost always a
-/// single run, so that case is stored inline (no allocation).
-public enum RunList: Sendable {
-    case one(PTERun)
-    case many(ContiguousArray<PTERun>)
+/// The entries `iommu_map` made for a uniform stretch of chunks
+/// (`PinnedStretch`): chunk i's entries are the first chunk's (`pattern`),
+/// `i * stride` further on in IOVA (and on chunk i's frame). One value for
+/// any number of chunks: a 12 TiB mapping of scattered 4K pages is one.
+public struct PTERepeat: Hashable, Sendable {
+    /// The first chunk's IOVA (`pattern[0].iova`).
+    public var iova: UInt64
+    /// Bytes from one chunk to the next: the chunk's size.
+    public var stride: UInt64
+    /// Chunks (at least one).
+    public var count: UInt64
+    /// The first chunk's entries, tiling `stride` bytes from `iova`.
+    public var pattern: ContiguousArray<PTERun>
 
-    public var runs: ContiguousArray<PTERun> {
+    /// Bytes covered (at most a mapping's size).
+    public var length: UInt64 { count &* stride }
+
+    /// The page size of the entry translating `iova`, by arithmetic.
+    func leafSize(at iova: UInt64) -> UInt64? {
+        guard iova >= self.iova, (iova - self.iova) / stride < count else { return nil }
+        let at = self.iova &+ (iova - self.iova) % stride
+        for r in pattern { if let size = r.leafSize(at: at) { return size } }
+        return nil
+    }
+
+    /// Adds (or with `negate`, takes away) the entries per page shift.
+    func count(into entries: inout [UInt128], negate: Bool = false) {
+        for r in pattern {
+            let n = UInt128(r.count) * UInt128(count)
+            if negate { entries[Int(r.pageShift)] -= n } else { entries[Int(r.pageShift)] += n }
+        }
+    }
+}
+
+/// One element of a mapping's entries: a run, or a repeat of a chunk's.
+public enum PTEItem: Hashable, Sendable {
+    case run(PTERun)
+    case repeated(PTERepeat)
+
+    func leafSize(at iova: UInt64) -> UInt64? {
         switch self {
-        case .one(let r): [r]
-        case .many(let rs): rs
+        case .run(let r): r.leafSize(at: iova)
+        case .repeated(let r): r.leafSize(at: iova)
         }
     }
 
-    /// Calls `body` with each run in order, without building an array.
-    @inline(__always)
-    func forEachRun(_ body: (PTERun) -> Void) {
+    func count(into entries: inout [UInt128], negate: Bool = false) {
         switch self {
-        case .one(let r): body(r)
-        case .many(let rs): for r in rs { body(r) }
+        case .run(let r):
+            if negate { entries[Int(r.pageShift)] -= UInt128(r.count) } else { entries[Int(r.pageShift)] += UInt128(r.count) }
+        case .repeated(let r):
+            r.count(into: &entries, negate: negate)
+        }
+    }
+
+    /// The IOVA of the last run (of the last chunk, for a repeat).
+    var lastRunIOVA: UInt64? {
+        switch self {
+        case .run(let r): r.iova
+        case .repeated(let r): r.pattern.last.map { $0.iova &+ (r.count - 1) &* r.stride }
+        }
+    }
+}
+
+/// The page-table runs one mapping produced in one domain: almost always a
+/// single run, so that case is stored inline (no allocation); runs and
+/// repeats (`items`) once a uniform stretch of chunks was mapped.
+public enum RunList: Sendable {
+    case one(PTERun)
+    case many(ContiguousArray<PTERun>)
+    case items(ContiguousArray<PTEItem>)
+
+    /// Calls `body` with each element in order, runs as `.run`.
+    @inline(__always)
+    func forEachItem(_ body: (PTEItem) -> Void) {
+        switch self {
+        case .one(let r): body(.run(r))
+        case .many(let rs): for r in rs { body(.run(r)) }
+        case .items(let items): for i in items { body(i) }
+        }
+    }
+
+    /// The elements as an array (for checks, not hot paths).
+    public var items: ContiguousArray<PTEItem> {
+        var out = ContiguousArray<PTEItem>()
+        forEachItem { out.append($0) }
+        return out
+    }
+
+    /// Adds (or with `negate`, takes away) the entries per page shift.
+    func count(into entries: inout [UInt128], negate: Bool = false) {
+        switch self {
+        case .one(let r):
+            if negate { entries[Int(r.pageShift)] -= UInt128(r.count) } else { entries[Int(r.pageShift)] += UInt128(r.count) }
+        case .many(let rs):
+            if negate { for r in rs { entries[Int(r.pageShift)] -= UInt128(r.count) } } else { for r in rs { entries[Int(r.pageShift)] += UInt128(r.count) } }
+        case .items(let items):
+            for i in items { i.count(into: &entries, negate: negate) }
+        }
+    }
+
+    /// The IOVA of the last run.
+    var lastRunIOVA: UInt64? {
+        switch self {
+        case .one(let r): r.iova
+        case .many(let rs): rs.last?.iova
+        case .items(let items): items.last?.lastRunIOVA
         }
     }
 }
@@ -81,7 +169,58 @@ extension Optional: PTERunSink where Wrapped == RunList {
             self = nil   // the array's only reference is now `rs`: appending does not copy it
             rs.appendJoining(run)
             self = .many(rs)
+        case .items(var items)?:
+            self = nil
+            if case .run(var last)? = items.last, last.isContinued(by: run) {
+                last.count += run.count
+                items[items.count - 1] = .run(last)
+            } else {
+                items.append(.run(run))
+            }
+            self = .items(items)
         }
+    }
+
+    /// Appends a repeat (never joined: its first chunk is physically apart
+    /// from what came before); the list becomes `.items`.
+    mutating func appendRepeat(_ rep: PTERepeat) {
+        var items: ContiguousArray<PTEItem>
+        switch self {
+        case nil: items = []
+        case .one(let r)?: items = [.run(r)]
+        case .many(let rs)?: items = ContiguousArray(rs.map { .run($0) })
+        case .items(let i)?: items = i
+        }
+        self = nil
+        items.append(.repeated(rep))
+        self = .items(items)
+    }
+
+    /// `iommuMap` for a uniform stretch of chunks starting at `iova`: the
+    /// first chunk's entries are computed and, when every page size they
+    /// can use divides the chunk (`PTERepeat`'s condition: then each chunk
+    /// has the first one's alignments), kept once as a repeat; otherwise
+    /// each chunk is mapped in turn. An error is the first chunk's (every
+    /// chunk would give the same one).
+    mutating func iommuMap(iova: UInt64, stretch: PinnedStretch, bitmap: UInt64, leaves: UInt64?) -> Errno? {
+        var pattern = ContiguousArray<PTERun>()
+        if let e = VFIOModel.iommuMap(iova: iova, phys: stretch.phys(chunk: 0), size: stretch.unit, bitmap: bitmap, leaves: leaves,
+                                      into: &pattern) { return e }
+        // The largest page no larger than a chunk (the first chunk mapped, so one exists).
+        let fitting = bitmap & (stretch.unit >= 1 << 63 ? .max : (stretch.unit << 1) &- 1)
+        let largest = UInt64(1) << UInt64(63 - fitting.leadingZeroBitCount)
+        if stretch.unit % largest == 0 {
+            appendRepeat(PTERepeat(iova: iova, stride: stretch.unit, count: stretch.count, pattern: pattern))
+            return nil
+        }
+        for r in pattern { appendJoining(r) }
+        var i: UInt64 = 1
+        while i < stretch.count {
+            if let e = VFIOModel.iommuMap(iova: iova &+ i &* stretch.unit, phys: stretch.phys(chunk: i), size: stretch.unit,
+                                          bitmap: bitmap, leaves: leaves, into: &self) { return e }
+            i += 1
+        }
+        return nil
     }
 }
 
@@ -104,7 +243,7 @@ public struct PageTable: Sendable {
     /// the first domain: `vfio_unmap_unpin` loops to an end that wrapped).
     public internal(set) var leaked = [UInt128](repeating: 0, count: 64)
     /// The runs behind `leaked`, still translating their IOVAs.
-    public internal(set) var leakedRuns: ContiguousArray<PTERun> = []
+    public internal(set) var leakedRuns: ContiguousArray<PTEItem> = []
 
     public init() {}
 
@@ -113,7 +252,7 @@ public struct PageTable: Sendable {
 
     /// Records the runs mapping `slot` produced here and counts their entries.
     mutating func add(slot: Int32, _ list: consuming RunList) {
-        list.forEachRun { r in entries[Int(r.pageShift)] += UInt128(r.count) }
+        list.count(into: &entries)
         let i = Int(slot)
         if i < bySlot.count {
             bySlot[i] = list
@@ -133,23 +272,21 @@ public struct PageTable: Sendable {
     }
 
     mutating func remove(slot: Int32) {
-        take(slot: slot)?.forEachRun { r in entries[Int(r.pageShift)] -= UInt128(r.count) }
+        take(slot: slot)?.count(into: &entries, negate: true)
     }
 
     /// Forgets which mapping owned the runs of `slot` but keeps them counted.
     mutating func leak(slot: Int32) {
         guard let list = take(slot: slot) else { return }
-        list.forEachRun { r in
-            leaked[Int(r.pageShift)] += UInt128(r.count)
-            leakedRuns.append(r)
-        }
+        list.count(into: &leaked)
+        list.forEachItem { leakedRuns.append($0) }
     }
 
     /// The page size of the leaf entry that translates `iova`, nil when no
     /// entry does. A walk over every mapping: for a `check`, not a hot path.
     public func leafSize(at iova: UInt64) -> UInt64? {
         var found: UInt64? = nil
-        for list in bySlot where found == nil { list?.forEachRun { r in if found == nil { found = r.leafSize(at: iova) } } }
+        for list in bySlot where found == nil { list?.forEachItem { r in if found == nil { found = r.leafSize(at: iova) } } }
         for r in leakedRuns where found == nil { found = r.leafSize(at: iova) }
         return found
     }

@@ -71,8 +71,11 @@ extension Type1Container {
         }
         if e == .ENOMEM {
             var pages: UInt64 = 0
-            _ = memory.forEachRun(vaddr: vaddr, size: size) { run in
-                if !run.reserved { pages &+= run.length >> Self.pageShift }
+            _ = memory.forEachPiece(vaddr: vaddr, size: size) { piece in
+                switch piece {
+                case .run(let run): if !run.reserved { pages &+= run.length >> Self.pageShift }
+                case .stretch(let s): if !s.reserved { pages &+= s.length >> Self.pageShift }
+                }
                 return true
             }
             let limit = memlock.map(readableSize) ?? "unlimited"
