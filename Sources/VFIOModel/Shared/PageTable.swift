@@ -26,9 +26,28 @@ public struct PTERepeat: Hashable, Sendable {
     public var count: UInt64
     /// The first chunk's entries, tiling `stride` bytes from `iova`.
     public var pattern: ContiguousArray<PTERun>
+    /// The memory's chunks behind it (their frames, by rule).
+    public var frames: PinnedStretch
 
     /// Bytes covered (at most a mapping's size).
     public var length: UInt64 { count &* stride }
+
+    /// The entries of chunk `k`: the pattern moved to its IOVA and frame.
+    func runs(ofChunk k: UInt64) -> ContiguousArray<PTERun> {
+        let shift = k &* stride, phys = frames.phys(chunk: k)
+        var out = pattern
+        for i in out.indices {
+            out[i].phys = phys &+ (pattern[i].iova &- iova)
+            out[i].iova = pattern[i].iova &+ shift
+        }
+        return out
+    }
+
+    /// Chunks `from ..< from + n` as a repeat of their own.
+    func chunks(from: UInt64, count n: UInt64) -> PTERepeat {
+        PTERepeat(iova: iova &+ from &* stride, stride: stride, count: n, pattern: runs(ofChunk: from),
+                  frames: frames.dropFirst(from).prefix(n))
+    }
 
     /// The page size of the entry translating `iova`, by arithmetic.
     func leafSize(at iova: UInt64) -> UInt64? {
@@ -68,6 +87,22 @@ public enum PTEItem: Hashable, Sendable {
         }
     }
 
+    /// Bytes covered.
+    var length: UInt64 {
+        switch self {
+        case .run(let r): r.length
+        case .repeated(let r): r.length
+        }
+    }
+
+    /// Whether an entry of another page size than `size` is among these.
+    func hasPage(otherThan size: UInt64) -> Bool {
+        switch self {
+        case .run(let r): r.pageSize != size
+        case .repeated(let r): r.pattern.contains { $0.pageSize != size }
+        }
+    }
+
     /// The IOVA of the last run (of the last chunk, for a repeat).
     var lastRunIOVA: UInt64? {
         switch self {
@@ -80,7 +115,7 @@ public enum PTEItem: Hashable, Sendable {
 /// The page-table runs one mapping produced in one domain: almost always a
 /// single run, so that case is stored inline (no allocation); runs and
 /// repeats (`items`) once a uniform stretch of chunks was mapped.
-public enum RunList: Sendable {
+public enum RunList: Hashable, Sendable {
     case one(PTERun)
     case many(ContiguousArray<PTERun>)
     case items(ContiguousArray<PTEItem>)
@@ -121,6 +156,44 @@ public enum RunList: Sendable {
         case .many(let rs): rs.last?.iova
         case .items(let items): items.last?.lastRunIOVA
         }
+    }
+
+    /// Splits the list at `iova`: the entries below it and from it on (a
+    /// run that straddles it is cut between its pages; a repeat between
+    /// its chunks, the chunk it cuts as runs).
+    func split(at iova: UInt64) -> (RunList?, RunList?) {
+        var l: RunList? = nil, r: RunList? = nil
+        func splitRun(_ run: PTERun) {
+            if run.iova &+ run.length <= iova && run.iova &+ run.length != 0 { l.appendJoining(run); return }
+            if run.iova >= iova { r.appendJoining(run); return }
+            let below = (iova - run.iova) >> UInt64(run.pageShift)
+            var left = run, right = run
+            left.count = below
+            right.count = run.count - below
+            right.iova = run.iova + (below << UInt64(run.pageShift))
+            right.phys = run.phys + (below << UInt64(run.pageShift))
+            if left.count > 0 { l.appendJoining(left) }
+            if right.count > 0 { r.appendJoining(right) }
+        }
+        forEachItem { item in
+            switch item {
+            case .run(let run):
+                splitRun(run)
+            case .repeated(let rep):
+                let end = rep.iova &+ rep.length
+                if end <= iova && end != 0 { l.appendRepeat(rep); return }
+                if rep.iova >= iova { r.appendRepeat(rep); return }
+                let k = (iova - rep.iova) / rep.stride
+                if k > 0 { l.appendRepeat(rep.chunks(from: 0, count: k)) }
+                var rest = k
+                if (iova - rep.iova) % rep.stride != 0 {
+                    for run in rep.runs(ofChunk: k) { splitRun(run) }
+                    rest += 1
+                }
+                if rest < rep.count { r.appendRepeat(rep.chunks(from: rest, count: rep.count - rest)) }
+            }
+        }
+        return (l, r)
     }
 }
 
@@ -210,7 +283,7 @@ extension Optional: PTERunSink where Wrapped == RunList {
         let fitting = bitmap & (stretch.unit >= 1 << 63 ? .max : (stretch.unit << 1) &- 1)
         let largest = UInt64(1) << UInt64(63 - fitting.leadingZeroBitCount)
         if stretch.unit % largest == 0 {
-            appendRepeat(PTERepeat(iova: iova, stride: stretch.unit, count: stretch.count, pattern: pattern))
+            appendRepeat(PTERepeat(iova: iova, stride: stretch.unit, count: stretch.count, pattern: pattern, frames: stretch))
             return nil
         }
         for r in pattern { appendJoining(r) }

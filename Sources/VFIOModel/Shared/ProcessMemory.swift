@@ -211,7 +211,7 @@ public enum MemoryPiece: Sendable {
 ///   chunk's IOMMU entries (`iommu_map` with page sizes that divide
 ///   `unit`) are the first chunk's, moved.
 /// Frames are computed from the rule (`phys(chunk:)`), never stored.
-public struct PinnedStretch: Sendable {
+public struct PinnedStretch: Hashable, Sendable {
     public var vaddr: UInt64
     public var count: UInt64
     public var unit: UInt64
