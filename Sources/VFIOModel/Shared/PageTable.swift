@@ -130,6 +130,19 @@ public enum RunList: Hashable, Sendable {
         }
     }
 
+    /// Every run, a repeat's chunk by chunk (for checks, not hot paths:
+    /// a repeat may stand for billions of runs).
+    public var runs: ContiguousArray<PTERun> {
+        var out = ContiguousArray<PTERun>()
+        forEachItem { item in
+            switch item {
+            case .run(let r): out.append(r)
+            case .repeated(let rep): for k in 0..<rep.count { out.append(contentsOf: rep.runs(ofChunk: k)) }
+            }
+        }
+        return out
+    }
+
     /// The elements as an array (for checks, not hot paths).
     public var items: ContiguousArray<PTEItem> {
         var out = ContiguousArray<PTEItem>()

@@ -212,7 +212,7 @@ extension Type1Container {
             let e: Errno?
             switch piece {
             case .run(let chunk):
-                e = perDomain.iommuMap(domain: i) { VFIOModel.iommuMap(iova: iova, phys: chunk.phys, size: chunk.length, bitmap: bitmap, leaves: leaves, into: &$0) }
+                e = perDomain.iommuMap(domain: i, iova: iova, phys: chunk.phys, size: chunk.length, bitmap: bitmap, leaves: leaves)
             case .stretch(let s):
                 e = perDomain.iommuMap(domain: i) { $0.iommuMap(iova: iova, stretch: s, bitmap: bitmap, leaves: leaves) }
             }
@@ -277,6 +277,11 @@ struct RunsPerDomain {
     mutating func take(domain: Int) -> RunList? {
         if domain == 0 { return first.take() }
         return rest?[domain - 1].take() ?? nil
+    }
+
+    /// `iommuMap` of one chunk into the list of domain `domain`, in place.
+    mutating func iommuMap(domain: Int, iova: UInt64, phys: UInt64, size: UInt64, bitmap: UInt64, leaves: UInt64?) -> Errno? {
+        iommuMap(domain: domain) { VFIOModel.iommuMap(iova: iova, phys: phys, size: size, bitmap: bitmap, leaves: leaves, into: &$0) }
     }
 
     /// `map` on the list of domain `domain`, in place.
