@@ -131,41 +131,25 @@ public struct ProcessMemory: Sendable {
     @discardableResult
     public func forEachPiece(vaddr: UInt64, size: UInt64, splitOnClass: Bool = true,
                              _ body: (MemoryPiece) -> Bool) -> UInt64? {
-        var pending: PinnedRun? = nil
-        var stopped = false
-        // Joins `run` to the pending one or hands the pending one over.
-        func feed(_ run: PinnedRun) -> Bool {
-            if var p = pending {
-                if p.phys &+ p.length == run.phys && p.phys &+ p.length != 0
-                    && (!splitOnClass || p.reserved == run.reserved) {
-                    p.length += run.length
-                    p.reserved = p.reserved && run.reserved
-                    pending = p
-                    return true
-                }
-                if !body(.run(p)) { stopped = true; return false }
-            }
-            pending = run
-            return true
-        }
+        // (A value with mutating methods, not a local function capturing
+        // the state: captured variables are boxed and every access to them
+        // checked at run time.)
+        var joiner = RunJoiner(splitOnClass: splitOnClass)
         let hole = forEachRawPiece(vaddr: vaddr, size: size) { piece in
             switch piece {
             case .run(let run):
-                return feed(run)
+                return joiner.feed(run, body)
             case .stretch(let s):
-                if !feed(s.chunk(0)) { return false }
+                if !joiner.feed(s.chunk(0), body) { return false }
                 if s.count >= 3 {
-                    if let p = pending {
-                        pending = nil
-                        if !body(.run(p)) { stopped = true; return false }
-                    }
-                    if !body(.stretch(s.dropFirstAndLast())) { stopped = true; return false }
+                    if !joiner.flush(body) { return false }
+                    if !body(.stretch(s.dropFirstAndLast())) { joiner.stopped = true; return false }
                 }
-                return s.count >= 2 ? feed(s.chunk(s.count - 1)) : true
+                return s.count >= 2 ? joiner.feed(s.chunk(s.count - 1), body) : true
             }
         }
-        if !stopped, let p = pending { _ = body(.run(p)) }
-        return stopped ? nil : hole
+        if !joiner.stopped { _ = joiner.flush(body) }
+        return joiner.stopped ? nil : hole
     }
 
     /// Pieces as the layout rules give them, unjoined: a stretch for the
@@ -183,6 +167,44 @@ public struct ProcessMemory: Sendable {
             at = at &+ inRegion
         }
         return nil
+    }
+}
+
+/// Joins runs whose frames follow on (of one class, with `splitOnClass`)
+/// into the chunk pending, handing a chunk over when the next does not
+/// continue it.
+struct RunJoiner {
+    let splitOnClass: Bool
+    var pending: PinnedRun? = nil
+    /// `body` returned false: the walk ends.
+    var stopped = false
+
+    init(splitOnClass: Bool) { self.splitOnClass = splitOnClass }
+
+    /// Joins `run` to the pending chunk or hands that one to `body`.
+    @inline(__always)
+    mutating func feed(_ run: PinnedRun, _ body: (MemoryPiece) -> Bool) -> Bool {
+        if var p = pending {
+            if p.phys &+ p.length == run.phys && p.phys &+ p.length != 0
+                && (!splitOnClass || p.reserved == run.reserved) {
+                p.length += run.length
+                p.reserved = p.reserved && run.reserved
+                pending = p
+                return true
+            }
+            if !body(.run(p)) { stopped = true; return false }
+        }
+        pending = run
+        return true
+    }
+
+    /// Hands the pending chunk, if any, to `body`.
+    @inline(__always)
+    mutating func flush(_ body: (MemoryPiece) -> Bool) -> Bool {
+        guard let p = pending else { return true }
+        pending = nil
+        if !body(.run(p)) { stopped = true; return false }
+        return true
     }
 }
 
@@ -324,16 +346,14 @@ extension MemoryRegion {
     /// run, the whole ones between as one stretch.
     func chunkPieces(unit: UInt64, from: UInt64, offset: UInt64, length: UInt64, vaddr: UInt64,
                      _ body: (MemoryPiece) -> Bool) -> Bool {
-        var at = offset
         let end = offset + length
-        func partial(_ take: UInt64) -> Bool {
-            let index = (at - from) / unit, within = (at - from) % unit
-            let run = PinnedRun(vaddr: vaddr &+ (at - offset), phys: chunkPhys(index: index) &+ within, length: take, reserved: pfnmap)
-            at += take
-            return body(.run(run))
+        let within = (offset - from) % unit
+        let head = within == 0 ? 0 : min(unit - within, length)
+        if head > 0 {
+            let phys = chunkPhys(index: (offset - from) / unit) &+ within
+            if !body(.run(PinnedRun(vaddr: vaddr, phys: phys, length: head, reserved: pfnmap))) { return false }
         }
-        let within = (at - from) % unit
-        if within != 0 && !partial(min(unit - within, end - at)) { return false }
+        var at = offset + head
         let whole = (end - at) / unit
         if whole > 0 {
             let s = PinnedStretch(vaddr: vaddr &+ (at - offset), count: whole, unit: unit, reserved: pfnmap,
@@ -341,7 +361,9 @@ extension MemoryRegion {
             if !body(.stretch(s)) { return false }
             at += whole * unit
         }
-        return at < end ? partial(end - at) : true
+        guard at < end else { return true }
+        let tail = PinnedRun(vaddr: vaddr &+ (at - offset), phys: chunkPhys(index: (at - from) / unit), length: end - at, reserved: pfnmap)
+        return body(.run(tail))
     }
 
     /// The runs of an observed layout met by `[offset, offset+length)`.
