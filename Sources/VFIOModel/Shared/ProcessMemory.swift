@@ -208,6 +208,33 @@ struct RunJoiner {
     }
 }
 
+/// Where chunk i of a scattering rule lies: the numbers of a region's
+/// layout that its frames depend on (plain values, so a stretch is cheap
+/// to hand over and keep).
+public enum ChunkRule: Hashable, Sendable {
+    /// `MemoryRegion.scatteredPhys` of `pages` pages of `pageSize` from `base`.
+    case scattered(pages: UInt64, pageSize: UInt64, seed: UInt64, base: UInt64)
+    /// Page i at `base + (pages-1-i)*pageSize`.
+    case reversed(base: UInt64, pages: UInt64, pageSize: UInt64)
+    /// Chunk i at `base + 2*i*size`.
+    case chunks(size: UInt64, base: UInt64)
+    /// Page i at `base + i*pageSize` (never a stretch: contiguous pages join).
+    case contiguous(base: UInt64, pageSize: UInt64)
+
+    func phys(index: UInt64) -> UInt64 {
+        switch self {
+        case .scattered(let pages, let pageSize, let seed, let base):
+            return MemoryRegion.scatteredPhys(page: index, pages: pages, pageSize: pageSize, seed: seed, base: base)
+        case .reversed(let base, let pages, let pageSize):
+            return base &+ (pages - 1 - index) &* pageSize
+        case .chunks(let size, let base):
+            return base &+ index &* 2 &* size
+        case .contiguous(let base, let pageSize):
+            return base &+ index &* pageSize
+        }
+    }
+}
+
 /// What a memory walk hands over: one physically contiguous run, or a
 /// uniform stretch of chunks.
 public enum MemoryPiece: Sendable {
@@ -239,14 +266,14 @@ public struct PinnedStretch: Hashable, Sendable {
     public var unit: UInt64
     public var reserved: Bool
     /// The region's rule and the index, in its chunk numbering, of chunk 0.
-    let region: MemoryRegion
+    let rule: ChunkRule
     var firstIndex: UInt64
 
     /// Bytes covered (at most the region's size: never wraps).
     public var length: UInt64 { count &* unit }
 
     /// The frame of chunk `i`.
-    public func phys(chunk i: UInt64) -> UInt64 { region.chunkPhys(index: firstIndex &+ i) }
+    public func phys(chunk i: UInt64) -> UInt64 { rule.phys(index: firstIndex &+ i) }
 
     /// Chunk `i` as a run.
     public func chunk(_ i: UInt64) -> PinnedRun {
@@ -304,23 +331,24 @@ extension MemoryRegion {
         return base &+ (2 &* x &* pageSize)
     }
 
-    /// The frame of chunk `index` of a scattering rule (a page, a chunk of
-    /// `chunks`, or a 2 MiB block of `thp` counted from the first block).
-    func chunkPhys(index: UInt64) -> UInt64 {
+    /// The rule placing the chunks of this region's scattering layout (a
+    /// page, a chunk of `chunks`, or a 2 MiB block of `thp` counted from
+    /// the first block).
+    var chunkRule: ChunkRule {
         switch layout {
         case .scattered(let seed):
-            return MemoryRegion.scatteredPhys(page: index, pages: size / pageSize, pageSize: pageSize, seed: seed)
+            return .scattered(pages: size / pageSize, pageSize: pageSize, seed: seed, base: 1 << 44)
         case .reversed(let base):
-            return base &+ (size / pageSize - 1 - index) &* pageSize
+            return .reversed(base: base, pages: size / pageSize, pageSize: pageSize)
         case .chunks(let chunk, let base):
-            return base &+ index &* 2 &* chunk
+            return .chunks(size: chunk, base: base)
         case .thp(let seed):
             let (first, end) = thpBlocks
-            return MemoryRegion.scatteredPhys(page: index, pages: (end - first) / (2 << 20), pageSize: 2 << 20, seed: seed)
+            return .scattered(pages: (end - first) / (2 << 20), pageSize: 2 << 20, seed: seed, base: 1 << 44)
         case .contiguous(let base):
-            return base &+ index &* pageSize
+            return .contiguous(base: base, pageSize: pageSize)
         case .observed:
-            return 0
+            return .contiguous(base: 0, pageSize: pageSize)
         }
     }
 
@@ -347,22 +375,23 @@ extension MemoryRegion {
     func chunkPieces(unit: UInt64, from: UInt64, offset: UInt64, length: UInt64, vaddr: UInt64,
                      _ body: (MemoryPiece) -> Bool) -> Bool {
         let end = offset + length
+        let rule = chunkRule
         let within = (offset - from) % unit
         let head = within == 0 ? 0 : min(unit - within, length)
         if head > 0 {
-            let phys = chunkPhys(index: (offset - from) / unit) &+ within
+            let phys = rule.phys(index: (offset - from) / unit) &+ within
             if !body(.run(PinnedRun(vaddr: vaddr, phys: phys, length: head, reserved: pfnmap))) { return false }
         }
         var at = offset + head
         let whole = (end - at) / unit
         if whole > 0 {
             let s = PinnedStretch(vaddr: vaddr &+ (at - offset), count: whole, unit: unit, reserved: pfnmap,
-                                  region: self, firstIndex: (at - from) / unit)
+                                  rule: rule, firstIndex: (at - from) / unit)
             if !body(.stretch(s)) { return false }
             at += whole * unit
         }
         guard at < end else { return true }
-        let tail = PinnedRun(vaddr: vaddr &+ (at - offset), phys: chunkPhys(index: (at - from) / unit), length: end - at, reserved: pfnmap)
+        let tail = PinnedRun(vaddr: vaddr &+ (at - offset), phys: rule.phys(index: (at - from) / unit), length: end - at, reserved: pfnmap)
         return body(.run(tail))
     }
 
