@@ -152,6 +152,20 @@ public struct ProcessMemory: Sendable {
         return joiner.stopped ? nil : hole
     }
 
+    /// The bytes of `[vaddr, vaddr+size)` that are normal memory (not
+    /// reserved): what pinning them charges, in pieces, not pages.
+    public func normalBytes(vaddr: UInt64, size: UInt64) -> UInt64 {
+        var bytes: UInt64 = 0
+        forEachPiece(vaddr: vaddr, size: size) { piece in
+            switch piece {
+            case .run(let r): if !r.reserved { bytes &+= r.length }
+            case .stretch(let s): if !s.reserved { bytes &+= s.length }
+            }
+            return true
+        }
+        return bytes
+    }
+
     /// Pieces as the layout rules give them, unjoined: a stretch for the
     /// whole chunks of a scattering rule, a run for everything else.
     func forEachRawPiece(vaddr: UInt64, size: UInt64, _ body: (MemoryPiece) -> Bool) -> UInt64? {

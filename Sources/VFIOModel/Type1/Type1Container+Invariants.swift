@@ -106,14 +106,7 @@ extension Type1Container {
         if hole != nil && !(mayBeSkipped && dma.lockedPages == 0) {
             return InvariantViolation(.mapping, "\(at) holds unmapped memory")
         }
-        var expectedPages: UInt64 = 0
-        memory.forEachPiece(vaddr: dma.pinnedVaddr, size: dma.size) { p in
-            switch p {
-            case .run(let r): if !r.reserved { expectedPages += r.length >> Self.pageShift }
-            case .stretch(let s): if !s.reserved { expectedPages += s.length >> Self.pageShift }
-            }
-            return true
-        }
+        let expectedPages = memory.normalBytes(vaddr: dma.pinnedVaddr, size: dma.size) >> Self.pageShift
         if expectedPages != dma.lockedPages && !(mayBeSkipped && dma.lockedPages == 0) {
             return InvariantViolation(.accounting, "\(at) charged \(dma.lockedPages) pages, pins \(expectedPages)")
         }
