@@ -271,16 +271,24 @@ func modelCommand(_ options: ModelOptions) -> Int32 {
         perChunk.append("\(m.name): \(m.chunks) chunks, PTEs \(ptesText), map \(duration(map.median)) = \(sig(map.median / Double(m.chunks) * 1e9)) ns/chunk "
             + "= \(sig(map.median / Double(m.size / 4096) * 1e9)) ns per 4 KiB; unmap \(duration(unmap.median))")
     }
-    // Cost follows chunks: ns per chunk within 5× across 1024 … 16M chunks,
-    // and 268M contiguous 4 KiB pages (one chunk) cost about one chunk.
-    let perChunkNs = chunkCosts.filter(\.scattered).map(\.ns)
-    let chunkSpread = (perChunkNs.max() ?? 1) / (perChunkNs.min() ?? 1)
+    // Cost follows pieces, not chunks: a scattered layout's chunks are one
+    // uniform stretch (pinned and mapped by arithmetic), so 1024 … 16M
+    // chunks cost about what one contiguous chunk of 2^28 pages does.
+    let scatteredNs = chunkCosts.filter(\.scattered).map(\.ns)
+    let chunksOf = big.filter { if case .scattered = $0.0.layout { true } else { false } }.map { Double($0.0.chunks) }
+    let perMapNs = zip(scatteredNs, chunksOf).map { $0 * $1 }
     let contiguousNs = chunkCosts.first(where: { !$0.scattered })?.ns ?? .nan
-    add("MAP_DMA cost per chunk (1K…16M chunks); 1 chunk of 2^28 pages",
-        perChunkNs.map { sig($0) }.joined(separator: " / ") + " ns; \(duration(contiguousNs / 1e9))",
-        "ns/chunk within 10× as pages/chunk span 1…262144", nil)
-    rows[rows.count - 1][3] = chunkSpread <= 10 && contiguousNs < 100_000 ? "met" : "NOT MET"
+    add("MAP_DMA of 1K…16M scattered chunks; 1 chunk of 2^28 pages",
+        perMapNs.map { duration($0 / 1e9) }.joined(separator: " / ") + "; \(duration(contiguousNs / 1e9))",
+        "each < 100 µs (a stretch, not a step per chunk)", nil)
+    rows[rows.count - 1][3] = (perMapNs + [contiguousNs]).allSatisfy { $0 < 100_000 } ? "met" : "NOT MET"
     notes.append("one MAP_DMA (fresh container, one domain 4K,2M,1G):\n    " + perChunk.joined(separator: "\n    "))
+
+    // 3b. Plans of terabyte guests, each in a process of its own.
+    let terabytes = scalePlanSection(quick: options.quick)
+    for r in terabytes.rows { rows.append(r); printErr("  \(r[0]): \(r[1])") }
+    lines += terabytes.lines
+    notes += terabytes.notes
 
     // 4. A generated 1M-operation trace.
     let ops = options.quick ? 200_000 : 1_000_000

@@ -23,11 +23,14 @@ usage: vfio-bench model [--costs FILE] [--quick]
                         (in the kernel lane's guest, or as root on real hardware)
        vfio-bench published [--dir DIR] [--cost-profile FILE]
        vfio-bench instructions [--quick]
+       vfio-bench scale [--quick]
        vfio-bench hot map-unmap [N [LIVE]] | parse|replay [N [REPEATS]]
 
   model         the model's speed: map+unmap throughput at 1K/16K/65,535 live
-                mappings, memory per mapping, one huge MAP_DMA, a 1M-operation
-                trace parsed and replayed, and the model against the kernel
+                mappings, memory per mapping, one huge MAP_DMA, plans of a
+                12 TiB (4K) and 1 TiB (2M, 1G) guest with their peak RSS, a
+                1M-operation trace parsed and replayed, and the model against
+                the kernel
   plans         DPDK, QEMU, SPDK and single-pool mapping plans generated as
                 traces for --memory (default 4G), replayed on the model: ioctls,
                 mappings against dma_entry_limit, locked memory, PTEs by page
@@ -49,6 +52,9 @@ usage: vfio-bench model [--costs FILE] [--quick]
                 the cost model (vfio-sim plan --time): published value,
                 estimate, ratio, the fit's residuals (docs/COSTS.md); exit 1
                 when an estimate is outside 1.5x of its figure
+  scale         model's plans of terabyte guests alone: vfio-sim new qemu for
+                12 TiB of scattered 4K pages and 1 TiB of 2M and 1G pages, plan
+                --time on each in a fresh process: seconds and peak RSS
   instructions  the instruction counts of model alone (callgrind, or perf
                 stat where the counter exists): stable on a busy machine
   hot           one figure's loop alone, N times (default 1,000,000), to
@@ -67,7 +73,6 @@ struct CLIError: Error { var message: String }
 
 func parseSizeArgument(_ text: String, _ flag: String) throws(CLIError) -> UInt64 {
     // The trace language's own numbers: 4G, 64M, 0x1000, 4096.
-    // (One contiguous run: a scattered region of more than 64 GiB is refused.)
     guard case .success(let t) = parseTrace("memory vaddr=0 size=\(text) phys=contiguous", file: flag),
           case .memory(let spec) = t.statements.first?.kind else {
         throw CLIError(message: "\(flag) takes a size such as 4G or 64M, not '\(text)'")
@@ -94,6 +99,7 @@ func run(_ args: [String]) throws(CLIError) -> Int32 {
         return hotCommand(args[1], Int(args.dropFirst(2).first ?? "") ?? 1_000_000, Int(args.dropFirst(3).first ?? ""))
     }
     if command == "rss-probe" { return rssProbe(Int(args.dropFirst().first ?? "") ?? 65535) }
+    if command == "plan-probe" { return planProbe(args.dropFirst().first ?? "") }
 
     var costsPath: String? = nil, quick = false, group: String? = nil, plansDir: String? = nil, outPath: String? = nil
     var setup = PlanSetup(memory: 4 * gib, memlock: nil, dmaEntryLimit: nil, domains: defaultPlanDomains)
@@ -149,6 +155,13 @@ func run(_ args: [String]) throws(CLIError) -> Int32 {
         return max(a, b)
     case "instructions":
         return instructionsCommand(quick: quick)
+    case "scale":
+        let section = scalePlanSection(quick: quick)
+        print(renderTable([["figure", "measured", "target", "verdict"]] + section.rows))
+        for n in section.notes { print("- " + n) }
+        print("")
+        for l in section.lines { print(l.text) }
+        return 0
     case "published":
         var costs = CostProfile.published
         if let profilePath {

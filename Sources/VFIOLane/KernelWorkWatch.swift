@@ -146,40 +146,117 @@ final class KernelWorkWatch {
     /// Adds the pages, folio steps, BAR lookups, chunks (once per domain)
     /// and first touches of `[vaddr, vaddr+size)` as the model lays it out.
     /// (Sums per backing in an array and the last region kept: a 16 GiB
-    /// map of scattered 4K pages is four million runs.)
+    /// map of scattered 4K pages is four million chunks. A uniform stretch
+    /// of chunks is counted by multiplication, `countStretch`.)
     private func count(_ work: inout KernelWork, _ model: ModelBackend, vaddr: UInt64, size: UInt64, domains: UInt64, faulting: Bool) {
-        let all = Backing.allCases
-        var pages = [UInt64](repeating: 0, count: all.count), steps = pages
-        var runs: UInt64 = 0, hugeSteps: UInt64 = 0
-        var last = -1
-        _ = model.process.memory.forEachRun(vaddr: vaddr, size: size) { run in
-            runs += 1
-            var at = run.vaddr
-            let end = run.vaddr &+ run.length
-            while at < end {
-                if last < 0 || at < specs[last].vaddr || at - specs[last].vaddr >= specs[last].size {
-                    guard let i = regionIndex(at) else { break }
-                    last = i
-                }
-                let spec = specs[last], regionEnd = spec.vaddr &+ spec.size
-                let length = min(end, regionEnd) - at
-                let backing = Backing(spec), k = all.firstIndex(of: backing)!
-                pages[k] += length / 4096
-                steps[k] += WorkCount.folioSteps(backing, start: at, length: length, regionStart: spec.vaddr, regionEnd: regionEnd)
-                if backing == .pfnmap {
-                    hugeSteps += WorkCount.pfnmapSteps(vaddr: at, phys: run.phys &+ (at - run.vaddr), length: length)
-                }
-                if faulting, !spec.populated { touch(&work, region: last, backing: backing, start: at, length: length) }
-                at += length
+        var tally = Tally()
+        _ = model.process.memory.forEachPiece(vaddr: vaddr, size: size) { piece in
+            switch piece {
+            case .run(let run):
+                tally.runs += 1
+                countRun(&tally, &work, run, faulting: faulting)
+            case .stretch(let s):
+                countStretch(&tally, &work, s, faulting: faulting)
             }
             return true
         }
-        work.chunks += runs * domains
-        work.pfnmapHugeSteps += hugeSteps
-        for (k, b) in all.enumerated() where pages[k] > 0 || steps[k] > 0 {
-            work.pages[b, default: 0] += pages[k]
-            work.folioSteps[b, default: 0] += steps[k]
+        work.chunks += tally.runs * domains
+        work.pfnmapHugeSteps += tally.hugeSteps
+        for (k, b) in Backing.allCases.enumerated() where tally.pages[k] > 0 || tally.steps[k] > 0 {
+            work.pages[b, default: 0] += tally.pages[k]
+            work.folioSteps[b, default: 0] += tally.steps[k]
         }
+    }
+
+    /// What `count` sums over a walk, per backing (in `Backing.allCases` order).
+    private struct Tally {
+        var pages = [UInt64](repeating: 0, count: Backing.allCases.count)
+        var steps = [UInt64](repeating: 0, count: Backing.allCases.count)
+        var runs: UInt64 = 0, hugeSteps: UInt64 = 0
+        /// The region last found (an index in `specs`), -1 for none.
+        var last = -1
+    }
+
+    /// One physically contiguous chunk, split where the trace's regions end.
+    private func countRun(_ tally: inout Tally, _ work: inout KernelWork, _ run: PinnedRun, faulting: Bool) {
+        let all = Backing.allCases
+        var at = run.vaddr
+        let end = run.vaddr &+ run.length
+        while at < end {
+            let last = tally.last
+            if last < 0 || at < specs[last].vaddr || at - specs[last].vaddr >= specs[last].size {
+                guard let i = regionIndex(at) else { break }
+                tally.last = i
+            }
+            let spec = specs[tally.last], regionEnd = spec.vaddr &+ spec.size
+            let length = min(end, regionEnd) - at
+            let backing = Backing(spec), k = all.firstIndex(of: backing)!
+            tally.pages[k] += length / 4096
+            tally.steps[k] += WorkCount.folioSteps(backing, start: at, length: length, regionStart: spec.vaddr, regionEnd: regionEnd)
+            if backing == .pfnmap {
+                tally.hugeSteps += WorkCount.pfnmapSteps(vaddr: at, phys: run.phys &+ (at - run.vaddr), length: length)
+            }
+            if faulting, !spec.populated { touch(&work, region: tally.last, backing: backing, start: at, length: length) }
+            at += length
+        }
+    }
+
+    /// A uniform stretch of chunks, all in one region: the chunks counted
+    /// at once, pages and first touches over the stretch's whole range
+    /// (the union of its chunks); folio steps and BAR lookups are the
+    /// first chunk's times the count where every chunk starts at the same
+    /// offset in the 2 MiB and 1 GiB blocks they are counted in (else
+    /// chunk by chunk).
+    private func countStretch(_ tally: inout Tally, _ work: inout KernelWork, _ s: PinnedStretch, faulting: Bool) {
+        guard let i = regionIndex(s.vaddr) else { return }
+        let spec = specs[i], regionEnd = spec.vaddr &+ spec.size
+        guard s.vaddr &+ (s.length - 1) < regionEnd else {
+            // Not inside one region of the trace (never for a layout rule's
+            // stretch): chunk by chunk.
+            for c in 0..<s.count { tally.runs += 1; countRun(&tally, &work, s.chunk(c), faulting: faulting) }
+            return
+        }
+        tally.last = i
+        let backing = Backing(spec), k = Backing.allCases.firstIndex(of: backing)!
+        tally.runs += s.count
+        tally.pages[k] += s.length / 4096
+        let huge: UInt64 = 2 << 20
+        let steps: UInt64
+        switch backing {
+        case .anon4K, .pfnmap:
+            steps = s.length / 4096
+        case .hugetlb2M, .hugetlb1G, .thp:
+            if s.unit % huge == 0 {
+                // Every chunk at the same offset in its 2 MiB blocks; a THP
+                // region's interior is one interval, so the first and last
+                // chunk inside it (or outside) put every chunk there.
+                let first = WorkCount.folioSteps(backing, start: s.vaddr, length: s.unit, regionStart: spec.vaddr, regionEnd: regionEnd)
+                let lastStart = s.vaddr &+ (s.count - 1) &* s.unit
+                let lastSteps = WorkCount.folioSteps(backing, start: lastStart, length: s.unit, regionStart: spec.vaddr, regionEnd: regionEnd)
+                if first == lastSteps && (backing != .thp || first == s.unit / huge) {
+                    steps = first * s.count
+                } else {
+                    steps = (0..<s.count).reduce(0) { $0 + WorkCount.folioSteps(backing, start: s.vaddr &+ $1 &* s.unit, length: s.unit,
+                                                                                  regionStart: spec.vaddr, regionEnd: regionEnd) }
+                }
+            } else {
+                steps = (0..<s.count).reduce(0) { $0 + WorkCount.folioSteps(backing, start: s.vaddr &+ $1 &* s.unit, length: s.unit,
+                                                                              regionStart: spec.vaddr, regionEnd: regionEnd) }
+            }
+        }
+        tally.steps[k] += steps
+        if backing == .pfnmap {
+            if s.unit < huge {
+                // No 2 MiB entry fits in a chunk: one 4K step a page.
+                tally.hugeSteps += s.length / 4096
+            } else {
+                for c in 0..<s.count {
+                    let chunk = s.chunk(c)
+                    tally.hugeSteps += WorkCount.pfnmapSteps(vaddr: chunk.vaddr, phys: chunk.phys, length: chunk.length)
+                }
+            }
+        }
+        if faulting, !spec.populated { touch(&work, region: i, backing: backing, start: s.vaddr, length: s.length) }
     }
 
     private func regionIndex(_ vaddr: UInt64) -> Int? {

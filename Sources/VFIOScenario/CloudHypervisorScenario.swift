@@ -8,7 +8,6 @@ import VFIOCore
 /// on from 4 GiB. No firmware shadowing: the regions map once. At exit
 /// the groups close.
 public enum CloudHypervisorScenario {
-    static let ramVaddr: UInt64 = 0x7f00_0000_0000
     static let barVaddr: UInt64 = 0x7f80_0000_0000
 
     /// RAM below 4 GiB: at most 3 GiB.
@@ -20,6 +19,7 @@ public enum CloudHypervisorScenario {
         try o.checkLayout(backing)
         let size = try o.memorySize(granule: backing.granule)
         let low = lowMemory(memory: size)
+        let ramVaddr = QEMUScenario.ramVaddr(size: size, below: barVaddr)
         var w = ScenarioWriter()
         ScenarioHeader(
             title: "cloud-hypervisor guest, \(formatSize(size)) of RAM on \(QEMUScenario.backingName(backing)), \(o.devices) VFIO device\(o.devices == 1 ? "" : "s") in \(o.containers) container\(o.containers == 1 ? "" : "s")",

@@ -16,9 +16,18 @@ import VFIOCore
 /// step several times over; the plan does it once.)
 public enum QEMUScenario {
     /// Where the guest's RAM, its BIOS and its BARs are mapped in QEMU.
-    static let ramVaddr: UInt64 = 0x7f00_0000_0000
+    static let defaultRAMVaddr: UInt64 = 0x7f00_0000_0000
     static let biosVaddr: UInt64 = 0x7f40_0000_0000
     static let barVaddr: UInt64 = 0x7f80_0000_0000
+    /// Where RAM of `size` bytes is mapped when the next mapping is at
+    /// `top`: at `defaultRAMVaddr`, or, for RAM too large to fit below
+    /// `top` from there (a guest of terabytes), that many whole TiB lower.
+    static func ramVaddr(size: UInt64, below top: UInt64) -> UInt64 {
+        guard size > top - defaultRAMVaddr else { return defaultRAMVaddr }
+        let tib: UInt64 = 1 << 40
+        return defaultRAMVaddr - (size - (top - defaultRAMVaddr) + tib - 1) / tib * tib
+    }
+
     /// SeaBIOS's image, mapped at the top of the first 4 GiB.
     static let biosSize: UInt64 = 256 * kib
 
@@ -77,7 +86,7 @@ public enum QEMUScenario {
         // libvirt preallocates a guest on hugetlbfs; anonymous RAM is not
         // (QEMU's default): the first MAP_DMA faults it in.
         let prealloc = backing == .hugetlb2M || backing == .hugetlb1G
-        w.line(memoryLine(vaddr: ramVaddr, size: size, backing: backing, o, seed: o.seed,
+        w.line(memoryLine(vaddr: ramVaddr(size: size, below: biosVaddr), size: size, backing: backing, o, seed: o.seed,
                           note: "guest RAM" + ((o.prealloc ?? prealloc) ? "" : ", not preallocated: the first MAP_DMA faults it in"),
                           prealloc: prealloc))
         w.line("memory vaddr=\(formatAddress(biosVaddr)) size=\(formatSize(biosSize))  # the BIOS image")
@@ -111,6 +120,7 @@ public enum QEMUScenario {
 
     /// Machine start, then the firmware's ROM shadowing.
     static func writeBoot(_ w: inout ScenarioWriter, _ o: ScenarioOptions, size: UInt64, low: UInt64) {
+        let ramVaddr = ramVaddr(size: size, below: biosVaddr)
         w.map(iova: 0, vaddr: ramVaddr, size: low)
         w.map(iova: 4 * gib - biosSize, vaddr: biosVaddr, size: biosSize, prot: "r")
         let sections = ramSections(o.machine, memory: size)

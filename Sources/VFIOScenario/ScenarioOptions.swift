@@ -120,12 +120,6 @@ extension ScenarioOptions {
         guard let m = roundUp(memory, granule), m <= (1 << 46) else {
             throw ScenarioError("--memory \(formatSize(memory)) is more than 64 TiB")
         }
-        // Scattered 4K pages are laid out one by one: the trace language
-        // takes at most 2^24 of them in one region (64 GiB).
-        if granule == 4 * kib && contiguous != true && m / granule > 1 << 24 {
-            throw ScenarioError("--memory \(formatSize(m)) of scattered 4K pages is more than the model lays out page by page (64G); "
-                + "say --phys contiguous, or --backing thp, 2M or 1G")
-        }
         return m
     }
 

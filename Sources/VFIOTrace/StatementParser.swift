@@ -610,26 +610,18 @@ struct StatementParser {
         }
     }
 
-    /// At most `maxScatteredPieces` physically separate pieces.
+    /// At most `maxScatteredPieces` physically separate pieces where the
+    /// model would map them one by one.
     func checkPieces(_ placement: MemorySpec.Placement, size: UInt64, page: UInt64, pfnmap: Token?, phys: KeyValue?, sizeText: Text) throws(LineError) {
-        // A scattered, reversed or chunked region costs one page-table
-        // run per piece once mapped: cap the pieces so a hostile trace
-        // cannot ask for terabytes of runs (2^24 pieces = 64 GiB of 4K).
-        // The default (`realistic`) scatters every page too.
-        let pieces: UInt64
-        switch placement {
-        case .layout(.chunks(let chunk, _)): pieces = size / chunk
-        case .contiguous, .layout(.contiguous), .layout(.observed): pieces = 1
-        case .layout(.scattered), .layout(.reversed): pieces = size / page
-        case .realistic: pieces = pfnmap != nil ? 1 : size / page
-        case .thp, .layout(.thp): pieces = size / (2 << 20) + 1024
-        }
-        if pieces > Self.maxScatteredPieces {
-            if let p = phys {
-                throw LineError(p.value.start, "expected at most \(Self.maxScatteredPieces) physically separate pieces, found \(pieces) with \(quoted(p.value))")
-            }
-            let why = placement == .thp ? "thp" : "\(formatSize(page)) pages each apart (the default without phys=; phys=contiguous for one run)"
-            throw LineError(sizeText.start, "expected at most \(Self.maxScatteredPieces) physically separate pieces, found \(pieces) with \(why)")
+        // Pages, hugepages and chunks of a power-of-two size are mapped as
+        // one repeat however many there are (`PTERepeat`); chunks of another
+        // size may be split by the domain's page sizes differently from one
+        // chunk to the next, so each is a page-table run of its own: cap
+        // them so a hostile trace cannot ask for terabytes of runs.
+        guard case .layout(.chunks(let chunk, _)) = placement, chunk & (chunk - 1) != 0 else { return }
+        let pieces = size / chunk
+        if pieces > Self.maxScatteredPieces, let p = phys {
+            throw LineError(p.value.start, "expected at most \(Self.maxScatteredPieces) physically separate pieces of a size that is not a power of two, found \(pieces) with \(quoted(p.value))")
         }
     }
 
@@ -639,7 +631,8 @@ struct StatementParser {
             throw LineError(text.start, "expected a multiple of the page size \(formatSize(page)), found \(quoted(text))")
         }
     }
-    /// The most physically separate pieces a `memory` statement may ask for.
+    /// The most chunks of a size that is not a power of two a `memory`
+    /// statement may ask for.
     static let maxScatteredPieces: UInt64 = 1 << 24
 
     // `map`, `unmap` and `check` read the words their caller collected.

@@ -19,6 +19,21 @@ struct NewCommandTests {
         #expect(plan.stdout.contains("memlock"))
     }
 
+    @Test("a 12 TiB QEMU guest on scattered 4K pages: new writes it, replay passes, plan --time counts 3221225536 4K entries")
+    func twelveTiBGuest() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("new-\(UUID().uuidString).trace").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let made = try runSim(["new", "qemu", "--memory", "12T", "--backing", "4K", "--iommu", "intel48", "-o", path])
+        #expect(made.status == 0, "\(made.stderr)")
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text.contains("check ptes=4K:3221225536 domain=dev0"))
+        #expect(try runSim(["replay", path]).status == 0)
+        let plan = try runSim(["plan", "--time", path])
+        #expect(plan.status == 0, "\(plan.stderr)")
+        #expect(plan.stdout.contains("dev0: 4K:3221225536 (3221225536 entries) at most"))
+        #expect(plan.stdout.contains("kernel time: map "))
+    }
+
     @Test("without -o the trace goes to standard output; DPDK IOVA as PA writes one map per hugepage")
     func dpdkToStdout() throws {
         let r = try runSim(["new", "dpdk", "--memory", "32M", "--iova-mode", "pa"])

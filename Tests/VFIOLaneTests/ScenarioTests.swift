@@ -184,18 +184,35 @@ struct ScenarioMemoryTests {
     }
 }
 
-@Suite("vfio-sim new: memory the model cannot lay out")
-struct ScenarioLimitTests {
-    @Test("more than 64G of scattered 4K pages is a usage error naming --phys and --backing, not a trace that fails to parse")
-    func scatteredLimit() throws {
-        var o = ScenarioOptions()
-        o.memory = 128 * GiB
-        o.backing = .pages4K
-        #expect(throws: ScenarioError.self) { try Scenario.make(.qemu, o) }
-        o.contiguous = true
-        _ = try Scenario.make(.qemu, o)
-        o.contiguous = nil
-        o.backing = .thp
-        _ = try Scenario.make(.qemu, o)
+@Suite("vfio-sim new: guests of terabytes")
+struct ScenarioScaleTests {
+    @Test("a 12 TiB QEMU guest on scattered 4K pages: the trace replays with its own answers and the plan counts every page, chunk and entry")
+    func twelveTiB4K() throws {
+        let ram: UInt64 = 12 << 40, bios: UInt64 = 256 << 10
+        let t = try scenarioTrace(.qemu) { o in o.memory = ram; o.backing = .pages4K; o.iommu = .intel48 }
+        #expect(try replayPrinted(t).ok)
+        let plan = try Planner.plan(t, costs: .published)
+        // RAM and BIOS locked at once, one 4K entry per page (every page apart: no larger entry fits).
+        #expect(plan.needs.peakLocked == ram + bios)
+        #expect(plan.needs.peakTotalPTEs.entries == [PTECounts.Entry(size: 4096, count: (ram + bios) / 4096)])
+        // The map phase pins RAM once plus the low RAM again after the ROM shadowing, a chunk per page;
+        // every RAM page is faulted in once.
+        let lowAgain: UInt64 = 2 << 30
+        #expect(plan.mapWork.pages[.anon4K] == (ram + bios + lowAgain) / 4096)
+        #expect(plan.mapWork.chunks == (ram + bios + lowAgain) / 4096)
+        #expect(plan.mapWork.faults == ram / 4096)
+        #expect(try #require(plan.kernelTime).map > 0)
+    }
+
+    @Test("1 TiB guests on 2M and 1G hugetlbfs pages plan with one entry per hugepage")
+    func oneTiBHugepages() throws {
+        for (backing, page) in [(VFIOScenario.Backing.hugetlb2M, UInt64(2 << 20)), (VFIOScenario.Backing.hugetlb1G, UInt64(1 << 30))] {
+            let t = try scenarioTrace(.qemu) { o in o.memory = 1 << 40; o.backing = backing; o.iommu = .intel48 }
+            #expect(try replayPrinted(t).ok)
+            let plan = try Planner.plan(t, costs: .published)
+            let huge = plan.needs.peakTotalPTEs.entries.first { $0.size == page }?.count ?? 0
+            // All of RAM but what the BIOS hole and the shadowed low RAM leave to smaller entries.
+            #expect(huge >= (1 << 40) / page - 3 && huge < (1 << 40) / page)
+        }
     }
 }

@@ -68,7 +68,7 @@ extension IOMMUFDContainer {
         // iopt_fill_domain: the first domain pins every area; later ones
         // map pages another domain already holds.
         let first = hwpts.isEmpty
-        var added: [ContiguousArray<PTERun>] = []
+        var added: [RunList] = []
         var charges: [(UInt64, UInt64)] = []
         for a in areas {
             switch pinAndMap(vaddr: a.vaddr, iova: a.iova, length: a.length, into: [g], prot: a.prot, charge: first, alreadyCharged: charges.reduce(0) { $0 + $1.0 }) {

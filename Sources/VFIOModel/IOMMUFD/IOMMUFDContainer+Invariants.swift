@@ -17,7 +17,7 @@ extension IOMMUFDContainer {
             if a.runs.count != hwpts.count { return InvariantViolation(.pageTable, "area \(i) has \(a.runs.count) run lists for \(hwpts.count) domains") }
             for (h, runs) in a.runs.enumerated() {
                 var covered: UInt64 = 0
-                for r in runs { covered &+= r.length }
+                runs.forEachItem { covered &+= $0.length }
                 if covered != a.length { return InvariantViolation(.pageTable, "area \(i) covers \(covered) bytes of \(a.length) in domain \(h)") }
             }
             if hwpts.isEmpty && a.pinnedPages != 0 { return InvariantViolation(.accounting, "area \(i) holds pinned pages with no domain") }

@@ -49,10 +49,14 @@ extension IOMMUFDContainer {
     ///
     /// Returns the pages charged, the pages pinned and each domain's runs;
     /// commits nothing.
+    ///
+    /// A uniform stretch of chunks (`PinnedStretch`) is read at once: each
+    /// chunk is a batch entry of its own and maps as the first one does.
     func pinAndMap(vaddr: UInt64, iova: UInt64, length: UInt64, into domains: [DomainSpec],
-                   prot: MapDMA.Flags, charge: Bool, alreadyCharged: UInt64 = 0) -> Result<(UInt64, UInt64, [ContiguousArray<PTERun>]), Errno> {
-        var perDomain = [ContiguousArray<PTERun>](repeating: [], count: domains.count)
-        guard charge || !domains.isEmpty else { return .success((0, 0, perDomain)) }
+                   prot: MapDMA.Flags, charge: Bool, alreadyCharged: UInt64 = 0) -> Result<(UInt64, UInt64, [RunList]), Errno> {
+        var perDomain = [RunList?](repeating: nil, count: domains.count)
+        func lists() -> [RunList] { perDomain.map { $0 ?? .many([]) } }
+        guard charge || !domains.isEmpty else { return .success((0, 0, lists())) }
         // iopt_alloc_pages' npages: the area's pages, a partial first page included.
         // (Without wrapping: a span past 2^64-1 has more pages than a batch.)
         let (span, past) = (vaddr % Self.pageSize).addingReportingOverflow(length)
@@ -66,29 +70,37 @@ extension IOMMUFDContainer {
         var unpinnable = false
         var offset: UInt64 = 0
         var pinned: UInt64 = 0
-        let hole = memory.forEachRun(vaddr: vaddr, size: length, splitOnClass: true) { run in
-            if run.reserved { unpinnable = true; return false }
+        let large = disableLargePages
+        let hole = memory.forEachPiece(vaddr: vaddr, size: length, splitOnClass: true) { piece in
+            let reserved: Bool, chunkLength: UInt64, chunks: UInt64
+            switch piece {
+            case .run(let run): (reserved, chunkLength, chunks) = (run.reserved, run.length, 1)
+            case .stretch(let s): (reserved, chunkLength, chunks) = (s.reserved, s.unit, s.count)
+            }
+            if reserved { unpinnable = true; return false }
             if let m = mapError, entries > (m.entry / capacity + 1) * capacity { return false }
             if mapError == nil {
                 if refused {
                     mapError = (entries, .EINVAL)
                 } else {
                     for i in domains.indices {
+                        let bitmap = large ? Self.pageSize : domains[i].pgsizes.rawValue
+                        let leaves = large ? nil : domains[i].leaves?.rawValue
                         let e: Errno?
-                        if disableLargePages {
-                            e = iommuMap(iova: iova &+ offset, phys: run.phys, size: run.length, bitmap: Self.pageSize, into: &perDomain[i])
-                        } else {
-                            e = iommuMap(iova: iova &+ offset, phys: run.phys, size: run.length, bitmap: domains[i].pgsizes.rawValue,
-                                         leaves: domains[i].leaves?.rawValue, into: &perDomain[i])
+                        switch piece {
+                        case .run(let run):
+                            e = iommuMap(iova: iova &+ offset, phys: run.phys, size: run.length, bitmap: bitmap, leaves: leaves, into: &perDomain[i])
+                        case .stretch(let s):
+                            e = perDomain[i].iommuMap(iova: iova &+ offset, stretch: s, bitmap: bitmap, leaves: leaves)
                         }
                         if let e { mapError = (entries, e); break }
                     }
                 }
             }
-            let runPages = run.length >> Self.pageShift
-            entries += max(1, (runPages + Self.batchEntryMaxPages - 1) / Self.batchEntryMaxPages)
-            pinned += runPages
-            offset += run.length
+            let chunkPages = chunkLength >> Self.pageShift
+            entries += max(1, (chunkPages + Self.batchEntryMaxPages - 1) / Self.batchEntryMaxPages) * chunks
+            pinned += chunkPages * chunks
+            offset += piece.length
             return true
         }
         if hole != nil { unpinnable = true }
@@ -96,12 +108,12 @@ extension IOMMUFDContainer {
         // past it was pinned (the batch filled before the unpinnable page).
         if let m = mapError, !unpinnable || entries > (m.entry / capacity + 1) * capacity { return .failure(m.errno) }
         if unpinnable { return .failure(.EFAULT) }
-        if !charge { return .success((0, 0, perDomain)) }
+        if !charge { return .success((0, 0, lists())) }
         if !capIPCLock {
             let (sum, o) = userLockedPages.addingReportingOverflow(alreadyCharged &+ pinned)
             if o || sum > lockLimitPages { return .failure(.ENOMEM) }
         }
-        return .success((capIPCLock ? 0 : pinned, pinned, perDomain))
+        return .success((capIPCLock ? 0 : pinned, pinned, lists()))
     }
 
     /// Gives back what area `i` holds (`iopt_area_unfill_domains`,

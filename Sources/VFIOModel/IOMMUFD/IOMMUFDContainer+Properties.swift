@@ -73,7 +73,11 @@ extension IOMMUFDContainer {
         if after.userLocked > before.userLocked && !capIPCLock && after.userLocked > lockLimitPages {
             out.append(PropertyViolation("charge-within-limit", "user locked_vm \(after.userLocked) pages past the limit of \(lockLimitPages)"))
         }
-        if after.largePagesOff, areas.contains(where: { $0.runs.contains { $0.contains { $0.pageSize != 4096 } } }) {
+        if after.largePagesOff, areas.contains(where: { $0.runs.contains { list in
+            var other = false
+            list.forEachItem { other = other || $0.hasPage(otherThan: 4096) }
+            return other
+        } }) {
             out.append(PropertyViolation("small-pages-only", "an IOMMU entry larger than 4K with large pages off (VFIO_TYPE1_IOMMU)"))
         }
         switch call {

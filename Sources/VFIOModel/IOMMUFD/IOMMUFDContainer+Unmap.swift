@@ -97,31 +97,12 @@ extension IOMMUFDContainer {
         lhs.chargedPages = min(a.chargedPages, leftPages)
         rhs.chargedPages = a.chargedPages - lhs.chargedPages
         for h in a.runs.indices {
-            let (l, r) = Self.splitRuns(a.runs[h], at: newStart)
-            lhs.runs[h] = l
-            rhs.runs[h] = r
+            let (l, r) = a.runs[h].split(at: newStart)
+            lhs.runs[h] = l ?? .many([])
+            rhs.runs[h] = r ?? .many([])
         }
         areas[i] = lhs
         areas.insert(rhs, at: i + 1)
         return nil
-    }
-
-    /// Splits a run list at `iova`: the entries below it and from it on
-    /// (a run that straddles it is cut between its pages).
-    static func splitRuns(_ runs: ContiguousArray<PTERun>, at iova: UInt64) -> (ContiguousArray<PTERun>, ContiguousArray<PTERun>) {
-        var l = ContiguousArray<PTERun>(), r = ContiguousArray<PTERun>()
-        for run in runs {
-            if run.iova &+ run.length <= iova && run.iova &+ run.length != 0 { l.append(run); continue }
-            if run.iova >= iova { r.append(run); continue }
-            let below = (iova - run.iova) >> UInt64(run.pageShift)
-            var left = run, right = run
-            left.count = below
-            right.count = run.count - below
-            right.iova = run.iova + (below << UInt64(run.pageShift))
-            right.phys = run.phys + (below << UInt64(run.pageShift))
-            if left.count > 0 { l.append(left) }
-            if right.count > 0 { r.append(right) }
-        }
-        return (l, r)
     }
 }

@@ -15,7 +15,7 @@ public struct IOPTArea: Hashable, Sendable {
     public var pinnedPages: UInt64
     /// The IOMMU leaf entries of this area in each hardware page table, in
     /// `IOMMUFDContainer.hwpts` order.
-    public var runs: [ContiguousArray<PTERun>]
+    public var runs: [RunList]
 
     /// `iopt_area_last_iova` (the parser and the map checks keep it below 2^64).
     public var last: UInt64 { iova &+ (length &- 1) }
@@ -156,7 +156,9 @@ public struct IOMMUFDContainer: Sendable {
         var out: [UInt64: UInt64] = [:]
         for area in areas {
             for h in indices where h < area.runs.count {
-                for r in area.runs[h] { out[r.pageSize, default: 0] += r.count }
+                var entries = [UInt128](repeating: 0, count: 64)
+                area.runs[h].count(into: &entries)
+                for (shift, n) in entries.enumerated() where n != 0 { out[1 << UInt64(shift), default: 0] += UInt64(clamping: n) }
             }
         }
         return out
@@ -177,7 +179,9 @@ public struct IOMMUFDContainer: Sendable {
             h = 0
         }
         for area in areas where h < area.runs.count {
-            for r in area.runs[h] { if let size = r.leafSize(at: iova) { return .success(size) } }
+            var found: UInt64? = nil
+            area.runs[h].forEachItem { if found == nil { found = $0.leafSize(at: iova) } }
+            if let found { return .success(found) }
         }
         return .success(nil)
     }

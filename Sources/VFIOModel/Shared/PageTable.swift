@@ -14,25 +14,100 @@ public struct PTERun: Hashable, Sendable {
 }
 
 /// The page-table runs one mapping produced in one domain: almost always a
-/// single run, so that case is stored inline (no allocation).
-public enum RunList: Sendable {
+/// single run, so that case is stored inline (no allocation); runs and
+/// repeats (`items`) once a uniform stretch of chunks was mapped.
+public enum RunList: Hashable, Sendable {
     case one(PTERun)
     case many(ContiguousArray<PTERun>)
+    case items(ContiguousArray<PTEItem>)
 
-    public var runs: ContiguousArray<PTERun> {
+    /// Calls `body` with each element in order, runs as `.run`.
+    @inline(__always)
+    func forEachItem(_ body: (PTEItem) -> Void) {
         switch self {
-        case .one(let r): [r]
-        case .many(let rs): rs
+        case .one(let r): body(.run(r))
+        case .many(let rs): for r in rs { body(.run(r)) }
+        case .items(let items): for i in items { body(i) }
         }
     }
 
-    /// Calls `body` with each run in order, without building an array.
-    @inline(__always)
-    func forEachRun(_ body: (PTERun) -> Void) {
-        switch self {
-        case .one(let r): body(r)
-        case .many(let rs): for r in rs { body(r) }
+    /// Every run, a repeat's chunk by chunk (for checks, not hot paths:
+    /// a repeat may stand for billions of runs).
+    public var runs: ContiguousArray<PTERun> {
+        var out = ContiguousArray<PTERun>()
+        forEachItem { item in
+            switch item {
+            case .run(let r): out.append(r)
+            case .repeated(let rep): for k in 0..<rep.count { out.append(contentsOf: rep.runs(ofChunk: k)) }
+            }
         }
+        return out
+    }
+
+    /// The elements as an array (for checks, not hot paths).
+    public var items: ContiguousArray<PTEItem> {
+        var out = ContiguousArray<PTEItem>()
+        forEachItem { out.append($0) }
+        return out
+    }
+
+    /// Adds (or with `negate`, takes away) the entries per page shift.
+    func count(into entries: inout [UInt128], negate: Bool = false) {
+        switch self {
+        case .one(let r):
+            if negate { entries[Int(r.pageShift)] -= UInt128(r.count) } else { entries[Int(r.pageShift)] += UInt128(r.count) }
+        case .many(let rs):
+            if negate { for r in rs { entries[Int(r.pageShift)] -= UInt128(r.count) } } else { for r in rs { entries[Int(r.pageShift)] += UInt128(r.count) } }
+        case .items(let items):
+            for i in items { i.count(into: &entries, negate: negate) }
+        }
+    }
+
+    /// The IOVA of the last run.
+    var lastRunIOVA: UInt64? {
+        switch self {
+        case .one(let r): r.iova
+        case .many(let rs): rs.last?.iova
+        case .items(let items): items.last?.lastRunIOVA
+        }
+    }
+
+    /// Splits the list at `iova`: the entries below it and from it on (a
+    /// run that straddles it is cut between its pages; a repeat between
+    /// its chunks, the chunk it cuts as runs).
+    func split(at iova: UInt64) -> (RunList?, RunList?) {
+        var l: RunList? = nil, r: RunList? = nil
+        func splitRun(_ run: PTERun) {
+            if run.iova &+ run.length <= iova && run.iova &+ run.length != 0 { l.appendJoining(run); return }
+            if run.iova >= iova { r.appendJoining(run); return }
+            let below = (iova - run.iova) >> UInt64(run.pageShift)
+            var left = run, right = run
+            left.count = below
+            right.count = run.count - below
+            right.iova = run.iova + (below << UInt64(run.pageShift))
+            right.phys = run.phys + (below << UInt64(run.pageShift))
+            if left.count > 0 { l.appendJoining(left) }
+            if right.count > 0 { r.appendJoining(right) }
+        }
+        forEachItem { item in
+            switch item {
+            case .run(let run):
+                splitRun(run)
+            case .repeated(let rep):
+                let end = rep.iova &+ rep.length
+                if end <= iova && end != 0 { l.appendRepeat(rep); return }
+                if rep.iova >= iova { r.appendRepeat(rep); return }
+                let k = (iova - rep.iova) / rep.stride
+                if k > 0 { l.appendRepeat(rep.chunks(from: 0, count: k)) }
+                var rest = k
+                if (iova - rep.iova) % rep.stride != 0 {
+                    for run in rep.runs(ofChunk: k) { splitRun(run) }
+                    rest += 1
+                }
+                if rest < rep.count { r.appendRepeat(rep.chunks(from: rest, count: rep.count - rest)) }
+            }
+        }
+        return (l, r)
     }
 }
 
@@ -81,7 +156,58 @@ extension Optional: PTERunSink where Wrapped == RunList {
             self = nil   // the array's only reference is now `rs`: appending does not copy it
             rs.appendJoining(run)
             self = .many(rs)
+        case .items(var items)?:
+            self = nil
+            if case .run(var last)? = items.last, last.isContinued(by: run) {
+                last.count += run.count
+                items[items.count - 1] = .run(last)
+            } else {
+                items.append(.run(run))
+            }
+            self = .items(items)
         }
+    }
+
+    /// Appends a repeat (never joined: its first chunk is physically apart
+    /// from what came before); the list becomes `.items`.
+    mutating func appendRepeat(_ rep: PTERepeat) {
+        var items: ContiguousArray<PTEItem>
+        switch self {
+        case nil: items = []
+        case .one(let r)?: items = [.run(r)]
+        case .many(let rs)?: items = ContiguousArray(rs.map { .run($0) })
+        case .items(let i)?: items = i
+        }
+        self = nil
+        items.append(.repeated(rep))
+        self = .items(items)
+    }
+
+    /// `iommuMap` for a uniform stretch of chunks starting at `iova`: the
+    /// first chunk's entries are computed and, when every page size they
+    /// can use divides the chunk (`PTERepeat`'s condition: then each chunk
+    /// has the first one's alignments), kept once as a repeat; otherwise
+    /// each chunk is mapped in turn. An error is the first chunk's (every
+    /// chunk would give the same one).
+    mutating func iommuMap(iova: UInt64, stretch: PinnedStretch, bitmap: UInt64, leaves: UInt64?) -> Errno? {
+        var pattern = ContiguousArray<PTERun>()
+        if let e = VFIOModel.iommuMap(iova: iova, phys: stretch.phys(chunk: 0), size: stretch.unit, bitmap: bitmap, leaves: leaves,
+                                      into: &pattern) { return e }
+        // The largest page no larger than a chunk (the first chunk mapped, so one exists).
+        let fitting = bitmap & (stretch.unit >= 1 << 63 ? .max : (stretch.unit << 1) &- 1)
+        let largest = UInt64(1) << UInt64(63 - fitting.leadingZeroBitCount)
+        if stretch.unit % largest == 0 {
+            appendRepeat(PTERepeat(iova: iova, stride: stretch.unit, count: stretch.count, pattern: pattern, frames: stretch))
+            return nil
+        }
+        for r in pattern { appendJoining(r) }
+        var i: UInt64 = 1
+        while i < stretch.count {
+            if let e = VFIOModel.iommuMap(iova: iova &+ i &* stretch.unit, phys: stretch.phys(chunk: i), size: stretch.unit,
+                                          bitmap: bitmap, leaves: leaves, into: &self) { return e }
+            i += 1
+        }
+        return nil
     }
 }
 
@@ -104,7 +230,7 @@ public struct PageTable: Sendable {
     /// the first domain: `vfio_unmap_unpin` loops to an end that wrapped).
     public internal(set) var leaked = [UInt128](repeating: 0, count: 64)
     /// The runs behind `leaked`, still translating their IOVAs.
-    public internal(set) var leakedRuns: ContiguousArray<PTERun> = []
+    public internal(set) var leakedRuns: ContiguousArray<PTEItem> = []
 
     public init() {}
 
@@ -113,7 +239,9 @@ public struct PageTable: Sendable {
 
     /// Records the runs mapping `slot` produced here and counts their entries.
     mutating func add(slot: Int32, _ list: consuming RunList) {
-        list.forEachRun { r in entries[Int(r.pageShift)] += UInt128(r.count) }
+        // (The common single run counted here: a call for it cost a
+        // tenth of a MAP_DMA.)
+        if case .one(let r) = list { entries[Int(r.pageShift)] += UInt128(r.count) } else { list.count(into: &entries) }
         let i = Int(slot)
         if i < bySlot.count {
             bySlot[i] = list
@@ -133,23 +261,22 @@ public struct PageTable: Sendable {
     }
 
     mutating func remove(slot: Int32) {
-        take(slot: slot)?.forEachRun { r in entries[Int(r.pageShift)] -= UInt128(r.count) }
+        guard let list = take(slot: slot) else { return }
+        if case .one(let r) = list { entries[Int(r.pageShift)] -= UInt128(r.count) } else { list.count(into: &entries, negate: true) }
     }
 
     /// Forgets which mapping owned the runs of `slot` but keeps them counted.
     mutating func leak(slot: Int32) {
         guard let list = take(slot: slot) else { return }
-        list.forEachRun { r in
-            leaked[Int(r.pageShift)] += UInt128(r.count)
-            leakedRuns.append(r)
-        }
+        list.count(into: &leaked)
+        list.forEachItem { leakedRuns.append($0) }
     }
 
     /// The page size of the leaf entry that translates `iova`, nil when no
     /// entry does. A walk over every mapping: for a `check`, not a hot path.
     public func leafSize(at iova: UInt64) -> UInt64? {
         var found: UInt64? = nil
-        for list in bySlot where found == nil { list?.forEachRun { r in if found == nil { found = r.leafSize(at: iova) } } }
+        for list in bySlot where found == nil { list?.forEachItem { r in if found == nil { found = r.leafSize(at: iova) } } }
         for r in leakedRuns where found == nil { found = r.leafSize(at: iova) }
         return found
     }

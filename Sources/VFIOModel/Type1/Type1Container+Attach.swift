@@ -126,12 +126,19 @@ extension Type1Container {
                 continue
             } else if dma.flags.contains(.iommuMapped) {
                 var offset: UInt64 = 0
-                memory.forEachRun(vaddr: dma.pinnedVaddr, size: dma.size, splitOnClass: false) { run in
-                    if let e = iommuMap(iova: iova &+ offset, phys: run.phys, size: run.length, bitmap: bitmap, leaves: leaves, into: &runs) {
+                memory.forEachPiece(vaddr: dma.pinnedVaddr, size: dma.size, splitOnClass: false) { piece in
+                    let e: Errno?
+                    switch piece {
+                    case .run(let run):
+                        e = iommuMap(iova: iova &+ offset, phys: run.phys, size: run.length, bitmap: bitmap, leaves: leaves, into: &runs)
+                    case .stretch(let s):
+                        e = runs.iommuMap(iova: iova &+ offset, stretch: s, bitmap: bitmap, leaves: leaves)
+                    }
+                    if let e {
                         failure = e
                         return false
                     }
-                    offset += run.length
+                    offset += piece.length
                     return true
                 }
             } else {

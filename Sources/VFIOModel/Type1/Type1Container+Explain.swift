@@ -70,11 +70,7 @@ extension Type1Container {
             return "\(formatRange(range)) is not inside one valid IOVA range (valid: \(valid)); every domain's aperture and reserved regions cut them (vfio_iommu_iova_dma_valid)"
         }
         if e == .ENOMEM {
-            var pages: UInt64 = 0
-            _ = memory.forEachRun(vaddr: vaddr, size: size) { run in
-                if !run.reserved { pages &+= run.length >> Self.pageShift }
-                return true
-            }
+            let pages = memory.normalBytes(vaddr: vaddr, size: size) >> Self.pageShift
             let limit = memlock.map(readableSize) ?? "unlimited"
             return "locked memory would pass RLIMIT_MEMLOCK \(limit): \(readableSize(lockedBytes)) locked + \(readableSize(pages << Self.pageShift)) this mapping pins, without CAP_IPC_LOCK (vfio_pin_pages_remote → vfio_lock_acct)"
         }

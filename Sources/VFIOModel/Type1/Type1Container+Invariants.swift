@@ -95,9 +95,9 @@ extension Type1Container {
     func checkPinned(_ range: IOVARange, slot: Int32, _ dma: DMAEntry) -> InvariantViolation? {
         let at = "mapping at \(formatHex(range.start))"
         // The frames pinned, as the memory gives them.
-        var runs: [PinnedRun] = []
-        let hole = memory.forEachRun(vaddr: dma.pinnedVaddr, size: dma.size, splitOnClass: false) { r in
-            runs.append(r); return true
+        var frames: [MemoryPiece] = []
+        let hole = memory.forEachPiece(vaddr: dma.pinnedVaddr, size: dma.size, splitOnClass: false) { p in
+            frames.append(p); return true
         }
         // Before 6.18 replay skips a mapping ending at 2^64-1: it is marked
         // mapped without a page pinned, so its memory need not exist
@@ -106,11 +106,7 @@ extension Type1Container {
         if hole != nil && !(mayBeSkipped && dma.lockedPages == 0) {
             return InvariantViolation(.mapping, "\(at) holds unmapped memory")
         }
-        var expectedPages: UInt64 = 0
-        memory.forEachRun(vaddr: dma.pinnedVaddr, size: dma.size) { r in
-            if !r.reserved { expectedPages += r.length >> Self.pageShift }
-            return true
-        }
+        let expectedPages = memory.normalBytes(vaddr: dma.pinnedVaddr, size: dma.size) >> Self.pageShift
         if expectedPages != dma.lockedPages && !(mayBeSkipped && dma.lockedPages == 0) {
             return InvariantViolation(.accounting, "\(at) charged \(dma.lockedPages) pages, pins \(expectedPages)")
         }
@@ -119,7 +115,7 @@ extension Type1Container {
                 if mayBeSkipped { continue }
                 return InvariantViolation(.pageTable, "\(at) missing from the domain of \(d.groups)")
             }
-            if let p = Self.checkRuns(list.runs, cover: range, frames: runs, bitmap: d.spec.pgsizes.rawValue) {
+            if let p = Self.checkRuns(list.items, cover: range, frames: frames, bitmap: d.spec.pgsizes.rawValue) {
                 return InvariantViolation(.pageTable, "\(at) in the domain of \(d.groups): \(p)")
             }
         }
@@ -155,7 +151,7 @@ extension Type1Container {
                 if !live.contains(Int32(slot)) {
                     return InvariantViolation(.pageTable, "page table of \(d.groups) has runs in slot \(slot), which no mapping holds")
                 }
-                for r in list.runs { sum[Int(r.pageShift)] += UInt128(r.count) }
+                list.count(into: &sum)
             }
             if held != d.pageTable.mappings {
                 return InvariantViolation(.pageTable, "page table of \(d.groups) counts \(d.pageTable.mappings) mappings, holds \(held)")
@@ -181,32 +177,94 @@ extension Type1Container {
     }
 
     /// The runs of one mapping tile `range` in order, each aligned to its
-    /// page size, of a size the domain supports, over the pinned frames.
-    static func checkRuns(_ runs: ContiguousArray<PTERun>, cover range: IOVARange, frames: [PinnedRun], bitmap: UInt64) -> String? {
+    /// page size, of a size the domain supports, over the pinned frames. A
+    /// repeat stands on whole chunks of one stretch of the frames, and its
+    /// pattern holds for its first and its last chunk.
+    static func checkRuns(_ items: ContiguousArray<PTEItem>, cover range: IOVARange, frames: [MemoryPiece], bitmap: UInt64) -> String? {
         var at = range.start
         var covered: UInt64 = 0
-        var frameIndex = 0
-        var frameOffset: UInt64 = 0
-        for r in runs {
-            if r.iova != at { return "run at \(formatHex(r.iova)) where \(formatHex(at)) was expected" }
-            if bitmap & r.pageSize == 0 { return "run of \(r.pageSize)-byte pages, not in the bitmap" }
-            if r.iova & (r.pageSize - 1) != 0 || r.phys & (r.pageSize - 1) != 0 {
-                return "run at \(formatHex(r.iova)) not aligned to its page size"
+        var cursor = FrameCursor(pieces: frames)
+        for item in items {
+            switch item {
+            case .run(let r):
+                if let p = checkRun(r, expected: at, bitmap: bitmap) { return p }
+                guard let f = cursor.frame(at: covered), f.phys == r.phys, f.left >= r.length else {
+                    return "run at \(formatHex(r.iova)) maps \(formatHex(r.phys)), not the pinned frame"
+                }
+                at = at &+ r.length
+                covered += r.length
+            case .repeated(let rep):
+                if rep.iova != at { return "repeat at \(formatHex(rep.iova)) where \(formatHex(at)) was expected" }
+                guard let (s, first) = cursor.stretch(at: covered), s.unit == rep.stride, first + rep.count <= s.count else {
+                    return "repeat at \(formatHex(rep.iova)) does not stand on whole chunks of one stretch of frames"
+                }
+                for chunk in [first, first + rep.count - 1] {
+                    let shift = (chunk - first) &* rep.stride
+                    var expected = rep.iova &+ shift
+                    for r in rep.pattern {
+                        var moved = r
+                        moved.iova = r.iova &+ shift
+                        moved.phys = s.phys(chunk: chunk) &+ (r.iova - rep.iova)
+                        if let p = checkRun(moved, expected: expected, bitmap: bitmap) { return p }
+                        if chunk == first && moved.phys != r.phys {
+                            return "repeat at \(formatHex(rep.iova)) maps \(formatHex(r.phys)), not the pinned frame"
+                        }
+                        expected = expected &+ r.length
+                    }
+                    if expected &- (rep.iova &+ shift) != rep.stride { return "repeat at \(formatHex(rep.iova)): its pattern does not cover a chunk" }
+                }
+                at = at &+ rep.length
+                covered += rep.length
             }
-            // The run's physical start must be the frame at this offset.
-            while frameIndex < frames.count && frameOffset >= frames[frameIndex].length {
-                frameOffset -= frames[frameIndex].length
-                frameIndex += 1
-            }
-            guard frameIndex < frames.count, frames[frameIndex].phys &+ frameOffset == r.phys,
-                  frames[frameIndex].length - frameOffset >= r.length else {
-                return "run at \(formatHex(r.iova)) maps \(formatHex(r.phys)), not the pinned frame"
-            }
-            frameOffset += r.length
-            at = at &+ r.length
-            covered += r.length
         }
         if covered != range.last - range.start + 1 { return "runs cover \(covered) bytes of \(range.last - range.start + 1)" }
         return nil
+    }
+
+    /// One run where `expected` was due: of a page size in the bitmap,
+    /// aligned to it in IOVA and frame.
+    static func checkRun(_ r: PTERun, expected: UInt64, bitmap: UInt64) -> String? {
+        if r.iova != expected { return "run at \(formatHex(r.iova)) where \(formatHex(expected)) was expected" }
+        if bitmap & r.pageSize == 0 { return "run of \(r.pageSize)-byte pages, not in the bitmap" }
+        if r.iova & (r.pageSize - 1) != 0 || r.phys & (r.pageSize - 1) != 0 {
+            return "run at \(formatHex(r.iova)) not aligned to its page size"
+        }
+        return nil
+    }
+}
+
+/// Reads the frames of a mapping's memory walk by offset into the mapping,
+/// moving forward only.
+struct FrameCursor {
+    let pieces: [MemoryPiece]
+    var index = 0
+    /// The mapping offset where `pieces[index]` starts.
+    var start: UInt64 = 0
+
+    init(pieces: [MemoryPiece]) { self.pieces = pieces }
+
+    mutating func seek(_ offset: UInt64) -> Bool {
+        while index < pieces.count && offset - start >= pieces[index].length {
+            start += pieces[index].length
+            index += 1
+        }
+        return index < pieces.count && offset >= start
+    }
+
+    /// The frame at `offset` and the contiguous bytes from it.
+    mutating func frame(at offset: UInt64) -> (phys: UInt64, left: UInt64)? {
+        guard seek(offset) else { return nil }
+        let within = offset - start
+        switch pieces[index] {
+        case .run(let r): return (r.phys &+ within, r.length - within)
+        case .stretch(let s): return (s.phys(chunk: within / s.unit) &+ within % s.unit, s.unit - within % s.unit)
+        }
+    }
+
+    /// The stretch of frames at `offset` and the chunk it starts, when
+    /// `offset` starts a chunk of one.
+    mutating func stretch(at offset: UInt64) -> (PinnedStretch, UInt64)? {
+        guard seek(offset), case .stretch(let s) = pieces[index], (offset - start) % s.unit == 0 else { return nil }
+        return (s, (offset - start) / s.unit)
     }
 }

@@ -135,10 +135,10 @@ extension Type1Container {
                                 domains: [Domain], into perDomain: inout RunsPerDomain) -> Result<UInt64, Errno> {
         var charged: UInt64 = 0
         var offset: UInt64 = 0
-        let result = vfioPinPagesRemote(vaddr: vaddr, size: size, lockCap: lockCap) { chunk, pages in
+        let result = vfioPinPagesRemote(vaddr: vaddr, size: size, lockCap: lockCap) { piece, pages in
             charged += pages
-            if let e = Self.vfioIommuMap(domains, iova: iova &+ offset, chunk: chunk, into: &perDomain) { return e }
-            offset += chunk.length
+            if let e = Self.vfioIommuMap(domains, iova: iova &+ offset, piece: piece, into: &perDomain) { return e }
+            offset += piece.length
             return nil
         }
         if let e = result { return .failure(e) }
@@ -152,36 +152,71 @@ extension Type1Container {
     /// fails as soon as it would pass the limit) and hands it to `body`
     /// with the pages it charges. An address with no memory behind it is
     /// EFAULT (`vaddr_get_pfns`). Nothing is committed to `locked_vm` here.
+    ///
+    /// A uniform stretch of chunks (`PinnedStretch`) is checked at once:
+    /// the chunks that fit under the limit are the ones the kernel pins
+    /// before the first that would pass it, handed over as one stretch,
+    /// then ENOMEM; the pages handed over before the failure are the
+    /// kernel's, page for page.
     func vfioPinPagesRemote(vaddr: UInt64, size: UInt64, lockCap: Bool,
-                            _ body: (PinnedRun, UInt64) -> Errno?) -> Errno? {
+                            _ body: (MemoryPiece, UInt64) -> Errno?) -> Errno? {
         var failure: Errno? = nil
         var pending: UInt64 = 0
         // Read before the walk: the closure then captures no `self` (which
         // would make the optimizer copy the whole container for it).
         let limit = lockLimitPages, locked = lockedVm
-        let hole = memory.forEachRun(vaddr: vaddr, size: size) { run in
-            let pages = run.reserved ? 0 : run.length >> Self.pageShift
-            if pages > 0 {
-                // Past 2^64 pages the kernel's counter would wrap; the model
-                // refuses instead (ENOMEM), with or without CAP_IPC_LOCK.
-                let (sum, o) = locked.addingReportingOverflow(pending + pages)
-                if o || (!lockCap && sum > limit) { failure = .ENOMEM; return false }
+        let hole = memory.forEachPiece(vaddr: vaddr, size: size) { piece in
+            switch piece {
+            case .run(let run):
+                let pages = run.reserved ? 0 : run.length >> Self.pageShift
+                if pages > 0 {
+                    // Past 2^64 pages the kernel's counter would wrap; the model
+                    // refuses instead (ENOMEM), with or without CAP_IPC_LOCK.
+                    let (sum, o) = locked.addingReportingOverflow(pending + pages)
+                    if o || (!lockCap && sum > limit) { failure = .ENOMEM; return false }
+                }
+                pending += pages
+                if let e = body(piece, pages) { failure = e; return false }
+                return true
+            case .stretch(let s):
+                let each = s.reserved ? 0 : s.unit >> Self.pageShift
+                let fit = each == 0 ? s.count : Self.chunksUnderLimit(each: each, count: s.count, locked: locked, pending: pending,
+                                                                     limit: lockCap ? .max : limit)
+                if fit == 0 { failure = .ENOMEM; return false }
+                let pages = fit * each
+                pending += pages
+                if let e = body(.stretch(s.prefix(fit)), pages) { failure = e; return false }
+                if fit < s.count { failure = .ENOMEM; return false }
+                return true
             }
-            pending += pages
-            if let e = body(run, pages) { failure = e; return false }
-            return true
         }
         if let failure { return failure }
         return hole != nil ? .EFAULT : nil
     }
 
-    /// `vfio_iommu_map`: one chunk into each domain, newest first, each
-    /// with its own page sizes.
-    static func vfioIommuMap(_ domains: [Domain], iova: UInt64, chunk: PinnedRun,
+    /// Of `count` chunks of `each` pages pinned one after another on top of
+    /// `locked + pending`, how many pass the check `vfio_pin_pages_remote`
+    /// makes before each (the sum stays at most `limit` and below 2^64).
+    static func chunksUnderLimit(each: UInt64, count: UInt64, locked: UInt64, pending: UInt64, limit: UInt64) -> UInt64 {
+        let (base, o) = locked.addingReportingOverflow(pending)
+        if o || base > limit { return 0 }
+        return min(count, (limit - base) / each)
+    }
+
+    /// `vfio_iommu_map`: one chunk (or a uniform stretch of them) into
+    /// each domain, newest first, each with its own page sizes.
+    static func vfioIommuMap(_ domains: [Domain], iova: UInt64, piece: MemoryPiece,
                              into perDomain: inout RunsPerDomain) -> Errno? {
         for i in domains.indices {
-            if let e = perDomain.iommuMap(domain: i, iova: iova, phys: chunk.phys, size: chunk.length,
-                                          bitmap: domains[i].spec.pgsizes.rawValue, leaves: domains[i].spec.leaves?.rawValue) { return e }
+            let bitmap = domains[i].spec.pgsizes.rawValue, leaves = domains[i].spec.leaves?.rawValue
+            let e: Errno?
+            switch piece {
+            case .run(let chunk):
+                e = perDomain.iommuMap(domain: i, iova: iova, phys: chunk.phys, size: chunk.length, bitmap: bitmap, leaves: leaves)
+            case .stretch(let s):
+                e = perDomain.iommuMap(domain: i) { $0.iommuMap(iova: iova, stretch: s, bitmap: bitmap, leaves: leaves) }
+            }
+            if let e { return e }
         }
         return nil
     }
@@ -244,9 +279,14 @@ struct RunsPerDomain {
         return rest?[domain - 1].take() ?? nil
     }
 
-    /// `iommuMap` into the list of domain `domain`, in place.
+    /// `iommuMap` of one chunk into the list of domain `domain`, in place.
     mutating func iommuMap(domain: Int, iova: UInt64, phys: UInt64, size: UInt64, bitmap: UInt64, leaves: UInt64?) -> Errno? {
-        if domain == 0 { return VFIOModel.iommuMap(iova: iova, phys: phys, size: size, bitmap: bitmap, leaves: leaves, into: &first) }
-        return VFIOModel.iommuMap(iova: iova, phys: phys, size: size, bitmap: bitmap, leaves: leaves, into: &rest![domain - 1])
+        iommuMap(domain: domain) { VFIOModel.iommuMap(iova: iova, phys: phys, size: size, bitmap: bitmap, leaves: leaves, into: &$0) }
+    }
+
+    /// `map` on the list of domain `domain`, in place.
+    mutating func iommuMap(domain: Int, _ map: (inout RunList?) -> Errno?) -> Errno? {
+        if domain == 0 { return map(&first) }
+        return map(&rest![domain - 1])
     }
 }

@@ -240,7 +240,7 @@ extension Type1Container {
             for t in topSlots where t != slot && dmaList.value(t).flags.contains(.iommuMapped) {
                 // The other mapping's IOMMU piece that reaches 2^64-1: one
                 // `map_pages` call per run of same-size pages.
-                let tStart = domains[0].pageTable.runs(slot: t)?.runs.last?.iova ?? dmaList.key(t)
+                let tStart = domains[0].pageTable.runs(slot: t)?.lastRunIOVA ?? dmaList.key(t)
                 if tStart >= iova && tStart <= last {
                     hang = "vfio_unmap_unpin of the mapping at \(formatHex(iova)) (\(formatHex(dma.size)) bytes) "
                         + "also unmaps the one at \(formatHex(tStart)) that ends at 2^64-1: iova wraps past 2^64"
