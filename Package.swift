@@ -45,7 +45,7 @@ let package = Package(
         .target(name: "VFIORecord", dependencies: ["VFIOCore", "VFIOTrace", "VFIOKernel", "CVFIOSys"]),
         .executableTarget(name: "vfio-sim", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOExplore", "VFIOLane", "VFIOFileIO", "VFIORecord", "VFIOScenario", "VFIOCost"]),
         // Benchmarks print numbers; they are never timed tests.
-        .executableTarget(name: "vfio-bench", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOLane", "VFIOFileIO", "VFIOScenario", "VFIOCost", "VFIOCost"],
+        .executableTarget(name: "vfio-bench", dependencies: ["VFIOCore", "VFIOTrace", "VFIOReplay", "VFIOModel", "VFIOKernel", "VFIOLane", "VFIOFileIO", "VFIOScenario", "VFIOCost"],
                           path: "Benchmarks/vfio-bench"),
         .testTarget(name: "VFIOTraceTests", dependencies: ["VFIOCore", "VFIOTrace"]),
         .testTarget(name: "VFIOModelTests", dependencies: ["VFIOCore", "VFIOModel"]),

@@ -86,7 +86,7 @@ final class KernelWorkWatch {
             guard !m.flags.contains(.vaddr), domains > 0 else { return }
             count(&map, model, vaddr: m.vaddr, size: m.size, domains: domains, faulting: true)
             map.ptes += Self.totalPTEs(model) &- ptesBefore
-        case .unmap(let u):
+        case .unmap:
             guard ok else { unmap.failedCalls += 1; return }
             unmap.calls += 1
             let chunksBefore = unmap.chunks

@@ -103,7 +103,7 @@ extension IOMMUFDContainer {
             return "iommufd: large pages cannot be turned off once a domain holds mappings (iopt_disable_large_pages)"
         case .failure(.ENODEV):
             return "iommufd: no group, so no compat IOAS (type1: EINVAL) (iommufd_vfio_set_iommu)"
-        case .failure(let e):
+        case .failure:
             return nil
         }
     }
