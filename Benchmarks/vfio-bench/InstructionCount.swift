@@ -155,6 +155,13 @@ func measureInstructions(_ f: InstructionFigure, counter: InstructionCounter, ex
 /// Runs `command` with `/bin/sh -c` and returns what it printed on stdout
 /// (nil when it could not start or exited non-zero).
 func shellOutput(_ command: String) -> String? {
+    guard let run = shellRun(command), run.status == 0 else { return nil }
+    return run.output
+}
+
+/// Runs `command` with `/bin/sh -c`: its exit status (as `pclose` gives
+/// it) and what it printed on stdout; nil when it could not start.
+func shellRun(_ command: String) -> (status: Int32, output: String)? {
     guard let pipe = popen(command, "r") else { return nil }
     var out: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 4096)
@@ -163,6 +170,5 @@ func shellOutput(_ command: String) -> String? {
         if got <= 0 { break }
         out += buffer[0..<got]
     }
-    let status = pclose(pipe)
-    return status == 0 ? String(decoding: out, as: UTF8.self) : nil
+    return (pclose(pipe), String(decoding: out, as: UTF8.self))
 }

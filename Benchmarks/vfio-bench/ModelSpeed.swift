@@ -94,18 +94,10 @@ func rssProbe(_ n: Int) -> Int32 {
 /// RSS growth and resident growth in bytes, or why it could not.
 func measureRSS(mappings n: Int) -> Result<(peak: UInt64, resident: UInt64), BenchFailure> {
     guard let exe = executablePath() else { return .failure(BenchFailure("cannot read /proc/self/exe")) }
-    guard let pipe = popen("'\(exe)' rss-probe \(n)", "r") else { return .failure(BenchFailure("popen failed")) }
-    var out: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 256)
-    while true {
-        let got = fread(&buffer, 1, buffer.count, pipe)
-        if got <= 0 { break }
-        out += buffer[0..<got]
-    }
-    let status = pclose(pipe)
-    let words = String(decoding: out, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { UInt64($0) }
+    guard let (status, out) = shellRun("'\(exe)' rss-probe \(n)") else { return .failure(BenchFailure("popen failed")) }
+    let words = out.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { UInt64($0) }
     guard status == 0, words.count == 4 else {
-        return .failure(BenchFailure("rss-probe failed: \(String(decoding: out, as: UTF8.self))"))
+        return .failure(BenchFailure("rss-probe failed: \(out)"))
     }
     return .success((words[1] &- words[0], words[3] &- words[2]))
 }

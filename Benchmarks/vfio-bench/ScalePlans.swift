@@ -73,18 +73,10 @@ func measureScalePlan(_ p: ScalePlan, runs: Int) -> Result<(new: Double, plan: D
     guard let exe = executablePath() else { return .failure(BenchFailure("cannot read /proc/self/exe")) }
     var news: [Double] = [], plans: [Double] = [], rss: Double = 0, entries = ""
     for _ in 0..<runs {
-        guard let pipe = popen("'\(exe)' plan-probe \(p.id)", "r") else { return .failure(BenchFailure("popen failed")) }
-        var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 256)
-        while true {
-            let got = fread(&buffer, 1, buffer.count, pipe)
-            if got <= 0 { break }
-            out += buffer[0..<got]
-        }
-        let status = pclose(pipe)
-        let words = String(decoding: out, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+        guard let (status, out) = shellRun("'\(exe)' plan-probe \(p.id)") else { return .failure(BenchFailure("popen failed")) }
+        let words = out.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
         guard status == 0, words.count == 4, let n = Double(words[0]), let t = Double(words[1]), let r = Double(words[2]) else {
-            return .failure(BenchFailure("plan-probe failed: \(String(decoding: out, as: UTF8.self))"))
+            return .failure(BenchFailure("plan-probe failed: \(out)"))
         }
         news.append(n); plans.append(t); rss = max(rss, r); entries = words[3]
     }
