@@ -28,8 +28,14 @@ public final class ModelBackend: Backend {
     @exclusivity(unchecked) var profile: KernelProfile
     @exclusivity(unchecked) var dmaEntryLimit: UInt32 = 65535
 
+    /// The current container, borrowed: reading a property through
+    /// `slots[current]` copied the whole slot (about 150 instructions and
+    /// a retain and release of each of the container's buffers), twice per
+    /// UNMAP_DMA.
+    var driver: any ContainerDriver { _read { yield slots[current].driver } }
+
     /// Which kernel code answers the current container.
-    public var containerKind: ContainerKind { slots[current].driver.kind }
+    public var containerKind: ContainerKind { driver.kind }
     /// The name the trace gives the current container (`c0` for the first).
     public var containerName: String { slots[current].name }
     /// Walk every structure after each call (`checkInvariants`).
@@ -108,7 +114,7 @@ public final class ModelBackend: Backend {
         operations &+= 1
         guard checksInvariants else { return }
         let n = operations
-        if slots[current].driver.mappingCount <= 1024 || n & (n - 1) == 0 {
+        if driver.mappingCount <= 1024 || n & (n - 1) == 0 {
             verifyInvariants(after: what)
         }
     }
@@ -253,7 +259,7 @@ public final class ModelBackend: Backend {
         return r
     }
     public func detachGroup(_ name: String) -> Result<Void, Errno> {
-        let wasIn = slots[current].driver.groups.contains { $0.name == name }
+        let wasIn = driver.groups.contains { $0.name == name }
         let r = checked("detach", call { $0.groupUnsetContainer(name) })
         lastCall = .detach(name, r, wasInContainer: wasIn)
         return r
@@ -264,12 +270,12 @@ public final class ModelBackend: Backend {
         return r
     }
     public func checkExtension(_ ext: Extension) -> Result<UInt32, Errno> {
-        let r = slots[current].driver.checkExtension(ext)
+        let r = driver.checkExtension(ext)
         lastCall = .checkExtension(ext, r)
         return r
     }
     public func getInfo(argsz: UInt32) -> Result<IOMMUInfo, Errno> {
-        let r = slots[current].driver.getInfo(argsz: argsz)
+        let r = driver.getInfo(argsz: argsz)
         lastCall = .info(argsz: argsz, r)
         return r
     }
@@ -280,7 +286,7 @@ public final class ModelBackend: Backend {
         return r
     }
     public func unmapDMA(_ request: UnmapDMA) -> Result<UInt64, Errno> {
-        let before = slots[current].driver.mappingCount, leakedBefore = slots[current].driver.leakedPages
+        let before = driver.mappingCount, leakedBefore = driver.leakedPages
         let r = call { $0.unmapDMA(request) }
         afterCall("UNMAP_DMA")
         lastCall = .unmap(request, r, mappingsBefore: before, leakedBefore: leakedBefore)
@@ -305,19 +311,19 @@ public final class ModelBackend: Backend {
         return inspect { $0.kernelLog(for: lastCall) }
     }
 
-    public func dirtyBitmap() -> [IOVARange]? { slots[current].driver.dirtyBitmap }
+    public func dirtyBitmap() -> [IOVARange]? { driver.dirtyBitmap }
 
     public func lockedMemory() -> Observation<UInt64> { .value(process.lockedBytes) }
-    public func mappingCount() -> Observation<UInt64> { .value(UInt64(slots[current].driver.mappingCount)) }
+    public func mappingCount() -> Observation<UInt64> { .value(UInt64(driver.mappingCount)) }
     public func pageTableEntries(domain: String?) -> Observation<PTECounts> {
-        guard let counts = slots[current].driver.pteCounts(group: domain) else {
+        guard let counts = driver.pteCounts(group: domain) else {
             return .notObservable("no group named \(domain ?? "")")
         }
         return .value(counts)
     }
 
     public func leafPageSize(iova: UInt64, domain: String?) -> Observation<UInt64?> {
-        switch slots[current].driver.leafSize(iova: iova, group: domain) {
+        switch driver.leafSize(iova: iova, group: domain) {
         case .success(let leaf): return .value(leaf)
         case .failure(let e): return .notObservable(e.description)
         }
