@@ -148,7 +148,7 @@ struct TraceParser {
         if verb.isOperation && firstOperation == nil { firstOperation = line.number }
         if verb.isOperation && declared.firstOperationInFile == nil { declared.firstOperationInFile = line.number }
         var s = StatementParser(tokens: tokens, words: 1..<wordsEnd, arrow: arrow, lineEnd: line.end,
-                                verbToken: first, firstOperation: firstOperation)
+                                verbStart: first.text.start, firstOperation: firstOperation)
         // Only blanks and tabs (one column each) come before a line's first
         // word, so its column is its offset on the line, counted without
         // looking at the bytes (`columnOfFirstWordAgreesWithColumn` checks).

@@ -127,6 +127,9 @@ enum Key: UInt8, CaseIterable {
         }
     }
 
+    /// The bit of this key in `StatementParser.present`.
+    var bit: UInt64 { 1 << UInt64(rawValue) }
+
     /// Every case, in a stored array (`allCases` may build a new one on
     /// each call).
     static let all = Key.allCases

@@ -78,7 +78,7 @@ func printWords(_ syntax: StatementSyntax, _ head: [String], _ values: [Key: Str
     var w = head
     for k in syntax.keys {
         guard let value = values[k.key] else { continue }
-        if !keepingDefaults, let d = k.printedDefault, value == d { continue }
+        if !keepingDefaults, let d = k.printedDefault, value == d.string { continue }
         w.append(k.kind == .bare ? k.key.name.string : k.key.name.string + value)
     }
     return w

@@ -4,10 +4,10 @@ import VFIOCore
 /// definition (`StatementSyntax`).
 ///
 /// A statement's reader takes its operands (`operand`), then its keys at
-/// once (`readKeys`): each word must be one the statement accepts and
-/// appear once, a required key must be there, a key that needs another
-/// must have it, and numbers and yes/no values must parse; the values are
-/// then looked up by key (`number`, `keyed`, `bare`).
+/// once (`readKeys`): each word must be one the statement accepts, appear
+/// once and, for numbers and yes/no values, parse; a required key must be
+/// there and a key that needs another must have it. The values are then
+/// looked up by key (`number`, `keyed`, `bare`).
 ///
 /// The words are positions in the line's token array, held once: slices
 /// of it (`ArraySlice`) each retained the array, and making, copying and
@@ -22,9 +22,10 @@ struct StatementParser {
     var arrow: Token?
     /// Offset of `end of line` when no `=>` follows the words.
     var lineEnd: Int
-    /// The verb's word, and the line of the container's first operation
-    /// before this line (nil while there is none).
-    let verbToken: Token
+    /// Where the verb starts (for errors about the whole statement), and
+    /// the line of the container's first operation before this line (nil
+    /// while there is none).
+    let verbStart: Int
     let firstOperation: Int?
 
     /// The words checked by `readKeys` are `tokens[collectedStart..<
@@ -35,6 +36,8 @@ struct StatementParser {
     /// `collectedStart`), by `Key.rawValue`; -1 for a key the line lacks.
     /// Inline, so a line allocates nothing for it.
     var slots = InlineArray<40, Int8>(repeating: -1)
+    /// The keys the line has, as `Key.bit`s.
+    var present: UInt64 = 0
     /// The value of each collected `number`, `number32` and `yesNo` word
     /// (1 for yes), by its offset among the collected words: a statement
     /// accepts at most `maxKeys` keys, each once.
@@ -54,16 +57,15 @@ struct StatementParser {
     }
 
     /// The statement whose words (after its verb) are `tokens[words]`.
-    init(tokens: [Token], words: Range<Int>, arrow: Token?, lineEnd: Int, verbToken: Token, firstOperation: Int?) {
+    init(tokens: [Token], words: Range<Int>, arrow: Token?, lineEnd: Int, verbStart: Int, firstOperation: Int?) {
         self.tokens = tokens; next = words.lowerBound; wordsEnd = words.upperBound
-        self.arrow = arrow; self.lineEnd = lineEnd; self.verbToken = verbToken; self.firstOperation = firstOperation
+        self.arrow = arrow; self.lineEnd = lineEnd; self.verbStart = verbStart; self.firstOperation = firstOperation
     }
 
     /// Reads the statement of `verb`; `rule` is then what its answer may hold.
     mutating func parse(verb: Verb, declared: inout Declared) throws(LineError) -> Statement.Kind {
-        let syntax = verb.syntax
-        rule = syntax.answer
-        return try syntax.read(&self, &declared)
+        rule = verb.syntax.answer
+        return try verb.read(&self, &declared)
     }
 
     /// The next word not taken yet, if any.
@@ -92,42 +94,53 @@ struct StatementParser {
         if let w = nextWord { throw LineError(w.text.start, "expected end of line, found \(quoted(w.text))") }
     }
 
-    /// Reads the remaining words as the keys of `syntax`: first each word,
-    /// in line order, must be one of its keys and appear once; then each
-    /// key, in the statement's order, must be there when required, have
-    /// the key it needs, and hold a value of its kind.
+    /// Reads the remaining words as the keys of `syntax`: each word, in
+    /// line order, must be one of its keys, appear once and hold a value of
+    /// its kind; then each key that is required or needs another (in the
+    /// statement's order) must be there, or have the key it needs.
     ///
     /// - Complexity: O(k·a) for k words and a accepted keys.
     mutating func readKeys(_ syntax: StatementSyntax) throws(LineError) {
+        let keys = syntax.keys
+        // Tools write the keys in the statement's order: the search for a
+        // word's key starts after the previous word's.
+        var guess = 0
         for offset in 0..<(wordsEnd - next) {
             let w = tokens[next + offset]
-            guard let key = syntax.key(w.name)?.key else {
+            guard let at = keys.index(of: w.name, from: guess) else {
                 throw LineError(w.text.start, "expected \(syntax.oneOf), found \(quoted(w.text))")
             }
+            let key = keys[at].key
             guard !has(key) else {
                 throw LineError(w.text.start, "expected at most one \(key.name), found \(quoted(w.text))")
             }
+            present |= key.bit
             slots[Int(key.rawValue)] = Int8(offset)
+            switch keys[at].kind {
+            case .number: values[offset] = try VFIOTrace.number(w.value)
+            case .number32: values[offset] = UInt64(try VFIOTrace.number32(w.value))
+            case .yesNo: values[offset] = try VFIOTrace.yesNo(w.value) ? 1 : 0
+            case .bare, .text: break
+            }
+            guess = at + 1 < keys.count ? at + 1 : 0
         }
         (collectedStart, collectedEnd) = (next, wordsEnd)
         next = wordsEnd
-        for k in syntax.keys { try readValue(k) }
+        // Most lines have every required key and no key that needs another.
+        if present & syntax.required != syntax.required || present & syntax.needing != 0 {
+            try checkConditions(syntax)
+        }
     }
 
-    /// Checks one key of the statement and keeps its value.
-    @inline(__always) mutating func readValue(_ k: KeySyntax) throws(LineError) {
-        let offset = Int(slots[Int(k.key.rawValue)])
-        guard offset >= 0 else {
-            if k.required, k.needs.map(has) ?? true { throw missing(k.key.name.string) }
-            return
-        }
-        let w = tokens[collectedStart + offset]
-        if let needs = k.needs, !has(needs) { throw onlyError(w, needs.name) }
-        switch k.kind {
-        case .number: values[offset] = try VFIOTrace.number(w.value)
-        case .number32: values[offset] = UInt64(try VFIOTrace.number32(w.value))
-        case .yesNo: values[offset] = try VFIOTrace.yesNo(w.value) ? 1 : 0
-        case .bare, .text: break
+    /// Each key that is required or needs another, in the statement's
+    /// order, must be there, or have the key it needs.
+    func checkConditions(_ syntax: StatementSyntax) throws(LineError) {
+        for k in syntax.keys where k.required || k.needs != nil {
+            if let w = bare(k.key) {
+                if let needs = k.needs, !has(needs) { throw onlyError(w, needs.name) }
+            } else if k.required, k.needs.map(has) ?? true {
+                throw missing(k.key.name.string)
+            }
         }
     }
 
@@ -135,7 +148,7 @@ struct StatementParser {
     // each copied the whole parser (a mutating caller's `self`) first.
 
     /// Whether the line has `key`.
-    @inline(__always) func has(_ key: Key) -> Bool { slots[Int(key.rawValue)] >= 0 }
+    @inline(__always) func has(_ key: Key) -> Bool { present & key.bit != 0 }
 
     /// The collected `key=value` word of `key`, if any.
     @inline(__always) func keyed(_ key: Key) -> KeyValue? {
@@ -144,14 +157,12 @@ struct StatementParser {
 
     /// The collected bare word `key`, if any.
     @inline(__always) func bare(_ key: Key) -> Token? {
-        let offset = Int(slots[Int(key.rawValue)])
-        return offset < 0 ? nil : tokens[collectedStart + offset]
+        has(key) ? tokens[collectedStart + Int(slots[Int(key.rawValue)])] : nil
     }
 
     /// The value `readKeys` read for a `number`, `number32` or `yesNo` key.
     @inline(__always) func value(_ key: Key) -> UInt64? {
-        let offset = Int(slots[Int(key.rawValue)])
-        return offset < 0 ? nil : values[offset]
+        has(key) ? values[Int(slots[Int(key.rawValue)])] : nil
     }
 
     @inline(__always) func number(_ key: Key) -> UInt64? { value(key) }
@@ -179,7 +190,7 @@ struct StatementParser {
     /// `iommu`, `container` and `kernel` come before the first operation.
     func before(_ verb: Verb, _ firstOperation: Int?) throws(LineError) {
         if let firstOperation {
-            throw LineError(verbToken.text.start, "expected \(verb.name) before the first operation, found it after the operation on line \(firstOperation)")
+            throw LineError(verbStart, "expected \(verb.name) before the first operation, found it after the operation on line \(firstOperation)")
         }
     }
 }

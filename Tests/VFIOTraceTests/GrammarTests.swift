@@ -72,8 +72,9 @@ func printerLeavesOutGrammarDefaults() throws {
     for (verb, base) in baseLines {
         for k in syntax(of: verb).keys {
             guard let d = k.printedDefault else { continue }
-            let line = base + " " + k.key.name.string + d
+            let line = base + " " + k.key.name.string + d.string
             let parsed = try #require(statements(line)?.first, "\(line)")
+            #expect(!printStatement(parsed).contains(" " + k.key.name.string), "\(line)")
             #expect(printStatement(parsed) == printStatement(try #require(statements(base)?.first)), "\(line)")
             #expect(parsed.kind == statements(base)?.first?.kind, "\(line)")
             checked += 1

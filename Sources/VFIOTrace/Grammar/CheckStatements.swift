@@ -16,15 +16,13 @@ extension StatementSyntax {
             ReferenceRow(#"`check mappings=N`"#, #"the number of DMA mappings (`vfio_dma`) in the container"#, #"holds or fails"#),
             ReferenceRow(#"`check ptes=4K:N,2M:N,1G:N [domain=NAME]`"#, #"IOMMU leaf page-table entries by page size in the domain of group NAME, or in every domain together; sizes not listed must have none (`ptes=none`). NAME must be a group of this trace (`d0` when the trace declares none)"#, #"holds or fails"#),
             ReferenceRow(#"`check pte iova=ADDR [domain=NAME] => SIZE\|none`"#, #"the page size of the IOMMU leaf entry that translates ADDR in the domain of group NAME (the only domain when no NAME; with several, name one), `none` when no entry does (what the kernel selftests read from the IOMMU's debugfs). SIZE is a power of two; the answer is required. A group without a domain (emulated) has no entries. On a real kernel observable where `check ptes=` is (the lane's intel-, amd- and virtio-iommu guests, from the host)"#, #"holds or fails"#),
-        ],
-        read: StatementParser.readCheck)
+        ])
 
     static let show = StatementSyntax(
         verb: .show,
         keys: [KeySyntax(.showLocked, .bare), KeySyntax(.showMappings, .bare), KeySyntax(.showPtes, .bare), KeySyntax(.showIova, .bare)],
         answer: .none("show takes no answer; it prints the state"), table: .checks,
-        rows: [ReferenceRow(#"`show [locked] [mappings] [ptes] [iova]`"#, #"prints the state here, never fails: locked memory against `RLIMIT_MEMLOCK`, mappings against `dma_entry_limit` and `dma_avail`, PTEs by size per domain, the valid IOVA ranges and page sizes; `show` alone prints all of them"#, #"prints"#)],
-        read: StatementParser.readShow)
+        rows: [ReferenceRow(#"`show [locked] [mappings] [ptes] [iova]`"#, #"prints the state here, never fails: locked memory against `RLIMIT_MEMLOCK`, mappings against `dma_entry_limit` and `dma_avail`, PTEs by size per domain, the valid IOVA ranges and page sizes; `show` alone prints all of them"#, #"prints"#)])
 
     /// The keys of which a `check` takes exactly one.
     static let checkKinds: [Key] = [.locked, .mappings, .ptes]

@@ -74,6 +74,31 @@ enum Verb: CaseIterable {
         }
     }
 
+    /// Reads the statement's words after the verb: the statement's own
+    /// function, next to its entry, by which it reads its keys.
+    @inline(__always) func read(_ p: inout StatementParser, _ declared: inout Declared) throws(LineError) -> Statement.Kind {
+        switch self {
+        case .iommu: try StatementParser.readIOMMU(&p, &declared)
+        case .container: try StatementParser.readContainer(&p, &declared)
+        case .kernel: try StatementParser.readKernel(&p, &declared)
+        case .memlock: try StatementParser.readMemlock(&p, &declared)
+        case .mlock: try StatementParser.readMlock(&p, &declared)
+        case .capIPCLock: try StatementParser.readCapIPCLock(&p, &declared)
+        case .dmaEntryLimit: try StatementParser.readDMAEntryLimit(&p, &declared)
+        case .domain: try StatementParser.readDomain(&p, &declared)
+        case .detach: try StatementParser.readDetach(&p, &declared)
+        case .memory: try StatementParser.readMemory(&p, &declared)
+        case .map: try StatementParser.readMap(&p, &declared)
+        case .unmap: try StatementParser.readUnmap(&p, &declared)
+        case .unmapAll: try StatementParser.readUnmapAll(&p, &declared)
+        case .info: try StatementParser.readInfo(&p, &declared)
+        case .extension: try StatementParser.readExtension(&p, &declared)
+        case .dirty: try StatementParser.readDirty(&p, &declared)
+        case .check: try StatementParser.readCheck(&p, &declared)
+        case .show: try StatementParser.readShow(&p, &declared)
+        }
+    }
+
     /// Verbs that are operations wherever they appear.
     var isOperation: Bool {
         switch self {
@@ -111,7 +136,8 @@ enum ValueKind {
     case text
 }
 
-/// One key a statement accepts.
+/// One key a statement accepts. (Made only of plain values, so that
+/// reading a line's keys through the list retains nothing.)
 struct KeySyntax {
     let key: Key
     let kind: ValueKind
@@ -122,22 +148,21 @@ struct KeySyntax {
     /// without it, the line is an error.
     var needs: Key?
     /// The value, as the printer writes it, that the printer leaves out.
-    var printedDefault: String?
+    var printedDefault: StaticString?
     /// A raw field of the ioctl, for testing bad requests: the reference
     /// names these together ("Raw fields"), not in the statement's row.
     var raw = false
 
-    init(_ key: Key, _ kind: ValueKind, required: Bool = false, needs: Key? = nil, printedDefault: String? = nil, raw: Bool = false) {
+    init(_ key: Key, _ kind: ValueKind, required: Bool = false, needs: Key? = nil, printedDefault: StaticString? = nil, raw: Bool = false) {
         self.key = key; self.kind = kind; self.required = required; self.needs = needs; self.printedDefault = printedDefault; self.raw = raw
     }
 }
 
-/// Reads a statement's words after its verb into its kind; the parser
-/// gives it `declared`, what earlier lines said.
-typealias StatementReader = @Sendable (inout StatementParser, inout Declared) throws(LineError) -> Statement.Kind
-
 /// One statement of the language.
-struct StatementSyntax: Sendable {
+///
+/// A class, so that finding a line's statement hands over one reference
+/// rather than copying its lists.
+final class StatementSyntax: Sendable {
     let verb: Verb
     /// The keys after the operands, in the order messages list them, the
     /// parser reads them and the printer writes them.
@@ -150,22 +175,39 @@ struct StatementSyntax: Sendable {
     let rows: [ReferenceRow]
     /// Keys of a form the statement reads with another key list (`dirty
     /// get`), for the reference's check that every key is documented.
-    var otherForms: [StatementSyntax] = []
-    /// The per-statement rules no table states.
-    let read: StatementReader
+    let otherForms: [StatementSyntax]
+    /// The required keys and the keys that need another, as `Key.bit`s:
+    /// `readKeys` looks at each only when the line lacks one or has the other.
+    let required: UInt64
+    let needing: UInt64
+
+    init(verb: Verb, keys: [KeySyntax], answer: AnswerRule, table: ReferenceTable, rows: [ReferenceRow],
+         otherForms: [StatementSyntax] = []) {
+        self.verb = verb; self.keys = keys; self.answer = answer; self.table = table; self.rows = rows
+        self.otherForms = otherForms
+        required = keys.filter { $0.required && $0.needs == nil }.reduce(0) { $0 | $1.key.bit }
+        needing = keys.filter { $0.needs != nil }.reduce(0) { $0 | $1.key.bit }
+    }
 
     /// The key spelled `text` (`key=` of a `key=value` word, or a bare
     /// word), if the statement accepts it.
-    @inline(__always) func key(_ text: Text) -> KeySyntax? {
-        for k in keys where text == k.key.name { return k }
-        return nil
-    }
+    func key(_ text: Text) -> KeySyntax? { keys.index(of: text, from: 0).map { keys[$0] } }
 
     /// `argsz=` or `one of iova=, size=`, for messages.
     var oneOf: String { VFIOTrace.oneOf(keys.map(\.key.name)) }
 
     /// Every statement, in the order of the reference.
     static var all: [StatementSyntax] { Verb.allCases.map(\.syntax) }
+}
+
+extension [KeySyntax] {
+    /// Where the key spelled `text` is, looking from `start` on and then
+    /// from the beginning.
+    @inline(__always) func index(of text: Text, from start: Int) -> Int? {
+        for i in start..<count where text == self[i].key.name { return i }
+        for i in 0..<start where text == self[i].key.name { return i }
+        return nil
+    }
 }
 
 extension AnswerRule {

@@ -11,14 +11,14 @@ extension StatementSyntax {
         keys: [
             KeySyntax(.iova, .number, required: true), KeySyntax(.vaddr, .number, required: true),
             KeySyntax(.size, .number, required: true), KeySyntax(.prot, .text), KeySyntax(.vaddrOnly, .bare),
-            KeySyntax(.argsz, .number32, printedDefault: String(MapDMA.structSize), raw: true), KeySyntax(.flags, .number32, raw: true),
+            // argsz: MapDMA.structSize unless written.
+            KeySyntax(.argsz, .number32, printedDefault: "32", raw: true), KeySyntax(.flags, .number32, raw: true),
         ] + repetitionKeys,
         answer: .status(.map), table: .operations,
         rows: [
             ReferenceRow(#"`map iova=ADDR vaddr=ADDR size=SIZE prot=r\|w\|rw\|none [repeat=N [step=SIZE]]`"#, #"`VFIO_IOMMU_MAP_DMA`"#, #"`ok` or an errno"#),
             ReferenceRow(#"`map iova=ADDR vaddr=ADDR size=SIZE vaddr-only`"#, #"`MAP_DMA` with `VFIO_DMA_MAP_FLAG_VADDR` (a new vaddr for a mapping unmapped with `vaddr-only`)"#, #"`ok` or an errno"#),
-        ],
-        read: StatementParser.readMap)
+        ])
 
     static let unmap = StatementSyntax(
         verb: .unmap,
@@ -29,8 +29,7 @@ extension StatementSyntax {
             KeySyntax(.argsz, .number32, raw: true), KeySyntax(.flags, .number32, raw: true),
         ] + repetitionKeys,
         answer: .status(.unmap, fields: [.size]), table: .operations,
-        rows: [ReferenceRow(#"`unmap iova=ADDR size=SIZE [vaddr-only] [dirty pgsize=SIZE [bitmap-size=N]] [repeat=N [step=SIZE]]`"#, #"`VFIO_IOMMU_UNMAP_DMA` (with `VFIO_DMA_UNMAP_FLAG_VADDR`, or `GET_DIRTY_BITMAP`)"#, #"`ok size=SIZE` (the size the kernel writes back: the sum of the mappings removed), with `dirty`: `ok size=SIZE dirty=RANGES`; or an errno"#)],
-        read: StatementParser.readUnmap)
+        rows: [ReferenceRow(#"`unmap iova=ADDR size=SIZE [vaddr-only] [dirty pgsize=SIZE [bitmap-size=N]] [repeat=N [step=SIZE]]`"#, #"`VFIO_IOMMU_UNMAP_DMA` (with `VFIO_DMA_UNMAP_FLAG_VADDR`, or `GET_DIRTY_BITMAP`)"#, #"`ok size=SIZE` (the size the kernel writes back: the sum of the mappings removed), with `dirty`: `ok size=SIZE dirty=RANGES`; or an errno"#)])
 
     static let unmapAll = StatementSyntax(
         verb: .unmapAll,
@@ -39,8 +38,7 @@ extension StatementSyntax {
             KeySyntax(.vaddrOnly, .bare), KeySyntax(.argsz, .number32, raw: true), KeySyntax(.flags, .number32, raw: true),
         ],
         answer: .status(.unmapAll, fields: [.size]), table: .operations,
-        rows: [ReferenceRow(#"`unmap-all [vaddr-only]`"#, #"`UNMAP_DMA` with `VFIO_DMA_UNMAP_FLAG_ALL`"#, #"`ok size=SIZE` or an errno"#)],
-        read: StatementParser.readUnmapAll)
+        rows: [ReferenceRow(#"`unmap-all [vaddr-only]`"#, #"`UNMAP_DMA` with `VFIO_DMA_UNMAP_FLAG_ALL`"#, #"`ok size=SIZE` or an errno"#)])
 }
 
 extension StatementParser {
@@ -71,7 +69,7 @@ extension StatementParser {
     // change the parser: a mutating function copied the whole parser
     // before each look-up it made.
 
-    func map() throws(LineError) -> MapDMA {
+    @inline(__always) func map() throws(LineError) -> MapDMA {
         let iova = try requiredNumber(.iova), vaddr = try requiredNumber(.vaddr), size = try requiredNumber(.size)
         var flags: MapDMA.Flags
         switch (keyed(.prot), bare(.vaddrOnly)) {
@@ -101,7 +99,7 @@ extension StatementParser {
         return MapDMA(argsz: number32(.argsz) ?? MapDMA.structSize, flags: flags, vaddr: vaddr, iova: iova, size: size)
     }
 
-    func unmap() throws(LineError) -> UnmapDMA {
+    @inline(__always) func unmap() throws(LineError) -> UnmapDMA {
         let iova = try requiredNumber(.iova), size = try requiredNumber(.size)
         var flags: UnmapDMA.Flags = has(.vaddrOnly) ? .vaddr : []
         var bitmap: DMABitmap?

@@ -9,16 +9,14 @@ extension StatementSyntax {
         verb: .info, keys: [KeySyntax(.argsz, .number32)],
         answer: { var rule = AnswerRule.status(.info, fields: [.pgsizes, .iova, .dmaAvail, .argsz]); rule.fieldsAlone = true; return rule }(),
         table: .operations,
-        rows: [ReferenceRow(#"`info [argsz=N]`"#, #"`VFIO_IOMMU_GET_INFO` with its capability chain"#, #"`pgsizes=LIST iova=RANGE,... dma-avail=N argsz=N`; the keys may stand without `ok`"#)],
-        read: StatementParser.readInfo)
+        rows: [ReferenceRow(#"`info [argsz=N]`"#, #"`VFIO_IOMMU_GET_INFO` with its capability chain"#, #"`pgsizes=LIST iova=RANGE,... dma-avail=N argsz=N`; the keys may stand without `ok`"#)])
 
     /// Its answer is a value (the ioctl's return).
     static let `extension` = StatementSyntax(
         verb: .extension, keys: [],
         answer: { var rule = AnswerRule.status(.extension); rule.value = true; return rule }(),
         table: .operations,
-        rows: [ReferenceRow(#"`extension NAME`"#, #"`VFIO_CHECK_EXTENSION`: `type1`, `type1v2`, `dma-cc`, `unmap-all`, `update-vaddr`, `nesting`, `spapr`, `spapr-v2`, `eeh`, `noiommu`, or a number"#, #"`0`, `1` (the return value) or an errno"#)],
-        read: StatementParser.readExtension)
+        rows: [ReferenceRow(#"`extension NAME`"#, #"`VFIO_CHECK_EXTENSION`: `type1`, `type1v2`, `dma-cc`, `unmap-all`, `update-vaddr`, `nesting`, `spapr`, `spapr-v2`, `eeh`, `noiommu`, or a number"#, #"`0`, `1` (the return value) or an errno"#)])
 
     /// `dirty start|stop`, or `dirty flags=N` alone (raw flags); `dirty
     /// get` has keys of its own (`dirtyGet`).
@@ -28,8 +26,7 @@ extension StatementSyntax {
             ReferenceRow(#"`dirty start` / `dirty stop`"#, #"`VFIO_IOMMU_DIRTY_PAGES` START / STOP"#, #"`ok` or an errno"#),
             ReferenceRow(#"`dirty get iova=ADDR size=SIZE pgsize=SIZE [bitmap-size=N]`"#, #"`DIRTY_PAGES` GET_BITMAP"#, #"`ok [dirty=RANGES]` or an errno"#),
         ],
-        otherForms: [dirtyGet],
-        read: StatementParser.readDirty)
+        otherForms: [dirtyGet])
 
     /// `dirty get iova= size= pgsize= [bitmap-size=]`: GET_BITMAP.
     static let dirtyGet = StatementSyntax(
@@ -38,8 +35,7 @@ extension StatementSyntax {
             KeySyntax(.iova, .number, required: true), KeySyntax(.size, .number, required: true),
             KeySyntax(.pgsize, .number, required: true), KeySyntax(.bitmapSize, .number), KeySyntax(.flags, .number32, raw: true),
         ],
-        answer: .status(.dirty, fields: [.dirty]), table: .operations, rows: [],
-        read: StatementParser.readDirty)
+        answer: .status(.dirty, fields: [.dirty]), table: .operations, rows: [])
 }
 
 extension StatementParser {

@@ -7,48 +7,40 @@ import VFIOCore
 extension StatementSyntax {
     static let iommu = StatementSyntax(
         verb: .iommu, keys: [], answer: .status(.iommu), table: .setup,
-        rows: [ReferenceRow(#"`iommu type1v2` / `iommu type1`"#, #"`VFIO_SET_IOMMU` with the v2 or v1 interface, issued when the first operation comes; may carry `=> ok` or an errno. At most one per trace"#, #"`type1v2`"#)],
-        read: StatementParser.readIOMMU)
+        rows: [ReferenceRow(#"`iommu type1v2` / `iommu type1`"#, #"`VFIO_SET_IOMMU` with the v2 or v1 interface, issued when the first operation comes; may carry `=> ok` or an errno. At most one per trace"#, #"`type1v2`"#)])
 
     static let container = StatementSyntax(
         verb: .container, keys: [], answer: .none("container takes no answer"), table: .setup,
         rows: [
             ReferenceRow(#"`container type1` / `container iommufd`"#, #"which kernel code answers the type1 ioctls: `type1`, a container opened from `/dev/vfio/vfio`; `iommufd`, iommufd's compatibility layer (`/dev/iommu` passed to `VFIO_GROUP_SET_CONTAINER`, each group's device opened as it joins, kernels 6.2 and later; see "Container kinds"). At most one per trace"#, #"`type1`, or `--container`"#),
             ReferenceRow(#"`container NAME [type1\|iommufd]`"#, #"another container of the same process (QEMU with several address spaces, DPDK with several containers): later statements go to it, opened now if new; the first container is `c0`. Without a kind, the kind it was opened as (a new one: type1; `c0`: `container type1|iommufd` or the run's `--container`); a kind that differs is an error, and `container type1|iommufd` must come before any `container NAME`. The process has one memory, one `RLIMIT_MEMLOCK` and one `locked_vm`: every type1 container's pins count against the limit, the same page pinned by two containers counts twice. `check locked=` is the process's; `check mappings=`, `check ptes=`, `info` and `show` the current container's. The first container alone gets the implicit `d0`"#, ""),
-        ],
-        read: StatementParser.readContainer)
+        ])
 
     static let kernel = StatementSyntax(
         verb: .kernel, keys: [], answer: .none("kernel takes no answer"), table: .setup,
-        rows: [ReferenceRow(#"`kernel RELEASE`"#, #"whose answers the model gives (see "Kernel releases"): `MAJOR.MINOR`, `MAJOR.MINOR.PATCH`, or a whole `uname -r` (`6.12.38+deb12-amd64`). Any release from 5.10 on is answered by the release history; one the lane does not boot says so in a note, one past the newest known (7.3) answers as 7.3 with a note; below 5.10, or anything else (`6.1x`), is an error"#, #"the newest behaviour modelled, or `--kernel`"#)],
-        read: StatementParser.readKernel)
+        rows: [ReferenceRow(#"`kernel RELEASE`"#, #"whose answers the model gives (see "Kernel releases"): `MAJOR.MINOR`, `MAJOR.MINOR.PATCH`, or a whole `uname -r` (`6.12.38+deb12-amd64`). Any release from 5.10 on is answered by the release history; one the lane does not boot says so in a note, one past the newest known (7.3) answers as 7.3 with a note; below 5.10, or anything else (`6.1x`), is an error"#, #"the newest behaviour modelled, or `--kernel`"#)])
 
     static let memlock = StatementSyntax(
         verb: .memlock, keys: [], answer: .none("memlock takes no answer"), table: .setup,
-        rows: [ReferenceRow(#"`memlock SIZE` / `memlock unlimited`"#, #"the process's `RLIMIT_MEMLOCK`"#, #"`unlimited`"#)],
-        read: StatementParser.readMemlock)
+        rows: [ReferenceRow(#"`memlock SIZE` / `memlock unlimited`"#, #"the process's `RLIMIT_MEMLOCK`"#, #"`unlimited`"#)])
 
     static let mlock = StatementSyntax(
         verb: .mlock, keys: [], answer: .none("mlock takes no answer"), table: .setup,
-        rows: [ReferenceRow(#"`mlock SIZE`"#, #"memory the process holds locked already (its own `mlock`, QEMU `mem-lock=on`): in `locked_vm` and against the limit for type1 (not for iommufd, which charges the user's `locked_vm`). Model only: the kernel backend refuses it"#, #"`0`"#)],
-        read: StatementParser.readMlock)
+        rows: [ReferenceRow(#"`mlock SIZE`"#, #"memory the process holds locked already (its own `mlock`, QEMU `mem-lock=on`): in `locked_vm` and against the limit for type1 (not for iommufd, which charges the user's `locked_vm`). Model only: the kernel backend refuses it"#, #"`0`"#)])
 
     static let capIPCLock = StatementSyntax(
         verb: .capIPCLock, keys: [], answer: .none("cap-ipc-lock takes no answer"), table: .setup,
-        rows: [ReferenceRow(#"`cap-ipc-lock on` / `off`"#, #"whether the process holds `CAP_IPC_LOCK`: exempt from the limit, still counted in `locked`"#, #"`off`"#)],
-        read: StatementParser.readCapIPCLock)
+        rows: [ReferenceRow(#"`cap-ipc-lock on` / `off`"#, #"whether the process holds `CAP_IPC_LOCK`: exempt from the limit, still counted in `locked`"#, #"`off`"#)])
 
     static let dmaEntryLimit = StatementSyntax(
         verb: .dmaEntryLimit, keys: [], answer: .none("dma-entry-limit takes no answer"), table: .setup,
-        rows: [ReferenceRow(#"`dma-entry-limit N`"#, #"the `dma_entry_limit` module parameter (read when the container opens)"#, #"`65535`"#)],
-        read: StatementParser.readDMAEntryLimit)
+        rows: [ReferenceRow(#"`dma-entry-limit N`"#, #"the `dma_entry_limit` module parameter (read when the container opens)"#, #"`65535`"#)])
 
     /// Before the first operation `detach` is setup; after it, an
     /// operation (`VFIO_GROUP_UNSET_CONTAINER`) with an answer.
     static let detach = StatementSyntax(
         verb: .detach, keys: [], answer: .status(.detach), table: .setup,
-        rows: [ReferenceRow(#"`detach NAME`"#, #"the group leaves the container; the last one out releases it (every mapping removed)"#, "")],
-        read: StatementParser.readDetach)
+        rows: [ReferenceRow(#"`detach NAME`"#, #"the group leaves the container; the last one out releases it (every mapping removed)"#, "")])
 }
 
 extension StatementParser {
@@ -62,7 +54,7 @@ extension StatementParser {
         try p.end()
         try p.before(.iommu, declared.firstOperationInFile)
         if let first = declared.iommuLine {
-            throw LineError(p.verbToken.text.start, "expected one iommu statement, found a second one (the first is on line \(first))")
+            throw LineError(p.verbStart, "expected one iommu statement, found a second one (the first is on line \(first))")
         }
         declared.iommuLine = declared.line
         return .iommu(type)
@@ -80,13 +72,13 @@ extension StatementParser {
         try p.end()
         try p.before(.container, p.firstOperation)
         if let first = declared.firstDomainLine {
-            throw LineError(p.verbToken.text.start, "expected container before the first domain, found it after the domain on line \(first)")
+            throw LineError(p.verbStart, "expected container before the first domain, found it after the domain on line \(first)")
         }
         if let first = declared.containerLine {
-            throw LineError(p.verbToken.text.start, "expected one container statement, found a second one (the first is on line \(first))")
+            throw LineError(p.verbStart, "expected one container statement, found a second one (the first is on line \(first))")
         }
         if let named = declared.firstNamedContainerLine {
-            throw LineError(p.verbToken.text.start, "expected the first container's kind before `container NAME` on line \(named) (another container's kind is `container NAME \(kind)`), found `container \(kind)`")
+            throw LineError(p.verbStart, "expected the first container's kind before `container NAME` on line \(named) (another container's kind is `container NAME \(kind)`), found `container \(kind)`")
         }
         declared.containerLine = declared.line
         declared.containers["c0"] = kind
