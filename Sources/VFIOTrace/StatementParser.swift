@@ -4,10 +4,10 @@ import VFIOCore
 /// definition (`StatementSyntax`).
 ///
 /// A statement's reader takes its operands (`operand`), then its keys at
-/// once (`readKeys`): each word must be one the statement accepts, appear
-/// once and, for numbers and yes/no values, parse; a required key must be
-/// there and a key that needs another must have it. The values are then
-/// looked up by key (`number`, `keyed`, `bare`).
+/// once (`readKeys`): each word must be one the statement accepts and
+/// appear once, a required key must be there, a key that needs another
+/// must have it, and numbers and yes/no values must parse; the values are
+/// then looked up by key (`number`, `keyed`, `bare`).
 ///
 /// The words are positions in the line's token array, held once: slices
 /// of it (`ArraySlice`) each retained the array, and making, copying and
@@ -94,10 +94,14 @@ struct StatementParser {
         if let w = nextWord { throw LineError(w.text.start, "expected end of line, found \(quoted(w.text))") }
     }
 
-    /// Reads the remaining words as the keys of `syntax`: each word, in
-    /// line order, must be one of its keys, appear once and hold a value of
-    /// its kind; then each key that is required or needs another (in the
-    /// statement's order) must be there, or have the key it needs.
+    /// Reads the remaining words as the keys of `syntax`: first each word,
+    /// in line order, must be one of its keys and appear once; then each
+    /// key, in the statement's order, must be there when required, have
+    /// the key it needs, and hold a value of its kind.
+    ///
+    /// The values are read as the words are taken; only a line with a
+    /// problem among them is walked again in the statement's order, to
+    /// report the problem that order finds first.
     ///
     /// - Complexity: O(k·a) for k words and a accepted keys.
     mutating func readKeys(_ syntax: StatementSyntax) throws(LineError) {
@@ -105,6 +109,7 @@ struct StatementParser {
         // Tools write the keys in the statement's order: the search for a
         // word's key starts after the previous word's.
         var guess = 0
+        var valuesRead = true
         for offset in 0..<(wordsEnd - next) {
             let w = tokens[next + offset]
             guard let at = keys.index(of: w.name, from: guess) else {
@@ -116,31 +121,43 @@ struct StatementParser {
             }
             present |= key.bit
             slots[Int(key.rawValue)] = Int8(offset)
-            switch keys[at].kind {
-            case .number: values[offset] = try VFIOTrace.number(w.value)
-            case .number32: values[offset] = UInt64(try VFIOTrace.number32(w.value))
-            case .yesNo: values[offset] = try VFIOTrace.yesNo(w.value) ? 1 : 0
-            case .bare, .text: break
-            }
+            if let v = Self.value(of: w, as: keys[at].kind) { values[offset] = v } else { valuesRead = false }
             guess = at + 1 < keys.count ? at + 1 : 0
         }
         (collectedStart, collectedEnd) = (next, wordsEnd)
         next = wordsEnd
-        // Most lines have every required key and no key that needs another.
-        if present & syntax.required != syntax.required || present & syntax.needing != 0 {
-            try checkConditions(syntax)
+        // Most lines have every required key, no key that needs another,
+        // and good values.
+        if !valuesRead || present & syntax.required != syntax.required || present & syntax.needing != 0 {
+            for k in keys { try readValue(k) }
         }
     }
 
-    /// Each key that is required or needs another, in the statement's
-    /// order, must be there, or have the key it needs.
-    func checkConditions(_ syntax: StatementSyntax) throws(LineError) {
-        for k in syntax.keys where k.required || k.needs != nil {
-            if let w = bare(k.key) {
-                if let needs = k.needs, !has(needs) { throw onlyError(w, needs.name) }
-            } else if k.required, k.needs.map(has) ?? true {
-                throw missing(k.key.name.string)
-            }
+    /// The value of `word` as a key of `kind` reads it (0 for a bare word
+    /// or text), or nil when it is not one.
+    @inline(__always) static func value(of word: Token, as kind: ValueKind) -> UInt64? {
+        switch kind {
+        case .number: try? VFIOTrace.number(word.value)
+        case .number32: (try? VFIOTrace.number32(word.value)).map(UInt64.init)
+        case .yesNo: (try? VFIOTrace.yesNo(word.value)).map { $0 ? 1 : 0 }
+        case .bare, .text: 0
+        }
+    }
+
+    /// Checks one key of the statement, and reads its value again (to
+    /// throw the error the value gives).
+    mutating func readValue(_ k: KeySyntax) throws(LineError) {
+        guard let w = bare(k.key) else {
+            if k.required, k.needs.map(has) ?? true { throw missing(k.key.name.string) }
+            return
+        }
+        if let needs = k.needs, !has(needs) { throw onlyError(w, needs.name) }
+        let offset = Int(slots[Int(k.key.rawValue)])
+        switch k.kind {
+        case .number: values[offset] = try VFIOTrace.number(w.value)
+        case .number32: values[offset] = UInt64(try VFIOTrace.number32(w.value))
+        case .yesNo: values[offset] = try VFIOTrace.yesNo(w.value) ? 1 : 0
+        case .bare, .text: break
         }
     }
 

@@ -30,18 +30,18 @@ extension StatementSyntax {
 
 extension StatementParser {
     /// `check ...`: a named domain must be one of the trace's.
-    static func readCheck(_ p: inout StatementParser, _ declared: inout Declared) throws(LineError) -> Statement.Kind {
-        try p.readKeys(.check)
-        let c = try p.check()
+    mutating func readCheck(_ declared: inout Declared) throws(LineError) -> Statement.Kind {
+        try readKeys(.check)
+        let c = try check()
         var named: String? = nil
         if case .ptes(_, let d) = c { named = d } else if case .pte(_, _, let d) = c { named = d }
         if let domain = named, !declared.named.contains(domain),
-           declared.domainBeforeStart || domain != DomainSpec.default.name, let d = p.keyed(.domain) {
+           declared.domainBeforeStart || domain != DomainSpec.default.name, let d = keyed(.domain) {
             let names = (declared.domainBeforeStart ? [] : [DomainSpec.default.name]) + declared.named.sorted()
             let known = names.isEmpty ? "no domain is declared" : "declared: \(names.joined(separator: ", "))"
             throw LineError(d.value.start, "expected the name of a domain of this trace (\(known)), found \(quoted(d.value))")
         }
-        if case .pte = c { p.rule = AnswerRule(refusal: nil, verb: .check, leafSize: true) }
+        if case .pte = c { rule = AnswerRule(refusal: nil, verb: .check, leafSize: true) }
         return .check(c)
     }
 
@@ -80,11 +80,11 @@ extension StatementParser {
     }
 
     /// `show [locked] [mappings] [ptes] [iova]`: everything when none is named.
-    static func readShow(_ p: inout StatementParser, _ declared: inout Declared) throws(LineError) -> Statement.Kind {
+    mutating func readShow(_ declared: inout Declared) throws(LineError) -> Statement.Kind {
         var items: ShowItems = []
-        try p.readKeys(.show)
+        try readKeys(.show)
         for (key, item) in [(Key.showLocked, ShowItems.locked), (.showMappings, .mappings), (.showPtes, .ptes), (.showIova, .iova)]
-        where p.has(key) {
+        where has(key) {
             items.insert(item)
         }
         return .show(items.isEmpty ? .all : items)

@@ -25,18 +25,18 @@ extension StatementSyntax {
 
 extension StatementParser {
     /// `domain NAME ...`: a group attached once until detached.
-    static func readDomain(_ p: inout StatementParser, _ declared: inout Declared) throws(LineError) -> Statement.Kind {
-        let nameToken = p.nextWord
-        let spec = try p.domain()
-        if let taken = declared.attached.first(where: { $0.name == spec.name }), p.arrow == nil, let nameToken {
+    mutating func readDomain(_ declared: inout Declared) throws(LineError) -> Statement.Kind {
+        let nameToken = nextWord
+        let spec = try domain()
+        if let taken = declared.attached.first(where: { $0.name == spec.name }), arrow == nil, let nameToken {
             throw LineError(nameToken.text.start, "expected a group name not in the container, found \(quoted(nameToken.text)) (attached on line \(taken.line); detach it first)")
         }
         declared.attached.append((spec.name, declared.line))
         declared.named.insert(spec.name)
         if declared.firstDomainLine == nil { declared.firstDomainLine = declared.line }
-        if p.firstOperation == nil {
+        if firstOperation == nil {
             declared.domainBeforeStart = true
-            p.rule = .none("domain before the first operation takes no answer")
+            rule = .none("domain before the first operation takes no answer")
         }
         return .domain(spec)
     }

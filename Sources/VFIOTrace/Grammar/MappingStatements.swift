@@ -42,27 +42,27 @@ extension StatementSyntax {
 }
 
 extension StatementParser {
-    static func readMap(_ p: inout StatementParser, _ declared: inout Declared) throws(LineError) -> Statement.Kind {
-        try p.readKeys(.map)
-        let m = try p.map()
+    mutating func readMap(_ declared: inout Declared) throws(LineError) -> Statement.Kind {
+        try readKeys(.map)
+        let m = try map()
         // Most lines have neither word: no call then.
-        if p.has(.repeat) { try p.repeatWords(size: m.size, iova: m.iova, vaddr: m.vaddr) }
+        if has(.repeat) { try repeatWords(size: m.size, iova: m.iova, vaddr: m.vaddr) }
         return .map(m)
     }
 
-    static func readUnmap(_ p: inout StatementParser, _ declared: inout Declared) throws(LineError) -> Statement.Kind {
-        try p.readKeys(.unmap)
-        let u = try p.unmap()
-        if u.bitmap != nil { p.rule.fields |= AnswerKey.dirty.bit }
-        if p.has(.repeat) { try p.repeatWords(size: u.size, iova: u.iova, vaddr: nil) }
+    mutating func readUnmap(_ declared: inout Declared) throws(LineError) -> Statement.Kind {
+        try readKeys(.unmap)
+        let u = try unmap()
+        if u.bitmap != nil { rule.fields |= AnswerKey.dirty.bit }
+        if has(.repeat) { try repeatWords(size: u.size, iova: u.iova, vaddr: nil) }
         return .unmap(u)
     }
 
-    static func readUnmapAll(_ p: inout StatementParser, _ declared: inout Declared) throws(LineError) -> Statement.Kind {
-        try p.readKeys(.unmapAll)
-        var flags: UnmapDMA.Flags = p.has(.vaddrOnly) ? [.all, .vaddr] : .all
-        if let raw = p.number32(.flags) { flags = UnmapDMA.Flags(rawValue: raw) }
-        return .unmap(UnmapDMA(argsz: p.number32(.argsz), flags: flags, iova: p.number(.iova) ?? 0, size: p.number(.size) ?? 0))
+    mutating func readUnmapAll(_ declared: inout Declared) throws(LineError) -> Statement.Kind {
+        try readKeys(.unmapAll)
+        var flags: UnmapDMA.Flags = has(.vaddrOnly) ? [.all, .vaddr] : .all
+        if let raw = number32(.flags) { flags = UnmapDMA.Flags(rawValue: raw) }
+        return .unmap(UnmapDMA(argsz: number32(.argsz), flags: flags, iova: number(.iova) ?? 0, size: number(.size) ?? 0))
     }
 
     // `map` and `unmap` read the words `readKeys` collected. They do not

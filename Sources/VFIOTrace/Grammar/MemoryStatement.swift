@@ -17,9 +17,9 @@ extension StatementSyntax {
 
 extension StatementParser {
     /// `memory ...`: a region apart from every earlier one.
-    static func readMemory(_ p: inout StatementParser, _ declared: inout Declared) throws(LineError) -> Statement.Kind {
-        let m = try p.memory()
-        if let other = declared.addMemory(start: m.vaddr, last: m.vaddr + (m.size - 1)), let v = p.keyed(.vaddr) {
+    mutating func readMemory(_ declared: inout Declared) throws(LineError) -> Statement.Kind {
+        let m = try memory()
+        if let other = declared.addMemory(start: m.vaddr, last: m.vaddr + (m.size - 1)), let v = keyed(.vaddr) {
             throw LineError(v.word.text.start, "expected memory apart from the region on line \(other.line) (\(formatAddress(other.start))-\(formatAddress(other.last))), found \(quoted(v.word.text)) size=\(formatSize(m.size))")
         }
         return .memory(m)

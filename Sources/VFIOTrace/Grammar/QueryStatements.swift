@@ -39,44 +39,44 @@ extension StatementSyntax {
 }
 
 extension StatementParser {
-    static func readInfo(_ p: inout StatementParser, _ declared: inout Declared) throws(LineError) -> Statement.Kind {
-        try p.readKeys(.info)
-        return .info(argsz: p.number32(.argsz))
+    mutating func readInfo(_ declared: inout Declared) throws(LineError) -> Statement.Kind {
+        try readKeys(.info)
+        return .info(argsz: number32(.argsz))
     }
 
     /// `extension NAME|N`.
-    static func readExtension(_ p: inout StatementParser, _ declared: inout Declared) throws(LineError) -> Statement.Kind {
+    mutating func readExtension(_ declared: inout Declared) throws(LineError) -> Statement.Kind {
         let names = Extension.byName.map(\.0).joined(separator: ", ")
-        let w = try p.operand("one of \(names), or a number")
+        let w = try operand("one of \(names), or a number")
         let ext: Extension
         if let e = Extension(name: w.text.string) {
             ext = e
         } else {
             ext = Extension(rawValue: try VFIOTrace.number32(w.text, expected: "one of \(names), or a number"))
         }
-        try p.end()
+        try end()
         return .extension(ext)
     }
 
     /// `dirty start|stop|get ...` or `dirty flags=N` (raw flags).
-    static func readDirty(_ p: inout StatementParser, _ declared: inout Declared) throws(LineError) -> Statement.Kind {
+    mutating func readDirty(_ declared: inout Declared) throws(LineError) -> Statement.Kind {
         // `dirty flags=N` alone sends raw flags (for testing bad ones).
         var flags: DirtyPages.Flags = []
-        if let first = p.nextWord, first.text.hasPrefix("flags=") {
+        if let first = nextWord, first.text.hasPrefix("flags=") {
         } else {
-            let w = try p.operand("one of start, stop, get")
+            let w = try operand("one of start, stop, get")
             if w.text == "start" {
                 flags = .start
             } else if w.text == "stop" {
                 flags = .stop
             } else if w.text == "get" {
-                return try p.dirtyGet()
+                return try dirtyGet()
             } else {
                 throw LineError(w.text.start, "expected one of start, stop, get, found \(quoted(w.text))")
             }
         }
-        try p.readKeys(.dirty)
-        if let raw = p.number32(.flags) { flags = DirtyPages.Flags(rawValue: raw) }
+        try readKeys(.dirty)
+        if let raw = number32(.flags) { flags = DirtyPages.Flags(rawValue: raw) }
         return .dirty(DirtyPages(flags: flags))
     }
 

@@ -45,40 +45,40 @@ extension StatementSyntax {
 
 extension StatementParser {
     /// `iommu TYPE`: once per trace, before the first operation.
-    static func readIOMMU(_ p: inout StatementParser, _ declared: inout Declared) throws(LineError) -> Statement.Kind {
-        let w = try p.operand("one of type1, type1v2")
+    mutating func readIOMMU(_ declared: inout Declared) throws(LineError) -> Statement.Kind {
+        let w = try operand("one of type1, type1v2")
         let type: IOMMUType
         if w.text == "type1" { type = .type1 } else if w.text == "type1v2" { type = .type1v2 } else {
             throw LineError(w.text.start, "expected one of type1, type1v2, found \(quoted(w.text))")
         }
-        try p.end()
-        try p.before(.iommu, declared.firstOperationInFile)
+        try end()
+        try before(.iommu, declared.firstOperationInFile)
         if let first = declared.iommuLine {
-            throw LineError(p.verbStart, "expected one iommu statement, found a second one (the first is on line \(first))")
+            throw LineError(verbStart, "expected one iommu statement, found a second one (the first is on line \(first))")
         }
         declared.iommuLine = declared.line
         return .iommu(type)
     }
 
     /// `container KIND` (the first container's kind) or `container NAME [KIND]` (switch to another container).
-    static func readContainer(_ p: inout StatementParser, _ declared: inout Declared) throws(LineError) -> Statement.Kind {
-        let w = try p.operand("one of type1, iommufd, or a container name")
+    mutating func readContainer(_ declared: inout Declared) throws(LineError) -> Statement.Kind {
+        let w = try operand("one of type1, iommufd, or a container name")
         let kind: ContainerKind
         if w.text == "type1" { kind = .type1 } else if w.text == "iommufd" { kind = .iommufd } else {
             // `container NAME [KIND]`: another container of the process.
             if w.hasEquals { throw LineError(w.text.start, "expected one of type1, iommufd, or a container name, found \(quoted(w.text))") }
-            return try p.switchContainer(to: try domainName(w.text), &declared)
+            return try switchContainer(to: try domainName(w.text), &declared)
         }
-        try p.end()
-        try p.before(.container, p.firstOperation)
+        try end()
+        try before(.container, firstOperation)
         if let first = declared.firstDomainLine {
-            throw LineError(p.verbStart, "expected container before the first domain, found it after the domain on line \(first)")
+            throw LineError(verbStart, "expected container before the first domain, found it after the domain on line \(first)")
         }
         if let first = declared.containerLine {
-            throw LineError(p.verbStart, "expected one container statement, found a second one (the first is on line \(first))")
+            throw LineError(verbStart, "expected one container statement, found a second one (the first is on line \(first))")
         }
         if let named = declared.firstNamedContainerLine {
-            throw LineError(p.verbStart, "expected the first container's kind before `container NAME` on line \(named) (another container's kind is `container NAME \(kind)`), found `container \(kind)`")
+            throw LineError(verbStart, "expected the first container's kind before `container NAME` on line \(named) (another container's kind is `container NAME \(kind)`), found `container \(kind)`")
         }
         declared.containerLine = declared.line
         declared.containers["c0"] = kind
@@ -108,56 +108,56 @@ extension StatementParser {
     }
 
     /// `kernel VERSION`: a known version, before the first operation.
-    static func readKernel(_ p: inout StatementParser, _ declared: inout Declared) throws(LineError) -> Statement.Kind {
+    mutating func readKernel(_ declared: inout Declared) throws(LineError) -> Statement.Kind {
         let known = "a kernel version \(KernelVersion.oldestKnown) or newer (6.8, 6.12.38, 6.12.38+deb12-amd64)"
-        let w = try p.operand(known)
+        let w = try operand(known)
         guard let version = strictVersion(w.text), version.isKnown else {
             throw LineError(w.text.start, "expected \(known), found \(quoted(w.text))")
         }
-        try p.end()
-        try p.before(.kernel, p.firstOperation)
+        try end()
+        try before(.kernel, firstOperation)
         return .kernel(version)
     }
 
-    static func readMemlock(_ p: inout StatementParser, _ declared: inout Declared) throws(LineError) -> Statement.Kind {
-        let w = try p.operand("a number or unlimited")
+    mutating func readMemlock(_ declared: inout Declared) throws(LineError) -> Statement.Kind {
+        let w = try operand("a number or unlimited")
         var limit: UInt64?
         if w.text != "unlimited" { limit = try VFIOTrace.number(w.text, expected: "a number or unlimited") }
-        try p.end()
+        try end()
         return .memlock(limit)
     }
 
-    static func readMlock(_ p: inout StatementParser, _ declared: inout Declared) throws(LineError) -> Statement.Kind {
-        let w = try p.operand("a size")
+    mutating func readMlock(_ declared: inout Declared) throws(LineError) -> Statement.Kind {
+        let w = try operand("a size")
         let bytes = try VFIOTrace.number(w.text, expected: "a size")
-        try p.end()
+        try end()
         return .mlock(bytes)
     }
 
     /// `cap-ipc-lock on|off`.
-    static func readCapIPCLock(_ p: inout StatementParser, _ declared: inout Declared) throws(LineError) -> Statement.Kind {
-        let w = try p.operand("one of on, off")
+    mutating func readCapIPCLock(_ declared: inout Declared) throws(LineError) -> Statement.Kind {
+        let w = try operand("one of on, off")
         guard w.text == "on" || w.text == "off" else {
             throw LineError(w.text.start, "expected one of on, off, found \(quoted(w.text))")
         }
-        try p.end()
+        try end()
         return .capIPCLock(w.text == "on")
     }
 
-    static func readDMAEntryLimit(_ p: inout StatementParser, _ declared: inout Declared) throws(LineError) -> Statement.Kind {
-        let w = try p.operand("a number")
+    mutating func readDMAEntryLimit(_ declared: inout Declared) throws(LineError) -> Statement.Kind {
+        let w = try operand("a number")
         let limit = try VFIOTrace.number32(w.text)
-        try p.end()
+        try end()
         return .dmaEntryLimit(limit)
     }
 
     /// `detach NAME`.
-    static func readDetach(_ p: inout StatementParser, _ declared: inout Declared) throws(LineError) -> Statement.Kind {
-        let w = try p.operand("a domain name")
+    mutating func readDetach(_ declared: inout Declared) throws(LineError) -> Statement.Kind {
+        let w = try operand("a domain name")
         let group = try domainName(w.text)
-        try p.end()
+        try end()
         declared.attached.removeAll { $0.name == group }
-        if p.firstOperation == nil { p.rule = .none("detach before the first operation takes no answer") }
+        if firstOperation == nil { rule = .none("detach before the first operation takes no answer") }
         return .detach(group)
     }
 }
