@@ -147,7 +147,7 @@ struct TraceParser {
         // An operation counts as the first one even when its words are wrong.
         if verb.isOperation && firstOperation == nil { firstOperation = line.number }
         if verb.isOperation && declared.firstOperationInFile == nil { declared.firstOperationInFile = line.number }
-        var s = StatementParser(tokens: tokens, words: 1..<wordsEnd, arrow: arrow, lineEnd: line.end,
+        var s = StatementParser(tokens: tokens, words: 1..<wordsEnd, arrowStart: arrow?.text.start, lineEnd: line.end,
                                 verbStart: first.text.start, firstOperation: firstOperation)
         // Only blanks and tabs (one column each) come before a line's first
         // word, so its column is its offset on the line, counted without

@@ -19,7 +19,10 @@ struct StatementParser {
     var next: Int
     /// Where the words end: the `=>`, or the end of the tokens.
     let wordsEnd: Int
-    var arrow: Token?
+    /// Where the `=>` after the words is, if any. (An offset, not the
+    /// token: the parser is copied once per statement, and under 256 bytes
+    /// that copy costs a third of what it did.)
+    let arrowStart: Int?
     /// Offset of `end of line` when no `=>` follows the words.
     var lineEnd: Int
     /// Where the verb starts (for errors about the whole statement), and
@@ -29,9 +32,9 @@ struct StatementParser {
     let firstOperation: Int?
 
     /// The words checked by `readKeys` are `tokens[collectedStart..<
-    /// collectedEnd]`, in line order: each accepted, each once.
-    var collectedStart = 0
-    var collectedEnd = 0
+    /// wordsEnd]` (it takes every word left), in line order: each
+    /// accepted, each once; none until it runs.
+    var collectedStart: Int
     /// Where each key's word is among the collected words (an offset from
     /// `collectedStart`), by `Key.rawValue`; -1 for a key the line lacks.
     /// Inline, so a line allocates nothing for it.
@@ -41,8 +44,8 @@ struct StatementParser {
     /// The value of each collected `number`, `number32` and `yesNo` word
     /// (1 for yes), by its offset among the collected words: a statement
     /// accepts at most `maxKeys` keys, each once.
-    var values = InlineArray<12, UInt64>(repeating: 0)
-    static let maxKeys = 12
+    var values = InlineArray<10, UInt64>(repeating: 0)
+    static let maxKeys = 10
     /// `repeat=` and `step=` of a `map` or `unmap`.
     var repetition: Statement.Repetition?
     /// What the answer after `=>` may hold (the statement's, or what its
@@ -57,9 +60,9 @@ struct StatementParser {
     }
 
     /// The statement whose words (after its verb) are `tokens[words]`.
-    init(tokens: [Token], words: Range<Int>, arrow: Token?, lineEnd: Int, verbStart: Int, firstOperation: Int?) {
-        self.tokens = tokens; next = words.lowerBound; wordsEnd = words.upperBound
-        self.arrow = arrow; self.lineEnd = lineEnd; self.verbStart = verbStart; self.firstOperation = firstOperation
+    init(tokens: [Token], words: Range<Int>, arrowStart: Int?, lineEnd: Int, verbStart: Int, firstOperation: Int?) {
+        self.tokens = tokens; next = words.lowerBound; wordsEnd = words.upperBound; collectedStart = words.upperBound
+        self.arrowStart = arrowStart; self.lineEnd = lineEnd; self.verbStart = verbStart; self.firstOperation = firstOperation
     }
 
     /// Reads the statement of `verb`; `rule` is then what its answer may hold.
@@ -72,13 +75,13 @@ struct StatementParser {
     @inline(__always) var nextWord: Token? { next < wordsEnd ? tokens[next] : nil }
 
     /// The words `readKeys` checked, in line order.
-    var collected: ArraySlice<Token> { tokens[collectedStart..<collectedEnd] }
+    var collected: ArraySlice<Token> { tokens[collectedStart..<wordsEnd] }
 
     // MARK: Words
 
     /// An error for something missing at the end of the statement.
     func missing(_ what: String) -> LineError {
-        if let arrow { return LineError(arrow.text.start, "expected \(what), found '=>'") }
+        if let arrowStart { return LineError(arrowStart, "expected \(what), found '=>'") }
         return LineError(lineEnd, "expected \(what), found end of line")
     }
 
@@ -124,7 +127,7 @@ struct StatementParser {
             if let v = Self.value(of: w, as: keys[at].kind) { values[offset] = v } else { valuesRead = false }
             guess = at + 1 < keys.count ? at + 1 : 0
         }
-        (collectedStart, collectedEnd) = (next, wordsEnd)
+        collectedStart = next
         next = wordsEnd
         // Most lines have every required key, no key that needs another,
         // and good values.

@@ -126,8 +126,9 @@ func referenceNamesEveryKey() throws {
     }
 }
 
-@Test("no statement accepts more keys than the parser keeps values for")
+@Test("no statement accepts more keys than the parser keeps values for, and every key has a bit")
 func keysFitTheParser() {
+    #expect(Key.allCases.count <= 64)
     for syntax in StatementSyntax.all + [.dirtyGet] {
         #expect(syntax.keys.count <= StatementParser.maxKeys, "\(syntax.verb)")
         #expect(Set(syntax.keys.map(\.key)).count == syntax.keys.count, "\(syntax.verb)")

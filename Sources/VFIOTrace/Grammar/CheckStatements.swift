@@ -61,7 +61,7 @@ extension StatementParser {
         // The first of locked=, mappings=, ptes= in the line is the check;
         // a second one is the error. `collected` is in line order.
         var given: Key?
-        for i in collectedStart..<collectedEnd {
+        for i in collectedStart..<wordsEnd {
             let w = tokens[i]
             guard let key = StatementSyntax.checkKinds.first(where: { bare($0)?.text.start == w.text.start }) else { continue }
             if given != nil {

@@ -28,7 +28,7 @@ extension StatementParser {
     mutating func readDomain(_ declared: inout Declared) throws(LineError) -> Statement.Kind {
         let nameToken = nextWord
         let spec = try domain()
-        if let taken = declared.attached.first(where: { $0.name == spec.name }), arrow == nil, let nameToken {
+        if let taken = declared.attached.first(where: { $0.name == spec.name }), arrowStart == nil, let nameToken {
             throw LineError(nameToken.text.start, "expected a group name not in the container, found \(quoted(nameToken.text)) (attached on line \(taken.line); detach it first)")
         }
         declared.attached.append((spec.name, declared.line))
