@@ -9,14 +9,15 @@ import VFIOCore
 // The parser reads every statement's keys through `StatementParser.readKeys`
 // from that definition (unknown, duplicate, missing and `only with` keys,
 // numbers and yes/no values); what no table can say (building a `MapDMA`,
-// `thp` not with `phys=`) is the statement's own `read` function, in the
-// file of its entry under Grammar/. The printer writes a statement's values
-// through `printWords`, in the entry's key order and without the values
-// equal to their defaults.
+// `thp` not with `phys=`) is the statement's own reader (`readMap`, …), in
+// the file of its entry under Grammar/, which `Verb.read` calls. The
+// printer writes a statement's values through `printWords`, in the entry's
+// key order and without the values equal to their defaults.
 //
-// To add a statement: a `Verb` case, its entry (keys, answer, rows, `read`
-// and `words`) in a file under Grammar/, `Statement.Kind`'s case, then
-// `scripts/gen-trace-help.sh` for the reference.
+// To add a statement: a `Verb` case (its name, `syntax` and `read`), its
+// entry, reader and printed values in a file under Grammar/,
+// `Statement.Kind`'s case, then `scripts/gen-trace-help.sh` for the
+// reference.
 
 /// A verb of the language: the first word of a statement.
 ///
