@@ -144,15 +144,16 @@ struct TraceParser {
         guard !first.isArrow, let verb = Verb(first.text) else {
             throw LineError(first.text.start, "expected one of \(Verb.list), found \(quoted(first.text))")
         }
-        var s = StatementParser(tokens: tokens, words: 1..<wordsEnd, arrow: arrow, lineEnd: line.end)
         // An operation counts as the first one even when its words are wrong.
         if verb.isOperation && firstOperation == nil { firstOperation = line.number }
         if verb.isOperation && declared.firstOperationInFile == nil { declared.firstOperationInFile = line.number }
+        var s = StatementParser(tokens: tokens, words: 1..<wordsEnd, arrowStart: arrow?.text.start, lineEnd: line.end,
+                                verbStart: first.text.start, firstOperation: firstOperation)
         // Only blanks and tabs (one column each) come before a line's first
         // word, so its column is its offset on the line, counted without
         // looking at the bytes (`columnOfFirstWordAgreesWithColumn` checks).
         let column = first.text.start - line.start + 1
-        var kind = try s.parse(verb: verb, at: first, firstOperation: firstOperation, declared: &declared)
+        var kind = try s.parse(verb: verb, declared: &declared)
         var expected: Answer?
         if s.rule.leafSize, case .check(.pte(let iova, _, let domain)) = kind {
             // `check pte`'s answer, the leaf size, is part of the check.

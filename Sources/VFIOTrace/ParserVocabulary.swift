@@ -1,61 +1,8 @@
 import VFIOCore
 
-// The words of the trace language the parser matches: verbs, answer keys,
-// statement keys, and what each verb's answer may say.
-
-/// A verb of the language.
-///
-/// An enum rather than strings so that a line's verb is matched once, by
-/// comparing its bytes with each name, and then switched on.
-enum Verb: CaseIterable {
-    case iommu, container, kernel, memlock, mlock, capIPCLock, dmaEntryLimit, domain, detach, memory
-    case map, unmap, unmapAll, info, `extension`, dirty, check, show
-
-    var name: StaticString {
-        switch self {
-        case .iommu: "iommu"
-        case .container: "container"
-        case .kernel: "kernel"
-        case .memlock: "memlock"
-        case .mlock: "mlock"
-        case .capIPCLock: "cap-ipc-lock"
-        case .dmaEntryLimit: "dma-entry-limit"
-        case .domain: "domain"
-        case .detach: "detach"
-        case .memory: "memory"
-        case .map: "map"
-        case .unmap: "unmap"
-        case .unmapAll: "unmap-all"
-        case .info: "info"
-        case .extension: "extension"
-        case .dirty: "dirty"
-        case .check: "check"
-        case .show: "show"
-        }
-    }
-
-    /// Verbs that are operations wherever they appear.
-    var isOperation: Bool {
-        switch self {
-        case .map, .unmap, .unmapAll, .info, .extension, .dirty: true
-        default: false
-        }
-    }
-
-    /// Every verb by the length of its name, built once.
-    /// Every verb, the ones tools write on most lines first (the search
-    /// for a line's verb goes in this order).
-    static let all: [Verb] = [.map, .unmap, .check] + Verb.allCases.filter { ![.map, .unmap, .check].contains($0) }
-
-    /// The verb spelled `text`, if any.
-    init?(_ text: Text) {
-        guard let verb = Verb.all.first(where: { text == $0.name }) else { return nil }
-        self = verb
-    }
-
-    /// `iommu, kernel, ...`, for messages.
-    static var list: String { allCases.map(\.name.string).joined(separator: ", ") }
-}
+// The words of the trace language the parser matches besides the verbs
+// (Grammar/Grammar.swift): answer keys, statement keys, and what each
+// statement's answer may say.
 
 /// The keys an answer may carry, in the order messages list them.
 enum AnswerKey: Int, CaseIterable {
@@ -180,6 +127,9 @@ enum Key: UInt8, CaseIterable {
         }
     }
 
+    /// The bit of this key in `StatementParser.present`.
+    var bit: UInt64 { 1 << UInt64(rawValue) }
+
     /// Every case, in a stored array (`allCases` may build a new one on
     /// each call).
     static let all = Key.allCases
@@ -190,19 +140,4 @@ enum Key: UInt8, CaseIterable {
         guard let key = Key.all.first(where: { text == $0.name }) else { return nil }
         self = key
     }
-}
-
-/// What one statement accepts after its operands, in the order messages
-/// list them.
-struct WordList {
-    let keys: [Key]
-    init(_ keys: [Key]) { self.keys = keys }
-
-    /// The key spelled `text`, if the list has it.
-    func key(_ text: Text) -> Key? {
-        keys.first { text == $0.name }
-    }
-
-    /// `argsz=` or `one of iova=, size=`.
-    var oneOf: String { VFIOTrace.oneOf(keys.map(\.name)) }
 }

@@ -312,3 +312,26 @@ func parseNumberString(_ s: String) -> Result<UInt64, NumberProblem> {
 public func traceNumber(_ s: String) -> UInt64? {
     if case .success(let v) = parseNumberString(s) { v } else { nil }
 }
+
+/// `MAJOR.MINOR` (`6.12`), optionally `.PATCH` and a release suffix after
+/// `-` or `+` as `uname -r` prints (`6.12.38+deb12-amd64`); nil for
+/// anything else (`6.1x`, `6`, `v6.1`).
+func strictVersion(_ text: Text) -> KernelVersion? {
+    KernelVersion(parsing: text.string)
+}
+
+/// The bitmap a `dirty` unmap gets when no `bitmap-size=` is written: enough
+/// bits for every page of the range (none when `pgsize` is 0).
+func defaultBitmapSize(size: UInt64, pgsize: UInt64) -> UInt64 {
+    pgsize == 0 ? 0 : DMABitmap.bytesNeeded(pages: size / pgsize)
+}
+
+/// `pgsize=4K` → `pgsize=`; `dirty` → `dirty`.
+func firstPart(_ word: Token) -> String {
+    word.hasEquals ? word.text.prefix(upTo: word.equals + 1).string : word.text.string
+}
+
+/// `argsz=` or `one of iova=, size=`.
+func oneOf(_ items: [StaticString]) -> String {
+    items.count == 1 ? items[0].string : "one of " + items.map(\.string).joined(separator: ", ")
+}

@@ -39,14 +39,15 @@ come before the first operation; `container` also before the first `domain`
 (`container NAME`, which opens another container, may come anywhere; the
 `iommu` after it is that container's).
 
+<!-- statements: setup (made from Sources/VFIOTrace/Grammar by scripts/gen-trace-help.sh) -->
 | statement | meaning | default |
 |---|---|---|
 | `iommu type1v2` / `iommu type1` | `VFIO_SET_IOMMU` with the v2 or v1 interface, issued when the first operation comes; may carry `=> ok` or an errno. At most one per trace | `type1v2` |
 | `container type1` / `container iommufd` | which kernel code answers the type1 ioctls: `type1`, a container opened from `/dev/vfio/vfio`; `iommufd`, iommufd's compatibility layer (`/dev/iommu` passed to `VFIO_GROUP_SET_CONTAINER`, each group's device opened as it joins, kernels 6.2 and later; see "Container kinds"). At most one per trace | `type1`, or `--container` |
 | `container NAME [type1\|iommufd]` | another container of the same process (QEMU with several address spaces, DPDK with several containers): later statements go to it, opened now if new; the first container is `c0`. Without a kind, the kind it was opened as (a new one: type1; `c0`: `container type1|iommufd` or the run's `--container`); a kind that differs is an error, and `container type1|iommufd` must come before any `container NAME`. The process has one memory, one `RLIMIT_MEMLOCK` and one `locked_vm`: every type1 container's pins count against the limit, the same page pinned by two containers counts twice. `check locked=` is the process's; `check mappings=`, `check ptes=`, `info` and `show` the current container's. The first container alone gets the implicit `d0` | |
-| `mlock SIZE` | memory the process holds locked already (its own `mlock`, QEMU `mem-lock=on`): in `locked_vm` and against the limit for type1 (not for iommufd, which charges the user's `locked_vm`). Model only: the kernel backend refuses it | `0` |
 | `kernel RELEASE` | whose answers the model gives (see "Kernel releases"): `MAJOR.MINOR`, `MAJOR.MINOR.PATCH`, or a whole `uname -r` (`6.12.38+deb12-amd64`). Any release from 5.10 on is answered by the release history; one the lane does not boot says so in a note, one past the newest known (7.3) answers as 7.3 with a note; below 5.10, or anything else (`6.1x`), is an error | the newest behaviour modelled, or `--kernel` |
 | `memlock SIZE` / `memlock unlimited` | the process's `RLIMIT_MEMLOCK` | `unlimited` |
+| `mlock SIZE` | memory the process holds locked already (its own `mlock`, QEMU `mem-lock=on`): in `locked_vm` and against the limit for type1 (not for iommufd, which charges the user's `locked_vm`). Model only: the kernel backend refuses it | `0` |
 | `cap-ipc-lock on` / `off` | whether the process holds `CAP_IPC_LOCK`: exempt from the limit, still counted in `locked` | `off` |
 | `dma-entry-limit N` | the `dma_entry_limit` module parameter (read when the container opens) | `65535` |
 | `domain NAME iommu=PRESET [KEY=...] [instance=N]` | a group behind a known IOMMU: `intel` (VT-d, 39 bits), `intel48`, `amd`, `virtio`, `smmuv3` fill `pgsizes`, `leaves`, `aperture`, `reserved`, `coherent` and `msi-isolated` with what that IOMMU's driver reports on the trace's kernel release (the table in `docs/RELEASES.md`); keys written win. Where a release's values are inferred, or (smmuv3) never booted, a note says so. `instance=N`: which IOMMU unit the group is behind; groups behind different units never share a domain | `instance=0` |
@@ -65,6 +66,7 @@ fails, so they may carry an answer (`=> ok`, `=> EINVAL`).
 
 ## Operations and answers
 
+<!-- statements: operations (made from Sources/VFIOTrace/Grammar by scripts/gen-trace-help.sh) -->
 | operation | ioctl | answer |
 |---|---|---|
 | `map iova=ADDR vaddr=ADDR size=SIZE prot=r\|w\|rw\|none [repeat=N [step=SIZE]]` | `VFIO_IOMMU_MAP_DMA` | `ok` or an errno |
@@ -85,7 +87,8 @@ only emulated groups, none do. Written, it is compared bit for bit with
 the kernel's.
 
 Raw fields for testing bad requests: `argsz=N` and `flags=N` on `map`,
-`unmap`, `unmap-all` and `dirty get`; `dirty flags=N` alone sends raw
+`unmap`, `unmap-all` and `dirty get`, and `iova=ADDR` and `size=SIZE` on
+`unmap-all` (which the kernel wants 0); `dirty flags=N` alone sends raw
 flags. `bitmap-size` defaults to the bytes needed for one bit per page.
 
 `info` without `argsz=` asks as userspace does (the fixed part first,
@@ -112,6 +115,7 @@ what it got. An expected answer may leave keys out
 
 ## Checks and `show`
 
+<!-- statements: checks (made from Sources/VFIOTrace/Grammar by scripts/gen-trace-help.sh) -->
 | statement | reads | |
 |---|---|---|
 | `check locked=SIZE` | the process's locked memory (`VmLck`) | holds or fails |

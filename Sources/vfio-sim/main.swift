@@ -321,6 +321,12 @@ func run(_ argv: [String]) -> Int32 {
                 case "host": printOut(Help.host + "\n")
                 case "new": printOut(Help.new + "\n")
                 case "lane-summary": printOut(Help.laneSummary + "\n")
+                case "trace" where args.dropFirst(2) == ["--fill-tables"]:
+                    // scripts/gen-trace-help.sh: the page on standard input with
+                    // its statement tables made from the grammar.
+                    var page = ""
+                    while let line = readLine(strippingNewline: false) { page += line }
+                    printOut(fillStatementTables(in: page))
                 case "trace": printOut(traceFormatText)
                 case "help": printOut(Help.help + "\n")
                 default: throw UsageError(message: "no help for '\(args[1])'; try replay, plan, compare, fmt, explore, faults, record, whatif, host, new, lane-summary, trace or help")

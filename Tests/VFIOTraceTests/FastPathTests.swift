@@ -292,9 +292,9 @@ func keywordsByName() {
         let reference = Key.allCases.first { $0.name.string == w }
         #expect(withText(w) { Key($0) } == reference, "\(w)")
         // Through a statement's list: only the keys it has.
-        for list in [StatementParser.mapWords, StatementParser.unmapWords, StatementParser.showWords, StatementParser.checkWords] {
-            let listed = list.keys.first { $0.name.string == w }
-            #expect(withText(w) { list.key($0) } == listed, "\(w)")
+        for syntax in [StatementSyntax.map, .unmap, .show, .check] {
+            let listed = syntax.keys.map(\.key).first { $0.name.string == w }
+            #expect(withText(w) { syntax.key($0)?.key } == listed, "\(w)")
         }
     }
     let answerKeys = AnswerKey.allCases.map(\.name.string)
@@ -311,21 +311,12 @@ func keywordsByName() {
     }
 }
 
-@Test("a statement's word list keeps its keys in the order given, for the messages")
-func wordListKeepsOrder() {
-    let lists: [[Key]] = [
-        [.iova, .vaddr, .size, .prot, .vaddrOnly, .argsz, .flags, .repeat, .step],
-        [.iova, .size, .vaddrOnly, .dirty, .pgsize, .bitmapSize, .argsz, .flags, .repeat, .step],
-        [.pgsizes, .leaves, .aperture, .reserved, .fgsp, .coherent, .emulated, .msiIsolated],
-        [.argsz], [], [.showIova, .showPtes, .showMappings, .showLocked],
-        Array(Key.allCases.suffix(10)), Array(Key.allCases.suffix(10).reversed()),
-    ]
-    for keys in lists {
-        let list = WordList(keys)
-        #expect(list.keys == keys)
-    }
-    #expect(StatementParser.mapWords.oneOf == "one of iova=, vaddr=, size=, prot=, vaddr-only, argsz=, flags=, repeat=, step=")
-    #expect(StatementParser.infoWords.oneOf == "argsz=")
+@Test("a statement's keys are listed in messages in the order its grammar gives them")
+func messagesListKeysInGrammarOrder() {
+    #expect(StatementSyntax.map.oneOf == "one of iova=, vaddr=, size=, prot=, vaddr-only, argsz=, flags=, repeat=, step=")
+    #expect(StatementSyntax.unmap.oneOf == "one of iova=, size=, vaddr-only, dirty, pgsize=, bitmap-size=, argsz=, flags=, repeat=, step=")
+    #expect(StatementSyntax.info.oneOf == "argsz=")
+    #expect(diagnostics("map iova=0 size=4K bogus=1") == ["t.trace:1:20: error: expected \(StatementSyntax.map.oneOf), found 'bogus=1'"])
 }
 
 @Test("the hex digit table gives each byte's value as a hex digit, or 16")
