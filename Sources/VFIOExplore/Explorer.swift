@@ -102,7 +102,7 @@ public struct Explorer {
         // would stop the machine, or use up its hugepages for every
         // later sequence); the model's answers are checked on the model.
         var skipped = FileReport(file: trace.file, kernels: [])
-        skipped.problems.append(ReportProblem(.note(Self.notRunPrefix + hazard)))
+        skipped.problems.append(ReportProblem(.note(Self.notRunPrefix + hazard.reason)))
         return skipped
     }
 
@@ -170,26 +170,31 @@ public struct Explorer {
     /// hugepages pinned for good (a mapping that ends at 2^64-1 is never
     /// unpinned before 6.18); or it lets a map overlap another mapping in
     /// the IOMMU.
-    public func kernelHazard(_ trace: Trace) -> String? {
+    public func kernelHazard(_ trace: Trace) -> KernelHazard? {
         let model = ModelBackend(profile: modelProfile, checksInvariants: false, pinned: true)
         let replayer = Replayer(backends: [model], hardwareDomains: hardwareDomains)
         replayer.closesBackends = false
         _ = replayer.run(trace)
         for group in model.inspect({ $0.groups.map(\.name) }) { _ = model.detachGroup(group) }
-        if model.inspect({ $0.hang }) != nil { return "the model says it would loop forever in vfio_unmap_unpin" }
-        if model.inspect({ $0.overlapsLetThrough }) > 0 {
-            return "the kernel would let a mapping overlap another, and what its IOMMU driver then does to the shared entries is not modelled"
-        }
+        if model.inspect({ $0.hang }) != nil { return .hang }
+        if model.inspect({ $0.overlapsLetThrough }) > 0 { return .overlap }
         let hugepages = trace.statements.contains { if case .memory(let m) = $0.kind { m.pageSize > 4096 } else { false } }
-        if hugepages && model.inspect({ $0.leakedPages }) > 0 {
-            return "the model says it would leave hugepages pinned for good"
-        }
+        if hugepages && model.inspect({ $0.leakedPages }) > 0 { return .pinnedHugepages }
         return nil
     }
 
     /// Whether `report` is of a sequence that was not run on the kernel.
     public static func notRunOnKernel(_ report: FileReport) -> Bool {
         report.problems.contains { if case .note(let text) = $0.kind { text.hasPrefix(notRunPrefix) } else { false } }
+    }
+
+    /// The hazard that kept the sequence of `report` off the kernel.
+    public static func hazardKeptOff(_ report: FileReport) -> KernelHazard? {
+        for p in report.problems {
+            guard case .note(let text) = p.kind, text.hasPrefix(notRunPrefix) else { continue }
+            return KernelHazard.allCases.first { notRunPrefix + $0.reason == text }
+        }
+        return nil
     }
 
     /// Shrinks a failing trace, keeping the same kind of finding.

@@ -44,6 +44,7 @@ public struct ExploreReport {
         var out = Self.header + "\n"
         out += rec(["range", String(seed), String(runs), String(ops), backend] + (container == .type1 ? [] : [container.rawValue]))
         out += rec(["counts", String(r.sequences), String(r.operations), String(r.findings), String(r.notRunOnKernel), String(r.seconds), String(r.hung), String(jobs)])
+        for h in KernelHazard.allCases { if let n = r.notRunByHazard[h] { out += rec(["not-run", h.rawValue, String(n)]) } }
         for s in r.shrunk {
             let finding: [String] = switch s.finding {
             case .property(let v): ["property", String(v.line), v.property, v.detail]
@@ -80,6 +81,9 @@ public struct ExploreReport {
                 report!.result.sequences = a; report!.result.operations = b; report!.result.findings = c
                 report!.result.notRunOnKernel = d; report!.result.seconds = t; report!.result.hung = h
                 report!.jobs = j
+            case "not-run" where f.count == 3 && report != nil:
+                guard let h = KernelHazard(rawValue: f[1]), let count = Int(f[2]), count >= 0 else { return bad("line \(n): a bad not-run count") }
+                report!.result.notRunByHazard[h] = count
             case "shrunk" where f.count >= 7 && report != nil:
                 guard let seed = UInt64(f[1]), let tried = Int(f[2]), let statements = Int(f[3]), let line = Int(f[6]) else {
                     return bad("line \(n): a bad finding")
@@ -146,7 +150,13 @@ extension ExploreRun {
         let what = container == .iommufd ? "\(on) (container iommufd)" : on
         var line = "explored \(sequences) sequences, \(operations) operations on \(what): \(findings) with findings"
         if hung > 0 { line += " (\(hung) end in a predicted hang: a hazard, not a finding)" }
-        if notRunOnKernel > 0 { line += " (\(notRunOnKernel) not run on the kernel: they would hang it, leave hugepages pinned, or overlap mappings in the IOMMU)" }
+        if notRunOnKernel > 0 {
+            let known = notRunByHazard.values.reduce(0, +)
+            let why = known == notRunOnKernel
+                ? KernelHazard.allCases.compactMap { h in notRunByHazard[h].map { "\($0) \(h.counted)" } }.joined(separator: ", ")
+                : "they would hang it, leave hugepages pinned, or overlap mappings in the IOMMU"
+            line += " (\(notRunOnKernel) not run on the kernel: \(why))"
+        }
         return line
     }
 

@@ -26,6 +26,8 @@ public struct ExploreRun {
     /// Sequences not run on the kernel because the model says they would
     /// hang it or leave hugepages pinned for good.
     public var notRunOnKernel = 0
+    /// The same by the hazard that kept each off.
+    public var notRunByHazard: [KernelHazard: Int] = [:]
     /// Sequences the model says hang the kernel (an ioctl that never
     /// returns): each ends there, a hazard noted, not a finding.
     public var hung = 0
@@ -69,7 +71,10 @@ public struct ExploreRun {
             for (i, (finding, report)) in explorer.checkAll(traces).enumerated() {
                 let s = batch[i]
                 result.sequences += 1
-                if Explorer.notRunOnKernel(report) { result.notRunOnKernel += 1 }
+                if Explorer.notRunOnKernel(report) {
+                    result.notRunOnKernel += 1
+                    if let h = Explorer.hazardKeptOff(report) { result.notRunByHazard[h, default: 0] += 1 }
+                }
                 if Explorer.endsInHang(report) { result.hung += 1 }
                 result.operations += report.outcomes.count
                 guard let finding else { continue }

@@ -121,6 +121,7 @@ public enum ExploreShards {
             out.operations += p.operations
             out.findings += p.findings
             out.notRunOnKernel += p.notRunOnKernel
+            for (h, n) in p.notRunByHazard { out.notRunByHazard[h, default: 0] += n }
             out.hung += p.hung
             out.withKernel = out.withKernel || p.withKernel
             out.seconds = max(out.seconds, p.seconds)

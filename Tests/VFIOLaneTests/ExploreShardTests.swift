@@ -33,7 +33,8 @@ struct ExploreShardTests {
 
     func sampleRun() -> ExploreRun {
         var r = ExploreRun()
-        r.sequences = 10; r.operations = 321; r.findings = 2; r.notRunOnKernel = 1; r.hung = 4; r.seconds = 1.5
+        r.sequences = 10; r.operations = 321; r.findings = 2; r.notRunOnKernel = 3; r.hung = 4; r.seconds = 1.5
+        r.notRunByHazard = [.hang: 1, .overlap: 2]
         r.shrunk = [
             ExploreRun.Shrunk(seed: 12, finding: .disagreement(line: 4, statement: "map iova=0x0", answers: ["kernel ok", "model\tEINVAL"]),
                               tried: 30, statements: 3, fixture: "# found\nmap iova=0x0 => ok\n"),
@@ -48,7 +49,9 @@ struct ExploreShardTests {
         let report = ExploreReport(seed: 11, runs: 10, ops: 30, backend: "both", result: sampleRun())
         let back = try ExploreReport.decode(report.encode(), path: "r.txt").get()
         #expect(back.seed == 11 && back.runs == 10 && back.ops == 30 && back.backend == "both")
-        #expect(back.result.sequences == 10 && back.result.operations == 321 && back.result.findings == 2 && back.result.notRunOnKernel == 1)
+        #expect(back.result.sequences == 10 && back.result.operations == 321 && back.result.findings == 2 && back.result.notRunOnKernel == 3)
+        #expect(back.result.notRunByHazard == [.hang: 1, .overlap: 2])
+        #expect(back.result.summaryLine(backend: "both").hasSuffix("(3 not run on the kernel: 1 would hang it, 2 would overlap mappings in the IOMMU)"))
         #expect(back.result.shrunk.map(\.fixture) == report.result.shrunk.map(\.fixture))
         #expect(back.result.shrunk.map { "\($0.finding)" } == report.result.shrunk.map { "\($0.finding)" })
         #expect(back.result.shrunk.map(\.finding.key) == report.result.shrunk.map(\.finding.key))
@@ -64,7 +67,7 @@ struct ExploreShardTests {
         let noJobs = try ExploreReport.decode(dropping(1), path: "old.txt").get()
         #expect(noJobs.jobs == 1 && noJobs.result.hung == 4)
         let oldBack = try ExploreReport.decode(dropping(2), path: "old.txt").get()
-        #expect(oldBack.result.hung == 0 && oldBack.result.notRunOnKernel == 1 && oldBack.jobs == 1)
+        #expect(oldBack.result.hung == 0 && oldBack.result.notRunOnKernel == 3 && oldBack.jobs == 1)
     }
 
     @Test("a truncated or foreign report is refused with the file's name")
@@ -86,6 +89,7 @@ struct ExploreShardTests {
         let m = try ExploreReport.merge([b, a]).get()
         #expect(m.seed == 11 && m.runs == 20)
         #expect(m.result.sequences == 20 && m.result.operations == 642 && m.result.findings == 4)
+        #expect(m.result.notRunOnKernel == 6 && m.result.notRunByHazard == [.hang: 2, .overlap: 4])
         #expect(m.result.shrunk.map(\.seed) == [12, 15])
         #expect(ExploreReport.coverage([b, a]) == "11-30")
         let overlapping = ExploreReport(seed: 15, runs: 10, ops: 30, backend: "model", result: late)
