@@ -230,6 +230,11 @@ HAS_CONTAINER_REPLAY=0 HAS_CONTAINER_EXPLORE=0
 # Each report the guest writes follows a `== NAME` line (LaneStream).
 {
   echo '#!/bin/busybox sh'
+  # No address-space randomisation: the fixtures map memory at fixed
+  # addresses (0x7f0000000000 and up), and a randomised mmap base could put
+  # the replaying process's own mappings there (mmap EEXIST, seen once on
+  # 6.12-virtio, 2026-12-08).
+  echo 'echo 0 > /proc/sys/kernel/randomize_va_space'
   echo 'C=""; [ -z "$VFIO_LANE_CONTAINER" ] || C="--container $VFIO_LANE_CONTAINER"'
   if [ "$HAS_CONTAINER_REPLAY" = 1 ]; then R='$C'; else R=""; fi
   echo "/files/vfio-sim replay --backend both --allow-module-params $R $VERBOSE_ARG --lane-report /tmp/fixtures.report ${GUEST_FILES[*]}"
