@@ -140,6 +140,12 @@ struct SelftestTests {
                     summary: [], lines: passed == operations ? [] : ["st.trace:7: map iova=0x0 size=4K: expected ok, got EINVAL"])
     }
 
+    @Test("a replay tally carries its counts through its text form")
+    func tallyCounts() {
+        let t = Self.tally(operations: 9, passed: 8)
+        #expect(ReplayTally.decode(Substring(t.encode()))?.counts == ReplayTally.Counts(files: 1, operations: 9, passed: 8, failed: 1, errors: 0))
+    }
+
     @Test("the line counts applicable cases and recorded operations; not applicable cases and skips are listed apart")
     func summaryLine() {
         let s = SelftestSummary(kernel: "6.12", iommu: "intel-iommu", machine: Self.debian612,
